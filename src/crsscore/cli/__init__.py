@@ -1,0 +1,27 @@
+"""The ``crsscore`` command line: a thin shell over the core (typer + rich).
+
+Each command lives in its own module and registers itself on :data:`app` when imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from crsscore.cli._common import app
+
+# One module per command (or group of commands); order sets the order in --help.
+_COMMAND_MODULES: list[str] = [
+]
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,93 @@
+"""Shared pieces of the command line: the app, the console, errors and ``--json`` output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+
+from crsscore import __version__
+from crsscore.errors import CrsscoreError, DataError
+
+app = typer.Typer(
+    name="crsscore",
+    help="Build, validate and use prognostic scores for severe CRS after anti-CD19 CAR-T.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_DATA_ERROR = 2
+
+
+def friendly_errors(func: F) -> F:
+    """Turn crsscore's own errors into a clear message and exit status 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DataError as exc:
+            err_console.print(f"[bold red]Data error[/] ({len(exc.problems)} problem(s)):")
+            err_console.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+        except CrsscoreError as exc:
+            err_console.print("[bold red]Error:[/] ", end="")
+            err_console.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+        except FileNotFoundError as exc:
+            err_console.print(f"[bold red]Error:[/] file not found: {exc.filename}", markup=True)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, pd.DataFrame):
+        return [_jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return _jsonable(obj.to_dict())
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "model_dump"):
+        return _jsonable(obj.model_dump())
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return _jsonable(obj.to_dict())
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj
+
+
+def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> None:
+    """Write machine-readable output with the software version; nothing when path is None."""
+    if path is None:
+        return
+    body = {"crsscore_version": __version__, "command": command, **payload}
+    text = json.dumps(_jsonable(body), indent=2, sort_keys=False)
+    if str(path) == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(path).write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Cohort data: the canonical format, units, loaders, checks, the simulator and landmarks."""

@@ -1,0 +1,137 @@
+"""The canonical cohort format: tables, columns, analytes and events.
+
+See README ("The canonical format") and ``../shared/specs/cohort-format.md``.  Names here are a
+public contract: users' pipelines depend on them.  Extend, never rename.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from crsscore.units import canonical_unit
+
+
+@dataclass(frozen=True)
+class Analyte:
+    """A laboratory value or vital sign in ``observations``.
+
+    ``low``/``high`` bound physiologically possible values in the canonical unit: outside them
+    a value is an error (a typo or a unit mix-up), not an outlier.  ``skewed`` marks
+    right-skewed labs that the models log10-transform.  ``loinc`` is None where no single code
+    fits or the code could not be verified.
+    """
+
+    code: str
+    label: str
+    loinc: str | None
+    low: float
+    high: float
+    skewed: bool = False
+
+    @property
+    def unit(self) -> str:
+        return canonical_unit(self.code)
+
+
+ANALYTES: Final[dict[str, Analyte]] = {a.code: a for a in [
+    Analyte("anc", "Absolute neutrophil count", "751-8", 0.0, 200.0, skewed=False),
+    Analyte("wbc", "White blood cell count", "6690-2", 0.0, 500.0),
+    Analyte("alc", "Absolute lymphocyte count", "731-0", 0.0, 500.0),
+    Analyte("hb", "Haemoglobin", "718-7", 1.0, 25.0),
+    Analyte("plt", "Platelets", "777-3", 0.0, 2000.0),
+    Analyte("crp", "C-reactive protein", "1988-5", 0.0, 1000.0, skewed=True),
+    Analyte("ferritin", "Ferritin", "2276-4", 0.0, 500000.0, skewed=True),
+    Analyte("il6", "Interleukin-6", "26881-3", 0.0, 1000000.0, skewed=True),
+    Analyte("ifng", "Interferon-gamma", None, 0.0, 1000000.0, skewed=True),
+    Analyte("il10", "Interleukin-10", "26848-2", 0.0, 1000000.0, skewed=True),
+    Analyte("mcp1", "Monocyte chemoattractant protein-1 (CCL2)", None, 0.0, 1000000.0, skewed=True),
+    Analyte("ldh", "Lactate dehydrogenase", "2532-0", 0.0, 100000.0, skewed=True),
+    Analyte("creatinine", "Creatinine", "2160-0", 0.0, 30.0, skewed=True),
+    Analyte("aptt", "Activated partial thromboplastin time", "14979-9", 5.0, 300.0),
+    Analyte("pt", "Prothrombin time", "5902-2", 5.0, 200.0),
+    Analyte("fibrinogen", "Fibrinogen", "3255-7", 0.0, 20.0),
+    Analyte("ddimer", "D-dimer (FEU)", "48065-7", 0.0, 500.0, skewed=True),
+    Analyte("albumin", "Albumin", "1751-7", 5.0, 70.0),
+    Analyte("temp", "Body temperature", "8310-5", 25.0, 45.0),
+    Analyte("sbp", "Systolic blood pressure", "8480-6", 20.0, 300.0),
+    Analyte("spo2", "Oxygen saturation (pulse oximetry)", "59408-5", 20.0, 100.0),
+]}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the patients table."""
+
+    name: str
+    kind: str  # "str" | "float" | "int01" | "date" | "category"
+    required: bool = False
+    low: float | None = None
+    high: float | None = None
+    categories: tuple[str, ...] | None = None
+    unit: str | None = None  # canonical unit of numeric columns
+    unit_kind: str | None = None  # key in units.ANALYTE_UNITS used for conversions
+    description: str = ""
+
+
+PATIENT_COLUMNS: Final[dict[str, Column]] = {c.name: c for c in [
+    Column("patient_id", "str", required=True, description="one row per infusion"),
+    Column("centre", "str"),
+    Column("age_years", "float", low=0, high=110, unit="years"),
+    Column("sex", "category", categories=("F", "M")),
+    Column("weight_kg", "float", low=1, high=300, unit="kg"),
+    Column("diagnosis", "str"),
+    Column("prior_lines", "float", low=0, high=30),
+    Column("prior_hsct", "int01"),
+    Column("bridging", "int01"),
+    Column("product", "str"),
+    Column("costim", "category", categories=("CD28", "4-1BB")),
+    Column("dose_cells_per_kg", "float", low=0, high=1e10, unit="cells/kg"),
+    Column("lymphodepletion", "str"),
+    Column("infusion_date", "date"),
+    Column("mrd_baseline_pct", "float", low=0, high=100, unit="%", unit_kind="mrd",
+           description="bone-marrow MRD before lymphodepletion, % of nucleated cells"),
+    Column("mrd_post_ld_pct", "float", low=0, high=100, unit="%", unit_kind="mrd",
+           description="bone-marrow MRD after lymphodepletion, % of nucleated cells"),
+    Column("marrow_blasts_pct", "float", low=0, high=100, unit="%", unit_kind="blasts"),
+    Column("synthetic", "int01", description="1 when the row was simulated"),
+]}
+
+OBSERVATION_COLUMNS: Final = ("patient_id", "day", "analyte", "value", "unit")
+EVENT_COLUMNS: Final = ("patient_id", "day", "event", "value", "unit", "detail")
+
+#: Events and their allowed details (None: free text or empty).
+EVENTS: Final[dict[str, tuple[str, ...] | None]] = {
+    "hypotension": ("fluids", ""),
+    "vasopressor": ("norepinephrine", "epinephrine", "dopamine", "phenylephrine",
+                    "vasopressin", "dobutamine", "milrinone", "angiotensin_ii"),
+    "vasopressor_hours": None,
+    "oxygen": ("room_air", "nasal_cannula", "blow_by", "high_flow_nasal_cannula", "facemask",
+               "non_rebreather", "venturi", "cpap", "bipap", "mechanical_ventilation"),
+    "fio2": None,
+    "tocilizumab": None,
+    "corticosteroid": None,
+    "antipyretic": None,
+    "ice": None,
+    "capd": None,
+    "consciousness": ("spontaneous", "voice", "touch", "unarousable"),
+    "seizure": ("resolved_rapidly", "prolonged", "repeated", "nonconvulsive_eeg"),
+    "motor_weakness": None,
+    "cerebral_edema": ("focal", "diffuse"),
+    "organ_toxicity": None,
+    "death": ("crs", "icans", "infection", "disease", "other"),
+    "crs_grade_recorded": None,
+    "icans_grade_recorded": None,
+}
+
+#: Day range accepted in observations and events (days since infusion).
+DAY_MIN: Final = -60.0
+DAY_MAX: Final = 3650.0
+
+#: Named landmarks (day since infusion).  ``pre-ld`` means before lymphodepletion.
+NAMED_LANDMARKS: Final[dict[str, float]] = {"pre-ld": -5.0, "day0": 0.0}
+
+SYNTHETIC_NOTE: Final = (
+    "SYNTHETIC DATA: simulated by crsscore to match published summary figures; "
+    "these are not real patients."
+)

@@ -1,0 +1,400 @@
+"""Score cards: a prognostic score as versioned, schema-validated data.
+
+A score card is a JSON file that the derivation writes and the calculator, the API, batch
+scoring and the comparison read.  It holds everything needed to compute the score on a new
+patient, in units that travel with each variable, plus provenance and validation figures.
+
+Two kinds of score are supported:
+
+``points``
+    Each variable maps a value to points through ordered bands (cut-points), or, for the
+    continuous reference model, contributes ``coefficient * transform(value)`` to the linear
+    predictor.  The total maps to a probability with ``expit(intercept + slope * total)``
+    (or a stored table) and to risk groups.
+``product``
+    A formula ``prod(value_i ** exponent_i)``, optionally log-transformed (EASIX family).
+
+Inputs to :func:`score_frame` are in each variable's *canonical* unit (the unit a landmark
+table carries); the card converts them to its own unit before applying cut-points, so a
+card written with CRP in mg/dL is never fed mg/L by mistake.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crsscore.errors import Problem, ScoreCardError, UnitError
+from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
+
+SCHEMA_VERSION = "1.0"
+
+Transform = Literal["none", "log10", "log2", "ln"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Band(_Model):
+    """A half-open interval of values and its points.
+
+    ``lower``/``upper`` None mean unbounded.  The default ``[lower, upper)`` convention can be
+    changed per band: published scores never define equality, so each card states it.
+    """
+
+    lower: float | None = None
+    upper: float | None = None
+    lower_inclusive: bool = True
+    upper_inclusive: bool = False
+    points: float
+    label: str = ""
+
+    def contains(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        ok = np.ones(x.shape, dtype=bool)
+        if self.lower is not None:
+            ok &= (x >= self.lower) if self.lower_inclusive else (x > self.lower)
+        if self.upper is not None:
+            ok &= (x <= self.upper) if self.upper_inclusive else (x < self.upper)
+        return ok
+
+
+class Category(_Model):
+    value: str
+    points: float
+    label: str = ""
+
+
+class Variable(_Model):
+    """One input of a score.
+
+    ``name`` is the canonical name of the input: a patients column (``mrd_baseline_pct``) or an
+    analyte code (``crp``).  ``unit_kind`` selects the conversion table (an analyte code or
+    ``mrd``); ``unit`` is the unit in which cut-points are written.  ``day_window`` and
+    ``aggregate`` say how the value is taken from daily observations, relative to the landmark.
+    """
+
+    name: str
+    label: str
+    kind: Literal["bands", "linear", "categorical", "binary"] = "bands"
+    source: Literal["patient", "observation", "derived"] = "observation"
+    unit: str | None = None
+    unit_kind: str | None = None
+    loinc: str | None = None
+    day_window: tuple[float, float] | None = None
+    aggregate: Literal["nearest", "max", "min", "first", "last"] = "nearest"
+    transform: Transform = "none"
+    bands: list[Band] = Field(default_factory=list)
+    categories: list[Category] = Field(default_factory=list)
+    coefficient: float | None = None
+    exponent: float | None = None
+    threshold: float | None = None  # kind "binary": points if value >= threshold
+    threshold_points: float = 1.0
+    plausible_range: tuple[float, float] | None = None  # error outside (in card units)
+    training_range: tuple[float, float] | None = None  # warning outside (in card units)
+    missing: Literal["error", "zero"] = "error"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Variable:
+        if self.unit_kind is not None:
+            if self.unit_kind not in ANALYTE_UNITS:
+                raise ValueError(f"variable {self.name}: unknown unit_kind {self.unit_kind!r}")
+            if self.unit is None:
+                raise ValueError(f"variable {self.name}: unit_kind given without unit")
+            if normalise_unit(self.unit) not in ANALYTE_UNITS[self.unit_kind]:
+                raise ValueError(f"variable {self.name}: unit {self.unit!r} not valid for {self.unit_kind}")
+        if self.kind == "bands" and not self.bands:
+            raise ValueError(f"variable {self.name}: kind 'bands' needs bands")
+        if self.kind == "categorical" and not self.categories:
+            raise ValueError(f"variable {self.name}: kind 'categorical' needs categories")
+        if self.kind == "linear" and self.coefficient is None and self.exponent is None:
+            raise ValueError(f"variable {self.name}: kind 'linear' needs a coefficient or exponent")
+        if self.kind == "binary" and self.threshold is None:
+            raise ValueError(f"variable {self.name}: kind 'binary' needs a threshold")
+        return self
+
+
+class RiskGroup(_Model):
+    name: str
+    min_total: float | None = None  # inclusive
+    max_total: float | None = None  # inclusive
+    observed_rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    events: int | None = None
+
+
+class ProbabilityMap(_Model):
+    """How the total maps to a probability.  ``kind='none'`` for scores without one."""
+
+    kind: Literal["logistic", "table", "none"] = "none"
+    intercept: float | None = None
+    slope: float | None = None
+    table: list[tuple[float, float]] = Field(default_factory=list)  # (total, probability)
+
+
+class Provenance(_Model):
+    software: str = "crsscore"
+    software_version: str | None = None
+    method: str = ""
+    data_hash: str | None = None
+    seed: int | None = None
+    synthetic_data: bool = False
+    citation: str | None = None
+    doi: str | None = None
+    verification: Literal["verified", "secondary_sources", "derived_locally", "refit",
+                          "unverified"] = "derived_locally"
+    notes: list[str] = Field(default_factory=list)
+
+
+class Performance(_Model):
+    n: int | None = None
+    events: int | None = None
+    auc_apparent: float | None = None
+    auc_ci: tuple[float, float] | None = None
+    auc_optimism_corrected: float | None = None
+    calibration_slope_corrected: float | None = None
+    brier: float | None = None
+    bootstrap_B: int | None = None
+    extra: dict[str, float] = Field(default_factory=dict)
+
+
+class ScoreCard(_Model):
+    """A complete, self-describing score."""
+
+    schema_version: str = SCHEMA_VERSION
+    id: str
+    name: str
+    version: str = "1"
+    description: str = ""
+    kind: Literal["points", "product"] = "points"
+    outcome: str = "severe CRS (ASTCT grade >= 3)"
+    population: str = ""
+    landmark: str | None = None
+    variables: list[Variable]
+    intercept: float = 0.0  # linear predictor offset (kind linear variables)
+    product_transform: Transform = "none"
+    probability: ProbabilityMap = Field(default_factory=ProbabilityMap)
+    risk_groups: list[RiskGroup] = Field(default_factory=list)
+    uses_cytokines_after_tocilizumab_warning: bool = False
+    provenance: Provenance = Field(default_factory=Provenance)
+    performance: Performance = Field(default_factory=Performance)
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoreCard:
+        names = [v.name for v in self.variables]
+        if len(set(names)) != len(names):
+            raise ValueError("variable names must be unique")
+        if not self.variables:
+            raise ValueError("a score card needs at least one variable")
+        if self.kind == "product" and any(v.exponent is None for v in self.variables):
+            raise ValueError("kind 'product' needs an exponent for every variable")
+        return self
+
+    # --- I/O -------------------------------------------------------------------------------
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = self.model_dump_json(indent=2)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> ScoreCard:
+        """Load and validate a score card from a path or a JSON string."""
+        text = str(source)
+        p = Path(text) if len(text) < 4096 and not text.lstrip().startswith("{") else None
+        try:
+            raw = p.read_text(encoding="utf-8") if p is not None else text
+        except OSError as exc:
+            raise ScoreCardError(f"cannot read score card {text}: {exc.strerror}") from None
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise ScoreCardError(f"invalid score card ({loc}): {first['msg']}") from None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    def variable(self, name: str) -> Variable:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+def _transform(x: npt.NDArray[np.float64], how: str) -> npt.NDArray[np.float64]:
+    if how == "none":
+        return x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if how == "log10":
+            return np.log10(x)
+        if how == "log2":
+            return np.log2(x)
+        return np.log(x)
+
+
+def _expit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out
+
+
+def to_card_units(var: Variable, values: npt.ArrayLike, unit: str | None = None) -> npt.NDArray[np.float64]:
+    """Convert values given in ``unit`` (default: canonical) to the card's unit for ``var``."""
+    x = np.asarray(values, dtype=np.float64)
+    if var.unit_kind is None or var.unit is None:
+        return x
+    src = unit if unit is not None else next(iter(ANALYTE_UNITS[var.unit_kind]))
+    canon = conversion_for(var.unit_kind, src, column=var.name).apply(x)
+    return conversion_for(var.unit_kind, var.unit, column=var.name).invert(canon)
+
+
+def variable_points(var: Variable, x: npt.NDArray[np.float64] | npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
+    """Points (or log-odds contribution for ``linear``) of one variable, NaN where missing."""
+    if var.kind == "categorical":
+        vals = np.asarray(x, dtype=object)
+        out = np.full(vals.shape, np.nan)
+        for cat in var.categories:
+            out[vals == cat.value] = cat.points
+        return out
+    xf = np.asarray(x, dtype=np.float64)
+    if var.kind == "linear":
+        t = _transform(xf, var.transform)
+        return np.asarray((var.coefficient or 0.0) * t, dtype=np.float64)
+    if var.kind == "binary":
+        thr = float(var.threshold)  # type: ignore[arg-type]
+        out = np.where(xf >= thr, var.threshold_points, 0.0)
+        return np.where(np.isnan(xf), np.nan, out)
+    t = _transform(xf, var.transform) if var.transform != "none" else xf
+    out = np.full(xf.shape, np.nan)
+    for band in var.bands:
+        hit = band.contains(t) & np.isnan(out)
+        out[hit] = band.points
+    return out
+
+
+def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | None = None,
+                on_missing: Literal["nan", "error"] = "nan") -> pd.DataFrame:
+    """Score every row of ``data`` (one row per patient; one column per card variable).
+
+    Numeric columns are taken to be in canonical units unless ``units`` names another unit
+    for a column.  Returns one column of points per variable (``pts_<name>``), ``total``,
+    ``probability`` (NaN when the card has none) and ``risk_group``.  Rows with a missing
+    input get NaN totals (or raise, with ``on_missing='error'``) unless the variable's
+    ``missing`` policy is ``zero``; values outside a variable's plausible range raise
+    :class:`ScoreCardError` naming the row and column.
+    """
+    units = units or {}
+    missing_cols = [v.name for v in card.variables if v.name not in data.columns]
+    if missing_cols:
+        raise ScoreCardError(
+            f"score card '{card.id}' needs column(s) {', '.join(missing_cols)}; "
+            f"got {', '.join(map(str, data.columns)) or 'none'}")
+    n = len(data)
+    out = pd.DataFrame(index=data.index)
+    problems: list[Problem] = []
+    total = np.zeros(n) if card.kind == "points" else np.ones(n)
+    for var in card.variables:
+        col = data[var.name]
+        if var.kind == "categorical":
+            raw: npt.NDArray[Any] = col.astype(object).where(col.notna(), None).to_numpy()
+            pts = variable_points(var, raw)
+        else:
+            try:
+                xnum = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+            except (ValueError, TypeError):
+                bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise ScoreCardError(f"row {data.index[i]}, column '{var.name}': not a number "
+                                     f"({col.iloc[i]!r})") from None
+            try:
+                x = to_card_units(var, xnum, units.get(var.name))
+            except UnitError as exc:
+                raise ScoreCardError(str(exc)) from None
+            if var.plausible_range is not None:
+                lo, hi = var.plausible_range
+                bad_idx = np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi)))
+                for i in bad_idx[:20]:
+                    problems.append(Problem(table="input", row=int(i), column=var.name,
+                                            message="value outside the plausible range",
+                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
+                                            expected=f"{lo:g} to {hi:g} {var.unit or ''}".strip(),
+                                            code="out_of_range"))
+            if var.transform != "none" and var.kind in ("bands", "linear"):
+                nonpos = np.flatnonzero(~np.isnan(x) & (x <= 0))
+                for i in nonpos[:20]:
+                    problems.append(Problem(table="input", row=int(i), column=var.name,
+                                            message=f"{var.transform} needs a positive value",
+                                            value=f"{x[i]:g}", expected="> 0", code="out_of_range"))
+            if card.kind == "product":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    pts = np.power(x, float(var.exponent))  # type: ignore[arg-type]
+            else:
+                pts = variable_points(var, x)
+        if var.missing == "zero":
+            pts = np.where(np.isnan(pts), 0.0, pts)
+        elif on_missing == "error" and np.isnan(pts).any():
+            i = int(np.flatnonzero(np.isnan(pts))[0])
+            problems.append(Problem(table="input", row=i, column=var.name,
+                                    message="missing value, or no band covers it", code="missing"))
+        out[f"pts_{var.name}"] = pts
+        total = total + pts if card.kind == "points" else total * pts
+    if problems:
+        raise ScoreCardError("\n".join(str(p) for p in problems))
+    if card.kind == "product":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = _transform(total, card.product_transform)
+    else:
+        total = total + card.intercept if any(v.kind == "linear" for v in card.variables) else total
+    out["total"] = total
+    out["probability"] = probability_from_total(card, total)
+    out["risk_group"] = risk_group_from_total(card, total)
+    return out
+
+
+def probability_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    pm = card.probability
+    if pm.kind == "logistic":
+        return _expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
+    if pm.kind == "table" and pm.table:
+        tab = dict(pm.table)
+        return np.array([tab.get(float(t), math.nan) for t in total], dtype=np.float64)
+    return np.full(total.shape, np.nan)
+
+
+def risk_group_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
+    out = np.full(total.shape, None, dtype=object)
+    for g in card.risk_groups:
+        hit = ~np.isnan(total)
+        if g.min_total is not None:
+            hit &= total >= g.min_total
+        if g.max_total is not None:
+            hit &= total <= g.max_total
+        out[hit & (out == None)] = g.name  # noqa: E711 - elementwise comparison
+    return out
+
+
+def load_scorecard(path: str | Path) -> ScoreCard:
+    return ScoreCard.from_json(path)
+
+
+def scorecard_json_schema() -> dict[str, Any]:
+    return ScoreCard.model_json_schema()
+
+
+__all__ = [
+    "SCHEMA_VERSION", "Band", "Category", "Performance", "ProbabilityMap", "Provenance",
+    "RiskGroup", "ScoreCard", "Variable", "load_scorecard", "score_frame",
+    "scorecard_json_schema", "to_card_units", "variable_points",
+]
+

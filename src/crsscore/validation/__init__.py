@@ -1,0 +1,1 @@
+"""crsscore.validation."""

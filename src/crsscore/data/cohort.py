@@ -32,7 +32,7 @@ class Cohort:
 
     @property
     def n_patients(self) -> int:
-        return int(len(self.patients))
+        return len(self.patients)
 
     def data_hash(self) -> str:
         """SHA-256 of the three tables' content (order-independent of row order).

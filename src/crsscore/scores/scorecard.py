@@ -78,10 +78,25 @@ class Variable(_Model):
     analyte code (``crp``).  ``unit_kind`` selects the conversion table (an analyte code or
     ``mrd``); ``unit`` is the unit in which cut-points are written.  ``day_window`` and
     ``aggregate`` say how the value is taken from daily observations, relative to the landmark.
+
+    Optional refinements (all default to "off"):
+
+    ``analyte``
+        The observations analyte code when it differs from ``name`` (two variables on the
+        same analyte at different windows need different names).
+    ``round_to``
+        Decimals (in card units) to which the value is rounded, half up, before cut-points
+        are applied: the resolution at which the published cut-off was read.  Hay's
+        38.9 C cut-off with ``round_to=1`` makes 102.0 F (38.89 C) qualify.
+    ``requires``
+        Name of an earlier variable that must score more than 0 points for this one to
+        count (a decision tree's "then"): where it scores 0 this variable contributes 0
+        points even when missing; where it is missing, so is this one.
     """
 
     name: str
     label: str
+    analyte: str | None = None
     kind: Literal["bands", "linear", "categorical", "binary"] = "bands"
     source: Literal["patient", "observation", "derived"] = "observation"
     unit: str | None = None
@@ -99,6 +114,8 @@ class Variable(_Model):
     plausible_range: tuple[float, float] | None = None  # error outside (in card units)
     training_range: tuple[float, float] | None = None  # warning outside (in card units)
     missing: Literal["error", "zero"] = "error"
+    round_to: int | None = Field(default=None, ge=0, le=6)
+    requires: str | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -118,7 +135,14 @@ class Variable(_Model):
             raise ValueError(f"variable {self.name}: kind 'linear' needs a coefficient or exponent")
         if self.kind == "binary" and self.threshold is None:
             raise ValueError(f"variable {self.name}: kind 'binary' needs a threshold")
+        if self.day_window is not None and self.day_window[0] > self.day_window[1]:
+            raise ValueError(f"variable {self.name}: day_window {self.day_window} is reversed")
         return self
+
+    @property
+    def analyte_code(self) -> str:
+        """The observations analyte this variable reads (``analyte`` or else ``name``)."""
+        return self.analyte if self.analyte is not None else self.name
 
 
 class RiskGroup(_Model):
@@ -178,7 +202,8 @@ class ScoreCard(_Model):
     kind: Literal["points", "product"] = "points"
     outcome: str = "severe CRS (ASTCT grade >= 3)"
     population: str = ""
-    landmark: str | None = None
+    landmark: str | None = None  # named (schema.NAMED_LANDMARKS) or "day<n>", e.g. "day-1"
+    timepoint: str = ""  # when the score is measured, in words (windows: Variable.day_window)
     variables: list[Variable]
     intercept: float = 0.0  # linear predictor offset (kind linear variables)
     product_transform: Transform = "none"
@@ -197,6 +222,14 @@ class ScoreCard(_Model):
             raise ValueError("a score card needs at least one variable")
         if self.kind == "product" and any(v.exponent is None for v in self.variables):
             raise ValueError("kind 'product' needs an exponent for every variable")
+        for i, v in enumerate(self.variables):
+            if v.requires is None:
+                continue
+            if self.kind == "product":
+                raise ValueError(f"variable {v.name}: 'requires' is not allowed in a product score")
+            if v.requires not in names[:i]:
+                raise ValueError(f"variable {v.name}: requires {v.requires!r}, which must be "
+                                 "an earlier variable of the card")
         return self
 
     # --- I/O -------------------------------------------------------------------------------
@@ -257,6 +290,18 @@ def to_card_units(var: Variable, values: npt.ArrayLike, unit: str | None = None)
     src = unit if unit is not None else next(iter(ANALYTE_UNITS[var.unit_kind]))
     canon = conversion_for(var.unit_kind, src, column=var.name).apply(x)
     return conversion_for(var.unit_kind, var.unit, column=var.name).invert(canon)
+
+
+def round_half_up(x: npt.NDArray[np.float64], decimals: int) -> npt.NDArray[np.float64]:
+    """Round half away from zero for positive values (38.85 -> 38.9), NaN kept.
+
+    A relative tolerance of 1e-9 absorbs binary representation error (38.85 is stored as
+    38.8499999...), so the result matches rounding the decimal number a clinician wrote.
+    """
+    f = 10.0 ** decimals
+    scaled = x * f
+    out: npt.NDArray[np.float64] = np.floor(scaled + 0.5 + 1e-9 * np.maximum(1.0, np.abs(scaled))) / f
+    return out
 
 
 def variable_points(var: Variable, x: npt.NDArray[np.float64] | npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
@@ -321,6 +366,8 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
                 x = to_card_units(var, xnum, units.get(var.name))
             except UnitError as exc:
                 raise ScoreCardError(str(exc)) from None
+            if var.round_to is not None:
+                x = round_half_up(x, var.round_to)
             if var.plausible_range is not None:
                 lo, hi = var.plausible_range
                 bad_idx = np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi)))
@@ -336,11 +383,24 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
                     problems.append(Problem(table="input", row=int(i), column=var.name,
                                             message=f"{var.transform} needs a positive value",
                                             value=f"{x[i]:g}", expected="> 0", code="out_of_range"))
+            if card.kind == "product" and (float(var.exponent or 0.0) < 0
+                                           or card.product_transform != "none"):
+                nonpos = np.flatnonzero(~np.isnan(x) & (x <= 0))
+                why = ("it divides the score" if float(var.exponent or 0.0) < 0
+                       else f"the score is {card.product_transform}-transformed")
+                for i in nonpos[:20]:
+                    problems.append(Problem(table="input", row=int(i), column=var.name,
+                                            message=f"needs a positive value ({why})",
+                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
+                                            expected="> 0", code="out_of_range"))
             if card.kind == "product":
                 with np.errstate(divide="ignore", invalid="ignore"):
                     pts = np.power(x, float(var.exponent))  # type: ignore[arg-type]
             else:
                 pts = variable_points(var, x)
+        if var.requires is not None:
+            gate = out[f"pts_{var.requires}"].to_numpy(dtype=np.float64)
+            pts = np.where(np.isnan(gate), np.nan, np.where(gate > 0, pts, 0.0))
         if var.missing == "zero":
             pts = np.where(np.isnan(pts), 0.0, pts)
         elif on_missing == "error" and np.isnan(pts).any():
@@ -394,7 +454,7 @@ def scorecard_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "SCHEMA_VERSION", "Band", "Category", "Performance", "ProbabilityMap", "Provenance",
-    "RiskGroup", "ScoreCard", "Variable", "load_scorecard", "score_frame",
+    "RiskGroup", "ScoreCard", "Variable", "load_scorecard", "round_half_up", "score_frame",
     "scorecard_json_schema", "to_card_units", "variable_points",
 ]
 

@@ -1,0 +1,38 @@
+"""Shared ``Depends`` callables: the score card registry, one card, the templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.templating import Jinja2Templates
+
+from crsscore.scores.scorecard import ScoreCard
+from crsscore.service.registry import CardRegistry
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def get_registry(request: Request) -> CardRegistry:
+    registry: CardRegistry = request.app.state.registry
+    return registry
+
+
+Registry = Annotated[CardRegistry, Depends(get_registry)]
+CardId = Annotated[str, PathParam(min_length=1, max_length=100, description="score card id")]
+
+
+def get_card(card_id: CardId, registry: Registry) -> ScoreCard:
+    card = registry.cards.get(card_id)
+    if card is None:
+        raise HTTPException(404, f"no score card with id '{card_id[:100]}'; "
+                                 "GET /api/v1/scorecards lists them")
+    return card
+
+
+Card = Annotated[ScoreCard, Depends(get_card)]

@@ -1,0 +1,1 @@
+"""One router per resource: score cards, scoring, grading, health and the HTML pages."""

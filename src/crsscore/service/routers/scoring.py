@@ -1,0 +1,73 @@
+"""``/api/v1/scorecards/{card_id}/score`` and ``/batch``: score one patient or a file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import Response
+
+from crsscore.service.dependencies import Card
+from crsscore.service.middleware import MAX_UPLOAD_BYTES
+from crsscore.service.schemas import Message, ProblemResponse, ScoreRequest, ScoreResult
+from crsscore.service.scoring import (
+    InputError,
+    InputProblem,
+    parse_batch_csv,
+    parse_batch_json,
+    score_batch,
+    score_patient,
+)
+
+router = APIRouter()
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Message, "description": "no score card with that id"},
+    422: {"model": ProblemResponse,
+          "description": "an input problem, naming the field and the expected unit or range"},
+    413: {"model": ProblemResponse, "description": "request body too large"},
+}
+
+
+@router.post("/{card_id}/score", response_model=ScoreResult, responses=ERRORS,
+             summary="Score one patient")
+def score_one(card: Card, request: ScoreRequest) -> ScoreResult:
+    """Values with units in, each variable's points, the total, probability and risk group out.
+
+    Warnings (not errors) flag missing inputs, values outside the range seen in the derivation
+    data, and CRP or IL-6 measured after tocilizumab.
+    """
+    values = {k: (m.value, m.unit) for k, m in request.values.items()}
+    return score_patient(card, values, after_tocilizumab=request.after_tocilizumab)
+
+
+class BatchInputError(InputError):
+    """An :class:`InputError` whose rows are file rows."""
+
+    def __init__(self, problems: list[InputProblem], *, fmt: str) -> None:
+        super().__init__(problems)
+        self.fmt = fmt
+
+
+@router.post("/{card_id}/batch", response_model=None, responses={
+    **ERRORS, 200: {"content": {"text/csv": {}},
+                    "description": "one row per patient: id, pts_<variable>, total, "
+                                   "probability, risk_group, warnings"}},
+    summary="Score a file of patients (CSV or JSON), returning CSV")
+async def score_file(card: Card, file: Annotated[UploadFile, File(
+        description="CSV with headers 'name [unit]' (e.g. 'crp [mg/dL]'), optional 'id' and "
+                    "'after_tocilizumab' columns; or JSON {\"patients\": [{\"id\", \"values\", "
+                    "\"after_tocilizumab\"}]}")]) -> Response:
+    data = await file.read(MAX_UPLOAD_BYTES + 1)
+    name = (file.filename or "").lower()
+    is_json = name.endswith(".json") or (file.content_type or "").endswith("json") or \
+        data.lstrip()[:1] in (b"{", b"[")
+    fmt = "json" if is_json else "csv"
+    try:
+        batch = parse_batch_json(data) if is_json else parse_batch_csv(data)
+        out = score_batch(card, batch)
+    except InputError as exc:
+        raise BatchInputError(exc.problems, fmt=fmt) from None
+    csv = out.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    return Response(csv, media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{card.id}-scores.csv"'})

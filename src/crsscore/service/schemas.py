@@ -1,0 +1,182 @@
+"""Request and response models of the REST API (``/api/v1``).
+
+Every value that crosses the API carries its unit.  Response models never contain a
+non-finite float (NaN and infinity become ``null`` with a warning), so every response is
+valid JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+ShortStr = Annotated[str, Field(max_length=64)]
+VariableName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ---------------------------------------------------------------------------------
+class FieldProblem(_Response):
+    """One input problem: where it is (``loc``), what is wrong and what was expected."""
+
+    loc: list[str | int] = Field(description="path to the field, e.g. body.values.crp.unit")
+    msg: str
+    type: str = Field(description="machine-readable code, e.g. unknown_unit, out_of_range")
+    expected: str | None = Field(None, description="the expected unit, range or values")
+
+
+class ProblemResponse(_Response):
+    detail: list[FieldProblem]
+
+
+class Message(_Response):
+    detail: str
+
+
+# --- score cards ----------------------------------------------------------------------------
+class BandInfo(_Response):
+    lower: float | None
+    upper: float | None
+    lower_inclusive: bool
+    upper_inclusive: bool
+    points: float
+    label: str
+
+
+class CategoryInfo(_Response):
+    value: str
+    points: float
+    label: str
+
+
+class VariableInfo(_Response):
+    name: str
+    label: str
+    kind: Literal["bands", "linear", "categorical", "binary"]
+    input: Literal["number", "category"]
+    unit: str | None = Field(description="unit in which the card's cut-points are written")
+    accepted_units: list[str] = Field(description="units the API converts from (first: canonical)")
+    transform: str
+    bands: list[BandInfo]
+    categories: list[CategoryInfo]
+    plausible_range: tuple[float, float] | None = Field(
+        description="values outside are refused (card unit)")
+    physiological_range: tuple[float, float] | None = Field(
+        description="values outside are refused (card unit)")
+    training_range: tuple[float, float] | None = Field(
+        description="values outside are accepted with a warning (card unit)")
+    missing: Literal["error", "zero"]
+    description: str
+
+
+class RiskGroupInfo(_Response):
+    name: str
+    min_total: float | None
+    max_total: float | None
+    observed_rate: float | None
+
+
+class ScoreCardSummary(_Response):
+    id: str
+    name: str
+    version: str
+    kind: Literal["points", "product"]
+    outcome: str
+    population: str
+    landmark: str | None
+    synthetic: bool = Field(description="derived from simulated (synthetic) patients")
+    verification: str
+    label: str = Field(description="short provenance label shown to clinicians")
+    citation: str | None
+    source: str = Field(description="'builtin' or the file it was loaded from")
+    variables: list[str]
+
+
+class ScoreCardDetail(ScoreCardSummary):
+    description: str
+    variables_detail: list[VariableInfo]
+    risk_groups: list[RiskGroupInfo]
+    has_probability: bool
+    tocilizumab_sensitive: bool = Field(
+        description="the score uses CRP or IL-6, which tocilizumab changes")
+
+
+class RejectedCard(_Response):
+    source: str
+    error: str
+
+
+class ScoreCardList(_Response):
+    items: list[ScoreCardSummary]
+    rejected: list[RejectedCard] = Field(
+        description="score card files that failed validation at start-up")
+
+
+# --- scoring --------------------------------------------------------------------------------
+class Measurement(_Request):
+    """A value with its unit.  Categorical inputs take the category as a string."""
+
+    value: FiniteFloat | Annotated[str, Field(max_length=64)] | None = None
+    unit: ShortStr | None = None
+
+
+class ScoreRequest(_Request):
+    values: dict[VariableName, Measurement] = Field(
+        max_length=200,
+        description="one entry per score-card variable; a missing entry is a missing input",
+        examples=[{"plt": {"value": 100, "unit": "10^9/L"}, "crp": {"value": 45, "unit": "mg/L"}}])
+    after_tocilizumab: bool = Field(
+        False, description="values were measured after tocilizumab (CRP falls, IL-6 rises)")
+
+
+class ScoreWarning(_Response):
+    code: Literal["missing", "out_of_training_range", "after_tocilizumab", "no_band",
+                  "not_finite", "synthetic"]
+    variable: str | None
+    message: str
+
+
+class VariableResult(_Response):
+    name: str
+    label: str
+    value: float | str | None = Field(description="as entered")
+    unit: str | None = Field(description="as entered (normalised spelling)")
+    value_card_unit: float | str | None
+    card_unit: str | None
+    points: float | None = Field(
+        description="points (points cards) or factor value**exponent (product cards)")
+    band: str | None
+
+
+class ScoreResult(_Response):
+    card_id: str
+    card_name: str
+    card_version: str
+    kind: Literal["points", "product"]
+    outcome: str
+    synthetic: bool
+    label: str
+    variables: list[VariableResult]
+    total: float | None
+    probability: float | None
+    risk_group: str | None
+    complete: bool = Field(description="every input present and scored")
+    warnings: list[ScoreWarning]
+
+
+# --- service --------------------------------------------------------------------------------
+class Health(_Response):
+    status: Literal["ok"]
+    version: str
+    scorecards: int
+    rejected_scorecards: int
+    grading: bool

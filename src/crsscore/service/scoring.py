@@ -1,0 +1,553 @@
+"""Scoring for the service: unit checking, range checking and warnings around ``score_frame``.
+
+The arithmetic is always :func:`crsscore.scores.scorecard.score_frame`; this module only turns
+values-with-units into the canonical one-column-per-variable frame it expects, refuses values
+that cannot be right (unknown unit, outside physiology or the card's plausible range, not
+positive where a logarithm or a product needs it) and collects warnings (missing input,
+outside the training range, measured after tocilizumab).
+
+Problems are collected over the whole input and raised once as :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
+from crsscore.errors import ScoreCardError, UnitError
+from crsscore.scores.scorecard import ScoreCard, Variable, score_frame, to_card_units
+from crsscore.service.schemas import ScoreResult, ScoreWarning, VariableResult
+from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
+
+#: Analytes whose measured value tocilizumab changes regardless of the clinical course.
+TOCILIZUMAB_SENSITIVE = frozenset({"crp", "il6"})
+#: At most this many problems are reported for one request.
+MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """A refused input.  ``row`` is None for a single patient, else the 0-based row."""
+
+    variable: str
+    part: Literal["value", "unit", "name", "file"]
+    message: str
+    code: str
+    expected: str | None = None
+    row: int | None = None
+
+
+class InputError(Exception):
+    def __init__(self, problems: Sequence[InputProblem]) -> None:
+        self.problems = list(problems)[:MAX_PROBLEMS]
+        super().__init__("; ".join(p.message for p in self.problems))
+
+
+@dataclass(frozen=True)
+class RowWarning:
+    row: int
+    code: Literal["missing", "out_of_training_range", "after_tocilizumab", "no_band",
+                  "not_finite", "synthetic"]
+    variable: str | None
+    message: str
+
+
+@dataclass
+class Prepared:
+    """Inputs checked and converted: ``frame`` is in canonical units for ``score_frame``."""
+
+    frame: pd.DataFrame
+    card_values: dict[str, npt.NDArray[Any]]
+    units: dict[str, list[str | None]]
+    warnings: list[RowWarning] = field(default_factory=list)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def is_numeric(var: Variable) -> bool:
+    return var.kind != "categorical"
+
+
+def accepted_units(var: Variable) -> list[str]:
+    if var.unit_kind is not None:
+        return list(ANALYTE_UNITS[var.unit_kind])
+    return [var.unit] if var.unit else []
+
+
+def physiological_range(var: Variable) -> tuple[float, float] | None:
+    """Physiologically possible values in the *canonical* unit, if crsscore knows them."""
+    col = PATIENT_COLUMNS.get(var.name)
+    if var.source == "patient" and col is not None and col.low is not None and col.high is not None:
+        return (float(col.low), float(col.high))
+    for code in (var.unit_kind, var.name):
+        if code is not None and code in ANALYTES:
+            a = ANALYTES[code]
+            return (a.low, a.high)
+    return None
+
+
+def physiological_range_card_units(var: Variable) -> tuple[float, float] | None:
+    rng = physiological_range(var)
+    if rng is None:
+        return None
+    lo, hi = to_card_units(var, np.array(rng, dtype=np.float64))
+    return (float(lo), float(hi))
+
+
+def tocilizumab_sensitive(card: ScoreCard) -> bool:
+    return card.uses_cytokines_after_tocilizumab_warning or any(
+        (v.unit_kind or v.name) in TOCILIZUMAB_SENSITIVE for v in card.variables)
+
+
+def card_label(card: ScoreCard) -> str:
+    p = card.provenance
+    if p.synthetic_data:
+        return "Derived from synthetic (simulated) patients: for demonstration, not for clinical use"
+    return {
+        "verified": "Published score, verified against the primary source",
+        "secondary_sources": "Published score; point table from secondary sources",
+        "derived_locally": "Derived locally: validate before clinical use",
+        "refit": "Refit of a published structure on local data (not the published model)",
+        "unverified": "Unverified: not for clinical use",
+    }[p.verification]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _range_text(lo: float, hi: float, unit: str | None) -> str:
+    u = f" {unit}" if unit else ""
+    return f"{_fmt(lo)} to {_fmt(hi)}{u}"
+
+
+def _finite(x: object) -> float | None:
+    try:
+        f = float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+# --- preparing inputs ---------------------------------------------------------------------------
+def _to_float(raw: object) -> float | str | None:
+    """A float, None for missing, or the reason the cell is not a number."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        return "a number, not true/false"
+    if isinstance(raw, int | float):
+        f = float(raw)
+        if math.isnan(f):
+            return None
+        return f if math.isfinite(f) else "a finite number"
+    text = str(raw).strip()
+    if text == "" or text.lower() in {"na", "nan", "n/a"}:
+        return None
+    try:
+        f = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    except ValueError:
+        return "a number"
+    return f if math.isfinite(f) else "a finite number"
+
+
+def _numeric_column(card: ScoreCard, var: Variable, raw: Sequence[object],
+                    units: Sequence[str | None], problems: list[InputProblem], single: bool
+                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    n = len(raw)
+    canon = np.full(n, np.nan)
+    card_unit_vals = np.full(n, np.nan)
+
+    def row_of(i: int) -> int | None:
+        return None if single else i
+
+    phys = physiological_range(var)
+    for unit in dict.fromkeys(units):
+        idx = [i for i in range(n) if units[i] == unit]
+        values: list[float] = []
+        keep: list[int] = []
+        for i in idx:
+            got = _to_float(raw[i])
+            if isinstance(got, str):
+                problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
+                                             "not_a_number", f"{got}", row_of(i)))
+            elif got is not None:
+                values.append(got)
+                keep.append(i)
+        if not keep:
+            continue
+        x = np.asarray(values, dtype=np.float64)
+        if var.unit_kind is not None:
+            try:
+                conv = conversion_for(var.unit_kind, unit, column=var.name)
+            except UnitError as exc:
+                p = exc.problems[0]
+                problems.append(InputProblem(var.name, "unit", f"{var.label}: {p.message}",
+                                             p.code, p.expected, row_of(keep[0])))
+                continue
+            c = conv.apply(x)
+            shown_unit: str | None = normalise_unit(str(unit))
+        else:
+            if unit is not None and str(unit).strip() != "" and (
+                    var.unit is None or normalise_unit(str(unit)) != normalise_unit(var.unit)):
+                problems.append(InputProblem(var.name, "unit", f"{var.label}: unexpected unit",
+                                             "unknown_unit", var.unit or "no unit",
+                                             row_of(keep[0])))
+                continue
+            conv = None
+            c = x
+            shown_unit = var.unit
+        with np.errstate(over="ignore", invalid="ignore"):
+            cu = to_card_units(var, c)
+        bad_any = np.zeros(len(keep), dtype=bool)
+        if phys is not None:
+            lo, hi = phys
+            bad = ~((c >= lo) & (c <= hi))
+            if conv is not None:
+                lo_u, hi_u = (float(v) for v in conv.invert(np.array([lo, hi])))
+            else:
+                lo_u, hi_u = lo, hi
+            for j in np.flatnonzero(bad & ~bad_any):
+                problems.append(InputProblem(
+                    var.name, "value", f"{var.label}: outside the physiologically possible range "
+                    "(a typing error or the wrong unit?)", "out_of_range",
+                    _range_text(lo_u, hi_u, shown_unit), row_of(keep[j])))
+            bad_any |= bad
+        if var.plausible_range is not None:
+            lo, hi = var.plausible_range
+            bad = ~((cu >= lo) & (cu <= hi))
+            for j in np.flatnonzero(bad & ~bad_any):
+                problems.append(InputProblem(
+                    var.name, "value", f"{var.label}: outside the range this score accepts",
+                    "out_of_range", _range_text(lo, hi, var.unit), row_of(keep[j])))
+            bad_any |= bad
+        needs_positive = (var.transform != "none" and var.kind in ("bands", "linear")) or (
+            card.kind == "product" and (
+                (var.exponent is not None and var.exponent < 0)
+                or card.product_transform != "none"))
+        if needs_positive:
+            bad = ~(cu > 0)
+            for j in np.flatnonzero(bad & ~bad_any):
+                problems.append(InputProblem(
+                    var.name, "value", f"{var.label}: must be greater than 0 for this score",
+                    "out_of_range", f"> 0 {var.unit or ''}".strip(), row_of(keep[j])))
+            bad_any |= bad
+        ok = ~bad_any
+        canon[np.asarray(keep)[ok]] = c[ok]
+        card_unit_vals[np.asarray(keep)[ok]] = cu[ok]
+    return canon, card_unit_vals
+
+
+def _category_column(var: Variable, raw: Sequence[object], problems: list[InputProblem],
+                     single: bool) -> npt.NDArray[np.object_]:
+    allowed = [c.value for c in var.categories]
+    out = np.full(len(raw), None, dtype=object)
+    for i, v in enumerate(raw):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = str(int(v))
+        text = str(v).strip()
+        if text == "":
+            continue
+        if text not in allowed:
+            problems.append(InputProblem(var.name, "value", f"{var.label}: unknown category",
+                                         "unknown_category", "one of " + ", ".join(allowed),
+                                         None if single else i))
+            continue
+        out[i] = text
+    return out
+
+
+def prepare(card: ScoreCard, columns: Mapping[str, Sequence[object]],
+            units: Mapping[str, Sequence[str | None]], n: int, *, single: bool,
+            after_tocilizumab: Sequence[bool] | None = None) -> Prepared:
+    """Check and convert raw inputs (one sequence of ``n`` cells per variable)."""
+    problems: list[InputProblem] = []
+    known = set(card.input_names)
+    for name in columns:
+        if name not in known:
+            problems.append(InputProblem(name, "name", f"'{name}' is not an input of score card "
+                                         f"'{card.id}'", "unknown_variable",
+                                         "one of " + ", ".join(card.input_names)))
+    data: dict[str, npt.NDArray[Any]] = {}
+    card_values: dict[str, npt.NDArray[Any]] = {}
+    shown_units: dict[str, list[str | None]] = {}
+    for var in card.variables:
+        raw = columns.get(var.name, [None] * n)
+        u = list(units.get(var.name, [None] * n))
+        if is_numeric(var):
+            canon, cu = _numeric_column(card, var, raw, u, problems, single)
+            data[var.name] = canon
+            card_values[var.name] = cu
+            shown_units[var.name] = [
+                (normalise_unit(x) if x else var.unit) if var.unit_kind is not None
+                else var.unit for x in u]
+        else:
+            cats = _category_column(var, raw, problems, single)
+            data[var.name] = cats
+            card_values[var.name] = cats
+            shown_units[var.name] = [None] * n
+    if problems:
+        raise InputError(problems)
+    frame = pd.DataFrame({k: pd.Series(v, dtype=np.float64 if v.dtype.kind == "f" else object)
+                          for k, v in data.items()})
+    warnings: list[RowWarning] = []
+    toci = list(after_tocilizumab) if after_tocilizumab is not None else [False] * n
+    for var in card.variables:
+        vals = card_values[var.name]
+        missing = pd.isna(pd.Series(vals, dtype=object)).to_numpy()
+        for i in np.flatnonzero(missing):
+            msg = (f"{var.label}: missing, counted as 0 points" if var.missing == "zero"
+                   else f"{var.label}: missing; the total cannot be computed without it")
+            warnings.append(RowWarning(int(i), "missing", var.name, msg))
+        if var.training_range is not None and is_numeric(var):
+            lo, hi = var.training_range
+            x = np.asarray(vals, dtype=np.float64)
+            for i in np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi))):
+                warnings.append(RowWarning(
+                    int(i), "out_of_training_range", var.name,
+                    f"{var.label} {_fmt(float(x[i]))} {var.unit or ''} is outside the range seen "
+                    f"when the score was derived ({_range_text(lo, hi, var.unit)}); "
+                    "the prediction is an extrapolation"))
+        if (var.unit_kind or var.name) in TOCILIZUMAB_SENSITIVE or (
+                card.uses_cytokines_after_tocilizumab_warning and var.source == "observation"):
+            for i in np.flatnonzero(~missing):
+                if toci[i]:
+                    warnings.append(RowWarning(
+                        int(i), "after_tocilizumab", var.name,
+                        f"{var.label} was measured after tocilizumab, which lowers CRP and raises "
+                        "IL-6 whatever the clinical course: the score is not valid"))
+    return Prepared(frame, card_values, shown_units, warnings)
+
+
+def run_card(card: ScoreCard, prepared: Prepared) -> pd.DataFrame:
+    """``score_frame`` on checked inputs; its own refusals become :class:`InputError`."""
+    try:
+        return score_frame(card, prepared.frame)
+    except ScoreCardError as exc:
+        raise InputError([InputProblem("", "value", str(exc), "invalid")]) from None
+
+
+def _band_label(var: Variable, x: object) -> str | None:
+    if var.kind == "categorical":
+        for c in var.categories:
+            if c.value == x:
+                return c.label or c.value
+        return None
+    if var.kind != "bands" or x is None:
+        return None
+    xf = float(x)  # type: ignore[arg-type]
+    if math.isnan(xf):
+        return None
+    t = np.array([xf])
+    if var.transform != "none":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = {"log10": np.log10, "log2": np.log2, "ln": np.log}[var.transform](t)
+    for band in var.bands:
+        if bool(band.contains(t)[0]):
+            if band.label:
+                return band.label
+            lo = "" if band.lower is None else ("[" if band.lower_inclusive else "(") + _fmt(band.lower)
+            hi = "" if band.upper is None else _fmt(band.upper) + ("]" if band.upper_inclusive else ")")
+            return f"{lo or '(-inf'}, {hi or 'inf)'}"
+    return None
+
+
+def row_warnings(card: ScoreCard, prepared: Prepared, scored: pd.DataFrame
+                 ) -> dict[int, list[RowWarning]]:
+    """Every warning, grouped by row (vectorised: batches can have many rows)."""
+    out: dict[int, list[RowWarning]] = {}
+    for w in prepared.warnings:
+        out.setdefault(w.row, []).append(w)
+    missing = np.zeros((len(scored), len(card.variables)), dtype=bool)
+    for j, var in enumerate(card.variables):
+        missing[:, j] = pd.isna(pd.Series(prepared.card_values[var.name], dtype=object)).to_numpy()
+        no_band = scored[f"pts_{var.name}"].isna().to_numpy() & ~missing[:, j]
+        for i in np.flatnonzero(no_band):
+            out.setdefault(int(i), []).append(RowWarning(
+                int(i), "no_band", var.name, f"{var.label}: no band of the score covers this value"))
+    total = scored["total"].to_numpy(dtype=np.float64)
+    for i in np.flatnonzero(np.isinf(total)):
+        out.setdefault(int(i), []).append(
+            RowWarning(int(i), "not_finite", None, "the total is not a finite number"))
+    return out
+
+
+def _entered_number(x: object) -> float | None:
+    got = _to_float(x)
+    return got if isinstance(got, float) else None
+
+
+# --- single patient -----------------------------------------------------------------------------
+def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None]],
+                  *, after_tocilizumab: bool = False) -> ScoreResult:
+    """Score one patient given ``{variable: (value, unit)}``."""
+    columns = {k: [v[0]] for k, v in values.items()}
+    units = {k: [v[1]] for k, v in values.items()}
+    prepared = prepare(card, columns, units, 1, single=True,
+                       after_tocilizumab=[after_tocilizumab])
+    scored = run_card(card, prepared)
+    warnings = row_warnings(card, prepared, scored).get(0, [])
+    variables = []
+    for var in card.variables:
+        entered = values.get(var.name, (None, None))[0]
+        cu = prepared.card_values[var.name][0]
+        variables.append(VariableResult(
+            name=var.name, label=var.label,
+            value=_entered_number(entered) if is_numeric(var) else (
+                None if entered is None else str(entered)),
+            unit=prepared.units[var.name][0] if var.name in values else None,
+            value_card_unit=_finite(cu) if is_numeric(var) else cu,
+            card_unit=var.unit,
+            points=_finite(scored[f"pts_{var.name}"].iloc[0]),
+            band=_band_label(var, cu)))
+    total = _finite(scored["total"].iloc[0])
+    rg = scored["risk_group"].iloc[0]
+    if card.provenance.synthetic_data:
+        warnings.append(RowWarning(0, "synthetic", None, card_label(card)))
+    return ScoreResult(
+        card_id=card.id, card_name=card.name, card_version=card.version, kind=card.kind,
+        outcome=card.outcome, synthetic=card.provenance.synthetic_data, label=card_label(card),
+        variables=variables, total=total,
+        probability=_finite(scored["probability"].iloc[0]) if total is not None else None,
+        risk_group=str(rg) if rg is not None and total is not None and not pd.isna(rg) else None,
+        complete=all(v.points is not None for v in variables) and total is not None,
+        warnings=[ScoreWarning(code=w.code, variable=w.variable, message=w.message)
+                  for w in warnings])
+
+
+# --- batch --------------------------------------------------------------------------------------
+@dataclass
+class BatchInput:
+    n: int
+    ids: list[str] | None
+    columns: dict[str, list[object]]
+    units: dict[str, list[str | None]]
+    after_tocilizumab: list[bool]
+
+
+_HEADER = re.compile(r"^\s*([^\[\]()]+?)\s*(?:[\[(]\s*(.*?)\s*[\])])?\s*$")
+ID_COLUMNS = ("id", "patient_id")
+TOCI_COLUMN = "after_tocilizumab"
+_TRUE = {"1", "true", "yes", "y"}
+_FALSE = {"0", "false", "no", "n", ""}
+
+
+def _flag(v: object, row: int, problems: list[InputProblem]) -> bool:
+    text = str(v).strip().lower() if v is not None else ""
+    if text in _TRUE:
+        return True
+    if text not in _FALSE:
+        problems.append(InputProblem(TOCI_COLUMN, "value", f"{TOCI_COLUMN}: not a yes/no value",
+                                     "invalid_flag", "0 or 1 (true/false)", row))
+    return False
+
+
+def parse_batch_csv(data: bytes) -> BatchInput:
+    """Read a CSV with one row per patient and headers ``name [unit]`` (e.g. ``crp [mg/dL]``)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError([InputProblem("", "file", "the file is not UTF-8 text", "invalid_file",
+                                       "a UTF-8 CSV file")]) from None
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=None,
+                         engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        raise InputError([InputProblem("", "file", f"cannot read the CSV file: {exc}",
+                                       "invalid_file", "a comma- or semicolon-separated file "
+                                       "with a header row")]) from None
+    problems: list[InputProblem] = []
+    columns: dict[str, list[object]] = {}
+    units: dict[str, list[str | None]] = {}
+    ids: list[str] | None = None
+    toci = [False] * len(df)
+    for col in df.columns:
+        m = _HEADER.match(str(col))
+        name, unit = (m.group(1), m.group(2) or None) if m else (str(col), None)
+        cells: list[object] = df[col].astype(object).tolist()
+        if name.lower() in ID_COLUMNS:
+            ids = [str(c) for c in cells]
+        elif name.lower() == TOCI_COLUMN:
+            toci = [_flag(c, i, problems) for i, c in enumerate(cells)]
+        elif name in columns:
+            problems.append(InputProblem(name, "name", f"column '{name}' appears twice",
+                                         "duplicate_column", "one column per variable"))
+        else:
+            columns[name] = cells
+            units[name] = [unit] * len(df)
+    if problems:
+        raise InputError(problems)
+    return BatchInput(len(df), ids, columns, units, toci)
+
+
+def parse_batch_json(data: bytes) -> BatchInput:
+    """Read ``{"patients": [{"id": ..., "values": {...}, "after_tocilizumab": false}]}``."""
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    from crsscore.service.schemas import ScoreRequest
+
+    class _Patient(ScoreRequest):
+        id: str | None = Field(None, max_length=200)
+
+    class _Batch(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        patients: list[_Patient]
+
+    try:
+        raw = json.loads(data)
+        if isinstance(raw, list):
+            raw = {"patients": raw}
+        batch = _Batch.model_validate(raw)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            msg = f"invalid JSON batch at {loc}: {first['msg']}"
+        else:
+            msg = "the file is not valid JSON"
+        raise InputError([InputProblem("", "file", msg, "invalid_file",
+                                       '{"patients": [{"id": ..., "values": {...}}]}')]) from None
+    n = len(batch.patients)
+    names = list(dict.fromkeys(k for p in batch.patients for k in p.values))
+    columns: dict[str, list[object]] = {k: [None] * n for k in names}
+    units: dict[str, list[str | None]] = {k: [None] * n for k in names}
+    for i, p in enumerate(batch.patients):
+        for k, m in p.values.items():
+            columns[k][i] = m.value
+            units[k][i] = m.unit
+    ids = [p.id or "" for p in batch.patients] if any(p.id for p in batch.patients) else None
+    return BatchInput(n, ids, columns, units, [p.after_tocilizumab for p in batch.patients])
+
+
+def score_batch(card: ScoreCard, batch: BatchInput) -> pd.DataFrame:
+    """Score every row; the result has ``id`` (if given), ``pts_*``, total, probability,
+    risk group and warnings."""
+    prepared = prepare(card, batch.columns, batch.units, batch.n, single=False,
+                       after_tocilizumab=batch.after_tocilizumab)
+    scored = run_card(card, prepared)
+    out = pd.DataFrame(index=range(batch.n))
+    if batch.ids is not None:
+        out["id"] = batch.ids
+    for var in card.variables:
+        out[f"pts_{var.name}"] = scored[f"pts_{var.name}"].to_numpy()
+    total = scored["total"].to_numpy(dtype=np.float64)
+    finite = np.isfinite(total)
+    out["total"] = np.where(finite, total, np.nan)
+    out["probability"] = np.where(finite, scored["probability"].to_numpy(dtype=np.float64), np.nan)
+    rg = scored["risk_group"].to_numpy(dtype=object)
+    out["risk_group"] = [g if ok else None for g, ok in zip(rg, finite, strict=True)]
+    by_row = row_warnings(card, prepared, scored)
+    out["warnings"] = ["; ".join(w.message for w in by_row.get(i, [])) for i in range(batch.n)]
+    return out

@@ -1,1 +1,28 @@
-"""crsscore.grading."""
+"""CRS and ICANS grading from raw daily events (ASTCT 2019 and the older scales).
+
+Public API:
+
+- :func:`grade_cohort` -> :class:`GradingResult` (daily grades, per-patient outcomes,
+  disagreements with the centre's recorded grades);
+- :func:`grade_crs_day` / :func:`grade_icans_day` -> :class:`DayGrade` for one patient-day
+  (typed inputs :class:`CrsDayInput` / :class:`IcansDayInput`);
+- :func:`concordance` / :func:`compare_systems` between two grading systems;
+- :class:`GradingSettings`: every convention the consensus leaves open.
+"""
+
+from crsscore.grading.cohort import GradingResult, grade_cohort
+from crsscore.grading.settings import (
+    DEFAULT_SETTINGS,
+    SYSTEMS,
+    GradingSettings,
+    GradingSettingsError,
+)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "SYSTEMS",
+    "GradingResult",
+    "GradingSettings",
+    "GradingSettingsError",
+    "grade_cohort",
+]

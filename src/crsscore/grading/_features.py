@@ -1,0 +1,795 @@
+"""Raw canonical events and observations -> one row of grading features per patient-day.
+
+Everything here is vectorised: rows are mapped to an integer patient-day key, and per-day
+features are reduced with ``numpy.ufunc.at``/``bincount``.  Rows that are contradictory or
+incomplete do not raise: they become :class:`~crsscore.errors.Problem` objects and mark the day
+as not gradable (for CRS, ICANS or the organ-toxicity part of the older scales), so a single bad
+cell never stops a cohort from being graded and is never silently guessed around.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.data.cohort import Cohort
+from crsscore.errors import Problem, UnitError
+from crsscore.grading.settings import GradingSettings
+from crsscore.units import conversion_for
+
+F8 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int8]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+#: Days are keyed as ``patient_code * _SPAN + (day - _DAY0)``.
+_DAY0: Final = -100
+_SPAN: Final = 4000
+
+AGENTS: Final = ("norepinephrine", "epinephrine", "dopamine", "phenylephrine", "vasopressin",
+                 "angiotensin_ii", "dobutamine", "milrinone")
+_NE, _EPI, _DOPA, _PHE, _VASO, _ANG, _DOBU, _MIL = range(8)
+INOTROPES: Final = frozenset({_DOBU, _MIL})
+#: Canonical dose unit of each agent.
+AGENT_UNIT: Final = ("ug/min", "ug/min", "ug/kg/min", "ug/min", "U/min", "ng/kg/min",
+                     "ug/kg/min", "ug/kg/min")
+_AGENT_ALIASES: Final = {"noradrenaline": "norepinephrine", "adrenaline": "epinephrine",
+                         "levophed": "norepinephrine", "neosynephrine": "phenylephrine",
+                         "angiotensin": "angiotensin_ii", "angiotensin ii": "angiotensin_ii",
+                         "adh": "vasopressin"}
+#: Single-agent high-dose thresholds (Lee 2014 table; unverified), in the agent's canonical unit.
+HIGH_DOSE_SINGLE: Final = {_NE: 20.0, _DOPA: 10.0, _PHE: 200.0, _EPI: 10.0}
+
+DEVICES: Final = ("room_air", "nasal_cannula", "blow_by", "high_flow_nasal_cannula", "facemask",
+                  "non_rebreather", "venturi", "cpap", "bipap", "mechanical_ventilation")
+_DEVICE_ALIASES: Final = {"ra": "room_air", "none": "room_air", "nc": "nasal_cannula",
+                          "low_flow_nasal_cannula": "nasal_cannula", "blowby": "blow_by",
+                          "hfnc": "high_flow_nasal_cannula", "high_flow": "high_flow_nasal_cannula",
+                          "face_mask": "facemask", "simple_mask": "facemask", "mask": "facemask",
+                          "nrb": "non_rebreather", "non-rebreather": "non_rebreather",
+                          "venturi_mask": "venturi", "niv": "bipap", "bilevel": "bipap",
+                          "mv": "mechanical_ventilation", "ventilator": "mechanical_ventilation",
+                          "intubated": "mechanical_ventilation", "intubation": "mechanical_ventilation",
+                          "imv": "mechanical_ventilation"}
+
+DEATH_CAUSES: Final = {"crs": 1, "icans": 2, "infection": 3, "disease": 3, "other": 3}
+LOC_GRADE: Final = {"spontaneous": 1, "voice": 2, "touch": 3, "unarousable": 4}
+SEIZURE_GRADE: Final = {"resolved_rapidly": 3, "nonconvulsive_eeg": 3, "prolonged": 4,
+                        "repeated": 4}
+EDEMA_GRADE: Final = {"focal": 3, "diffuse": 4}
+_LIVER: Final = frozenset({"transaminases", "transaminitis", "alt", "ast", "liver", "bilirubin",
+                           "hepatic"})
+_KIDNEY: Final = frozenset({"creatinine", "kidney", "renal", "aki"})
+
+CRS_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen", "fio2",
+                               "tocilizumab", "corticosteroid", "antipyretic", "organ_toxicity",
+                               "death"})
+ICANS_EVENTS: Final = frozenset({"ice", "capd", "consciousness", "seizure", "motor_weakness",
+                                 "cerebral_edema"})
+RECORDED_EVENTS: Final = frozenset({"crs_grade_recorded", "icans_grade_recorded"})
+
+
+@dataclass
+class DailyFeatures:
+    """Per patient-day grading inputs (all arrays have one entry per day, sorted by patient, day).
+
+    Integer conventions: ``o2_rank`` is the ASTCT respiratory grade (0, 2, 3, 4); ``vent`` is
+    0 none, 1 non-invasive positive pressure, 2 invasive; ``high_dose`` is 1 yes, 0 no, -1
+    unknown; ``death`` is 0 none, 1 CRS, 2 ICANS, 3 other cause, 4 cause not recorded; ICANS
+    domains hold the ASTCT grade each sets (0 when absent).
+    """
+
+    patient: I64
+    day: I64
+    patient_ids: pd.Index
+    tmax: F8
+    sbp_min: F8
+    sbp_limit: F8
+    hypo_event: B
+    has_crs_info: B
+    crs_problem: npt.NDArray[np.int32]
+    n_press_astct: I8
+    vasopressin: B
+    n_press_all: I8
+    high_dose: I8
+    pressor_hours: F8
+    ne_eq: F8
+    o2_any: B
+    o2_rank: I8
+    vent: I8
+    fio2: F8
+    treated_today: B
+    antipyretic_today: B
+    organ_liver: I8
+    organ_kidney: I8
+    organ_other: I8
+    organ_problem: npt.NDArray[np.int32]
+    death: I8
+    ice: F8
+    capd: F8
+    loc: I8
+    seizure: I8
+    motor: B
+    edema: I8
+    has_icans_info: B
+    icans_problem: npt.NDArray[np.int32]
+    age: F8
+    messages: list[str]
+    # history (filled by add_history or by the single-day API)
+    established: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    treated: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    waiver_recent: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    episode: B = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    pressor_run_hours: F8 = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def n(self) -> int:
+        return int(self.patient.shape[0])
+
+
+@dataclass
+class Extraction:
+    features: DailyFeatures
+    problems: list[Problem]
+    recorded: pd.DataFrame
+    notes: list[str]
+
+
+class _Messages:
+    """Interns per-day problem messages (shown in the daily ``reason``)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def code(self, text: str) -> int:
+        if text not in self._index:
+            self._index[text] = len(self.items)
+            self.items.append(text)
+        return self._index[text]
+
+
+def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    norm = ["" if (u is None or (isinstance(u, float) and math.isnan(u)))
+            else str(u).strip().lower().replace(" ", "_") for u in uniques]
+    codes = np.asarray(codes, dtype=np.intp)
+    # missing -> extra slot ''
+    codes = np.where(codes < 0, len(norm), codes)
+    norm.append("")
+    return codes, norm
+
+
+def _numeric(values: pd.Series) -> F8:
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
+
+
+def _nonnumeric_text(values: pd.Series, num: F8) -> B:
+    """Cells holding text that is not a number (as opposed to empty cells)."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    text = values.astype("string").str.strip().fillna("")
+    return np.asarray((text != "").to_numpy(dtype=bool) & np.isnan(num))
+
+
+def _pals_limit(age: F8, settings: GradingSettings) -> F8:
+    fixed = np.full(age.shape, settings.hypotension_sbp_mmhg)
+    if settings.hypotension_rule == "fixed":
+        return fixed
+    child = np.where(age < 1.0, 70.0, 70.0 + 2.0 * age)
+    return np.where(np.isfinite(age) & (age <= 10.0), np.minimum(child, fixed), fixed)
+
+
+def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
+    """Turn a cohort's raw tables into per patient-day grading features."""
+    msgs = _Messages()
+    problems: list[Problem] = []
+    notes: list[str] = []
+    patients = cohort.patients
+    if "patient_id" not in patients.columns:
+        raise UnitError([Problem(table="patients", column="patient_id",
+                                 message="the patients table has no patient_id column",
+                                 code="missing_column")])
+    pid_index = pd.Index(patients["patient_id"].astype("string"))
+    if pid_index.has_duplicates:
+        pid_index = pid_index.drop_duplicates()
+        notes.append("duplicate patient_id rows in patients: the first of each was used")
+    n_pat = len(pid_index)
+    weight = (_numeric(patients["weight_kg"]) if "weight_kg" in patients.columns
+              else np.full(len(patients), np.nan))
+    age = (_numeric(patients["age_years"]) if "age_years" in patients.columns
+           else np.full(len(patients), np.nan))
+    if len(weight) != n_pat:  # duplicates dropped: keep the first row of each patient
+        first = ~patients["patient_id"].astype("string").duplicated().to_numpy()
+        weight, age = weight[first], age[first]
+
+    obs = cohort.observations
+    ev = cohort.events
+
+    # ---------------------------------------------------------------- rows -> keys
+    def rows_keys(frame: pd.DataFrame, table: str) -> tuple[I64, B, I64]:
+        """Return patient codes, a keep mask and floor days for a frame."""
+        if len(frame) == 0:
+            z = np.zeros(0, dtype=np.int64)
+            return z, np.zeros(0, dtype=bool), z
+        pcode = np.asarray(pid_index.get_indexer(pd.Index(frame["patient_id"].astype("string"))),
+                           dtype=np.int64)
+        dayf = _numeric(frame["day"])
+        keep = (pcode >= 0) & np.isfinite(dayf)
+        n_unknown = int(np.sum(pcode < 0))
+        if n_unknown:
+            notes.append(f"{n_unknown} {table} row(s) name a patient_id absent from patients "
+                         "and were ignored")
+        bad_day = np.flatnonzero((pcode >= 0) & ~np.isfinite(dayf))
+        for i in bad_day[:200]:
+            problems.append(Problem(table=table, row=int(frame.index[i]), column="day",
+                                    message="day is missing or not a number", code="bad_day",
+                                    value=str(frame["day"].iloc[i]), expected="days since infusion"))
+        dayi = np.floor(np.where(np.isfinite(dayf), dayf, 0.0)).astype(np.int64)
+        keep &= (dayi >= settings.start_day) & (dayi - _DAY0 < _SPAN)
+        return pcode, keep, dayi
+
+    # observations: temp and sbp only
+    if len(obs):
+        an_codes, an_names = _norm_text(obs["analyte"])
+        an = np.asarray(an_names, dtype=object)[an_codes]
+        is_temp = an == "temp"
+        is_sbp = an == "sbp"
+        osub = obs.loc[is_temp | is_sbp]
+        o_is_temp = is_temp[is_temp | is_sbp]
+    else:
+        osub = obs
+        o_is_temp = np.zeros(0, dtype=bool)
+    o_pc, o_keep, o_day = rows_keys(osub, "observations")
+
+    if len(ev):
+        e_codes, e_names = _norm_text(ev["event"])
+        relevant_names = CRS_EVENTS | ICANS_EVENTS | RECORDED_EVENTS
+        rel = np.array([n in relevant_names for n in e_names], dtype=bool)[e_codes]
+        esub = ev.loc[rel]
+        e_codes = e_codes[rel]
+    else:
+        esub = ev
+        e_codes, e_names = np.zeros(0, dtype=np.intp), []
+    e_pc, e_keep, e_day = rows_keys(esub, "events")
+    e_name = np.asarray(e_names, dtype=object)[e_codes] if len(e_names) else np.zeros(0, object)
+
+    o_key = o_pc * _SPAN + (o_day - _DAY0)
+    e_key = e_pc * _SPAN + (e_day - _DAY0)
+    ukeys = np.unique(np.concatenate([o_key[o_keep], e_key[e_keep]]))
+    n = int(ukeys.shape[0])
+    patient = ukeys // _SPAN
+    day = ukeys % _SPAN + _DAY0
+    o_pos = np.where(o_keep, np.searchsorted(ukeys, o_key), -1)
+    e_pos = np.where(e_keep, np.searchsorted(ukeys, e_key), -1)
+
+    crs_problem = np.full(n, -1, dtype=np.int32)
+    icans_problem = np.full(n, -1, dtype=np.int32)
+    organ_problem = np.full(n, -1, dtype=np.int32)
+
+    def flag(target: npt.NDArray[np.int32], table: str, frame: pd.DataFrame,
+             rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
+             expected: str | None = None, values: npt.ArrayLike | None = None) -> None:
+        """Record one problem per offending row and mark its day."""
+        rows = rows[positions[rows] >= 0]
+        if rows.size == 0:
+            return
+        code = msgs.code(message)
+        target[positions[rows]] = code
+        vals = None if values is None else np.asarray(values, dtype=object)
+        for i in rows[:500]:
+            problems.append(Problem(
+                table=table, row=int(frame.index[i]), column=column, message=message,
+                value=None if vals is None else str(vals[i]), expected=expected,
+                code="grading_input"))
+        if rows.size > 500:
+            notes.append(f"{rows.size - 500} more rows with the problem '{message}'")
+
+    # ------------------------------------------------------------ observations
+    tmax = np.full(n, np.nan)
+    sbp_min = np.full(n, np.nan)
+    has_crs = np.zeros(n, dtype=bool)
+    if len(osub):
+        o_val = _numeric(osub["value"])
+        u_codes, u_uniques = pd.factorize(osub["unit"], use_na_sentinel=True)
+        u_codes = np.asarray(u_codes)
+        conv = np.full(len(osub), np.nan)
+        for analyte, amask in (("temp", o_is_temp), ("sbp", ~o_is_temp)):
+            a = ANALYTE_RANGE[analyte]
+            for ui in np.unique(u_codes[amask]):
+                rows_u = np.flatnonzero(amask & (u_codes == ui))
+                unit = None if ui < 0 else u_uniques[ui]
+                try:
+                    c = conversion_for(analyte, unit, table="observations")
+                except UnitError as exc:
+                    flag(crs_problem, "observations", osub, rows_u, o_pos, "unit",
+                         f"{analyte}: {exc.problems[0].message}", a[2],
+                         osub["unit"].to_numpy(dtype=object))
+                    continue
+                conv[rows_u] = c.apply(o_val[rows_u])
+            bad = amask & np.isfinite(conv) & ((conv < a[0]) | (conv > a[1]))
+            flag(crs_problem, "observations", osub, np.flatnonzero(bad), o_pos, "value",
+                 f"{analyte} outside the physiological range {a[0]:g}-{a[1]:g} {a[2]}",
+                 f"{a[0]:g}-{a[1]:g} {a[2]}", osub["value"].to_numpy(dtype=object))
+            nan_val = amask & np.isnan(o_val)
+            flag(crs_problem, "observations", osub, np.flatnonzero(nan_val), o_pos, "value",
+                 f"{analyte} value missing or not a number", f"a number in {a[2]}",
+                 osub["value"].to_numpy(dtype=object))
+            ok = amask & np.isfinite(conv) & ~bad & (o_pos >= 0)
+            if analyte == "temp":
+                np.fmax.at(tmax, o_pos[ok], conv[ok])
+            else:
+                np.fmin.at(sbp_min, o_pos[ok], conv[ok])
+        has_crs[o_pos[o_pos >= 0]] = True
+
+    # ---------------------------------------------------------------- events
+    e_val = _numeric(esub["value"]) if len(esub) else np.zeros(0)
+    e_txt_bad = _nonnumeric_text(esub["value"], e_val) if len(esub) else np.zeros(0, bool)
+    if len(esub):
+        d_codes, d_names = _norm_text(esub["detail"])
+        u_codes2, u_names = _norm_text(esub["unit"])
+    else:
+        d_codes, d_names = np.zeros(0, np.intp), [""]
+        u_codes2, u_names = np.zeros(0, np.intp), [""]
+    d_arr = np.asarray(d_names, dtype=object)
+    ev_vals_obj = esub["value"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
+    ev_det_obj = esub["detail"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
+    ev_unit_obj = esub["unit"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
+
+    def rows_of(name: str) -> npt.NDArray[np.intp]:
+        return np.flatnonzero((e_name == name) & (e_pos >= 0)) if len(esub) else np.zeros(0, np.intp)
+
+    def mapped(rows: npt.NDArray[np.intp], table: dict[str, int], default: int = -1) -> I64:
+        lut = np.array([table.get(d, default) for d in d_names], dtype=np.int64)
+        return lut[d_codes[rows]]
+
+    crs_rows = np.flatnonzero(np.isin(e_name, list(CRS_EVENTS)) & (e_pos >= 0)) if len(esub) \
+        else np.zeros(0, np.intp)
+    has_crs[e_pos[crs_rows]] = True
+    icans_rows = np.flatnonzero(np.isin(e_name, list(ICANS_EVENTS)) & (e_pos >= 0)) if len(esub) \
+        else np.zeros(0, np.intp)
+    has_icans = np.zeros(n, dtype=bool)
+    has_icans[e_pos[icans_rows]] = True
+
+    # text in a numeric value cell is an error for every event that has a numeric value
+    numeric_events = {"vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
+                      "organ_toxicity", "hypotension", "motor_weakness"}
+    for name in numeric_events:
+        r = rows_of(name)
+        r = r[e_txt_bad[r]]
+        target = icans_problem if name in ICANS_EVENTS else (
+            organ_problem if name == "organ_toxicity" else crs_problem)
+        flag(target, "events", esub, r, e_pos, "value", f"{name}: value is not a number",
+             "a number", ev_vals_obj)
+
+    # hypotension
+    r = rows_of("hypotension")
+    hypo_event = np.zeros(n, dtype=bool)
+    r = r[~(e_val[r] == 0)]
+    hypo_event[e_pos[r]] = True
+
+    # treatments
+    treated_today = np.zeros(n, dtype=bool)
+    for name in ("tocilizumab", "corticosteroid"):
+        treated_today[e_pos[rows_of(name)]] = True
+    antipyretic_today = np.zeros(n, dtype=bool)
+    antipyretic_today[e_pos[rows_of("antipyretic")]] = True
+
+    # vasopressors
+    press = _vasopressors(rows_of("vasopressor"), rows_of("vasopressor_hours"), esub, e_pos,
+                          e_val, d_codes, d_names, u_codes2, u_names, patient, weight, n,
+                          settings, flag, crs_problem, ev_det_obj, ev_unit_obj, ev_vals_obj,
+                          notes)
+
+    # oxygen
+    o2_any = np.zeros(n, dtype=bool)
+    o2_rank = np.zeros(n, dtype=np.int8)
+    vent = np.zeros(n, dtype=np.int8)
+    fio2_dev = np.full(n, np.nan)
+    r = rows_of("oxygen")
+    if r.size:
+        dev_lut = [(_DEVICE_ALIASES.get(d, d)) for d in d_names]
+        dev_idx = np.array([DEVICES.index(d) if d in DEVICES else (-2 if d == "" else -1)
+                            for d in dev_lut], dtype=np.int64)[d_codes[r]]
+        flow = e_val[r]
+        no_dev = dev_idx == -2
+        flag(crs_problem, "events", esub, r[no_dev], e_pos, "detail",
+             "oxygen without a device (flow alone does not say low or high flow)",
+             ", ".join(DEVICES), ev_det_obj)
+        unknown = dev_idx == -1
+        flag(crs_problem, "events", esub, r[unknown], e_pos, "detail", "unknown oxygen device",
+             ", ".join(DEVICES), ev_det_obj)
+        bad_flow = np.isfinite(flow) & ((flow < 0) | (flow > 80))
+        flag(crs_problem, "events", esub, r[bad_flow], e_pos, "value",
+             "oxygen flow outside 0-80 L/min", "0-80 L/min", ev_vals_obj)
+        ra_flow = (dev_idx == 0) & np.isfinite(flow) & (flow > 0)
+        flag(crs_problem, "events", esub, r[ra_flow], e_pos, "value",
+             "room air with an oxygen flow", "no flow on room air", ev_vals_obj)
+        good = (dev_idx >= 0) & ~bad_flow & ~ra_flow
+        rg, dv, fl = r[good], dev_idx[good], flow[good]
+        lowmax = settings.low_flow_max_l_min
+        rank = np.select(
+            [dv == 0, dv == 2,
+             dv == 1,
+             dv == 4,
+             (dv == 3) | (dv == 5) | (dv == 6),
+             dv >= 7],
+            [0, 2,
+             np.where(np.isfinite(fl) & (fl > lowmax), 3, 2),
+             np.where((settings.facemask_at_low_flow == "by_flow") & np.isfinite(fl)
+                      & (fl <= lowmax), 2, 3),
+             3, 4], 0).astype(np.int8)
+        np.maximum.at(o2_rank, e_pos[rg], rank)
+        o2_any[e_pos[rg[dv > 0]]] = True
+        vlev = np.where(dv == 9, 2, np.where(dv >= 7, 1, 0)).astype(np.int8)
+        np.maximum.at(vent, e_pos[rg], vlev)
+        if settings.estimate_fio2_from_flow:
+            est = np.select([(dv == 1) & np.isfinite(fl), (dv == 2) & np.isfinite(fl),
+                             dv == 2, dv == 5, dv == 0],
+                            [0.21 + 0.04 * fl, 0.21 + 0.04 * fl, 0.25, 0.60, 0.21], np.nan)
+        else:
+            est = np.where(dv == 0, 0.21, np.nan)
+        # unknown estimate must win over a known one on the same day: track separately
+        unknown_est = np.zeros(n, dtype=bool)
+        unknown_est[e_pos[rg[np.isnan(est) & (dv > 0) & (dv < 7)]]] = True
+        np.fmax.at(fio2_dev, e_pos[rg], est)
+        fio2_dev[unknown_est] = np.nan
+    # recorded FiO2
+    fio2_rec = np.full(n, np.nan)
+    r = rows_of("fio2")
+    if r.size:
+        val = e_val[r]
+        unit = np.asarray(u_names, dtype=object)[u_codes2[r]]
+        pct = (unit == "%") | (unit == "percent") | ((unit == "") & (val > 1.0) & (val >= 21.0))
+        frac = (unit == "fraction") | ((unit == "") & (val <= 1.0))
+        known_unit = (unit == "") | (unit == "%") | (unit == "percent") | (unit == "fraction")
+        f = np.where(pct, val / 100.0, np.where(frac, val, np.nan))
+        bad_unit = ~known_unit
+        flag(crs_problem, "events", esub, r[bad_unit], e_pos, "unit", "unknown FiO2 unit",
+             "'%', 'fraction' or empty", ev_unit_obj)
+        amb = known_unit & np.isfinite(val) & np.isnan(f)
+        flag(crs_problem, "events", esub, r[amb], e_pos, "value",
+             "FiO2 between 1 and 21 without a unit is neither a fraction nor a percentage",
+             "a fraction 0.21-1 or a percentage 21-100", ev_vals_obj)
+        out = np.isfinite(f) & ((f < 0.20) | (f > 1.0))
+        flag(crs_problem, "events", esub, r[out], e_pos, "value", "FiO2 outside 21-100 %",
+             "a fraction 0.21-1 or a percentage 21-100", ev_vals_obj)
+        ok = np.isfinite(f) & ~out
+        np.fmax.at(fio2_rec, e_pos[r[ok]], f[ok])
+        o2_any[e_pos[r[ok & (f > 0.215)]]] = True
+    fio2 = np.where(np.isfinite(fio2_rec), fio2_rec, fio2_dev)
+    fio2 = np.where(~o2_any & np.isnan(fio2), 0.21, fio2)
+
+    # organ toxicity
+    organ = {"liver": np.zeros(n, np.int8), "kidney": np.zeros(n, np.int8),
+             "other": np.zeros(n, np.int8)}
+    r = rows_of("organ_toxicity")
+    if r.size:
+        g = e_val[r]
+        bad = ~(np.isfinite(g) & (g >= 0) & (g <= 5) & (g == np.round(g)))
+        flag(organ_problem, "events", esub, r[bad & ~e_txt_bad[r]], e_pos, "value",
+             "organ toxicity grade must be an integer 0-5 (CTCAE)", "0-5", ev_vals_obj)
+        org_lut = np.array([0 if d in _LIVER else 1 if d in _KIDNEY else 2 for d in d_names])
+        o = org_lut[d_codes[r]]
+        for k, key in enumerate(("liver", "kidney", "other")):
+            sel = ~bad & (o == k)
+            np.maximum.at(organ[key], e_pos[r[sel]], g[sel].astype(np.int8))
+
+    # death
+    death = np.zeros(n, dtype=np.int8)
+    r = rows_of("death")
+    if r.size:
+        cause = mapped(r, DEATH_CAUSES, default=4)
+        unknown = (cause == 4) & (d_arr[d_codes[r]] != "")
+        flag(crs_problem, "events", esub, r[unknown], e_pos, "detail", "unknown cause of death",
+             ", ".join(DEATH_CAUSES), ev_det_obj)
+        # several death rows on one day: CRS/ICANS wins over other, unknown wins over none
+        order = np.array([0, 4, 3, 1, 2])  # priority of codes 0..4
+        pri = np.zeros(n, dtype=np.int8)
+        np.maximum.at(pri, e_pos[r], order[cause].astype(np.int8))
+        inv = np.array([0, 3, 4, 2, 1])
+        death = inv[pri].astype(np.int8)
+
+    # ICANS domains
+    ice = np.full(n, np.nan)
+    capd = np.full(n, np.nan)
+    for name, score, hi in (("ice", ice, 10), ("capd", capd, 32)):
+        r = rows_of(name)
+        if not r.size:
+            continue
+        v = e_val[r]
+        bad = ~(np.isfinite(v) & (v >= 0) & (v <= hi) & (v == np.round(v)))
+        flag(icans_problem, "events", esub, r[bad & ~e_txt_bad[r]], e_pos, "value",
+             f"{name.upper()} score must be an integer 0-{hi}", f"0-{hi}", ev_vals_obj)
+        np.fmin.at(score, e_pos[r[~bad]], v[~bad])
+    loc = np.zeros(n, dtype=np.int8)
+    seizure = np.zeros(n, dtype=np.int8)
+    edema = np.zeros(n, dtype=np.int8)
+    for name, dom, table in (("consciousness", loc, LOC_GRADE), ("seizure", seizure, SEIZURE_GRADE),
+                             ("cerebral_edema", edema, EDEMA_GRADE)):
+        r = rows_of(name)
+        if not r.size:
+            continue
+        gi = mapped(r, table)
+        flag(icans_problem, "events", esub, r[gi < 0], e_pos, "detail",
+             f"{name}: missing or unknown detail", ", ".join(table), ev_det_obj)
+        np.maximum.at(dom, e_pos[r[gi >= 0]], gi[gi >= 0].astype(np.int8))
+    motor = np.zeros(n, dtype=bool)
+    r = rows_of("motor_weakness")
+    motor[e_pos[r[~(e_val[r] == 0)]]] = True
+
+    # recorded grades
+    recorded = _recorded(rows_of("crs_grade_recorded"), rows_of("icans_grade_recorded"), esub,
+                         e_pos, e_val, ev_det_obj, ukeys, pid_index, problems, e_txt_bad)
+
+    pat_age = age[patient] if n else np.zeros(0)
+    feats = DailyFeatures(
+        patient=patient.astype(np.int64), day=day.astype(np.int64), patient_ids=pid_index,
+        tmax=tmax, sbp_min=sbp_min, sbp_limit=_pals_limit(pat_age, settings),
+        hypo_event=hypo_event, has_crs_info=has_crs, crs_problem=crs_problem,
+        n_press_astct=press.n_astct, vasopressin=press.vaso, n_press_all=press.n_all,
+        high_dose=press.high, pressor_hours=press.hours, ne_eq=press.ne_eq,
+        o2_any=o2_any, o2_rank=o2_rank, vent=vent, fio2=fio2,
+        treated_today=treated_today, antipyretic_today=antipyretic_today,
+        organ_liver=organ["liver"], organ_kidney=organ["kidney"], organ_other=organ["other"],
+        organ_problem=organ_problem, death=death, ice=ice, capd=capd, loc=loc,
+        seizure=seizure, motor=motor, edema=edema, has_icans_info=has_icans,
+        icans_problem=icans_problem, age=pat_age, messages=msgs.items)
+    return Extraction(features=feats, problems=problems, recorded=recorded, notes=notes)
+
+
+ANALYTE_RANGE: Final = {"temp": (25.0, 45.0, "C"), "sbp": (20.0, 300.0, "mmHg")}
+
+
+@dataclass
+class _Pressors:
+    n_astct: I8
+    vaso: B
+    n_all: I8
+    high: I8
+    hours: F8
+    ne_eq: F8
+
+
+_UNIT_FORMS: Final = {"ug/min": "ug/min", "mcg/min": "ug/min", "µg/min": "ug/min",
+                      "ug/kg/min": "ug/kg/min", "mcg/kg/min": "ug/kg/min",
+                      "µg/kg/min": "ug/kg/min", "u/min": "U/min", "units/min": "U/min",
+                      "iu/min": "U/min", "u/h": "U/h", "u/hr": "U/h", "units/h": "U/h",
+                      "units/hr": "U/h", "ng/kg/min": "ng/kg/min"}
+
+
+def _dose_factor(agent: int, unit: str) -> tuple[float, str] | None:
+    """(factor, weight use) converting ``unit`` to the agent's canonical unit; None if invalid.
+
+    weight use: '' none, 'mul' multiply by weight, 'div' divide by weight.
+    """
+    canon = AGENT_UNIT[agent]
+    if unit == canon:
+        return 1.0, ""
+    if canon == "U/min":
+        return (1.0 / 60.0, "") if unit == "U/h" else None
+    if canon == "ug/min" and unit == "ug/kg/min":
+        return 1.0, "mul"
+    if canon == "ug/kg/min" and unit == "ug/min":
+        return 1.0, "div"
+    return None
+
+
+def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: pd.DataFrame,
+                  e_pos: I64, e_val: F8, d_codes: npt.NDArray[np.intp], d_names: list[str],
+                  u_codes: npt.NDArray[np.intp], u_names: list[str], patient: I64, weight: F8,
+                  n: int, settings: GradingSettings, flag: object,
+                  crs_problem: npt.NDArray[np.int32], det_obj: npt.NDArray[np.object_],
+                  unit_obj: npt.NDArray[np.object_], val_obj: npt.NDArray[np.object_],
+                  notes: list[str]) -> _Pressors:
+    out = _Pressors(np.zeros(n, np.int8), np.zeros(n, bool), np.zeros(n, np.int8),
+                    np.zeros(n, np.int8), np.full(n, np.nan), np.zeros(n))
+    if rows.size == 0 and hrows.size == 0:
+        return out
+    assert callable(flag)
+    agent_lut = np.array([AGENTS.index(_AGENT_ALIASES.get(d.replace("_", " "),
+                                                          _AGENT_ALIASES.get(d, d)))
+                          if _AGENT_ALIASES.get(d.replace("_", " "), _AGENT_ALIASES.get(d, d))
+                          in AGENTS else -1 for d in d_names], dtype=np.int64)
+    a_dose = agent_lut[d_codes[rows]]
+    a_hours = agent_lut[d_codes[hrows]]
+    for rr, aa, what in ((rows, a_dose, "vasopressor"), (hrows, a_hours, "vasopressor_hours")):
+        flag(crs_problem, "events", esub, rr[aa < 0], e_pos, "detail",
+             f"{what}: missing or unknown agent", ", ".join(AGENTS), det_obj)
+
+    # doses -> canonical unit per agent
+    dose = e_val[rows]
+    unit_norm = [_UNIT_FORMS.get(u.replace("_", ""), "?" if u else "") for u in u_names]
+    un = np.asarray(unit_norm, dtype=object)[u_codes[rows]]
+    canon = np.full(rows.size, np.nan)
+    bad_unit = np.zeros(rows.size, dtype=bool)
+    no_unit = np.isfinite(dose) & (un == "")
+    flag(crs_problem, "events", esub, rows[no_unit & (a_dose >= 0)], e_pos, "unit",
+         "vasopressor dose without a unit", "ug/min, ug/kg/min or U/min", unit_obj)
+    neg = np.isfinite(dose) & (dose < 0)
+    flag(crs_problem, "events", esub, rows[neg], e_pos, "value", "negative vasopressor dose",
+         "a dose >= 0", val_obj)
+    w = weight[patient[np.maximum(e_pos[rows], 0)]] if rows.size else np.zeros(0)
+    need_weight_missing = 0
+    for (ag, u) in {(int(a), str(x)) for a, x in zip(a_dose, un, strict=True)}:
+        if ag < 0 or u == "":
+            continue
+        sel = (a_dose == ag) & (un == u)
+        fac = _dose_factor(ag, u) if u != "?" else None
+        if fac is None:
+            bad_unit |= sel
+            continue
+        scale, wuse = fac
+        if wuse == "mul":
+            canon[sel] = dose[sel] * scale * w[sel]
+        elif wuse == "div":
+            canon[sel] = dose[sel] * scale / w[sel]
+        else:
+            canon[sel] = dose[sel] * scale
+        if wuse:
+            need_weight_missing += int(np.sum(sel & ~np.isfinite(w)))
+    flag(crs_problem, "events", esub, rows[bad_unit], e_pos, "unit",
+         "vasopressor dose unit not valid for this agent", "ug/min or ug/kg/min "
+         "(vasopressin: U/min or U/h)", unit_obj)
+    if need_weight_missing:
+        notes.append(f"{need_weight_missing} vasopressor dose(s) need body weight to convert "
+                     "between ug/min and ug/kg/min and the patient has no weight_kg: "
+                     "norepinephrine equivalents (older scales) are unknown on those days")
+    good = (a_dose >= 0) & ~bad_unit & ~neg & ~no_unit
+    # per (day, agent) tables over pressor days only
+    pos_all = np.concatenate([e_pos[rows[good]], e_pos[hrows[a_hours >= 0]]])
+    pdays = np.unique(pos_all)
+    m = pdays.size
+    present = np.zeros((m, len(AGENTS)), dtype=bool)
+    dmax = np.full((m, len(AGENTS)), np.nan)
+    dunknown = np.zeros((m, len(AGENTS)), dtype=bool)
+    hmax = np.full((m, len(AGENTS)), np.nan)
+    pi = np.searchsorted(pdays, e_pos[rows[good]])
+    ag = a_dose[good]
+    present[pi, ag] = True
+    cg = canon[good]
+    np.fmax.at(dmax, (pi, ag), cg)
+    dunknown[pi[np.isnan(cg)], ag[np.isnan(cg)]] = True
+    hg = hrows[a_hours >= 0]
+    hi = np.searchsorted(pdays, e_pos[hg])
+    ha = a_hours[a_hours >= 0]
+    hv = e_val[hg]
+    badh = np.isfinite(hv) & ((hv < 0) | (hv > 24))
+    flag(crs_problem, "events", esub, hg[badh], e_pos, "value",
+         "vasopressor hours outside 0-24 h per day", "0-24 h", val_obj)
+    present[hi[~badh], ha[~badh]] = True
+    np.fmax.at(hmax, (hi[~badh], ha[~badh]), hv[~badh])
+    dose_known = present & ~dunknown & np.isfinite(dmax)
+
+    inot = np.zeros(len(AGENTS), dtype=bool)
+    inot[list(INOTROPES)] = True
+    counted = present & (~inot if not settings.inotropes_are_vasopressors else True)
+    non_vaso = counted.copy()
+    non_vaso[:, _VASO] = False
+    n_astct = non_vaso.sum(axis=1)
+    vaso = present[:, _VASO]
+    n_all = counted.sum(axis=1)
+
+    # norepinephrine equivalents (VASST) over NE, dopamine, epinephrine, phenylephrine
+    coef = np.zeros(len(AGENTS))
+    coef[[_NE, _DOPA, _EPI, _PHE]] = [1.0, 0.5, 1.0, 0.1]
+    in_formula = coef > 0
+    contrib = np.where(present & in_formula, np.nan_to_num(dmax) * coef, 0.0)
+    unknown_dose = (present & in_formula & ~dose_known).any(axis=1)
+    ne_eq = np.where(unknown_dose, np.nan, contrib.sum(axis=1))
+    others = n_all - vaso.astype(np.int64)
+    # dose criterion (tri-state as float: 1, 0, nan)
+    single_idx = np.argmax(counted, axis=1)
+    thr = np.array([HIGH_DOSE_SINGLE.get(i, np.inf) for i in range(len(AGENTS))])
+    single_dose = dmax[np.arange(m), single_idx]
+    single_hi = np.where(np.isfinite(single_dose), (single_dose >= thr[single_idx]).astype(float),
+                         np.where(np.isinf(thr[single_idx]), 0.0, np.nan))
+    dose_hi = np.select(
+        [n_all == 0, vaso & (others >= 1), (~vaso) & (others >= 2), n_all == 1],
+        [0.0, np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 10.0).astype(float)),
+         np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 20.0).astype(float)), single_hi],
+        0.0)
+    # duration criterion: every counted agent sustained >= high_dose_hours
+    hrs_ok = np.where(counted, hmax >= settings.high_dose_hours, True)
+    hrs_unknown = (counted & np.isnan(hmax)).any(axis=1)
+    hrs_short = (counted & np.isfinite(hmax) & ~hrs_ok).any(axis=1)
+    dur = np.where(hrs_short, 0.0, np.where(hrs_unknown, np.nan, 1.0))
+    high = np.where((dose_hi == 0) | (dur == 0), 0,
+                    np.where(np.isnan(dose_hi) | np.isnan(dur), -1, 1))
+    out.n_astct[pdays] = n_astct.astype(np.int8)
+    out.vaso[pdays] = vaso
+    out.n_all[pdays] = n_all.astype(np.int8)
+    out.high[pdays] = high.astype(np.int8)
+    hours = np.where(counted, hmax, np.nan)
+    any_unknown_h = (counted & np.isnan(hmax)).any(axis=1)
+    out.hours[pdays] = np.where(any_unknown_h, np.nan,
+                                np.nanmax(np.where(counted, np.nan_to_num(hours), 0.0), axis=1)
+                                if m else np.zeros(0))
+    out.ne_eq[pdays] = ne_eq
+    return out
+
+
+def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
+              esub: pd.DataFrame, e_pos: I64, e_val: F8, det_obj: npt.NDArray[np.object_],
+              ukeys: I64, pid_index: pd.Index, problems: list[Problem], txt_bad: B
+              ) -> pd.DataFrame:
+    parts = []
+    for kind, r in (("crs", crs_rows), ("icans", icans_rows)):
+        if not r.size:
+            continue
+        g = e_val[r]
+        bad = ~(np.isfinite(g) & (g >= 0) & (g <= 5) & (g == np.round(g)))
+        for i in r[bad][:200]:
+            problems.append(Problem(table="events", row=int(esub.index[i]), column="value",
+                                    message=f"{kind}_grade_recorded must be an integer 0-5",
+                                    value=str(esub["value"].iloc[i]), expected="0-5",
+                                    code="grading_input"))
+        r = r[~bad]
+        k = ukeys[e_pos[r]]
+        sysname = pd.Series(det_obj[r], dtype="object").fillna("").astype(str).str.strip()
+        parts.append(pd.DataFrame({
+            "pos": e_pos[r].astype(np.int64),
+            "patient_id": pid_index[k // _SPAN].to_numpy(),
+            "day": (k % _SPAN + _DAY0).astype(np.int64),
+            "kind": kind, "grade": e_val[r].astype(np.int64),
+            "system": sysname.str.lower().to_numpy()}))
+    if not parts:
+        return pd.DataFrame({"pos": pd.Series(dtype=np.int64),
+                             "patient_id": pd.Series(dtype="string"),
+                             "day": pd.Series(dtype=np.int64), "kind": pd.Series(dtype="string"),
+                             "grade": pd.Series(dtype=np.int64),
+                             "system": pd.Series(dtype="string")})
+    rec = pd.concat(parts, ignore_index=True)
+    return (rec.groupby(["pos", "kind"], as_index=False)
+            .agg(patient_id=("patient_id", "first"), day=("day", "first"),
+                 grade=("grade", "max"), system=("system", "first")))
+
+
+def add_history(f: DailyFeatures, settings: GradingSettings) -> None:
+    """Fill the history columns (CRS established, treated, fever episode, vasopressor runs).
+
+    Days are sorted by patient then day, so per-patient cumulative flags are cumulative sums
+    minus the sum at the start of the patient's block.
+    """
+    n = f.n
+    if n == 0:
+        z = np.zeros(0, dtype=bool)
+        f.established, f.treated, f.waiver_recent, f.episode = z, z, z, z
+        f.pressor_run_hours = np.zeros(0)
+        return
+    start = np.ones(n, dtype=bool)
+    start[1:] = f.patient[1:] != f.patient[:-1]
+    block = np.cumsum(start) - 1
+    first_idx = np.flatnonzero(start)
+
+    def cum_any(x: B) -> B:
+        cs = np.cumsum(x.astype(np.int64))
+        before = (cs - x)[first_idx][block]
+        return np.asarray(cs - before > 0)
+
+    febrile = f.tmax >= settings.fever_c
+    f.established = cum_any(febrile)
+    f.episode = f.established
+    tx = f.treated_today | (f.antipyretic_today if settings.antipyretics_waive_fever else False)
+    f.treated = cum_any(np.asarray(tx, dtype=bool))
+    if settings.fever_waiver_days is None:
+        f.waiver_recent = np.ones(n, dtype=bool)
+    else:
+        last = pd.Series(np.where(febrile, f.day, np.nan)).groupby(block).ffill().to_numpy()
+        f.waiver_recent = np.asarray((f.day - last) <= settings.fever_waiver_days)
+    # consecutive vasopressor hours (MSKCC)
+    on = f.n_press_all > 0
+    prev_same = np.zeros(n, dtype=bool)
+    prev_same[1:] = (~start[1:]) & on[:-1] & (f.day[1:] == f.day[:-1] + 1)
+    run_start = on & ~prev_same
+    run_id = np.cumsum(run_start)
+    hrs = np.where(on, f.pressor_hours, 0.0)
+    run = pd.Series(hrs).groupby(run_id).cumsum(skipna=False).to_numpy()
+    # a NaN (unknown hours) earlier in the run makes the running total unknown
+    f.pressor_run_hours = np.where(on, run, 0.0)

@@ -1,0 +1,292 @@
+"""Grade a whole cohort: daily CRS and ICANS grades, per-patient outcomes, disagreements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.data.cohort import Cohort
+from crsscore.errors import Problem
+from crsscore.grading._combine import Graded
+from crsscore.grading._features import DailyFeatures, add_history, extract
+from crsscore.grading.crs import GRADERS, NOT_GRADABLE
+from crsscore.grading.icans import grade_icans, young_child
+from crsscore.grading.outcomes import int64_array, patient_outcomes
+from crsscore.grading.settings import DEFAULT_SETTINGS, SYSTEMS, GradingSettings, check_system
+
+DAILY_COLUMNS = ("patient_id", "day", "crs_grade", "icans_grade", "crs_reason", "icans_reason",
+                 "crs_criterion", "icans_criterion", "crs_source", "icans_source")
+DISAGREEMENT_COLUMNS = ("patient_id", "level", "day", "kind", "system", "recorded_grade",
+                        "derived_grade", "derived_reason", "explanation")
+
+
+@dataclass(frozen=True)
+class GradingResult:
+    """Daily grades and per-patient outcomes of one grading run.
+
+    Attributes
+    ----------
+    daily:
+        One row per patient-day with any CRS/ICANS information: ``patient_id``, ``day``
+        (floor of the event day), ``crs_grade`` and ``icans_grade`` (pandas ``Int64``;
+        ``<NA>`` = not gradable), ``crs_reason``/``icans_reason`` (what set the grade, or why
+        the day is not gradable), ``crs_criterion``/``icans_criterion`` (short name of the
+        deciding criterion) and ``crs_source``/``icans_source`` (``derived``/``recorded``).
+    outcomes:
+        One row per patient of ``cohort.patients``: ``crs_max_grade``, ``crs_onset_day``,
+        ``crs_severe_onset_day``, ``severe_crs`` (0/1), ``days_at_grade_0``..``5`` (CRS),
+        ``icans_max_grade``, ``icans_onset_day``, ``icans_severe_onset_day``,
+        ``severe_icans``, ``grade_source`` (``derived``/``recorded``/``none``, for CRS) and
+        ``icans_grade_source``.
+    disagreements:
+        Where the centre recorded its own grades (``crs_grade_recorded`` /
+        ``icans_grade_recorded`` events) and crsscore derived one: the rows that differ, per
+        day and per patient maximum, with the reason.
+    notes:
+        Plain-language notes about the run (settings that mattered, rows ignored...).
+    system:
+        CRS grading system used (``astct``, ``lee2014``, ``penn``, ``mskcc``, ``cartox``,
+        ``ctcae5``); ICANS is always ASTCT 2019.
+    problems:
+        Input rows that made a day not gradable, each naming table, row and column.
+    """
+
+    daily: pd.DataFrame
+    outcomes: pd.DataFrame
+    disagreements: pd.DataFrame
+    notes: list[str]
+    system: str
+    settings: GradingSettings = DEFAULT_SETTINGS
+    problems: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> pd.DataFrame:
+        """Counts of patients by maximum CRS and ICANS grade (``NA`` = never gradable)."""
+        rows = []
+        for col, label in (("crs_max_grade", "CRS"), ("icans_max_grade", "ICANS")):
+            counts = self.outcomes[col].value_counts(dropna=False)
+            for grade in [*range(6), pd.NA]:
+                key = grade
+                n = int(counts.get(key, 0)) if grade is not pd.NA else int(
+                    self.outcomes[col].isna().sum())
+                rows.append({"outcome": label, "max_grade": "NA" if grade is pd.NA else str(grade),
+                             "patients": n})
+        return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The daily grades."""
+        return self.daily
+
+
+def _categorical(codes: npt.NDArray[np.int32], items: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, categories=pd.Index(items, dtype="object"))
+
+
+def grade_features(f: DailyFeatures, system: str, settings: GradingSettings) -> tuple[Graded, Graded]:
+    """CRS (by ``system``) and ICANS grades for prepared features."""
+    return GRADERS[system](f, settings), grade_icans(f, settings)
+
+
+def grade_cohort(cohort: Cohort, system: str = "astct",
+                 settings: GradingSettings | None = None) -> GradingResult:
+    """Grade CRS (by ``system``) and ICANS (ASTCT 2019) for every patient-day of a cohort.
+
+    Raw events and observations are reduced to one row per patient-day (day = floor of the
+    event day, from ``settings.start_day`` on), graded without a Python loop per day, and
+    summarised per patient.  A day whose input is missing or contradictory is not gradable
+    (``<NA>``) with the reason, never graded 0 by default.  Patients with no raw CRS data but
+    grades recorded by the centre get those grades (``grade_source == 'recorded'``).
+
+    Parameters
+    ----------
+    cohort:
+        A :class:`~crsscore.data.cohort.Cohort` in the canonical format.
+    system:
+        CRS grading system: one of ``astct`` (default), ``lee2014``, ``penn``, ``mskcc``,
+        ``cartox``, ``ctcae5``.
+    settings:
+        :class:`~crsscore.grading.settings.GradingSettings`; the defaults when None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from crsscore.data.cohort import Cohort
+    >>> c = Cohort(patients=pd.DataFrame({"patient_id": ["P1"]}),
+    ...            observations=pd.DataFrame({"patient_id": ["P1"], "day": [1.5],
+    ...                                       "analyte": ["temp"], "value": [38.4],
+    ...                                       "unit": ["C"]}))
+    >>> int(grade_cohort(c).daily["crs_grade"].iloc[0])
+    1
+    """
+    settings = settings or DEFAULT_SETTINGS
+    system = check_system(system)
+    ext = extract(cohort, settings)
+    f = ext.features
+    add_history(f, settings)
+    crs, icans = grade_features(f, system, settings)
+    notes = list(ext.notes)
+    n_pat = len(f.patient_ids)
+
+    crs_grade = crs.grade.copy()
+    icans_grade = icans.grade.copy()
+    crs_reason = list(crs.reasons)
+    icans_reason = list(icans.reasons)
+    crs_rc = crs.reason.copy()
+    icans_rc = icans.reason.copy()
+    crs_crit = np.asarray(crs.criterion, dtype=object)
+    icans_crit = np.asarray(icans.criterion, dtype=object)
+    crs_src = np.full(f.n, "derived", dtype=object)
+    icans_src = np.full(f.n, "derived", dtype=object)
+
+    # which patients have derived grades; recorded grades fill the others
+    derived_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
+    derived_pat["crs"][f.patient[crs_grade >= 0]] = True
+    derived_pat["icans"][f.patient[icans_grade >= 0]] = True
+    rec = ext.recorded
+    recorded_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
+    for kind, grade_arr, rc, reasons, crit, src in (
+            ("crs", crs_grade, crs_rc, crs_reason, crs_crit, crs_src),
+            ("icans", icans_grade, icans_rc, icans_reason, icans_crit, icans_src)):
+        r = rec[rec["kind"] == kind]
+        if len(r) == 0:
+            continue
+        pos = r["pos"].to_numpy(dtype=np.int64)
+        pat = f.patient[pos]
+        recorded_pat[kind][pat] = True
+        use = ~derived_pat[kind][pat]
+        if use.any():
+            p = pos[use]
+            grade_arr[p] = r["grade"].to_numpy(dtype=np.int64)[use].astype(np.int8)
+            for i, sysname in zip(p, r["system"].to_numpy(dtype=object)[use], strict=True):
+                text = f"recorded by the centre ({sysname or 'system not stated'})"
+                if text not in reasons:
+                    reasons.append(text)
+                rc[i] = reasons.index(text)
+            crit[p] = "recorded"
+            src[p] = "recorded"
+            systems = sorted({str(s) for s in r["system"].to_numpy(dtype=object)[use]})
+            other = [s for s in systems if s and s != (system if kind == "crs" else "astct")]
+            n_used = int(np.unique(pat[use]).size)
+            notes.append(f"{n_used} patient(s) have no gradable raw {kind.upper()} data: "
+                         f"their {kind.upper()} grades are the centre's recorded grades"
+                         + (f" (recorded with {', '.join(other)}, not {system})"
+                            if other and kind == "crs" else ""))
+    young_ice = young_child(f, settings) & np.isfinite(f.ice) & np.isnan(f.capd)
+    if young_ice.any():
+        notes.append(f"{int(young_ice.sum())} day(s) of children younger than "
+                     f"{settings.capd_below_age_years:g} years have an ICE score but no CAPD: "
+                     "ICE is not used for them (CAPD replaces ICE; setting "
+                     "capd_below_age_years)")
+
+    pid = f.patient_ids
+    daily = pd.DataFrame({
+        "patient_id": pid.take(f.patient).to_numpy() if f.n else pd.array([], dtype="string"),
+        "day": f.day.astype(np.int64),
+        "crs_grade": int64_array(crs_grade, crs_grade < 0),
+        "icans_grade": int64_array(icans_grade, icans_grade < 0),
+        "crs_reason": _categorical(crs_rc, crs_reason),
+        "icans_reason": _categorical(icans_rc, icans_reason),
+        "crs_criterion": pd.Categorical(crs_crit),
+        "icans_criterion": pd.Categorical(icans_crit),
+        "crs_source": pd.Categorical(crs_src, categories=["derived", "recorded"]),
+        "icans_source": pd.Categorical(icans_src, categories=["derived", "recorded"]),
+    })
+
+    out: dict[str, object] = {"patient_id": pid.to_numpy()}
+    out.update(patient_outcomes(f.patient, f.day, crs_grade, n_pat, prefix="crs",
+                                severe_grade=settings.severe_grade, days_at_grade=True))
+    out.update(patient_outcomes(f.patient, f.day, icans_grade, n_pat, prefix="icans",
+                                severe_grade=settings.severe_grade, days_at_grade=False))
+    for kind, col in (("crs", "grade_source"), ("icans", "icans_grade_source")):
+        out[col] = np.where(derived_pat[kind], "derived",
+                            np.where(recorded_pat[kind], "recorded", "none"))
+    outcomes = pd.DataFrame(out)
+
+    disagreements = _disagreements(f, rec, crs_grade, icans_grade, derived_pat, system,
+                                   settings, crs, icans, notes)
+    if cohort.synthetic:
+        notes.append("SYNTHETIC DATA: grades of simulated patients")
+    return GradingResult(daily=daily, outcomes=outcomes, disagreements=disagreements,
+                         notes=notes, system=system, settings=settings, problems=ext.problems)
+
+
+def _disagreements(f: DailyFeatures, rec: pd.DataFrame, crs_grade: npt.NDArray[np.int8],
+                   icans_grade: npt.NDArray[np.int8], derived_pat: dict[str, npt.NDArray[np.bool_]],
+                   system: str, settings: GradingSettings, crs: Graded, icans: Graded,
+                   notes: list[str]) -> pd.DataFrame:
+    """Recorded vs derived grades for patients having both, per day and per patient maximum.
+
+    A recorded CRS grade is compared with crsscore's grade by the system the centre named
+    (``detail``), when crsscore knows it, else with ``system``.
+    """
+    rows: list[dict[str, object]] = []
+    if len(rec) == 0:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGREEMENT_COLUMNS})
+    cache: dict[str, Graded] = {system: crs}
+    unknown_systems: set[str] = set()
+    for kind in ("crs", "icans"):
+        r = rec[rec["kind"] == kind]
+        if len(r) == 0:
+            continue
+        pos = r["pos"].to_numpy(dtype=np.int64)
+        keep = derived_pat[kind][f.patient[pos]]
+        r = r[keep]
+        pos = pos[keep]
+        if len(r) == 0:
+            continue
+        for sysname, grp in r.groupby("system", sort=True):
+            name = str(sysname)
+            if kind == "crs":
+                target = name if name in SYSTEMS else system
+                if name and name not in SYSTEMS:
+                    unknown_systems.add(name)
+                if target not in cache:
+                    cache[target] = GRADERS[target](f, settings)
+                g = cache[target]
+            else:
+                target, g = "astct", icans
+            gpos = grp["pos"].to_numpy(dtype=np.int64)
+            derived = g.grade[gpos]
+            recorded = grp["grade"].to_numpy(dtype=np.int64)
+            for i in np.flatnonzero(derived != recorded):
+                d = int(derived[i])
+                why = g.reasons[g.reason[gpos[i]]]
+                if d < 0:
+                    expl = f"derived day is {why}; centre recorded grade {recorded[i]}"
+                else:
+                    expl = (f"{target} rules give grade {d} ({why}); centre recorded grade "
+                            f"{recorded[i]}")
+                rows.append({"patient_id": grp["patient_id"].iloc[i], "level": "day",
+                             "day": int(grp["day"].iloc[i]), "kind": kind, "system": target,
+                             "recorded_grade": int(recorded[i]),
+                             "derived_grade": None if d < 0 else d,
+                             "derived_reason": why, "explanation": expl})
+            # per-patient maximum
+            pats = f.patient[gpos]
+            for p in np.unique(pats):
+                rec_max = int(recorded[pats == p].max())
+                sel = (f.patient == p) & (g.grade >= 0)
+                der_max = int(g.grade[sel].max()) if sel.any() else -1
+                if der_max != rec_max:
+                    rows.append({
+                        "patient_id": f.patient_ids[p], "level": "patient", "day": None,
+                        "kind": kind, "system": target, "recorded_grade": rec_max,
+                        "derived_grade": None if der_max < 0 else der_max,
+                        "derived_reason": "maximum over gradable days",
+                        "explanation": f"maximum {kind.upper()} grade: {target} rules give "
+                                       f"{'not gradable' if der_max < 0 else der_max}, centre "
+                                       f"recorded {rec_max}"})
+    if unknown_systems:
+        notes.append(f"recorded grades name system(s) crsscore does not know "
+                     f"({', '.join(sorted(unknown_systems))}): compared with {system}")
+    del crs_grade, icans_grade
+    frame = pd.DataFrame(rows, columns=list(DISAGREEMENT_COLUMNS))
+    if len(frame):
+        frame["day"] = frame["day"].astype("Int64")
+        frame["derived_grade"] = frame["derived_grade"].astype("Int64")
+    if NOT_GRADABLE and len(frame):
+        frame = frame.sort_values(["patient_id", "kind", "level", "day"], kind="stable",
+                                  ignore_index=True)
+    return frame

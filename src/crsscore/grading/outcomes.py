@@ -1,0 +1,51 @@
+"""Per-patient outcomes from daily grades: maximum grade, onset days, days at each grade."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+_BIG = np.iinfo(np.int64).max
+
+
+def int64_array(values: npt.NDArray[np.integer], missing: npt.NDArray[np.bool_]) -> pd.arrays.IntegerArray:
+    """A pandas nullable Int64 array from values and a missing mask."""
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64),
+                                  np.asarray(missing, dtype=bool))
+
+
+def patient_outcomes(codes: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
+                     grade: npt.NDArray[np.int8], n_patients: int, *, prefix: str,
+                     severe_grade: int, days_at_grade: bool) -> dict[str, object]:
+    """Outcome columns for ``n_patients`` patients from daily grades (-1 = not gradable).
+
+    ``codes`` index patients (0..n_patients-1).  Returns nullable Int64 columns: maximum grade
+    (missing when no day was gradable), onset day of any grade >= 1 and of grade >=
+    ``severe_grade`` (missing when never reached), the severe flag (0/1, missing when no day
+    was gradable), the number of days not gradable and, optionally, days at each grade 0-5.
+    """
+    ok = grade >= 0
+    mx = np.full(n_patients, -1, dtype=np.int64)
+    np.maximum.at(mx, codes[ok], grade[ok].astype(np.int64))
+    onset = np.full(n_patients, _BIG, dtype=np.int64)
+    sel = grade >= 1
+    np.minimum.at(onset, codes[sel], day[sel])
+    sev = np.full(n_patients, _BIG, dtype=np.int64)
+    sel = grade >= severe_grade
+    np.minimum.at(sev, codes[sel], day[sel])
+    ng = np.bincount(codes[~ok], minlength=n_patients)
+    none = mx < 0
+    out: dict[str, object] = {
+        f"{prefix}_max_grade": int64_array(mx, none),
+        f"{prefix}_onset_day": int64_array(onset, onset == _BIG),
+        f"{prefix}_severe_onset_day": int64_array(sev, sev == _BIG),
+        f"severe_{prefix}": int64_array((mx >= severe_grade).astype(np.int64), none),
+        f"{prefix}_days_not_gradable": ng.astype(np.int64),
+    }
+    if days_at_grade:
+        counts = np.bincount(codes[ok] * 6 + grade[ok].astype(np.int64),
+                             minlength=n_patients * 6).reshape(n_patients, 6)
+        for k in range(6):
+            out[f"days_at_grade_{k}"] = counts[:, k].astype(np.int64)
+    return out

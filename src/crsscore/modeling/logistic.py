@@ -1,0 +1,569 @@
+"""Binary logistic regression by iteratively reweighted least squares (pure numpy).
+
+``fit_logistic`` fits maximum likelihood (Newton-Raphson = IRLS for the canonical logit link) or
+Firth-penalised logistic regression (``firth=True``, see :mod:`crsscore.modeling.firth`).  It
+matches statsmodels ``Logit`` and R ``glm(family = binomial)`` to 1e-6 on the same data (see
+``tests/modeling/test_logistic.py``).
+
+``fit_logistic_batch`` fits many logistic regressions that share the design matrix ``X`` but
+have different frequency weights (bootstrap resamples expressed as multinomial counts) in one
+vectorised Newton iteration: the engine behind :func:`crsscore.validation.bootstrap.validate_lrm`.
+
+Weights are frequency weights throughout: a row with weight 3 counts as three identical
+patients, so ``n`` and ``events`` are sums of weights.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from scipy import linalg, stats
+
+from crsscore.errors import ConvergenceWarning, ModelError, SeparationWarning
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: Fitted probabilities closer than this to 0 or 1 are taken as a sign of separation.
+PROB_EPS = 1e-8
+#: A linear predictor beyond this magnitude (probability ~1e-13) signals divergence.
+LP_DIVERGED = 30.0
+
+
+def expit(eta: FloatArray) -> FloatArray:
+    """Inverse logit, numerically stable for large |eta|."""
+    out: FloatArray = np.exp(-np.logaddexp(0.0, -eta))
+    return out
+
+
+def _loglik(eta: FloatArray, y: FloatArray, w: FloatArray) -> float:
+    """Bernoulli log-likelihood sum(w * (y * eta - log(1 + exp(eta))))."""
+    return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """A fitted binary logistic regression.
+
+    Attributes
+    ----------
+    coef, se : coefficients and Wald standard errors, intercept first when ``intercept``.
+    cov : covariance matrix (inverse Fisher information at the estimate).
+    loglik : unpenalised log-likelihood at the estimate.
+    loglik_penalised : penalised log-likelihood (Firth: ``loglik + 0.5 log det I``); equal to
+        ``loglik`` for maximum likelihood.
+    loglik_null : log-likelihood of the intercept-only model (0.5 probability if no intercept).
+    n, events : sums of the frequency weights over all rows and over rows with ``y == 1``.
+    converged, n_iter : whether the Newton iteration met ``tol`` and how many steps it took.
+    method : ``"ml"`` or ``"firth"``.
+    names : parameter names, ``"Intercept"`` first when ``intercept``.
+    separation : True when separation was detected (ML only; Firth estimates stay finite).
+    """
+
+    coef: FloatArray
+    se: FloatArray
+    cov: FloatArray
+    loglik: float
+    loglik_penalised: float
+    loglik_null: float
+    n: float
+    events: float
+    converged: bool
+    n_iter: int
+    method: str
+    names: tuple[str, ...]
+    intercept: bool = True
+    separation: bool = False
+
+    @property
+    def n_params(self) -> int:
+        return int(self.coef.shape[0])
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion ``-2 loglik + 2 k`` (unpenalised log-likelihood)."""
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def deviance(self) -> float:
+        return -2.0 * self.loglik
+
+    @property
+    def lr_chi2(self) -> float:
+        """Likelihood-ratio chi-square against the intercept-only model (rms "Model L.R.")."""
+        return 2.0 * (self.loglik - self.loglik_null)
+
+    @property
+    def r2_nagelkerke(self) -> float:
+        """Nagelkerke R2 as in rms ``lrm`` (``(1 - exp(-LR/n)) / (1 - exp(2 ll0 / n))``)."""
+        lr = self.lr_chi2
+        return float((1.0 - math.exp(-lr / self.n)) / (1.0 - math.exp(2.0 * self.loglik_null / self.n)))
+
+    @property
+    def slopes(self) -> FloatArray:
+        """Coefficients without the intercept."""
+        return self.coef[1:] if self.intercept else self.coef
+
+    @property
+    def predictor_names(self) -> tuple[str, ...]:
+        return self.names[1:] if self.intercept else self.names
+
+    def predict_lp(self, X: ArrayLike) -> FloatArray:
+        """Linear predictor for rows of ``X`` (columns as in the fit, no intercept column)."""
+        Xa = np.asarray(X, dtype=np.float64)
+        if Xa.ndim == 1:
+            Xa = Xa.reshape(-1, 1) if self.slopes.shape[0] == 1 else Xa.reshape(1, -1)
+        if Xa.shape[1] != self.slopes.shape[0]:
+            raise ModelError(
+                f"X has {Xa.shape[1]} columns; the model has {self.slopes.shape[0]} predictors "
+                f"({', '.join(self.predictor_names)})"
+            )
+        lp: FloatArray = Xa @ self.slopes
+        if self.intercept:
+            lp = lp + self.coef[0]
+        return lp
+
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """Predicted probability of the event for rows of ``X``."""
+        return expit(self.predict_lp(X))
+
+    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Coefficient table: coef, se, z, p, OR and Wald CI of the OR at level ``1 - alpha``."""
+        z = self.coef / self.se
+        p = 2.0 * stats.norm.sf(np.abs(z))
+        q = stats.norm.ppf(1.0 - alpha / 2.0)
+        level = f"{100 * (1 - alpha):g}%"
+        return pd.DataFrame(
+            {
+                "coef": self.coef,
+                "se": self.se,
+                "z": z,
+                "p": p,
+                "OR": np.exp(self.coef),
+                f"OR lower {level}": np.exp(self.coef - q * self.se),
+                f"OR upper {level}": np.exp(self.coef + q * self.se),
+            },
+            index=pd.Index(list(self.names), name="term"),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.summary()
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+
+
+def _as_design(
+    X: ArrayLike | pd.DataFrame, names: Sequence[str] | None
+) -> tuple[FloatArray, list[str]]:
+    if isinstance(X, pd.DataFrame):
+        cols = [str(c) for c in X.columns]
+        Xa = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        Xa = np.asarray(X, dtype=np.float64)
+        if Xa.ndim == 1:
+            Xa = Xa.reshape(-1, 1)
+        cols = [f"x{i + 1}" for i in range(Xa.shape[1] if Xa.ndim == 2 else 0)]
+    if Xa.ndim != 2:
+        raise ModelError(f"X must be a 2-d matrix; got an array with {Xa.ndim} dimensions")
+    if names is not None:
+        cols = [str(c) for c in names]
+        if len(cols) != Xa.shape[1]:
+            raise ModelError(f"{len(cols)} names given for {Xa.shape[1]} columns of X")
+    return Xa, cols
+
+
+def check_inputs(
+    X: ArrayLike | pd.DataFrame,
+    y: ArrayLike,
+    *,
+    names: Sequence[str] | None = None,
+    weights: ArrayLike | None = None,
+    intercept: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray, list[str]]:
+    """Validate and convert inputs; return (design with intercept, y, weights, names).
+
+    Raises :class:`ModelError` for missing values, non-binary outcomes, zero events or zero
+    non-events, and constant or collinear columns (naming them).
+    """
+    Xa, cols = _as_design(X, names)
+    ya = np.asarray(y, dtype=np.float64).reshape(-1)
+    if ya.shape[0] != Xa.shape[0]:
+        raise ModelError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
+    if Xa.shape[0] == 0:
+        raise ModelError("no rows to fit")
+    bad = [c for c, j in zip(cols, range(Xa.shape[1]), strict=True) if not np.all(np.isfinite(Xa[:, j]))]
+    if bad:
+        raise ModelError(f"missing or non-finite values in column(s): {', '.join(bad)}; impute or drop them first")
+    if not np.all(np.isfinite(ya)) or not np.all(np.isin(ya, (0.0, 1.0))):
+        raise ModelError("outcome must be coded 0/1 without missing values")
+    if weights is None:
+        w = np.ones_like(ya)
+    else:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape != ya.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ModelError("weights must be non-negative, finite and one per row")
+    events = float(np.sum(w * ya))
+    total = float(np.sum(w))
+    if events == 0:
+        raise ModelError("zero events: the outcome never occurs, a logistic model cannot be fitted")
+    if events == total:
+        raise ModelError("zero non-events: the outcome always occurs, a logistic model cannot be fitted")
+    used = w > 0
+    const = [c for j, c in enumerate(cols) if np.ptp(Xa[used, j]) == 0]
+    if const and (intercept or Xa.shape[1] > 1):
+        raise ModelError(f"constant column(s) (no variation among the rows used): {', '.join(const)}")
+    if intercept:
+        D = np.column_stack([np.ones(Xa.shape[0]), Xa])
+        pnames = ["Intercept", *cols]
+    else:
+        D = Xa
+        pnames = cols
+    _check_rank(D[used] * np.sqrt(w[used])[:, None], pnames)
+    return D, ya, w, pnames
+
+
+def _check_rank(D: FloatArray, pnames: list[str]) -> None:
+    if D.shape[1] == 0:
+        return
+    if D.shape[0] < D.shape[1]:
+        raise ModelError(f"{D.shape[0]} rows for {D.shape[1]} parameters: too few rows to fit")
+    scale = np.sqrt(np.sum(D * D, axis=0))
+    scale[scale == 0] = 1.0
+    _, R, piv = linalg.qr(D / scale, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(R))
+    tol = max(D.shape) * np.finfo(float).eps * 1e3 * diag[0]
+    rank = int(np.sum(diag > tol))
+    if rank < D.shape[1]:
+        dep = [pnames[k] for k in sorted(piv[rank:])]
+        raise ModelError(
+            "collinear column(s): " + ", ".join(dep) + " are linear combinations of the other "
+            "columns (or of the intercept); drop them or combine the variables"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# fitting
+
+
+def _newton_ml(
+    D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, max_iter: int, tol: float,
+    offset: FloatArray | None = None, fixed: BoolArray | None = None,
+) -> tuple[FloatArray, bool, int]:
+    """Newton-Raphson with step-halving on the log-likelihood; ``fixed`` entries are held."""
+    beta = beta0.copy()
+    off = np.zeros(D.shape[0]) if offset is None else offset
+    free = np.ones(D.shape[1], dtype=bool) if fixed is None else ~fixed
+    eta = D @ beta + off
+    ll = _loglik(eta, y, w)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is returned
+        p = expit(eta)
+        score = D[:, free].T @ (w * (y - p))
+        Df = D[:, free]
+        info = Df.T @ (Df * (w * p * (1.0 - p))[:, None])
+        try:
+            step = linalg.solve(info, score, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            step = np.asarray(np.linalg.lstsq(info, score, rcond=None)[0], dtype=np.float64)
+        full = np.zeros_like(beta)
+        full[free] = step
+        factor = 1.0
+        for _ in range(30):
+            cand = beta + factor * full
+            eta_c = D @ cand + off
+            ll_c = _loglik(eta_c, y, w)
+            if ll_c >= ll - 1e-12 * (abs(ll) + 1.0):
+                break
+            factor /= 2.0
+        beta, eta = cand, eta_c
+        change = abs(ll_c - ll) / (abs(ll_c) + 0.1)
+        ll = ll_c
+        if np.max(np.abs(factor * full)) < max(tol, 1e-12) * 1e2 or change < tol:
+            converged = True
+            break
+    return beta, converged, it
+
+
+def _information(D: FloatArray, w: FloatArray, beta: FloatArray) -> FloatArray:
+    p = expit(D @ beta)
+    out: FloatArray = D.T @ (D * (w * p * (1.0 - p))[:, None])
+    return out
+
+
+def _separated(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray, converged: bool) -> list[int]:
+    """Indices of rows whose fitted probability is numerically 0 or 1 (separation symptom)."""
+    eta = D @ beta
+    p = expit(eta)
+    used = w > 0
+    extreme = used & ((p < PROB_EPS) | (p > 1.0 - PROB_EPS))
+    if not converged:
+        extreme |= used & (np.abs(eta) > LP_DIVERGED)
+    return [int(i) for i in np.flatnonzero(extreme)]
+
+
+def fit_logistic(
+    X: ArrayLike | pd.DataFrame,
+    y: ArrayLike,
+    *,
+    names: Sequence[str] | None = None,
+    weights: ArrayLike | None = None,
+    firth: bool = False,
+    intercept: bool = True,
+    max_iter: int = 50,
+    tol: float = 1e-10,
+) -> LogisticFit:
+    """Fit a binary logistic regression by maximum likelihood or Firth's penalised likelihood.
+
+    Parameters
+    ----------
+    X : (n, p) matrix or DataFrame of predictors, without an intercept column.
+    y : (n,) outcome coded 0/1.
+    names : predictor names (default: DataFrame columns or ``x1..xp``).
+    weights : frequency weights (default 1 per row).
+    firth : Firth's bias-reduced estimate (Jeffreys-prior penalty), finite under separation.
+    intercept : add an intercept column (first coefficient).
+    max_iter, tol : Newton iteration limit and relative log-likelihood change for convergence.
+
+    Raises
+    ------
+    ModelError : zero events or non-events, missing values, constant or collinear columns.
+
+    Warns
+    -----
+    SeparationWarning : (ML) fitted probabilities of 0 or 1 / diverging coefficients.
+    ConvergenceWarning : the iteration did not converge for another reason.
+    """
+    D, ya, w, pnames = check_inputs(X, y, names=names, weights=weights, intercept=intercept)
+    if firth:
+        from crsscore.modeling.firth import firth_newton, penalised_loglik
+
+        beta0 = np.zeros(D.shape[1])
+        beta, converged, n_iter = firth_newton(D, ya, w, beta0, max_iter=max_iter, tol=tol)
+        if not converged:
+            warnings.warn(
+                f"Firth logistic regression did not converge in {max_iter} iterations",
+                ConvergenceWarning, stacklevel=2,
+            )
+        info = _information(D, w, beta)
+        cov = _safe_inverse(info, pnames)
+        ll = _loglik(D @ beta, ya, w)
+        llp = penalised_loglik(D, ya, w, beta)
+        return LogisticFit(
+            coef=beta, se=np.sqrt(np.diag(cov)), cov=cov, loglik=ll, loglik_penalised=llp,
+            loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
+            events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="firth",
+            names=tuple(pnames), intercept=intercept, separation=False,
+        )
+    beta0 = np.zeros(D.shape[1])
+    if intercept:
+        ybar = float(np.sum(w * ya) / np.sum(w))
+        beta0[0] = math.log(ybar / (1.0 - ybar))
+    beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol)
+    sep_rows = _separated(D, ya, w, beta, converged)
+    separation = bool(sep_rows)
+    if separation:
+        big = [pnames[j] for j in np.flatnonzero(np.abs(beta) > 10.0)] or pnames[1:] or pnames
+        warnings.warn(
+            f"separation: {len(sep_rows)} row(s) have fitted probability 0 or 1 and the "
+            f"estimates for {', '.join(big)} diverge (maximum likelihood estimates do not "
+            "exist); use firth=True or remove/merge the separating variable",
+            SeparationWarning, stacklevel=2,
+        )
+    elif not converged:
+        warnings.warn(
+            f"logistic regression did not converge in {max_iter} iterations",
+            ConvergenceWarning, stacklevel=2,
+        )
+    info = _information(D, w, beta)
+    cov = _safe_inverse(info, pnames)
+    ll = _loglik(D @ beta, ya, w)
+    return LogisticFit(
+        coef=beta, se=np.sqrt(np.abs(np.diag(cov))), cov=cov, loglik=ll, loglik_penalised=ll,
+        loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
+        events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="ml",
+        names=tuple(pnames), intercept=intercept, separation=separation,
+    )
+
+
+def _null_loglik(y: FloatArray, w: FloatArray, intercept: bool) -> float:
+    if not intercept:
+        return float(-np.sum(w) * math.log(2.0))
+    W = float(np.sum(w))
+    e = float(np.sum(w * y))
+    return e * math.log(e / W) + (W - e) * math.log((W - e) / W)
+
+
+def _safe_inverse(info: FloatArray, pnames: list[str]) -> FloatArray:
+    try:
+        cov: FloatArray = linalg.inv(info)
+    except linalg.LinAlgError as exc:  # pragma: no cover - rank was checked before
+        raise ModelError(f"singular information matrix for {', '.join(pnames)}") from exc
+    return cov
+
+
+# ----------------------------------------------------------------------------------------------
+# batched fits for the bootstrap
+
+
+def _batched_solve(A: FloatArray, b: FloatArray) -> tuple[FloatArray, BoolArray]:
+    """Solve A[k] x[k] = b[k] for all k; rows whose matrix is singular return 0 and False."""
+    ok = np.ones(A.shape[0], dtype=bool)
+    try:
+        x: FloatArray = np.asarray(np.linalg.solve(A, b[..., None])[..., 0], dtype=np.float64)
+    except np.linalg.LinAlgError:
+        x = np.zeros_like(b)
+        for k in range(A.shape[0]):
+            try:
+                x[k] = np.linalg.solve(A[k], b[k])
+            except np.linalg.LinAlgError:
+                ok[k] = False
+    bad = ~np.all(np.isfinite(x), axis=1)
+    x[bad] = 0.0
+    ok &= ~bad
+    return x, ok
+
+
+def _masked(info: FloatArray, score: FloatArray, mask: BoolArray) -> tuple[FloatArray, FloatArray]:
+    """Restrict each system to its active columns: identity rows/cols and zero score elsewhere."""
+    m = mask.astype(np.float64)
+    A = info * (m[:, :, None] * m[:, None, :])
+    idx = np.arange(info.shape[1])
+    A[:, idx, idx] += 1.0 - m
+    return A, score * m
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """Result of :func:`fit_logistic_batch`: one row per weight vector."""
+
+    coef: FloatArray  # (B, p') intercept first when intercept=True; inactive columns are 0
+    converged: BoolArray  # (B,)
+    loglik: FloatArray  # (B,)
+    n_iter: int
+
+    def cov(self, D: FloatArray, W: FloatArray, mask: BoolArray | None = None) -> FloatArray:
+        """Inverse information (B, p', p') at the estimates (inactive rows/cols are 0)."""
+        eta = self.coef @ D.T
+        p = expit(eta)
+        info = _batch_info(D, W * p * (1.0 - p))
+        if mask is None:
+            mask = np.ones(self.coef.shape, dtype=bool)
+        A, _ = _masked(info, np.zeros_like(self.coef), mask)
+        inv: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
+        m = mask.astype(np.float64)
+        out: FloatArray = inv * (m[:, :, None] * m[:, None, :])
+        return out
+
+
+def _batch_info(D: FloatArray, Wt: FloatArray) -> FloatArray:
+    """sum_i Wt[b, i] D[i]^T D[i] for every b, as one BLAS matrix product."""
+    p = D.shape[1]
+    DD = (D[:, :, None] * D[:, None, :]).reshape(D.shape[0], p * p)
+    out: FloatArray = (Wt @ DD).reshape(Wt.shape[0], p, p)
+    return out
+
+
+def fit_logistic_batch(
+    X: ArrayLike,
+    W: ArrayLike,
+    y: ArrayLike,
+    *,
+    intercept: bool = True,
+    mask: ArrayLike | None = None,
+    firth: bool = False,
+    max_iter: int | None = None,
+    tol: float = 1e-10,
+    start: ArrayLike | None = None,
+) -> BatchFit:
+    """Fit ``B`` logistic regressions sharing ``X`` and ``y`` with frequency weights ``W``.
+
+    Parameters
+    ----------
+    X : (n, p) predictors (no intercept column; one is added when ``intercept``).
+    W : (B, n) frequency weights, e.g. bootstrap counts from a multinomial draw.
+    y : (n,) 0/1 outcome.
+    mask : optional (B, p') boolean matrix of active parameters (intercept included): each row
+        fits only its active columns (a sub-model after variable selection); others stay 0.
+    firth : Firth-penalised fits (modified score with step-halving on the penalised likelihood).
+    max_iter : iteration limit (default 30 for ML, 100 for Firth, whose modified-score
+        iteration converges linearly under separation).
+
+    Returns
+    -------
+    BatchFit with ``coef`` (B, p') and ``converged`` (B,).  A fit that does not converge in
+    ``max_iter`` steps, has a singular information matrix or separated data (fitted
+    probabilities 0 or 1 under ML) is flagged ``converged = False``: callers count it as failed.
+    """
+    Xa = np.asarray(X, dtype=np.float64)
+    if Xa.ndim == 1:
+        Xa = Xa.reshape(-1, 1)
+    D = np.column_stack([np.ones(Xa.shape[0]), Xa]) if intercept else Xa
+    Wa = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    ya = np.asarray(y, dtype=np.float64).reshape(-1)
+    Bn, pp = Wa.shape[0], D.shape[1]
+    M = np.ones((Bn, pp), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if firth:
+        from crsscore.modeling.firth import firth_newton_batch
+
+        return firth_newton_batch(D, ya, Wa, M, max_iter=max_iter or 100, tol=tol)
+    max_iter = max_iter or 30
+    beta = np.zeros((Bn, pp))
+    if start is not None:
+        beta = np.asarray(start, dtype=np.float64).copy() * M
+    elif intercept:
+        ybar = (Wa @ ya) / Wa.sum(axis=1)
+        ybar = np.clip(ybar, 1e-6, 1 - 1e-6)
+        beta[:, 0] = np.log(ybar / (1.0 - ybar))
+    active = np.ones(Bn, dtype=bool)
+    converged = np.zeros(Bn, dtype=bool)
+    ok = np.ones(Bn, dtype=bool)
+    ll = _batch_loglik(beta, D, ya, Wa)
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007
+        a = np.flatnonzero(active)
+        if a.size == 0:
+            break
+        b_a, W_a = beta[a], Wa[a]
+        p = expit(b_a @ D.T)
+        score = (W_a * (ya - p)) @ D
+        info = _batch_info(D, W_a * p * (1.0 - p))
+        A, s = _masked(info, score, M[a])
+        step, good = _batched_solve(A, s)
+        ok[a[~good]] = False
+        new = b_a + step
+        ll_new = _batch_loglik(new, D, ya, W_a)
+        # step-halving where the likelihood went down
+        worse = ll_new < ll[a] - 1e-10 * (np.abs(ll[a]) + 1.0)
+        f = 1.0
+        while np.any(worse) and f > 1e-6:
+            f /= 2.0
+            new[worse] = b_a[worse] + f * step[worse]
+            ll_new[worse] = _batch_loglik(new[worse], D, ya, W_a[worse])
+            worse = worse & (ll_new < ll[a] - 1e-10 * (np.abs(ll[a]) + 1.0))
+        change = np.abs(ll_new - ll[a]) / (np.abs(ll_new) + 0.1)
+        beta[a] = new
+        ll[a] = ll_new
+        done = (change < tol) | ~good
+        converged[a[done & good]] = True
+        active[a[done]] = False
+    eta = beta @ D.T
+    p = expit(eta)
+    extreme = (Wa > 0) & ((p < PROB_EPS) | (p > 1 - PROB_EPS))
+    conv = converged & ok & ~np.any(extreme, axis=1) & np.all(np.isfinite(beta), axis=1)
+    return BatchFit(coef=beta, converged=conv, loglik=ll, n_iter=it)
+
+
+def _batch_loglik(beta: FloatArray, D: FloatArray, y: FloatArray, W: FloatArray) -> FloatArray:
+    eta = beta @ D.T
+    out: FloatArray = np.sum(W * (y * eta - np.logaddexp(0.0, eta)), axis=1)
+    return out
+

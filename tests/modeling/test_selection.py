@@ -1,0 +1,113 @@
+"""Backward elimination (refits, checked with a statsmodels loop), rms fastbw (R), LASSO."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from crsscore.errors import ModelError
+from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling.selection import backward_select, fastbw, fastbw_batch, lasso_cv
+
+XCOLS = [f"x{i}" for i in range(1, 8)]
+
+
+def _statsmodels_backward_aic(X: pd.DataFrame, y: pd.Series) -> list[str]:
+    cols = list(X.columns)
+    while cols:
+        base = sm.Logit(y, sm.add_constant(X[cols])).fit(disp=0).aic
+        trials = {c: sm.Logit(y, sm.add_constant(X[[k for k in cols if k != c]], has_constant="add")).fit(disp=0).aic for c in cols}
+        best = min(trials, key=trials.__getitem__)
+        if trials[best] > base:
+            break
+        cols.remove(best)
+    return cols
+
+
+def test_backward_aic_matches_statsmodels_loop(cohort: pd.DataFrame) -> None:
+    res = backward_select(cohort[XCOLS], cohort["y"], rule="aic")
+    assert list(res.kept) == _statsmodels_backward_aic(cohort[XCOLS], cohort["y"])
+    ref = sm.Logit(cohort["y"], sm.add_constant(cohort[list(res.kept)])).fit(disp=0, tol=1e-12)
+    np.testing.assert_allclose(res.fit.coef, ref.params, atol=1e-6)
+    assert list(res.steps["removed"]) == list(res.dropped)
+    assert (res.steps["AIC after"] <= res.steps["AIC before"]).all()
+
+
+def test_backward_p_rule_and_force(cohort: pd.DataFrame) -> None:
+    res = backward_select(cohort[XCOLS].to_numpy(), cohort["y"], XCOLS, rule="p", alpha=0.05, force=("x7",))
+    assert "x7" in res.kept
+    assert (res.steps["p (LR)"] > 0.05).all()
+    last = res.fit
+    for name in res.kept:
+        if name == "x7":
+            continue
+        idx = [k for k in res.kept if k != name]
+        sub = fit_logistic(cohort[idx], cohort["y"])
+        assert 2 * (last.loglik - sub.loglik) > 3.841  # every kept variable is significant by LR
+
+
+def test_backward_firth_runs(cohort: pd.DataFrame) -> None:
+    res = backward_select(cohort[XCOLS], cohort["y"], rule="aic", firth=True)
+    assert res.fit.method == "firth" and len(res.kept) >= 1
+
+
+def test_backward_errors(cohort: pd.DataFrame) -> None:
+    with pytest.raises(ModelError, match="rule must be 'aic' or 'p'; got 'bic'"):
+        backward_select(cohort[XCOLS], cohort["y"], rule="bic")
+    with pytest.raises(ModelError, match=r"forced variable.*: zz"):
+        backward_select(cohort[XCOLS], cohort["y"], force=("zz",))
+
+
+@pytest.mark.parametrize(("rule", "sls"), [("aic", 0.05), ("p", 0.05), ("p", 0.2)])
+def test_fastbw_matches_rms(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame], rule: str, sls: float) -> None:
+    ref = read_r("fastbw.csv")
+    ref = ref[(ref["rule"] == rule) & (ref["sls"] == sls)]
+    fb = fastbw(fit_logistic(cohort[XCOLS], cohort["y"]), rule=rule, sls=sls)
+    assert " ".join(fb.names_kept) == ref["kept"].iloc[0]
+    assert " ".join(fb.result.index) == ref["deleted"].iloc[0]
+    np.testing.assert_allclose(fb.coefficients.to_numpy(), ref["coef"], atol=1e-5)
+    assert list(fb.coefficients.index) == [t.replace("(Intercept)", "Intercept") for t in ref["term"]]
+
+
+def test_fastbw_table_matches_rms(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame]) -> None:
+    ref = read_r("fastbw_aic_table.csv")
+    fb = fastbw(fit_logistic(cohort[XCOLS], cohort["y"]))
+    np.testing.assert_allclose(fb.result["Chi-Sq"], ref["Chi-Sq"], rtol=1e-5)
+    np.testing.assert_allclose(fb.result["Residual"], ref["Residual"], rtol=1e-5)
+    np.testing.assert_allclose(fb.result["AIC"], ref["AIC"], rtol=1e-5)
+    assert fb.summary() is fb.result
+
+
+def test_fastbw_batch_equals_single(cohort: pd.DataFrame) -> None:
+    X, y = cohort[XCOLS].to_numpy(), cohort["y"].to_numpy()
+    W = np.random.default_rng(11).multinomial(125, np.full(125, 1 / 125), size=40).astype(float)
+    batch = fit_logistic_batch(X, W, y)
+    D = np.column_stack([np.ones(125), X])
+    for rule in ("aic", "p"):
+        kept = fastbw_batch(batch.coef, batch.cov(D, W), rule=rule)
+        for b in range(40):
+            single = fastbw(fit_logistic(X, y, weights=W[b], names=XCOLS), rule=rule)
+            assert tuple(np.array(XCOLS)[kept[b, 1:]]) == tuple(sorted(single.names_kept, key=XCOLS.index))
+
+
+def test_fastbw_force_and_errors(cohort: pd.DataFrame) -> None:
+    fit = fit_logistic(cohort[XCOLS], cohort["y"])
+    fb = fastbw(fit, type="individual", force=("x4",))
+    assert "x4" in fb.names_kept
+    with pytest.raises(ModelError, match="type must be 'residual' or 'individual'"):
+        fastbw(fit, type="other")
+    with pytest.raises(ModelError, match=r"forced variable.*: nope"):
+        fastbw(fit, force=("nope",))
+
+
+def test_lasso_cv_selects_true_signals(cohort: pd.DataFrame) -> None:
+    res = lasso_cv(cohort[XCOLS], cohort["y"], folds=5, seed=1)
+    assert set(res.kept) <= set(XCOLS) and "x1" in res.kept and res.C > 0
+    assert res.coef.index[0] == "Intercept"
+    assert res.summary().shape == (8, 1)
+    with pytest.raises(ModelError, match="fewer events or non-events than folds"):
+        lasso_cv(cohort[XCOLS].iloc[:10], cohort["y"].iloc[:10], folds=5)

@@ -11,6 +11,16 @@ Public API:
 """
 
 from crsscore.grading.cohort import GradingResult, grade_cohort
+from crsscore.grading.concordance import Concordance, compare_systems, concordance
+from crsscore.grading.day import (
+    CrsDayInput,
+    DayGrade,
+    IcansDayInput,
+    OxygenSupport,
+    VasopressorDose,
+    grade_crs_day,
+    grade_icans_day,
+)
 from crsscore.grading.settings import (
     DEFAULT_SETTINGS,
     SYSTEMS,
@@ -21,8 +31,18 @@ from crsscore.grading.settings import (
 __all__ = [
     "DEFAULT_SETTINGS",
     "SYSTEMS",
+    "Concordance",
+    "CrsDayInput",
+    "DayGrade",
     "GradingResult",
     "GradingSettings",
     "GradingSettingsError",
+    "IcansDayInput",
+    "OxygenSupport",
+    "VasopressorDose",
+    "compare_systems",
+    "concordance",
     "grade_cohort",
+    "grade_crs_day",
+    "grade_icans_day",
 ]

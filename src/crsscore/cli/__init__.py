@@ -12,6 +12,7 @@ from crsscore.cli._common import app
 # One module per command (or group of commands); order sets the order in --help.
 _COMMAND_MODULES: list[str] = [
     "crsscore.cli.serve_cmd",
+    "crsscore.cli.grade_cmd",
 ]
 
 

@@ -166,6 +166,13 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     return codes, norm
 
 
+def _cell(value: object) -> str:
+    """A cell as shown in a problem: '' for an empty cell."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def _numeric(values: pd.Series) -> F8:
     return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
@@ -286,7 +293,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         for i in rows[:500]:
             problems.append(Problem(
                 table=table, row=int(frame.index[i]), column=column, message=message,
-                value=None if vals is None else str(vals[i]), expected=expected,
+                value=None if vals is None else _cell(vals[i]), expected=expected,
                 code="grading_input"))
         if rows.size > 500:
             notes.append(f"{rows.size - 500} more rows with the problem '{message}'")

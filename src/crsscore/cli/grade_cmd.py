@@ -1,0 +1,84 @@
+"""``crsscore grade``: daily CRS/ICANS grades and per-patient outcomes from raw events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from crsscore.cli._common import app, console, err_console, friendly_errors, write_json
+
+
+@app.command()
+@friendly_errors
+def grade(
+    data: Path = typer.Argument(..., help="Cohort folder in the canonical format, or a centre's "
+                                          "export with --mapping."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="Mapping file (TOML) from the "
+                                                                "centre's export to the format."),
+    system: str = typer.Option("astct", "--system",
+                               help="CRS grading system: astct, lee2014, penn, mskcc, cartox, "
+                                    "ctcae5 (ICANS is always ASTCT 2019)."),
+    out: Path = typer.Option(..., "--out", file_okay=False, dir_okay=True,
+                             help="Folder for daily_grades.csv, outcomes.csv, "
+                                  "disagreements.csv and problems.csv."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write a JSON summary "
+                                                               "('-' for standard output)."),
+) -> None:
+    """Grade CRS and ICANS for every patient-day and summarise each patient."""
+    from crsscore.data.io import load_cohort
+    from crsscore.grading import grade_cohort
+    from crsscore.grading.settings import check_system
+
+    system = check_system(system)  # refuse a bad name before reading any data
+    cohort = load_cohort(data, mapping=mapping)
+    result = grade_cohort(cohort, system=system)
+    out.mkdir(parents=True, exist_ok=True)
+    daily = result.daily[["patient_id", "day", "crs_grade", "icans_grade", "crs_reason",
+                          "icans_reason", "crs_source", "icans_source"]]
+    daily = daily.rename(columns={"crs_reason": "reason"})
+    daily.to_csv(out / "daily_grades.csv", index=False)
+    result.outcomes.to_csv(out / "outcomes.csv", index=False)
+    result.disagreements.to_csv(out / "disagreements.csv", index=False)
+    import pandas as pd
+
+    problems = pd.DataFrame([p.to_dict() for p in result.problems],
+                            columns=["table", "row", "column", "severity", "code", "message",
+                                     "value", "expected"])
+    problems.to_csv(out / "problems.csv", index=False)
+
+    o = result.outcomes
+    n = len(o)
+    n_graded = int(o["crs_max_grade"].notna().sum())
+    n_severe = int((o["severe_crs"] == 1).sum())
+    n_any = int((o["crs_max_grade"] >= 1).sum())
+    n_icans = int((o["icans_max_grade"] >= 1).sum())
+    n_days = len(result.daily)
+    n_na = int(result.daily["crs_grade"].isna().sum())
+    console.print(f"CRS graded by {system}, ICANS by ASTCT 2019: {n} patient(s), "
+                  f"{n_days} patient-day(s) ({n_na} not gradable)")
+    console.print(f"  any CRS {n_any}/{n_graded} gradable patients, severe CRS (grade >= "
+                  f"{result.settings.severe_grade}) {n_severe}, any ICANS {n_icans}")
+    sources = o["grade_source"].value_counts().to_dict()
+    console.print("  grade source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
+    if len(result.disagreements):
+        console.print(f"  {len(result.disagreements)} disagreement(s) with the centre's "
+                      "recorded grades: see disagreements.csv")
+    if result.problems:
+        err_console.print(f"[yellow]{len(result.problems)} input row(s) made a day not "
+                          "gradable: see problems.csv[/]")
+    for note in result.notes:
+        err_console.print(f"note: {note}", markup=False)
+    console.print(f"Written to {out}/ (daily_grades.csv, outcomes.csv, disagreements.csv, "
+                  "problems.csv)")
+    write_json(json_path, {
+        "system": system, "icans_system": "astct", "synthetic": cohort.synthetic,
+        "data_hash": cohort.data_hash(), "settings": result.settings.to_dict(),
+        "n_patients": n, "n_patient_days": n_days, "n_days_not_gradable": n_na,
+        "n_any_crs": n_any, "n_severe_crs": n_severe, "n_any_icans": n_icans,
+        "grade_source": sources, "n_disagreements": len(result.disagreements),
+        "problems": [p.to_dict() for p in result.problems], "notes": result.notes,
+        "summary": result.summary(),
+        "outputs": {k: str(out / f"{k}.csv") for k in ("daily_grades", "outcomes",
+                                                     "disagreements", "problems")},
+    }, command="grade")

@@ -168,8 +168,9 @@ def test_tenfold_trap_through_a_cohort() -> None:
 @pytest.mark.parametrize(("unit", "match"), [
     ("mg", r"observations row 3, column 'unit': unit not convertible to mg/L for crp \(got 'mg'"),
     ("", r"observations row 3, column 'unit': no unit given for crp"),
+    (None, r"observations row 3, column 'unit': no unit given for crp"),
 ])
-def test_bad_units_are_refused(unit: str, match: str) -> None:
+def test_bad_units_are_refused(unit: str | None, match: str) -> None:
     obs = [*pre_ld_labs("A")]
     obs[2] = ("A", -6, "crp", 50.0, unit)
     c = cohort(["A"], [("A", -6, "temp", 37, "C"), *obs])
@@ -388,3 +389,13 @@ def test_training_range_is_a_per_patient_warning() -> None:
 def test_empty_cohort_tables() -> None:
     ci = card_inputs(get_builtin("hay2017"), Cohort(pd.DataFrame({"patient_id": ["A"]})))
     assert ci.n_complete == 0 and set(ci.missing["reason"]) == {"no_observations"}
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from crsscore.scores import builtin, extract
+
+    for module in (extract, builtin):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted > 0

@@ -19,6 +19,30 @@ Window conventions (documented here once, used by every card):
   landmark, ties going to the earlier measurement.  Ties on the same day keep table order.
 * Observation values are converted from their row's ``unit`` to the analyte's canonical unit;
   a missing, unknown or ambiguous unit raises :class:`~crsscore.errors.UnitError`.
+
+Examples
+--------
+>>> import warnings
+>>> import pandas as pd
+>>> from crsscore.data.cohort import Cohort
+>>> from crsscore.scores.builtin import get_builtin
+>>> obs = pd.DataFrame({"patient_id": ["P1"] * 3, "day": [-6.0] * 3,
+...                     "analyte": ["ldh", "crp", "plt"], "value": [250.0, 5.0, 100.0],
+...                     "unit": ["U/L", "mg/dL", "10^9/L"]})
+>>> cohort = Cohort(pd.DataFrame({"patient_id": ["P1", "P2"]}), obs)
+>>> card = get_builtin("m-easix")
+>>> inputs = card_inputs(card, cohort)
+>>> inputs.n_patients, inputs.n_complete
+(2, 1)
+>>> inputs.values["crp"].tolist()  # canonical mg/L
+[50.0, nan]
+>>> inputs.missing_counts().to_dict("records")[0]
+{'variable': 'crp', 'reason': 'no_observations', 'n': 1}
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore")  # "1 of 2 patient(s) not scored"
+...     scores = score_cohort(card, cohort, inputs=inputs)
+>>> scores[["patient_id", "total"]].to_dict("records")
+[{'patient_id': 'P1', 'total': 12.5}, {'patient_id': 'P2', 'total': nan}]
 """
 
 from __future__ import annotations
@@ -214,8 +238,7 @@ def _observations_in_canonical(obs: pd.DataFrame, analytes: set[str]) -> pd.Data
                                 code="not_numeric"))
     sub_analyte = analyte.loc[keep].to_numpy()
     units = sub["unit"].astype(object).to_numpy()
-    unit_key = np.array(["" if (u is None or (isinstance(u, float) and np.isnan(u))) else str(u)
-                         for u in units], dtype=object)
+    unit_key = np.array(["" if pd.isna(u) else str(u) for u in units], dtype=object)
     canon = np.full(value.shape, np.nan)
     for code in sorted(set(sub_analyte)):
         in_code = sub_analyte == code

@@ -150,7 +150,9 @@ def test_korell_cut_off_is_strictly_greater(ldh: float, group: str) -> None:
 def test_korell_card_is_measured_before_lymphodepletion() -> None:
     card = get_builtin("easix-preld-4.67")
     assert card.landmark == "pre-ld"
-    assert all(v.day_window is not None and v.day_window[1] <= 0 for v in card.variables)
+    assert resolve_landmark_day(card) == -5.0
+    # calendar day -5 (up to -4.5) is the last day counted: LD starts on day -5
+    assert all(v.day_window == (-7.5, 0.5) and v.aggregate == "last" for v in card.variables)
 
 
 # --- CAR-HEMATOTOX ----------------------------------------------------------------------

@@ -245,12 +245,16 @@ def test_impossible_input_names_the_cohort_row() -> None:
         score_cohort(get_builtin("s-easix"), cohort(["A"], obs))
 
 
-def test_pre_ld_window_uses_last_value_up_to_day_minus_5() -> None:
-    obs = [*pre_ld_labs("A", day=-12, plt=50.0), *pre_ld_labs("A", day=-5, plt=100.0),
-           ("A", -4.5, "plt", 10.0, "10^9/L"), ("A", -13, "ldh", 1e4, "U/L")]
+def test_pre_ld_window_is_calendar_days_minus_12_to_minus_5() -> None:
+    obs = [*pre_ld_labs("A", day=-12.5, ldh=300.0), *pre_ld_labs("A", day=-6, plt=100.0),
+           ("A", -4.7, "plt", 80.0, "10^9/L"),   # morning draw on day -5: still before LD
+           ("A", -4.4, "plt", 10.0, "10^9/L"),   # day -4: after the first LD dose
+           ("A", -12.6, "creatinine", 9.0, "mg/dL")]
     ci = card_inputs(get_builtin("easix"), cohort(["A"], obs))
-    assert ci.values.loc["A", "plt"] == 100.0
-    assert ci.days.loc["A", "plt"] == -5.0
+    assert ci.values.loc["A"].to_dict() == {"ldh": 250.0, "creatinine": 0.8, "plt": 80.0}
+    assert ci.days.loc["A", "plt"] == -4.7
+    only_early = [*pre_ld_labs("B", day=-12.5), ("B", -12.6, "ldh", 9.0, "U/L")]
+    assert card_inputs(get_builtin("easix"), cohort(["B"], only_early)).values.loc["B", "ldh"] == 250.0
 
 
 # --- Hay 2017 through a cohort ----------------------------------------------------------

@@ -25,7 +25,7 @@ clinical use: the Framingham Study risk score functions. Stat Med 2004;23:1631-6
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -156,7 +156,7 @@ class VariablePoints:
     reference_band: int
 
 
-def sullivan_points(band_coefs: dict[str, Sequence[float]], *, constant: float | None = None,
+def sullivan_points(band_coefs: Mapping[str, Sequence[float]], *, constant: float | None = None,
                     max_points: int | None = None) -> tuple[dict[str, tuple[int, ...]], float]:
     """Integer points from band coefficients (each list starts with 0 for band 0).
 

@@ -1,0 +1,106 @@
+"""Tests of the derivation pipeline (crsscore.modeling.derivation.PointScoreModel)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crsscore.errors import LowEventsWarning, ModelError
+from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
+from crsscore.scores.scorecard import ScoreCard, score_frame
+
+
+def _cohort(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Landmark-like frame in canonical units with a known risk model."""
+    rng = np.random.default_rng(seed)
+    mrd = np.where(rng.random(n) < 0.3, 0.0, 10 ** rng.normal(0, 1, n))
+    crp = 10 ** rng.normal(1.5, 0.4, n)
+    anc = np.exp(rng.normal(0, 0.8, n))
+    aptt = rng.normal(35, 6, n)
+    lp = -3.2 + 0.9 * np.log10(np.maximum(mrd, 0.001)) + 1.6 * (np.log10(crp) - 1.5) / 0.4 \
+        - 0.5 * np.log(anc) + 0.03 * (aptt - 35)
+    y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    frame = pd.DataFrame({"mrd_baseline_pct": mrd, "crp": crp, "anc": anc, "aptt": aptt})
+    return frame, y
+
+
+SETTINGS = DerivationSettings(candidates=("mrd_baseline_pct", "crp", "anc", "aptt"),
+                              n_imputations=3, seed=1)
+
+
+def test_scorecard_reproduces_the_fitted_model_exactly() -> None:
+    frame, y = _cohort()
+    model = PointScoreModel(SETTINGS).fit(frame, y)
+    card = model.to_scorecard(landmark="day7")
+    again = ScoreCard.from_json(card.to_json())
+    scored = score_frame(again, frame)
+    np.testing.assert_array_equal(scored["total"].to_numpy(), model.total(frame))
+    np.testing.assert_allclose(scored["probability"].to_numpy(), model.predict_proba(frame),
+                               rtol=0, atol=1e-15)
+
+
+def test_strong_predictor_is_selected_and_gets_points() -> None:
+    frame, y = _cohort(600, seed=2)
+    model = PointScoreModel(SETTINGS).fit(frame, y)
+    assert "crp" in model.selected_
+    assert max(model.points_["crp"]) >= 1
+    assert model.auc_points_apparent_ > 0.7
+    sheet = model.score_sheet()
+    assert set(sheet["name"]) == set(model.selected_)
+    # every band of every selected variable appears, lowest-risk band has 0 points
+    for name in model.selected_:
+        assert min(sheet.loc[sheet["name"] == name, "points"]) == 0
+
+
+def test_missing_values_imputed_and_counted() -> None:
+    frame, y = _cohort(300, seed=3)
+    frame.loc[frame.index[::10], "crp"] = np.nan
+    mi = PointScoreModel(SETTINGS).fit(frame, y)
+    assert mi.n_used_ == 300 and mi.m_ == 3
+    assert any("multiple imputation" in n for n in mi.notes_)
+    cc = PointScoreModel(DerivationSettings(**{**SETTINGS.__dict__, "missing": "complete"}))
+    cc.fit(frame, y)
+    assert cc.n_used_ == 270
+    assert any("complete-case" in n for n in cc.notes_)
+
+
+def test_auto_method_uses_firth_with_few_events() -> None:
+    frame, y = _cohort(125, seed=4)
+    with pytest.warns(LowEventsWarning, match="events per candidate"):
+        model = PointScoreModel(SETTINGS).fit(frame, y)
+    assert model.method_ == "firth"
+    assert "Firth" in model.method_reason_
+
+
+def test_errors_are_clear() -> None:
+    frame, y = _cohort(200, seed=5)
+    with pytest.raises(ModelError, match="events"):
+        PointScoreModel(SETTINGS).fit(frame, np.zeros(len(frame), dtype=int))
+    f2 = frame.copy()
+    f2["crp"] = np.nan
+    with pytest.raises(ModelError, match="no observed value"):
+        PointScoreModel(SETTINGS).fit(f2, y)
+    f3 = frame.copy()
+    f3["aptt"] = 30.0
+    with pytest.raises(ModelError, match="constant"):
+        PointScoreModel(SETTINGS).fit(f3, y)
+    with pytest.raises(ModelError, match="unknown candidate"):
+        PointScoreModel(DerivationSettings(candidates=("nonsense",))).fit(frame, y)
+    with pytest.raises(ModelError, match="not in the data"):
+        PointScoreModel(DerivationSettings(candidates=("il6",))).fit(frame, y)
+
+
+def test_given_cutpoints_are_used() -> None:
+    frame, y = _cohort(400, seed=6)
+    s = DerivationSettings(candidates=("crp", "anc"), select="none", n_imputations=1,
+                           given_cutpoints={"crp": (20.0, 60.0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowEventsWarning)
+        model = PointScoreModel(s).fit(frame, y)
+    assert model.cuts_["crp"] == [20.0, 60.0]
+    card = model.to_scorecard()
+    bands = card.variable("crp").bands
+    assert [b.lower for b in bands] == [None, 20.0, 60.0]

@@ -13,6 +13,7 @@ from crsscore.cli._common import app
 _COMMAND_MODULES: list[str] = [
     "crsscore.cli.serve_cmd",
     "crsscore.cli.grade_cmd",
+    "crsscore.cli.validate_cmds",
 ]
 
 

@@ -1,0 +1,455 @@
+"""Data-quality report for a cohort: counts, missingness, implausible values, duplicates.
+
+``check_cohort(cohort_or_path, mapping=None)`` never raises for problems in the values: it
+returns a :class:`CheckReport` listing each of them with table, row (as in the file), column,
+value and what was expected, plus every row left out while reading.  Only input that cannot
+be read at all (no file, an invalid mapping, missing required columns, unknown units in a
+mapping) raises :class:`~crsscore.errors.DataError` or :class:`~crsscore.errors.MappingError`.
+
+Checks, each with its ``code`` in :attr:`CheckReport.problems`:
+
+=====================  ========  ==========================================================
+code                   severity  meaning
+=====================  ========  ==========================================================
+no_patients            error     the patients table has no rows
+duplicate_id           error     a patient id appears in more than one row
+out_of_range           error     a value outside the physiological range in schema.py
+day_out_of_range       error     a day outside ``schema.DAY_MIN``..``schema.DAY_MAX``
+unknown_patient        error     an observation or event of a patient not in ``patients``
+unknown_event          error     an event name not in ``schema.EVENTS``
+unknown_detail         error     a detail not allowed for that event
+missing_detail         warning   an event that needs a detail (device, agent...) has none
+negative_value         error     a negative event value (dose, flow, score)
+conflicting_duplicate  warning   same patient, day and analyte with different values
+identical_duplicate    info      the same measurement given twice
+mixed_units            warning   one analyte in several units (converted)
+(reading codes)        ...       not_a_number, unknown_unit, missing_id... (see io.py)
+=====================  ========  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.data.cohort import Cohort
+from crsscore.data.io import (
+    ANALYTE_CODES,
+    Collector,
+    Loaded,
+    _encode,
+    read_cohort_tables,
+    tables_from_cohort,
+)
+from crsscore.data.mapping import Mapping
+from crsscore.data.schema import ANALYTES, DAY_MAX, DAY_MIN, EVENTS, PATIENT_COLUMNS
+from crsscore.errors import Problem
+
+#: Allowed value ranges of event values (all event values must be >= 0).
+EVENT_VALUE_RANGES: dict[str, tuple[float, float]] = {
+    "ice": (0.0, 10.0),
+    "capd": (0.0, 32.0),
+    "crs_grade_recorded": (0.0, 5.0),
+    "icans_grade_recorded": (0.0, 5.0),
+    "organ_toxicity": (0.0, 5.0),
+    "fio2": (0.0, 100.0),
+    "hypotension": (0.0, 1.0),
+    "motor_weakness": (0.0, 1.0),
+    "death": (0.0, 1.0),
+}
+
+#: Events whose detail must be given (grading depends on it).
+DETAIL_REQUIRED = frozenset({"vasopressor", "oxygen", "consciousness", "seizure",
+                             "cerebral_edema"})
+
+
+# --------------------------------------------------------------------------------------------
+# Checks on normalised tables (with the ``_row``/``_src`` helper columns from io.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_patients(p: pd.DataFrame, col: Collector) -> None:
+    if len(p) == 0:
+        col.add(Problem(table="patients", code="no_patients", message="no patients",
+                        expected="at least one row with a patient id"))
+        return
+    dup = p["patient_id"].duplicated(keep=False).to_numpy()
+    col.rows(p, dup, code="duplicate_id", column="patient_id",
+             message="patient id appears in more than one row (one row per infusion)",
+             expected="a distinct id per row")
+    for name, spec in PATIENT_COLUMNS.items():
+        if name not in p.columns or spec.kind != "float":
+            continue
+        values = p[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        low = -np.inf if spec.low is None else spec.low
+        high = np.inf if spec.high is None else spec.high
+        bad = (values < low) | (values > high)
+        unit = f" {spec.unit}" if spec.unit else ""
+        col.rows(p, bad, code="out_of_range", column=name, values=values,
+                 message=f"{name} outside the plausible range",
+                 expected=f"{spec.low:g} to {spec.high:g}{unit}")
+
+
+def _check_days(frame: pd.DataFrame, table: str, col: Collector) -> None:
+    day = frame["day"].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = (day < DAY_MIN) | (day > DAY_MAX)
+    col.rows(frame, bad, code="day_out_of_range", column="day", values=day,
+             message="day outside the accepted range (days since infusion)",
+             expected=f"{DAY_MIN:g} to {DAY_MAX:g}")
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Integer codes of an observations table, computed once per check."""
+
+    pid: npt.NDArray[np.int64]  # code of the patient id (-1: none)
+    n_pid: int
+    analyte: npt.NDArray[np.int64]  # index into ANALYTE_CODES
+    known: npt.NDArray[np.bool_]  # patient listed in the patients table
+
+
+def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
+    codes, uniques = _encode(o["patient_id"])
+    listed = pd.Index(uniques, dtype=object).isin(list(patient_ids.dropna()))
+    known = np.append(np.asarray(listed, dtype=bool), False)[codes]
+    analyte = o["analyte"]
+    if isinstance(analyte.dtype, pd.CategoricalDtype) and list(
+            analyte.cat.categories) == ANALYTE_CODES:
+        a = analyte.cat.codes.to_numpy().astype(np.int64)
+    else:
+        a_codes, a_uniques = _encode(analyte)
+        lookup = np.array([ANALYTE_CODES.index(u) if u in ANALYTES else -1
+                           for u in a_uniques] + [-1], dtype=np.int64)
+        a = lookup[a_codes]
+    return _Index(pid=codes, n_pid=len(uniques), analyte=a, known=known)
+
+
+def _check_orphans(frame: pd.DataFrame, known: npt.NDArray[np.bool_], col: Collector) -> None:
+    col.rows(frame, ~known, code="unknown_patient", column="patient_id",
+             message="patient id not in the patients table",
+             expected="an id listed in patients")
+
+
+def _known(frame: pd.DataFrame, patient_ids: pd.Series) -> npt.NDArray[np.bool_]:
+    codes, uniques = _encode(frame["patient_id"])
+    listed = pd.Index(uniques, dtype=object).isin(list(patient_ids.dropna()))
+    return np.append(np.asarray(listed, dtype=bool), False)[codes]
+
+
+def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
+    if len(o) == 0:
+        return
+    _check_orphans(o, ix.known, col)
+    _check_days(o, "observations", col)
+    low = np.array([ANALYTES[a].low for a in ANALYTE_CODES] + [np.nan])[ix.analyte]
+    high = np.array([ANALYTES[a].high for a in ANALYTE_CODES] + [np.nan])[ix.analyte]
+    value = o["value"].to_numpy(dtype=np.float64)
+    bad = (value < low) | (value > high)
+    column: str | pd.Series = o["_col"] if "_col" in o.columns else "value"
+    if bad.any():
+        for i, a in enumerate(ANALYTE_CODES):
+            sel = bad & (ix.analyte == i)
+            spec = ANALYTES[a]
+            col.rows(o, sel, code="out_of_range", column=column, values=value,
+                     message=f"{a} outside the physiological range (in {spec.unit} after "
+                     "conversion: a typo or a unit mix-up?)",
+                     expected=f"{spec.low:g} to {spec.high:g} {spec.unit}")
+    key = pd.DataFrame({"k": ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
+                        "d": o["day"].to_numpy(dtype=np.float64)})
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        sub = key.loc[dup].assign(v=value[dup])
+        n_distinct = sub.groupby(["k", "d"], sort=False)["v"].transform("nunique").to_numpy()
+        conflict = np.zeros(len(o), dtype=bool)
+        conflict[np.flatnonzero(dup)] = n_distinct > 1
+        col.rows(o, conflict, code="conflicting_duplicate", column=column, values=value,
+                 severity="warning",
+                 message="several different values for the same patient, day and analyte")
+        col.rows(o, dup & ~conflict, code="identical_duplicate", column=column,
+                 severity="info", message="the same measurement appears more than once")
+
+
+def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> None:
+    if len(e) == 0:
+        return
+    _check_orphans(e, _known(e, patient_ids), col)
+    _check_days(e, "events", col)
+    ev_col = str(e["_evcol"].iloc[0]) if "_evcol" in e.columns else "event"
+    det_col = str(e["_detcol"].iloc[0]) if "_detcol" in e.columns else "detail"
+    ev_codes, ev_names = _encode(e["event"])
+    known_event = np.append(np.array([n in EVENTS for n in ev_names], dtype=bool), True)
+    col.grouped(e, ~known_event[ev_codes], e["event"], code="unknown_event", column=ev_col,
+                message="event not recognised (map it in [events.events])",
+                expected=", ".join(EVENTS))
+    det_codes, det_values = _encode(e["detail"])
+    has_detail = np.append(np.array([str(d).strip() != "" for d in det_values], dtype=bool),
+                           False)[det_codes]
+    value = e["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    col.rows(e, value < 0, code="negative_value", column="value", values=value,
+             message="negative event value", expected="a value >= 0")
+    for i, name in enumerate(ev_names):
+        if name not in EVENTS:
+            continue
+        allowed = EVENTS[name]
+        is_ev = ev_codes == i
+        if allowed is not None:
+            ok_detail = np.append(np.array([d in allowed for d in det_values], dtype=bool),
+                                  True)[det_codes]
+            col.grouped(e, is_ev & has_detail & ~ok_detail, e["detail"], code="unknown_detail",
+                        column=det_col,
+                        message=f"detail not recognised for {name} (map it in "
+                                "[events.details])",
+                        expected=", ".join(a for a in allowed if a))
+        if name in DETAIL_REQUIRED:
+            col.rows(e, is_ev & ~has_detail, code="missing_detail", column=det_col,
+                     severity="warning", message=f"{name} without a detail; grading may "
+                     "not be able to use it",
+                     expected=", ".join(a for a in (allowed or ()) if a))
+        if name in EVENT_VALUE_RANGES:
+            lo, hi = EVENT_VALUE_RANGES[name]
+            col.rows(e, is_ev & (value > hi), code="out_of_range", column="value",
+                     values=value, message=f"{name} value outside its range",
+                     expected=f"{lo:g} to {hi:g}")
+
+
+def validate_tables(loaded: Loaded, index: _Index | None = None) -> None:
+    """Add every content problem of the tables to ``loaded.collector``."""
+    col = loaded.collector
+    _check_patients(loaded.patients, col)
+    ids = loaded.patients["patient_id"]
+    ix = index if index is not None else _index(loaded.observations, ids)
+    _check_observations(loaded.observations, ix, col)
+    _check_events(loaded.events, ids, col)
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+_PROBLEM_COLUMNS = ("severity", "table", "row", "column", "code", "message", "value",
+                    "expected")
+
+
+@dataclass(frozen=True, eq=False)
+class CheckReport:
+    """What :func:`check_cohort` found.
+
+    Attributes
+    ----------
+    source, synthetic
+        Where the data came from; whether they are simulated.
+    problems
+        Every problem (errors, warnings, information), in the order found.
+    counts
+        Rows per table, distinct patients, analytes and events.
+    analytes
+        Per analyte: label, canonical unit, rows, patients measured, min/median/max (canonical
+        unit) and the number of values outside the physiological range.
+    missing_by_variable
+        Per patient column and analyte: patients without a value (n and %).
+    missing_by_day
+        Analyte x day (rounded, within ``days``): % of patients without a measurement.
+    exclusions
+        Every row left out while reading: table, row, column and reason.
+    """
+
+    source: str
+    synthetic: bool
+    problems: tuple[Problem, ...]
+    counts: dict[str, int]
+    analytes: pd.DataFrame
+    missing_by_variable: pd.DataFrame
+    missing_by_day: pd.DataFrame
+    exclusions: pd.DataFrame
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per problem: severity, table, row, column, code, message, value, expected."""
+        if not self.problems:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in _PROBLEM_COLUMNS})
+        records = [p.to_dict() for p in self.problems]
+        return pd.DataFrame.from_records(records, columns=list(_PROBLEM_COLUMNS))
+
+    def summary(self) -> pd.DataFrame:
+        """Counts and problem tallies as a two-column table (item, value)."""
+        items: list[tuple[str, object]] = [("source", self.source),
+                                           ("synthetic", self.synthetic)]
+        items += list(self.counts.items())
+        items += [("errors", len(self.errors)), ("warnings", len(self.warnings)),
+                  ("rows left out", len(self.exclusions))]
+        return pd.DataFrame(items, columns=["item", "value"])
+
+    def problem_counts(self) -> pd.DataFrame:
+        """Problems tallied by severity, table and code."""
+        frame = self.to_frame()
+        if frame.empty:
+            return pd.DataFrame({"severity": [], "table": [], "code": [], "n": []})
+        return (frame.groupby(["severity", "table", "code"], sort=True).size()
+                .rename("n").reset_index())
+
+    def to_dict(self) -> dict[str, Any]:
+        by_day = {str(a): {str(d): (None if pd.isna(v) else float(v)) for d, v in row.items()}
+                  for a, row in self.missing_by_day.iterrows()}
+        return {
+            "source": self.source,
+            "synthetic": self.synthetic,
+            "has_errors": self.has_errors,
+            "counts": dict(self.counts),
+            "n_errors": len(self.errors),
+            "n_warnings": len(self.warnings),
+            "problems": [p.to_dict() for p in self.problems],
+            "analytes": self.analytes.to_dict(orient="records"),
+            "missing_by_variable": self.missing_by_variable.to_dict(orient="records"),
+            "missing_by_day": by_day,
+            "exclusions": self.exclusions.to_dict(orient="records"),
+        }
+
+    def __repr__(self) -> str:
+        return (f"CheckReport(source={self.source!r}, patients={self.counts.get('patients')}, "
+                f"errors={len(self.errors)}, warnings={len(self.warnings)}, "
+                f"excluded_rows={len(self.exclusions)})")
+
+
+def _distinct(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Distinct integer keys (hash based: much faster than sorting millions of rows)."""
+    return np.asarray(pd.unique(keys), dtype=np.int64)
+
+
+def _analyte_table(o: pd.DataFrame, ix: _Index) -> pd.DataFrame:
+    cols = ["analyte", "label", "unit", "n_rows", "n_patients", "min", "median", "max",
+            "n_out_of_range"]
+    if len(o) == 0:
+        return pd.DataFrame({c: [] for c in cols})
+    n_a = len(ANALYTE_CODES)
+    value = o["value"].to_numpy(dtype=np.float64)
+    stats = pd.Series(value).groupby(ix.analyte).agg(["size", "min", "median", "max"])
+    pairs = _distinct(ix.analyte * (ix.n_pid + 1) + (ix.pid + 1))
+    n_patients = np.bincount(pairs // (ix.n_pid + 1), minlength=n_a)
+    low = np.array([ANALYTES[a].low for a in ANALYTE_CODES])[ix.analyte]
+    high = np.array([ANALYTES[a].high for a in ANALYTE_CODES])[ix.analyte]
+    outside = np.bincount(ix.analyte, weights=((value < low) | (value > high)), minlength=n_a)
+    rows = []
+    for i in stats.index:
+        code = ANALYTE_CODES[int(i)]
+        spec = ANALYTES[code]
+        rows.append({"analyte": code, "label": spec.label, "unit": spec.unit,
+                     "n_rows": int(stats.loc[i, "size"]), "n_patients": int(n_patients[i]),
+                     "min": float(stats.loc[i, "min"]), "median": float(stats.loc[i, "median"]),
+                     "max": float(stats.loc[i, "max"]), "n_out_of_range": int(outside[i])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _missing_by_variable(p: pd.DataFrame, o: pd.DataFrame, ix: _Index) -> pd.DataFrame:
+    n = len(p)
+    rows: list[dict[str, object]] = []
+    for name in PATIENT_COLUMNS:
+        if name in p.columns:
+            k = int(p[name].isna().sum())
+            rows.append({"table": "patients", "variable": name, "n": n, "n_missing": k,
+                         "pct_missing": 100.0 * k / n if n else np.nan})
+    if len(o):
+        keep = ix.known
+        pairs = _distinct(ix.analyte[keep] * (ix.n_pid + 1) + ix.pid[keep])
+        measured = np.bincount(pairs // (ix.n_pid + 1), minlength=len(ANALYTE_CODES))
+        present = np.bincount(ix.analyte, minlength=len(ANALYTE_CODES)) > 0
+        for i, code in enumerate(ANALYTE_CODES):
+            if present[i]:
+                k = n - int(measured[i])
+                rows.append({"table": "observations", "variable": code, "n": n,
+                             "n_missing": k, "pct_missing": 100.0 * k / n if n else np.nan})
+    return pd.DataFrame(rows, columns=["table", "variable", "n", "n_missing", "pct_missing"])
+
+
+def _missing_by_day(p: pd.DataFrame, o: pd.DataFrame, ix: _Index,
+                    days: tuple[int, int]) -> pd.DataFrame:
+    day_range = list(range(days[0], days[1] + 1))
+    n = len(p)
+    present = np.bincount(ix.analyte, minlength=len(ANALYTE_CODES)) > 0 if len(o) else \
+        np.zeros(len(ANALYTE_CODES), dtype=bool)
+    analytes = [a for i, a in enumerate(ANALYTE_CODES) if present[i]]
+    if len(o) == 0 or n == 0:
+        return pd.DataFrame(np.full((len(analytes), len(day_range)), np.nan),
+                            index=pd.Index(analytes, name="analyte"),
+                            columns=pd.Index(day_range, name="day"))
+    rounded = np.floor(o["day"].to_numpy(dtype=np.float64) + 0.5)
+    inside = (rounded >= days[0]) & (rounded <= days[1]) & ix.known
+    n_days = len(day_range)
+    cell = ix.analyte[inside] * n_days + (rounded[inside].astype(np.int64) - days[0])
+    uniq = _distinct(cell * (ix.n_pid + 1) + ix.pid[inside])
+    counts = np.bincount(uniq // (ix.n_pid + 1), minlength=len(ANALYTE_CODES) * n_days)
+    table = counts.reshape(len(ANALYTE_CODES), n_days)[present]
+    return pd.DataFrame(100.0 * (1.0 - table / n), index=pd.Index(analytes, name="analyte"),
+                        columns=pd.Index(day_range, name="day"))
+
+
+def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28)) -> CheckReport:
+    """Validate loaded tables and build the report."""
+    p, o, e = loaded.patients, loaded.observations, loaded.events
+    ix = _index(o, p["patient_id"])
+    validate_tables(loaded, ix)
+    counts = {
+        "patients": len(p),
+        "distinct patient ids": int(p["patient_id"].nunique()),
+        "observations": len(o),
+        "analytes": int((np.bincount(ix.analyte) > 0).sum()) if len(o) else 0,
+        "events": len(e),
+        "event types": len(_encode(e["event"])[1]) if len(e) else 0,
+    }
+    return CheckReport(
+        source=loaded.source, synthetic=loaded.synthetic,
+        problems=tuple(loaded.collector.problems), counts=counts,
+        analytes=_analyte_table(o, ix),
+        missing_by_variable=_missing_by_variable(p, o, ix),
+        missing_by_day=_missing_by_day(p, o, ix, days),
+        exclusions=loaded.collector.exclusions())
+
+
+def check_cohort(cohort_or_path: Cohort | str | Path,
+                 mapping: Mapping | dict[str, Any] | str | Path | None = None, *,
+                 days: tuple[int, int] = (-7, 28)) -> CheckReport:
+    """Check a cohort (in memory, a canonical folder, or an export read through a mapping).
+
+    Parameters
+    ----------
+    cohort_or_path
+        A :class:`Cohort`, or a path accepted by :func:`crsscore.data.io.load_cohort`.  For an
+        in-memory cohort, rows are numbered as in a CSV export of the table (header row 1).
+    mapping
+        The mapping for a centre's export (file path, :class:`Mapping` or dict).
+    days
+        The day window (inclusive, rounded days) of :attr:`CheckReport.missing_by_day`.
+
+    Raises
+    ------
+    DataError, MappingError
+        Only when the input cannot be read at all.
+    """
+    if days[0] > days[1]:
+        raise ValueError(f"days must be (first, last) with first <= last, got {days}")
+    if isinstance(cohort_or_path, Cohort):
+        if mapping is not None:
+            raise ValueError("a mapping applies to files, not to an in-memory Cohort")
+        loaded = tables_from_cohort(cohort_or_path)
+    else:
+        loaded = read_cohort_tables(cohort_or_path, mapping)
+    return report_from_tables(loaded, days=days)
+
+
+__all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "CheckReport", "check_cohort",
+           "report_from_tables", "validate_tables"]

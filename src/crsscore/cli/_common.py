@@ -91,3 +91,31 @@ def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> N
         sys.stdout.write(text + "\n")
     else:
         Path(path).write_text(text + "\n", encoding="utf-8")
+
+
+def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 3,
+                max_rows: int = 60) -> Any:
+    """A rich Table of a DataFrame (numbers rounded to ``digits`` significant decimals)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        table.add_column(str(col), justify="right" if numeric else "left")
+    for _, row in frame.head(max_rows).iterrows():
+        cells = []
+        for v in row:
+            if isinstance(v, float | np.floating):
+                cells.append("" if not math.isfinite(float(v)) else f"{float(v):.{digits}f}")
+            elif v is None or v is pd.NA:
+                cells.append("")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    if len(frame) > max_rows:
+        table.caption = f"... {len(frame) - max_rows} more rows"
+    return table
+
+
+SYNTHETIC_BANNER = ("[bold yellow]SYNTHETIC DATA[/]: simulated patients calibrated to published "
+                    "summary figures; not real patients, not for clinical use.")

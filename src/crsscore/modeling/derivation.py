@@ -431,7 +431,12 @@ class PointScoreModel:
     def to_scorecard(self, *, id: str = "derived-score", name: str = "Derived severe-CRS score",
                      landmark: str | None = None, data_hash: str | None = None,
                      synthetic: bool = False, description: str = "",
-                     performance: Performance | None = None) -> ScoreCard:
+                     performance: Performance | None = None, window: float = 1.0) -> ScoreCard:
+        """The fitted score as a :class:`ScoreCard`.
+
+        Observation variables are read at the landmark, nearest value within ``+-window``
+        days (ties to the earlier), as the landmark table did.
+        """
         s = self.settings
         by_name = {c.name: c for c in self.candidates_}
         variables = []
@@ -444,7 +449,8 @@ class PointScoreModel:
                 name=name, label=c.label, kind="bands", source=c.source, unit=c.unit,
                 unit_kind=c.unit_kind, loinc=c.loinc, bands=bands,
                 training_range=self.training_ranges_[name],
-                day_window=None, description=f"cut-points: {s.cutpoints}"))
+                day_window=(-window, window) if c.source == "observation" else None,
+                aggregate="nearest", description=f"cut-points: {s.cutpoints}"))
         groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,
                             observed_rate=None if math.isnan(g.rate) else g.rate,
                             ci_low=None if math.isnan(g.ci_low) else g.ci_low,

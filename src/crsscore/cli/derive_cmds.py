@@ -1,0 +1,184 @@
+"""``crsscore derive`` and ``crsscore score``: build a score card, and use it on a cohort."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from crsscore.cli._common import (
+    SYNTHETIC_BANNER,
+    app,
+    console,
+    frame_table,
+    friendly_errors,
+    write_json,
+)
+from crsscore.errors import CrsscoreError, CrsscoreWarning
+
+STUDY_AUC = 0.875
+
+Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
+
+
+def print_derivation(run: Any, *, show_table1: bool = True) -> None:
+    """Print a derivation run (shared by ``derive`` and ``demo``)."""
+    m = run.model
+    if run.synthetic:
+        console.print(SYNTHETIC_BANNER)
+    lt = run.landmark
+    console.print(
+        f"Landmark [bold]{lt.landmark_day:g}[/] (day since infusion): {run.n_analysed} patients "
+        f"analysed, {run.events} with severe CRS; {lt.n_prior_outcome} had severe CRS before the "
+        f"landmark and were {'excluded' if lt.policy == 'exclude' else 'kept (flagged)'}.")
+    if show_table1:
+        t1 = run.table1.to_frame()
+        console.print(frame_table(t1.fillna(""), "Table 1 by outcome"))
+    uni = run.univariable
+    cols = [c for c in uni.columns if c in ("variable", "transform", "n", "n_missing", "events", "OR")
+            or c.startswith("OR lower") or c.startswith("OR upper") or c in ("p", "AUC")]
+    console.print(frame_table(uni[cols], "Univariable logistic regression"))
+    console.print(frame_table(m.continuous_.summary(),
+                              f"Multivariable model ({'Firth' if m.method_ == 'firth' else 'ML'}, "
+                              f"continuous reference, m={m.continuous_.m} imputation(s))"))
+    for note in m.notes_:
+        console.print(f"  [dim]- {note}[/]")
+    console.print(frame_table(m.score_sheet().drop(columns=["log_odds_vs_reference"]),
+                              "Score sheet (points)"))
+    rg = pd.DataFrame([g.__dict__ for g in m.risk_groups_])
+    console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)"))
+    console.print(frame_table(m.risk_table(), "Total points -> probability of severe CRS"))
+    console.print(
+        f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/], continuous model "
+        f"{m.auc_continuous_apparent_:.3f}; the study reported {STUDY_AUC} (apparent).")
+    if run.validation is not None:
+        v = run.validation
+        tab = v.to_frame()
+        console.print(frame_table(tab.reset_index().rename(columns={"index": "index"}),
+                                  f"Bootstrap validation of the whole pipeline (B={v.B}, seed={v.seed}, "
+                                  f"failed fits {v.n_failed})", digits=4))
+        console.print(
+            f"Optimism-corrected AUC [bold]{tab.loc['AUC', 'index.corrected']:.3f}[/] "
+            f"(apparent {tab.loc['AUC', 'index.orig']:.3f}); calibration slope "
+            f"[bold]{tab.loc['Slope', 'index.corrected']:.3f}[/].")
+    if not run.sample_size.ok:
+        console.print(f"[yellow]Sample size:[/] {run.sample_size.message}")
+    for w in run.warnings:
+        console.print(f"[yellow]Warning:[/] {w}")
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+@app.command()
+@friendly_errors
+def derive(
+    data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
+    out: Annotated[Path, typer.Option("--out", help="Score card JSON to write.")],
+    mapping: Mapping = None,
+    landmark: Annotated[str, typer.Option(help="pre-ld, day0, day3, day7 or dayN.")] = "day7",
+    window: Annotated[float, typer.Option(help="Days either side of the landmark.")] = 1.0,
+    prior_outcome: Annotated[str, typer.Option(help="exclude|keep patients with severe CRS before the landmark.")] = "exclude",
+    candidates: Annotated[str | None, typer.Option(help="Comma-separated canonical names (default: the study's seven).")] = None,
+    method: Annotated[str, typer.Option(help="auto|ml|firth")] = "auto",
+    select: Annotated[str, typer.Option(help="backward|lasso|none")] = "backward",
+    rule: Annotated[str, typer.Option(help="aic|p (backward elimination)")] = "aic",
+    cutpoints: Annotated[str, typer.Option(help="clinical|quantile|youden")] = "clinical",
+    bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 2,
+    missing: Annotated[str, typer.Option(help="mice|complete")] = "mice",
+    imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
+    jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Derive a point score at a landmark (the study's method, done right) and write its score card."""
+    from crsscore.data.io import load_cohort
+    from crsscore.modeling.candidates import STUDY_CANDIDATES
+    from crsscore.modeling.derivation import DerivationSettings
+    from crsscore.workflow import derive as run_derive
+
+    _choice("method", method, ("auto", "ml", "firth"))
+    _choice("select", select, ("backward", "lasso", "none"))
+    _choice("rule", rule, ("aic", "p"))
+    _choice("cutpoints", cutpoints, ("clinical", "quantile", "youden"))
+    _choice("missing", missing, ("mice", "complete"))
+    _choice("prior-outcome", prior_outcome, ("exclude", "keep"))
+    cohort = load_cohort(data, mapping)
+    settings = DerivationSettings(
+        candidates=_split(candidates) or STUDY_CANDIDATES, method=method,  # type: ignore[arg-type]
+        select=select, rule=rule, cutpoints=cutpoints, n_bands=bands,  # type: ignore[arg-type]
+        missing=missing, n_imputations=imputations, seed=seed)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CrsscoreWarning)
+        run = run_derive(cohort, landmark=landmark, window=window, prior_outcome=prior_outcome,
+                         settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
+                         scheduler=scheduler, progress=bootstrap > 0)
+    card = run.model.to_scorecard(
+        id=run.scorecard.id, name=run.scorecard.name, landmark=landmark, data_hash=run.data_hash,
+        synthetic=run.synthetic, performance=run.scorecard.performance, window=window,
+        description=run.scorecard.description)
+    card.to_json(out)
+    print_derivation(run)
+    console.print(f"Score card written to [bold]{out}[/]")
+    write_json(json_out, {"scorecard": str(out), **run.summary(),
+                          "univariable": run.univariable, "score_sheet": run.model.score_sheet(),
+                          "table1": run.table1.to_frame()}, command="derive")
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise CrsscoreError(f"--{name} must be one of {', '.join(options)}; got {value!r}")
+
+
+@app.command()
+@friendly_errors
+def score(
+    data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
+    scorecard: Annotated[Path, typer.Option("--scorecard", help="Score card JSON (or a built-in id).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV of scores to write.")],
+    mapping: Mapping = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Score every patient of a cohort with a score card (batch scoring)."""
+    from crsscore.data.io import load_cohort
+    from crsscore.scores.extract import card_inputs, score_cohort
+
+    card = _load_card(scorecard)
+    cohort = load_cohort(data, mapping)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CrsscoreWarning)
+        inputs = card_inputs(card, cohort)
+        scored = score_cohort(card, cohort, inputs=inputs)
+    scored.to_csv(out, index=False)
+    n_scored = int(scored["total"].notna().sum())
+    if cohort.synthetic:
+        console.print(SYNTHETIC_BANNER)
+    console.print(f"Scored {n_scored} of {len(scored)} patients with '{card.name}' -> {out}")
+    for w in caught:
+        console.print(f"[yellow]Warning:[/] {w.message}")
+    groups = scored["risk_group"].value_counts(dropna=False)
+    write_json(json_out, {"scorecard": card.id, "n": len(scored), "n_scored": n_scored,
+                          "risk_groups": {str(k): int(v) for k, v in groups.items()},
+                          "inputs": inputs.summary(), "out": str(out)}, command="score")
+
+
+def _load_card(ref: Path) -> Any:
+    from crsscore.scores.builtin import builtin_ids, get_builtin
+    from crsscore.scores.scorecard import ScoreCard
+
+    if not ref.exists() and str(ref) in builtin_ids():
+        return get_builtin(str(ref))
+    if not ref.exists():
+        raise CrsscoreError(f"score card not found: {ref} (built-in ids: {', '.join(builtin_ids())})")
+    return ScoreCard.from_json(ref)
+
+

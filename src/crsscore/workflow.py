@@ -1,0 +1,221 @@
+"""End-to-end analyses composed from the core: what the CLI, the report and the demo run.
+
+Each function takes a :class:`~crsscore.data.cohort.Cohort` and options, calls the pure core
+(grading, landmark table, derivation, validation, comparison) and returns one result object
+holding every intermediate table, the counts used at each step, the seed and the data hash.
+Nothing here prints or writes files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsscore import __version__
+from crsscore.data.cohort import Cohort
+from crsscore.data.landmark import LandmarkTable, build_landmark_table
+from crsscore.errors import CrsscoreWarning, LowEventsWarning, ModelError, SampleSizeWarning
+from crsscore.grading import grade_cohort
+from crsscore.modeling.candidates import Candidate
+from crsscore.modeling.candidates import candidates as make_candidates
+from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
+from crsscore.modeling.table1 import Table1, table_one
+from crsscore.modeling.univariable import univariable_table
+from crsscore.scores.scorecard import Performance, ScoreCard
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Per-patient outcomes and where they came from."""
+
+    frame: pd.DataFrame  # patient_id, severe_crs, crs_max_grade, crs_onset_day, crs_severe_onset_day, ...
+    daily: pd.DataFrame
+    system: str
+    source_counts: dict[str, int]
+    notes: list[str]
+
+
+def cohort_outcomes(cohort: Cohort, *, system: str = "astct") -> Outcomes:
+    """Grade the cohort (from raw events, or recorded grades) and return per-patient outcomes."""
+    res = grade_cohort(cohort, system=system)
+    out = res.outcomes.copy()
+    counts = {str(k): int(v) for k, v in out["grade_source"].value_counts().items()}
+    return Outcomes(frame=out, daily=res.daily, system=system, source_counts=counts,
+                    notes=list(res.notes))
+
+
+@dataclass
+class DerivationRun:
+    """Everything a derivation produced, for printing, JSON and the report."""
+
+    landmark: LandmarkTable
+    outcomes: Outcomes
+    table1: Table1
+    univariable: pd.DataFrame
+    model: PointScoreModel
+    scorecard: ScoreCard
+    settings: DerivationSettings
+    validation: Any | None
+    sample_size: SampleSizeCheck
+    data_hash: str
+    synthetic: bool
+    seed: int
+    n_patients_cohort: int
+    n_analysed: int
+    events: int
+    warnings: list[str] = field(default_factory=list)
+    version: str = __version__
+
+    def summary(self) -> dict[str, Any]:
+        m = self.model
+        out: dict[str, Any] = {
+            "synthetic": self.synthetic, "data_hash": self.data_hash, "seed": self.seed,
+            "crsscore_version": self.version, "landmark": self.landmark.landmark_day,
+            "n_cohort": self.n_patients_cohort, "n_analysed": self.n_analysed,
+            "events": self.events, "method": m.method_, "method_reason": m.method_reason_,
+            "selected": list(m.selected_), "auc_points_apparent": m.auc_points_apparent_,
+            "auc_continuous_apparent": m.auc_continuous_apparent_,
+            "notes": list(m.notes_), "warnings": list(self.warnings),
+        }
+        if self.validation is not None:
+            out["validation"] = self.validation.to_frame().reset_index().to_dict(orient="records")
+        return out
+
+
+def _transform_fn(cand: Candidate) -> Any:
+    """The candidate's transform as a named function (for the univariable table)."""
+    if cand.transform == "none":
+        return "identity"
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        return cand.transform_values(x)
+
+    fn.__name__ = f"log10 (values below {cand.floor:g} set to {cand.floor:g})"
+    return fn
+
+
+TABLE1_COLUMNS = ("age_years", "sex", "prior_lines", "prior_hsct", "bridging", "costim",
+                  "mrd_baseline_pct", "mrd_post_ld_pct")
+
+
+@dataclass(frozen=True)
+class SampleSizeCheck:
+    ok: bool
+    message: str
+    n: int
+    events: int
+    n_parameters: int
+
+
+def _sample_size(n: int, events: int, n_params: int) -> SampleSizeCheck:
+    from crsscore.validation.samplesize import check_sample_size
+
+    ok, text = check_sample_size(n=n, events=events, n_parameters=n_params)
+    return SampleSizeCheck(ok=ok, message=text, n=n, events=events, n_parameters=n_params)
+
+
+def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
+           prior_outcome: str = "exclude", settings: DerivationSettings | None = None,
+           bootstrap: int = 0, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
+           progress: bool = False, outcomes: Outcomes | None = None) -> DerivationRun:
+    """Grade, build the landmark table, and derive (and optionally validate) the point score."""
+    settings = settings or DerivationSettings(seed=seed)
+    caught: list[str] = []
+    outcomes = outcomes or cohort_outcomes(cohort)
+    cands = make_candidates(list(settings.candidates))
+    analytes = [c.name for c in cands if c.source == "observation"]
+    lt = build_landmark_table(cohort, landmark, window=window, analytes=analytes or None,
+                              outcomes=outcomes.frame, prior_outcome=prior_outcome)
+    data = lt.data
+    if "severe_crs" not in data.columns:
+        raise ModelError("the landmark table has no outcome column 'severe_crs'")
+    data = data[data["severe_crs"].notna()].reset_index(drop=True)
+    if len(data) == 0:
+        raise ModelError(f"no patients with an outcome at landmark {landmark}")
+    y = data["severe_crs"].to_numpy(dtype=np.int_)
+
+    t1cols = [c for c in (*TABLE1_COLUMNS, *[c.name for c in cands]) if c in data.columns]
+    t1cols = list(dict.fromkeys(t1cols))
+    t1 = table_one(data, "severe_crs", columns=t1cols,
+                   categorical=[c for c in ("sex", "prior_hsct", "bridging", "costim") if c in t1cols],
+                   group_labels={0: "no severe CRS", 1: "severe CRS"})
+    uni = univariable_table(data, "severe_crs", [c.name for c in cands],
+                            {c.name: _transform_fn(c) for c in cands})
+    ss = _sample_size(len(y), int(y.sum()), len(cands))
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always", CrsscoreWarning)
+        model = PointScoreModel(settings).fit(data, y, seed=seed)
+    caught += [str(w.message) for w in rec if issubclass(w.category, (LowEventsWarning, SampleSizeWarning))]
+    if not ss.ok:
+        caught.append(ss.message)
+
+    validation = None
+    if bootstrap > 0:
+        validation = validate_pipeline(data, y, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
+                                       scheduler=scheduler, progress=progress)
+    perf = Performance(n=len(y), events=int(y.sum()), auc_apparent=model.auc_points_apparent_)
+    if validation is not None:
+        tab = validation.to_frame()
+        perf = Performance(n=len(y), events=int(y.sum()), auc_apparent=model.auc_points_apparent_,
+                           auc_optimism_corrected=float(tab.loc["AUC", "index.corrected"]),
+                           calibration_slope_corrected=float(tab.loc["Slope", "index.corrected"]),
+                           bootstrap_B=bootstrap)
+    card = model.to_scorecard(
+        id=f"derived-{landmark}", name=f"Severe-CRS point score at {landmark}",
+        landmark=landmark, data_hash=cohort.data_hash(), synthetic=cohort.synthetic,
+        performance=perf,
+        description=(f"Derived by crsscore on {len(y)} patients ({int(y.sum())} events) "
+                     f"at landmark {landmark}"))
+    return DerivationRun(
+        landmark=lt, outcomes=outcomes, table1=t1, univariable=uni, model=model, scorecard=card,
+        settings=settings, validation=validation, sample_size=ss, data_hash=cohort.data_hash(),
+        synthetic=cohort.synthetic, seed=seed, n_patients_cohort=cohort.n_patients,
+        n_analysed=len(y), events=int(y.sum()), warnings=caught)
+
+
+def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSettings, *,
+                      B: int = 200, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
+                      progress: bool = False) -> Any:
+    """Harrell's optimism bootstrap of the WHOLE derivation pipeline (every step refitted)."""
+    from crsscore.validation.bootstrap import optimism_bootstrap
+
+    boot_settings = settings
+    if settings.missing == "mice" and settings.n_imputations > 1:
+        # one stochastic imputation per resample keeps B resamples affordable; the
+        # imputation is still redone inside every resample
+        boot_settings = DerivationSettings(**{**settings.__dict__, "n_imputations": 1})
+
+    def fit_fn(X_idx: Any, y_train: Any, weights: Any = None) -> Any:
+        rows = np.asarray(X_idx, dtype=np.int_).ravel()
+        yy = np.asarray(y_train)
+        if weights is not None:
+            reps = np.asarray(weights, dtype=np.int_)
+            rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = PointScoreModel(boot_settings).fit(data.iloc[rows].reset_index(drop=True), yy)
+
+        def predict(X_eval: Any) -> Any:
+            ev = np.asarray(X_eval, dtype=np.int_).ravel()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
+
+        return predict
+
+    idx = np.arange(len(data)).reshape(-1, 1)
+    return optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
+                              scheduler=scheduler, progress=progress)
+
+
+def landmark_for(name: str) -> float:
+    """Day of a named landmark (``pre-ld``, ``day0``, ``day7``, ``day-1``)."""
+    from crsscore.data.landmark import landmark_day
+
+    return float(landmark_day(name))
+

@@ -19,6 +19,17 @@ I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
 
 
+#: Short names of the criteria that can set a day's grade (``crs_criterion`` column).
+CRITERIA: tuple[str, ...] = (
+    "none", "fever", "hypotension", "hypoxia", "organ toxicity", "death", "invalid input",
+    "temperature", "assessment", "encephalopathy", "consciousness", "seizure", "motor",
+    "cerebral oedema", "recorded")
+
+
+def crit(name: str) -> int:
+    return CRITERIA.index(name)
+
+
 class Reasons:
     """Interns reason texts; vectorised code arrays index into :attr:`items`."""
 
@@ -54,7 +65,10 @@ class Graded:
     grade: I8
     reason: I32
     reasons: list[str]
-    criterion: list[str]  # name of the criterion that set (or left open) each day's grade
+    criterion: npt.NDArray[np.int8]  # index into CRITERIA of the deciding criterion
+
+    def criterion_name(self, i: int) -> str:
+        return CRITERIA[int(self.criterion[i])]
 
 
 def const(n: int, value: int) -> I8:

@@ -166,6 +166,17 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     return codes, norm
 
 
+def _sorted_unique(keys: I64) -> I64:
+    """Sorted unique integers (sort-based; faster than hashing for large key arrays)."""
+    if keys.size == 0:
+        return keys
+    k = np.sort(keys)
+    keep = np.empty(k.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(k[1:], k[:-1], out=keep[1:])
+    return k[keep]
+
+
 def _cell(value: object) -> str:
     """A cell as shown in a problem: '' for an empty cell."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -225,8 +236,10 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         if len(frame) == 0:
             z = np.zeros(0, dtype=np.int64)
             return z, np.zeros(0, dtype=bool), z
-        pcode = np.asarray(pid_index.get_indexer(pd.Index(frame["patient_id"].astype("string"))),
-                           dtype=np.int64)
+        pc, puniq = pd.factorize(frame["patient_id"], use_na_sentinel=True)
+        lut = np.asarray(pid_index.get_indexer(pd.Index(puniq).astype("string")), dtype=np.int64)
+        lut = np.append(lut, -1)  # NaN patient_id -> -1
+        pcode = lut[np.asarray(pc, dtype=np.int64)]
         dayf = _numeric(frame["day"])
         keep = (pcode >= 0) & np.isfinite(dayf)
         n_unknown = int(np.sum(pcode < 0))
@@ -245,9 +258,8 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
     # observations: temp and sbp only
     if len(obs):
         an_codes, an_names = _norm_text(obs["analyte"])
-        an = np.asarray(an_names, dtype=object)[an_codes]
-        is_temp = an == "temp"
-        is_sbp = an == "sbp"
+        is_temp = np.array([a == "temp" for a in an_names], dtype=bool)[an_codes]
+        is_sbp = np.array([a == "sbp" for a in an_names], dtype=bool)[an_codes]
         osub = obs.loc[is_temp | is_sbp]
         o_is_temp = is_temp[is_temp | is_sbp]
     else:
@@ -265,11 +277,20 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         esub = ev
         e_codes, e_names = np.zeros(0, dtype=np.intp), []
     e_pc, e_keep, e_day = rows_keys(esub, "events")
-    e_name = np.asarray(e_names, dtype=object)[e_codes] if len(e_names) else np.zeros(0, object)
+    # events grouped by name once (rows of one event type = a slice of a stable sort)
+    e_groups: dict[str, npt.NDArray[np.intp]] = {}
+    if len(esub):
+        order = np.argsort(e_codes, kind="stable")
+        bounds = np.searchsorted(e_codes[order], np.arange(len(e_names) + 1))
+        for k, name in enumerate(e_names):
+            if bounds[k + 1] > bounds[k]:
+                e_groups.setdefault(name, np.zeros(0, np.intp))
+                e_groups[name] = np.sort(np.concatenate([e_groups[name],
+                                                         order[bounds[k]:bounds[k + 1]]]))
 
     o_key = o_pc * _SPAN + (o_day - _DAY0)
     e_key = e_pc * _SPAN + (e_day - _DAY0)
-    ukeys = np.unique(np.concatenate([o_key[o_keep], e_key[e_keep]]))
+    ukeys = _sorted_unique(np.concatenate([o_key[o_keep], e_key[e_keep]]))
     n = int(ukeys.shape[0])
     patient = ukeys // _SPAN
     day = ukeys % _SPAN + _DAY0
@@ -282,18 +303,20 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     def flag(target: npt.NDArray[np.int32], table: str, frame: pd.DataFrame,
              rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
-             expected: str | None = None, values: npt.ArrayLike | None = None) -> None:
+             expected: str | None = None, value_col: str | None = None) -> None:
         """Record one problem per offending row and mark its day."""
         rows = rows[positions[rows] >= 0]
         if rows.size == 0:
             return
         code = msgs.code(message)
         target[positions[rows]] = code
-        vals = None if values is None else np.asarray(values, dtype=object)
-        for i in rows[:500]:
+        shown = rows[:500]
+        vals = (frame[value_col].iloc[shown].to_numpy(dtype=object) if value_col
+                else [None] * shown.size)
+        for i, v in zip(shown, vals, strict=True):
             problems.append(Problem(
                 table=table, row=int(frame.index[i]), column=column, message=message,
-                value=None if vals is None else _cell(vals[i]), expected=expected,
+                value=None if value_col is None else _cell(v), expected=expected,
                 code="grading_input"))
         if rows.size > 500:
             notes.append(f"{rows.size - 500} more rows with the problem '{message}'")
@@ -317,17 +340,17 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
                 except UnitError as exc:
                     flag(crs_problem, "observations", osub, rows_u, o_pos, "unit",
                          f"{analyte}: {exc.problems[0].message}", a[2],
-                         osub["unit"].to_numpy(dtype=object))
+                         "unit")
                     continue
                 conv[rows_u] = c.apply(o_val[rows_u])
             bad = amask & np.isfinite(conv) & ((conv < a[0]) | (conv > a[1]))
             flag(crs_problem, "observations", osub, np.flatnonzero(bad), o_pos, "value",
                  f"{analyte} outside the physiological range {a[0]:g}-{a[1]:g} {a[2]}",
-                 f"{a[0]:g}-{a[1]:g} {a[2]}", osub["value"].to_numpy(dtype=object))
+                 f"{a[0]:g}-{a[1]:g} {a[2]}", "value")
             nan_val = amask & np.isnan(o_val)
             flag(crs_problem, "observations", osub, np.flatnonzero(nan_val), o_pos, "value",
                  f"{analyte} value missing or not a number", f"a number in {a[2]}",
-                 osub["value"].to_numpy(dtype=object))
+                 "value")
             ok = amask & np.isfinite(conv) & ~bad & (o_pos >= 0)
             if analyte == "temp":
                 np.fmax.at(tmax, o_pos[ok], conv[ok])
@@ -345,24 +368,20 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         d_codes, d_names = np.zeros(0, np.intp), [""]
         u_codes2, u_names = np.zeros(0, np.intp), [""]
     d_arr = np.asarray(d_names, dtype=object)
-    ev_vals_obj = esub["value"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
-    ev_det_obj = esub["detail"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
-    ev_unit_obj = esub["unit"].to_numpy(dtype=object) if len(esub) else np.zeros(0, object)
 
     def rows_of(name: str) -> npt.NDArray[np.intp]:
-        return np.flatnonzero((e_name == name) & (e_pos >= 0)) if len(esub) else np.zeros(0, np.intp)
+        r = e_groups.get(name)
+        return np.zeros(0, np.intp) if r is None else r[e_pos[r] >= 0]
 
     def mapped(rows: npt.NDArray[np.intp], table: dict[str, int], default: int = -1) -> I64:
         lut = np.array([table.get(d, default) for d in d_names], dtype=np.int64)
         return lut[d_codes[rows]]
 
-    crs_rows = np.flatnonzero(np.isin(e_name, list(CRS_EVENTS)) & (e_pos >= 0)) if len(esub) \
-        else np.zeros(0, np.intp)
-    has_crs[e_pos[crs_rows]] = True
-    icans_rows = np.flatnonzero(np.isin(e_name, list(ICANS_EVENTS)) & (e_pos >= 0)) if len(esub) \
-        else np.zeros(0, np.intp)
     has_icans = np.zeros(n, dtype=bool)
-    has_icans[e_pos[icans_rows]] = True
+    for name in CRS_EVENTS:
+        has_crs[e_pos[rows_of(name)]] = True
+    for name in ICANS_EVENTS:
+        has_icans[e_pos[rows_of(name)]] = True
 
     # text in a numeric value cell is an error for every event that has a numeric value
     numeric_events = {"vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
@@ -373,7 +392,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         target = icans_problem if name in ICANS_EVENTS else (
             organ_problem if name == "organ_toxicity" else crs_problem)
         flag(target, "events", esub, r, e_pos, "value", f"{name}: value is not a number",
-             "a number", ev_vals_obj)
+             "a number", "value")
 
     # hypotension
     r = rows_of("hypotension")
@@ -391,8 +410,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
     # vasopressors
     press = _vasopressors(rows_of("vasopressor"), rows_of("vasopressor_hours"), esub, e_pos,
                           e_val, d_codes, d_names, u_codes2, u_names, patient, weight, n,
-                          settings, flag, crs_problem, ev_det_obj, ev_unit_obj, ev_vals_obj,
-                          notes)
+                          settings, flag, crs_problem, notes)
 
     # oxygen
     o2_any = np.zeros(n, dtype=bool)
@@ -408,16 +426,16 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         no_dev = dev_idx == -2
         flag(crs_problem, "events", esub, r[no_dev], e_pos, "detail",
              "oxygen without a device (flow alone does not say low or high flow)",
-             ", ".join(DEVICES), ev_det_obj)
+             ", ".join(DEVICES), "detail")
         unknown = dev_idx == -1
         flag(crs_problem, "events", esub, r[unknown], e_pos, "detail", "unknown oxygen device",
-             ", ".join(DEVICES), ev_det_obj)
+             ", ".join(DEVICES), "detail")
         bad_flow = np.isfinite(flow) & ((flow < 0) | (flow > 80))
         flag(crs_problem, "events", esub, r[bad_flow], e_pos, "value",
-             "oxygen flow outside 0-80 L/min", "0-80 L/min", ev_vals_obj)
+             "oxygen flow outside 0-80 L/min", "0-80 L/min", "value")
         ra_flow = (dev_idx == 0) & np.isfinite(flow) & (flow > 0)
         flag(crs_problem, "events", esub, r[ra_flow], e_pos, "value",
-             "room air with an oxygen flow", "no flow on room air", ev_vals_obj)
+             "room air with an oxygen flow", "no flow on room air", "value")
         good = (dev_idx >= 0) & ~bad_flow & ~ra_flow
         rg, dv, fl = r[good], dev_idx[good], flow[good]
         lowmax = settings.low_flow_max_l_min
@@ -459,14 +477,14 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         f = np.where(pct, val / 100.0, np.where(frac, val, np.nan))
         bad_unit = ~known_unit
         flag(crs_problem, "events", esub, r[bad_unit], e_pos, "unit", "unknown FiO2 unit",
-             "'%', 'fraction' or empty", ev_unit_obj)
+             "'%', 'fraction' or empty", "unit")
         amb = known_unit & np.isfinite(val) & np.isnan(f)
         flag(crs_problem, "events", esub, r[amb], e_pos, "value",
              "FiO2 between 1 and 21 without a unit is neither a fraction nor a percentage",
-             "a fraction 0.21-1 or a percentage 21-100", ev_vals_obj)
+             "a fraction 0.21-1 or a percentage 21-100", "value")
         out = np.isfinite(f) & ((f < 0.20) | (f > 1.0))
         flag(crs_problem, "events", esub, r[out], e_pos, "value", "FiO2 outside 21-100 %",
-             "a fraction 0.21-1 or a percentage 21-100", ev_vals_obj)
+             "a fraction 0.21-1 or a percentage 21-100", "value")
         ok = np.isfinite(f) & ~out
         np.fmax.at(fio2_rec, e_pos[r[ok]], f[ok])
         o2_any[e_pos[r[ok & (f > 0.215)]]] = True
@@ -481,7 +499,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         g = e_val[r]
         bad = ~(np.isfinite(g) & (g >= 0) & (g <= 5) & (g == np.round(g)))
         flag(organ_problem, "events", esub, r[bad & ~e_txt_bad[r]], e_pos, "value",
-             "organ toxicity grade must be an integer 0-5 (CTCAE)", "0-5", ev_vals_obj)
+             "organ toxicity grade must be an integer 0-5 (CTCAE)", "0-5", "value")
         org_lut = np.array([0 if d in _LIVER else 1 if d in _KIDNEY else 2 for d in d_names])
         o = org_lut[d_codes[r]]
         for k, key in enumerate(("liver", "kidney", "other")):
@@ -495,7 +513,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         cause = mapped(r, DEATH_CAUSES, default=4)
         unknown = (cause == 4) & (d_arr[d_codes[r]] != "")
         flag(crs_problem, "events", esub, r[unknown], e_pos, "detail", "unknown cause of death",
-             ", ".join(DEATH_CAUSES), ev_det_obj)
+             ", ".join(DEATH_CAUSES), "detail")
         # several death rows on one day: CRS/ICANS wins over other, unknown wins over none
         order = np.array([0, 4, 3, 1, 2])  # priority of codes 0..4
         pri = np.zeros(n, dtype=np.int8)
@@ -513,7 +531,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         v = e_val[r]
         bad = ~(np.isfinite(v) & (v >= 0) & (v <= hi) & (v == np.round(v)))
         flag(icans_problem, "events", esub, r[bad & ~e_txt_bad[r]], e_pos, "value",
-             f"{name.upper()} score must be an integer 0-{hi}", f"0-{hi}", ev_vals_obj)
+             f"{name.upper()} score must be an integer 0-{hi}", f"0-{hi}", "value")
         np.fmin.at(score, e_pos[r[~bad]], v[~bad])
     loc = np.zeros(n, dtype=np.int8)
     seizure = np.zeros(n, dtype=np.int8)
@@ -525,7 +543,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
             continue
         gi = mapped(r, table)
         flag(icans_problem, "events", esub, r[gi < 0], e_pos, "detail",
-             f"{name}: missing or unknown detail", ", ".join(table), ev_det_obj)
+             f"{name}: missing or unknown detail", ", ".join(table), "detail")
         np.maximum.at(dom, e_pos[r[gi >= 0]], gi[gi >= 0].astype(np.int8))
     motor = np.zeros(n, dtype=bool)
     r = rows_of("motor_weakness")
@@ -533,12 +551,12 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     # recorded grades
     recorded = _recorded(rows_of("crs_grade_recorded"), rows_of("icans_grade_recorded"), esub,
-                         e_pos, e_val, ev_det_obj, ukeys, pid_index, problems, e_txt_bad)
+                         e_pos, e_val, ukeys, pid_index, problems)
 
     pat_age = age[patient] if n else np.zeros(0)
     feats = DailyFeatures(
         patient=patient.astype(np.int64), day=day.astype(np.int64), patient_ids=pid_index,
-        tmax=tmax, sbp_min=sbp_min, sbp_limit=_pals_limit(pat_age, settings),
+        tmax=tmax, sbp_min=sbp_min, sbp_limit=_pals_limit(age, settings)[patient],
         hypo_event=hypo_event, has_crs_info=has_crs, crs_problem=crs_problem,
         n_press_astct=press.n_astct, vasopressin=press.vaso, n_press_all=press.n_all,
         high_dose=press.high, pressor_hours=press.hours, ne_eq=press.ne_eq,
@@ -592,9 +610,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
                   e_pos: I64, e_val: F8, d_codes: npt.NDArray[np.intp], d_names: list[str],
                   u_codes: npt.NDArray[np.intp], u_names: list[str], patient: I64, weight: F8,
                   n: int, settings: GradingSettings, flag: object,
-                  crs_problem: npt.NDArray[np.int32], det_obj: npt.NDArray[np.object_],
-                  unit_obj: npt.NDArray[np.object_], val_obj: npt.NDArray[np.object_],
-                  notes: list[str]) -> _Pressors:
+                  crs_problem: npt.NDArray[np.int32], notes: list[str]) -> _Pressors:
     out = _Pressors(np.zeros(n, np.int8), np.zeros(n, bool), np.zeros(n, np.int8),
                     np.zeros(n, np.int8), np.full(n, np.nan), np.zeros(n))
     if rows.size == 0 and hrows.size == 0:
@@ -608,26 +624,30 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     a_hours = agent_lut[d_codes[hrows]]
     for rr, aa, what in ((rows, a_dose, "vasopressor"), (hrows, a_hours, "vasopressor_hours")):
         flag(crs_problem, "events", esub, rr[aa < 0], e_pos, "detail",
-             f"{what}: missing or unknown agent", ", ".join(AGENTS), det_obj)
+             f"{what}: missing or unknown agent", ", ".join(AGENTS), "detail")
 
     # doses -> canonical unit per agent
     dose = e_val[rows]
     unit_norm = [_UNIT_FORMS.get(u.replace("_", ""), "?" if u else "") for u in u_names]
-    un = np.asarray(unit_norm, dtype=object)[u_codes[rows]]
+    unit_kinds = sorted(set(unit_norm))
+    un_code = np.array([unit_kinds.index(u) for u in unit_norm], dtype=np.int64)[u_codes[rows]]
+    un = np.asarray(unit_kinds, dtype=object)[un_code]
     canon = np.full(rows.size, np.nan)
     bad_unit = np.zeros(rows.size, dtype=bool)
     no_unit = np.isfinite(dose) & (un == "")
     flag(crs_problem, "events", esub, rows[no_unit & (a_dose >= 0)], e_pos, "unit",
-         "vasopressor dose without a unit", "ug/min, ug/kg/min or U/min", unit_obj)
+         "vasopressor dose without a unit", "ug/min, ug/kg/min or U/min", "unit")
     neg = np.isfinite(dose) & (dose < 0)
     flag(crs_problem, "events", esub, rows[neg], e_pos, "value", "negative vasopressor dose",
-         "a dose >= 0", val_obj)
+         "a dose >= 0", "value")
     w = weight[patient[np.maximum(e_pos[rows], 0)]] if rows.size else np.zeros(0)
     need_weight_missing = 0
-    for (ag, u) in {(int(a), str(x)) for a, x in zip(a_dose, un, strict=True)}:
+    pairs = np.unique(a_dose * 64 + un_code) if rows.size else np.zeros(0, np.int64)
+    for pair in pairs:
+        ag, u = int(pair // 64), unit_kinds[int(pair % 64)]
         if ag < 0 or u == "":
             continue
-        sel = (a_dose == ag) & (un == u)
+        sel = (a_dose == ag) & (un_code == pair % 64)
         fac = _dose_factor(ag, u) if u != "?" else None
         if fac is None:
             bad_unit |= sel
@@ -643,7 +663,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
             need_weight_missing += int(np.sum(sel & ~np.isfinite(w)))
     flag(crs_problem, "events", esub, rows[bad_unit], e_pos, "unit",
          "vasopressor dose unit not valid for this agent", "ug/min or ug/kg/min "
-         "(vasopressin: U/min or U/h)", unit_obj)
+         "(vasopressin: U/min or U/h)", "unit")
     if need_weight_missing:
         notes.append(f"{need_weight_missing} vasopressor dose(s) need body weight to convert "
                      "between ug/min and ug/kg/min and the patient has no weight_kg: "
@@ -669,7 +689,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     hv = e_val[hg]
     badh = np.isfinite(hv) & ((hv < 0) | (hv > 24))
     flag(crs_problem, "events", esub, hg[badh], e_pos, "value",
-         "vasopressor hours outside 0-24 h per day", "0-24 h", val_obj)
+         "vasopressor hours outside 0-24 h per day", "0-24 h", "value")
     present[hi[~badh], ha[~badh]] = True
     np.fmax.at(hmax, (hi[~badh], ha[~badh]), hv[~badh])
     dose_known = present & ~dunknown & np.isfinite(dmax)
@@ -723,9 +743,8 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
 
 
 def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
-              esub: pd.DataFrame, e_pos: I64, e_val: F8, det_obj: npt.NDArray[np.object_],
-              ukeys: I64, pid_index: pd.Index, problems: list[Problem], txt_bad: B
-              ) -> pd.DataFrame:
+              esub: pd.DataFrame, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
+              problems: list[Problem]) -> pd.DataFrame:
     parts = []
     for kind, r in (("crs", crs_rows), ("icans", icans_rows)):
         if not r.size:
@@ -739,7 +758,8 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
                                     code="grading_input"))
         r = r[~bad]
         k = ukeys[e_pos[r]]
-        sysname = pd.Series(det_obj[r], dtype="object").fillna("").astype(str).str.strip()
+        sysname = (pd.Series(esub["detail"].iloc[r].to_numpy(dtype=object), dtype="object")
+                   .fillna("").astype(str).str.strip())
         parts.append(pd.DataFrame({
             "pos": e_pos[r].astype(np.int64),
             "patient_id": pid_index[k // _SPAN].to_numpy(),

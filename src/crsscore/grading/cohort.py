@@ -10,7 +10,7 @@ import pandas as pd
 
 from crsscore.data.cohort import Cohort
 from crsscore.errors import Problem
-from crsscore.grading._combine import Graded
+from crsscore.grading._combine import CRITERIA, Graded
 from crsscore.grading._features import DailyFeatures, add_history, extract
 from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans, young_child
@@ -135,10 +135,10 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     icans_reason = list(icans.reasons)
     crs_rc = crs.reason.copy()
     icans_rc = icans.reason.copy()
-    crs_crit = np.asarray(crs.criterion, dtype=object)
-    icans_crit = np.asarray(icans.criterion, dtype=object)
-    crs_src = np.full(f.n, "derived", dtype=object)
-    icans_src = np.full(f.n, "derived", dtype=object)
+    crs_crit = crs.criterion.copy()
+    icans_crit = icans.criterion.copy()
+    crs_src = np.zeros(f.n, dtype=np.int8)  # 0 derived, 1 recorded
+    icans_src = np.zeros(f.n, dtype=np.int8)
 
     # which patients have derived grades; recorded grades fill the others
     derived_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
@@ -164,8 +164,8 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
                 if text not in reasons:
                     reasons.append(text)
                 rc[i] = reasons.index(text)
-            crit[p] = "recorded"
-            src[p] = "recorded"
+            crit[p] = CRITERIA.index("recorded")
+            src[p] = 1
             systems = sorted({str(s) for s in r["system"].to_numpy(dtype=object)[use]})
             other = [s for s in systems if s and s != (system if kind == "crs" else "astct")]
             n_used = int(np.unique(pat[use]).size)
@@ -182,16 +182,16 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
 
     pid = f.patient_ids
     daily = pd.DataFrame({
-        "patient_id": pid.take(f.patient).to_numpy() if f.n else pd.array([], dtype="string"),
+        "patient_id": pd.Series(pid.array.take(f.patient), dtype=pid.dtype),
         "day": f.day.astype(np.int64),
         "crs_grade": int64_array(crs_grade, crs_grade < 0),
         "icans_grade": int64_array(icans_grade, icans_grade < 0),
         "crs_reason": _categorical(crs_rc, crs_reason),
         "icans_reason": _categorical(icans_rc, icans_reason),
-        "crs_criterion": pd.Categorical(crs_crit),
-        "icans_criterion": pd.Categorical(icans_crit),
-        "crs_source": pd.Categorical(crs_src, categories=["derived", "recorded"]),
-        "icans_source": pd.Categorical(icans_src, categories=["derived", "recorded"]),
+        "crs_criterion": _categorical(crs_crit.astype(np.int32), list(CRITERIA)),
+        "icans_criterion": _categorical(icans_crit.astype(np.int32), list(CRITERIA)),
+        "crs_source": _categorical(crs_src.astype(np.int32), ["derived", "recorded"]),
+        "icans_source": _categorical(icans_src.astype(np.int32), ["derived", "recorded"]),
     })
 
     out: dict[str, object] = {"patient_id": pid.to_numpy()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from crsscore.grading._combine import Criterion, Graded, Reasons, combine, const
+from crsscore.grading._combine import Criterion, Graded, Reasons, combine, const, crit
 from crsscore.grading._features import DailyFeatures
 from crsscore.grading.settings import GradingSettings
 
@@ -98,20 +98,21 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
                           rs.code(f"no fever (< {settings.fever_c:g} C)")),
                  np.where(f.has_crs_info, rs.code(NOT_GRADABLE + "no temperature recorded"),
                           rs.code(NOT_GRADABLE + "no CRS information")))).astype(np.int32)
-    crit = np.select([febrile | waived], [np.where(hemo_lvl >= resp_lvl,
-                                                   np.where(worst >= 2, 1, 0), 2)], 0)
-    criterion = np.array(["fever", "hypotension", "hypoxia"], dtype=object)[crit]
-    criterion = np.where(grade < 0, "temperature", criterion)
+    which = np.where(hemo_lvl >= resp_lvl, np.where(worst >= 2, 1, 0), 2)
+    criterion = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
+                         dtype=np.int8)[which]
+    criterion = np.where(febrile | waived, criterion, crit("fever"))
+    criterion = np.where(grade < 0, crit("temperature"), criterion).astype(np.int8)
     grade, reason, criterion = _final_overrides(f, settings, rs, grade, reason, criterion,
                                                 use_organ=False)
     del n
-    return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=list(criterion))
+    return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=criterion)
 
 
 def _final_overrides(f: DailyFeatures, settings: GradingSettings, rs: Reasons, grade: I8,
-                     reason: npt.NDArray[np.int32], criterion: npt.NDArray[np.object_],
+                     reason: npt.NDArray[np.int32], criterion: I8,
                      *, use_organ: bool
-                     ) -> tuple[I8, npt.NDArray[np.int32], npt.NDArray[np.object_]]:
+                     ) -> tuple[I8, npt.NDArray[np.int32], I8]:
     """Death (grade 5 / unknown cause) and invalid input, which override everything else."""
     crs_death = f.death == 1
     unknown_death = f.death == 4
@@ -120,7 +121,7 @@ def _final_overrides(f: DailyFeatures, settings: GradingSettings, rs: Reasons, g
                       np.where(unknown_death,
                                rs.code(NOT_GRADABLE + "death with cause not recorded"),
                                reason)).astype(np.int32)
-    criterion = np.where(crs_death | unknown_death, "death", criterion)
+    criterion = np.where(crs_death | unknown_death, crit("death"), criterion).astype(np.int8)
     msg_codes = np.array([rs.code(NOT_GRADABLE + m) for m in f.messages] or [0], dtype=np.int32)
     invalid = f.crs_problem >= 0
     if use_organ:
@@ -128,10 +129,10 @@ def _final_overrides(f: DailyFeatures, settings: GradingSettings, rs: Reasons, g
         reason = np.where(invalid_org, msg_codes[np.maximum(f.organ_problem, 0)],
                           reason).astype(np.int32)
         grade = np.where(invalid_org, -1, grade).astype(np.int8)
-        criterion = np.where(invalid_org, "invalid input", criterion)
+        criterion = np.where(invalid_org, crit("invalid input"), criterion).astype(np.int8)
     reason = np.where(invalid, msg_codes[np.maximum(f.crs_problem, 0)], reason).astype(np.int32)
     grade = np.where(invalid, -1, grade).astype(np.int8)
-    criterion = np.where(invalid, "invalid input", criterion)
+    criterion = np.where(invalid, crit("invalid input"), criterion).astype(np.int8)
     return grade, reason, criterion
 
 
@@ -233,11 +234,11 @@ def _organ_criterion(f: DailyFeatures, rs: Reasons, *, table: str) -> Criterion:
 def _combine_older(f: DailyFeatures, settings: GradingSettings, rs: Reasons,
                    criteria: list[Criterion], *, use_organ: bool) -> Graded:
     lo, hi, reason, idx = combine(criteria)
-    names = np.array([c.name for c in criteria], dtype=object)[idx]
+    names = np.array([crit(c.name) for c in criteria], dtype=np.int8)[idx]
     grade = np.where(lo == hi, lo, -1).astype(np.int8)
     none_met = (lo == 0) & (hi == 0)
     reason = np.where(none_met, rs.code("no criterion met"), reason).astype(np.int32)
-    names = np.where(none_met, "none", names)
+    names = np.where(none_met, crit("none"), names).astype(np.int8)
     if settings.older_scales_need_fever_episode:
         # before the first febrile day, nothing is CRS; unknown onset leaves the day open
         known_before = ~f.established & np.isfinite(f.tmax)
@@ -249,13 +250,14 @@ def _combine_older(f: DailyFeatures, settings: GradingSettings, rs: Reasons,
                           np.where(unknown_before & (hi > 0),
                                    rs.code(NOT_GRADABLE + "no temperature recorded"),
                                    reason)).astype(np.int32)
-        names = np.where((known_before | unknown_before) & (hi > 0), "fever", names)
+        names = np.where((known_before | unknown_before) & (hi > 0), crit("fever"),
+                         names).astype(np.int8)
     no_info = ~f.has_crs_info
     grade = np.where(no_info, -1, grade).astype(np.int8)
     reason = np.where(no_info, rs.code(NOT_GRADABLE + "no CRS information"), reason)
     grade, reason, names = _final_overrides(f, settings, rs, grade, reason.astype(np.int32),
                                             names, use_organ=use_organ)
-    return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=list(names))
+    return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=names)
 
 
 def grade_lee2014(f: DailyFeatures, settings: GradingSettings) -> Graded:

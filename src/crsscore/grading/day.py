@@ -179,7 +179,7 @@ def grade_crs_day(day_input: CrsDayInput, settings: GradingSettings | None = Non
     g = GRADERS[system](f, settings)
     grade = int(g.grade[0])
     return DayGrade(None if grade < 0 else grade, g.reasons[int(g.reason[0])],
-                    {"system": system, "criterion_name": g.criterion[0],
+                    {"system": system, "criterion_name": g.criterion_name(0),
                      "problems": [str(p) for p in ext.problems], "notes": ext.notes})
 
 
@@ -223,5 +223,5 @@ def grade_icans_day(day_input: IcansDayInput,
     g = grade_icans(f, settings)
     grade = int(g.grade[0])
     return DayGrade(None if grade < 0 else grade, g.reasons[int(g.reason[0])],
-                    {"system": "astct", "criterion_name": g.criterion[0],
+                    {"system": "astct", "criterion_name": g.criterion_name(0),
                      "problems": [str(p) for p in ext.problems], "notes": ext.notes})

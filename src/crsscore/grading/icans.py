@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crsscore.grading._combine import Graded, Reasons
+from crsscore.grading._combine import Graded, Reasons, crit
 from crsscore.grading._features import DailyFeatures
 from crsscore.grading.crs import NOT_GRADABLE
 from crsscore.grading.settings import GradingSettings
@@ -29,31 +29,18 @@ def young_child(f: DailyFeatures, settings: GradingSettings) -> np.ndarray:
 
 
 def grade_icans(f: DailyFeatures, settings: GradingSettings) -> Graded:
-    """ASTCT 2019 ICANS grade for every patient-day (-1 = not gradable)."""
-    rs = Reasons()
-    young = young_child(f, settings)
-    ice = np.where(young, np.nan, f.ice)
-    capd = np.where(young, f.capd, np.nan)
-    ice_g = np.select([ice <= 2, ice <= 6, ice <= 9, ice == 10], [3, 2, 1, 0], -1)
-    capd_g = np.select([capd >= 9, capd >= 1, capd == 0], [3, 1, 0], -1)
-    enc = np.maximum(ice_g, capd_g).astype(np.int8)  # -1 = no encephalopathy assessment
-    motor = np.where(f.motor, 4, 0).astype(np.int8)
-    domains = np.stack([enc, f.loc, f.seizure, motor, f.edema])
-    worst = domains.max(axis=0).astype(np.int8)
-    which = np.argmax(domains == worst, axis=0)
-    assessed = (enc >= 0) | (f.loc > 0)
-    grade = np.where(assessed | (worst >= 3), np.maximum(worst, 0), -1).astype(np.int8)
+    """ASTCT 2019 ICANS grade for every patient-day (-1 = not gradable).
 
-    # reason codes per domain and level
-    enc_codes = np.array([
-        rs.code("ICE 10 / CAPD 0 and nothing else"),
-        rs.code("ICE 7-9 or CAPD 1-8"), rs.code("ICE 3-6"),
-        rs.code("ICE 0-2 or CAPD >= 9 (awake)")], dtype=np.int32)
+    Only days with a neurological record, an ICANS death or an input problem are evaluated;
+    every other day is "not gradable: no neurological assessment".
+    """
+    rs = Reasons()
+    no_info_code = rs.code(NOT_GRADABLE + "no neurological assessment")
+    no_assess_code = rs.code(NOT_GRADABLE + "no ICE/CAPD or level-of-consciousness assessment")
     ice_text = np.array([rs.code("ICE 10 and nothing else"), rs.code("ICE 7-9"),
                          rs.code("ICE 3-6"), rs.code("ICE 0-2 (awake)")], dtype=np.int32)
     capd_text = np.array([rs.code("CAPD 0 and nothing else"), rs.code("CAPD 1-8"), 0,
                           rs.code("CAPD >= 9")], dtype=np.int32)
-    del enc_codes
     loc_codes = np.array([rs.code(t) if t else 0 for t in _LOC_TEXT], dtype=np.int32)
     seiz_codes = np.zeros(5, np.int32)
     edema_codes = np.zeros(5, np.int32)
@@ -62,27 +49,50 @@ def grade_icans(f: DailyFeatures, settings: GradingSettings) -> Graded:
     for k, t in _EDEMA_TEXT.items():
         edema_codes[k] = rs.code(t)
     motor_code = rs.code("deep focal motor weakness (hemiparesis, paraparesis)")
+    death_code = rs.code("death due to ICANS")
+    msg = np.array([rs.code(NOT_GRADABLE + m) for m in f.messages] or [0], dtype=np.int32)
+
+    grade_all = np.full(f.n, -1, dtype=np.int8)
+    reason_all = np.full(f.n, no_info_code, dtype=np.int32)
+    names_all = np.full(f.n, crit("assessment"), dtype=np.int8)
+    sub = np.flatnonzero(f.has_icans_info | (f.death == 2) | (f.icans_problem >= 0))
+    if sub.size == 0:
+        return Graded(grade=grade_all, reason=reason_all, reasons=rs.items, criterion=names_all)
+
+    age = f.age[sub]
+    young = np.isfinite(age) & (age < settings.capd_below_age_years)
+    ice = np.where(young, np.nan, f.ice[sub])
+    capd = np.where(young, f.capd[sub], np.nan)
+    loc, seizure, edema = f.loc[sub], f.seizure[sub], f.edema[sub]
+    ice_g = np.select([ice <= 2, ice <= 6, ice <= 9, ice == 10], [3, 2, 1, 0], -1)
+    capd_g = np.select([capd >= 9, capd >= 1, capd == 0], [3, 1, 0], -1)
+    enc = np.maximum(ice_g, capd_g).astype(np.int8)  # -1 = no encephalopathy assessment
+    motor = np.where(f.motor[sub], 4, 0).astype(np.int8)
+    domains = np.stack([enc, loc, seizure, motor, edema])
+    worst = domains.max(axis=0).astype(np.int8)
+    which = np.argmax(domains == worst, axis=0)
+    assessed = (enc >= 0) | (loc > 0)
+    grade = np.where(assessed | (worst >= 3), np.maximum(worst, 0), -1).astype(np.int8)
+
     enc_reason = np.where(young, capd_text[np.clip(enc, 0, 3)], ice_text[np.clip(enc, 0, 3)])
     reason = np.select(
         [which == 0, which == 1, which == 2, which == 3],
-        [enc_reason, loc_codes[np.clip(f.loc, 0, 4)], seiz_codes[np.clip(f.seizure, 0, 4)],
-         np.full(f.n, motor_code)],
-        edema_codes[np.clip(f.edema, 0, 4)]).astype(np.int32)
-    no_assess_code = rs.code(NOT_GRADABLE + "no ICE/CAPD or level-of-consciousness assessment")
-    no_info_code = rs.code(NOT_GRADABLE + "no neurological assessment")
+        [enc_reason, loc_codes[np.clip(loc, 0, 4)], seiz_codes[np.clip(seizure, 0, 4)],
+         np.full(sub.size, motor_code)],
+        edema_codes[np.clip(edema, 0, 4)]).astype(np.int32)
     reason = np.where(grade >= 0, reason,
-                      np.where(f.has_icans_info, no_assess_code, no_info_code)).astype(np.int32)
-    names = np.array(["encephalopathy", "consciousness", "seizure", "motor", "cerebral oedema"],
-                     dtype=object)[which]
-    names = np.where(grade >= 0, names, "assessment")
+                      np.where(f.has_icans_info[sub], no_assess_code, no_info_code))
+    names = np.array([crit(c) for c in ("encephalopathy", "consciousness", "seizure", "motor",
+                                        "cerebral oedema")], dtype=np.int8)[which]
+    names = np.where(grade >= 0, names, crit("assessment"))
     if settings.icans_death_is_grade5:
-        dead = f.death == 2
+        dead = f.death[sub] == 2
         grade = np.where(dead, 5, grade).astype(np.int8)
-        reason = np.where(dead, rs.code("death due to ICANS"), reason).astype(np.int32)
-        names = np.where(dead, "death", names)
-    msg = np.array([rs.code(NOT_GRADABLE + m) for m in f.messages] or [0], dtype=np.int32)
-    bad = f.icans_problem >= 0
-    grade = np.where(bad, -1, grade).astype(np.int8)
-    reason = np.where(bad, msg[np.maximum(f.icans_problem, 0)], reason).astype(np.int32)
-    names = np.where(bad, "invalid input", names)
-    return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=list(names))
+        reason = np.where(dead, death_code, reason)
+        names = np.where(dead, crit("death"), names)
+    problem = f.icans_problem[sub]
+    bad = problem >= 0
+    grade_all[sub] = np.where(bad, -1, grade)
+    reason_all[sub] = np.where(bad, msg[np.maximum(problem, 0)], reason)
+    names_all[sub] = np.where(bad, crit("invalid input"), names)
+    return Graded(grade=grade_all, reason=reason_all, reasons=rs.items, criterion=names_all)

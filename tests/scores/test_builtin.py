@@ -8,6 +8,8 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crsscore.errors import ScoreCardError
 from crsscore.scores.builtin import builtin_ids, builtin_scorecards, get_builtin
@@ -234,3 +236,24 @@ def test_hay_window_is_the_first_36_hours() -> None:
     for var in card.variables:
         assert var.day_window == (0.0, 1.5) and var.aggregate == "max"
     assert card.outcome.startswith("grade >= 4")
+
+
+# --- safety: never inf or NaN from complete inputs --------------------------------------
+
+_finite = st.floats(-1e3, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(card_id=st.sampled_from(sorted(EXPECTED_IDS - {"hay2017", "car-hematotox"})),
+       ldh=_finite, creatinine=_finite, crp=_finite, plt=_finite)
+def test_product_scores_are_finite_or_refused(card_id: str, ldh: float, creatinine: float,
+                                              crp: float, plt: float) -> None:
+    card = get_builtin(card_id)
+    values = {"ldh": ldh, "creatinine": creatinine, "crp": crp, "plt": plt}
+    data = pd.DataFrame({n: [values[n]] for n in card.input_names})
+    try:
+        out = score_frame(card, data)
+    except ScoreCardError as exc:
+        assert str(exc).startswith("input row 0")
+        return
+    assert np.isfinite(out["total"]).all()

@@ -222,3 +222,34 @@ def test_score_frame_errors(c: ScoreCard, data: dict[str, list[Any]], kw: dict[s
 def test_product_card_with_positive_exponent_allows_zero() -> None:
     c = card([{**lin("a"), "exponent": 1.0}, {**lin("b"), "exponent": 2.0}], kind="product")
     np.testing.assert_allclose(score_frame(c, pd.DataFrame({"a": [0.0, 2.0], "b": [3.0, 3.0]}))["total"], [0, 18])
+
+
+def _product(transform: str = "none") -> ScoreCard:
+    return card([{**lin("a"), "exponent": 1.0}, {**lin("b"), "exponent": 1.0},
+                 {**lin("c"), "exponent": -1.0}], kind="product", product_transform=transform)
+
+
+def test_product_survives_underflow_and_refuses_overflow() -> None:
+    tiny = pd.DataFrame({"a": [1e-200, 0.0], "b": [1e-200, 5.0], "c": [1e-300, 1e-320]})
+    np.testing.assert_allclose(score_frame(_product("log2"), tiny.iloc[:1])["total"],
+                               [2 * np.log2(1e-200) - np.log2(1e-300)])
+    np.testing.assert_allclose(score_frame(_product("log10"), tiny.iloc[:1])["total"], [-100.0])
+    np.testing.assert_allclose(score_frame(_product("ln"), tiny.iloc[:1])["total"], [-100 * np.log(10)])
+    raw = score_frame(_product(), tiny)["total"]
+    np.testing.assert_allclose(raw, [1e-100, 0.0])  # 0 x 5 / 1e-320 is 0, not NaN
+    huge = pd.DataFrame({"a": [1e200, 2.0], "b": [1e200, 3.0], "c": [1e-10, 1.0]})
+    with pytest.raises(ScoreCardError, match=r"^input row 0: score 'c' is too large to represent"):
+        score_frame(_product(), huge)
+    np.testing.assert_allclose(score_frame(_product("log2"), huge)["total"],
+                               [2 * np.log2(1e200) + np.log2(1e10), np.log2(6.0)])
+
+
+def test_product_refuses_negative_factors() -> None:
+    with pytest.raises(ScoreCardError, match=r"input row 0, column 'b': a product score needs values >= 0"):
+        score_frame(_product(), pd.DataFrame({"a": [1.0], "b": [-2.0], "c": [1.0]}))
+
+
+def test_product_cut_off_stays_exact() -> None:
+    # 467 x 1 / 100 must equal the literal 4.67 so that a '> 4.67' cut-off is decided correctly
+    out = score_frame(_product(), pd.DataFrame({"a": [467.0], "b": [1.0], "c": [100.0]}))
+    assert out["total"].iloc[0] == 4.67

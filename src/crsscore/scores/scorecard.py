@@ -349,6 +349,7 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
     out = pd.DataFrame(index=data.index)
     problems: list[Problem] = []
     total = np.zeros(n) if card.kind == "points" else np.ones(n)
+    log2_total = np.zeros(n)  # product cards: the same product in log space (no under/overflow)
     for var in card.variables:
         col = data[var.name]
         if var.kind == "categorical":
@@ -394,8 +395,17 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
                                             value=f"{x[i]:g} {var.unit or ''}".strip(),
                                             expected="> 0", code="out_of_range"))
             if card.kind == "product":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    pts = np.power(x, float(var.exponent))  # type: ignore[arg-type]
+                expo = float(var.exponent)  # type: ignore[arg-type]
+                for i in np.flatnonzero(~np.isnan(x) & (x < 0))[:20]:
+                    problems.append(Problem(table="input", row=int(i), column=var.name,
+                                            message="a product score needs values >= 0",
+                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
+                                            expected=">= 0", code="out_of_range"))
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    pts = np.power(x, expo)
+                    safe = np.where(x > 0, x, 1.0)
+                    log2_total += np.where(np.isnan(x), np.nan,
+                                           np.where(x > 0, expo * np.log2(safe), -np.inf))
             else:
                 pts = variable_points(var, x)
         if var.requires is not None:
@@ -408,18 +418,44 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
             problems.append(Problem(table="input", row=i, column=var.name,
                                     message="missing value, or no band covers it", code="missing"))
         out[f"pts_{var.name}"] = pts
-        total = total + pts if card.kind == "points" else total * pts
+        with np.errstate(invalid="ignore", over="ignore"):  # product: see _finish_product
+            total = total + pts if card.kind == "points" else total * pts
     if problems:
         raise ScoreCardError("\n".join(str(p) for p in problems))
     if card.kind == "product":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            total = _transform(total, card.product_transform)
+        total = _finish_product(card, total, log2_total)
     else:
         total = total + card.intercept if any(v.kind == "linear" for v in card.variables) else total
     out["total"] = total
     out["probability"] = probability_from_total(card, total)
     out["risk_group"] = risk_group_from_total(card, total)
     return out
+
+
+def _finish_product(card: ScoreCard, direct: npt.NDArray[np.float64],
+                    log2_total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The product score, transformed; exact products where representable, else from logs.
+
+    The plain product keeps published cut-offs exact (467 x 1 / 100 is 4.67, not
+    4.670000000000001); when it under- or overflows (tiny or huge inputs), the log-space sum
+    gives the log-transformed score, and an untransformed score too large for a float is
+    refused rather than returned as infinity.
+    """
+    exact = np.isfinite(direct) & ((direct > 0) | np.isneginf(log2_total))
+    if card.product_transform == "none":
+        with np.errstate(over="ignore"):
+            raw = np.where(exact, direct, np.exp2(log2_total))
+        bad = np.flatnonzero(np.isinf(raw))
+        if len(bad):
+            raise ScoreCardError("\n".join(
+                str(Problem(table="input", row=int(i), column=None, code="out_of_range",
+                            message=f"score '{card.id}' is too large to represent; check the "
+                                    "inputs' units")) for i in bad[:20]))
+        return raw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_direct = _transform(direct, card.product_transform)
+    scale = {"log2": 1.0, "log10": math.log10(2.0), "ln": math.log(2.0)}[card.product_transform]
+    return np.where(exact & (direct > 0), from_direct, log2_total * scale)
 
 
 def probability_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

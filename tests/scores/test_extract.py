@@ -403,3 +403,10 @@ def test_docstring_examples_run() -> None:
     for module in (extract, builtin):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0
+
+
+def test_negative_factor_in_a_custom_product_card_names_the_row() -> None:
+    card = ScoreCard.model_validate({"id": "prod", "name": "prod", "kind": "product", "variables": [
+        {"name": "ldh", "label": "LDH", "kind": "linear", "exponent": 1.0, "day_window": (-1, 1)}]})
+    with pytest.raises(ScoreCardError, match=r"observations row 1, column 'ldh'.*expected >= 0"):
+        score_cohort(card, cohort(["A", "B"], [("A", 0, "ldh", 5.0, "U/L"), ("B", 0, "ldh", -5.0, "U/L")]))

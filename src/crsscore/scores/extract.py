@@ -495,6 +495,9 @@ def _range_problems(card: ScoreCard, inputs: CardInputs) -> list[Problem]:
         if needs_pos:
             bad |= ~np.isnan(x) & (x <= 0)
             expected = (expected + " and " if expected else "") + "> 0"
+        elif card.kind == "product":
+            bad |= ~np.isnan(x) & (x < 0)
+            expected = (expected + " and " if expected else "") + ">= 0"
         for i in np.flatnonzero(bad)[:20]:
             row = int(inputs.rows[var.name].iloc[i])
             table = "observations" if inputs.analytes.get(var.name) else "patients"

@@ -42,6 +42,6 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False,
                                "filters": ["drop_query"]},
-            "crsscore": {"handlers": ["default"], "level": level, "propagate": False},
+            "crsscore.service": {"handlers": ["default"], "level": level, "propagate": False},
         },
     }

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
 from crsscore.errors import ScoreCardError, UnitError
@@ -32,6 +34,9 @@ from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
 #: Analytes whose measured value tocilizumab changes regardless of the clinical course.
 TOCILIZUMAB_SENSITIVE = frozenset({"crp", "il6"})
+#: The cells of one input column: a list (JSON, one patient) or a text Series (CSV).
+Cells = Sequence[object] | pd.Series
+_NA_TEXT = pa.array(["", "na", "nan", "n/a"])
 #: At most this many problems are reported for one request.
 MAX_PROBLEMS = 50
 
@@ -54,13 +59,18 @@ class InputError(Exception):
         super().__init__("; ".join(p.message for p in self.problems))
 
 
+WarningCode = Literal["missing", "out_of_training_range", "after_tocilizumab", "no_band",
+                      "not_finite", "synthetic"]
+
+
 @dataclass(frozen=True)
-class RowWarning:
-    row: int
-    code: Literal["missing", "out_of_training_range", "after_tocilizumab", "no_band",
-                  "not_finite", "synthetic"]
+class MaskWarning:
+    """One warning and the rows it applies to (vectorised, so batches stay fast)."""
+
+    code: WarningCode
     variable: str | None
     message: str
+    rows: npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -70,7 +80,7 @@ class Prepared:
     frame: pd.DataFrame
     card_values: dict[str, npt.NDArray[Any]]
     units: dict[str, list[str | None]]
-    warnings: list[RowWarning] = field(default_factory=list)
+    warnings: list[MaskWarning] = field(default_factory=list)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -161,7 +171,55 @@ def _to_float(raw: object) -> float | str | None:
     return f if math.isfinite(f) else "a finite number"
 
 
-def _numeric_column(card: ScoreCard, var: Variable, raw: Sequence[object],
+def _parse_text_column(col: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """The vectorised path for a text column (CSV upload), with Arrow string kernels."""
+    arr = pc.utf8_trim_whitespace(pa.array(col.to_numpy(dtype=object), type=pa.string()))
+    missing = pc.fill_null(pc.is_in(pc.utf8_lower(arr), value_set=_NA_TEXT), True)
+    comma = pc.fill_null(pc.and_(pc.equal(pc.count_substring(arr, ","), 1),
+                                 pc.invert(pc.match_substring(arr, "."))), False)
+    if pc.any(comma).as_py():
+        arr = pc.if_else(comma, pc.replace_substring(arr, ",", "."), arr)
+    miss = np.asarray(missing.to_numpy(zero_copy_only=False), dtype=bool)
+    num = np.array(pd.to_numeric(pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object),
+                                 errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+    with np.errstate(invalid="ignore"):
+        bad = ~miss & ~np.isfinite(num)
+    num[miss | bad] = np.nan
+    return num, bad
+
+
+def _parse_numbers(raw: Cells) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Cells to floats (NaN for missing) and a mask of cells that are not finite numbers."""
+    n = len(raw)
+    if isinstance(raw, pd.Series) and pd.api.types.is_string_dtype(raw.dtype):
+        return _parse_text_column(raw)
+    if isinstance(raw, list) and raw.count(None) == n:
+        return np.full(n, np.nan), np.zeros(n, dtype=bool)
+    vals = pd.Series(list(raw), dtype=object)
+    is_str = np.fromiter((type(v) is str for v in raw), dtype=bool, count=n)
+    is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), dtype=bool, count=n)
+    num = np.full(n, np.nan)
+    missing = np.zeros(n, dtype=bool)
+    if is_str.any():
+        text = vals[is_str].str.strip()
+        missing[is_str] = text.str.lower().isin(["", "na", "nan", "n/a"]).to_numpy()
+        decimal_comma = (text.str.count(",") == 1) & ~text.str.contains(".", regex=False)
+        text = text.where(~decimal_comma, text.str.replace(",", ".", regex=False))
+        num[is_str] = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64,
+                                                                    na_value=np.nan)
+    other = ~is_str & ~is_bool
+    if other.any():
+        rest = vals[other]
+        missing[other] = rest.isna().to_numpy()
+        num[other] = pd.to_numeric(rest, errors="coerce").to_numpy(dtype=np.float64,
+                                                                   na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = is_bool | (~missing & ~np.isfinite(num))
+    num[missing | bad] = np.nan
+    return num, bad
+
+
+def _numeric_column(card: ScoreCard, var: Variable, raw: Cells,
                     units: Sequence[str | None], problems: list[InputProblem], single: bool
                     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     n = len(raw)
@@ -171,29 +229,34 @@ def _numeric_column(card: ScoreCard, var: Variable, raw: Sequence[object],
     def row_of(i: int) -> int | None:
         return None if single else i
 
+    def report(mask: npt.NDArray[np.bool_], message: str, code: str, expected: str | None,
+               rows: npt.NDArray[np.intp]) -> None:
+        for j in np.flatnonzero(mask)[:MAX_PROBLEMS]:
+            problems.append(InputProblem(var.name, "value", message, code, expected,
+                                         row_of(int(rows[j]))))
+
+    x_all, not_number = _parse_numbers(raw)
+    for i in np.flatnonzero(not_number)[:MAX_PROBLEMS]:
+        reason = _to_float(raw[int(i)])
+        problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
+                                     "not_a_number", str(reason), row_of(int(i))))
+    codes, uniques = pd.factorize(pd.Series(list(units), dtype=object), use_na_sentinel=True)
     phys = physiological_range(var)
-    for unit in dict.fromkeys(units):
-        idx = [i for i in range(n) if units[i] == unit]
-        values: list[float] = []
-        keep: list[int] = []
-        for i in idx:
-            got = _to_float(raw[i])
-            if isinstance(got, str):
-                problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
-                                             "not_a_number", f"{got}", row_of(i)))
-            elif got is not None:
-                values.append(got)
-                keep.append(i)
-        if not keep:
+    needs_positive = (var.transform != "none" and var.kind in ("bands", "linear")) or (
+        card.kind == "product" and (
+            (var.exponent is not None and var.exponent < 0) or card.product_transform != "none"))
+    for k, unit in [(-1, None), *enumerate(uniques)]:
+        rows = np.flatnonzero((codes == k) & ~np.isnan(x_all))
+        if rows.size == 0:
             continue
-        x = np.asarray(values, dtype=np.float64)
+        x = x_all[rows]
         if var.unit_kind is not None:
             try:
                 conv = conversion_for(var.unit_kind, unit, column=var.name)
             except UnitError as exc:
                 p = exc.problems[0]
                 problems.append(InputProblem(var.name, "unit", f"{var.label}: {p.message}",
-                                             p.code, p.expected, row_of(keep[0])))
+                                             p.code, p.expected, row_of(int(rows[0]))))
                 continue
             c = conv.apply(x)
             shown_unit: str | None = normalise_unit(str(unit))
@@ -202,53 +265,41 @@ def _numeric_column(card: ScoreCard, var: Variable, raw: Sequence[object],
                     var.unit is None or normalise_unit(str(unit)) != normalise_unit(var.unit)):
                 problems.append(InputProblem(var.name, "unit", f"{var.label}: unexpected unit",
                                              "unknown_unit", var.unit or "no unit",
-                                             row_of(keep[0])))
+                                             row_of(int(rows[0]))))
                 continue
             conv = None
             c = x
             shown_unit = var.unit
         with np.errstate(over="ignore", invalid="ignore"):
             cu = to_card_units(var, c)
-        bad_any = np.zeros(len(keep), dtype=bool)
+        bad_any = np.zeros(rows.size, dtype=bool)
         if phys is not None:
             lo, hi = phys
             bad = ~((c >= lo) & (c <= hi))
-            if conv is not None:
-                lo_u, hi_u = (float(v) for v in conv.invert(np.array([lo, hi])))
-            else:
-                lo_u, hi_u = lo, hi
-            for j in np.flatnonzero(bad & ~bad_any):
-                problems.append(InputProblem(
-                    var.name, "value", f"{var.label}: outside the physiologically possible range "
-                    "(a typing error or the wrong unit?)", "out_of_range",
-                    _range_text(lo_u, hi_u, shown_unit), row_of(keep[j])))
+            lo_u, hi_u = ((float(v) for v in conv.invert(np.array([lo, hi])))
+                          if conv is not None else (lo, hi))
+            report(bad, f"{var.label}: outside the physiologically possible range "
+                   "(a typing error or the wrong unit?)", "out_of_range",
+                   _range_text(lo_u, hi_u, shown_unit), rows)
             bad_any |= bad
         if var.plausible_range is not None:
             lo, hi = var.plausible_range
-            bad = ~((cu >= lo) & (cu <= hi))
-            for j in np.flatnonzero(bad & ~bad_any):
-                problems.append(InputProblem(
-                    var.name, "value", f"{var.label}: outside the range this score accepts",
-                    "out_of_range", _range_text(lo, hi, var.unit), row_of(keep[j])))
+            bad = ~((cu >= lo) & (cu <= hi)) & ~bad_any
+            report(bad, f"{var.label}: outside the range this score accepts", "out_of_range",
+                   _range_text(lo, hi, var.unit), rows)
             bad_any |= bad
-        needs_positive = (var.transform != "none" and var.kind in ("bands", "linear")) or (
-            card.kind == "product" and (
-                (var.exponent is not None and var.exponent < 0)
-                or card.product_transform != "none"))
         if needs_positive:
-            bad = ~(cu > 0)
-            for j in np.flatnonzero(bad & ~bad_any):
-                problems.append(InputProblem(
-                    var.name, "value", f"{var.label}: must be greater than 0 for this score",
-                    "out_of_range", f"> 0 {var.unit or ''}".strip(), row_of(keep[j])))
+            bad = ~(cu > 0) & ~bad_any
+            report(bad, f"{var.label}: must be greater than 0 for this score", "out_of_range",
+                   f"> 0 {var.unit or ''}".strip(), rows)
             bad_any |= bad
         ok = ~bad_any
-        canon[np.asarray(keep)[ok]] = c[ok]
-        card_unit_vals[np.asarray(keep)[ok]] = cu[ok]
+        canon[rows[ok]] = c[ok]
+        card_unit_vals[rows[ok]] = cu[ok]
     return canon, card_unit_vals
 
 
-def _category_column(var: Variable, raw: Sequence[object], problems: list[InputProblem],
+def _category_column(var: Variable, raw: Cells, problems: list[InputProblem],
                      single: bool) -> npt.NDArray[np.object_]:
     allowed = [c.value for c in var.categories]
     out = np.full(len(raw), None, dtype=object)
@@ -269,7 +320,7 @@ def _category_column(var: Variable, raw: Sequence[object], problems: list[InputP
     return out
 
 
-def prepare(card: ScoreCard, columns: Mapping[str, Sequence[object]],
+def prepare(card: ScoreCard, columns: Mapping[str, Cells],
             units: Mapping[str, Sequence[str | None]], n: int, *, single: bool,
             after_tocilizumab: Sequence[bool] | None = None) -> Prepared:
     """Check and convert raw inputs (one sequence of ``n`` cells per variable)."""
@@ -290,9 +341,9 @@ def prepare(card: ScoreCard, columns: Mapping[str, Sequence[object]],
             canon, cu = _numeric_column(card, var, raw, u, problems, single)
             data[var.name] = canon
             card_values[var.name] = cu
-            shown_units[var.name] = [
-                (normalise_unit(x) if x else var.unit) if var.unit_kind is not None
-                else var.unit for x in u]
+            shown = {x: (normalise_unit(x) if x else var.unit) if var.unit_kind is not None
+                     else var.unit for x in set(u)}
+            shown_units[var.name] = [shown[x] for x in u]
         else:
             cats = _category_column(var, raw, problems, single)
             data[var.name] = cats
@@ -302,32 +353,29 @@ def prepare(card: ScoreCard, columns: Mapping[str, Sequence[object]],
         raise InputError(problems)
     frame = pd.DataFrame({k: pd.Series(v, dtype=np.float64 if v.dtype.kind == "f" else object)
                           for k, v in data.items()})
-    warnings: list[RowWarning] = []
-    toci = list(after_tocilizumab) if after_tocilizumab is not None else [False] * n
+    warnings: list[MaskWarning] = []
+    toci = np.asarray(list(after_tocilizumab) if after_tocilizumab is not None else [False] * n,
+                      dtype=bool)
     for var in card.variables:
         vals = card_values[var.name]
-        missing = pd.isna(pd.Series(vals, dtype=object)).to_numpy()
-        for i in np.flatnonzero(missing):
-            msg = (f"{var.label}: missing, counted as 0 points" if var.missing == "zero"
-                   else f"{var.label}: missing; the total cannot be computed without it")
-            warnings.append(RowWarning(int(i), "missing", var.name, msg))
+        missing = pd.isna(pd.Series(vals, dtype=object)).to_numpy(dtype=bool)
+        msg = (f"{var.label}: missing, counted as 0 points" if var.missing == "zero"
+               else f"{var.label}: missing; the total cannot be computed without it")
+        warnings.append(MaskWarning("missing", var.name, msg, missing))
         if var.training_range is not None and is_numeric(var):
             lo, hi = var.training_range
             x = np.asarray(vals, dtype=np.float64)
-            for i in np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi))):
-                warnings.append(RowWarning(
-                    int(i), "out_of_training_range", var.name,
-                    f"{var.label} {_fmt(float(x[i]))} {var.unit or ''} is outside the range seen "
-                    f"when the score was derived ({_range_text(lo, hi, var.unit)}); "
-                    "the prediction is an extrapolation"))
+            warnings.append(MaskWarning(
+                "out_of_training_range", var.name,
+                f"{var.label} is outside the range seen when the score was derived "
+                f"({_range_text(lo, hi, var.unit)}): the prediction is an extrapolation",
+                ~np.isnan(x) & ((x < lo) | (x > hi))))
         if (var.unit_kind or var.name) in TOCILIZUMAB_SENSITIVE or (
                 card.uses_cytokines_after_tocilizumab_warning and var.source == "observation"):
-            for i in np.flatnonzero(~missing):
-                if toci[i]:
-                    warnings.append(RowWarning(
-                        int(i), "after_tocilizumab", var.name,
-                        f"{var.label} was measured after tocilizumab, which lowers CRP and raises "
-                        "IL-6 whatever the clinical course: the score is not valid"))
+            warnings.append(MaskWarning(
+                "after_tocilizumab", var.name,
+                f"{var.label} was measured after tocilizumab, which lowers CRP and raises "
+                "IL-6 whatever the clinical course: the score is not valid", ~missing & toci))
     return Prepared(frame, card_values, shown_units, warnings)
 
 
@@ -364,24 +412,34 @@ def _band_label(var: Variable, x: object) -> str | None:
     return None
 
 
-def row_warnings(card: ScoreCard, prepared: Prepared, scored: pd.DataFrame
-                 ) -> dict[int, list[RowWarning]]:
-    """Every warning, grouped by row (vectorised: batches can have many rows)."""
-    out: dict[int, list[RowWarning]] = {}
-    for w in prepared.warnings:
-        out.setdefault(w.row, []).append(w)
-    missing = np.zeros((len(scored), len(card.variables)), dtype=bool)
-    for j, var in enumerate(card.variables):
-        missing[:, j] = pd.isna(pd.Series(prepared.card_values[var.name], dtype=object)).to_numpy()
-        no_band = scored[f"pts_{var.name}"].isna().to_numpy() & ~missing[:, j]
-        for i in np.flatnonzero(no_band):
-            out.setdefault(int(i), []).append(RowWarning(
-                int(i), "no_band", var.name, f"{var.label}: no band of the score covers this value"))
+def all_warnings(card: ScoreCard, prepared: Prepared, scored: pd.DataFrame
+                 ) -> list[MaskWarning]:
+    """Every warning with the rows it applies to."""
+    out = [w for w in prepared.warnings if w.rows.any()]
+    for var in card.variables:
+        missing = pd.isna(pd.Series(prepared.card_values[var.name], dtype=object)).to_numpy()
+        no_band = scored[f"pts_{var.name}"].isna().to_numpy() & ~missing
+        if no_band.any():
+            out.append(MaskWarning("no_band", var.name,
+                                   f"{var.label}: no band of the score covers this value", no_band))
     total = scored["total"].to_numpy(dtype=np.float64)
-    for i in np.flatnonzero(np.isinf(total)):
-        out.setdefault(int(i), []).append(
-            RowWarning(int(i), "not_finite", None, "the total is not a finite number"))
+    if np.isinf(total).any():
+        out.append(MaskWarning("not_finite", None, "the total is not a finite number",
+                               np.isinf(total)))
     return out
+
+
+def check_json_types(card: ScoreCard, values: Mapping[str, tuple[object, str | None]]) -> None:
+    """JSON clients send numbers as numbers: a string for a numeric variable is refused
+    (the HTML form, which only has strings, skips this check)."""
+    problems = []
+    for name, (value, _unit) in values.items():
+        if name in card.input_names and is_numeric(card.variable(name)) and isinstance(value, str):
+            problems.append(InputProblem(name, "value", f"{card.variable(name).label}: "
+                                         "send the value as a JSON number", "not_a_number",
+                                         "a number"))
+    if problems:
+        raise InputError(problems)
 
 
 def _entered_number(x: object) -> float | None:
@@ -398,7 +456,8 @@ def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None
     prepared = prepare(card, columns, units, 1, single=True,
                        after_tocilizumab=[after_tocilizumab])
     scored = run_card(card, prepared)
-    warnings = row_warnings(card, prepared, scored).get(0, [])
+    warnings = [ScoreWarning(code=w.code, variable=w.variable, message=w.message)
+                for w in all_warnings(card, prepared, scored) if w.rows[0]]
     variables = []
     for var in card.variables:
         entered = values.get(var.name, (None, None))[0]
@@ -415,7 +474,7 @@ def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None
     total = _finite(scored["total"].iloc[0])
     rg = scored["risk_group"].iloc[0]
     if card.provenance.synthetic_data:
-        warnings.append(RowWarning(0, "synthetic", None, card_label(card)))
+        warnings.append(ScoreWarning(code="synthetic", variable=None, message=card_label(card)))
     return ScoreResult(
         card_id=card.id, card_name=card.name, card_version=card.version, kind=card.kind,
         outcome=card.outcome, synthetic=card.provenance.synthetic_data, label=card_label(card),
@@ -423,8 +482,7 @@ def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None
         probability=_finite(scored["probability"].iloc[0]) if total is not None else None,
         risk_group=str(rg) if rg is not None and total is not None and not pd.isna(rg) else None,
         complete=all(v.points is not None for v in variables) and total is not None,
-        warnings=[ScoreWarning(code=w.code, variable=w.variable, message=w.message)
-                  for w in warnings])
+        warnings=warnings)
 
 
 # --- batch --------------------------------------------------------------------------------------
@@ -432,7 +490,7 @@ def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None
 class BatchInput:
     n: int
     ids: list[str] | None
-    columns: dict[str, list[object]]
+    columns: dict[str, Cells]
     units: dict[str, list[str | None]]
     after_tocilizumab: list[bool]
 
@@ -462,25 +520,26 @@ def parse_batch_csv(data: bytes) -> BatchInput:
         raise InputError([InputProblem("", "file", "the file is not UTF-8 text", "invalid_file",
                                        "a UTF-8 CSV file")]) from None
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=None,
-                         engine="python")
+        header = text.split("\n", 1)[0]
+        sep = max((",", ";", "\t"), key=header.count)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         raise InputError([InputProblem("", "file", f"cannot read the CSV file: {exc}",
                                        "invalid_file", "a comma- or semicolon-separated file "
                                        "with a header row")]) from None
     problems: list[InputProblem] = []
-    columns: dict[str, list[object]] = {}
+    columns: dict[str, Cells] = {}
     units: dict[str, list[str | None]] = {}
     ids: list[str] | None = None
     toci = [False] * len(df)
     for col in df.columns:
         m = _HEADER.match(str(col))
         name, unit = (m.group(1), m.group(2) or None) if m else (str(col), None)
-        cells: list[object] = df[col].astype(object).tolist()
+        cells = df[col]
         if name.lower() in ID_COLUMNS:
-            ids = [str(c) for c in cells]
+            ids = cells.astype(str).tolist()
         elif name.lower() == TOCI_COLUMN:
-            toci = [_flag(c, i, problems) for i, c in enumerate(cells)]
+            toci = [_flag(c, i, problems) for i, c in enumerate(cells.tolist())]
         elif name in columns:
             problems.append(InputProblem(name, "name", f"column '{name}' appears twice",
                                          "duplicate_column", "one column per variable"))
@@ -521,14 +580,33 @@ def parse_batch_json(data: bytes) -> BatchInput:
                                        '{"patients": [{"id": ..., "values": {...}}]}')]) from None
     n = len(batch.patients)
     names = list(dict.fromkeys(k for p in batch.patients for k in p.values))
-    columns: dict[str, list[object]] = {k: [None] * n for k in names}
+    columns: dict[str, Cells] = {}
+    lists: dict[str, list[object]] = {k: [None] * n for k in names}
     units: dict[str, list[str | None]] = {k: [None] * n for k in names}
     for i, p in enumerate(batch.patients):
         for k, m in p.values.items():
-            columns[k][i] = m.value
+            lists[k][i] = m.value
             units[k][i] = m.unit
+    columns.update(lists)
     ids = [p.id or "" for p in batch.patients] if any(p.id for p in batch.patients) else None
     return BatchInput(n, ids, columns, units, [p.after_tocilizumab for p in batch.patients])
+
+
+def _warning_text(warnings: list[MaskWarning], n: int) -> npt.NDArray[np.object_]:
+    """Per row, the messages that apply, joined by '; ' (one string per distinct pattern)."""
+    if not warnings:
+        return np.full(n, "", dtype=object)
+    if len(warnings) > 62:
+        return np.array(["; ".join(w.message for w in warnings if w.rows[i]) for i in range(n)],
+                        dtype=object)
+    keys = np.zeros(n, dtype=np.int64)
+    for j, w in enumerate(warnings):
+        keys |= w.rows.astype(np.int64) << j
+    patterns, inverse = np.unique(keys, return_inverse=True)
+    texts = np.array(["; ".join(w.message for j, w in enumerate(warnings) if (int(k) >> j) & 1)
+                      for k in patterns], dtype=object)
+    out: npt.NDArray[np.object_] = texts[inverse]
+    return out
 
 
 def score_batch(card: ScoreCard, batch: BatchInput) -> pd.DataFrame:
@@ -548,6 +626,5 @@ def score_batch(card: ScoreCard, batch: BatchInput) -> pd.DataFrame:
     out["probability"] = np.where(finite, scored["probability"].to_numpy(dtype=np.float64), np.nan)
     rg = scored["risk_group"].to_numpy(dtype=object)
     out["risk_group"] = [g if ok else None for g, ok in zip(rg, finite, strict=True)]
-    by_row = row_warnings(card, prepared, scored)
-    out["warnings"] = ["; ".join(w.message for w in by_row.get(i, [])) for i in range(batch.n)]
+    out["warnings"] = _warning_text(all_warnings(card, prepared, scored), batch.n)
     return out

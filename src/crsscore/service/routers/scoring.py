@@ -13,6 +13,7 @@ from crsscore.service.schemas import Message, ProblemResponse, ScoreRequest, Sco
 from crsscore.service.scoring import (
     InputError,
     InputProblem,
+    check_json_types,
     parse_batch_csv,
     parse_batch_json,
     score_batch,
@@ -38,6 +39,7 @@ def score_one(card: Card, request: ScoreRequest) -> ScoreResult:
     data, and CRP or IL-6 measured after tocilizumab.
     """
     values = {k: (m.value, m.unit) for k, m in request.values.items()}
+    check_json_types(card, values)
     return score_patient(card, values, after_tocilizumab=request.after_tocilizumab)
 
 

@@ -651,7 +651,8 @@ def _patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: _Context) -> pd.DataF
             col_.rows(out, bad, code="not_01", column=actual, values=text,
                       message=f"{name} is not yes/no; cell set missing",
                       expected="0/1 or a yes/no word (add words with 'yes'/'no' in the mapping)")
-            out[name] = values
+            # int64 like the canonical files when complete; float64 with NaN when not
+            out[name] = values.astype(np.int64) if not np.isnan(values).any() else values
         elif spec.kind == "category":
             defaults = _SEX if name == "sex" else _COSTIM if name == "costim" else {}
             text = _text(series, ctx.missing)
@@ -669,7 +670,8 @@ def _patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: _Context) -> pd.DataF
             col_.rows(out, bad, code="not_a_date", column=actual, values=series,
                       message=f"{name} is not a date; cell set missing",
                       expected=f"a date ({m.date_format or 'YYYY-MM-DD'})")
-            out[name] = dates.to_numpy()
+            iso = dates.dt.strftime("%Y-%m-%d")  # canonical: ISO date text
+            out[name] = pd.Series(iso.to_numpy(), dtype="str").array
     if ctx.canonical:  # the canonical format may carry extra columns: keep them as they are
         for extra in raw.columns:
             if extra not in PATIENT_COLUMNS and not str(extra).startswith("_"):
@@ -711,7 +713,8 @@ def _infusion_lookup(patients: pd.DataFrame) -> pd.Series | None:
         return None
     frame = patients[["patient_id", "infusion_date"]].dropna()
     frame = frame.drop_duplicates("patient_id")
-    return pd.Series(frame["infusion_date"].to_numpy(), index=frame["patient_id"].to_numpy())
+    dates = pd.to_datetime(frame["infusion_date"], format="%Y-%m-%d")
+    return pd.Series(dates.to_numpy(), index=frame["patient_id"].to_numpy())
 
 
 def _observations(raws: list[pd.DataFrame], om: ObservationsMapping, ctx: _Context,

@@ -1,0 +1,112 @@
+"""``crsscore check``: a data-quality report on a cohort folder or a centre's export.
+
+Exit status: 0 when the data can be used, 1 when the report lists errors, 2 when the input
+cannot be read at all (missing file, invalid mapping, missing columns, unknown units).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from crsscore.cli._common import (
+    EXIT_DATA_ERROR,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    write_json,
+)
+
+EXIT_CHECK_ERRORS = 1
+
+_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "" if value is None else str(value)
+
+
+@app.command()
+@friendly_errors
+def check(
+    data: Path = typer.Argument(..., help="Cohort folder in the canonical format, or a centre's "
+                                          "export (file or folder) with --mapping."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="Mapping file (TOML) from the "
+                                                                "centre's export to the format."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the full report as JSON "
+                                                               "('-' for standard output)."),
+    show: int = typer.Option(30, "--show", min=0, help="Problems listed on screen (all are in "
+                                                       "--json)."),
+) -> None:
+    """Check a cohort: counts, missingness, implausible values, duplicates, every exclusion."""
+    from crsscore.data.check import check_cohort
+
+    try:
+        report = check_cohort(data, mapping=mapping)
+    except (OSError, MemoryError) as exc:  # pragma: no cover - the loaders wrap OS errors
+        err_console.print(f"[bold red]Error:[/] cannot read the data ({type(exc).__name__})")
+        raise typer.Exit(EXIT_DATA_ERROR) from None
+
+    if report.synthetic:
+        console.print("[bold magenta]SYNTHETIC DATA[/]: simulated patients, not real ones.")
+    console.print(f"Cohort: {report.source}", markup=False)
+    counts = Table(show_header=False)
+    counts.add_column("item")
+    counts.add_column("value", justify="right")
+    for key, value in report.counts.items():
+        counts.add_row(key, f"{value:,}")
+    console.print(counts)
+
+    if len(report.analytes):
+        missing = report.missing_by_variable.set_index("variable")["pct_missing"]
+        table = Table(title="Observations per analyte (canonical units)", title_justify="left")
+        for name in ("analyte", "unit", "rows", "patients", "% missing", "median", "min",
+                     "max", "implausible"):
+            table.add_column(name, justify="left" if name in ("analyte", "unit") else "right",
+                             no_wrap=name in ("analyte", "unit"))
+        for rec in report.analytes.to_dict(orient="records"):
+            pct = missing.get(rec["analyte"])  # % of patients with no value at all
+            table.add_row(str(rec["analyte"]), str(rec["unit"]), f"{rec['n_rows']:,}",
+                          f"{rec['n_patients']:,}", _fmt(pct), _fmt(rec["median"]),
+                          _fmt(rec["min"]), _fmt(rec["max"]),
+                          f"[red]{rec['n_out_of_range']}[/]" if rec["n_out_of_range"] else "0")
+        console.print(table)
+
+    patient_missing = report.missing_by_variable
+    patient_missing = patient_missing[(patient_missing["table"] == "patients")
+                                      & (patient_missing["n_missing"] > 0)]
+    if len(patient_missing):
+        console.print("Missing patient values: " + ", ".join(
+            f"{r['variable']} {r['n_missing']} ({r['pct_missing']:.0f} %)"
+            for r in patient_missing.to_dict(orient="records")))
+
+    tally = report.problem_counts()
+    if len(tally):
+        table = Table(title="Problems by kind", title_justify="left")
+        for name in ("severity", "table", "code", "n"):
+            table.add_column(name, justify="right" if name == "n" else "left")
+        for rec in tally.to_dict(orient="records"):
+            style = _STYLE.get(str(rec["severity"]), "")
+            table.add_row(f"[{style}]{rec['severity']}[/]", str(rec["table"]), str(rec["code"]),
+                          str(rec["n"]))
+        console.print(table)
+        ordered = sorted(report.problems, key=lambda p: ("error", "warning", "info").index(
+            p.severity) if p.severity in ("error", "warning", "info") else 3)
+        for problem in ordered[:show]:
+            style = _STYLE.get(problem.severity, "")
+            console.print(f"[{style}]{problem.severity}[/] ", end="")
+            console.print(str(problem), markup=False, highlight=False)
+        if len(ordered) > show:
+            console.print(f"... {len(ordered) - show} more: use --json FILE for the full list")
+
+    n_err, n_warn, n_excl = len(report.errors), len(report.warnings), len(report.exclusions)
+    verdict = "[bold red]NOT USABLE as is[/]" if report.has_errors else "[bold green]usable[/]"
+    console.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) left out: {verdict}")
+    write_json(json_path, report.to_dict(), command="check")
+    if report.has_errors:
+        raise typer.Exit(EXIT_CHECK_ERRORS)

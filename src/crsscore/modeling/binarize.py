@@ -235,7 +235,8 @@ class Binarizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                                                  expected="a number, as in training")]) from None
                 x = cache[f.variable]
                 with np.errstate(invalid="ignore"):
-                    hit = (x >= f.threshold) if f.kind == "threshold" else (x == 1.0)
+                    thr = f.threshold if f.threshold is not None else 1.0
+                    hit = (x >= thr) if f.kind == "threshold" else (x == 1.0)
                 out[:, k] = np.where(np.isnan(x), 0.0, hit.astype(np.float64))
         return pd.DataFrame(out, index=X.index, columns=[f.name for f in self.features_])
 

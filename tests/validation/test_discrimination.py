@@ -195,3 +195,32 @@ def test_single_event_gives_nan_variance() -> None:
     assert r.auc == 1.0 and np.isnan(r.se) and np.isnan(r.ci_low) and np.isnan(r.ci_high)
     t = delong_test([0, 0, 0, 1], [1, 2, 3, 4], [4, 3, 2, 1])
     assert t.diff == 1.0 and np.isnan(t.p)
+
+
+def test_missing_outcomes_are_named() -> None:
+    with pytest.raises(DataError, match=r"y row 1: missing outcome \(1 in all\)"):
+        auc([0, np.nan, 1, 1], [1, 2, 3, 4])
+    with pytest.raises(DataError, match="missing outcome"):
+        auc(pd.Series([True, pd.NA, False, True], dtype="boolean"), [1, 2, 3, 4])
+    assert auc(pd.Series([True, False, False, True], dtype="boolean"), [4, 1, 2, 3]).auc == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_auc_and_ci_invariant_to_monotone_transform(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 40)
+    y[:4] = [0, 1, 0, 1]
+    s = rng.normal(size=40).round(1)
+    a, b = auc(y, s), auc(y, np.exp(2 * s) + 3)
+    assert (a.auc, a.ci_low, a.ci_high) == pytest.approx((b.auc, b.ci_low, b.ci_high), abs=1e-12)
+    flipped = auc(y, -s)
+    assert flipped.auc == pytest.approx(1 - a.auc) and flipped.se == pytest.approx(a.se)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from crsscore.validation import discrimination
+
+    assert doctest.testmod(discrimination).failed == 0

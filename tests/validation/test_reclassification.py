@@ -119,3 +119,18 @@ def test_errors() -> None:
         idi(y, a, [0.2, 0.3, 0.1, 1.5])
     with pytest.raises(DataError, match="at least one event"):
         idi([0, 0, 0, 0], a, b)
+
+
+def test_properties_identity_and_antisymmetry(data: pd.DataFrame) -> None:
+    y, a, b = data["y"], data["p_old"], data["p_new"]
+    same = nri_continuous(y, a, a, B=0)
+    assert (same.nri, same.se) == (0.0, 0.0)
+    assert idi(y, a, a, B=0).idi == 0.0
+    assert nri_continuous(y, b, a, B=0).nri == pytest.approx(-nri_continuous(y, a, b, B=0).nri)
+    assert idi(y, b, a, B=0).idi == pytest.approx(-idi(y, a, b, B=0).idi)
+    c = nri_categorical(y, a, b, cutoffs=[0.2], B=0)
+    tab = c.table
+    assert tab is not None
+    ev = tab[tab["outcome"] == "events"].set_index("old").drop(columns="outcome")
+    # with one cut-off: up = old low -> new high, down = old high -> new low
+    assert ev.iloc[0, 1] == c.up_events and ev.iloc[1, 0] == c.down_events

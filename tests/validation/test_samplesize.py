@@ -208,3 +208,12 @@ def test_cli_samplesize_errors(cli) -> None:  # type: ignore[no-untyped-def]
     r = CliRunner().invoke(cli, ["samplesize", "--prevalence", "0.2", "--parameters", "7",
                                  "--r2", "0.1", "--auc", "0.7"])
     assert r.exit_code == 2 and "only one of" in r.output
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from crsscore.validation import samplesize
+
+    result = doctest.testmod(samplesize)
+    assert result.attempted >= 1 and result.failed == 0

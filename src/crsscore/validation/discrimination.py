@@ -81,16 +81,34 @@ def as_outcome(y: ArrayLike, *, name: str = "y", need_both: bool = True) -> IntA
         try:
             num = arr.astype(np.float64)
         except (TypeError, ValueError):
+            missing = np.asarray(pd.isna(arr), dtype=bool)
+            if not missing.any():
+                raise DataError(
+                    [
+                        Problem(
+                            table=name,
+                            message="outcome is not numeric",
+                            value=str(arr.dtype),
+                            expected="0/1 or booleans",
+                        )
+                    ]
+                ) from None
+            num = np.where(missing, np.nan, 0.0)
+        missing = np.isnan(num)
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
             raise DataError(
                 [
                     Problem(
                         table=name,
-                        message="outcome is not numeric",
-                        value=str(arr.dtype),
-                        expected="0/1 or booleans",
+                        row=i,
+                        message=f"missing outcome ({int(missing.sum())} in all); drop or "
+                        "impute these patients first",
+                        expected="0 or 1",
+                        code="missing",
                     )
                 ]
-            ) from None
+            )
         bad = ~np.isin(num, (0.0, 1.0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

@@ -39,7 +39,7 @@ def main() -> None:
         auc = float(roc_auc_score(y01[te], clf.predict_prob(X[te])))
         out.append({"fold": int(f), "test_auc": auc, "train_loss": loss, "seconds": elapsed,
                     "support": [int(j) for j in np.flatnonzero(betas)],
-                    "points": [int(round(v)) for v in betas[np.flatnonzero(betas)]]})
+                    "points": [round(float(v)) for v in betas[np.flatnonzero(betas)]]})
     json.dump({"folds": out}, sys.stdout)
 
 

@@ -80,6 +80,9 @@ def test_brute_force_net_benefit_with_harm() -> None:
             assert (tp, fp) == pytest.approx((tp_b, fp_b))
             assert nb == pytest.approx(tp_b - fp_b * thr / (1 - thr) - h)
     assert f.loc[f["variable"] == "m1", "label"].iloc[0] == "Model 1"
+    both = decision_curve(y, {"m1": p1, "m2": p2}, t, harm=0.02).to_frame()
+    assert (both.loc[both["variable"].isin(["m1", "m2"]), "harm"] == 0.02).all()
+    assert (both.loc[both["variable"].isin(["all", "none"]), "harm"] == 0.0).all()
     np.testing.assert_allclose(dc.net_benefit("none"), 0.0)
     prev = y.mean()
     np.testing.assert_allclose(dc.net_benefit("all"), prev - (1 - prev) * t / (1 - t))

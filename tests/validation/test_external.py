@@ -9,6 +9,7 @@ whose miscalibration is known.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -91,6 +92,11 @@ def test_curve_band_decision_and_plot(ev) -> None:  # type: ignore[no-untyped-de
     assert "calibration slope" in text and "Hosmer-Lemeshow" in text and "B=100" in text
     ax = ev.plot()
     assert ax.get_ylabel() == "Observed proportion"
+    d = ev.to_dict()
+    assert [m["metric"] for m in d["metrics"]][:2] == ["AUC", "calibration intercept"]
+    assert len(d["calibration_curve"]) == 50 and d["hosmer_lemeshow"]["df"] == 8
+    assert len(d["decision_curve"]) == 3 * 12
+    json.dumps(d)  # plain data
     with pytest.raises(KeyError, match="unknown metric"):
         ev.metric("accuracy")
 

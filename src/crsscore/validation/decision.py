@@ -142,7 +142,7 @@ def decision_curve(
     y: ArrayLike,
     predictions: Mapping[str, ArrayLike],
     thresholds: ArrayLike = DEFAULT_THRESHOLDS,
-    harm: Mapping[str, float] | None = None,
+    harm: Mapping[str, float] | float | None = None,
     *,
     labels: Mapping[str, str] | None = None,
 ) -> DecisionCurve:
@@ -154,7 +154,8 @@ def decision_curve(
     predictions : predicted probabilities, one array per model (convert a score first with
         :func:`as_probability` or a score card's probability map).
     thresholds : threshold probabilities in [0, 1).
-    harm : per-model harm subtracted from its net benefit (e.g. the burden of a test).
+    harm : harm subtracted from the net benefit (e.g. the burden of a test): one number for
+        every model, or a mapping model name -> harm (models not named get 0).
     labels : display labels per model (default: the name).
 
     Returns a :class:`DecisionCurve`; rows are "all", "none", then the models in the given
@@ -174,7 +175,12 @@ def decision_curve(
             "The 'thresholds' parameter of decision_curve must be a non-empty 1-D array of "
             f"values in [0, 1). Got {np.asarray(thresholds)!r} instead."
         )
-    harm = dict(harm or {})
+    if harm is None:
+        harm = {}
+    elif isinstance(harm, int | float):
+        harm = dict.fromkeys(predictions, float(harm))
+    else:
+        harm = dict(harm)
     unknown = set(harm) - set(predictions)
     if unknown:
         raise ValueError(f"harm given for unknown model(s) {sorted(unknown)}")

@@ -33,7 +33,7 @@ e-health records or IPD meta-analysis. BMJ 2016;353:i3140.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -130,6 +130,21 @@ class ExternalValidation:
             if m.metric == name:
                 return m
         raise KeyError(f"unknown metric {name!r}; expected one of {[m.metric for m in self.metrics]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (metrics, calibration-curve band, Hosmer-Lemeshow, settings)."""
+        hl = self.calibration.hosmer_lemeshow
+        return {
+            "n": self.n, "events": self.events, "level": self.level, "B": self.B,
+            "seed": self.seed, "failed_resamples": self.failed,
+            "metrics": [asdict(m) for m in self.metrics],
+            "calibration_curve": self.curve_band.to_dict(orient="records"),
+            "hosmer_lemeshow": None if hl is None else {
+                "statistic": hl.statistic, "df": hl.df, "p": hl.p, "groups": hl.groups,
+                "caveat": hl.caveat},
+            "decision_curve": None if self.decision is None
+            else self.decision.to_frame().to_dict(orient="records"),
+        }
 
     def to_frame(self) -> pd.DataFrame:
         pct = f"{100 * self.level:g}%"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import linalg, stats
+from scipy import linalg, special, stats
 
 from crsscore.errors import ConvergenceWarning, ModelError, SeparationWarning
 
@@ -38,7 +38,7 @@ LP_DIVERGED = 30.0
 
 def expit(eta: FloatArray) -> FloatArray:
     """Inverse logit, numerically stable for large |eta|."""
-    out: FloatArray = np.exp(-np.logaddexp(0.0, -eta))
+    out: FloatArray = special.expit(eta)
     return out
 
 

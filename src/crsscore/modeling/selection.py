@@ -235,6 +235,8 @@ def fastbw_batch(
 ) -> BoolArray:
     """``fastbw(type="residual")`` for B fits at once; returns the (B, p') mask of kept parameters.
 
+    :func:`fastbw_batch_coef` also returns the approximate coefficients of the kept model.
+
     ``coef`` is (B, p'), ``cov`` (B, p', p'), intercept first when ``intercept`` (never deleted).
     ``forced`` are 0-based parameter indices that are never deleted.
     """
@@ -273,6 +275,15 @@ def fastbw_batch(
         kept[rows[accept], jmin[accept]] = False
         running &= accept
     return kept
+
+
+def fastbw_batch_coef(
+    coef: FloatArray, cov: FloatArray, **kwargs: object
+) -> tuple[BoolArray, FloatArray]:
+    """:func:`fastbw_batch` plus the Lawless-Singhal approximate coefficients (0 if deleted)."""
+    kept = fastbw_batch(coef, cov, **kwargs)  # type: ignore[arg-type]
+    beta, _ = _conditional(coef, cov, ~kept, np.eye(coef.shape[1]))
+    return kept, np.where(kept, beta, 0.0)
 
 
 def _conditional(

@@ -15,7 +15,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.metrics import cohen_kappa_score
 
 from crsscore.data.cohort import Cohort
 from crsscore.grading._features import add_history, extract
@@ -71,6 +70,8 @@ class Concordance:
 def _kappa(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], weights: str) -> float:
     if a.size == 0:
         return float("nan")
+    from sklearn.metrics import cohen_kappa_score  # imported here: sklearn takes seconds to load
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         k = cohen_kappa_score(a, b, labels=list(GRADES), weights=weights)

@@ -48,6 +48,7 @@ _HB = {"g/dL": IDENTITY, "g/L": Conversion(0.1), "mmol/L": Conversion(1.611)}
 _CRP = {"mg/L": IDENTITY, "mg/dL": Conversion(10.0), "ug/mL": IDENTITY}
 _FERRITIN = {"ng/mL": IDENTITY, "ug/L": IDENTITY, "pmol/L": Conversion(1 / 2.247)}
 _CYTOKINE = {"pg/mL": IDENTITY, "ng/L": IDENTITY, "ng/mL": Conversion(1000.0)}
+_SGP130 = {"ng/mL": IDENTITY, "ug/L": IDENTITY, "pg/mL": Conversion(1e-3)}
 _LDH = {"U/L": IDENTITY, "ukat/L": Conversion(60.0)}
 _CREATININE = {"mg/dL": IDENTITY, "umol/L": Conversion(1 / 88.42), "mg/L": Conversion(0.1)}
 _SECONDS = {"s": IDENTITY}
@@ -71,6 +72,10 @@ ANALYTE_UNITS: Final[dict[str, dict[str, Conversion]]] = {
     "ifng": _CYTOKINE,
     "il10": _CYTOKINE,
     "mcp1": _CYTOKINE,
+    "il1ra": _CYTOKINE,
+    "il13": _CYTOKINE,
+    "mip1a": _CYTOKINE,
+    "sgp130": _SGP130,
     "ldh": _LDH,
     "creatinine": _CREATININE,
     "aptt": _SECONDS,

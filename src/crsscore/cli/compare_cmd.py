@@ -26,19 +26,30 @@ def outcome_for_comparison(outcomes: pd.DataFrame, landmark: str | None) -> tupl
 
 
 def run_comparison(cohort: Any, cards: list[Any], *, landmark: str | None, reference: str | None,
-                   outcomes: Any = None) -> tuple[Any, int]:
+                   outcomes: Any = None, refits: bool = True) -> tuple[Any, int, list[str]]:
+    """Compare ``cards`` (plus Teachey-structure refits where the cytokines exist)."""
+    from crsscore.scores.teachey import STRUCTURES, teachey_refit
     from crsscore.validation.compare import compare_scores
     from crsscore.workflow import cohort_outcomes
 
     oc = outcomes or cohort_outcomes(cohort)
     frame, n_early = outcome_for_comparison(oc.frame, landmark)
+    notes: list[str] = []
+    cards = list(cards)
+    if refits:
+        for structure in STRUCTURES:
+            try:
+                card, _ = teachey_refit(cohort, frame, structure=structure)  # type: ignore[arg-type]
+                cards.append(card)
+            except CrsscoreError as exc:
+                notes.append(f"Teachey-structure refit ({structure}) not computed: {exc}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
         comp = compare_scores(cards, cohort, frame, reference=reference)
-    return comp, n_early
+    return comp, n_early, notes
 
 
-def print_comparison(comp: Any, n_early: int, landmark: str | None) -> None:
+def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[str] | None = None) -> None:
     head = f"Scores compared on the same cohort: {comp.n_patients} patients, {comp.events} with severe CRS"
     if landmark is not None:
         head += f" ({n_early} with severe CRS before {landmark} excluded from every score)"
@@ -47,6 +58,8 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None) -> None:
     for e in comp.evaluations:
         if e.note:
             console.print(f"  [dim]- {e.name}: {e.note}[/]")
+    for note in notes or []:
+        console.print(f"  [dim]- {note}[/]")
 
 
 @app.command()
@@ -75,7 +88,7 @@ def compare(
     cohort = load_cohort(data, mapping)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
-    comp, n_early = run_comparison(cohort, cards, landmark=landmark, reference=reference)
-    print_comparison(comp, n_early, landmark)
-    write_json(json_out, {"landmark": landmark, "n_excluded_prior_outcome": n_early,
+    comp, n_early, notes = run_comparison(cohort, cards, landmark=landmark, reference=reference)
+    print_comparison(comp, n_early, landmark, notes)
+    write_json(json_out, {"landmark": landmark, "n_excluded_prior_outcome": n_early, "notes": notes,
                           "synthetic": cohort.synthetic, **comp.to_dict()}, command="compare")

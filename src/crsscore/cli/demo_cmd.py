@@ -79,9 +79,9 @@ def demo(
 
     console.rule("6. Published scores head to head")
     cards = [run.scorecard, *builtin_scorecards().values()]
-    comp, n_early = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
-                                   outcomes=oc)
-    print_comparison(comp, n_early, None)
+    comp, n_early, notes = run_comparison(cohort, cards, landmark=None,
+                                          reference=run.scorecard.id, outcomes=oc)
+    print_comparison(comp, n_early, None, notes)
 
     report_path = None
     if report:

@@ -55,6 +55,7 @@ __all__ = [
     "HosmerLemeshow",
     "LogisticFit",
     "ObservedExpected",
+    "SlopeEstimate",
     "brier",
     "calibration",
     "calibration_curve",

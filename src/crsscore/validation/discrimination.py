@@ -383,7 +383,8 @@ class ROCCurve:
         if ax is None:
             _, ax = plt.subplots(figsize=(4.5, 4.5))
         ax.plot([0, 1], [0, 1], color="0.8", lw=1, ls="--")
-        ax.step(self.fpr, self.tpr, where="post", label=label or f"AUC {self.auc:.3f}")
+        # straight segments between distinct cut-offs (ties give diagonal steps; trapezoid AUC)
+        ax.plot(self.fpr, self.tpr, label=label or f"AUC {self.auc:.3f}")
         ax.set_xlabel("1 - specificity")
         ax.set_ylabel("Sensitivity")
         ax.set_xlim(0, 1)

@@ -219,3 +219,97 @@ def landmark_for(name: str) -> float:
 
     return float(landmark_day(name))
 
+
+
+@dataclass
+class ExternalRun:
+    """A frozen score card validated on another cohort, with updating compared."""
+
+    card_id: str
+    n_patients: int
+    n_scored: int
+    n_unscored: int
+    n_no_outcome: int
+    events: int
+    validation: Any | None  # ExternalValidation (cards giving probabilities)
+    auc: Any  # AUCResult (always)
+    updates: Any | None  # UpdateComparison
+    recalibrated: Any | None  # UpdatedModel chosen by --recalibrate
+    notes: list[str]
+    synthetic: bool
+    data_hash: str
+    seed: int
+
+
+def external_validation(cohort: Cohort, card: ScoreCard, *, outcomes: Outcomes | None = None,
+                        recalibrate: str | None = None, B: int = 500, seed: int = 0) -> ExternalRun:
+    """Validate a frozen score card on ``cohort``; optionally update it (intercept, logistic, refit).
+
+    Patients without the card's inputs or without an outcome are counted, not dropped
+    silently.  Cards without a probability map are validated for discrimination only (their
+    total is the predictor), and updating then means fitting a probability to the total.
+    """
+    from crsscore.scores.extract import card_inputs, score_cohort
+    from crsscore.scores.scorecard import score_frame
+    from crsscore.validation.discrimination import auc as auc_fn
+    from crsscore.validation.external import compare_updates, update_model, validate_predictions
+
+    if recalibrate not in (None, "intercept", "logistic", "refit"):
+        raise ModelError(f"--recalibrate must be intercept, logistic or refit; got {recalibrate!r}")
+    outcomes = outcomes or cohort_outcomes(cohort)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CrsscoreWarning)
+        inputs = card_inputs(card, cohort)
+        scored = score_cohort(card, cohort, inputs=inputs)
+    merged = scored.merge(outcomes.frame[["patient_id", "severe_crs"]], on="patient_id", how="left")
+    no_y = merged["severe_crs"].isna()
+    ok = merged["total"].notna() & ~no_y
+    notes: list[str] = []
+    if no_y.any():
+        notes.append(f"{int(no_y.sum())} patient(s) without an outcome were left out")
+    if (~merged["total"].notna()).any():
+        notes.append(f"{int((~merged['total'].notna()).sum())} patient(s) lacked the score's inputs")
+    y = merged.loc[ok, "severe_crs"].to_numpy(dtype=np.int_)
+    if len(y) < 10 or y.sum() == 0 or y.sum() == len(y):
+        raise ModelError(f"external validation needs scored patients with both outcomes; "
+                         f"found {len(y)} with {int(y.sum())} event(s)")
+    total = merged.loc[ok, "total"].to_numpy(dtype=np.float64)
+    prob = merged.loc[ok, "probability"].to_numpy(dtype=np.float64)
+    auc_res = auc_fn(y, total)
+    validation = None
+    if card.probability.kind != "none" and np.isfinite(prob).all():
+        validation = validate_predictions(y, np.clip(prob, 1e-12, 1 - 1e-12), B=max(B, 20), seed=seed)
+        lp = np.log(np.clip(prob, 1e-12, 1 - 1e-12) / np.clip(1 - prob, 1e-12, 1))
+    else:
+        notes.append("the card gives no probability: discrimination only; updating fits a "
+                     "probability to the total")
+        lp = total - float(np.mean(total))
+
+    # refit: per-variable points (or contributions) as predictors, re-estimated here
+    frame = inputs.values.reset_index(drop=True)[ok.to_numpy()]
+    pts = score_frame(card, frame.reset_index(drop=True))
+    P = pts[[c for c in pts.columns if c.startswith("pts_")]].to_numpy(dtype=np.float64)
+    P = P[:, np.nanstd(P, axis=0) > 0] if P.size else P
+
+    def refit(yy: np.ndarray) -> np.ndarray:
+        from crsscore.modeling.logistic import fit_logistic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CrsscoreWarning)
+            return np.asarray(fit_logistic(P, yy, firth=True).predict_lp(P), dtype=np.float64)
+
+    has_refit = P.shape[1] > 0
+    updates = compare_updates(y, lp, refit=refit if has_refit else None,
+                              refit_parameters=P.shape[1] + 1 if has_refit else None)
+    chosen = None
+    if recalibrate is not None:
+        if recalibrate == "refit" and not has_refit:
+            raise ModelError("this card has no per-variable points to refit")
+        chosen = update_model(y, lp, recalibrate,  # type: ignore[arg-type]
+                              refit=refit if has_refit else None,
+                              refit_parameters=P.shape[1] + 1 if has_refit else None)
+    return ExternalRun(card_id=card.id, n_patients=len(merged), n_scored=int(ok.sum()),
+                       n_unscored=int((merged["total"].isna() & ~no_y).sum()),
+                       n_no_outcome=int(no_y.sum()), events=int(y.sum()), validation=validation,
+                       auc=auc_res, updates=updates, recalibrated=chosen, notes=notes,
+                       synthetic=cohort.synthetic, data_hash=cohort.data_hash(), seed=seed)

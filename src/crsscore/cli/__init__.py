@@ -15,6 +15,7 @@ _COMMAND_MODULES: list[str] = [
     "crsscore.cli.demo_cmd",
     "crsscore.cli.derive_cmds",
     "crsscore.cli.compare_cmd",
+    "crsscore.cli.external_cmd",
     "crsscore.cli.serve_cmd",
     "crsscore.cli.grade_cmd",
     "crsscore.cli.validate_cmds",

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from crsscore.cli._common import SYNTHETIC_BANNER, app, console, frame_table, friendly_errors, write_json
+from crsscore.cli._common import (
+    SYNTHETIC_BANNER,
+    app,
+    console,
+    frame_table,
+    friendly_errors,
+    write_json,
+)
 from crsscore.errors import CrsscoreError, CrsscoreWarning
 
 

@@ -14,7 +14,14 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from crsscore.cli._common import SYNTHETIC_BANNER, app, console, frame_table, friendly_errors, write_json
+from crsscore.cli._common import (
+    SYNTHETIC_BANNER,
+    app,
+    console,
+    frame_table,
+    friendly_errors,
+    write_json,
+)
 from crsscore.errors import CrsscoreWarning
 
 

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from crsscore.cli._common import SYNTHETIC_BANNER, app, console, frame_table, friendly_errors, write_json
+from crsscore.cli._common import (
+    SYNTHETIC_BANNER,
+    app,
+    console,
+    frame_table,
+    friendly_errors,
+    write_json,
+)
 
 
 @app.command()

@@ -21,7 +21,8 @@ class _Response(BaseModel):
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: 0 is not false and "5" is not 5; a clinician's client must say what it means
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --- errors ---------------------------------------------------------------------------------

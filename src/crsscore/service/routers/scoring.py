@@ -22,7 +22,12 @@ from crsscore.service.scoring import (
 
 router = APIRouter()
 
+
+class CSVResponse(Response):
+    media_type = "text/csv"
+
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message, "description": "the body could not be decoded"},
     404: {"model": Message, "description": "no score card with that id"},
     422: {"model": ProblemResponse,
           "description": "an input problem, naming the field and the expected unit or range"},
@@ -51,8 +56,16 @@ class BatchInputError(InputError):
         self.fmt = fmt
 
 
-@router.post("/{card_id}/batch", response_model=None, responses={
-    **ERRORS, 200: {"content": {"text/csv": {}},
+def _json_error(code: int | str) -> dict[str, Any]:
+    """A documented JSON error on a route whose own media type is CSV."""
+    entry = ERRORS[code]
+    ref = f"#/components/schemas/{entry['model'].__name__}"
+    return {"description": entry["description"],
+            "content": {"application/json": {"schema": {"$ref": ref}}}}
+
+
+@router.post("/{card_id}/batch", response_model=None, response_class=CSVResponse, responses={
+    **{code: _json_error(code) for code in ERRORS}, 200: {"content": {"text/csv": {}},
                     "description": "one row per patient: id, pts_<variable>, total, "
                                    "probability, risk_group, warnings"}},
     summary="Score a file of patients (CSV or JSON), returning CSV")
@@ -71,5 +84,5 @@ async def score_file(card: Card, file: Annotated[UploadFile, File(
     except InputError as exc:
         raise BatchInputError(exc.problems, fmt=fmt) from None
     csv = out.to_csv(index=False, lineterminator="\n", float_format="%.6g")
-    return Response(csv, media_type="text/csv", headers={
+    return CSVResponse(csv, headers={
         "Content-Disposition": f'attachment; filename="{card.id}-scores.csv"'})

@@ -20,7 +20,7 @@ from crsscore.service.dependencies import STATIC_DIR
 from crsscore.service.grading_form import grading_available
 from crsscore.service.middleware import BodySizeLimitMiddleware, SafeErrorMiddleware
 from crsscore.service.registry import load_registry
-from crsscore.service.routers import health, pages, scorecards, scoring
+from crsscore.service.routers import grading, health, pages, scorecards, scoring
 from crsscore.service.routers.scoring import BatchInputError
 from crsscore.service.scoring import InputError, InputProblem
 
@@ -29,6 +29,8 @@ API_PREFIX = "/api/v1"
 
 def problem_loc(p: InputProblem, fmt: str | None) -> list[str | int]:
     """Where a problem is, as a path a client can follow."""
+    if p.loc is not None:
+        return list(p.loc)
     if p.part == "file" or (p.variable == "" and fmt is not None):
         return ["body", "file"]
     tail: list[str | int] = [p.variable] if p.part == "name" else [p.variable, p.part]
@@ -86,6 +88,8 @@ def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(scorecards.router, prefix=f"{API_PREFIX}/scorecards", tags=["score cards"])
     app.include_router(scoring.router, prefix=f"{API_PREFIX}/scorecards", tags=["scoring"])
+    if app.state.grading:
+        app.include_router(grading.router, prefix=f"{API_PREFIX}/grading", tags=["grading"])
     app.include_router(health.router, prefix=API_PREFIX, tags=["service"])
     app.include_router(pages.router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -181,3 +181,68 @@ class Health(_Response):
     scorecards: int
     rejected_scorecards: int
     grading: bool
+
+
+# --- grading ----------------------------------------------------------------------------------
+VasopressorAgent = Literal["norepinephrine", "epinephrine", "dopamine", "phenylephrine",
+                           "vasopressin", "angiotensin_ii", "dobutamine", "milrinone"]
+OxygenDevice = Literal["room_air", "nasal_cannula", "blow_by", "high_flow_nasal_cannula",
+                       "facemask", "non_rebreather", "venturi", "cpap", "bipap",
+                       "mechanical_ventilation"]
+
+
+class OxygenIn(_Request):
+    device: OxygenDevice
+    flow_l_min: Annotated[float, Field(ge=0, le=80, allow_inf_nan=False)] | None = Field(
+        None, description="flow in L/min (nasal cannula: <= 6 is low flow)")
+
+
+class CrsDay(_Request):
+    """One patient-day for ASTCT 2019 CRS grading."""
+
+    temperature_max: FiniteFloat | None = Field(None, description="highest temperature that day")
+    temperature_unit: Literal["C", "F"] = "C"
+    hypotension: Literal["none", "fluids", "vasopressors"] = Field(
+        "none", description="none; responsive to fluids (no vasopressor); needing vasopressors")
+    vasopressors: list[VasopressorAgent] = Field(
+        default_factory=list, max_length=8,
+        description="agents given that day (vasopressin is not counted as a second agent; "
+                    "dobutamine and milrinone are inotropes, not vasopressors)")
+    oxygen: list[OxygenIn] = Field(default_factory=list, max_length=10)
+    crs_before: bool = Field(False, description="CRS established on an earlier day")
+    treated: bool = Field(False, description="tocilizumab or corticosteroids given (today or "
+                                             "earlier): fever no longer needed once CRS is "
+                                             "established")
+    death_from_crs: bool = False
+
+
+class IcansDay(_Request):
+    """One patient-day for ASTCT 2019 ICANS grading."""
+
+    ice: Annotated[int, Field(ge=0, le=10)] | None = Field(None, description="ICE score 0-10")
+    capd: Annotated[int, Field(ge=0, le=32)] | None = Field(
+        None, description="CAPD total 0-32 (young children, instead of ICE)")
+    age_years: Annotated[float, Field(ge=0, le=110, allow_inf_nan=False)] | None = None
+    consciousness: Literal["spontaneous", "voice", "touch", "unarousable"] | None = Field(
+        None, description="awakens spontaneously, to voice, only to touch, or unarousable")
+    seizure: Literal["resolved_rapidly", "nonconvulsive_eeg", "prolonged", "repeated"] | None = None
+    motor_weakness: bool = Field(False, description="deep focal motor weakness")
+    cerebral_edema: Literal["focal", "diffuse"] | None = None
+
+
+class GradeRequest(_Request):
+    crs: CrsDay = Field(default_factory=lambda: CrsDay.model_validate({}))
+    icans: IcansDay = Field(default_factory=lambda: IcansDay.model_validate({}))
+
+
+class GradeOut(_Response):
+    grade: int | None = Field(description="None: not gradable (no information)")
+    criterion: str = Field(description="what set the grade, in words")
+    criterion_name: str = Field(description="the deciding domain, e.g. hypotension, hypoxia")
+    notes: list[str]
+
+
+class GradeResult(_Response):
+    system: Literal["ASTCT 2019"]
+    crs: GradeOut
+    icans: GradeOut

@@ -51,6 +51,7 @@ class InputProblem:
     code: str
     expected: str | None = None
     row: int | None = None
+    loc: tuple[str | int, ...] | None = None  # overrides the location derived from the rest
 
 
 class InputError(Exception):

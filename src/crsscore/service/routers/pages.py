@@ -6,14 +6,19 @@ sent with ``fetch`` and only the result fragment is replaced, inside an ``aria-l
 
 from __future__ import annotations
 
+import math
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card, Registry, templates
+from crsscore.service.grading_form import grade_day
 from crsscore.service.routers.scorecards import detail, summary
+from crsscore.service.schemas import GradeRequest
 from crsscore.service.scoring import InputError, score_patient
 
 router = APIRouter()
@@ -35,7 +40,8 @@ def index(request: Request, registry: Registry) -> Response:
 
 @router.get("/calculator", response_class=HTMLResponse)
 def choose(card: str = "") -> Response:
-    return RedirectResponse(f"/calculator/{card}" if card else "/", status_code=303)
+    target = f"/calculator/{quote(card[:100], safe='')}" if card else "/"
+    return RedirectResponse(target, status_code=303)
 
 
 def _render(request: Request, card: ScoreCard, registry: Registry, *, form: dict[str, str],
@@ -77,3 +83,93 @@ async def calculate(request: Request, card: Card, registry: Registry) -> Respons
                   for p in exc.problems]
         return _render(request, card, registry, form=form, errors=errors, status=422)
     return _render(request, card, registry, form=form, result=result)
+
+
+# --- ASTCT grading form -----------------------------------------------------------------------
+GRADING_NUMBERS = {"temperature_max": "crs", "oxygen_flow": "crs", "ice": "icans",
+                   "capd": "icans", "age_years": "icans"}
+GRADING_LABELS = {"temperature_max": "Highest temperature", "oxygen_flow": "Oxygen flow",
+                  "ice": "ICE score", "capd": "CAPD total", "age_years": "Age",
+                  "flow_l_min": "Oxygen flow", "device": "Oxygen device"}
+
+
+def _grading_page(request: Request, *, form: dict[str, Any], result: Any = None,
+                  errors: list[dict[str, Any]] | None = None, status: int = 200) -> Response:
+    context = {"form": form, "result": result, "errors": errors or [],
+               "field_errors": {e["variable"]: e for e in errors or []},
+               "grading": request.app.state.grading}
+    name = "_grade_result.html" if _is_fragment(request) else "grading.html"
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+@router.get("/grading", response_class=HTMLResponse)
+def grading_form(request: Request) -> Response:
+    if not request.app.state.grading:
+        raise HTTPException(404, "grading is not available")
+    return _grading_page(request, form={"temperature_unit": "C", "hypotension": "none"})
+
+
+def _number(text: str, name: str, errors: list[dict[str, Any]]) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        errors.append({"variable": name, "label": GRADING_LABELS[name],
+                       "message": f"{GRADING_LABELS[name]}: not a number", "expected": "a number"})
+        return None
+    return value
+
+
+@router.post("/grading", response_class=HTMLResponse)
+async def grading_submit(request: Request) -> Response:
+    if not request.app.state.grading:
+        raise HTTPException(404, "grading is not available")
+    raw = await request.form(max_files=0, max_fields=100)
+    form: dict[str, Any] = {k: v[:MAX_FIELD_CHARS] for k, v in raw.items() if isinstance(v, str)}
+    form["vasopressors"] = [v for v in raw.getlist("vasopressors") if isinstance(v, str)][:8]
+    errors: list[dict[str, Any]] = []
+    nums = {k: _number(form.get(k, ""), k, errors) for k in GRADING_NUMBERS}
+    for k in ("ice", "capd"):
+        if nums[k] is not None and not float(nums[k] or 0).is_integer():
+            errors.append({"variable": k, "label": GRADING_LABELS[k],
+                           "message": f"{GRADING_LABELS[k]}: a whole number", "expected": None})
+    if errors:
+        return _grading_page(request, form=form, errors=errors, status=422)
+    device = form.get("oxygen_device") or None
+    body = {
+        "crs": {"temperature_max": nums["temperature_max"],
+                "temperature_unit": form.get("temperature_unit", "C"),
+                "hypotension": form.get("hypotension", "none"),
+                "vasopressors": form["vasopressors"],
+                "oxygen": [{"device": device, "flow_l_min": nums["oxygen_flow"]}] if device else [],
+                "crs_before": form.get("crs_before") == "1",
+                "treated": form.get("treated") == "1",
+                "death_from_crs": form.get("death_from_crs") == "1"},
+        "icans": {"ice": None if nums["ice"] is None else int(nums["ice"]),
+                  "capd": None if nums["capd"] is None else int(nums["capd"]),
+                  "age_years": nums["age_years"],
+                  "consciousness": form.get("consciousness") or None,
+                  "seizure": form.get("seizure") or None,
+                  "motor_weakness": form.get("motor_weakness") == "1",
+                  "cerebral_edema": form.get("cerebral_edema") or None},
+    }
+    try:
+        result = grade_day(GradeRequest.model_validate(body))
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][-1]) if err["loc"] else ""
+            if name == "flow_l_min":
+                name = "oxygen_flow"
+            label = GRADING_LABELS.get(name, name.replace("_", " "))
+            errors.append({"variable": name, "label": label,
+                           "message": f"{label}: {err['msg']}", "expected": None})
+        return _grading_page(request, form=form, errors=errors, status=422)
+    except InputError as exc:
+        errors = [{"variable": p.variable, "label": GRADING_LABELS.get(p.variable, p.variable),
+                   "message": p.message, "expected": p.expected} for p in exc.problems]
+        return _grading_page(request, form=form, errors=errors, status=422)
+    return _grading_page(request, form=form, result=result)

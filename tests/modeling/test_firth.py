@@ -88,3 +88,22 @@ def test_firth_profile_ci_finite_under_separation(read_r: Callable[[str], pd.Dat
     fit = fit_logistic(X, y, firth=True)
     ci = profile_ci(fit, X, y, which=[1])[0]
     assert np.isfinite(ci[0]) and ci[0] < fit.coef[1] < ci[1]
+
+
+def test_firth_profile_bound_is_a_penalised_likelihood_drop(cohort: pd.DataFrame) -> None:
+    from scipy import stats
+
+    from crsscore.modeling.firth import firth_newton
+
+    X, y = cohort[["x1", "x2"]].to_numpy(), cohort["y"].to_numpy().astype(float)
+    fit = fit_logistic(X, y, firth=True)
+    lo, hi = profile_ci(fit, X, y, which=[2])[0]
+    D = np.column_stack([np.ones(125), X])
+    for bound in (lo, hi):
+        start = fit.coef.copy()
+        start[2] = bound
+        beta, conv, _ = firth_newton(D, y, np.ones(125), start, fixed=np.array([False, False, True]))
+        assert conv
+        drop = fit.loglik_penalised - penalised_loglik(D, y, np.ones(125), beta)
+        assert drop == pytest.approx(stats.chi2.ppf(0.95, 1) / 2, abs=1e-6)
+    assert lo < fit.coef[2] < hi

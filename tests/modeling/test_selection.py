@@ -79,7 +79,8 @@ def test_fastbw_table_matches_rms(cohort: pd.DataFrame, read_r: Callable[[str], 
     np.testing.assert_allclose(fb.result["Chi-Sq"], ref["Chi-Sq"], rtol=1e-5)
     np.testing.assert_allclose(fb.result["Residual"], ref["Residual"], rtol=1e-5)
     np.testing.assert_allclose(fb.result["AIC"], ref["AIC"], rtol=1e-5)
-    assert fb.summary() is fb.result
+    pd.testing.assert_frame_equal(fb.summary(), fb.result)
+    assert list(fb.result.columns) == ["Chi-Sq", "d.f.", "P", "Residual", "d.f. (residual)", "P (residual)", "AIC"]
 
 
 def test_fastbw_batch_equals_single(cohort: pd.DataFrame) -> None:

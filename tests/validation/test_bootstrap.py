@@ -227,3 +227,13 @@ def test_data_errors(cohort: pd.DataFrame) -> None:
     noise = np.random.default_rng(0).normal(size=(125, 2))
     with pytest.raises(ModelError, match="no variables kept in the original model"):
         validate_lrm(noise, cohort["y"], B=5, bw=True, seed=1)
+
+
+def test_missing_seed_is_drawn_and_stored(cohort: pd.DataFrame) -> None:
+    X, y = cohort[XCOLS].to_numpy(), cohort["y"].to_numpy()
+    a = validate_lrm(X, y, B=20, seed=None)
+    assert isinstance(a.seed, int)
+    b = validate_lrm(X, y, B=20, seed=a.seed)
+    np.testing.assert_allclose(a.table.to_numpy(), b.table.to_numpy())
+    with pytest.raises(ModelError, match="seed must be a non-negative integer"):
+        validate_lrm(X, y, B=20, seed=-1)

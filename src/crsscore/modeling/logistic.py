@@ -271,8 +271,8 @@ def _newton_ml(
         Df = D[:, free]
         info = Df.T @ (Df * (w * p * (1.0 - p))[:, None])
         try:
-            step = linalg.solve(info, score, assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
             step = np.asarray(np.linalg.lstsq(info, score, rcond=None)[0], dtype=np.float64)
         full = np.zeros_like(beta)
         full[free] = step

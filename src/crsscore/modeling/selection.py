@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special
 
 from crsscore.errors import ModelError
 from crsscore.modeling.logistic import BoolArray, FloatArray, LogisticFit, fit_logistic
@@ -101,7 +101,7 @@ def backward_select(
         for i in removable:
             sub = fit_cols([j for j in current if j != i])
             lr = max(0.0, 2.0 * (fit.loglik_penalised - sub.loglik_penalised))
-            trials.append((i, sub, _criterion(sub), float(stats.chi2.sf(lr, 1))))
+            trials.append((i, sub, _criterion(sub), float(special.chdtrc(1, lr))))
         if rule == "aic":
             i, sub, crit, p = min(trials, key=lambda t: t[2])
             if crit > base:
@@ -123,16 +123,35 @@ def backward_select(
 # rms::fastbw
 
 
+_FASTBW_COLUMNS = ["Chi-Sq", "d.f.", "P", "Residual", "d.f. (residual)", "P (residual)", "AIC"]
+
+
 @dataclass(frozen=True)
 class FastbwResult:
-    """``rms::fastbw`` output: deleted factors table, kept names and approximate coefficients."""
+    """``rms::fastbw`` output: deleted factors, kept names and approximate coefficients.
 
-    result: pd.DataFrame  # one row per deleted factor, rms columns
+    ``result`` (one row per deleted factor, rms columns) and ``coefficients`` are built on
+    access, so the bootstrap can call :func:`fastbw` thousands of times cheaply.
+    """
+
+    deleted: tuple[str, ...]
+    table: FloatArray  # (len(deleted), 7) values of the rms columns
     names_kept: tuple[str, ...]
     parms_kept: tuple[int, ...]  # 0-based parameter indices kept (intercept = 0)
-    coefficients: pd.Series
+    coef: FloatArray  # approximate coefficients of parms_kept
+    coef_names: tuple[str, ...]
     cov: FloatArray
     rule: str
+
+    @property
+    def result(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.table.reshape(-1, 7), columns=_FASTBW_COLUMNS,
+                             index=pd.Index(list(self.deleted), name="factor"))
+        return frame.astype({"d.f.": int, "d.f. (residual)": int})
+
+    @property
+    def coefficients(self) -> pd.Series:
+        return pd.Series(self.coef, index=list(self.coef_names), dtype=np.float64)
 
     def summary(self) -> pd.DataFrame:
         return self.result
@@ -172,14 +191,15 @@ def fastbw(
     parms_in = list(range(pt))
     beta = Coef.copy()
     cov = Cov.copy()
-    rows: list[dict[str, float | str | int]] = []
+    rows: list[list[float]] = []
+    deleted_names: list[str] = []
     for _ in range(len(names)):
         best_crit, best_chisq, jmin = math.inf, math.inf, -1
         for j in factors_in:
             q = j + ns
             pos = parms_in.index(q)
             chisq = math.inf if q in forced else float(beta[pos] ** 2 / cov[pos, pos])
-            crit = chisq - k_aic if rule == "aic" else float(stats.chi2.cdf(chisq, 1))
+            crit = chisq - k_aic if rule == "aic" else float(special.chdtr(1, chisq))
             if crit < best_crit:
                 best_crit, best_chisq, jmin = crit, chisq, j
         if jmin < 0:
@@ -190,16 +210,16 @@ def fastbw(
         resid = float(Coef[qd] @ np.linalg.solve(Cov[np.ix_(qd, qd)], Coef[qd]))
         rdf = len(deleted)
         if type == "residual":
-            ok = resid - k_aic * rdf <= aics if rule == "aic" else stats.chi2.sf(resid, rdf) > sls
+            ok = resid - k_aic * rdf <= aics if rule == "aic" else special.chdtrc(rdf, resid) > sls
         else:
             ok = best_crit <= aics if rule == "aic" else 1.0 - best_crit > sls
         if not ok:
             break
-        rows.append({
-            "factor": names[jmin], "Chi-Sq": best_chisq, "d.f.": 1,
-            "P": float(stats.chi2.sf(best_chisq, 1)), "Residual": resid, "d.f. (residual)": rdf,
-            "P (residual)": float(stats.chi2.sf(resid, rdf)), "AIC": resid - k_aic * rdf,
-        })
+        deleted_names.append(names[jmin])
+        rows.append([
+            best_chisq, 1.0, float(special.chdtrc(1, best_chisq)), resid, float(rdf),
+            float(special.chdtrc(rdf, resid)), resid - k_aic * rdf,
+        ])
         factors_in.remove(jmin)
         parms_in = trial_in
         if parms_in:
@@ -210,15 +230,11 @@ def fastbw(
         else:
             beta = np.zeros(0)
             cov = np.zeros((0, 0))
-    result = pd.DataFrame(
-        rows,
-        columns=["factor", "Chi-Sq", "d.f.", "P", "Residual", "d.f. (residual)", "P (residual)", "AIC"],
-    ).set_index("factor")
     kept_names = tuple(names[j] for j in factors_in)
-    coef = pd.Series(beta, index=[fit.names[k] for k in parms_in], dtype=np.float64)
     return FastbwResult(
-        result=result, names_kept=kept_names, parms_kept=tuple(parms_in), coefficients=coef,
-        cov=cov, rule=rule,
+        deleted=tuple(deleted_names), table=np.array(rows, dtype=np.float64).reshape(-1, 7),
+        names_kept=kept_names, parms_kept=tuple(parms_in), coef=np.asarray(beta, dtype=np.float64),
+        coef_names=tuple(fit.names[k] for k in parms_in), cov=cov, rule=rule,
     )
 
 
@@ -260,7 +276,7 @@ def fastbw_batch(
         diag = np.einsum("bii->bi", cv)
         with np.errstate(divide="ignore", invalid="ignore"):
             chisq = np.where(kept & cand_ok, beta**2 / diag, np.inf)
-        crit = chisq - k_aic if rule == "aic" else stats.chi2.cdf(chisq, 1)
+        crit = chisq - k_aic if rule == "aic" else special.chdtr(1, chisq)
         jmin = np.argmin(crit, axis=1)
         valid = np.isfinite(chisq[rows, jmin]) & running
         trial_del = deleted.copy()
@@ -270,7 +286,7 @@ def fastbw_batch(
         bq = coef * m
         resid = np.einsum("bi,bi->b", bq, np.linalg.solve(A, bq[..., None])[..., 0])
         rdf = trial_del.sum(axis=1)
-        ok = resid - k_aic * rdf <= aics if rule == "aic" else stats.chi2.sf(resid, rdf) > sls
+        ok = resid - k_aic * rdf <= aics if rule == "aic" else special.chdtrc(rdf, resid) > sls
         accept = valid & ok
         kept[rows[accept], jmin[accept]] = False
         running &= accept

@@ -414,6 +414,15 @@ def _check_convention(convention: str) -> None:
         raise ModelError(f"convention must be 'rms' or 'recalibrate'; got {convention!r}")
 
 
+def _fix_seed(seed: int | None) -> int:
+    """A given seed, or a fresh one drawn from OS entropy (stored in the result either way)."""
+    if seed is None:
+        return int(np.random.SeedSequence().entropy) % (2**63)  # type: ignore[arg-type]
+    if int(seed) < 0:
+        raise ModelError(f"seed must be a non-negative integer; got {seed}")
+    return int(seed)
+
+
 def _check_common(B: int, n_jobs: int) -> None:
     if B < 1:
         raise ModelError(f"B must be a positive number of resamples; got {B}")
@@ -462,6 +471,7 @@ def optimism_bootstrap(
     """
     _check_common(B, n_jobs)
     _check_convention(convention)
+    seed = _fix_seed(seed)
     if resample not in ("rows", "weights"):
         raise ModelError(f"resample must be 'rows' or 'weights'; got {resample!r}")
     ya = _check_y(y, len(X))
@@ -522,6 +532,7 @@ def cv_validate(
     """
     _check_common(repeats, n_jobs)
     _check_convention(convention)
+    seed = _fix_seed(seed)
     ya = _check_y(y, len(X))
     if k < 2 or min(ya.sum(), ya.shape[0] - ya.sum()) < k:
         raise ModelError(f"k must be >= 2 and at most the number of events/non-events; got k = {k}")
@@ -617,6 +628,7 @@ def validate_lrm(
     default, like rms.  ``kept`` in the result gives how often each variable was selected.
     """
     _check_common(B, n_jobs)
+    seed = _fix_seed(seed)
     if isinstance(X, pd.DataFrame):
         cols = [str(c) for c in X.columns] if names is None else list(names)
         Xa = X.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -1,0 +1,195 @@
+"""Benchmark: bootstrap validation (B = 1000) in crsscore vs R rms, side by side in one run.
+
+    .venv/bin/python benchmarks/bench_validate.py            # n = 125 and n = 10,000
+    .venv/bin/python benchmarks/bench_validate.py --no-large # n = 125 only
+
+Data: tests/fixtures/r/cohort125.csv (n = 125, x1..x7 standard normal, 24 events), and a
+simulated n = 10,000 cohort with the same design (written to a temporary CSV for R).
+R side: ``Rscript`` with rms, ``validate(lrm(y ~ ., x = TRUE, y = TRUE), B = 1000)`` without
+and with ``bw = TRUE, rule = "aic"``; skipped with a note if Rscript or rms is missing.
+Python side: :func:`crsscore.validation.bootstrap.validate_lrm` (vectorised IRLS + fastbw) and
+the generic whole-pipeline engine :func:`optimism_bootstrap` refitting fit_logistic + fastbw
+in every resample.  Prints Markdown tables (times and estimates with Monte Carlo SE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsscore.modeling.logistic import fit_logistic
+from crsscore.modeling.selection import fastbw
+from crsscore.validation.bootstrap import ValidationResult, optimism_bootstrap, validate_lrm
+
+ROOT = Path(__file__).resolve().parents[1]
+XCOLS = [f"x{i}" for i in range(1, 8)]
+INDEXES = ["Dxy", "R2", "Intercept", "Slope", "Emax", "D", "U", "Q", "B", "g", "gp"]
+
+R_SCRIPT = r"""
+suppressMessages(library(rms))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1]); B <- as.integer(args[2]); dobw <- args[3] == "bw"
+f <- lrm(y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7, data = d, x = TRUE, y = TRUE)
+set.seed(as.integer(args[4]))
+t <- system.time(v <- if (dobw) validate(f, B = B, bw = TRUE, rule = "aic", pr = FALSE)
+                      else validate(f, B = B))["elapsed"]
+sink(stderr()); sink()
+cat("SECONDS", t, "\n")
+write.csv(data.frame(index = rownames(v), unclass(v)[, 1:6], check.names = FALSE), stdout(), row.names = FALSE)
+"""
+
+
+def run_r(csv: Path, B: int, bw: bool, seed: int) -> tuple[float, pd.DataFrame] | None:
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
+        fh.write(R_SCRIPT)
+    proc = subprocess.run(
+        ["Rscript", fh.name, str(csv), str(B), "bw" if bw else "nobw", str(seed)],
+        capture_output=True, text=True, check=False,
+    )
+    Path(fh.name).unlink()
+    if proc.returncode != 0:
+        print(f"(R failed: {proc.stderr.strip()[-300:]})", file=sys.stderr)
+        return None
+    out = proc.stdout
+    secs_line = next(line for line in out.splitlines() if line.startswith("SECONDS"))
+    table = pd.read_csv(io.StringIO(out[out.index("\n", out.index("SECONDS")) + 1 :])).set_index("index")
+    return float(secs_line.split()[1]), table
+
+
+class LrmPipeline:
+    """Whole pipeline for the generic engine: full fit, fastbw (AIC), refit of kept columns."""
+
+    def __init__(self, bw: bool) -> None:
+        self.bw = bw
+
+    def __call__(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> Any:
+        fit = fit_logistic(X, y, weights=weights, names=XCOLS)
+        cols = list(range(X.shape[1]))
+        if self.bw:
+            cols = [XCOLS.index(c) for c in fastbw(fit).names_kept]
+            if not cols:
+                b0 = float(np.log(y.mean() / (1 - y.mean())))
+                return lambda Z: np.full(len(Z), b0)
+            fit = fit_logistic(X[:, cols], y, weights=weights)
+        return lambda Z, f=fit, c=cols: f.predict_lp(np.asarray(Z)[:, c])
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def compare(py: ValidationResult, r: pd.DataFrame | None) -> str:
+    tab = py.summary()
+    lines = ["| index | crsscore index.corrected | optimism (MC se) | R rms index.corrected | R optimism | diff / (sqrt2 * MC se) |",
+             "|---|---|---|---|---|---|"]
+    for name in INDEXES:
+        row = tab.loc[name]
+        if r is None:
+            lines.append(f"| {name} | {row['index.corrected']:.4f} | {row['optimism']:.4f} ({row['MC se']:.4f}) | - | - | - |")
+            continue
+        rr = r.loc[name]
+        z = (row["optimism"] - rr["optimism"]) / (np.sqrt(2) * row["MC se"]) if np.isfinite(row["MC se"]) else np.nan
+        lines.append(
+            f"| {name} | {row['index.corrected']:.4f} | {row['optimism']:.4f} ({row['MC se']:.4f}) | "
+            f"{rr['index.corrected']:.4f} | {rr['optimism']:.4f} | {z:+.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def simulate(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 7))
+    lp = -1.9 + 0.9 * X[:, 0] + 0.6 * X[:, 1] + 0.4 * X[:, 2]
+    y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    return pd.DataFrame({"y": y, **{c: X[:, i] for i, c in enumerate(XCOLS)}})
+
+
+def bench(data: pd.DataFrame, label: str, B: int, with_generic: bool, with_r: bool) -> None:
+    X, y = data[XCOLS].to_numpy(), data["y"].to_numpy()
+    print(f"\n### {label}: n = {len(y)}, events = {int(y.sum())}, B = {B}\n")
+    rows = ["| analysis | crsscore validate_lrm (s) | crsscore generic engine (s) | R rms validate (s) | speed-up (R / validate_lrm) |",
+            "|---|---|---|---|---|"]
+    tables = []
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        data.to_csv(csv, index=False)
+        for bw in (False, True):
+            name = "bw = TRUE, rule = aic" if bw else "no selection"
+            t_fast, res = timed(lambda bw=bw: validate_lrm(X, y, B=B, bw=bw, rule="aic", seed=2026))
+            t_gen = float("nan")
+            if with_generic:
+                t_gen, _ = timed(lambda bw=bw: optimism_bootstrap(LrmPipeline(bw), X, y, B=B, seed=2026, stratified=False))
+            r = run_r(csv, B, bw, 2026) if with_r else None
+            t_r = r[0] if r else float("nan")
+            ratio = f"{t_r / t_fast:.0f}x" if r else "R not run"
+            rows.append(f"| {name} | {t_fast:.2f} | {t_gen:.2f} | {t_r:.2f} | {ratio} |")
+            tables.append((name, res, r[1] if r else None))
+    print("\n".join(rows))
+    for name, res, rt in tables:
+        print(f"\n{label}, {name} (failed fits: crsscore {res.n_failed}):\n")
+        print(compare(res, rt))
+
+
+def agreement(data: pd.DataFrame, B: int, runs_r: int, runs_py: int) -> None:
+    """Repeat both sides with different seeds: mean and SD of index.corrected per index."""
+    X, y = data[XCOLS].to_numpy(), data["y"].to_numpy()
+    print(f"\n### Agreement over repeated runs (B = {B}; R: {runs_r} seeds, crsscore: {runs_py} seeds)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        data.to_csv(csv, index=False)
+        for bw in (False, True):
+            py = pd.DataFrame([validate_lrm(X, y, B=B, bw=bw, seed=100 + s).table["index.corrected"]
+                               for s in range(runs_py)])
+            rr = [run_r(csv, B, bw, 100 + s) for s in range(runs_r)]
+            if any(r is None for r in rr):
+                print("R not available: skipped")
+                return
+            r = pd.DataFrame([res[1]["index.corrected"] for res in rr if res is not None])
+            print(f"\n{'bw = TRUE, rule = aic' if bw else 'no selection'}:\n")
+            print("| index | crsscore mean (SD) | R rms mean (SD) | difference / SE |")
+            print("|---|---|---|---|")
+            for name in INDEXES:
+                a, b = py[name], r[name]
+                se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+                print(f"| {name} | {a.mean():.4f} ({a.std(ddof=1):.4f}) | {b.mean():.4f} ({b.std(ddof=1):.4f}) | "
+                      f"{(a.mean() - b.mean()) / se:+.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--B", type=int, default=1000)
+    ap.add_argument("--no-large", action="store_true", help="skip n = 10,000")
+    ap.add_argument("--no-r-large", action="store_true", help="skip R at n = 10,000 (slow)")
+    ap.add_argument("--agreement", type=int, default=0, metavar="K",
+                    help="also repeat R K times and crsscore 4K times with other seeds")
+    ap.add_argument("--only-agreement", action="store_true")
+    args = ap.parse_args()
+    small = pd.read_csv(ROOT / "tests" / "fixtures" / "r" / "cohort125.csv")[["y", *XCOLS]]
+    # warm-up (imports, BLAS thread controller) so timings measure the work
+    validate_lrm(small[XCOLS].to_numpy(), small["y"].to_numpy(), B=10, bw=True, seed=1)
+    if args.agreement:
+        agreement(small, args.B, args.agreement, 4 * args.agreement)
+    if args.only_agreement:
+        return
+    bench(small, "n = 125 (tests/fixtures/r/cohort125.csv)", args.B, with_generic=True, with_r=True)
+    if not args.no_large:
+        bench(simulate(10_000, 7), "n = 10,000 (simulated, same design)", args.B, with_generic=False,
+              with_r=not args.no_r_large)
+
+
+if __name__ == "__main__":
+    main()

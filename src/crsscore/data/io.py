@@ -489,30 +489,53 @@ def _numbers(series: pd.Series, decimal: str, missing: frozenset[str]
     return values, bad
 
 
+#: Dates outside these years are taken as typos (and cannot be held as timestamps).
+DATE_YEARS = (1900, 2200)
+
+
+def _parse_date(text: str, date_format: str | None) -> np.datetime64:
+    """One date (ISO 8601, or ``date_format``); NaT when unreadable or implausible."""
+    import datetime as _dt
+
+    stamp: _dt.datetime | None = None
+    if date_format is not None:
+        try:
+            stamp = _dt.datetime.strptime(text, date_format)
+        except ValueError:
+            stamp = None
+    if stamp is None:
+        try:
+            stamp = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            return np.datetime64("NaT", "ns")
+    if not DATE_YEARS[0] <= stamp.year <= DATE_YEARS[1]:
+        return np.datetime64("NaT", "ns")
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(_dt.UTC).replace(tzinfo=None)
+    return np.datetime64(stamp, "ns")
+
+
 def _dates(series: pd.Series, date_format: str | None, missing: frozenset[str]
            ) -> tuple[pd.Series, BoolArray]:
-    """Timestamps (tz-naive) and a mask of cells that are not dates."""
+    """Timestamps (tz-naive) and a mask of cells that are not (plausible) dates."""
     if pd.api.types.is_datetime64_any_dtype(series.dtype):
         out = pd.to_datetime(series)
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_localize(None)
-        return out.astype("datetime64[ns]"), np.zeros(len(series), dtype=bool)
-    if pd.api.types.is_numeric_dtype(series.dtype):
+        years = out.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = out.notna().to_numpy() & ((years < DATE_YEARS[0]) | (years > DATE_YEARS[1]))
+        out = out.where(~bad)
+        return out.astype("datetime64[ns]"), bad
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return (pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]"),
                 series.notna().to_numpy())
-    text = _text(series, missing)
-    parsed = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
-    todo = text.notna().to_numpy()
-    if date_format is not None and todo.any():
-        got = pd.to_datetime(text[todo], format=date_format, errors="coerce")
-        parsed[todo] = got.astype("datetime64[ns]").to_numpy()
-    todo = todo & parsed.isna().to_numpy()
-    if todo.any():
-        got = pd.to_datetime(text[todo], format="ISO8601", errors="coerce")
-        if getattr(got.dt, "tz", None) is not None:
-            got = got.dt.tz_localize(None)
-        parsed[todo] = got.astype("datetime64[ns]").to_numpy()
-    bad = text.notna().to_numpy() & parsed.isna().to_numpy()
+    codes, uniques = _encode(series)
+    clean = [_clean_text(u, missing) for u in uniques]
+    per = np.array([np.datetime64("NaT", "ns") if c is None else _parse_date(c, date_format)
+                    for c in clean] + [np.datetime64("NaT", "ns")], dtype="datetime64[ns]")
+    present = np.append(np.array([c is not None for c in clean], dtype=bool), False)[codes]
+    parsed = pd.Series(per[codes], index=series.index, dtype="datetime64[ns]")
+    bad = present & parsed.isna().to_numpy()
     return parsed, bad
 
 

@@ -48,6 +48,7 @@ All values are in canonical units (:mod:`crsscore.units`).  The whole simulator 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -219,34 +220,34 @@ class _Covariates:
         return y
 
 
-def _covariates(rng: np.random.Generator, n: int, opt: SimulationOptions) -> _Covariates:
-    child = rng.random(n) < 0.25
-    age = np.where(child, rng.uniform(3.0, 18.0, n), 18.0 + rng.gamma(2.0, 11.0, n))
+def _covariates(rng: _Rng, n: int, opt: SimulationOptions) -> _Covariates:
+    child = rng.random() < 0.25
+    age = np.where(child, rng.uniform(3.0, 18.0), 18.0 + 11.0 * rng.gamma(2.0))
     age = _rnd(np.clip(age, 3.0, 76.0), 1)
-    male = rng.random(n) < 0.58
-    w_child = (9.0 + 2.7 * age) * np.exp(rng.normal(0.0, 0.15, n))
-    w_adult = rng.normal(np.where(male, 66.0, 56.0), 10.0)
+    male = rng.random() < 0.58
+    w_child = (9.0 + 2.7 * age) * np.exp(rng.normal(0.0, 0.15))
+    w_adult = np.where(male, 66.0, 56.0) + rng.normal(0.0, 10.0)
     weight = _rnd(np.clip(np.where(age < 18, w_child, w_adult), 12.0, 130.0), 1)
-    prior_lines = np.minimum(1 + rng.poisson(1.6, n), 10).astype(np.int64)
-    prior_hsct = rng.random(n) < np.where(age < 18, 0.12, 0.22)
-    bridging = rng.random(n) < 0.45
-    cd28 = rng.random(n) < 0.35
-    dose = _rnd(1e6 * np.exp(rng.normal(0.0, 0.45, n)), -4)
-    date_offset = rng.integers(0, 2494, n)  # 2017-01-01 .. 2023-10-31
+    prior_lines = np.minimum(1 + rng.poisson(1.6), 10).astype(np.int64)
+    prior_hsct = rng.random() < np.where(age < 18, 0.12, 0.22)
+    bridging = rng.random() < 0.45
+    cd28 = rng.random() < 0.35
+    dose = _rnd(1e6 * np.exp(rng.normal(0.0, 0.45)), -4)
+    date_offset = rng.integers(0, 2494)  # 2017-01-01 .. 2023-10-31
     # MRD before lymphodepletion, % of nucleated marrow cells.
-    neg = rng.random(n) < opt.mrd_negative_rate
-    pos = 10.0 ** np.clip(rng.normal(0.45, 1.1, n), -3.0, np.log10(95.0))
+    neg = rng.random() < opt.mrd_negative_rate
+    pos = 10.0 ** np.clip(rng.normal(0.45, 1.1), -3.0, np.log10(95.0))
     mrd_base = np.where(neg, opt.mrd_negative_value, _rnd(pos, 3))
     mrd_base = np.where(~neg & (mrd_base < MRD_FLOOR), MRD_FLOOR, mrd_base)
     # After lymphodepletion: about 2.5-fold lower, more negatives.
-    lpost = np.log10(np.maximum(mrd_base, MRD_FLOOR)) - 0.4 + rng.normal(0.0, 0.6, n)
-    neg_post = neg & (rng.random(n) < 0.9) | (lpost < -3.0) | (rng.random(n) < 0.06)
+    lpost = np.log10(np.maximum(mrd_base, MRD_FLOOR)) - 0.4 + rng.normal(0.0, 0.6)
+    neg_post = neg & (rng.random() < 0.9) | (lpost < -3.0) | (rng.random() < 0.06)
     post = _rnd(10.0 ** np.clip(lpost, -3.0, np.log10(95.0)), 3)
     mrd_post = np.where(neg_post, opt.mrd_negative_value, np.maximum(post, MRD_FLOOR))
-    blasts = np.where(mrd_base >= 1.0, mrd_base * np.exp(rng.normal(0.0, 0.3, n)),
-                      rng.uniform(0.0, 2.0, n))
+    blasts = np.where(mrd_base >= 1.0, mrd_base * np.exp(rng.normal(0.0, 0.3)),
+                      rng.uniform(0.0, 2.0))
     blasts = _rnd(np.clip(blasts, 0.0, 99.0), 1)
-    u = rng.normal(0.0, 1.0, n)
+    u = rng.normal(0.0, 1.0)
     return _Covariates(age, male, weight, prior_lines, prior_hsct, bridging, cd28, dose,
                        date_offset, mrd_base, mrd_post, blasts, u)
 
@@ -254,7 +255,8 @@ def _covariates(rng: np.random.Generator, n: int, opt: SimulationOptions) -> _Co
 @functools.lru_cache(maxsize=16)
 def _reference(opt: SimulationOptions) -> tuple[FloatArray, FloatArray]:
     """Sorted reference sample of Y and the grade cut-points (quantiles of that sample)."""
-    ref = np.sort(_covariates(np.random.default_rng(_REFERENCE_SEED), _REFERENCE_N, opt).latent)
+    ref = np.sort(_covariates(_Rng([_REFERENCE_SEED], _REFERENCE_N), _REFERENCE_N,
+                              opt).latent)
     cum = np.cumsum(opt.grade_probabilities)[:-1]
     cuts = np.quantile(ref, np.clip(cum, 0.0, 1.0))
     return ref, cuts
@@ -367,25 +369,124 @@ def simulate_cohort(n: int = 125, seed: int = 1, **options: Any) -> Cohort:
     return simulate(n, seed, **options).cohort
 
 
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"The '{name}' parameter of simulate_cohort must be an integer >= "
+                         f"{low}. Got {value!r} instead.")
+    return int(value)
+
+
 def simulate(n: int = 125, seed: int = 1, **options: Any) -> Simulation:
     """Like :func:`simulate_cohort`, also returning the generator's truth (intended grades)."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"The 'n' parameter of simulate_cohort must be an integer >= 1. "
-                         f"Got {n!r} instead.")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"The 'seed' parameter of simulate_cohort must be an integer >= 0. "
-                         f"Got {seed!r} instead.")
-    n = int(n)
+    n = _check_int("n", n, 1)
+    seed = _check_int("seed", seed, 0)
     opt = SimulationOptions.from_kwargs(**options)
-    rng = np.random.default_rng(int(seed))
-    ref, cuts = _reference(opt)
+    width = max(4, len(str(n)))
+    ids = np.array([f"{opt.id_prefix}{i + 1:0{width}d}" for i in range(n)], dtype=object)
+    return _simulate(_Rng([seed], n), ids, opt,
+                     source=f"simulated: crsscore.data.simulate.simulate_cohort(n={n}, "
+                            f"seed={seed})", seed=seed)
 
+
+def simulate_batch(n: int, seeds: Sequence[int], **options: Any) -> Simulation:
+    """Many cohorts in one vectorised call: cohort ``k`` is ``simulate(n, seeds[k])``.
+
+    Patient ``i`` of cohort ``seed`` gets the id ``f"S{seed}-{id}"`` where ``id`` is its id in
+    ``simulate(n, seed)``; every other value is identical (each cohort keeps its own random
+    stream).  ``truth`` has an extra ``seed`` column.  Used to check the targets over hundreds
+    of seeds in seconds.
+    """
+    n = _check_int("n", n, 1)
+    seeds = [_check_int("seed", s, 0) for s in seeds]
+    if not seeds:
+        raise ValueError("simulate_batch needs at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("simulate_batch needs distinct seeds (patient ids would repeat)")
+    opt = SimulationOptions.from_kwargs(**options)
+    width = max(4, len(str(n)))
+    local = [f"{opt.id_prefix}{i + 1:0{width}d}" for i in range(n)]
+    ids = np.array([f"S{s}-{x}" for s in seeds for x in local], dtype=object)
+    sim = _simulate(_Rng(seeds, n), ids, opt,
+                    source=f"simulated: crsscore.data.simulate.simulate_batch(n={n}, "
+                           f"{len(seeds)} seeds)", seed=seeds[0])
+    sim.truth.insert(1, "seed", np.repeat(np.asarray(seeds, dtype=np.int64), n))
+    return sim
+
+
+class _Rng:
+    """One random stream per cohort behind a single vectorised simulation.
+
+    Every draw is made for a set of patients (all of them, or the sorted patient indices
+    ``rows`` of, e.g., the days with a vasopressor), optionally with ``cols`` values each.
+    Cohort ``k`` draws its own share from ``np.random.default_rng(seeds[k])``, in the same
+    order and shapes as when it is simulated alone, so a batch reproduces single cohorts.
+    """
+
+    def __init__(self, seeds: Sequence[int], n: int) -> None:
+        self._gens = [np.random.default_rng(int(s)) for s in seeds]
+        self._n = n
+        self._edges = np.arange(1, len(seeds), dtype=np.int64) * n
+
+    def _draw(self, fn: Any, rows: IntArray | None, cols: int | None) -> Any:
+        extra: tuple[int, ...] = () if cols is None else (cols,)
+        if rows is None:
+            counts = [self._n] * len(self._gens)
+        elif len(self._gens) == 1:
+            counts = [len(rows)]
+        else:
+            if len(rows) > 1 and bool(np.any(np.diff(rows) < 0)):
+                raise AssertionError("rows must be sorted by patient")
+            cuts = np.searchsorted(rows, self._edges)
+            counts = np.diff(np.concatenate([[0], cuts, [len(rows)]])).tolist()
+        if len(self._gens) == 1:
+            return fn(self._gens[0], (counts[0], *extra))
+        return np.concatenate([fn(g, (c, *extra)) for g, c in zip(self._gens, counts,
+                                                                     strict=True)], axis=0)
+
+    def random(self, rows: IntArray | None = None, cols: int | None = None) -> FloatArray:
+        out: FloatArray = self._draw(lambda g, sz: g.random(sz), rows, cols)
+        return out
+
+    def normal(self, loc: float, scale: float, rows: IntArray | None = None,
+               cols: int | None = None) -> FloatArray:
+        out: FloatArray = self._draw(lambda g, sz: g.normal(loc, scale, sz), rows, cols)
+        return out
+
+    def uniform(self, low: float, high: float, rows: IntArray | None = None,
+                cols: int | None = None) -> FloatArray:
+        out: FloatArray = self._draw(lambda g, sz: g.uniform(low, high, sz), rows, cols)
+        return out
+
+    def gamma(self, shape: float, rows: IntArray | None = None,
+              cols: int | None = None) -> FloatArray:
+        out: FloatArray = self._draw(lambda g, sz: g.gamma(shape, 1.0, sz), rows, cols)
+        return out
+
+    def poisson(self, lam: float, rows: IntArray | None = None) -> IntArray:
+        out: IntArray = self._draw(lambda g, sz: g.poisson(lam, sz), rows, None)
+        return out
+
+    def integers(self, low: int, high: int, rows: IntArray | None = None) -> IntArray:
+        out: IntArray = self._draw(lambda g, sz: g.integers(low, high, sz), rows, None)
+        return out
+
+    def choice(self, p: Sequence[float], rows: IntArray | None = None,
+               cols: int | None = None) -> IntArray:
+        """Index 0..len(p)-1 drawn with probabilities ``p``."""
+        cum = np.cumsum(np.asarray(p, dtype=np.float64))
+        cum /= cum[-1]
+        out: IntArray = np.searchsorted(cum, self.random(rows, cols), side="right")
+        return np.minimum(out, len(p) - 1)
+
+
+def _simulate(rng: _Rng, ids: npt.NDArray[Any], opt: SimulationOptions, *, source: str,
+              seed: int) -> Simulation:
+    n = len(ids)
+    ref, cuts = _reference(opt)
     cov = _covariates(rng, n, opt)
     y = cov.latent
     yz = _normal_score(y, ref)
     grade = np.searchsorted(cuts, y, side="right").astype(np.int64)  # 0..5
-    width = max(4, len(str(n)))
-    ids = np.array([f"{opt.id_prefix}{i + 1:0{width}d}" for i in range(n)], dtype=object)
 
     days = np.arange(opt.first_day, opt.last_day + 1, dtype=np.int64)
     course = _crs_course(rng, grade, days, opt)
@@ -395,7 +496,7 @@ def simulate(n: int = 125, seed: int = 1, **options: Any) -> Simulation:
     eff = sup.eff
     vitals = _vitals(rng, sup, course, days)
     icans_max = _icans(rng, events, course, cov, opt)
-    _deaths_and_records(rng, events, course, eff, icans_max, opt)
+    _deaths_and_records(rng, events, course, eff, days, opt)
     labs = _labs(rng, course, treat, cov, yz, opt)
 
     patients = _patients_frame(ids, cov, opt)
@@ -403,30 +504,23 @@ def simulate(n: int = 125, seed: int = 1, **options: Any) -> Simulation:
     events_frame = _events_frame(ids, events)
 
     max_eff = eff.max(axis=1)
-    onset = _first_day(eff >= 1, days)
-    sev_onset = _first_day(eff >= 3, days)
-    death_day = course.death_time
-    cause = np.where(course.death_cause < 0, -1, course.death_cause)
-    causes = ["crs", "infection"]
     truth = pd.DataFrame({
         "patient_id": pd.Series(ids, dtype="str"),
         "latent_severity": y,
         "crs_max_grade": max_eff.astype(np.int64),
-        "crs_onset_day": onset,
-        "crs_severe_onset_day": sev_onset,
+        "crs_onset_day": _first_day(eff >= 1, days),
+        "crs_severe_onset_day": _first_day(eff >= 3, days),
         "severe_crs": (max_eff >= 3).astype(np.int64),
         "icans_max_grade": icans_max,
-        "death_day": death_day,
-        "death_cause": _str_column(cause, causes),
+        "death_day": course.death_time,
+        "death_cause": _str_column(course.death_cause, ["crs", "infection"]),
     })
     cohort = Cohort(
-        patients=patients, observations=observations, events=events_frame,
-        source=f"simulated: crsscore.data.simulate.simulate_cohort(n={n}, seed={seed})",
-        synthetic=True,
-        notes=[SYNTHETIC_NOTE, f"simulator options: {_options_text(opt)}"],
+        patients=patients, observations=observations, events=events_frame, source=source,
+        synthetic=True, notes=[SYNTHETIC_NOTE, f"simulator options: {_options_text(opt)}"],
     )
     return Simulation(cohort=cohort, truth=truth, daily_grade=eff, days=days, options=opt,
-                      seed=int(seed))
+                      seed=seed)
 
 
 def _options_text(opt: SimulationOptions) -> str:
@@ -457,23 +551,23 @@ class _Course:
     last_time: FloatArray  # end of follow-up (death or last day + 1)
 
 
-def _crs_course(rng: np.random.Generator, grade: IntArray, days: IntArray,
+def _crs_course(rng: _Rng, grade: IntArray, days: IntArray,
                 opt: SimulationOptions) -> _Course:
     n = len(grade)
     peak_level = np.minimum(grade, 4)
     # Day the peak grade starts.
-    tp_sev = np.clip(_rnd(np.exp(rng.normal(np.log(4.5), 0.33, n))), 1, 14)
-    tp_g2 = np.clip(_rnd(np.exp(rng.normal(np.log(4.0), 0.45, n))), 1, 14)
-    t_g1 = np.clip(_rnd(np.exp(rng.normal(np.log(3.0), 0.55, n))), 0, 14)
+    tp_sev = np.clip(_rnd(np.exp(rng.normal(np.log(4.5), 0.33))), 1, 14)
+    tp_g2 = np.clip(_rnd(np.exp(rng.normal(np.log(4.0), 0.45))), 1, 14)
+    t_g1 = np.clip(_rnd(np.exp(rng.normal(np.log(3.0), 0.55))), 0, 14)
     tp = np.select([grade >= 3, grade == 2, grade == 1], [tp_sev, tp_g2, t_g1], np.nan)
-    lag_sev = rng.choice(np.arange(4), size=n, p=[0.10, 0.35, 0.35, 0.20])
-    lag_g2 = rng.choice(np.arange(3), size=n, p=[0.30, 0.45, 0.25])
+    lag_sev = rng.choice([0.10, 0.35, 0.35, 0.20])
+    lag_g2 = rng.choice([0.30, 0.45, 0.25])
     lag = np.select([grade >= 3, grade == 2], [lag_sev, lag_g2], 0)
     t0 = np.maximum(tp - lag, 0.0)
     k = np.select([grade == 1, grade == 2, grade == 3, grade == 4, grade == 5],
-                  [rng.integers(1, 5, n), rng.integers(1, 4, n), rng.integers(1, 5, n),
-                   rng.integers(2, 6, n), rng.integers(2, 7, n)], 0).astype(np.float64)
-    tail = rng.integers(0, 3, n).astype(np.float64)
+                  [rng.integers(1, 5), rng.integers(1, 4), rng.integers(1, 5),
+                   rng.integers(2, 6), rng.integers(2, 7)], 0).astype(np.float64)
+    tail = rng.integers(0, 3).astype(np.float64)
 
     dd = days[None, :].astype(np.float64)
     t0c, tpc, kc = t0[:, None], tp[:, None], k[:, None]
@@ -488,10 +582,10 @@ def _crs_course(rng: np.random.Generator, grade: IntArray, days: IntArray,
     level = np.where((g >= 2) & (g <= 4) & (dd > post) & (dd <= post + tail[:, None]), 1, level)
 
     # Deaths: CRS deaths (grade 5) on the last peak day; some later non-CRS deaths.
-    frac = rng.uniform(0.88, 0.98, n)  # late in the day: after that day's records
+    frac = rng.uniform(0.88, 0.98)  # late in the day: after that day's records
     death_crs = np.where(grade == 5, tp + k - 1 + frac, np.nan)
-    other = (grade < 5) & (rng.random(n) < opt.other_death_rate)
-    death_other = np.where(other, rng.integers(15, opt.last_day + 1, n) + frac, np.nan)
+    other = (grade < 5) & (rng.random() < opt.other_death_rate)
+    death_other = np.where(other, rng.integers(15, opt.last_day + 1) + frac, np.nan)
     death_time = np.where(grade == 5, death_crs, death_other)
     death_cause = np.where(grade == 5, 0, np.where(other, 1, -1)).astype(np.int64)
     last_time = np.where(np.isnan(death_time), opt.last_day + 1.0, death_time)
@@ -499,7 +593,7 @@ def _crs_course(rng: np.random.Generator, grade: IntArray, days: IntArray,
     level = np.where(dd > last_time[:, None], -1, level)
 
     # Inflammation curve (continuous time), also for patients without CRS (subclinical bump).
-    sub_on = rng.uniform(1.0, 6.0, n)
+    sub_on = rng.uniform(1.0, 6.0)
     on = np.where(grade >= 1, t0 - 0.3, sub_on)
     pk = np.where(grade >= 1, tp + 0.6, sub_on + 1.0)
     end = np.where(grade >= 1, tp + k + 0.3, sub_on + 2.0)
@@ -516,26 +610,26 @@ class _Treatment:
     weight: FloatArray
 
 
-def _treatment_events(rng: np.random.Generator, ev: _Long, course: _Course, cov: _Covariates,
+def _treatment_events(rng: _Rng, ev: _Long, course: _Course, cov: _Covariates,
                       days: IntArray) -> _Treatment:
     n, nd = course.level.shape
     lvl = course.level
     ge2 = lvl >= 2
     has = ge2.any(axis=1)
     toci_day = np.where(has, days[np.argmax(ge2, axis=1)], np.inf).astype(np.float64)
-    toci_time = toci_day + rng.uniform(0.3, 0.8, n)
+    toci_time = toci_day + rng.uniform(0.3, 0.8)
     dose = _rnd(np.minimum(8.0 * cov.weight, 800.0))
     idx = np.flatnonzero(has)
     ev.add(idx, toci_time[idx], "tocilizumab", dose[idx], _u("mg"), _d("tocilizumab"))
     # Second dose the next day when CRS is grade >= 3 then (half of them).
     col_next = np.clip(np.argmax(ge2, axis=1) + 1, 0, nd - 1)
     next_lvl = lvl[np.arange(n), col_next]
-    second = has & (next_lvl >= 3) & (rng.random(n) < 0.5)
+    second = has & (next_lvl >= 3) & (rng.random() < 0.5)
     idx2 = np.flatnonzero(second)
     ev.add(idx2, toci_time[idx2] + 1.0, "tocilizumab", dose[idx2], _u("mg"), _d("tocilizumab"))
     # Corticosteroids: dexamethasone on grade 3 days (and some grade 2 days), methylpred on 4.
-    frac = rng.uniform(0.35, 0.85, (n, nd))
-    dex = (lvl == 3) | ((lvl == 2) & (rng.random((n, nd)) < 0.25))
+    frac = rng.uniform(0.35, 0.85, cols=nd)
+    dex = (lvl == 3) | ((lvl == 2) & (rng.random(cols=nd) < 0.25))
     pi, di = np.nonzero(dex)
     ev.add(pi, days[di] + frac[pi, di], "corticosteroid", 10.0, _u("mg"), _d("dexamethasone"))
     pi, di = np.nonzero(lvl >= 4)
@@ -546,6 +640,16 @@ def _treatment_events(rng: np.random.Generator, ev: _Long, course: _Course, cov:
 
 
 @dataclass(frozen=True)
+class _Block:
+    """One analyte's draws: times and values (n, m), NaN = not measured; nominal times (m,)."""
+
+    code: str
+    times: FloatArray
+    values: FloatArray
+    nominal: FloatArray
+
+
+@dataclass(frozen=True)
 class _Support:
     eff: npt.NDArray[np.int8]  # intended daily ASTCT grade (-1 after death)
     fever: BoolArray
@@ -553,28 +657,28 @@ class _Support:
     resp: IntArray  # respiratory level per day (0, 2, 3, 4)
 
 
-def _vital_signs_and_support(rng: np.random.Generator, ev: _Long, course: _Course,
+def _vital_signs_and_support(rng: _Rng, ev: _Long, course: _Course,
                              treat: _Treatment, cov: _Covariates, days: IntArray,
                              opt: SimulationOptions) -> _Support:
     """Hypotension, vasopressor and oxygen events; the intended (effective) daily grade."""
-    n, nd = course.level.shape
+    nd = course.level.shape[1]
     lvl = course.level
     dd = days[None, :].astype(np.float64)
     after_toci = dd > treat.toci_day[:, None]
-    fever = (lvl >= 1) & (~after_toci | (rng.random((n, nd)) < 0.4))
+    fever = (lvl >= 1) & (~after_toci | (rng.random(cols=nd) < 0.4))
     eff = np.where(fever | ((lvl >= 2) & after_toci), lvl, np.where(lvl < 0, -1, 0))
-    frac = rng.uniform(0.2, 0.8, (n, nd))
+    frac = rng.uniform(0.2, 0.8, cols=nd)
     # Which organ system carries the grade on a day of level >= 2: 0 hemo, 1 resp, 2 both.
-    kind = rng.choice(3, size=(n, nd), p=[0.45, 0.35, 0.20])
+    kind = rng.choice([0.45, 0.35, 0.20], cols=nd)
     support = np.minimum(lvl, 4)  # grade 5 (CRS death) day: grade 4 support until death
     hemo_lvl = np.where((lvl >= 2) & (kind != 1), support, 0)
     resp_lvl = np.where((lvl >= 2) & (kind != 0), support, 0)
     # A milder second component sometimes (the worse one sets the grade).
-    extra = (lvl >= 3) & (rng.random((n, nd)) < 0.25)
+    extra = (lvl >= 3) & (rng.random(cols=nd) < 0.25)
     resp_lvl = np.where(extra & (resp_lvl == 0), 2, resp_lvl)
     # Hypotension without fever in a few patients without CRS: ASTCT grade 0.
-    afeb = (course.grade == 0) & (rng.random(n) < opt.afebrile_hypotension_rate)
-    afeb_day = rng.integers(1, 10, n) - days[0]
+    afeb = (course.grade == 0) & (rng.random() < opt.afebrile_hypotension_rate)
+    afeb_day = rng.integers(1, 10) - days[0]
     hemo_lvl[np.flatnonzero(afeb), afeb_day[afeb]] = 2
 
     kid = cov.weight < 40.0
@@ -586,19 +690,18 @@ def _vital_signs_and_support(rng: np.random.Generator, ev: _Long, course: _Cours
     pi, di = np.nonzero(hemo_lvl == 3)
     t = days[di] + frac[pi, di]
     ev.add(pi, t, "hypotension", 1.0)
-    m = len(pi)
-    agent = rng.choice(3, size=m, p=[0.85, 0.10, 0.05])  # NE, dopamine, phenylephrine
+    agent = rng.choice([0.85, 0.10, 0.05], rows=pi)  # NE, dopamine, phenylephrine
     _vaso(rng, ev, pi[agent == 0], t[agent == 0], "norepinephrine", kid)
     _vaso(rng, ev, pi[agent == 1], t[agent == 1], "dopamine", kid)
     _vaso(rng, ev, pi[agent == 2], t[agent == 2], "phenylephrine", kid)
-    vp = rng.random(m) < 0.12
+    vp = rng.random(rows=pi) < 0.12
     _vaso(rng, ev, pi[vp], t[vp] + 0.02, "vasopressin", kid)
     # Grade 4: two vasopressors.
     pi, di = np.nonzero(hemo_lvl == 4)
     t = days[di] + frac[pi, di]
     ev.add(pi, t, "hypotension", 1.0)
     _vaso(rng, ev, pi, t, "norepinephrine", kid)
-    second = rng.choice(3, size=len(pi), p=[0.6, 0.25, 0.15])
+    second = rng.choice([0.6, 0.25, 0.15], rows=pi)
     for j, name in enumerate(("epinephrine", "dopamine", "phenylephrine")):
         sel = second == j
         _vaso(rng, ev, pi[sel], t[sel] + 0.01, name, kid)
@@ -606,26 +709,26 @@ def _vital_signs_and_support(rng: np.random.Generator, ev: _Long, course: _Cours
     # Oxygen.
     tt = days[None, :] + frac + 0.05
     pi, di = np.nonzero(resp_lvl == 2)
-    bb = rng.random(len(pi)) < 0.12
-    flow = _rnd(rng.uniform(1.0, 6.0, len(pi)) * 2) / 2
+    bb = rng.random(rows=pi) < 0.12
+    flow = _rnd(rng.uniform(1.0, 6.0, rows=pi) * 2) / 2
     ev.add(pi, tt[pi, di], "oxygen", flow, _u("L/min"),
            np.where(bb, _d("blow_by"), _d("nasal_cannula")))
     pi, di = np.nonzero(resp_lvl == 3)
-    dev = rng.choice(4, size=len(pi), p=[0.5, 0.2, 0.2, 0.1])
+    dev = rng.choice([0.5, 0.2, 0.2, 0.1], rows=pi)
     lo = np.array([10.0, 5.0, 10.0, 6.0])[dev]
     hi = np.array([50.0, 10.0, 15.0, 15.0])[dev]
     names = np.array([_d("high_flow_nasal_cannula"), _d("facemask"), _d("non_rebreather"),
                       _d("venturi")])
-    ev.add(pi, tt[pi, di], "oxygen", _rnd(rng.uniform(lo, hi)), _u("L/min"), names[dev])
+    ev.add(pi, tt[pi, di], "oxygen", _rnd(lo + (hi - lo) * rng.random(rows=pi)), _u("L/min"), names[dev])
     fi = (dev == 0) | (dev == 3)
-    ev.add(pi[fi], tt[pi[fi], di[fi]], "fio2", _rnd(rng.uniform(35, 60, int(fi.sum()))),
+    ev.add(pi[fi], tt[pi[fi], di[fi]], "fio2", _rnd(rng.uniform(35, 60, rows=pi[fi])),
            _u("%"))
     pi, di = np.nonzero(resp_lvl == 4)
-    dev = rng.choice(3, size=len(pi), p=[0.25, 0.45, 0.30])
+    dev = rng.choice([0.25, 0.45, 0.30], rows=pi)
     names = np.array([_d("cpap"), _d("bipap"), _d("mechanical_ventilation")])
-    ev.add(pi, tt[pi, di], "oxygen", _rnd(rng.uniform(8.0, 15.0, len(pi))), _u("L/min"),
+    ev.add(pi, tt[pi, di], "oxygen", _rnd(rng.uniform(8.0, 15.0, rows=pi)), _u("L/min"),
            names[dev])
-    ev.add(pi, tt[pi, di], "fio2", _rnd(rng.uniform(40, 100, len(pi))), _u("%"))
+    ev.add(pi, tt[pi, di], "fio2", _rnd(rng.uniform(40, 100, rows=pi)), _u("%"))
 
     return _Support(eff=eff.astype(np.int8), fever=fever, hemo=hemo_lvl, resp=resp_lvl)
 
@@ -640,76 +743,78 @@ _VASO_DOSE: Final[dict[str, tuple[str, float, float, str, float, float]]] = {
 }
 
 
-def _vaso(rng: np.random.Generator, ev: _Long, pi: IntArray, t: FloatArray, agent: str,
+def _vaso(rng: _Rng, ev: _Long, pi: IntArray, t: FloatArray, agent: str,
           kid: BoolArray) -> None:
     if len(pi) == 0:
         return
     ua, la, ha, uc, lc, hc = _VASO_DOSE[agent]
     child = kid[pi]
-    dose = np.where(child, rng.uniform(lc, hc, len(pi)), rng.uniform(la, ha, len(pi)))
+    r = rng.random(rows=pi)
+    dose = np.where(child, lc + (hc - lc) * r, la + (ha - la) * r)
     dose = _rnd(dose, 4 if agent == "vasopressin" else 2)
     unit = np.where(child, _u(uc), _u(ua))
     ev.add(pi, t, "vasopressor", dose, unit, _d(agent))
-    ev.add(pi, t + 0.001, "vasopressor_hours", _rnd(rng.uniform(4.0, 24.0, len(pi)), 1),
+    ev.add(pi, t + 0.001, "vasopressor_hours", _rnd(rng.uniform(4.0, 24.0, rows=pi), 1),
            _u("h"), _d(agent))
 
 
-def _vitals(rng: np.random.Generator, sup: _Support, course: _Course,
-            days: IntArray) -> list[tuple[str, FloatArray, FloatArray]]:
+def _vitals(rng: _Rng, sup: _Support, course: _Course,
+            days: IntArray) -> list[_Block]:
     """Daily maximum temperature, lowest SBP and lowest SpO2: (code, times, values or NaN)."""
-    n, nd = sup.eff.shape
+    nd = sup.eff.shape[1]
     fever, hemo, resp = sup.fever, sup.hemo, sup.resp
     lvl = course.level
     alive = lvl >= 0
-    frac = rng.uniform(0.15, 0.85, (n, nd))
+    frac = rng.uniform(0.15, 0.85, cols=nd)
     tday = days[None, :] + frac
     alive &= tday < course.last_time[:, None]
     # Temperature: fever days >= 38.1 C, otherwise <= 37.8 C; a few missing non-CRS days.
-    t_fev = 38.1 + rng.gamma(2.0, 0.3 + 0.08 * np.maximum(lvl, 0))
-    t_norm = 36.6 + rng.normal(0.0, 0.35, (n, nd))
+    t_fev = 38.1 + rng.gamma(2.0, cols=nd) * (0.3 + 0.08 * np.maximum(lvl, 0))
+    t_norm = 36.6 + rng.normal(0.0, 0.35, cols=nd)
     temp = _rnd(np.where(fever, np.minimum(t_fev, 41.5), np.clip(t_norm, 35.5, 37.8)), 1)
-    out: list[tuple[str, FloatArray, FloatArray]] = []
-    keep = alive & (fever | (lvl >= 1) | (rng.random((n, nd)) > 0.02))
-    out.append(("temp", tday, np.where(keep, temp, np.nan)))
+    out: list[_Block] = []
+    nominal = days.astype(np.float64) + 0.5
+    keep = alive & (fever | (lvl >= 1) | (rng.random(cols=nd) > 0.02))
+    out.append(_Block("temp", tday, np.where(keep, temp, np.nan), nominal))
     # Systolic blood pressure: low on hypotension days, >= 95 mmHg otherwise.
-    low = rng.uniform(68.0, 88.0, (n, nd))
-    normal = np.clip(rng.normal(116.0, 12.0, (n, nd)), 95.0, 165.0)
+    low = rng.uniform(68.0, 88.0, cols=nd)
+    normal = np.clip(rng.normal(116.0, 12.0, cols=nd), 95.0, 165.0)
     sbp = _rnd(np.where(hemo >= 2, low, normal))
-    keep = alive & ((hemo >= 2) | (rng.random((n, nd)) > 0.03))
-    out.append(("sbp", tday + 0.01, np.where(keep, sbp, np.nan)))
+    keep = alive & ((hemo >= 2) | (rng.random(cols=nd) > 0.03))
+    out.append(_Block("sbp", tday + 0.01, np.where(keep, sbp, np.nan), nominal + 0.01))
     # SpO2: 88-94 % on oxygen days, 95-100 % otherwise.
-    spo2 = _rnd(np.where(resp >= 2, rng.uniform(86.0, 94.0, (n, nd)),
-                             np.clip(rng.normal(97.5, 1.3, (n, nd)), 95.0, 100.0)))
-    keep = alive & ((resp >= 2) | (rng.random((n, nd)) > 0.05))
-    out.append(("spo2", tday + 0.02, np.where(keep, spo2, np.nan)))
+    spo2 = _rnd(np.where(resp >= 2, rng.uniform(86.0, 94.0, cols=nd),
+                         np.clip(rng.normal(97.5, 1.3, cols=nd), 95.0, 100.0)))
+    keep = alive & ((resp >= 2) | (rng.random(cols=nd) > 0.05))
+    out.append(_Block("spo2", tday + 0.02, np.where(keep, spo2, np.nan), nominal + 0.02))
     return out
 
 
-def _icans(rng: np.random.Generator, ev: _Long, course: _Course, cov: _Covariates,
+def _icans(rng: _Rng, ev: _Long, course: _Course, cov: _Covariates,
            opt: SimulationOptions) -> IntArray:
     """ICANS assessments for monitored patients; returns the intended ICANS grade."""
     n = len(course.grade)
     g = course.grade
     p = np.select([g >= 3, g == 2, g == 1], [0.55, 0.25, 0.10], 0.03)
-    has = rng.random(n) < p
+    has = rng.random() < p
     probs = np.where((g >= 3)[:, None], [0.25, 0.30, 0.30, 0.15], [0.55, 0.35, 0.10, 0.0])
     cum = probs.cumsum(axis=1)
-    ig = 1 + (rng.random(n)[:, None] > cum).sum(axis=1)
+    ig = 1 + (rng.random()[:, None] > cum).sum(axis=1)
     ig = np.where(has, np.minimum(ig, 4), 0).astype(np.int64)
-    start = np.where(g >= 1, np.nan_to_num(course.tp) + rng.integers(0, 4, n),
-                     rng.integers(3, 9, n)).astype(np.float64)
-    dur = rng.integers(1, 6, n)
-    monitored = has | (g >= 2) | (rng.random(n) < opt.icans_monitoring_rate)
+    start = np.where(g >= 1, np.nan_to_num(course.tp) + rng.integers(0, 4),
+                     rng.integers(3, 9)).astype(np.float64)
+    dur = rng.integers(1, 6)
+    monitored = has | (g >= 2) | (rng.random() < opt.icans_monitoring_rate)
     adays = np.arange(0, 15)
     grid = np.zeros((n, len(adays)), dtype=np.int64)
     on = (adays[None, :] >= start[:, None]) & (adays[None, :] < start[:, None] + dur[:, None])
     grid = np.where(on, ig[:, None], 0)
-    frac = rng.uniform(0.4, 0.7, grid.shape)
+    frac = rng.uniform(0.4, 0.7, cols=len(adays))
     t = adays[None, :] + frac
     alive = t < course.last_time[:, None]
     use = monitored[:, None] & alive
     capd = (cov.age < 12.0)[:, None]
-    r = rng.random(grid.shape)
+    r = rng.random(cols=len(adays))
     ice = np.select([grid == 0, grid == 1, grid == 2, grid == 3],
                     [10, 7 + np.floor(r * 3), 3 + np.floor(r * 4), np.floor(r * 3)], 0)
     capd_v = np.select([grid == 0, grid <= 2, grid == 3],
@@ -721,43 +826,48 @@ def _icans(rng: np.random.Generator, ev: _Long, course: _Course, cov: _Covariate
     ev.add(pi, t[pi, di], "ice", ice[pi, di])
     pi, di = np.nonzero(use & capd & (grid < 4))
     ev.add(pi, t[pi, di], "capd", capd_v[pi, di])
-    pi, di = np.nonzero(use)
+    # Level of consciousness is charted only when depressed ("awakens spontaneously" is the
+    # ASTCT grade 1 wording for a drowsy patient, not for an alert one).
+    pi, di = np.nonzero(use & (grid >= 1) & ((grid >= 2) | (r < 0.5)))
     ev.add(pi, t[pi, di] + 0.01, "consciousness", np.nan, -1, cons[pi, di])
     # Seizures and oedema on the first ICANS day of some grade 3-4 patients.
     first = np.clip(start.astype(np.int64), 0, len(adays) - 1)
     rows = np.arange(n)
     ok = use[rows, first] & (ig >= 3)
-    sz = ok & (rng.random(n) < 0.3)
+    sz = ok & (rng.random() < 0.3)
     idx = np.flatnonzero(sz)
     ev.add(idx, t[idx, first[idx]] + 0.02, "seizure", np.nan, -1,
            np.where(ig[idx] == 4, _d("prolonged"), _d("resolved_rapidly")))
-    oed = ok & (ig == 4) & (rng.random(n) < 0.25)
+    oed = ok & (ig == 4) & (rng.random() < 0.25)
     idx = np.flatnonzero(oed)
     ev.add(idx, t[idx, first[idx]] + 0.03, "cerebral_edema", np.nan, -1, _d("diffuse"))
-    recorded = np.flatnonzero(monitored & (use.any(axis=1)))
-    realised = np.where(use, grid, 0).max(axis=1)
-    ev.add(recorded, np.minimum(course.last_time[recorded] - 0.05, opt.last_day + 0.9),
-           "icans_grade_recorded", realised[recorded], -1, _d("astct"))
+    daily = np.where(use, grid, 0)
+    realised = daily.max(axis=1)
+    if opt.record_grades:  # the centre's own record, on the first day at the worst grade
+        rec = np.flatnonzero(realised >= 1)
+        peak = np.argmax(daily == realised[:, None], axis=1)
+        ev.add(rec, t[rec, peak[rec]] + 0.04, "icans_grade_recorded",
+               realised[rec].astype(np.float64), -1, _d("astct"))
     out: IntArray = realised.astype(np.int64)
     return out
 
 
-def _deaths_and_records(rng: np.random.Generator, ev: _Long, course: _Course,
-                        eff: npt.NDArray[np.int8], icans_max: IntArray,
+def _deaths_and_records(rng: _Rng, ev: _Long, course: _Course,
+                        eff: npt.NDArray[np.int8], days: IntArray,
                         opt: SimulationOptions) -> None:
-    n = len(course.grade)
     died = np.flatnonzero(~np.isnan(course.death_time))
     ev.add(died, course.death_time[died], "death", 1.0, -1,
            np.where(course.death_cause[died] == 0, _d("crs"), _d("infection")))
     # Organ toxicity (CTCAE, does not change the ASTCT grade) in some severe patients.
-    tox = np.flatnonzero((course.grade >= 3) & (rng.random(n) < 0.3))
+    tox = np.flatnonzero((course.grade >= 3) & (rng.random() < 0.3))
     ev.add(tox, np.nan_to_num(course.tp[tox]) + 1.5, "organ_toxicity",
-           rng.integers(2, 4, len(tox)).astype(np.float64), -1, _d("creatinine"))
-    if opt.record_grades:
-        allp = np.arange(n)
-        final = np.minimum(course.last_time - 0.05, opt.last_day + 0.9)
-        ev.add(allp, final, "crs_grade_recorded", eff.max(axis=1).astype(np.float64), -1,
-               _d("astct"))
+           rng.integers(2, 4, rows=tox).astype(np.float64), -1, _d("creatinine"))
+    if opt.record_grades:  # the centre's own record, on the first day at the worst grade
+        worst = eff.max(axis=1)
+        rec = np.flatnonzero(worst >= 1)
+        peak = np.argmax(eff == worst[:, None], axis=1)
+        ev.add(rec, days[peak[rec]] + 0.9, "crs_grade_recorded",
+               worst[rec].astype(np.float64), -1, _d("astct"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -808,32 +918,31 @@ def _inflammation(course: _Course, amp: FloatArray, t: FloatArray) -> FloatArray
     return out
 
 
-def _labs(rng: np.random.Generator, course: _Course, treat: _Treatment, cov: _Covariates,
-          yz: FloatArray, opt: SimulationOptions) -> list[tuple[str, FloatArray, FloatArray]]:
+def _labs(rng: _Rng, course: _Course, treat: _Treatment, cov: _Covariates,
+          yz: FloatArray, opt: SimulationOptions) -> list[_Block]:
     """Lab draws per analyte: (code, times (n, m), values (n, m) with NaN = not measured)."""
-    n = len(yz)
     raw = np.exp(np.clip(_EFFECTS["amp_slope"]
-                         * (yz + rng.normal(0.0, _EFFECTS["amp_noise"], n) - 1.1), -30.0, 30.0))
+                         * (yz + rng.normal(0.0, _EFFECTS["amp_noise"]) - 1.1), -30.0, 30.0))
     cap = _EFFECTS["amp_max"]
     amp = cap * np.tanh(raw / cap)  # saturates: CRP, ferritin, IL-6 stay in clinical ranges
-    nuis = rng.normal(0.0, 1.0, n)
+    nuis = rng.normal(0.0, 1.0)
     core = np.asarray(CORE_SCHEDULE, dtype=np.float64)
     cyto = np.asarray(CYTOKINE_SCHEDULE, dtype=np.float64)
 
     def draw_times(sched: FloatArray) -> FloatArray:
         m = len(sched)
-        t = sched[None, :] + 0.3 + rng.normal(0.0, 0.12, (n, m))
-        shift = rng.random((n, m)) < opt.out_of_window_rate
-        sign = np.where(rng.random((n, m)) < 0.5, -1.0, 1.0)
-        t = np.where(shift, t + sign * rng.uniform(1.1, 2.5, (n, m)), t)
+        t = sched[None, :] + 0.3 + rng.normal(0.0, 0.12, cols=m)
+        shift = rng.random(cols=m) < opt.out_of_window_rate
+        sign = np.where(rng.random(cols=m) < 0.5, -1.0, 1.0)
+        t = np.where(shift, t + sign * rng.uniform(1.1, 2.5, cols=m), t)
         out: FloatArray = _rnd(np.clip(t, opt.first_day - 1.0, opt.last_day + 0.99), 3)
         return out
 
     t_core = draw_times(core)
     t_cyto = draw_times(cyto)
-    missed = rng.random(t_core.shape) < opt.missed_draw_rate  # whole draw missed
-    missed_c = rng.random(t_cyto.shape) < opt.missed_draw_rate
-    panel = rng.random(n) < opt.cytokine_panel_rate
+    missed = rng.random(cols=len(core)) < opt.missed_draw_rate  # whole draw missed
+    missed_c = rng.random(cols=len(cyto)) < opt.missed_draw_rate
+    panel = rng.random() < opt.cytokine_panel_rate
     alive_core = t_core < course.last_time[:, None]
     alive_cyto = t_cyto < course.last_time[:, None]
     i_core = _inflammation(course, amp, t_core)
@@ -841,11 +950,12 @@ def _labs(rng: np.random.Generator, course: _Course, treat: _Treatment, cov: _Co
     since_toci_core = t_core - treat.toci_time[:, None]
     since_toci_cyto = t_cyto - treat.toci_time[:, None]
 
-    out: list[tuple[str, FloatArray, FloatArray]] = []
+    out: list[_Block] = []
 
     def finish(code: str, t: FloatArray, v: FloatArray, avail: BoolArray) -> None:
-        miss = rng.random(v.shape) < opt.lab_missing_rate
-        out.append((code, t, np.where(avail & ~miss, v, np.nan)))
+        miss = rng.random(cols=v.shape[1]) < opt.lab_missing_rate
+        sched = cyto if code in CYTOKINE_LABS else core
+        out.append(_Block(code, t, np.where(avail & ~miss, v, np.nan), sched + 0.3))
 
     avail_core = alive_core & ~missed
     for code in ("crp", "ferritin", "il6", "ldh", "ddimer", "creatinine", "aptt", "pt",
@@ -855,7 +965,7 @@ def _labs(rng: np.random.Generator, course: _Course, treat: _Treatment, cov: _Co
         t = t_cyto if cytokine else t_core
         infl = i_cyto if cytokine else i_core
         since = since_toci_cyto if cytokine else since_toci_core
-        base_shift = rng.normal(0.0, spec.between_sd, n)
+        base_shift = rng.normal(0.0, spec.between_sd)
         if code == "ldh":
             base_shift = base_shift + np.log1p(cov.blasts / 20.0)
         if code == "creatinine":
@@ -866,7 +976,7 @@ def _labs(rng: np.random.Generator, course: _Course, treat: _Treatment, cov: _Co
         elif spec.toci > 0:  # IL-6 rises after tocilizumab (receptor blockade)
             mean = mean + np.where(since > 0, spec.toci * np.exp(-np.maximum(since, 0) / 6.0),
                                    0.0)
-        noise = rng.normal(0.0, spec.noise, t.shape)
+        noise = rng.normal(0.0, spec.noise, cols=t.shape[1])
         if spec.log:
             v = spec.median * np.exp(base_shift[:, None] + mean + noise)
         else:
@@ -876,27 +986,28 @@ def _labs(rng: np.random.Generator, course: _Course, treat: _Treatment, cov: _Co
         finish(code, t, v, avail)
 
     # Fibrinogen: acute-phase rise early, consumption in severe CRS.
-    fib = np.clip(rng.normal(3.1, 0.6, n), 1.2, None)[:, None] * np.exp(
-        0.15 * i_core - 0.12 * i_core**2 + rng.normal(0.0, 0.12, t_core.shape))
+    mc = len(core)
+    fib = np.clip(rng.normal(3.1, 0.6), 1.2, None)[:, None] * np.exp(
+        0.15 * i_core - 0.12 * i_core**2 + rng.normal(0.0, 0.12, cols=mc))
     finish("fibrinogen", t_core, _rnd(np.clip(fib, 0.3, 12.0), 2), avail_core)
 
     # Blood counts: lymphodepletion (days -5..-3) nadir, deeper neutropenia with severe CRS.
     ld = np.where(t_core < 14.0, np.clip((t_core + 3.0) / 5.0, 0.0, 1.0),
                   1.0 - np.clip((t_core - 14.0) / 20.0, 0.0, 0.6))
-    depth = 2.0 + 0.75 * np.minimum(amp, 4.0) + rng.normal(0.0, 0.35, n)
-    anc = 2.2 * np.exp(rng.normal(0.0, 0.6, n)[:, None] - depth[:, None] * ld
-                       + rng.normal(0.0, 0.35, t_core.shape))
+    depth = 2.0 + 0.75 * np.minimum(amp, 4.0) + rng.normal(0.0, 0.35)
+    anc = 2.2 * np.exp(rng.normal(0.0, 0.6)[:, None] - depth[:, None] * ld
+                       + rng.normal(0.0, 0.35, cols=mc))
     anc = _rnd(np.clip(anc, 0.0, 60.0), 2)
     expansion = np.exp(-((t_core - 9.0) ** 2) / 18.0) * np.minimum(amp, 4.0)[:, None]
-    alc = 0.9 * np.exp(rng.normal(0.0, 0.5, n)[:, None] - 2.0 * ld + 1.2 * expansion
-                       + rng.normal(0.0, 0.3, t_core.shape))
+    alc = 0.9 * np.exp(rng.normal(0.0, 0.5)[:, None] - 2.0 * ld + 1.2 * expansion
+                       + rng.normal(0.0, 0.3, cols=mc))
     alc = _rnd(np.clip(alc, 0.0, 80.0), 2)
-    mono = 0.35 * np.exp(-1.2 * ld + rng.normal(0.0, 0.3, t_core.shape))
+    mono = 0.35 * np.exp(-1.2 * ld + rng.normal(0.0, 0.3, cols=mc))
     wbc = _rnd(anc + alc + mono, 2)
-    hb = _rnd(np.clip(rng.normal(9.8, 1.2, n)[:, None] - 0.7 * ld - 0.4 * i_core
-                          + rng.normal(0.0, 0.4, t_core.shape), 4.0, 16.5), 1)
-    plt = np.exp(np.log(90.0) + rng.normal(0.0, 0.6, n)[:, None] - 0.7 * ld - 0.35 * i_core
-                 + rng.normal(0.0, 0.2, t_core.shape))
+    hb = _rnd(np.clip(rng.normal(9.8, 1.2)[:, None] - 0.7 * ld - 0.4 * i_core
+                      + rng.normal(0.0, 0.4, cols=mc), 4.0, 16.5), 1)
+    plt = np.exp(np.log(90.0) + rng.normal(0.0, 0.6)[:, None] - 0.7 * ld - 0.35 * i_core
+                 + rng.normal(0.0, 0.2, cols=mc))
     plt = _rnd(np.clip(plt, 2.0, 900.0))
     for code, v in (("anc", anc), ("wbc", wbc), ("alc", alc), ("hb", hb), ("plt", plt)):
         finish(code, t_core, v, avail_core)
@@ -936,13 +1047,13 @@ def _patients_frame(ids: npt.NDArray[Any], cov: _Covariates,
 
 
 def _observations_frame(ids: npt.NDArray[Any],
-                        blocks: list[tuple[str, FloatArray, FloatArray]]) -> pd.DataFrame:
+                        blocks: list[_Block]) -> pd.DataFrame:
     """Long observations, ordered by patient then nominal time (no global sort: fast)."""
     codes = list(ANALYTES)
-    times = np.concatenate([t for _, t, _ in blocks], axis=1)
-    values = np.concatenate([v for _, _, v in blocks], axis=1)
-    col_code = np.concatenate([np.full(t.shape[1], codes.index(c)) for c, t, _ in blocks])
-    nominal = np.median(times, axis=0) if len(times) > 0 else np.zeros(times.shape[1])
+    times = np.concatenate([b.times for b in blocks], axis=1)
+    values = np.concatenate([b.values for b in blocks], axis=1)
+    col_code = np.concatenate([np.full(b.times.shape[1], codes.index(b.code)) for b in blocks])
+    nominal = np.concatenate([b.nominal for b in blocks])
     order = np.lexsort((col_code, nominal))
     times, values, col_code = times[:, order], values[:, order], col_code[order]
     keep = ~np.isnan(values)
@@ -1011,4 +1122,4 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
 
 
 __all__ = ["CORE_SCHEDULE", "CYTOKINE_SCHEDULE", "MRD_FLOOR", "Simulation", "SimulationOptions",
-           "simulate", "simulate_cohort", "write_cohort"]
+           "simulate", "simulate_batch", "simulate_cohort", "write_cohort"]

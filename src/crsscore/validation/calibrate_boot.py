@@ -174,6 +174,7 @@ def calibrate_bootstrap(
     n_grid: int = 50,
     frac: float = LOWESS_FRAC,
     n_jobs: int = 1,
+    lp: ArrayLike | None = None,
 ) -> BootstrapCalibration:
     """Bootstrap bias-corrected calibration curve of a whole pipeline (``rms::calibrate``).
 
@@ -187,6 +188,10 @@ def calibrate_bootstrap(
     n_grid : points of the ``predy`` grid.
     frac : lowess span.
     n_jobs : local worker processes (joblib).
+    lp : the linear predictor of the model being reported on the original data (as rms
+        calibrates the fit it is given); default: ``fit_fn`` refitted on all rows.  Use it when
+        the reported model differs in an inessential way from a bootstrap refit (for example
+        more imputations).
     """
     _check_common(B, n_jobs)
     if not isinstance(n_grid, int) or n_grid < 2:
@@ -194,11 +199,16 @@ def calibrate_bootstrap(
     if not 0.0 < frac <= 1.0:
         raise ModelError(f"frac must be in (0, 1]; got {frac!r}")
     ya = _check_y(y, len(X))
-    all_rows = np.arange(ya.shape[0])
-    lp, _, err = _fit_predict(fit_fn, X, ya, all_rows, None, "rows")
-    if err is not None:
-        raise ModelError(f"the pipeline cannot be fitted on the original data: {err}")
-    pred = _expit(lp)
+    if lp is None:
+        all_rows = np.arange(ya.shape[0])
+        lp_orig, _, err = _fit_predict(fit_fn, X, ya, all_rows, None, "rows")
+        if err is not None:
+            raise ModelError(f"the pipeline cannot be fitted on the original data: {err}")
+    else:
+        lp_orig = np.asarray(lp, dtype=np.float64).reshape(-1)
+        if lp_orig.shape[0] != ya.shape[0] or not np.all(np.isfinite(lp_orig)):
+            raise ModelError(f"lp must hold {ya.shape[0]} finite values, one per patient")
+    pred = _expit(lp_orig)
     lo, hi = np.quantile(pred, [0.01, 0.99])
     if not hi > lo:
         raise ModelError("the predictions are (nearly) constant: no calibration curve can be drawn")

@@ -19,6 +19,7 @@ _COMMAND_MODULES: list[str] = [
     "crsscore.cli.serve_cmd",
     "crsscore.cli.grade_cmd",
     "crsscore.cli.validate_cmds",
+    "crsscore.cli.report_cmd",
 ]
 
 

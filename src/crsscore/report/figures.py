@@ -1,0 +1,340 @@
+"""The report's figures, drawn with matplotlib (Agg) and returned as PNG bytes.
+
+Every figure is readable in grey scale: strategies and scores differ by line style and marker,
+not by colour alone.  Functions take result objects and return a :class:`Figure` (PNG bytes,
+alt text, caption); nothing is written to disk here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Figure",
+    "calibration_figure",
+    "decision_figure",
+    "onset_figure",
+    "points_chart",
+    "roc_figure",
+]
+
+#: Line styles and markers cycled for curves (grey-scale safe).
+STYLES: tuple[tuple[Any, str], ...] = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"),
+                                       ((0, (5, 1, 1, 1, 1, 1)), "v"), ((0, (1, 1)), "x"),
+                                       ((0, (8, 2)), "P"), ((0, (3, 1, 1, 1)), "*"),
+                                       ((0, (2, 2)), "<"), ((0, (6, 3)), ">"))
+GREYS: tuple[str, ...] = ("0.0", "0.35", "0.55", "0.2", "0.45", "0.65", "0.1", "0.3", "0.5", "0.6")
+HATCHES: tuple[str, ...] = ("", "///", "...", "xxx", "\\\\\\", "ooo")
+DPI = 150
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A rendered figure."""
+
+    name: str
+    png: bytes
+    alt: str
+    caption: str
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def _style() -> dict[str, Any]:
+    return {
+        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+        "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
+        "axes.spines.right": False, "savefig.dpi": DPI, "figure.dpi": DPI,
+        "font.family": "DejaVu Sans", "svg.fonttype": "none",
+    }
+
+
+def _render(fig: Any, name: str, alt: str, caption: str) -> Figure:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white",
+                metadata={"Software": None})
+    plt.close(fig)
+    return Figure(name, buf.getvalue(), alt, caption)
+
+
+def _mpl() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ------------------------------------------------------------------------------------------
+def onset_figure(outcomes: pd.DataFrame, landmark_day: float) -> Figure:
+    """Histogram of the onset day of CRS, stacked by the patient's maximum grade."""
+    plt = _mpl()
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(6.4, 3.2))
+        oc = outcomes
+        onset = pd.to_numeric(oc["crs_onset_day"], errors="coerce")
+        grade = pd.to_numeric(oc["crs_max_grade"], errors="coerce")
+        ok = onset.notna() & grade.notna() & (grade >= 1)
+        if ok.any():
+            lo = math.floor(float(onset[ok].min()))
+            hi = math.ceil(float(onset[ok].max())) + 1
+            bins = np.arange(lo, max(hi, lo + 1) + 1)
+            bottom = np.zeros(bins.size - 1)
+            for g in range(1, 6):
+                v = onset[ok & (grade == g)].to_numpy(dtype=np.float64)
+                if v.size == 0:
+                    continue
+                h, _ = np.histogram(v, bins=bins)
+                ax.bar(bins[:-1], h, width=0.9, bottom=bottom, align="edge",
+                       color=GREYS[(g - 1) * 2 % len(GREYS)] if g > 1 else "white",
+                       edgecolor="black", hatch=HATCHES[g], linewidth=0.6,
+                       label=f"max grade {g} (n={v.size})")
+                bottom += h
+            ax.axvline(float(landmark_day), color="black", ls="--", lw=1.2)
+            top = float(bottom.max())
+            ax.set_ylim(0, top * 1.18 + 0.5)
+            ax.text(float(landmark_day), top * 1.16 + 0.5, f" landmark (day {landmark_day:g})",
+                    va="top", ha="left", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+            ax.legend(frameon=False, loc="upper right")
+        else:
+            ax.text(0.5, 0.5, "no CRS onset recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xlabel("Day of CRS onset (days since infusion)")
+        ax.set_ylabel("Patients")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        fig.tight_layout()
+    n = int(ok.sum())
+    return _render(fig, "onset",
+                   f"Histogram of CRS onset day for {n} patients with CRS, stacked by maximum grade",
+                   f"Onset of CRS by maximum ASTCT grade (n = {n}); dashed line: landmark.")
+
+
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RocSeries:
+    label: str
+    y: np.ndarray
+    score: np.ndarray
+    auc: float
+    ci: tuple[float, float]
+
+
+def _roc_band(y: np.ndarray, s: np.ndarray, grid: np.ndarray, B: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise 95% band of sensitivity at fixed 1 - specificity (stratified bootstrap)."""
+    from crsscore.validation.discrimination import roc_curve
+
+    rng = np.random.default_rng(seed)
+    ev, ne = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    sens = np.empty((B, grid.size))
+    for b in range(B):
+        rows = np.concatenate([rng.choice(ev, ev.size), rng.choice(ne, ne.size)])
+        rc = roc_curve(y[rows], s[rows])
+        # step function: the highest tpr reached at fpr <= grid
+        idx = np.searchsorted(rc.fpr, grid, side="right") - 1
+        sens[b] = rc.tpr[np.clip(idx, 0, rc.tpr.size - 1)]
+    return np.quantile(sens, 0.025, axis=0), np.quantile(sens, 0.975, axis=0)
+
+
+def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries], *,
+               band_seed: int = 0, band_B: int = 200) -> Figure:
+    """ROC curves: (A) the derived score and continuous model on the analysed patients, with a
+    bootstrap 95% band for the point score; (B) every score of the comparison."""
+    from crsscore.validation.discrimination import roc_curve
+
+    plt = _mpl()
+    panels = [("A. Derivation cohort (apparent)", derivation)]
+    if comparison:
+        panels.append(("B. Head-to-head comparison", comparison))
+    with plt.rc_context(_style()):
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.9), squeeze=False)
+        for ax, (title, series) in zip(axes[0], panels, strict=True):
+            ax.plot([0, 1], [0, 1], color="0.75", lw=0.8, ls=":")
+            for k, sr in enumerate(series):
+                ls, mk = STYLES[k % len(STYLES)]
+                rc = roc_curve(sr.y, sr.score)
+                if k == 0 and title.startswith("A") and band_B > 0:
+                    grid = np.linspace(0, 1, 101)
+                    lo, hi = _roc_band(sr.y, sr.score, grid, band_B, band_seed)
+                    ax.fill_between(grid, lo, hi, step="post", color="0.85", lw=0,
+                                    label="95% band (bootstrap)")
+                ci = f"{sr.ci[0]:.2f}-{sr.ci[1]:.2f}" if all(map(math.isfinite, sr.ci)) else "n/a"
+                ax.step(rc.fpr, rc.tpr, where="post", ls=ls, color=GREYS[k % len(GREYS)],
+                        lw=1.5, marker=mk, markevery=max(1, rc.fpr.size // 8), ms=4,
+                        label=f"{sr.label}: {sr.auc:.3f} ({ci}), n={sr.y.size}")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.01)
+            ax.set_aspect("equal")
+            ax.set_xlabel("1 - specificity")
+            ax.set_ylabel("Sensitivity")
+            ax.set_title(title, loc="left")
+            ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1,
+                      title="AUC (95% CI, DeLong)", title_fontsize=8)
+        fig.tight_layout()
+    labels = "; ".join(f"{s.label} AUC {s.auc:.3f}" for s in [*derivation, *comparison])
+    return _render(fig, "roc", f"ROC curves: {labels}",
+                   "ROC curves with AUC and DeLong 95% CI; shaded: pointwise bootstrap 95% band "
+                   "of sensitivity for the point score.")
+
+
+# ------------------------------------------------------------------------------------------
+def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
+                       groups: Sequence[Any] = (), totals: np.ndarray | None = None,
+                       model_prob: Any = None) -> Figure:
+    """Apparent lowess calibration of the point score, the bootstrap bias-corrected curve when
+    given (rms ``calibrate``), and observed rates per risk group with 95% CIs."""
+    from crsscore.validation.calibration import calibration_curve
+
+    plt = _mpl()
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(5.0, 5.0))
+        cc = calibration_curve(y, np.clip(p, 1e-6, 1 - 1e-6))
+        top = max(float(np.max(p)), float(np.nanmax(cc.observed)))
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
+        ax.plot(cc.prob, cc.observed, color="0.4", lw=1.6, ls="--", label="Apparent (lowess)")
+        if boot_cal is not None:
+            ax.plot(boot_cal.predy, boot_cal.calibrated_corrected, color="0.0", lw=1.9,
+                    label=f"Bias-corrected (bootstrap, B={boot_cal.B})")
+            top = max(top, float(np.nanmax(boot_cal.calibrated_corrected)))
+        if groups and totals is not None and model_prob is not None:
+            for g in groups:
+                sel = (totals >= g.min_total) & (totals <= g.max_total) & ~np.isnan(totals)
+                if not sel.any() or g.n == 0:
+                    continue
+                mp = float(np.mean(model_prob(totals[sel])))
+                ax.errorbar([mp], [g.rate], yerr=[[g.rate - g.ci_low], [g.ci_high - g.rate]],
+                            fmt="s", color="black", mfc="white", ms=6, capsize=3, lw=1)
+                ax.annotate(g.name, (mp, g.rate), textcoords="offset points", xytext=(6, 4), fontsize=8)
+                top = max(top, float(g.ci_high))
+            ax.plot([], [], "s", color="black", mfc="white", label="Risk group: observed (95% CI)")
+        ax.plot(p, np.full(p.size, -0.015 * max(top, 0.05)), "|", color="0.3", ms=5, alpha=0.6)
+        lim = float(min(1.0, top * 1.08 + 0.02))
+        ax.set_xlim(0, lim)
+        ax.set_ylim(-0.03 * lim, lim)
+        ax.set_xlabel("Predicted probability (point score)")
+        ax.set_ylabel("Observed proportion")
+        ax.legend(frameon=False, loc="upper left")
+        fig.tight_layout()
+    return _render(fig, "calibration",
+                   "Calibration plot: ideal line, apparent lowess curve"
+                   + (", bootstrap bias-corrected curve" if boot_cal is not None else "")
+                   + " and observed rates per risk group",
+                   "Calibration of the point score's predicted probability. Ticks at the bottom: "
+                   "predictions of individual patients.")
+
+
+# ------------------------------------------------------------------------------------------
+def decision_figure(dc: Any, *, max_threshold: float | None = None) -> Figure:
+    """Net benefit of each model, treat all and treat none (grey scale: styles differ)."""
+    plt = _mpl()
+    frame = dc.to_frame()
+    prev = dc.events / dc.n if dc.n else 0.0
+    tmax = max_threshold if max_threshold is not None else float(min(0.99, max(0.3, 3 * prev)))
+    with plt.rc_context(_style()):
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+        k = 0
+        for variable, sub in frame.groupby("variable", sort=False):
+            sub = sub[sub["threshold"] <= tmax]
+            if variable == "all":
+                kw: dict[str, Any] = {"color": "0.55", "lw": 1.2, "ls": "-"}
+            elif variable == "none":
+                kw = {"color": "0.0", "lw": 1.0, "ls": ":"}
+            else:
+                ls, mk = STYLES[(k + 1) % len(STYLES)]
+                kw = {"color": GREYS[k % len(GREYS)], "lw": 1.7, "ls": ls, "marker": mk,
+                      "markevery": 5, "ms": 4}
+                k += 1
+            ax.plot(sub["threshold"], sub["net_benefit"], label=str(sub["label"].iloc[0]), **kw)
+        ax.set_xlim(0, tmax)
+        ax.set_ylim(-0.05 * max(prev, 0.01) - 0.005, max(prev, 0.01) * 1.15)
+        ax.set_xlabel("Threshold probability")
+        ax.set_ylabel("Net benefit")
+        ax.legend(frameon=False, loc="upper right")
+        fig.tight_layout()
+    return _render(fig, "decision", "Decision curves: net benefit against threshold probability",
+                   f"Decision curves (n = {dc.n}, {dc.events} events): net benefit of treating "
+                   "patients whose predicted risk is at or above the threshold.")
+
+
+# ------------------------------------------------------------------------------------------
+def _risk_ticks(intercept: float, slope: float, max_total: float) -> tuple[np.ndarray, list[str]]:
+    """Round risks (1%, 2%, 5%, 10%, ...) that fall on the total-points axis, and where."""
+    candidates = np.array([0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
+                           0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+    if slope == 0 or not math.isfinite(slope):
+        return np.array([]), []
+    x = (np.log(candidates / (1 - candidates)) - intercept) / slope
+    keep = (x >= -1e-9) & (x <= max_total + 1e-9)
+    xs, rs = x[keep], candidates[keep]
+    # drop ticks closer than 4% of the axis to the previous one
+    out_x: list[float] = []
+    out_r: list[float] = []
+    for xi, ri in zip(xs, rs, strict=True):
+        if not out_x or abs(xi - out_x[-1]) >= 0.04 * max(max_total, 1.0):
+            out_x.append(float(xi))
+            out_r.append(float(ri))
+    labels = [f"{100 * r:g}%" for r in out_r]
+    return np.asarray(out_x), labels
+
+
+def points_chart(sheet: pd.DataFrame, intercept: float, slope: float) -> Figure:
+    """A nomogram-like points chart: points per band for each variable, then total points and
+    the probability of severe CRS (at round risks) on aligned axes."""
+    plt = _mpl()
+    variables = list(dict.fromkeys(sheet["variable"]))
+    max_total = float(sheet.groupby("variable", sort=False)["points"].max().sum())
+    totals = np.arange(0, int(max_total) + 1)
+    n_rows = len(variables) + 2
+    xmax = max(max_total, 1.0)
+    with plt.rc_context(_style()):
+        fig, axes = plt.subplots(n_rows, 1, figsize=(7.2, 0.7 * n_rows + 0.6), sharex=False)
+        for ax, var in zip(axes[: len(variables)], variables, strict=True):
+            sub = sheet[sheet["variable"] == var].sort_values("points")
+            unit = str(sub["unit"].iloc[0]) if "unit" in sub else ""
+            ax.set_xlim(-0.5, xmax + 0.5)
+            lo_p, hi_p = float(sub["points"].min()), float(sub["points"].max())
+            ax.plot([lo_p, hi_p], [0, 0], color="0.3", lw=1.2)
+            for j, (_, r) in enumerate(sub.iterrows()):
+                x = float(r["points"])
+                above = j % 2 == 0
+                ax.plot([x], [0], marker="o", color="black", ms=5)
+                ha = "left" if x <= lo_p and j == 0 else ("right" if x >= xmax - 0.5 else "center")
+                ax.annotate(f"{r['range']} ({int(r['points'])})", (x, 0), textcoords="offset points",
+                            xytext=(-3 if ha == "left" else 0, 6 if above else -7), ha=ha,
+                            va="bottom" if above else "top", fontsize=7)
+            ax.set_yticks([])
+            ax.set_xticks([])
+            label = f"{var}\n[{unit}]" if unit else var
+            ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+            for side in ("left", "bottom"):
+                ax.spines[side].set_visible(False)
+            ax.set_ylim(-1.3, 1.3)
+        ax_t, ax_r = axes[-2], axes[-1]
+        for ax in (ax_t, ax_r):
+            ax.set_xlim(-0.5, xmax + 0.5)
+            ax.set_yticks([])
+            ax.spines["left"].set_visible(False)
+            ax.set_ylim(0, 1)
+        step = max(1, math.ceil(len(totals) / 25))
+        ax_t.set_xticks(totals[::step])
+        ax_t.set_ylabel("Total points", rotation=0, ha="right", va="center")
+        rx, rl = _risk_ticks(intercept, slope, max_total)
+        ax_r.set_xticks(rx)
+        ax_r.set_xticklabels(rl)
+        ax_r.set_ylabel("Risk of\nsevere CRS", rotation=0, ha="right", va="center")
+        fig.subplots_adjust(left=0.27, right=0.97, top=0.97, bottom=0.08, hspace=0.55)
+    return _render(fig, "points", "Points chart: points per band of each variable, total points and risk",
+                   "Points chart (points in brackets): add the points of each variable's band; "
+                   "the total maps to the probability of severe CRS on the bottom axis.")

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.templating import Jinja2Templates
 
+from crsscore import __version__
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.registry import CardRegistry
 
@@ -16,6 +17,21 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+_PRETTY_UNITS = [("10^9/L", "×10⁹/L"), ("10^3/uL", "×10³/µL"), ("uL", "µL"), ("ug", "µg"),
+                 ("umol", "µmol"), ("ukat", "µkat")]
+
+
+def pretty_unit(unit: object) -> str:
+    """A unit as printed on a lab report (``10^9/L`` -> ``×10⁹/L``, ``ug`` -> ``µg``)."""
+    text = "" if unit is None else str(unit)
+    for ascii_unit, shown in _PRETTY_UNITS:
+        text = text.replace(ascii_unit, shown)
+    return text
+
+
+templates.env.filters["unit"] = pretty_unit
+templates.env.globals["version"] = __version__
 
 
 def get_registry(request: Request) -> CardRegistry:

@@ -388,28 +388,45 @@ def run_card(card: ScoreCard, prepared: Prepared) -> pd.DataFrame:
         raise InputError([InputProblem("", "value", str(exc), "invalid")]) from None
 
 
+_INVERSE = {"none": lambda b: b, "log10": lambda b: 10.0 ** b, "log2": lambda b: 2.0 ** b,
+            "ln": math.exp}
+
+
+def _band_text(var: Variable, lower: float | None, upper: float | None,
+               lower_inclusive: bool, upper_inclusive: bool) -> str:
+    """A band in the card's unit, as a clinician reads it (">= 3 to < 10", "< 75")."""
+    inv = _INVERSE[var.transform]
+    lo = None if lower is None else _fmt(float(inv(lower)))
+    hi = None if upper is None else _fmt(float(inv(upper)))
+    lo_text = None if lo is None else (">= " if lower_inclusive else "> ") + lo
+    hi_text = None if hi is None else ("<= " if upper_inclusive else "< ") + hi
+    if lo_text and hi_text:
+        return f"{lo_text} to {hi_text}"
+    return lo_text or hi_text or "any value"
+
+
 def _band_label(var: Variable, x: object) -> str | None:
     if var.kind == "categorical":
         for c in var.categories:
             if c.value == x:
                 return c.label or c.value
         return None
-    if var.kind != "bands" or x is None:
+    if x is None or var.kind == "linear":
         return None
     xf = float(x)  # type: ignore[arg-type]
     if math.isnan(xf):
         return None
+    if var.kind == "binary":
+        thr = float(var.threshold or 0.0)
+        return f">= {_fmt(thr)}" if xf >= thr else f"< {_fmt(thr)}"
     t = np.array([xf])
     if var.transform != "none":
         with np.errstate(divide="ignore", invalid="ignore"):
             t = {"log10": np.log10, "log2": np.log2, "ln": np.log}[var.transform](t)
     for band in var.bands:
         if bool(band.contains(t)[0]):
-            if band.label:
-                return band.label
-            lo = "" if band.lower is None else ("[" if band.lower_inclusive else "(") + _fmt(band.lower)
-            hi = "" if band.upper is None else _fmt(band.upper) + ("]" if band.upper_inclusive else ")")
-            return f"{lo or '(-inf'}, {hi or 'inf)'}"
+            return band.label or _band_text(var, band.lower, band.upper, band.lower_inclusive,
+                                            band.upper_inclusive)
     return None
 
 

@@ -42,12 +42,17 @@
     });
   }
 
+  function stampPrintDate() {
+    document.querySelectorAll("[data-print-date]").forEach(function (el) {
+      el.textContent = new Date().toLocaleString();
+    });
+  }
+  window.addEventListener("beforeprint", stampPrintDate);
+
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (target && target.hasAttribute && target.hasAttribute("data-print")) {
-      document.querySelectorAll("[data-print-date]").forEach(function (el) {
-        el.textContent = new Date().toLocaleString();
-      });
+      stampPrintDate();
       window.print();
     }
   });

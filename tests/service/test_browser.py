@@ -1,0 +1,124 @@
+"""Acceptance: a clinician fills the calculator in a real browser (Debian's chromium, driven
+by Playwright) and reads the same result as the library's own ``score_frame``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crsscore.scores.scorecard import ScoreCard, score_frame
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
+]
+
+
+def test_calculator_in_browser_equals_score_frame(live_server: object, points_card: ScoreCard,
+                                                  tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url = live_server.url  # type: ignore[attr-defined]
+    # Entered in units other than the card's: CRP mg/L (card mg/dL), platelets cells/uL,
+    # MRD as a fraction.
+    entered = {"crp": ("45", "mg/L"), "ferritin": ("1500", "ug/L"), "plt": ("60000", "cells/uL"),
+               "mrd_baseline_pct": ("0.12", "fraction")}
+    canonical = pd.DataFrame({"crp": [45.0], "ferritin": [1500.0], "plt": [60.0],
+                              "costim": ["CD28"], "mrd_baseline_pct": [12.0]})
+    expected = score_frame(points_card, canonical).iloc[0]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 900})  # a tablet
+            page.goto(f"{url}/")
+            page.get_by_role("link", name="Test points score").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Test points score")
+            for name, (value, unit) in entered.items():
+                label = points_card.variable(name).label
+                page.get_by_label(label, exact=True).fill(value)
+                page.get_by_label(f"Unit for {label}").select_option(unit)
+            page.get_by_label("Costimulatory domain").select_option("CD28")
+            page.get_by_role("button", name="Calculate").click()
+            result = page.locator("#result")
+            expect(result.get_by_test_id("total")).not_to_have_text("")
+            expect(result.get_by_role("heading", name="Result")).to_be_visible()
+            total = float(result.get_by_test_id("total").inner_text())
+            prob = result.get_by_test_id("probability").inner_text()
+            group = result.get_by_test_id("risk-group").inner_text()
+            points = {v.name: float(result.get_by_test_id(f"points-{v.name}").inner_text())
+                      for v in points_card.variables}
+            assert page.url.endswith("/calculator/test-points")  # fetch, no page reload
+            page.screenshot(path=str(tmp_path / "calculator.png"), full_page=True)
+            shot = os.environ.get("CRSSCORE_SCREENSHOT")  # to look at the page by hand
+            if shot:
+                page.screenshot(path=shot, full_page=True)
+                page.emulate_media(media="print")
+                page.screenshot(path=shot.replace(".png", "-print.png"), full_page=True)
+                page.emulate_media(media="screen")
+
+            # keyboard only: a unit error is announced and the field marked invalid
+            page.get_by_label("Platelets", exact=True).fill("60000")
+            page.get_by_label("Unit for Platelets").select_option("10^9/L")
+            page.get_by_role("button", name="Calculate").focus()
+            page.keyboard.press("Enter")
+            expect(result.get_by_role("alert")).to_contain_text("Platelets")
+            expect(page.get_by_label("Platelets", exact=True)).to_have_attribute(
+                "aria-invalid", "true")
+        finally:
+            browser.close()
+
+    assert total == expected["total"] == 7
+    assert prob == f"{100 * expected['probability']:.1f}%"
+    assert group == expected["risk_group"]
+    assert points == {v.name: expected[f"pts_{v.name}"] for v in points_card.variables}
+
+
+def test_grading_form_in_browser_shows_deciding_criterion(live_server: object) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from crsscore.grading import (
+        CrsDayInput,
+        IcansDayInput,
+        grade_crs_day,
+        grade_icans_day,
+    )
+
+    url = live_server.url  # type: ignore[attr-defined]
+    crs = grade_crs_day(CrsDayInput.model_validate({
+        "temperature_max": 39.0, "hypotension": True,
+        "vasopressors": [{"agent": "norepinephrine"}],
+        "oxygen": [{"device": "nasal_cannula", "flow_l_min": 4}]}))
+    icans = grade_icans_day(IcansDayInput.model_validate({"ice": 5, "consciousness": "voice"}))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 1000})
+            page.goto(f"{url}/grading")
+            page.get_by_label("Highest temperature").fill("102.2")
+            page.get_by_label("Temperature unit").select_option("F")  # 39.0 C
+            page.get_by_label("Needs vasopressors").check()
+            page.get_by_label("Norepinephrine").check()
+            page.get_by_label("Oxygen support").select_option("nasal_cannula")
+            page.get_by_label("Oxygen flow").fill("4")
+            page.get_by_label("ICE score").fill("5")
+            page.get_by_label("Level of consciousness").select_option("voice")
+            page.get_by_role("button", name="Grade").click()
+            result = page.locator("#result")
+            expect(result.get_by_test_id("crs-grade")).to_have_text(str(crs.grade))
+            expect(result.get_by_test_id("crs-criterion")).to_contain_text(crs.criterion)
+            expect(result.get_by_test_id("icans-grade")).to_have_text(str(icans.grade))
+            expect(result.get_by_test_id("icans-criterion")).to_contain_text(icans.criterion)
+            shot = os.environ.get("CRSSCORE_SCREENSHOT")
+            if shot:
+                page.screenshot(path=shot.replace(".png", "-grading.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (crs.grade, icans.grade) == (3, 2)

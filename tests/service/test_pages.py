@@ -1,0 +1,71 @@
+"""Server-rendered calculator pages: labels, accessibility hooks, errors, fragments."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+
+def test_index_lists_cards_with_provenance_badges(client: TestClient) -> None:
+    html = client.get("/").text
+    assert 'href="/calculator/test-points"' in html and 'href="/calculator/test-easix"' in html
+    assert "badge-synthetic" in html and ">Synthetic<" in html
+    assert ">Published<" in html
+
+
+def test_calculator_form_is_labelled(client: TestClient) -> None:
+    r = client.get("/calculator/test-points")
+    assert r.status_code == 200
+    html = r.text
+    # every input and select has a label pointing at it
+    ids = re.findall(r'<(?:input|select)[^>]*\sid="([^"]+)"', html)
+    labels = set(re.findall(r'<label[^>]*for="([^"]+)"', html))
+    assert ids and set(ids) <= labels
+    assert 'aria-live="polite"' in html and 'href="#main"' in html
+    # the unit selector offers every accepted unit, the card's unit selected
+    crp_units = re.search(r'<select id="u-crp".*?</select>', html, re.S)
+    assert crp_units is not None
+    assert re.findall(r'<option value="([^"]+)"', crp_units.group(0)) == ["mg/L", "mg/dL", "ug/mL"]
+    assert '<option value="mg/dL" selected>' in crp_units.group(0)
+    assert "Values measured after tocilizumab" in html
+    assert "Derived from synthetic" in html
+
+
+def test_form_post_shows_breakdown(client: TestClient) -> None:
+    form = {"v_crp": "45", "u_crp": "mg/L", "v_ferritin": "1500", "u_ferritin": "ng/mL",
+            "v_plt": "60", "u_plt": "10^9/L", "v_costim": "CD28", "v_mrd_baseline_pct": "12",
+            "u_mrd_baseline_pct": "%"}
+    html = client.post("/calculator/test-points", data=form).text
+    assert re.search(r'data-testid="total">7<', html)
+    assert re.search(r'data-testid="risk-group">high<', html)
+    assert re.search(r'data-testid="points-ferritin">2<', html)
+    assert 'value="45"' in html  # the form keeps what was entered
+
+
+def test_fragment_with_errors_for_fetch(client: TestClient) -> None:
+    r = client.post("/calculator/test-points", data={"v_crp": "abc", "u_crp": "mg/L",
+                                                     "v_plt": "9", "u_plt": "furlong"},
+                    headers={"X-Fragment": "1"})
+    assert r.status_code == 422
+    assert "<html" not in r.text and 'role="alert"' in r.text
+    assert 'data-errors="crp plt"' in r.text
+    assert 'href="#v-plt"' in r.text and "expected one of 10^9/L" in r.text
+
+
+def test_missing_values_warn_in_page(client: TestClient) -> None:
+    html = client.post("/calculator/test-points", data={"v_crp": "4", "u_crp": "mg/dL"}).text
+    assert "missing; the total cannot be computed" in html
+    assert re.search(r'data-testid="total">—<', html)
+
+
+def test_unknown_card_page_404_and_chooser_redirect(client: TestClient) -> None:
+    assert client.get("/calculator/nope").status_code == 404
+    r = client.get("/calculator", params={"card": "test-easix"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/calculator/test-easix"
+
+
+def test_static_assets(client: TestClient) -> None:
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and "@media print" in css.text
+    assert client.get("/static/app.js").status_code == 200

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.landmark import build_landmark_table, parse_landmark
+from crsscore.data.landmark import build_landmark_table, landmark_day, parse_landmark
 from crsscore.data.simulate import simulate
 from crsscore.errors import DataError, UnitError
 
@@ -38,6 +38,7 @@ def _outcomes(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
 def test_parse_landmark(text: str | float, day: float, label: str) -> None:
     lm = parse_landmark(text)
     assert (lm.day, lm.label) == (day, label)
+    assert landmark_day(text) == day
 
 
 def test_parse_landmark_windows() -> None:

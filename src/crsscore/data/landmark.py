@@ -119,6 +119,11 @@ def parse_landmark(landmark: str | float, *, window: float | tuple[float, float]
     return Landmark(label, day, day - before, day + after)
 
 
+def landmark_day(landmark: str | float, *, pre_ld_day: float | None = None) -> float:
+    """Day (since infusion) of a landmark: ``landmark_day("day7") == 7.0``, ``pre-ld`` -> -5."""
+    return parse_landmark(landmark, pre_ld_day=pre_ld_day).day
+
+
 def _day_label(day: float) -> str:
     return f"day{int(day)}" if float(day).is_integer() else f"day{day:g}"
 
@@ -490,4 +495,4 @@ def _death_day(cohort: Cohort, patient_ids: pd.Series) -> np.ndarray[Any, np.dty
 
 
 __all__ = ["PRE_LD_LATEST", "REASONS", "Landmark", "LandmarkTable", "build_landmark_table",
-           "parse_landmark"]
+           "landmark_day", "parse_landmark"]

@@ -94,6 +94,12 @@ def restored_logging() -> Iterator[None]:
             lg.propagate = propagate
 
 
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    with restored_logging():
+        yield
+
+
 @pytest.fixture(scope="module")
 def live_server(app: FastAPI) -> Iterator[LiveServer]:
     with restored_logging(), LiveServer(app) as server:

@@ -1,0 +1,49 @@
+"""``crsscore serve``: binds loopback by default, loads a score card folder, logs safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from crsscore.cli import _COMMAND_MODULES, serve_cmd
+from crsscore.scores.scorecard import ScoreCard
+
+
+def test_registered() -> None:
+    assert "crsscore.cli.serve_cmd" in _COMMAND_MODULES
+
+
+def test_serve_builds_app_and_loopback_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              points_card: ScoreCard,
+                                              capsys: pytest.CaptureFixture[str],
+                                              keep_logging: None) -> None:
+    points_card.to_json(tmp_path / "mine.json")
+    (tmp_path / "bad.json").write_text("[]", encoding="utf-8")
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: uvicorn.Server, sockets: object = None) -> None:
+        seen["config"] = self.config
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    serve_cmd.serve(host="127.0.0.1", port=8765, scorecards=tmp_path)
+    config = seen["config"]
+    assert (config.host, config.port) == ("127.0.0.1", 8765)
+    assert config.access_log and not config.server_header
+    filters = config.log_config["loggers"]["uvicorn.access"]["filters"]
+    assert filters == ["drop_query"]
+    app = config.app
+    assert "test-points" in app.state.registry.cards
+    assert [Path(r.source).name for r in app.state.registry.rejected] == ["bad.json"]
+    err = capsys.readouterr().err
+    assert "bad.json" in err  # invalid cards reported at start-up, not fatal
+
+
+def test_defaults_bind_loopback() -> None:
+    import inspect
+
+    params = inspect.signature(serve_cmd.serve).parameters
+    assert params["host"].default.default == "127.0.0.1"
+    assert params["port"].default.default == 8000

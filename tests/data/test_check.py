@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crsscore.data.check import CheckReport, check_cohort
 from crsscore.data.cohort import Cohort
@@ -173,3 +175,20 @@ def test_arguments_are_validated() -> None:
         check_cohort(_cohort(), days=(5, 1))
     with pytest.raises(ValueError, match="not to an in-memory Cohort"):
         check_cohort(_cohort(), mapping={"patients": {}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, -0.0, 1.5, 7.0, 1e-300]),
+                               st.sampled_from([1.0, 2.0, np.nan])), max_size=30))
+def test_fast_duplicate_detection_matches_pandas(rows: list[tuple[int, float, float]]) -> None:
+    from crsscore.data.check import _duplicates
+
+    frame = pd.DataFrame(rows, columns=["k", "d", "v"]).astype(
+        {"k": np.int64, "d": np.float64, "v": np.float64})
+    dup, conflict = _duplicates(frame["k"].to_numpy(), frame["d"].to_numpy(),
+                                frame["v"].to_numpy())
+    expected_dup = frame.duplicated(["k", "d"], keep=False).to_numpy()
+    n_values = frame.groupby(["k", "d"])["v"].transform(
+        lambda s: s.fillna(np.inf).nunique()).to_numpy() if len(frame) else np.zeros(0)
+    np.testing.assert_array_equal(dup, expected_dup)
+    np.testing.assert_array_equal(conflict, expected_dup & (n_values > 1))

@@ -103,6 +103,10 @@ def _check_days(frame: pd.DataFrame, table: str, col: Collector) -> None:
              expected=f"{DAY_MIN:g} to {DAY_MAX:g}")
 
 
+def _id_array(ids: pd.Series) -> npt.NDArray[Any]:
+    return np.asarray(ids.dropna().astype(str).to_numpy(dtype=object), dtype=object)
+
+
 @dataclass(frozen=True)
 class _Index:
     """Integer codes of an observations table, computed once per check."""
@@ -115,7 +119,7 @@ class _Index:
 
 def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
     codes, uniques = _encode(o["patient_id"])
-    listed = pd.Index(uniques, dtype=object).isin(list(patient_ids.dropna()))
+    listed = pd.Index(uniques, dtype=object).isin(_id_array(patient_ids))
     known = np.append(np.asarray(listed, dtype=bool), False)[codes]
     analyte = o["analyte"]
     if isinstance(analyte.dtype, pd.CategoricalDtype) and list(
@@ -137,7 +141,7 @@ def _check_orphans(frame: pd.DataFrame, known: npt.NDArray[np.bool_], col: Colle
 
 def _known(frame: pd.DataFrame, patient_ids: pd.Series) -> npt.NDArray[np.bool_]:
     codes, uniques = _encode(frame["patient_id"])
-    listed = pd.Index(uniques, dtype=object).isin(list(patient_ids.dropna()))
+    listed = pd.Index(uniques, dtype=object).isin(_id_array(patient_ids))
     return np.append(np.asarray(listed, dtype=bool), False)[codes]
 
 
@@ -159,19 +163,56 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
                      message=f"{a} outside the physiological range (in {spec.unit} after "
                      "conversion: a typo or a unit mix-up?)",
                      expected=f"{spec.low:g} to {spec.high:g} {spec.unit}")
-    key = pd.DataFrame({"k": ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
-                        "d": o["day"].to_numpy(dtype=np.float64)})
-    dup = key.duplicated(keep=False).to_numpy()
+    dup, conflict = _duplicates(ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
+                                o["day"].to_numpy(dtype=np.float64), value)
     if dup.any():
-        sub = key.loc[dup].assign(v=value[dup])
-        n_distinct = sub.groupby(["k", "d"], sort=False)["v"].transform("nunique").to_numpy()
-        conflict = np.zeros(len(o), dtype=bool)
-        conflict[np.flatnonzero(dup)] = n_distinct > 1
         col.rows(o, conflict, code="conflicting_duplicate", column=column, values=value,
                  severity="warning",
                  message="several different values for the same patient, day and analyte")
         col.rows(o, dup & ~conflict, code="identical_duplicate", column=column,
                  severity="info", message="the same measurement appears more than once")
+
+
+def _duplicates(key: npt.NDArray[np.int64], day: npt.NDArray[np.float64],
+                value: npt.NDArray[np.float64]
+                ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Rows sharing (key, day) with another row, and those whose group has different values.
+
+    Sort-based (one lexsort), which is several times faster than ``DataFrame.duplicated`` on
+    millions of rows.
+    """
+    n = len(key)
+    dup = np.zeros(n, dtype=bool)
+    conflict = np.zeros(n, dtype=bool)
+    if n < 2:
+        return dup, conflict
+    # A hash of (key, day) finds candidate rows fast; exact comparison on those only.
+    bits = np.where(day == 0.0, 0.0, day).view(np.int64)  # -0.0 and 0.0 are the same day
+    mixed = key * np.int64(0x9E3779B1) ^ bits
+    candidates = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+    if len(candidates) < 2:
+        return dup, conflict
+    key, day, value = key[candidates], day[candidates], value[candidates]
+    n = len(candidates)
+    order = np.lexsort((day, key))
+    ks, ds, vs = key[order], day[order], value[order]
+    same = (ks[1:] == ks[:-1]) & (ds[1:] == ds[:-1])
+    if not same.any():
+        return dup, conflict
+    in_group = np.zeros(n, dtype=bool)
+    in_group[1:] |= same
+    in_group[:-1] |= same
+    group = np.cumsum(np.concatenate(([True], ~same)))  # group number of each sorted row
+    differs = same & (vs[1:] != vs[:-1]) & ~(np.isnan(vs[1:]) & np.isnan(vs[:-1]))
+    bad_group = np.zeros(int(group[-1]) + 1, dtype=bool)
+    bad_group[group[1:][differs]] = True
+    sub_dup = np.zeros(n, dtype=bool)
+    sub_conflict = np.zeros(n, dtype=bool)
+    sub_dup[order] = in_group
+    sub_conflict[order] = in_group & bad_group[group]
+    dup[candidates] = sub_dup
+    conflict[candidates] = sub_conflict
+    return dup, conflict
 
 
 def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> None:

@@ -451,6 +451,18 @@ def _text(series: pd.Series, missing: frozenset[str]) -> pd.Series:
     return _decode(codes, clean)
 
 
+def _text_categorical(series: pd.Series, missing: frozenset[str]) -> pd.Series:
+    """Like :func:`_text` but as a categorical: ids of millions of rows are hashed once."""
+    codes, uniques = _encode(series)
+    index: dict[str, int] = {}
+    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    for i, u in enumerate(uniques):
+        clean = _clean_text(u, missing)
+        if clean is not None:
+            remap[i] = index.setdefault(clean, len(index))
+    return pd.Series(_categorical(remap[codes], list(index)))
+
+
 def _clean_text(value: object, missing: frozenset[str]) -> str | None:
     if value is None or _isna(value):
         return None
@@ -790,7 +802,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     assert pid_col is not None and ana_col is not None and val_col is not None
     col_ = ctx.collector
     frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-    frame["patient_id"] = _text(raw[pid_col], ctx.missing).array
+    frame["patient_id"] = _text_categorical(raw[pid_col], ctx.missing).array
     names = _text(raw[ana_col], ctx.missing)
     lookup = _analyte_lookup(om)
     codes, uniques = _encode(names)
@@ -906,7 +918,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
         raise UnitError(problems)
     for c, _, _ in columns:
         ctx.use(raw, c)
-    pid = _text(raw[pid_col], ctx.missing).reset_index(drop=True)
+    pid = _text_categorical(raw[pid_col], ctx.missing)
     base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
     no_id = pid.isna().to_numpy()
     col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
@@ -1037,7 +1049,7 @@ def _events(raws: list[pd.DataFrame], em: EventsMapping, ctx: _Context,
         if pid_col is None or ev_col is None or (day_col is None and date_col is None):
             continue
         frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-        frame["patient_id"] = _text(raw[pid_col], ctx.missing).array
+        frame["patient_id"] = _text_categorical(raw[pid_col], ctx.missing).array
         names = _text(raw[ev_col], ctx.missing)
         frame["event"] = _map_text(names, lambda v: elookup.get(v.casefold(), v)).array
         day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
@@ -1302,7 +1314,8 @@ def to_cohort(loaded: Loaded) -> Cohort:
     patients = clean(loaded.patients, tuple(PATIENT_COLUMNS))
     observations = clean(loaded.observations, OBSERVATION_COLUMNS)
     events = clean(loaded.events, EVENT_COLUMNS)
-    for frame, cols in ((observations, ("patient_id", "analyte", "unit")),
+    for frame, cols in ((patients, ("patient_id",)),
+                        (observations, ("patient_id", "analyte", "unit")),
                         (events, ("patient_id", "event", "unit", "detail"))):
         for c in cols:
             if c in frame.columns:

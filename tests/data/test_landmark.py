@@ -248,3 +248,43 @@ def test_nearest_matches_a_brute_force_rule(days: list[float], landmark: int,
     else:
         best = min(inside, key=lambda x: (round(x[0], 9), x[1]))
         assert got == float(best[2])
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_cli_landmark(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from crsscore.cli import _register, app
+    from crsscore.data.simulate import simulate_cohort, write_cohort
+
+    _register()
+    write_cohort(simulate_cohort(80, seed=4), tmp_path / "c")
+    runner = CliRunner()
+    args = ["landmark", str(tmp_path / "c"), "--landmark", "day7", "--analytes", "crp,anc"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "ex.csv"),
+                              "--json", str(tmp_path / "ex.json")])
+    assert res.exit_code == 0, res.output
+    assert "SYNTHETIC" in res.output and "excluded" in res.output
+    ex = pd.read_csv(tmp_path / "ex.csv")
+    info = json.loads((tmp_path / "ex.json").read_text())
+    assert info["policy"] == "exclude" and info["n_rows"] == len(ex)
+    assert {"crp", "crp_day", "anc", "anc_day", "severe_crs"} <= set(ex.columns)
+    listed = pd.read_csv(tmp_path / "ex_excluded.csv")
+    assert len(listed) == info["n_excluded"] == 80 - len(ex)
+    res = runner.invoke(app, [*args, "--prior-outcome", "keep", "--window", "2",
+                              "--out", str(tmp_path / "keep.csv"), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    keep = pd.read_csv(tmp_path / "keep.csv")
+    assert len(keep) == 80 and keep["outcome_before_landmark"].sum() == info["n_prior_outcome"]
+    for bad, text in ((["--landmark", "week1"], "landmark"),
+                      (["--prior-outcome", "drop"], "exclude or keep")):
+        res = runner.invoke(app, ["landmark", str(tmp_path / "c"), *bad,
+                                  "--out", str(tmp_path / "x.csv")])
+        assert res.exit_code != 0 and text in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["landmark", str(tmp_path / "nowhere"),
+                              "--out", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2 and "Traceback" not in res.output

@@ -383,3 +383,28 @@ def test_large_cohort_is_fast_enough() -> None:
     c = simulate_cohort(10_000, seed=1)
     assert time.perf_counter() - t < 15
     assert c.n_patients == 10_000 and c.patients["patient_id"].iloc[-1] == "SIM10000"
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_cli_simulate_writes_a_synthetic_folder(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from crsscore.cli import _register, app
+
+    _register()
+    out = tmp_path / "cohort"
+    res = CliRunner().invoke(app, ["simulate", "--n", "40", "--seed", "3", "--out", str(out),
+                                   "--format", "parquet", "--json", str(tmp_path / "s.json")])
+    assert res.exit_code == 0, res.output
+    assert "SYNTHETIC" in res.output and "40 patients" in res.output
+    assert (out / "patients.parquet").exists() and (out / "SYNTHETIC.txt").exists()
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["synthetic"] is True and summary["n_patients"] == 40
+    assert summary["data_hash"] == simulate_cohort(40, seed=3).data_hash()
+    bad = CliRunner().invoke(app, ["simulate", "--out", str(out), "--format", "xlsx"])
+    assert bad.exit_code != 0 and "csv or parquet" in bad.output
+    assert "Traceback" not in bad.output

@@ -12,6 +12,7 @@ from crsscore.cli._common import app
 # One module per command (or group of commands); order sets the order in --help.
 _COMMAND_MODULES: list[str] = [
     "crsscore.cli.data_cmds",
+    "crsscore.cli.sim_cmds",
     "crsscore.cli.demo_cmd",
     "crsscore.cli.derive_cmds",
     "crsscore.cli.compare_cmd",

@@ -165,7 +165,7 @@ def reference_grades(cohort: Cohort, settings: GradingSettings | None = None) ->
                 rec.bad = True
             elif v is not None and v < 0:
                 rec.bad = True
-            elif v is not None and not _unit_ok(detail, unit):
+            elif unit != "" and not _unit_ok(detail, unit):
                 rec.bad = True
             else:
                 rec.agents.add(detail)

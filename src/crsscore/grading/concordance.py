@@ -9,6 +9,7 @@ weighted kappa.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -78,7 +79,7 @@ def _kappa(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], weights: str) -> 
     return float(k)
 
 
-def _as_float(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+def _as_float(values: npt.ArrayLike | Sequence[object]) -> npt.NDArray[np.float64]:
     """Grades as floats with NaN for missing (None, NaN, pd.NA)."""
     series = pd.Series(np.asarray(values, dtype=object).ravel(), dtype="object")
     num = np.asarray(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
@@ -89,7 +90,8 @@ def _as_float(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return num
 
 
-def concordance(grades_a: npt.ArrayLike, grades_b: npt.ArrayLike, *, system_a: str = "a",
+def concordance(grades_a: npt.ArrayLike | Sequence[object],
+                grades_b: npt.ArrayLike | Sequence[object], *, system_a: str = "a",
                 system_b: str = "b", level: str = "patient") -> Concordance:
     """Cross-tabulation, agreement and weighted kappa of two paired grade vectors.
 

@@ -29,63 +29,63 @@ class VasopressorDose(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     agent: str = Field(description="norepinephrine, epinephrine, dopamine, phenylephrine, "
                                    "vasopressin, angiotensin_ii, dobutamine or milrinone")
-    dose: float | None = Field(None, description="highest dose that day")
-    unit: str | None = Field(None, description="ug/min, ug/kg/min, U/min or U/h")
-    hours: float | None = Field(None, ge=0, le=24, description="hours given that day")
+    dose: float | None = Field(default=None, description="highest dose that day")
+    unit: str | None = Field(default=None, description="ug/min, ug/kg/min, U/min or U/h")
+    hours: float | None = Field(default=None, ge=0, le=24, description="hours given that day")
 
 
 class OxygenSupport(BaseModel):
     """One oxygen device used that day."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    device: str | None = Field(None, description="room_air, nasal_cannula, blow_by, "
+    device: str | None = Field(default=None, description="room_air, nasal_cannula, blow_by, "
                                                  "high_flow_nasal_cannula, facemask, "
                                                  "non_rebreather, venturi, cpap, bipap, "
                                                  "mechanical_ventilation")
-    flow_l_min: float | None = Field(None, description="flow in L/min")
+    flow_l_min: float | None = Field(default=None, description="flow in L/min")
 
 
 class CrsDayInput(BaseModel):
     """Everything needed to grade CRS on one day (and the little history that matters)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    temperature_max: float | None = Field(None, description="highest temperature that day")
+    temperature_max: float | None = Field(default=None, description="highest temperature that day")
     temperature_unit: str = "C"
-    sbp_min_mmhg: float | None = Field(None, description="lowest systolic pressure (mmHg)")
-    hypotension: bool = Field(False, description="hypotension recorded that day")
+    sbp_min_mmhg: float | None = Field(default=None, description="lowest systolic pressure (mmHg)")
+    hypotension: bool = Field(default=False, description="hypotension recorded that day")
     hypotension_fluid_responsive: bool = False
     vasopressors: list[VasopressorDose] = Field(default_factory=list)
     oxygen: list[OxygenSupport] = Field(default_factory=list)
-    fio2: float | None = Field(None, description="highest FiO2 (fraction or %)")
-    tocilizumab: bool = Field(False, description="tocilizumab given that day")
-    corticosteroid: bool = Field(False, description="corticosteroids given that day")
+    fio2: float | None = Field(default=None, description="highest FiO2 (fraction or %)")
+    tocilizumab: bool = Field(default=False, description="tocilizumab given that day")
+    corticosteroid: bool = Field(default=False, description="corticosteroids given that day")
     antipyretic: bool = False
-    crs_before: bool = Field(False, description="CRS (a febrile day) on an earlier day")
-    treated_before: bool = Field(False, description="tocilizumab or corticosteroids earlier")
+    crs_before: bool = Field(default=False, description="CRS (a febrile day) on an earlier day")
+    treated_before: bool = Field(default=False, description="tocilizumab or corticosteroids earlier")
     antipyretic_before: bool = False
-    days_since_last_fever: float | None = Field(None, ge=0)
-    vasopressor_hours_before: float = Field(0.0, ge=0, description="consecutive hours on "
+    days_since_last_fever: float | None = Field(default=None, ge=0)
+    vasopressor_hours_before: float = Field(default=0.0, ge=0, description="consecutive hours on "
                                             "vasopressors up to the end of the previous day")
     organ_toxicity: dict[str, int] = Field(default_factory=dict,
                                            description="organ -> CTCAE grade 0-5")
-    death_cause: str | None = Field(None, description="death that day: crs, icans, "
+    death_cause: str | None = Field(default=None, description="death that day: crs, icans, "
                                                       "infection, disease, other")
-    age_years: float | None = Field(None, ge=0, le=110)
-    weight_kg: float | None = Field(None, gt=0, le=300)
+    age_years: float | None = Field(default=None, ge=0, le=110)
+    weight_kg: float | None = Field(default=None, gt=0, le=300)
 
 
 class IcansDayInput(BaseModel):
     """The ICANS domains assessed on one day."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    ice: int | None = Field(None, description="ICE score 0-10 (lowest that day)")
-    capd: int | None = Field(None, description="CAPD total 0-32 (highest that day)")
-    consciousness: str | None = Field(None, description="spontaneous, voice, touch, unarousable")
-    seizure: str | None = Field(None, description="resolved_rapidly, nonconvulsive_eeg, "
+    ice: int | None = Field(default=None, description="ICE score 0-10 (lowest that day)")
+    capd: int | None = Field(default=None, description="CAPD total 0-32 (highest that day)")
+    consciousness: str | None = Field(default=None, description="spontaneous, voice, touch, unarousable")
+    seizure: str | None = Field(default=None, description="resolved_rapidly, nonconvulsive_eeg, "
                                                   "prolonged, repeated")
     motor_weakness: bool = False
-    cerebral_edema: str | None = Field(None, description="focal or diffuse")
-    age_years: float | None = Field(None, ge=0, le=110)
+    cerebral_edema: str | None = Field(default=None, description="focal or diffuse")
+    age_years: float | None = Field(default=None, ge=0, le=110)
     death_cause: str | None = None
 
 

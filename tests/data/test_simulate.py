@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import (
@@ -408,3 +410,18 @@ def test_cli_simulate_writes_a_synthetic_folder(tmp_path) -> None:
     bad = CliRunner().invoke(app, ["simulate", "--out", str(out), "--format", "xlsx"])
     assert bad.exit_code != 0 and "csv or parquet" in bad.output
     assert "Traceback" not in bad.output
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 30), seed=st.integers(0, 2**32 - 1),
+       severe=st.floats(0.0, 0.5), extra=st.floats(0.0, 0.5))
+def test_any_size_seed_and_rates_give_valid_tables(n: int, seed: int, severe: float,
+                                                   extra: float) -> None:
+    s = simulate(n, seed, severe_rate=severe, any_crs_rate=min(1.0, severe + extra),
+                 grade5_rate=0.0)
+    c = s.cohort
+    assert c.n_patients == n and c.patients["patient_id"].is_unique
+    assert set(c.observations["patient_id"]) <= set(c.patients["patient_id"])
+    assert set(c.events["patient_id"]) <= set(c.patients["patient_id"])
+    assert c.observations["value"].notna().all() and c.observations["day"].notna().all()
+    assert set(s.truth["crs_max_grade"]) <= {0, 1, 2, 3, 4}

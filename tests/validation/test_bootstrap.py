@@ -237,3 +237,25 @@ def test_missing_seed_is_drawn_and_stored(cohort: pd.DataFrame) -> None:
     np.testing.assert_allclose(a.table.to_numpy(), b.table.to_numpy())
     with pytest.raises(ModelError, match="seed must be a non-negative integer"):
         validate_lrm(X, y, B=20, seed=-1)
+
+
+@pytest.mark.parametrize(("bw", "what"), [(False, "nobw"), (True, "bw_aic")])
+def test_equals_rms_exactly_on_rs_own_resamples(cohort: pd.DataFrame, bw: bool, what: str) -> None:
+    # boot_indices_B200.csv holds the 200 sample(125, replace = TRUE) draws that
+    # validate(f, B = 200[, bw = TRUE, rule = "aic"]) used after set.seed(3) (make_fixtures.R).
+    idx = pd.read_csv(R_DIR / "boot_indices_B200.csv").to_numpy().T
+    ref = pd.read_csv(R_DIR / "validate_B200_exact.csv")
+    ref = ref[ref["what"] == what].set_index("index")
+    fast = validate_lrm(cohort[XCOLS], cohort["y"], bw=bw, seed=0, indices=idx)
+    cols = ["index.orig", "training", "test", "optimism", "index.corrected", "n"]
+    np.testing.assert_allclose(fast.table.loc[ref.index, cols], ref[cols], atol=1e-6)
+    generic = optimism_bootstrap(_Lrm(bw), cohort[XCOLS].to_numpy(), cohort["y"], seed=0, indices=idx[:40])
+    part = validate_lrm(cohort[XCOLS], cohort["y"], bw=bw, seed=0, indices=idx[:40])
+    np.testing.assert_allclose(generic.table[cols], part.table[cols], atol=2e-6)
+
+
+def test_indices_are_checked(cohort: pd.DataFrame) -> None:
+    with pytest.raises(ModelError, match=r"indices must be a \(B, n = 125\) matrix"):
+        validate_lrm(cohort[XCOLS], cohort["y"], seed=0, indices=np.zeros((3, 4), dtype=int))
+    with pytest.raises(ModelError, match=r"integer row numbers in 0\.\.124"):
+        validate_lrm(cohort[XCOLS], cohort["y"], seed=0, indices=np.full((3, 125), 125))

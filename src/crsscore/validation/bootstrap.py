@@ -223,6 +223,7 @@ def _run_chunk(
     fit_fn: FitFn,
     X: Any,
     y: FloatArray,
+    indices: IntArray | None,
     ids: Sequence[int],
     *,
     kind: str,
@@ -234,19 +235,19 @@ def _run_chunk(
 ) -> tuple[FloatArray, FloatArray, list[str]]:
     """Run resamples ``ids``; return (len, 11) training and test index arrays and failures."""
     with _single_thread_blas():
-        return _run_chunk_inner(fit_fn, X, y, ids, kind=kind, seed=seed, stratified=stratified,
+        return _run_chunk_inner(fit_fn, X, y, indices, ids, kind=kind, seed=seed, stratified=stratified,
                                 k=k, resample=resample, convention=convention)
 
 
 def _run_chunk_inner(
-    fit_fn: FitFn, X: Any, y: FloatArray, ids: Sequence[int], *, kind: str, seed: int | None,
-    stratified: bool, k: int, resample: str, convention: str,
+    fit_fn: FitFn, X: Any, y: FloatArray, indices: IntArray | None, ids: Sequence[int], *,
+    kind: str, seed: int | None, stratified: bool, k: int, resample: str, convention: str,
 ) -> tuple[FloatArray, FloatArray, list[str]]:
     rms = convention == "rms"
     train_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     test_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     failures: list[str] = []
-    boot = bootstrap_indices(y, seed, ids, stratified) if kind == "boot" else None
+    boot = _draw(y, seed, ids, stratified, indices) if kind == "boot" else None
     for r, i in enumerate(ids):
         test: IntArray | None
         if boot is not None:
@@ -409,6 +410,26 @@ def _check_y(y: ArrayLike, n_rows: int) -> FloatArray:
     return ya
 
 
+def _draw(
+    y: FloatArray, seed: int | None, ids: Sequence[int], stratified: bool, indices: IntArray | None
+) -> IntArray:
+    if indices is not None:
+        out: IntArray = indices[np.asarray(ids, dtype=np.intp)]
+        return out
+    return bootstrap_indices(y, seed, ids, stratified)
+
+
+def _check_indices(indices: ArrayLike | None, n: int) -> IntArray | None:
+    if indices is None:
+        return None
+    idx = np.asarray(indices)
+    if idx.ndim != 2 or idx.shape[1] != n or idx.shape[0] < 1:
+        raise ModelError(f"indices must be a (B, n = {n}) matrix of row numbers; got shape {idx.shape}")
+    if not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= n:
+        raise ModelError(f"indices must be integer row numbers in 0..{n - 1}")
+    return idx.astype(np.intp)
+
+
 def _check_convention(convention: str) -> None:
     if convention not in ("rms", "recalibrate"):
         raise ModelError(f"convention must be 'rms' or 'recalibrate'; got {convention!r}")
@@ -444,6 +465,7 @@ def optimism_bootstrap(
     resample: str = "rows",
     chunk_size: int | None = None,
     convention: str = "rms",
+    indices: ArrayLike | None = None,
 ) -> ValidationResult:
     """Bootstrap optimism-corrected rms indexes of a whole modelling pipeline.
 
@@ -465,6 +487,9 @@ def optimism_bootstrap(
         as ``validate.lrm``; ``"recalibrate"`` recalibrates the predictor on the training data
         too and calibrates a constant predictor by its offset (for pipelines whose predictor
         is not a likelihood fit on the training data, e.g. a fixed published score).
+    indices : optional (B, n) matrix of 0-based row numbers giving the resamples explicitly
+        (e.g. to reproduce another program's bootstrap); ``B``, ``seed`` and ``stratified`` are
+        then not used for drawing.
 
     A resample whose fit raises a crsscore/numerical error, warns of separation or
     non-convergence, or predicts non-finite values counts as failed (``n_failed``).
@@ -475,20 +500,24 @@ def optimism_bootstrap(
     if resample not in ("rows", "weights"):
         raise ModelError(f"resample must be 'rows' or 'weights'; got {resample!r}")
     ya = _check_y(y, len(X))
+    idx = _check_indices(indices, ya.shape[0])
+    if idx is not None:
+        B = idx.shape[0]
     all_rows = np.arange(ya.shape[0])
     lp_tr, _, err = _fit_predict(fit_fn, X, ya, all_rows, None, "rows")
     if err is not None:
         raise ModelError(f"the pipeline cannot be fitted on the original data: {err}")
     orig = _indexes_row(lp_tr, ya, apparent=convention == "rms")
     return _resampled(
-        fit_fn, X, ya, orig, kind="boot", total=B, B=B, seed=seed, stratified=stratified, k=0,
+        fit_fn, X, ya, orig, indices=idx, kind="boot", total=B, B=B, seed=seed, stratified=stratified, k=0,
         n_jobs=n_jobs, scheduler=scheduler, progress=progress, resample=resample,
         chunk_size=chunk_size, method="boot", convention=convention,
     )
 
 
 def _resampled(
-    fit_fn: FitFn, X: Any, ya: FloatArray, orig: FloatArray, *, kind: str, total: int, B: int,
+    fit_fn: FitFn, X: Any, ya: FloatArray, orig: FloatArray, *, indices: IntArray | None = None,
+    kind: str, total: int, B: int,
     seed: int | None, stratified: bool, k: int, n_jobs: int, scheduler: Any, progress: bool,
     resample: str, chunk_size: int | None, method: str, convention: str,
 ) -> ValidationResult:
@@ -502,7 +531,7 @@ def _resampled(
               "convention": convention}
     for j, (tr, te, fl) in _execute(
         _run_chunk, chunks, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-        label=f"{method} validation", args=(fit_fn, X, ya), kwargs=kwargs,
+        label=f"{method} validation", args=(fit_fn, X, ya, indices), kwargs=kwargs,
     ):
         ids = chunks[j]
         train[ids] = tr
@@ -554,20 +583,22 @@ def cv_validate(
 
 
 def _lrm_chunk(
-    Xa: FloatArray, ya: FloatArray, ids: Sequence[int], *, seed: int | None, stratified: bool,
-    bw: bool, rule: str, sls: float, aics: float, firth: bool, start: FloatArray,
+    Xa: FloatArray, ya: FloatArray, indices: IntArray | None, ids: Sequence[int], *,
+    seed: int | None, stratified: bool, bw: bool, rule: str, sls: float, aics: float,
+    firth: bool, start: FloatArray,
 ) -> tuple[FloatArray, FloatArray, list[str], NDArray[np.bool_]]:
     with _single_thread_blas():
-        return _lrm_chunk_inner(Xa, ya, ids, seed=seed, stratified=stratified, bw=bw, rule=rule,
+        return _lrm_chunk_inner(Xa, ya, indices, ids, seed=seed, stratified=stratified, bw=bw, rule=rule,
                                 sls=sls, aics=aics, firth=firth, start=start)
 
 
 def _lrm_chunk_inner(
-    Xa: FloatArray, ya: FloatArray, ids: Sequence[int], *, seed: int | None, stratified: bool,
+    Xa: FloatArray, ya: FloatArray, indices: IntArray | None, ids: Sequence[int], *,
+    seed: int | None, stratified: bool,
     bw: bool, rule: str, sls: float, aics: float, firth: bool, start: FloatArray,
 ) -> tuple[FloatArray, FloatArray, list[str], NDArray[np.bool_]]:
     n, p = Xa.shape
-    idx = bootstrap_indices(ya, seed, ids, stratified)
+    idx = _draw(ya, seed, ids, stratified, indices)
     W = np.zeros((len(ids), n))
     np.add.at(W, (np.repeat(np.arange(len(ids)), n), idx.reshape(-1)), 1.0)
     D = np.column_stack([np.ones(n), Xa])
@@ -619,6 +650,7 @@ def validate_lrm(
     names: Sequence[str] | None = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
+    indices: ArrayLike | None = None,
 ) -> ValidationResult:
     """Fast equivalent of ``rms::validate(lrm(y ~ X, x = TRUE, y = TRUE), B, bw, rule)``.
 
@@ -626,6 +658,8 @@ def validate_lrm(
     ``aics``, type "residual") selects variables and the kept ones are refitted, as in rms.
     ``index.orig`` uses the original-data fit (after fastbw when ``bw``).  Not stratified by
     default, like rms.  ``kept`` in the result gives how often each variable was selected.
+    ``indices`` (B, n) gives the resamples explicitly: with R's ``sample(n, replace = TRUE)``
+    draws (minus 1) the result equals rms ``validate`` exactly (``tests/validation``).
     """
     _check_common(B, n_jobs)
     seed = _fix_seed(seed)
@@ -638,6 +672,9 @@ def validate_lrm(
             Xa = Xa.reshape(-1, 1)
         cols = [f"x{i + 1}" for i in range(Xa.shape[1])] if names is None else list(names)
     ya = _check_y(y, Xa.shape[0])
+    idx = _check_indices(indices, ya.shape[0])
+    if idx is not None:
+        B = idx.shape[0]
     fit = fit_logistic(Xa, ya, names=cols, firth=firth)
     start = fit.coef.copy()  # warm start of every resample's full fit
     keep_orig = list(range(len(cols)))
@@ -658,13 +695,13 @@ def validate_lrm(
           "start": start}
     if n_jobs == 1:
         results: Iterator[tuple[FloatArray, FloatArray, list[str], NDArray[np.bool_]]] = (
-            _lrm_chunk(Xa, ya, c, **kw) for c in chunks  # type: ignore[arg-type]
+            _lrm_chunk(Xa, ya, idx, c, **kw) for c in chunks  # type: ignore[arg-type]
         )
     else:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=n_jobs, return_as="generator")(
-            delayed(_lrm_chunk)(Xa, ya, c, **kw) for c in chunks
+            delayed(_lrm_chunk)(Xa, ya, idx, c, **kw) for c in chunks
         )
     for c, (tr, te, fl, kp) in zip(chunks, results, strict=True):
         train[c], test[c], kept[c] = tr, te, kp

@@ -202,17 +202,19 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
                    f"{boot_cal.n_failed} resample(s) failed.")
     out.append("No resampling or reweighting for class imbalance: probabilities keep the "
                "cohort's prevalence.")
-    out.extend(f"Note: {n}" for n in m.notes_)
+    out.extend(f"Note: {n}" for n in m.notes_ if not n.startswith(("method:", "selection:")))
     return out
 
 
-def _predictors(run: Any, window: Any) -> pd.DataFrame:
+def _predictors(run: Any) -> pd.DataFrame:
     lt = run.landmark
+    earliest, latest = getattr(lt, "earliest", None), getattr(lt, "latest", None)
     rows = []
     for c in run.model.candidates_:
         timing = ("recorded before infusion (patient table)" if c.source == "patient"
                   else f"value nearest to day {float(lt.landmark_day):g}"
-                  + (f" within +-{float(window):g} day(s)" if window is not None else ""))
+                  + (f", measured from day {float(earliest):g} to {float(latest):g}"
+                     if earliest is not None and latest is not None else ""))
         rows.append({"variable": c.name, "label": c.label, "unit": c.unit or "",
                      "LOINC": c.loinc or "", "timing": timing,
                      "transform": c.transform + ("" if c.floor is None else f" (floor {c.floor:g})"),
@@ -332,7 +334,6 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "points": F.points_chart(m.score_sheet(), m.prob_intercept_, m.prob_slope_),
     }
 
-    window = getattr(lt, "window", None)
     comp_tab = T.comparison_table(comparison)
     if comp_tab is not None:
         comp_tab.loc[comp_tab["card_id"] == run.scorecard.id, "score"] = "Derived score (this report)"
@@ -351,7 +352,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "table1": HtmlTable("table1", f"Table 1: analysed patients by outcome (n = {run.table1.n})",
                             run.table1.to_frame()),
         "predictors": HtmlTable("predictors", "Candidate predictors: definition and timing",
-                                _predictors(run, window)),
+                                _predictors(run)),
         "missing": HtmlTable("missing", "Missing values per candidate (analysed patients)",
                              T.missingness_table(run)),
         "grades": HtmlTable("grades", "Maximum CRS grade (ASTCT 2019)", T.outcome_grade_table(run)),

@@ -32,7 +32,9 @@ STYLES: tuple[tuple[Any, str], ...] = (("-", "o"), ("--", "s"), (":", "^"), ("-.
                                        ((0, (8, 2)), "P"), ((0, (3, 1, 1, 1)), "*"),
                                        ((0, (2, 2)), "<"), ((0, (6, 3)), ">"))
 GREYS: tuple[str, ...] = ("0.0", "0.35", "0.55", "0.2", "0.45", "0.65", "0.1", "0.3", "0.5", "0.6")
-HATCHES: tuple[str, ...] = ("", "///", "...", "xxx", "\\\\\\", "ooo")
+#: Fill and hatch per maximum CRS grade 1-5 (distinct in grey scale).
+GRADE_STYLE: dict[int, tuple[str, str]] = {1: ("white", ""), 2: ("0.85", "..."), 3: ("0.6", "///"),
+                                           4: ("0.35", "xxx"), 5: ("0.0", "")}
 DPI = 150
 
 
@@ -98,11 +100,13 @@ def onset_figure(outcomes: pd.DataFrame, landmark_day: float) -> Figure:
                 if v.size == 0:
                     continue
                 h, _ = np.histogram(v, bins=bins)
-                ax.bar(bins[:-1], h, width=0.9, bottom=bottom, align="edge",
-                       color=GREYS[(g - 1) * 2 % len(GREYS)] if g > 1 else "white",
-                       edgecolor="black", hatch=HATCHES[g], linewidth=0.6,
+                fill, hatch = GRADE_STYLE[g]
+                ax.bar(bins[:-1], h, width=0.92, bottom=bottom, align="edge", color=fill,
+                       edgecolor="black", hatch=hatch, linewidth=0.6,
                        label=f"max grade {g} (n={v.size})")
                 bottom += h
+            ax.set_xticks(bins[:-1] + 0.46)
+            ax.set_xticklabels([str(int(b)) for b in bins[:-1]])
             ax.axvline(float(landmark_day), color="black", ls="--", lw=1.2)
             top = float(bottom.max())
             ax.set_ylim(0, top * 1.18 + 0.5)
@@ -112,14 +116,15 @@ def onset_figure(outcomes: pd.DataFrame, landmark_day: float) -> Figure:
             ax.legend(frameon=False, loc="upper right")
         else:
             ax.text(0.5, 0.5, "no CRS onset recorded", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xlabel("Day of CRS onset (days since infusion)")
+        ax.set_xlabel("Day of CRS onset (days since infusion; bar d = onset in [d, d + 1))")
         ax.set_ylabel("Patients")
         ax.yaxis.get_major_locator().set_params(integer=True)
         fig.tight_layout()
     n = int(ok.sum())
     return _render(fig, "onset",
                    f"Histogram of CRS onset day for {n} patients with CRS, stacked by maximum grade",
-                   f"Onset of CRS by maximum ASTCT grade (n = {n}); dashed line: landmark.")
+                   f"Onset of CRS by maximum ASTCT grade (n = {n}); dashed line: the landmark "
+                   "(severe CRS starting left of it happened before the prediction).")
 
 
 # ------------------------------------------------------------------------------------------
@@ -299,7 +304,8 @@ def points_chart(sheet: pd.DataFrame, intercept: float, slope: float) -> Figure:
     n_rows = len(variables) + 2
     xmax = max(max_total, 1.0)
     with plt.rc_context(_style()):
-        fig, axes = plt.subplots(n_rows, 1, figsize=(7.2, 0.7 * n_rows + 0.6), sharex=False)
+        fig, axes = plt.subplots(n_rows, 1, figsize=(7.2, 0.7 * len(variables) + 1.4), sharex=False,
+                                 gridspec_kw={"height_ratios": [1.0] * len(variables) + [0.3, 0.3]})
         for ax, var in zip(axes[: len(variables)], variables, strict=True):
             sub = sheet[sheet["variable"] == var].sort_values("points")
             unit = str(sub["unit"].iloc[0]) if "unit" in sub else ""

@@ -106,7 +106,9 @@ def analysis_set(run: Any) -> AnalysisSet:
     p_cont = np.asarray(_expit(m.predict_lp_continuous(data, impute=True)), dtype=np.float64)
     prior = np.zeros(len(data), dtype=bool)
     onset = run.outcomes.frame.set_index("patient_id")["crs_severe_onset_day"]
-    if "patient_id" in data.columns:
+    if "outcome_before_landmark" in data.columns:
+        prior = data["outcome_before_landmark"].fillna(False).to_numpy(dtype=bool)
+    elif "patient_id" in data.columns:
         od = pd.to_numeric(data["patient_id"].map(onset), errors="coerce").to_numpy(dtype=np.float64)
         prior = np.asarray(~np.isnan(od) & (od < float(lt.landmark_day)), dtype=bool)
     return AnalysisSet(data, y, total, p_points, p_cont, prior)
@@ -115,31 +117,52 @@ def analysis_set(run: Any) -> AnalysisSet:
 # ------------------------------------------------------------------------------------------
 # flow, missingness, outcome
 # ------------------------------------------------------------------------------------------
+_REASON_TEXT = {
+    "no_outcome": "no outcome information",
+    "outcome_before_landmark": "severe CRS began before the landmark",
+    "onset_unknown": "severe CRS with no onset day",
+    "died_before_landmark": "died before the landmark",
+}
+
+
 def flow_table(run: Any) -> pd.DataFrame:
-    """Cohort flow: patients in the cohort -> with an outcome -> excluded -> analysed."""
+    """Cohort flow: patients in the cohort -> with an outcome -> excluded (by reason) ->
+    analysed.  Exclusions come from the landmark table (``excluded`` with reason codes)."""
     lt = run.landmark
     oc = run.outcomes.frame
-    with_outcome = int(oc["severe_crs"].notna().sum())
-    excluded_prior = int(lt.n_prior_outcome) if lt.policy == "exclude" else 0
-    other = with_outcome - excluded_prior - int(run.n_analysed)
-    rows = [
-        {"step": "patients in cohort", "n": int(run.n_patients_cohort), "events": math.nan,
-         "note": "source data (one row per infusion)"},
-        {"step": "with a graded outcome", "n": with_outcome,
-         "events": int(oc["severe_crs"].fillna(0).sum()),
-         "note": f"{int(run.n_patients_cohort) - with_outcome} without a gradable CRS outcome"},
-        {"step": "excluded: severe CRS before the landmark", "n": excluded_prior,
-         "events": float(excluded_prior),
-         "note": (f"landmark day {float(lt.landmark_day):g}; policy '{lt.policy}'"
-                  + ("" if lt.policy == "exclude"
-                     else f"; {int(lt.n_prior_outcome)} such patients kept and flagged"))},
+    n_cohort = int(run.n_patients_cohort)
+    reasons: dict[str, int] = dict(lt.reasons()) if hasattr(lt, "reasons") else {}
+    graded = int(oc["severe_crs"].notna().sum())
+    no_outcome = reasons.pop("no_outcome", n_cohort - graded)
+    with_outcome = n_cohort - no_outcome
+    if "outcome_before_landmark" not in reasons and lt.policy == "exclude":
+        reasons["outcome_before_landmark"] = int(lt.n_prior_outcome)
+    reasons.setdefault("outcome_before_landmark", 0)
+    rows: list[dict[str, Any]] = [
+        {"step": "patients in cohort", "n": n_cohort, "note": "one row per infusion"},
+        {"step": "excluded: no outcome information", "n": no_outcome,
+         "note": "CRS grade not derivable or recorded"},
+        {"step": "with an outcome", "n": with_outcome,
+         "note": f"{int(oc['severe_crs'].fillna(0).sum())} with severe CRS at any time"},
     ]
+    order = ["outcome_before_landmark", "onset_unknown", "died_before_landmark"]
+    for code in [*order, *sorted(set(reasons) - set(order))]:
+        if code not in reasons:
+            continue
+        note = f"landmark day {float(lt.landmark_day):g}, policy '{lt.policy}'"
+        if code == "outcome_before_landmark" and lt.policy == "keep":
+            note += f"; {int(lt.n_prior_outcome)} such patients kept and flagged"
+        rows.append({"step": f"excluded: {_REASON_TEXT.get(code, code)}", "n": int(reasons[code]),
+                     "note": note})
+    other = with_outcome - sum(int(v) for v in reasons.values()) - int(run.n_analysed)
     if other != 0:
-        rows.append({"step": "not in the landmark table for other reasons", "n": other,
-                     "events": math.nan, "note": "see the landmark table's notes"})
-    rows.append({"step": "analysed", "n": int(run.n_analysed), "events": int(run.events),
-                 "note": f"{int(run.events)} with severe CRS (ASTCT grade >= 3)"})
-    return pd.DataFrame(rows)
+        rows.append({"step": "excluded: other reasons", "n": other,
+                     "note": "not in the analysed landmark table"})
+    rows.append({"step": "analysed", "n": int(run.n_analysed),
+                 "note": f"{int(run.events)} with severe CRS (ASTCT grade >= 3) after the landmark"})
+    out = pd.DataFrame(rows)
+    out.insert(2, "events", [math.nan] * (len(out) - 1) + [int(run.events)])
+    return out
 
 
 def missingness_table(run: Any) -> pd.DataFrame:

@@ -219,3 +219,34 @@ def test_duplicate_patients_are_noted() -> None:
     c = cohort(["A", "A"], temps("A", [38.0]), [], weight_kg=[70, 80])
     r = grade_cohort(c)
     assert len(r.outcomes) == 1 and any("duplicate" in n for n in r.notes)
+
+
+def test_sparse_day_index_gives_the_same_result(course: Cohort,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from crsscore.grading import _features
+
+    dense = grade_cohort(course)
+    monkeypatch.setattr(_features, "DENSE_MAX", 0)
+    sparse = grade_cohort(course)
+    pd.testing.assert_frame_equal(dense.daily, sparse.daily)
+    pd.testing.assert_frame_equal(dense.outcomes, sparse.outcomes)
+
+
+def test_patient_outcomes_unsorted_codes_match_sorted() -> None:
+    import numpy as np
+
+    from crsscore.grading.outcomes import patient_outcomes
+
+    codes = np.array([2, 0, 2, 1, 0], dtype=np.int64)
+    day = np.array([3, 1, 1, 5, 2], dtype=np.int64)
+    grade = np.array([4, 1, 0, -1, 3], dtype=np.int8)
+    order = np.argsort(codes, kind="stable")
+    a = patient_outcomes(codes, day, grade, 4, prefix="crs", severe_grade=3, days_at_grade=True)
+    b = patient_outcomes(codes[order], day[order], grade[order], 4, prefix="crs",
+                         severe_grade=3, days_at_grade=True)
+    for key in a:
+        assert list(pd.array(a[key])) == list(pd.array(b[key])), key
+    assert list(a["crs_max_grade"]) == [3, pd.NA, 4, pd.NA]
+    assert list(a["crs_onset_day"]) == [1, pd.NA, 3, pd.NA]
+    assert list(a["crs_severe_onset_day"]) == [2, pd.NA, 3, pd.NA]
+    assert list(a["crs_days_not_gradable"]) == [0, 1, 0, 0]

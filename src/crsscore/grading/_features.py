@@ -27,6 +27,8 @@ I8 = npt.NDArray[np.int8]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
+#: Largest patients x day-range grid indexed densely (else keys are sorted and searched).
+DENSE_MAX = 50_000_000
 #: Days are keyed as ``patient_code * _SPAN + (day - _DAY0)``.
 _DAY0: Final = -100
 _SPAN: Final = 4000
@@ -166,6 +168,41 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     return codes, norm
 
 
+def _day_index(o_key: I64, o_keep: B, e_key: I64, e_keep: B, n_pat: int
+               ) -> tuple[I64, I64, I64]:
+    """Sorted unique patient-day keys and each row's position in them (-1 for dropped rows).
+
+    When patients x observed day range is small enough (the usual case), a dense grid turns
+    this into a few linear passes; otherwise keys are sorted and searched.
+    """
+    kept = [o_key[o_keep], e_key[e_keep]]
+    if not any(k.size for k in kept):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.full(o_key.size, -1, np.int64), np.full(e_key.size, -1, np.int64)
+    offs = np.concatenate([k % _SPAN for k in kept])
+    lo, hi = int(offs.min()), int(offs.max())
+    width = hi - lo + 1
+    if n_pat * width <= DENSE_MAX:
+        def dense(k: I64) -> I64:
+            return (k // _SPAN) * width + (k % _SPAN - lo)
+
+        present = np.zeros(n_pat * width, dtype=bool)
+        for k in kept:
+            present[dense(k)] = True
+        slots = np.flatnonzero(present)
+        rank = np.cumsum(present, dtype=np.int64) - 1
+        ukeys = (slots // width) * _SPAN + (slots % width + lo)
+        o_pos = np.where(o_keep, rank[dense(np.where(o_keep, o_key, kept[0][0] if kept[0].size
+                                                     else kept[1][0]))], -1)
+        e_pos = np.where(e_keep, rank[dense(np.where(e_keep, e_key, kept[1][0] if kept[1].size
+                                                     else kept[0][0]))], -1)
+        return ukeys.astype(np.int64), o_pos.astype(np.int64), e_pos.astype(np.int64)
+    ukeys = _sorted_unique(np.concatenate(kept))
+    o_pos = np.where(o_keep, np.searchsorted(ukeys, o_key), -1)
+    e_pos = np.where(e_keep, np.searchsorted(ukeys, e_key), -1)
+    return ukeys, o_pos.astype(np.int64), e_pos.astype(np.int64)
+
+
 def _sorted_unique(keys: I64) -> I64:
     """Sorted unique integers (sort-based; faster than hashing for large key arrays)."""
     if keys.size == 0:
@@ -290,12 +327,10 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     o_key = o_pc * _SPAN + (o_day - _DAY0)
     e_key = e_pc * _SPAN + (e_day - _DAY0)
-    ukeys = _sorted_unique(np.concatenate([o_key[o_keep], e_key[e_keep]]))
+    ukeys, o_pos, e_pos = _day_index(o_key, o_keep, e_key, e_keep, n_pat)
     n = int(ukeys.shape[0])
     patient = ukeys // _SPAN
     day = ukeys % _SPAN + _DAY0
-    o_pos = np.where(o_keep, np.searchsorted(ukeys, o_key), -1)
-    e_pos = np.where(e_keep, np.searchsorted(ukeys, e_key), -1)
 
     crs_problem = np.full(n, -1, dtype=np.int32)
     icans_problem = np.full(n, -1, dtype=np.int32)

@@ -15,6 +15,20 @@ def int64_array(values: npt.NDArray[np.integer], missing: npt.NDArray[np.bool_])
                                   np.asarray(missing, dtype=bool))
 
 
+def _per_patient(codes: npt.NDArray[np.int64], values: npt.NDArray[np.int64], n_patients: int,
+                 ufunc: np.ufunc, fill: int) -> npt.NDArray[np.int64]:
+    """Reduce ``values`` per patient code; ``reduceat`` over blocks when codes are sorted."""
+    out = np.full(n_patients, fill, dtype=np.int64)
+    if codes.size == 0:
+        return out
+    if bool(np.all(codes[1:] >= codes[:-1])):
+        starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
+        out[codes[starts]] = ufunc.reduceat(values, starts)
+    else:
+        ufunc.at(out, codes, values)
+    return out
+
+
 def patient_outcomes(codes: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
                      grade: npt.NDArray[np.int8], n_patients: int, *, prefix: str,
                      severe_grade: int, days_at_grade: bool) -> dict[str, object]:
@@ -26,14 +40,11 @@ def patient_outcomes(codes: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
     was gradable), the number of days not gradable and, optionally, days at each grade 0-5.
     """
     ok = grade >= 0
-    mx = np.full(n_patients, -1, dtype=np.int64)
-    np.maximum.at(mx, codes[ok], grade[ok].astype(np.int64))
-    onset = np.full(n_patients, _BIG, dtype=np.int64)
-    sel = grade >= 1
-    np.minimum.at(onset, codes[sel], day[sel])
-    sev = np.full(n_patients, _BIG, dtype=np.int64)
-    sel = grade >= severe_grade
-    np.minimum.at(sev, codes[sel], day[sel])
+    g64 = grade.astype(np.int64)
+    mx = _per_patient(codes, g64, n_patients, np.maximum, -1)
+    onset = _per_patient(codes, np.where(g64 >= 1, day, _BIG), n_patients, np.minimum, _BIG)
+    sev = _per_patient(codes, np.where(g64 >= severe_grade, day, _BIG), n_patients, np.minimum,
+                       _BIG)
     ng = np.bincount(codes[~ok], minlength=n_patients)
     none = mx < 0
     out: dict[str, object] = {

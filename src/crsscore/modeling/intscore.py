@@ -202,6 +202,10 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         Diverse pool: replacement features tried for each feature of the best support.
     gap_tolerance : float, default 0.05
         Supports whose continuous loss is within this relative gap of the best are rounded.
+    min_multiplier : float, default 0.5
+        Smallest multiplier: one point is worth at most ``1 / min_multiplier`` log-odds.  This
+        keeps the probabilities finite when a score separates the classes (FasterRisk's
+        star-ray search also stops at 0.5); it never changes how the points rank patients.
 
     Attributes
     ----------
@@ -229,7 +233,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                  max_groups: int | None = None, max_per_group: int | None = None,
                  monotone: Mapping[Any, int] | None = None, pool_size: int = 50,
                  beam_width: int = 10, n_children: int = 10, swap_attempts: int = 50,
-                 gap_tolerance: float = 0.05) -> None:
+                 gap_tolerance: float = 0.05, min_multiplier: float = 0.5) -> None:
         self.max_features = max_features
         self.coef_bound = coef_bound
         self.bounds = bounds
@@ -246,6 +250,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         self.n_children = n_children
         self.swap_attempts = swap_attempts
         self.gap_tolerance = gap_tolerance
+        self.min_multiplier = min_multiplier
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> IntegerScoreClassifier:
@@ -274,7 +279,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         sopts = core.SearchOptions(beam_width=self.beam_width, n_children=self.n_children,
                                    swap_attempts=self.swap_attempts,
                                    gap_tolerance=self.gap_tolerance,
-                                   n_round=max(self.pool_size, 1))
+                                   n_round=max(self.pool_size, 10))
         fits = core.search(prob, sopts, core.RoundingOptions(), self.pool_size)
         if not fits:
             raise ModelError("no integer score satisfies the constraints (check required, "
@@ -292,7 +297,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                                      binary=binary))
         self.classes_ = classes
         self.n_features_in_ = p
-        if not all(nm == f"x{j}" for j, nm in enumerate(names)) or isinstance(X, pd.DataFrame):
+        if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(names, dtype=object)
         self.pool_ = pool
         self.best_ = pool[0]
@@ -316,6 +321,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                 raise bad(name, "None or an int >= 1")
         if not (isinstance(self.gap_tolerance, int | float) and self.gap_tolerance >= 0):
             raise bad("gap_tolerance", "a float >= 0")
+        if not (isinstance(self.min_multiplier, int | float) and self.min_multiplier > 0):
+            raise bad("min_multiplier", "a float > 0")
         if self.intercept_bound is not None and not (
                 isinstance(self.intercept_bound, int | float) and self.intercept_bound >= 0):
             raise bad("intercept_bound", "None or a float >= 0")
@@ -392,7 +399,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                                  required=required, groups=gidx,
                                  max_features=int(self.max_features),
                                  max_groups=self.max_groups, max_per_group=self.max_per_group,
-                                 intercept_bound=self.intercept_bound)
+                                 intercept_bound=self.intercept_bound,
+                                 min_multiplier=float(self.min_multiplier))
 
     # -- prediction ----------------------------------------------------------------------------
     def _check_fitted(self) -> IntegerScore:
@@ -442,7 +450,8 @@ def _as_matrix(X: Any, names: Sequence[str]) -> FloatArray:
             if missing:
                 raise DataError([Problem(table="input", column=c, message="column missing")
                                  for c in missing])
-            X = X[[c for c in names]] if not all(isinstance(c, str) for c in X.columns) else X[list(names)]
+            lookup = {str(c): c for c in X.columns}
+            X = X[[lookup[c] for c in names]]
         try:
             arr = X.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):

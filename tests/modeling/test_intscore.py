@@ -251,7 +251,7 @@ def test_error_paths() -> None:
         IntegerScoreClassifier().fit(Xn, y)
     with pytest.raises(ValueError, match=r"'max_features' parameter .* must be an int >= 1"):
         IntegerScoreClassifier(max_features=0).fit(X, y)
-    with pytest.raises(ValueError, match="'min_multiplier' parameter .* a float > 0"):
+    with pytest.raises(ValueError, match=r"'min_multiplier' parameter .* a float > 0"):
         IntegerScoreClassifier(min_multiplier=0).fit(X, y)
     with pytest.raises(ValueError, match="'gap_tolerance' parameter"):
         IntegerScoreClassifier(gap_tolerance=-1).fit(X, y)

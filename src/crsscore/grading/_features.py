@@ -168,6 +168,28 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     return codes, norm
 
 
+def _patient_codes(values: pd.Series, pid_index: pd.Index) -> I64:
+    """Position of each row's patient_id in ``pid_index`` (-1 when absent or missing)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        value_set = pa.array(pid_index.astype(str).to_numpy(dtype=object), type=arrow.type)
+        idx = pc.index_in(arrow, value_set=value_set).to_numpy(zero_copy_only=False)
+        return np.asarray(np.where(np.isnan(idx.astype(float)), -1, idx), dtype=np.int64)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lut = np.asarray(pid_index.get_indexer(pd.Index(uniques).astype("string")), dtype=np.int64)
+    lut = np.append(lut, -1)  # missing patient_id -> -1
+    return lut[np.asarray(codes, dtype=np.int64)]
+
+
+def pa_types_is_string(t: object) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
 def _day_index(o_key: I64, o_keep: B, e_key: I64, e_keep: B, n_pat: int
                ) -> tuple[I64, I64, I64]:
     """Sorted unique patient-day keys and each row's position in them (-1 for dropped rows).
@@ -273,10 +295,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         if len(frame) == 0:
             z = np.zeros(0, dtype=np.int64)
             return z, np.zeros(0, dtype=bool), z
-        pc, puniq = pd.factorize(frame["patient_id"], use_na_sentinel=True)
-        lut = np.asarray(pid_index.get_indexer(pd.Index(puniq).astype("string")), dtype=np.int64)
-        lut = np.append(lut, -1)  # NaN patient_id -> -1
-        pcode = lut[np.asarray(pc, dtype=np.int64)]
+        pcode = _patient_codes(frame["patient_id"], pid_index)
         dayf = _numeric(frame["day"])
         keep = (pcode >= 0) & np.isfinite(dayf)
         n_unknown = int(np.sum(pcode < 0))
@@ -396,12 +415,23 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
     # ---------------------------------------------------------------- events
     e_val = _numeric(esub["value"]) if len(esub) else np.zeros(0)
     e_txt_bad = _nonnumeric_text(esub["value"], e_val) if len(esub) else np.zeros(0, bool)
-    if len(esub):
-        d_codes, d_names = _norm_text(esub["detail"])
-        u_codes2, u_names = _norm_text(esub["unit"])
-    else:
-        d_codes, d_names = np.zeros(0, np.intp), [""]
-        u_codes2, u_names = np.zeros(0, np.intp), [""]
+    def subset_text(column: str, events: tuple[str, ...]
+                    ) -> tuple[npt.NDArray[np.intp], list[str]]:
+        """Normalised text codes of ``column``, read only on the rows of ``events``."""
+        parts = [e_groups[e] for e in events if e in e_groups]
+        rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
+        if rows.size:
+            codes, names = _norm_text(esub[column].iloc[rows])
+        else:
+            codes, names = np.zeros(0, np.intp), [""]
+        full = np.full(len(esub), len(names) - 1, dtype=np.intp)  # '' elsewhere
+        full[rows] = codes
+        return full, names
+
+    d_codes, d_names = subset_text("detail", (
+        "vasopressor", "vasopressor_hours", "oxygen", "death", "organ_toxicity", "consciousness",
+        "seizure", "cerebral_edema"))
+    u_codes2, u_names = subset_text("unit", ("vasopressor", "fio2"))
     d_arr = np.asarray(d_names, dtype=object)
 
     def rows_of(name: str) -> npt.NDArray[np.intp]:

@@ -126,6 +126,18 @@ def test_every_patient_gets_one_row_even_without_values() -> None:
     assert t.summary().set_index("analyte").loc["crp", "missing_pct"] == pytest.approx(66.7)
 
 
+def test_categorical_columns_and_rows_of_unknown_patients() -> None:
+    c = _cohort([("A", 7.1, "crp", 5.0, "mg/L"), ("Z", 7.0, "crp", 9.0, "mg/L"),
+                 ("B", 6.8, "anc", 0.3, "10^9/L")], patients=("A", "B"))
+    obs = c.observations.astype({"patient_id": "category", "analyte": "category",
+                                 "unit": "category"})
+    t = build_landmark_table(Cohort(patients=c.patients, observations=obs), "day7")
+    assert t.data.loc[0, "crp"] == 5.0 and np.isnan(t.data.loc[1, "crp"])
+    assert t.data.loc[1, "anc"] == 0.3
+    assert any("1 observation row(s)" in n and "not in the patients table" in n
+               for n in t.notes)
+
+
 def test_analyte_errors() -> None:
     c = _cohort([("A", 7.0, "crp", 5.0, "mg/L")])
     with pytest.raises(ValueError, match=r"unknown analyte code.*'crpp'"):

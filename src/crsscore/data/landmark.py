@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
@@ -48,6 +49,7 @@ from crsscore.errors import DataError, Problem
 from crsscore.units import canonical_unit, conversion_for, normalise_unit
 
 PriorOutcome = Literal["exclude", "keep"]
+FloatMatrix = npt.NDArray[np.float64]
 
 #: Latest day still counted as "before lymphodepletion" by default (Flu/Cy on days -5 to -3).
 PRE_LD_LATEST: Final = -3.0
@@ -320,20 +322,21 @@ def build_landmark_table(cohort: Cohort, landmark: str | float, *,
                                          "table", code="duplicate_id")])
     obs = cohort.observations
     codes = _analytes(obs, analytes)
-    values = _nearest(obs, codes, lm)
+    notes: list[str] = []
+    val, day, n_orphan = _nearest(obs, codes, lm, pd.Index(pid.to_numpy()))
+    if n_orphan:
+        notes.append(f"{n_orphan} observation row(s) in the window belong to patients not in "
+                     "the patients table: ignored")
 
     data = patients.copy()
     data["patient_id"] = pid.to_numpy()
     wide_cols: dict[str, Any] = {}
-    for code in codes:
-        sel = values[values["analyte"] == code].set_index("patient_id")
-        wide_cols[code] = sel["value"].reindex(data["patient_id"]).to_numpy(dtype=np.float64)
-        wide_cols[f"{code}_day"] = sel["day"].reindex(data["patient_id"]).to_numpy(
-            dtype=np.float64)
+    for j, code in enumerate(codes):
+        wide_cols[code] = val[:, j]
+        wide_cols[f"{code}_day"] = day[:, j]
     data = pd.concat([data.reset_index(drop=True),
                       pd.DataFrame(wide_cols, index=pd.RangeIndex(len(data)))], axis=1)
 
-    notes: list[str] = []
     empty = pd.DataFrame({"patient_id": pd.Series(dtype="str"),
                           "reason": pd.Series(dtype="str"), "detail": pd.Series(dtype="str")})
     excluded, flagged = empty, empty
@@ -369,27 +372,44 @@ def _analytes(obs: pd.DataFrame, analytes: Sequence[str] | None) -> list[str]:
     return list(analytes)
 
 
-def _nearest(obs: pd.DataFrame, codes: list[str], lm: Landmark) -> pd.DataFrame:
-    """Per (patient, analyte): the value nearest ``lm.day`` in the window, ties to the earlier."""
-    cols = ["patient_id", "analyte", "day", "value"]
+def _nearest(obs: pd.DataFrame, codes: list[str], lm: Landmark, patient_ids: pd.Index
+             ) -> tuple[FloatMatrix, FloatMatrix, int]:
+    """Value and day nearest ``lm.day`` in the window per (patient, analyte); ties to the
+    earlier.  Returns (values, days) of shape (patients, analytes) and the number of window
+    rows whose patient is not in ``patient_ids``."""
+    shape = (len(patient_ids), len(codes))
+    val = np.full(shape, np.nan)
+    day_out = np.full(shape, np.nan)
     if len(obs) == 0 or not codes:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("day", "value") else "str")
-                             for c in cols})
+        return val, day_out, 0
     day = pd.to_numeric(obs["day"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    keep = (day >= lm.earliest - 1e-9) & (day <= lm.latest + 1e-9)
-    keep &= obs["analyte"].isin(codes).to_numpy(dtype=bool, na_value=False)
-    sub = obs.loc[keep, [*cols, "unit"]].copy() if "unit" in obs.columns else \
-        obs.loc[keep, cols].assign(unit="")
-    sub["day"] = day[keep]
+    rows = np.flatnonzero((day >= lm.earliest - 1e-9) & (day <= lm.latest + 1e-9))
+    rows = rows[obs["analyte"].iloc[rows].isin(codes).to_numpy(dtype=bool, na_value=False)]
+    cols = ["patient_id", "analyte", "value", "unit"] if "unit" in obs.columns else \
+        ["patient_id", "analyte", "value"]
+    sub = obs.iloc[rows][cols].copy()
+    if "unit" not in sub.columns:
+        sub["unit"] = ""
+    sub["day"] = day[rows]
     sub["value"] = pd.to_numeric(sub["value"], errors="coerce")
-    sub["patient_id"] = sub["patient_id"].astype("str")
     sub["analyte"] = sub["analyte"].astype("str")
-    sub = sub[sub["value"].notna() & sub["patient_id"].notna()]
+    sub = sub[sub["value"].notna()]
     sub = _to_canonical(sub)
-    sub["dist"] = (sub["day"] - lm.day).abs().round(9)
-    sub = sub.sort_values(["patient_id", "analyte", "dist", "day"], kind="mergesort")
-    out = sub.drop_duplicates(["patient_id", "analyte"], keep="first")
-    return out[cols].reset_index(drop=True)
+    pcode = patient_ids.get_indexer(pd.Index(sub["patient_id"].astype("str")))
+    n_orphan = int((pcode < 0).sum())
+    acode = pd.Index(codes).get_indexer(pd.Index(sub["analyte"]))
+    ok = pcode >= 0
+    pcode, acode = pcode[ok], acode[ok]
+    d = sub["day"].to_numpy(dtype=np.float64)[ok]
+    v = sub["value"].to_numpy(dtype=np.float64)[ok]
+    dist = np.round(np.abs(d - lm.day), 9)
+    order = np.lexsort((d, dist, acode, pcode))
+    pcode, acode, d, v = pcode[order], acode[order], d[order], v[order]
+    first = np.ones(len(pcode), dtype=bool)
+    first[1:] = (pcode[1:] != pcode[:-1]) | (acode[1:] != acode[:-1])
+    val[pcode[first], acode[first]] = v[first]
+    day_out[pcode[first], acode[first]] = d[first]
+    return val, day_out, n_orphan
 
 
 def _to_canonical(sub: pd.DataFrame) -> pd.DataFrame:

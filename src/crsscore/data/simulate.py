@@ -1090,6 +1090,18 @@ def _events_frame(ids: npt.NDArray[Any], ev: _Long) -> pd.DataFrame:
 # writing
 # --------------------------------------------------------------------------------------------
 
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV through pyarrow (several times faster than pandas for millions of rows); values are
+    quoted only when a text contains the delimiter or a quote."""
+    import pyarrow.csv as pcsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    try:
+        pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="none"))
+    except pa.ArrowInvalid:
+        pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+
+
 def write_cohort(cohort: Cohort, out_dir: str | Path, *,
                  format: Literal["csv", "parquet"] = "csv") -> list[Path]:
     """Write the canonical folder: patients, observations, events (+ SYNTHETIC.txt if synthetic).
@@ -1109,7 +1121,7 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
                         ("events", cohort.events)):
         path = out / f"{name}.{format}"
         if format == "csv":
-            frame.to_csv(path, index=False)
+            _write_csv(frame, path)
         else:
             frame.to_parquet(path, index=False)
         written.append(path)

@@ -92,14 +92,14 @@ def demo(
 
     report_path = None
     if report:
-        try:
-            from crsscore.report import build_report
-        except ImportError:
-            build_report = None  # type: ignore[assignment]
-        if build_report is not None:
-            console.rule("7. Report")
-            report_path = build_report(cohort, out / "report.html", run=run, comparison=comp)
-            console.print(f"Report -> [bold]{report_path}[/]")
+        from crsscore.report import build_report
+
+        console.rule("7. Report")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CrsscoreWarning)
+            report_path = build_report(cohort, out / "report.html", run=run, comparison=comp,
+                                       n_jobs=jobs)
+        console.print(f"Report -> [bold]{report_path}[/] (tables in {out / 'report_tables'})")
     write_json(json_out, {"synthetic": True, "n": n, "seed": seed, "any_crs": any_crs,
                           "severe_crs": severe, **run.summary(),
                           "comparison": comp.to_dict(), "scorecard": str(card_path),

@@ -370,7 +370,10 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "riskgroups": HtmlTable("riskgroups",
                                 f"Risk groups with observed rates (n = {m.risk_group_n_} with every "
                                 "input measured; Wilson 95% CI)", T.risk_group_table(run)),
-        "discrimination": HtmlTable("discrimination", "Discrimination on the analysed patients", disc),
+        "discrimination": HtmlTable("discrimination", "Discrimination on the analysed patients", disc,
+                                    note="apparent rows: the reported model, missing inputs filled "
+                                    "by its imputer; the optimism-corrected row starts from the "
+                                    "pipeline refitted with one imputation (index.orig in section 16)"),
         "comparison": _opt("comparison", "Head-to-head comparison (each score at its own timepoint; "
                            "paired DeLong test against the reference)", comp_tab,
                            display=None if comp_tab is None else comp_tab.drop(columns=["note"]),

@@ -216,10 +216,11 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
         if groups and totals is not None and model_prob is not None:
             for g in groups:
                 sel = (totals >= g.min_total) & (totals <= g.max_total) & ~np.isnan(totals)
-                if not sel.any() or g.n == 0:
+                if not sel.any() or g.n == 0 or not all(map(math.isfinite, (g.rate, g.ci_low, g.ci_high))):
                     continue
                 mp = float(np.mean(model_prob(totals[sel])))
-                ax.errorbar([mp], [g.rate], yerr=[[g.rate - g.ci_low], [g.ci_high - g.rate]],
+                err = [[max(0.0, g.rate - g.ci_low)], [max(0.0, g.ci_high - g.rate)]]
+                ax.errorbar([mp], [g.rate], yerr=err,
                             fmt="s", color="black", mfc="white", ms=6, capsize=3, lw=1)
                 ax.annotate(g.name, (mp, g.rate), textcoords="offset points", xytext=(6, 4), fontsize=8)
                 top = max(top, float(g.ci_high))

@@ -333,6 +333,10 @@ def limitations(run: Any, *, aset: AnalysisSet | None = None, comparison: Any = 
             out.append(Limitation("calibration-slope", (
                 f"The optimism-corrected calibration slope is {slope:.3f} (< 0.9): predictions "
                 "are too extreme for new patients and should be shrunk.")))
+        elif slope > 1.1:
+            out.append(Limitation("calibration-slope", (
+                f"The optimism-corrected calibration slope is {slope:.3f} (> 1.1): predictions "
+                "look too moderate, or, with few events, the slope itself is unstable.")))
         if v.n_failed > 0:
             out.append(Limitation("failed-resamples", (
                 f"{v.n_failed} of {v.B} bootstrap resamples failed to fit and were left out "
@@ -341,7 +345,8 @@ def limitations(run: Any, *, aset: AnalysisSet | None = None, comparison: Any = 
         auc_c = float(tab.loc["AUC", "index.corrected"])
         if auc_o - auc_c >= 0.05:
             out.append(Limitation("optimism", (
-                f"Apparent AUC {auc_o:.3f} falls to {auc_c:.3f} after optimism correction.")))
+                f"Bootstrap validation: the pipeline's apparent AUC (index.orig) {auc_o:.3f} falls "
+                f"to {auc_c:.3f} after optimism correction.")))
     else:
         out.append(Limitation("no-internal-validation", (
             "No bootstrap internal validation was run (B = 0): only apparent performance is "

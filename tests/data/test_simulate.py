@@ -425,3 +425,13 @@ def test_any_size_seed_and_rates_give_valid_tables(n: int, seed: int, severe: fl
     assert set(c.events["patient_id"]) <= set(c.patients["patient_id"])
     assert c.observations["value"].notna().all() and c.observations["day"].notna().all()
     assert set(s.truth["crs_max_grade"]) <= {0, 1, 2, 3, 4}
+
+
+def test_write_cohort_quotes_only_text_that_needs_it(tmp_path) -> None:
+    c = simulate_cohort(5, seed=2)
+    c.patients.loc[0, "product"] = 'brand, "x"'
+    write_cohort(c, tmp_path)
+    text = (tmp_path / "patients.csv").read_text()
+    assert '"brand, ""x"""' in text
+    assert pd.read_csv(tmp_path / "patients.csv")["product"].iloc[0] == 'brand, "x"'
+    assert (tmp_path / "events.csv").read_text().startswith("patient_id,day,event,")

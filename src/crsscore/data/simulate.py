@@ -1096,10 +1096,16 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow.csv as pcsv
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    try:
-        pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="none"))
-    except pa.ArrowInvalid:
-        pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+    header = (",".join(str(c) for c in frame.columns) + "\n").encode()
+    for style in ("none", "needed"):  # "none" refuses text holding a comma or a quote
+        try:
+            with pa.OSFile(str(path), "wb") as sink:
+                sink.write(header)
+                pcsv.write_csv(table, sink, write_options=pcsv.WriteOptions(
+                    include_header=False, quoting_style=style))
+            return
+        except pa.ArrowInvalid:
+            continue
 
 
 def write_cohort(cohort: Cohort, out_dir: str | Path, *,

@@ -710,7 +710,7 @@ def _patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: _Context) -> pd.DataF
     if ctx.canonical:  # the canonical format may carry extra columns: keep them as they are
         for extra in raw.columns:
             if extra not in PATIENT_COLUMNS and not str(extra).startswith("_"):
-                out[extra] = raw[extra].to_numpy()
+                out[extra] = raw[extra].array
     keep = out["patient_id"].notna().to_numpy()
     return out.loc[keep].reset_index(drop=True)
 
@@ -803,7 +803,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     col_ = ctx.collector
     frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
     frame["patient_id"] = _text_categorical(raw[pid_col], ctx.missing).array
-    names = _text(raw[ana_col], ctx.missing)
+    names = _text_categorical(raw[ana_col], ctx.missing)
     lookup = _analyte_lookup(om)
     codes, uniques = _encode(names)
     mapped = np.array([_ANALYTE_INDEX.get(lookup.get(str(u).casefold(), ""), -1)
@@ -817,7 +817,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
                                        _infusion_lookup(patients))
     frame["day"] = day
     if unit_col is not None:
-        frame["unit"] = _text(raw[unit_col], ctx.missing).array
+        frame["unit"] = _text_categorical(raw[unit_col], ctx.missing).array
     else:
         frame["unit"] = pd.Series([None] * len(frame), dtype="str").array
     frame["_unitcol"] = _const(len(frame), unit_col or "[observations.units]")

@@ -80,6 +80,7 @@ class _Day:
     antipyretic: bool = False
     deaths: set[str] = field(default_factory=set)
     crs_info: bool = False
+    vitals: bool = False
     ice: float | None = None
     capd: float | None = None
     loc: int = 0
@@ -121,6 +122,7 @@ def reference_grades(cohort: Cohort, settings: GradingSettings | None = None) ->
             continue
         rec = days[(str(row.patient_id), day)]
         rec.crs_info = True
+        rec.vitals = True
         v = _num(row.value)
         unit = _text(row.unit)
         if row.analyte == "temp":
@@ -154,6 +156,8 @@ def reference_grades(cohort: Cohort, settings: GradingSettings | None = None) ->
         unit = _text(row.unit)
         if event in _CRS_EVENTS:
             rec.crs_info = True
+        if event in ("hypotension", "vasopressor", "vasopressor_hours", "oxygen", "fio2"):
+            rec.vitals = True
         else:
             rec.icans_info = True
         if event == "hypotension":
@@ -281,7 +285,7 @@ def _crs(rec: _Day, pid: str, day: int, febrile: bool, established: bool, treate
         last_fever is not None and day - last_fever <= s.fever_waiver_days)
     if febrile:
         return max(1, worst)
-    if s.fever_waiver and established and treated and recent and rec.crs_info:
+    if s.fever_waiver and established and treated and recent and rec.vitals:
         return worst
     if rec.tmax is not None:
         return 0

@@ -268,3 +268,11 @@ def test_unknown_system_is_refused() -> None:
 def test_day_grade_to_dict() -> None:
     d = grade_crs_day(CrsDayInput(temperature_max=38.0)).to_dict()
     assert d["grade"] == 1 and d["criterion"] == "fever; no hypotension or hypoxia"
+
+
+def test_waived_day_with_only_a_treatment_record_is_not_gradable() -> None:
+    day = grade_crs_day(CrsDayInput(crs_before=True, treated_before=True, tocilizumab=True))
+    assert day.grade is None
+    assert "no temperature, blood pressure or oxygen information" in day.criterion
+    # a blood pressure reading is enough information once fever is waived
+    assert g(crs_before=True, treated_before=True, sbp_min_mmhg=110) == 0

@@ -71,6 +71,9 @@ _KIDNEY: Final = frozenset({"creatinine", "kidney", "renal", "aki"})
 CRS_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen", "fio2",
                                "tocilizumab", "corticosteroid", "antipyretic", "organ_toxicity",
                                "death"})
+#: Events that say something about blood pressure or oxygenation on a day.
+VITAL_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen",
+                                 "fio2"})
 ICANS_EVENTS: Final = frozenset({"ice", "capd", "consciousness", "seizure", "motor_weakness",
                                  "cerebral_edema"})
 RECORDED_EVENTS: Final = frozenset({"crs_grade_recorded", "icans_grade_recorded"})
@@ -94,6 +97,7 @@ class DailyFeatures:
     sbp_limit: F8
     hypo_event: B
     has_crs_info: B
+    has_vitals: B
     crs_problem: npt.NDArray[np.int32]
     n_press_astct: I8
     vasopressin: B
@@ -443,8 +447,11 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         return lut[d_codes[rows]]
 
     has_icans = np.zeros(n, dtype=bool)
+    has_vitals = has_crs.copy()  # temperature / SBP observations so far
     for name in CRS_EVENTS:
         has_crs[e_pos[rows_of(name)]] = True
+    for name in VITAL_EVENTS:
+        has_vitals[e_pos[rows_of(name)]] = True
     for name in ICANS_EVENTS:
         has_icans[e_pos[rows_of(name)]] = True
 
@@ -622,7 +629,8 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
     feats = DailyFeatures(
         patient=patient.astype(np.int64), day=day.astype(np.int64), patient_ids=pid_index,
         tmax=tmax, sbp_min=sbp_min, sbp_limit=_pals_limit(age, settings)[patient],
-        hypo_event=hypo_event, has_crs_info=has_crs, crs_problem=crs_problem,
+        hypo_event=hypo_event, has_crs_info=has_crs, has_vitals=has_vitals,
+        crs_problem=crs_problem,
         n_press_astct=press.n_astct, vasopressin=press.vaso, n_press_all=press.n_all,
         high_dose=press.high, pressor_hours=press.hours, ne_eq=press.ne_eq,
         o2_any=o2_any, o2_rank=o2_rank, vent=vent, fio2=fio2,

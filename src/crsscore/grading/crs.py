@@ -84,7 +84,7 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
     febrile = f.tmax >= settings.fever_c
     temp_known = np.isfinite(f.tmax)
     waived = (settings.fever_waiver & ~febrile & f.established & f.treated & f.waiver_recent
-              & f.has_crs_info)
+              & f.has_vitals)
     worst = np.maximum(hemo_lvl, resp_lvl)
     grade = np.select([febrile, waived, temp_known], [np.maximum(worst, 1), worst, 0],
                       -1).astype(np.int8)
@@ -96,8 +96,9 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
                           rs.code(f"no fever (< {settings.fever_c:g} C): hypotension or hypoxia "
                                   "without fever is not CRS"),
                           rs.code(f"no fever (< {settings.fever_c:g} C)")),
-                 np.where(f.has_crs_info, rs.code(NOT_GRADABLE + "no temperature recorded"),
-                          rs.code(NOT_GRADABLE + "no CRS information")))).astype(np.int32)
+                 np.where(f.has_vitals, rs.code(NOT_GRADABLE + "no temperature recorded"),
+                          rs.code(NOT_GRADABLE + "no temperature, blood pressure or oxygen "
+                                                 "information")))).astype(np.int32)
     which = np.where(hemo_lvl >= resp_lvl, np.where(worst >= 2, 1, 0), 2)
     criterion = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
                          dtype=np.int8)[which]

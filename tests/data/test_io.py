@@ -257,3 +257,24 @@ def test_mapped_file_not_found(tmp_path: Path) -> None:
 def test_no_rows_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no patients"):
         load_cohort(_folder(tmp_path, patients="patient_id\n"))
+
+
+def test_default_wide_pattern_with_canonical_codes(tmp_path: Path) -> None:
+    (tmp_path / "wide.csv").write_text(
+        "patient_id,crp_d-1,crp_d7,il6_d7,age_years\nA,3,40,100,30\nB,,55.5,,41\n",
+        encoding="utf-8")
+    cohort = load_cohort(tmp_path / "wide.csv", mapping={
+        "patients": {}, "observations": {"layout": "wide",
+                                         "units": {"crp": "mg/L", "il6": "pg/mL"}}})
+    got = sorted((r.patient_id, r.day, r.analyte, r.value)
+                 for r in cohort.observations.itertuples(index=False))
+    assert got == [("A", -1.0, "crp", 3.0), ("A", 7.0, "crp", 40.0), ("A", 7.0, "il6", 100.0),
+                   ("B", 7.0, "crp", 55.5)]
+    assert list(cohort.patients["age_years"]) == [30.0, 41.0]
+
+
+def test_text_in_a_wide_cell_names_the_wide_column(tmp_path: Path) -> None:
+    (tmp_path / "wide.csv").write_text("patient_id,crp_d7\nA,hoch\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 2, column 'crp_d7'.*'hoch'.*a number in mg/dL"):
+        load_cohort(tmp_path / "wide.csv", mapping={
+            "patients": {}, "observations": {"layout": "wide", "units": {"crp": "mg/dL"}}})

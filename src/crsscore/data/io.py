@@ -4,8 +4,10 @@
 observation values are in canonical units (``unit`` holds the canonical unit), or raises
 :class:`~crsscore.errors.DataError` listing every problem found, each naming the table (and
 file), the row as a user sees it in the file (header = row 1), the column, the offending value
-and what was expected.  Unreadable input (missing or empty files, columns a mapping names but
-the file lacks, unknown or ambiguous units) is refused before any value is looked at.
+and what was expected.  Unreadable input (missing or empty files, an invalid mapping, columns
+a mapping names but the file lacks, an analyte of a wide table without a unit) is refused
+before any value is looked at; unknown or ambiguous units in a unit column are reported once
+per distinct (analyte, unit) with their row count and first row.
 
 Reading is columnar: CSV through pyarrow's multi-threaded reader, Parquet through pyarrow,
 Excel through openpyxl; conversions and checks are vectorised over distinct values (analytes,

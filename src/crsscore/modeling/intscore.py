@@ -221,7 +221,10 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
     best_ : IntegerScore
     classes_, n_features_in_, feature_names_in_ : as in scikit-learn.
 
-    The fit is deterministic (no random steps), so it needs no seed.
+    The fit is deterministic (no random steps), so it needs no seed.  On 125 patients x 30
+    binary candidates a fit takes about 0.1 s of CPU with the defaults and about 0.05 s with
+    ``pool_size=10`` (the number of supports rounded follows ``pool_size``, at least 10), the
+    setting to use when the fit is repeated inside a bootstrap.
     """
 
     def __init__(self, max_features: int = 5, coef_bound: int = 5, *,

@@ -271,7 +271,7 @@ def fit_box_batch(P: FloatArray, n1: FloatArray, n0: FloatArray, lo: FloatArray,
     eye = np.eye(s + 1)
 
     def lossf(zz: FloatArray, a1: FloatArray, a0: FloatArray) -> FloatArray:
-        out: FloatArray = (a1 * np.logaddexp(0.0, -zz) + a0 * np.logaddexp(0.0, zz)).sum(axis=1)
+        out: FloatArray = ((a1 + a0) * np.logaddexp(0.0, zz) - a1 * zz).sum(axis=1)
         return out
 
     z = (D @ theta[:, :, None])[:, :, 0]
@@ -318,7 +318,8 @@ def fit_box_batch(P: FloatArray, n1: FloatArray, n0: FloatArray, lo: FloatArray,
 # Exact refit of intercept and multiplier for many integer point vectors at once
 # --------------------------------------------------------------------------------------------
 def _loss_cols(z: FloatArray, n1: FloatArray, n0: FloatArray) -> FloatArray:
-    out: FloatArray = (n1 * np.logaddexp(0.0, -z) + n0 * np.logaddexp(0.0, z)).sum(axis=0)
+    # log(1 + e^-z) = log(1 + e^z) - z: one transcendental per entry
+    out: FloatArray = ((n1 + n0) * np.logaddexp(0.0, z) - n1 * z).sum(axis=0)
     return out
 
 

@@ -194,36 +194,40 @@ def pa_types_is_string(t: object) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def _day_index(o_key: I64, o_keep: B, e_key: I64, e_keep: B, n_pat: int
-               ) -> tuple[I64, I64, I64]:
+def _day_index(o_pc: I64, o_day: I64, o_keep: B, e_pc: I64, e_day: I64, e_keep: B,
+               n_pat: int) -> tuple[I64, I64, I64]:
     """Sorted unique patient-day keys and each row's position in them (-1 for dropped rows).
 
-    When patients x observed day range is small enough (the usual case), a dense grid turns
-    this into a few linear passes; otherwise keys are sorted and searched.
+    Keys are ``patient_code * _SPAN + (day - _DAY0)``.  When patients x observed day range is
+    small enough (the usual case), a dense grid turns this into a few linear passes;
+    otherwise keys are sorted and searched.
     """
-    kept = [o_key[o_keep], e_key[e_keep]]
-    if not any(k.size for k in kept):
+    n_o, n_e = int(o_keep.sum()), int(e_keep.sum())
+    if n_o + n_e == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, np.full(o_key.size, -1, np.int64), np.full(e_key.size, -1, np.int64)
-    offs = np.concatenate([k % _SPAN for k in kept])
-    lo, hi = int(offs.min()), int(offs.max())
+        return empty, np.full(o_pc.size, -1, np.int64), np.full(e_pc.size, -1, np.int64)
+    days = [d[k] for d, k in ((o_day, o_keep), (e_day, e_keep)) if d.size]
+    lo = min(int(d.min()) for d in days if d.size)
+    hi = max(int(d.max()) for d in days if d.size)
     width = hi - lo + 1
     if n_pat * width <= DENSE_MAX:
-        def dense(k: I64) -> I64:
-            return (k // _SPAN) * width + (k % _SPAN - lo)
+        def dense(pc: I64, day: I64, keep: B) -> I64:
+            return np.where(keep, pc * width + (day - lo), 0)
 
+        o_d = dense(o_pc, o_day, o_keep)
+        e_d = dense(e_pc, e_day, e_keep)
         present = np.zeros(n_pat * width, dtype=bool)
-        for k in kept:
-            present[dense(k)] = True
+        present[o_d[o_keep]] = True
+        present[e_d[e_keep]] = True
         slots = np.flatnonzero(present)
         rank = np.cumsum(present, dtype=np.int64) - 1
-        ukeys = (slots // width) * _SPAN + (slots % width + lo)
-        o_pos = np.where(o_keep, rank[dense(np.where(o_keep, o_key, kept[0][0] if kept[0].size
-                                                     else kept[1][0]))], -1)
-        e_pos = np.where(e_keep, rank[dense(np.where(e_keep, e_key, kept[1][0] if kept[1].size
-                                                     else kept[0][0]))], -1)
+        ukeys = (slots // width) * _SPAN + (slots % width + lo - _DAY0)
+        o_pos = np.where(o_keep, rank[o_d], -1)
+        e_pos = np.where(e_keep, rank[e_d], -1)
         return ukeys.astype(np.int64), o_pos.astype(np.int64), e_pos.astype(np.int64)
-    ukeys = _sorted_unique(np.concatenate(kept))
+    o_key = o_pc * _SPAN + (o_day - _DAY0)
+    e_key = e_pc * _SPAN + (e_day - _DAY0)
+    ukeys = _sorted_unique(np.concatenate([o_key[o_keep], e_key[e_keep]]))
     o_pos = np.where(o_keep, np.searchsorted(ukeys, o_key), -1)
     e_pos = np.where(e_keep, np.searchsorted(ukeys, e_key), -1)
     return ukeys, o_pos.astype(np.int64), e_pos.astype(np.int64)
@@ -348,9 +352,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
                 e_groups[name] = np.sort(np.concatenate([e_groups[name],
                                                          order[bounds[k]:bounds[k + 1]]]))
 
-    o_key = o_pc * _SPAN + (o_day - _DAY0)
-    e_key = e_pc * _SPAN + (e_day - _DAY0)
-    ukeys, o_pos, e_pos = _day_index(o_key, o_keep, e_key, e_keep, n_pat)
+    ukeys, o_pos, e_pos = _day_index(o_pc, o_day, o_keep, e_pc, e_day, e_keep, n_pat)
     n = int(ukeys.shape[0])
     patient = ukeys // _SPAN
     day = ukeys % _SPAN + _DAY0
@@ -390,7 +392,7 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         conv = np.full(len(osub), np.nan)
         for analyte, amask in (("temp", o_is_temp), ("sbp", ~o_is_temp)):
             a = ANALYTE_RANGE[analyte]
-            for ui in np.unique(u_codes[amask]):
+            for ui in np.flatnonzero(np.bincount(u_codes[amask] + 1)) - 1:
                 rows_u = np.flatnonzero(amask & (u_codes == ui))
                 unit = None if ui < 0 else u_uniques[ui]
                 try:
@@ -744,7 +746,9 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     good = (a_dose >= 0) & ~bad_unit & ~neg & ~no_unit
     # per (day, agent) tables over pressor days only
     pos_all = np.concatenate([e_pos[rows[good]], e_pos[hrows[a_hours >= 0]]])
-    pdays = np.unique(pos_all)
+    on_day = np.zeros(n, dtype=bool)
+    on_day[pos_all] = True
+    pdays = np.flatnonzero(on_day)
     m = pdays.size
     present = np.zeros((m, len(AGENTS)), dtype=bool)
     dmax = np.full((m, len(AGENTS)), np.nan)

@@ -37,6 +37,8 @@ TOCILIZUMAB_SENSITIVE = frozenset({"crp", "il6"})
 #: The cells of one input column: a list (JSON, one patient) or a text Series (CSV).
 Cells = Sequence[object] | pd.Series
 _NA_TEXT = pa.array(["", "na", "nan", "n/a"])
+#: Up to this many rows, inputs are checked with plain Python (faster for one patient).
+_SMALL = 32
 #: At most this many problems are reported for one request.
 MAX_PROBLEMS = 50
 
@@ -172,6 +174,13 @@ def _to_float(raw: object) -> float | str | None:
     return f if math.isfinite(f) else "a finite number"
 
 
+def _missing(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    if values.dtype.kind == "f":
+        out: npt.NDArray[np.bool_] = np.isnan(values)
+        return out
+    return np.array([v is None for v in values], dtype=bool)
+
+
 def _parse_text_column(col: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """The vectorised path for a text column (CSV upload), with Arrow string kernels."""
     arr = pc.utf8_trim_whitespace(pa.array(col.to_numpy(dtype=object), type=pa.string()))
@@ -196,6 +205,11 @@ def _parse_numbers(raw: Cells) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.
         return _parse_text_column(raw)
     if isinstance(raw, list) and raw.count(None) == n:
         return np.full(n, np.nan), np.zeros(n, dtype=bool)
+    if n <= _SMALL:  # one patient: plain Python beats building pandas objects
+        parsed = [_to_float(v) for v in raw]
+        bad_small = np.array([isinstance(v, str) for v in parsed], dtype=bool)
+        return np.array([v if isinstance(v, float) else np.nan for v in parsed],
+                        dtype=np.float64), bad_small
     vals = pd.Series(list(raw), dtype=object)
     is_str = np.fromiter((type(v) is str for v in raw), dtype=bool, count=n)
     is_bool = np.fromiter((isinstance(v, bool | np.bool_) for v in raw), dtype=bool, count=n)
@@ -241,7 +255,13 @@ def _numeric_column(card: ScoreCard, var: Variable, raw: Cells,
         reason = _to_float(raw[int(i)])
         problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
                                      "not_a_number", str(reason), row_of(int(i))))
-    codes, uniques = pd.factorize(pd.Series(list(units), dtype=object), use_na_sentinel=True)
+    if n <= _SMALL:
+        uniques_small = list(dict.fromkeys(u for u in units if u is not None))
+        codes = np.array([-1 if u is None else uniques_small.index(u) for u in units])
+        uniques: Sequence[object] = uniques_small
+    else:
+        codes, index = pd.factorize(pd.Series(list(units), dtype=object), use_na_sentinel=True)
+        uniques = list(index)
     phys = physiological_range(var)
     needs_positive = (var.transform != "none" and var.kind in ("bands", "linear")) or (
         card.kind == "product" and (
@@ -352,14 +372,13 @@ def prepare(card: ScoreCard, columns: Mapping[str, Cells],
             shown_units[var.name] = [None] * n
     if problems:
         raise InputError(problems)
-    frame = pd.DataFrame({k: pd.Series(v, dtype=np.float64 if v.dtype.kind == "f" else object)
-                          for k, v in data.items()})
+    frame = pd.DataFrame(data)  # float64 arrays stay float64, categories stay object
     warnings: list[MaskWarning] = []
     toci = np.asarray(list(after_tocilizumab) if after_tocilizumab is not None else [False] * n,
                       dtype=bool)
     for var in card.variables:
         vals = card_values[var.name]
-        missing = pd.isna(pd.Series(vals, dtype=object)).to_numpy(dtype=bool)
+        missing = _missing(vals)
         msg = (f"{var.label}: missing, counted as 0 points" if var.missing == "zero"
                else f"{var.label}: missing; the total cannot be computed without it")
         warnings.append(MaskWarning("missing", var.name, msg, missing))
@@ -435,8 +454,8 @@ def all_warnings(card: ScoreCard, prepared: Prepared, scored: pd.DataFrame
     """Every warning with the rows it applies to."""
     out = [w for w in prepared.warnings if w.rows.any()]
     for var in card.variables:
-        missing = pd.isna(pd.Series(prepared.card_values[var.name], dtype=object)).to_numpy()
-        no_band = scored[f"pts_{var.name}"].isna().to_numpy() & ~missing
+        missing = _missing(prepared.card_values[var.name])
+        no_band = np.isnan(scored[f"pts_{var.name}"].to_numpy(dtype=np.float64)) & ~missing
         if no_band.any():
             out.append(MaskWarning("no_band", var.name,
                                    f"{var.label}: no band of the score covers this value", no_band))

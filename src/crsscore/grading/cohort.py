@@ -12,7 +12,7 @@ from crsscore.data.cohort import Cohort
 from crsscore.errors import Problem
 from crsscore.grading._combine import CRITERIA, Graded
 from crsscore.grading._features import DailyFeatures, add_history, extract
-from crsscore.grading.crs import GRADERS, NOT_GRADABLE
+from crsscore.grading.crs import GRADERS
 from crsscore.grading.icans import grade_icans, young_child
 from crsscore.grading.outcomes import int64_array, patient_outcomes
 from crsscore.grading.settings import DEFAULT_SETTINGS, SYSTEMS, GradingSettings, check_system
@@ -63,16 +63,15 @@ class GradingResult:
     problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
-        """Counts of patients by maximum CRS and ICANS grade (``NA`` = never gradable)."""
+        """Patients by maximum CRS and ICANS grade (``NA`` = no gradable day)."""
         rows = []
         for col, label in (("crs_max_grade", "CRS"), ("icans_max_grade", "ICANS")):
-            counts = self.outcomes[col].value_counts(dropna=False)
-            for grade in [*range(6), pd.NA]:
-                key = grade
-                n = int(counts.get(key, 0)) if grade is not pd.NA else int(
-                    self.outcomes[col].isna().sum())
-                rows.append({"outcome": label, "max_grade": "NA" if grade is pd.NA else str(grade),
-                             "patients": n})
+            values = self.outcomes[col]
+            for grade in range(6):
+                rows.append({"outcome": label, "max_grade": str(grade),
+                             "patients": int((values == grade).sum())})
+            rows.append({"outcome": label, "max_grade": "NA",
+                         "patients": int(values.isna().sum())})
         return pd.DataFrame(rows)
 
     def to_frame(self) -> pd.DataFrame:
@@ -204,17 +203,16 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
                             np.where(recorded_pat[kind], "recorded", "none"))
     outcomes = pd.DataFrame(out)
 
-    disagreements = _disagreements(f, rec, crs_grade, icans_grade, derived_pat, system,
-                                   settings, crs, icans, notes)
+    disagreements = _disagreements(f, rec, derived_pat, system, settings, crs, icans, notes)
     if cohort.synthetic:
         notes.append("SYNTHETIC DATA: grades of simulated patients")
     return GradingResult(daily=daily, outcomes=outcomes, disagreements=disagreements,
                          notes=notes, system=system, settings=settings, problems=ext.problems)
 
 
-def _disagreements(f: DailyFeatures, rec: pd.DataFrame, crs_grade: npt.NDArray[np.int8],
-                   icans_grade: npt.NDArray[np.int8], derived_pat: dict[str, npt.NDArray[np.bool_]],
-                   system: str, settings: GradingSettings, crs: Graded, icans: Graded,
+def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
+                   derived_pat: dict[str, npt.NDArray[np.bool_]], system: str,
+                   settings: GradingSettings, crs: Graded, icans: Graded,
                    notes: list[str]) -> pd.DataFrame:
     """Recorded vs derived grades for patients having both, per day and per patient maximum.
 
@@ -263,30 +261,32 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame, crs_grade: npt.NDArray[n
                              "recorded_grade": int(recorded[i]),
                              "derived_grade": None if d < 0 else d,
                              "derived_reason": why, "explanation": expl})
-            # per-patient maximum
+            # per-patient maximum (vectorised: one reduction over all days, one over records)
+            n_pat = len(f.patient_ids)
+            der_max_all = np.full(n_pat, -1, dtype=np.int64)
+            np.maximum.at(der_max_all, f.patient, g.grade.astype(np.int64))
             pats = f.patient[gpos]
-            for p in np.unique(pats):
-                rec_max = int(recorded[pats == p].max())
-                sel = (f.patient == p) & (g.grade >= 0)
-                der_max = int(g.grade[sel].max()) if sel.any() else -1
-                if der_max != rec_max:
-                    rows.append({
-                        "patient_id": f.patient_ids[p], "level": "patient", "day": None,
-                        "kind": kind, "system": target, "recorded_grade": rec_max,
-                        "derived_grade": None if der_max < 0 else der_max,
-                        "derived_reason": "maximum over gradable days",
-                        "explanation": f"maximum {kind.upper()} grade: {target} rules give "
-                                       f"{'not gradable' if der_max < 0 else der_max}, centre "
-                                       f"recorded {rec_max}"})
+            rec_max_all = np.full(n_pat, -1, dtype=np.int64)
+            np.maximum.at(rec_max_all, pats, recorded)
+            with_rec = np.flatnonzero(rec_max_all >= 0)
+            differ = with_rec[der_max_all[with_rec] != rec_max_all[with_rec]]
+            for p in differ:
+                rec_max, der_max = int(rec_max_all[p]), int(der_max_all[p])
+                rows.append({
+                    "patient_id": f.patient_ids[p], "level": "patient", "day": None,
+                    "kind": kind, "system": target, "recorded_grade": rec_max,
+                    "derived_grade": None if der_max < 0 else der_max,
+                    "derived_reason": "maximum over gradable days",
+                    "explanation": f"maximum {kind.upper()} grade: {target} rules give "
+                                   f"{'not gradable' if der_max < 0 else der_max}, centre "
+                                   f"recorded {rec_max}"})
     if unknown_systems:
         notes.append(f"recorded grades name system(s) crsscore does not know "
                      f"({', '.join(sorted(unknown_systems))}): compared with {system}")
-    del crs_grade, icans_grade
     frame = pd.DataFrame(rows, columns=list(DISAGREEMENT_COLUMNS))
     if len(frame):
         frame["day"] = frame["day"].astype("Int64")
         frame["derived_grade"] = frame["derived_grade"].astype("Int64")
-    if NOT_GRADABLE and len(frame):
         frame = frame.sort_values(["patient_id", "kind", "level", "day"], kind="stable",
                                   ignore_index=True)
     return frame

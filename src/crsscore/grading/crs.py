@@ -59,7 +59,6 @@ def astct_hemo_kind(f: DailyFeatures, settings: GradingSettings) -> npt.NDArray[
 
 def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
     """ASTCT 2019 consensus CRS grade for every patient-day."""
-    n = f.n
     rs = Reasons()
     hemo_kind = astct_hemo_kind(f, settings)
     hemo_lvl = np.array([h[0] for h in _HEMO], dtype=np.int8)[hemo_kind]
@@ -106,7 +105,6 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
     criterion = np.where(grade < 0, crit("temperature"), criterion).astype(np.int8)
     grade, reason, criterion = _final_overrides(f, settings, rs, grade, reason, criterion,
                                                 use_organ=False)
-    del n
     return Graded(grade=grade, reason=reason, reasons=rs.items, criterion=criterion)
 
 

@@ -228,6 +228,28 @@ def test_groups_max_groups_and_monotone() -> None:
         assert len(groups) == len(set(groups))
 
 
+def test_groups_enter_together() -> None:
+    rng = np.random.default_rng(11)
+    n = 500
+    X = pd.DataFrame({"crp": rng.lognormal(3, 1, n), "age": rng.uniform(1, 25, n),
+                      "il6": rng.lognormal(2, 1, n)})
+    lp = np.log(X["crp"].to_numpy()) - 3 + 0.5 * np.log(X["il6"].to_numpy()) - 1
+    y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    b = Binarizer(n_thresholds=3).fit(X)
+    Z = b.transform(X)
+    sizes = {g: b.groups_.count(g) for g in set(b.groups_)}
+    clf = IntegerScoreClassifier(max_features=6, groups=b.groups_, groups_together=True,
+                                 monotone={"crp": 1, "il6": 1}, gap_tolerance=1.0).fit(Z, y)
+    assert {b.groups_[j] for j in clf.best_.support} == {"crp", "il6"}
+    assert len(clf.pool_) > 1
+    for e in clf.pool_:
+        # whole groups are searched: the groups used hold at most max_features cut-points
+        used = [b.groups_[j] for j in e.support]
+        assert len(e.support) <= 6
+        assert sum(sizes[g] for g in set(used)) <= 6
+        assert all(e.points[j] >= 0 for j in e.support if b.groups_[j] in ("crp", "il6"))
+
+
 def test_intercept_bound() -> None:
     X, y = _binary_data(n=300, p=6, seed=10)
     free = IntegerScoreClassifier(max_features=2).fit(X, y)

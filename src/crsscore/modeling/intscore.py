@@ -194,6 +194,10 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         Group label -> +1 or -1: every feature of the group gets points of that sign.  With
         cumulative threshold features (``x >= t``, as :class:`Binarizer` makes) the points of
         the variable are then a monotone step function.
+    groups_together : bool, default False
+        The features of a group enter (and leave) the score together: choosing a variable
+        brings in all its cut-points, whose points are then learned (zero points merge two
+        bands).  ``max_features`` still bounds the total number of features.
     pool_size : int, default 50
         Number of distinct near-optimal scores kept in ``pool_``.
     beam_width, n_children : int, default 10
@@ -234,7 +238,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                  sign: Mapping[FeatureKey, int] | None = None,
                  groups: Sequence[Any] | Mapping[FeatureKey, Any] | None = None,
                  max_groups: int | None = None, max_per_group: int | None = None,
-                 monotone: Mapping[Any, int] | None = None, pool_size: int = 50,
+                 monotone: Mapping[Any, int] | None = None, groups_together: bool = False,
+                 pool_size: int = 50,
                  beam_width: int = 10, n_children: int = 10, swap_attempts: int = 50,
                  gap_tolerance: float = 0.05, min_multiplier: float = 0.5) -> None:
         self.max_features = max_features
@@ -248,6 +253,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         self.max_groups = max_groups
         self.max_per_group = max_per_group
         self.monotone = monotone
+        self.groups_together = groups_together
         self.pool_size = pool_size
         self.beam_width = beam_width
         self.n_children = n_children
@@ -403,7 +409,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                                  max_features=int(self.max_features),
                                  max_groups=self.max_groups, max_per_group=self.max_per_group,
                                  intercept_bound=self.intercept_bound,
-                                 min_multiplier=float(self.min_multiplier))
+                                 min_multiplier=float(self.min_multiplier),
+                                 together=bool(self.groups_together))
 
     # -- prediction ----------------------------------------------------------------------------
     def _check_fitted(self) -> IntegerScore:

@@ -66,6 +66,7 @@ class Problem:
     max_per_group: int | None
     intercept_bound: float | None
     s_max: float = 2.0  # 1 / smallest multiplier: one point is worth at most s_max log-odds
+    together: bool = False  # a group's features enter (and leave) the score together
 
     @property
     def n(self) -> int:
@@ -79,7 +80,8 @@ class Problem:
 def make_problem(X: FloatArray, y: FloatArray, w: FloatArray, *, lb: IntArray, ub: IntArray,
                  allowed: BoolArray, required: Sequence[int], groups: IntArray,
                  max_features: int, max_groups: int | None, max_per_group: int | None,
-                 intercept_bound: float | None, min_multiplier: float = 0.5) -> Problem:
+                 intercept_bound: float | None, min_multiplier: float = 0.5,
+                 together: bool = False) -> Problem:
     n0_rows, p = X.shape
     lev0 = np.empty((n0_rows, p), dtype=np.int64)
     levels = []
@@ -116,7 +118,7 @@ def make_problem(X: FloatArray, y: FloatArray, w: FloatArray, *, lb: IntArray, u
                    required=tuple(sorted(required)), groups=groups,
                    max_features=max_features, max_groups=max_groups,
                    max_per_group=max_per_group, intercept_bound=intercept_bound,
-                   s_max=1.0 / min_multiplier)
+                   s_max=1.0 / min_multiplier, together=together)
 
 
 @dataclass(frozen=True)
@@ -733,6 +735,17 @@ class SupportSearch:
             for b, (sup, _) in enumerate(chunk):
                 self.fits[sup] = ContinuousFit(sup, float(b0[b]), bs[b].copy(), float(loss[b]))
 
+    def extend(self, support: Sequence[int], j: int) -> tuple[int, ...] | None:
+        """``support`` plus feature ``j`` (plus the rest of its group when groups enter
+        together); None when that exceeds ``max_features``."""
+        prob = self.prob
+        if prob.together:
+            block = np.flatnonzero((prob.groups == prob.groups[j]) & prob.allowed).tolist()
+        else:
+            block = [j]
+        out = tuple(sorted(set(support) | set(block)))
+        return out if len(out) <= prob.max_features else None
+
     def margin(self, fit: ContinuousFit) -> FloatArray:
         if not fit.support:
             return np.full(self.prob.n, fit.beta0)
@@ -770,16 +783,21 @@ class SupportSearch:
             for i, par in enumerate(parents):
                 ok = self.valid_additions(par.support)
                 cand = np.where(ok & (sc[:, i] > 0), sc[:, i], -1.0)
-                order = np.argsort(-cand, kind="stable")[: opts.n_children]
+                order = np.argsort(-cand, kind="stable")
+                added = 0
                 for j in order:
-                    if cand[j] <= 0:
+                    if cand[j] <= 0 or added >= opts.n_children:
                         break
-                    sup = tuple(sorted((*par.support, int(j))))
-                    if sup in seen:
+                    sup = self.extend(par.support, int(j))
+                    if not prob.together:
+                        added += 1  # as FasterRisk: the top n_children features, new or not
+                    if sup is None or sup in seen:
                         continue
                     seen.add(sup)
                     sups.append(sup)
                     warms.append(par)
+                    if prob.together:
+                        added += 1  # n_children distinct groups
             children = self.fit_many(sups, warms)
             if not children:
                 break
@@ -792,25 +810,43 @@ class SupportSearch:
         """Supports one swap away from ``best`` whose loss is within the gap tolerance."""
         prob = self.prob
         out: list[ContinuousFit] = []
-        removable = [k for k, j in enumerate(best.support) if j not in prob.required]
-        if not removable:
+        # units that can leave: single features, or whole groups when groups enter together
+        units: list[list[int]] = []
+        if prob.together:
+            for g in dict.fromkeys(prob.groups[list(best.support)].tolist()):
+                ks = [k for k, j in enumerate(best.support) if prob.groups[j] == g]
+                if not any(best.support[k] in prob.required for k in ks):
+                    units.append(ks)
+        else:
+            units = [[k] for k, j in enumerate(best.support) if j not in prob.required]
+        if not units:
             return out
         base = self.margin(best)
-        margins = np.stack([base - prob.X[:, best.support[k]] * best.beta[k] for k in removable],
-                           axis=1)
+        margins = np.stack([base - prob.X[:, [best.support[k] for k in ks]] @ best.beta[ks]
+                            for ks in units], axis=1)
         sc = self.scores(margins)
         limit = best.loss * (1.0 + opts.gap_tolerance)
         sups: list[tuple[int, ...]] = []
-        for col, k in enumerate(removable):
-            rest = tuple(j for j in best.support if j != best.support[k])
+        seen: set[tuple[int, ...]] = {best.support}
+        for col, ks in enumerate(units):
+            gone = {best.support[k] for k in ks}
+            rest = tuple(j for j in best.support if j not in gone)
             ok = self.valid_additions(rest)
-            ok[best.support[k]] = False
+            ok[list(gone)] = False
+            if prob.together:
+                ok &= ~np.isin(prob.groups, prob.groups[list(gone)])
             cand = np.where(ok & (sc[:, col] > 0), sc[:, col], -1.0)
-            order = np.argsort(-cand, kind="stable")[: opts.swap_attempts]
+            order = np.argsort(-cand, kind="stable")
+            added = 0
             for j in order:
-                if cand[j] <= 0:
+                if cand[j] <= 0 or added >= opts.swap_attempts:
                     break
-                sups.append(tuple(sorted((*rest, int(j)))))
+                sup = self.extend(rest, int(j))
+                if sup is None or sup in seen:
+                    continue
+                seen.add(sup)
+                sups.append(sup)
+                added += 1
         fits = self.fit_many(sups, [best] * len(sups))
         return [f for f in fits if f.loss <= limit]
 

@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patient-days", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=20, help="days per patient")
     parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N vectorised runs")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args(argv)
     n_pat = max(1, args.patient_days // args.days)
@@ -387,26 +388,32 @@ def main(argv: list[str] | None = None) -> int:
     t_sim = time.perf_counter() - t0
     n_obs, n_ev = len(cohort.observations), len(cohort.events)
     grade_cohort(simulate_raw(50, 5, 1))  # warm-up (imports, first calls)
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = grade_cohort(cohort)
-    t_vec, c_vec = time.perf_counter() - t0, time.process_time() - c0
+    t_vec = c_vec = float("inf")
+    for _ in range(args.repeat):  # best of N: the machine is shared, the minimum is the signal
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = grade_cohort(cohort)
+        t1, c1 = time.perf_counter() - t0, time.process_time() - c0
+        if t1 < t_vec:
+            t_vec, c_vec = t1, c1
     n_days = len(result.daily)
     # the same run split in stages: raw rows -> daily features, then the grading rules alone
     settings = GradingSettings()
-    t0 = time.perf_counter()
-    feats = extract(cohort, settings).features
-    add_history(feats, settings)
-    t_extract = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    grade_features(feats, "astct", settings)
-    t_rules = time.perf_counter() - t0
+    t_extract = t_rules = float("inf")
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        feats = extract(cohort, settings).features
+        add_history(feats, settings)
+        t_extract = min(t_extract, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        grade_features(feats, "astct", settings)
+        t_rules = min(t_rules, time.perf_counter() - t0)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}; "
           f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
     print(f"simulated {n_pat} patients x {args.days} days: {n_obs} observation rows, "
           f"{n_ev} event rows ({t_sim:.1f} s)")
     print(f"grade_cohort (vectorised, incl. extraction and outcomes): {n_days} patient-days in "
-          f"{t_vec:.2f} s = {n_days / t_vec:,.0f} patient-days/s (CPU {c_vec:.2f} s = "
+          f"{t_vec:.2f} s (best of {args.repeat}) = {n_days / t_vec:,.0f} patient-days/s (CPU {c_vec:.2f} s = "
           f"{n_days / c_vec:,.0f} patient-days per CPU-second)")
     print(f"  of which raw rows -> daily features {t_extract:.2f} s; ASTCT CRS + ICANS rules on "
           f"features {t_rules:.3f} s = {n_days / t_rules:,.0f} patient-days/s")

@@ -250,3 +250,12 @@ def test_patient_outcomes_unsorted_codes_match_sorted() -> None:
     assert list(a["crs_onset_day"]) == [1, pd.NA, 3, pd.NA]
     assert list(a["crs_severe_onset_day"]) == [2, pd.NA, 3, pd.NA]
     assert list(a["crs_days_not_gradable"]) == [0, 1, 0, 0]
+
+
+def test_missing_optional_columns_are_treated_as_empty() -> None:
+    obs = pd.DataFrame({"patient_id": ["A"], "day": [1.0], "analyte": ["temp"],
+                        "value": [38.5], "unit": ["C"]})
+    ev = pd.DataFrame({"patient_id": ["A"], "day": [1.0], "event": ["hypotension"],
+                       "value": [1.0]})  # no unit, no detail column
+    r = grade_cohort(Cohort(pd.DataFrame({"patient_id": ["A"]}), obs, ev))
+    assert r.daily["crs_grade"].tolist() == [2]

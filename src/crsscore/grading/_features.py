@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
+from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
 from crsscore.grading.settings import GradingSettings
 from crsscore.units import conversion_for
@@ -172,6 +173,15 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     return codes, norm
 
 
+def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The frame with any missing canonical column added as empty (no copy when complete)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if not missing:
+        return frame
+    return frame.assign(**{c: pd.Series(pd.NA, index=frame.index, dtype="object")
+                           for c in missing})
+
+
 def _patient_codes(values: pd.Series, pid_index: pd.Index) -> I64:
     """Position of each row's patient_id in ``pid_index`` (-1 when absent or missing)."""
     arrow = getattr(values.array, "_pa_array", None)
@@ -294,8 +304,8 @@ def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
         first = ~patients["patient_id"].astype("string").duplicated().to_numpy()
         weight, age = weight[first], age[first]
 
-    obs = cohort.observations
-    ev = cohort.events
+    obs = _with_columns(cohort.observations, OBSERVATION_COLUMNS)
+    ev = _with_columns(cohort.events, EVENT_COLUMNS)
 
     # ---------------------------------------------------------------- rows -> keys
     def rows_keys(frame: pd.DataFrame, table: str) -> tuple[I64, B, I64]:

@@ -71,6 +71,8 @@ def test_outcomes(course: Cohort) -> None:
             p1["severe_crs"]) == (4, 1, 2, 1)
     assert [p1[f"days_at_grade_{k}"] for k in range(6)] == [3, 1, 0, 1, 1, 0]
     assert (p1["icans_max_grade"], p1["icans_onset_day"], p1["severe_icans"]) == (2, 3, 0)
+    assert [p1[f"icans_days_at_grade_{k}"] for k in range(6)] == [1, 0, 1, 0, 0, 0]
+    assert p1["icans_days_not_gradable"] == 4
     assert p1["grade_source"] == "derived"
     p2 = o.loc["P2"]
     assert (p2["crs_max_grade"], p2["crs_onset_day"], p2["crs_severe_onset_day"],
@@ -241,9 +243,10 @@ def test_patient_outcomes_unsorted_codes_match_sorted() -> None:
     day = np.array([3, 1, 1, 5, 2], dtype=np.int64)
     grade = np.array([4, 1, 0, -1, 3], dtype=np.int8)
     order = np.argsort(codes, kind="stable")
-    a = patient_outcomes(codes, day, grade, 4, prefix="crs", severe_grade=3, days_at_grade=True)
+    a = patient_outcomes(codes, day, grade, 4, prefix="crs", severe_grade=3,
+                         days_at_grade="days_at_grade_")
     b = patient_outcomes(codes[order], day[order], grade[order], 4, prefix="crs",
-                         severe_grade=3, days_at_grade=True)
+                         severe_grade=3, days_at_grade="days_at_grade_")
     for key in a:
         assert list(pd.array(a[key])) == list(pd.array(b[key])), key
     assert list(a["crs_max_grade"]) == [3, pd.NA, 4, pd.NA]

@@ -39,7 +39,8 @@ class GradingResult:
         One row per patient of ``cohort.patients``: ``crs_max_grade``, ``crs_onset_day``,
         ``crs_severe_onset_day``, ``severe_crs`` (0/1), ``days_at_grade_0``..``5`` (CRS),
         ``icans_max_grade``, ``icans_onset_day``, ``icans_severe_onset_day``,
-        ``severe_icans``, ``grade_source`` (``derived``/``recorded``/``none``, for CRS) and
+        ``severe_icans``, ``icans_days_at_grade_0``..``5``, ``crs_days_not_gradable``,
+        ``icans_days_not_gradable``, ``grade_source`` (``derived``/``recorded``/``none``, for CRS) and
         ``icans_grade_source``.
     disagreements:
         Where the centre recorded its own grades (``crs_grade_recorded`` /
@@ -195,9 +196,11 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
 
     out: dict[str, object] = {"patient_id": pid.to_numpy()}
     out.update(patient_outcomes(f.patient, f.day, crs_grade, n_pat, prefix="crs",
-                                severe_grade=settings.severe_grade, days_at_grade=True))
+                                severe_grade=settings.severe_grade,
+                                days_at_grade="days_at_grade_"))
     out.update(patient_outcomes(f.patient, f.day, icans_grade, n_pat, prefix="icans",
-                                severe_grade=settings.severe_grade, days_at_grade=False))
+                                severe_grade=settings.severe_grade,
+                                days_at_grade="icans_days_at_grade_"))
     for kind, col in (("crs", "grade_source"), ("icans", "icans_grade_source")):
         out[col] = np.where(derived_pat[kind], "derived",
                             np.where(recorded_pat[kind], "recorded", "none"))

@@ -31,13 +31,14 @@ def _per_patient(codes: npt.NDArray[np.int64], values: npt.NDArray[np.int64], n_
 
 def patient_outcomes(codes: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
                      grade: npt.NDArray[np.int8], n_patients: int, *, prefix: str,
-                     severe_grade: int, days_at_grade: bool) -> dict[str, object]:
+                     severe_grade: int, days_at_grade: str | None) -> dict[str, object]:
     """Outcome columns for ``n_patients`` patients from daily grades (-1 = not gradable).
 
     ``codes`` index patients (0..n_patients-1).  Returns nullable Int64 columns: maximum grade
     (missing when no day was gradable), onset day of any grade >= 1 and of grade >=
     ``severe_grade`` (missing when never reached), the severe flag (0/1, missing when no day
-    was gradable), the number of days not gradable and, optionally, days at each grade 0-5.
+    was gradable), the number of days not gradable and, when ``days_at_grade`` (a column
+    prefix) is given, days at each grade 0-5.
     """
     ok = grade >= 0
     g64 = grade.astype(np.int64)
@@ -58,5 +59,5 @@ def patient_outcomes(codes: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
         counts = np.bincount(codes[ok] * 6 + grade[ok].astype(np.int64),
                              minlength=n_patients * 6).reshape(n_patients, 6)
         for k in range(6):
-            out[f"days_at_grade_{k}"] = counts[:, k].astype(np.int64)
+            out[f"{days_at_grade}{k}"] = counts[:, k].astype(np.int64)
     return out

@@ -237,6 +237,17 @@ def test_simulated_day7_table_counts(graded: tuple[Cohort, pd.DataFrame]) -> Non
     assert days.between(6.0, 8.0).all()
 
 
+def test_grading_result_accepted_as_outcomes(graded: tuple[Cohort, pd.DataFrame]) -> None:
+    from crsscore.grading import grade_cohort
+
+    cohort, outcomes = graded
+    a = build_landmark_table(cohort, "day3", outcomes=grade_cohort(cohort))
+    b = build_landmark_table(cohort, "day3", outcomes=outcomes)
+    pd.testing.assert_frame_equal(a.data, b.data)
+    with pytest.raises(TypeError, match="'outcomes' parameter must be a DataFrame"):
+        build_landmark_table(cohort, "day3", outcomes=[1, 2])
+
+
 def test_simulated_pre_ld_table(graded: tuple[Cohort, pd.DataFrame]) -> None:
     cohort, outcomes = graded
     t = build_landmark_table(cohort, "pre-ld", outcomes=outcomes)

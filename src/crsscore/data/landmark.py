@@ -279,7 +279,7 @@ class LandmarkTable:
 def build_landmark_table(cohort: Cohort, landmark: str | float, *,
                          window: float | tuple[float, float] = 1.0,
                          analytes: Sequence[str] | None = None,
-                         outcomes: pd.DataFrame | None = None,
+                         outcomes: pd.DataFrame | Any | None = None,
                          prior_outcome: PriorOutcome = "exclude",
                          pre_ld_day: float | None = None,
                          pre_ld_latest: float = PRE_LD_LATEST) -> LandmarkTable:
@@ -293,7 +293,8 @@ def build_landmark_table(cohort: Cohort, landmark: str | float, *,
     window : days either side of the landmark (default 1.0), or ``(before, after)``.
     analytes : analyte codes to include (default: every analyte present, schema order).
     outcomes : frame with ``patient_id``, ``severe_crs`` (0/1) and ``crs_severe_onset_day``
-        (e.g. ``grade_cohort(cohort).outcomes``).  Without it no patient is excluded.
+        (e.g. ``grade_cohort(cohort).outcomes``; a ``GradingResult`` itself is accepted).
+        Without it no patient is excluded.
     prior_outcome : ``exclude`` (default) or ``keep`` patients whose severe CRS began before
         the landmark day.
     pre_ld_day, pre_ld_latest : target day (default -5) and latest day (default -3) of the
@@ -341,6 +342,11 @@ def build_landmark_table(cohort: Cohort, landmark: str | float, *,
                           "reason": pd.Series(dtype="str"), "detail": pd.Series(dtype="str")})
     excluded, flagged = empty, empty
     n_prior = 0
+    if outcomes is not None and not isinstance(outcomes, pd.DataFrame):
+        if not isinstance(getattr(outcomes, "outcomes", None), pd.DataFrame):
+            raise TypeError("The 'outcomes' parameter must be a DataFrame (or a GradingResult). "
+                            f"Got {type(outcomes).__name__} instead.")
+        outcomes = outcomes.outcomes
     has_outcomes = outcomes is not None
     if outcomes is not None:
         data, excluded, flagged, n_prior = _apply_outcomes(data, outcomes, cohort, lm,

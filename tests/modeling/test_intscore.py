@@ -289,6 +289,8 @@ def test_error_paths() -> None:
         IntegerScoreClassifier(monotone={"g": 1}).fit(X, y)
     with pytest.raises(ValueError, match="groups has 2 labels for 4 features"):
         IntegerScoreClassifier(groups=["a", "b"]).fit(X, y)
+    with pytest.raises(DataError, match="y row 5: missing outcome"):
+        IntegerScoreClassifier().fit(X, np.where(np.arange(100) == 5, np.nan, y))
     with pytest.raises(ValueError, match="X has 100 rows but y has 99"):
         IntegerScoreClassifier().fit(X, y[:99])
     with pytest.raises(DataError, match="not numeric"):

@@ -273,9 +273,10 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         yv = np.asarray(y).reshape(-1)
         if len(yv) != n:
             raise ValueError(f"X has {n} rows but y has {len(yv)} values")
-        if pd.isna(pd.Series(yv)).any():
-            raise DataError([Problem(table="y", row=int(np.flatnonzero(pd.isna(pd.Series(yv)).to_numpy())[0]),
-                                     message="missing outcome")])
+        y_missing = np.flatnonzero(pd.isna(pd.Series(yv)).to_numpy())
+        if len(y_missing):
+            raise DataError([Problem(table="y", row=int(i), message="missing outcome")
+                             for i in y_missing[:20]])
         classes = np.unique(yv)
         if len(classes) != 2:
             raise ModelError(f"IntegerScoreClassifier needs two outcome classes; got {len(classes)}"
@@ -308,6 +309,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         self.n_features_in_ = p
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.pool_ = pool
         self.best_ = pool[0]
         self.coef_ = pool[0].coef

@@ -155,6 +155,7 @@ def test_limitations_are_generated_from_the_numbers(built: Any) -> None:
     assert f"({run.events / n_cand:.1f} events per candidate)" in text
     assert f"{run.landmark.n_prior_outcome} patients had severe CRS before the landmark" in text
     assert "SYNTHETIC" in text
+    assert "Complete-case" not in text  # imputation was used
     slope = float(run.validation.to_frame().loc["Slope", "index.corrected"])
     assert (f"calibration slope is {slope:.3f}" in text) == (slope < 0.9)
 

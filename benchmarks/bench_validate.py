@@ -38,9 +38,13 @@ INDEXES = ["Dxy", "R2", "Intercept", "Slope", "Emax", "D", "U", "Q", "B", "g", "
 R_SCRIPT = r"""
 suppressMessages(library(rms))
 args <- commandArgs(trailingOnly = TRUE)
-d <- read.csv(args[1]); B <- as.integer(args[2]); dobw <- args[3] == "bw"
+d <- read.csv(args[1]); B <- as.integer(args[2]); dobw <- args[3] == "bw"; seed <- as.integer(args[4])
 f <- lrm(y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7, data = d, x = TRUE, y = TRUE)
-set.seed(as.integer(args[4]))
+if (length(args) > 4) {  # the resamples validate() will draw after set.seed(seed), 0-based
+  set.seed(seed)
+  write.csv(sapply(1:B, function(i) sample(nrow(d), replace = TRUE)) - 1L, args[5], row.names = FALSE)
+}
+set.seed(seed)
 t <- system.time(v <- if (dobw) validate(f, B = B, bw = TRUE, rule = "aic", pr = FALSE)
                       else validate(f, B = B))["elapsed"]
 sink(stderr()); sink()
@@ -49,15 +53,15 @@ write.csv(data.frame(index = rownames(v), unclass(v)[, 1:6], check.names = FALSE
 """
 
 
-def run_r(csv: Path, B: int, bw: bool, seed: int) -> tuple[float, pd.DataFrame] | None:
+def run_r(csv: Path, B: int, bw: bool, seed: int, idx_file: Path | None = None) -> tuple[float, pd.DataFrame] | None:
     if shutil.which("Rscript") is None:
         return None
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
         fh.write(R_SCRIPT)
-    proc = subprocess.run(
-        ["Rscript", fh.name, str(csv), str(B), "bw" if bw else "nobw", str(seed)],
-        capture_output=True, text=True, check=False,
-    )
+    cmd = ["Rscript", fh.name, str(csv), str(B), "bw" if bw else "nobw", str(seed)]
+    if idx_file is not None:
+        cmd.append(str(idx_file))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     Path(fh.name).unlink()
     if proc.returncode != 0:
         print(f"(R failed: {proc.stderr.strip()[-300:]})", file=sys.stderr)
@@ -121,8 +125,8 @@ def simulate(n: int, seed: int) -> pd.DataFrame:
 def bench(data: pd.DataFrame, label: str, B: int, with_generic: bool, with_r: bool) -> None:
     X, y = data[XCOLS].to_numpy(), data["y"].to_numpy()
     print(f"\n### {label}: n = {len(y)}, events = {int(y.sum())}, B = {B}\n")
-    rows = ["| analysis | crsscore validate_lrm (s) | crsscore generic engine (s) | R rms validate (s) | speed-up (R / validate_lrm) |",
-            "|---|---|---|---|---|"]
+    rows = ["| analysis | crsscore validate_lrm (s) | crsscore generic engine (s) | R rms validate (s) | speed-up (R / validate_lrm) | max abs difference, crsscore on R's resamples vs R |",
+            "|---|---|---|---|---|---|"]
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "data.csv"
@@ -133,14 +137,21 @@ def bench(data: pd.DataFrame, label: str, B: int, with_generic: bool, with_r: bo
             t_gen = float("nan")
             if with_generic:
                 t_gen, _ = timed(lambda bw=bw: optimism_bootstrap(LrmPipeline(bw), X, y, B=B, seed=2026, stratified=False))
-            r = run_r(csv, B, bw, 2026) if with_r else None
+            idx_file = Path(tmp) / "idx.csv"
+            r = run_r(csv, B, bw, 2026, idx_file) if with_r else None
             t_r = r[0] if r else float("nan")
             ratio = f"{t_r / t_fast:.0f}x" if r else "R not run"
-            rows.append(f"| {name} | {t_fast:.2f} | {t_gen:.2f} | {t_r:.2f} | {ratio} |")
+            exact = "-"
+            if r:
+                idx = pd.read_csv(idx_file).to_numpy().T
+                same = validate_lrm(X, y, bw=bw, rule="aic", seed=2026, indices=idx).table
+                cols = ["index.orig", "training", "test", "optimism", "index.corrected"]
+                exact = f"{np.max(np.abs(same.loc[r[1].index, cols].to_numpy() - r[1][cols].to_numpy())):.1e}"
+            rows.append(f"| {name} | {t_fast:.2f} | {t_gen:.2f} | {t_r:.2f} | {ratio} | {exact} |")
             tables.append((name, res, r[1] if r else None))
     print("\n".join(rows))
     for name, res, rt in tables:
-        print(f"\n{label}, {name} (failed fits: crsscore {res.n_failed}):\n")
+        print(f"\n{label}, {name}, independent random resamples (failed fits: crsscore {res.n_failed}):\n")
         print(compare(res, rt))
 
 

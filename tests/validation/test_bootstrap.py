@@ -259,3 +259,19 @@ def test_indices_are_checked(cohort: pd.DataFrame) -> None:
         validate_lrm(cohort[XCOLS], cohort["y"], seed=0, indices=np.zeros((3, 4), dtype=int))
     with pytest.raises(ModelError, match=r"integer row numbers in 0\.\.124"):
         validate_lrm(cohort[XCOLS], cohort["y"], seed=0, indices=np.full((3, 125), 125))
+
+
+def test_dataframe_pipeline_and_json_view(cohort: pd.DataFrame) -> None:
+    import json
+
+    def fit_fn(frame: pd.DataFrame, yt: np.ndarray, w: np.ndarray | None) -> Any:
+        assert list(frame.columns) == ["x1", "x2"] and frame.index.is_unique
+        fit = fit_logistic(frame, yt, weights=w)
+        return lambda new: fit.predict_lp(new[["x1", "x2"]])
+
+    res = optimism_bootstrap(fit_fn, cohort[["x1", "x2"]], cohort["y"], B=12, seed=8)
+    ref = validate_lrm(cohort[["x1", "x2"]], cohort["y"], B=12, seed=8, stratified=True)
+    np.testing.assert_allclose(res.table.to_numpy(), ref.table.to_numpy(), atol=2e-6)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["B"] == 12 and d["seed"] == 8 and d["table"]["Slope"]["index.orig"] == 1.0
+    assert d["kept"] is None and d["options"]["convention"] == "rms"

@@ -105,3 +105,19 @@ def test_emax_grid() -> None:
 def test_errors(lp: list[float], y: list[int], match: str) -> None:
     with pytest.raises(ModelError, match=match):
         lrm_indexes(lp, y)
+
+
+def test_frequency_weights_equal_expanded_rows() -> None:
+    rng = np.random.default_rng(12)
+    lp = np.round(rng.normal(size=(4, 60)), 1)  # ties
+    y = (rng.random(60) < 0.3).astype(float)
+    W = rng.multinomial(60, np.full(60, 1 / 60), size=4).astype(float)
+    got = lrm_indexes_batch(lp, np.broadcast_to(y, lp.shape), weights=W, null="rms")
+    for r in range(4):
+        rows = np.repeat(np.arange(60), W[r].astype(int))
+        ref = lrm_indexes_batch(lp[r, rows][None, :], y[rows], null="rms")
+        for key in ("Dxy", "C", "R2", "Intercept", "Slope", "D", "U", "Q", "B", "g", "gp", "n"):
+            assert got[key][r] == pytest.approx(ref[key][0], abs=1e-9), key
+        pairs = [abs(a - b) for a, b in combinations(lp[r, rows], 2)]
+        assert got["g"][r] == pytest.approx(abs(got["Slope"][r]) * np.mean(pairs))
+    assert c_index(lp, np.broadcast_to(y, lp.shape), W)[0] == pytest.approx(got["C"][0])

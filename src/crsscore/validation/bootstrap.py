@@ -121,6 +121,21 @@ class ValidationResult:
             se[name] = scale * float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
         return pd.Series(se, name="MC se")
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view: metadata, the rms table (index -> column -> value) and failures."""
+
+        def clean(v: float) -> float | None:
+            return float(v) if math.isfinite(float(v)) else None
+
+        return {
+            "method": self.method, "B": self.B, "seed": self.seed, "n_failed": self.n_failed,
+            "n": self.n, "events": self.events, "stratified": self.stratified,
+            "version": self.version, "options": dict(self.options),
+            "table": {str(i): {str(c): clean(v) for c, v in row.items()} for i, row in self.table.iterrows()},
+            "failures": list(self.failures),
+            "kept": None if self.kept is None else {str(k): float(v) for k, v in self.kept.items()},
+        }
+
     def __str__(self) -> str:
         head = (
             f"{self.method} validation: B = {self.B}, seed = {self.seed}, n = {self.n}, "
@@ -599,8 +614,8 @@ def _lrm_chunk_inner(
 ) -> tuple[FloatArray, FloatArray, list[str], NDArray[np.bool_]]:
     n, p = Xa.shape
     idx = _draw(ya, seed, ids, stratified, indices)
-    W = np.zeros((len(ids), n))
-    np.add.at(W, (np.repeat(np.arange(len(ids)), n), idx.reshape(-1)), 1.0)
+    flat = (idx + (np.arange(len(ids)) * n)[:, None]).reshape(-1)
+    W = np.bincount(flat, minlength=len(ids) * n).reshape(len(ids), n).astype(np.float64)
     D = np.column_stack([np.ones(n), Xa])
     full = fit_logistic_batch(Xa, W, ya, firth=firth, start=None if firth else np.broadcast_to(start, (len(ids), p + 1)))
     ok = full.converged.copy()
@@ -620,15 +635,15 @@ def _lrm_chunk_inner(
     else:
         ll = full.loglik
     lp = coef @ D.T
-    lp_train = np.take_along_axis(lp, idx, axis=1)
-    y_train = ya[idx]
     tr = np.full((len(ids), len(_MEASURES)), np.nan)
     te = np.full((len(ids), len(_MEASURES)), np.nan)
     if ok.any():
         # ML fits are their own recalibration on the training data: use their log-likelihood
-        a = lrm_indexes_batch(lp_train[ok], y_train[ok], apparent=True, null="rms",
-                              loglik=None if firth else ll[ok])
-        b = lrm_indexes_batch(lp[ok], ya, null="rms")
+        # training sample = original rows with their bootstrap counts as frequency weights
+        order = np.argsort(lp[ok], axis=1, kind="stable")
+        a = lrm_indexes_batch(lp[ok], ya, weights=W[ok], apparent=True, null="rms",
+                              loglik=None if firth else ll[ok], order=order)
+        b = lrm_indexes_batch(lp[ok], ya, null="rms", order=order)
         tr[ok] = np.column_stack([a[m] for m in _MEASURES])
         te[ok] = np.column_stack([b[m] for m in _MEASURES])
     fails = ["fit did not converge (separation or singular information)"] * int((~ok).sum())
@@ -685,7 +700,7 @@ def validate_lrm(
         keep_orig = [cols.index(c) for c in fb.names_kept]
         fit = fit_logistic(Xa[:, keep_orig], ya, names=[cols[i] for i in keep_orig], firth=firth)
     orig = _indexes_row(fit.predict_lp(Xa[:, keep_orig]), ya, apparent=True)
-    size = chunk_size or max(1, min(250, int(2.5e7 // max(1, Xa.shape[0] * (Xa.shape[1] + 1) ** 2))))
+    size = chunk_size or max(BLOCK, min(250, int(2e6 // Xa.shape[0]) // BLOCK * BLOCK))
     chunks = _chunks(B, size)
     train = np.full((B, len(_MEASURES)), np.nan)
     test = np.full((B, len(_MEASURES)), np.nan)

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
 
 from crsscore.errors import ModelError
 
@@ -57,14 +57,16 @@ def gini_md(x: ArrayLike, axis: int = -1) -> FloatArray:
     return out
 
 
-def c_index(x: FloatArray, y: FloatArray) -> FloatArray:
-    """Row-wise concordance (AUC) of ``x`` (B, m) with ``y`` (B, m); ties count 1/2."""
-    ranks = stats.rankdata(x, axis=1)
-    n1 = y.sum(axis=1)
-    n0 = y.shape[1] - n1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out: FloatArray = (np.sum(ranks * y, axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)
-    return out
+def c_index(x: FloatArray, y: FloatArray, w: FloatArray | None = None) -> FloatArray:
+    """Row-wise concordance (AUC) of ``x`` (B, m) with ``y`` (B, m); ties count 1/2.
+
+    ``w`` are optional frequency weights (B, m).
+    """
+    W = np.ones(x.shape) if w is None else w
+    order = np.argsort(x, axis=1, kind="stable")
+    zeros = np.zeros(x.shape[0])
+    C, _, _ = _sorted_measures(order, x, y, W, zeros, zeros)
+    return C
 
 
 def emax(intercept: ArrayLike, slope: ArrayLike) -> FloatArray:
@@ -79,74 +81,139 @@ def emax(intercept: ArrayLike, slope: ArrayLike) -> FloatArray:
     return out
 
 
-def recalibrate(x: FloatArray, y: FloatArray, max_iter: int = 60) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Row-wise logistic fit of ``y`` on ``x``: returns intercept, slope, log-likelihood.
+def _softplus(eta: FloatArray) -> FloatArray:
+    out: FloatArray = np.logaddexp(0.0, eta)
+    return out
 
-    Rows whose fit does not converge (e.g. ``x`` separates ``y``) get NaN.
+
+def recalibrate(
+    x: FloatArray, y: FloatArray, w: FloatArray | None = None, max_iter: int = 60
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Row-wise logistic fit of ``y`` on ``x`` (frequency weights ``w``): intercept, slope, loglik.
+
+    Newton steps from (0, 1); the likelihood is only evaluated to guard long steps (step-halving)
+    and once at the end.  Rows whose fit does not converge (``x`` separates ``y``) get NaN.
     """
     Bn = x.shape[0]
+    W = np.ones_like(x) if w is None else w
     a = np.zeros(Bn)
     b = np.ones(Bn)
 
     def ll(a: FloatArray, b: FloatArray, rows: NDArray[np.intp]) -> FloatArray:
         eta = a[:, None] + b[:, None] * x[rows]
-        out: FloatArray = np.sum(y[rows] * eta - np.logaddexp(0.0, eta), axis=1)
+        out: FloatArray = np.sum(W[rows] * (y[rows] * eta - _softplus(eta)), axis=1)
         return out
 
-    cur = ll(a, b, np.arange(Bn))
     active = np.ones(Bn, dtype=bool)
     conv = np.zeros(Bn, dtype=bool)
     for _ in range(max_iter):
         r = np.flatnonzero(active)
         if r.size == 0:
             break
-        xr, yr = x[r], y[r]
+        xr, yr, wr = x[r], y[r], W[r]
         p = _expit(a[r, None] + b[r, None] * xr)
-        v = p * (1.0 - p)
-        g0 = np.sum(yr - p, axis=1)
-        g1 = np.sum((yr - p) * xr, axis=1)
+        v = wr * p * (1.0 - p)
+        res = wr * (yr - p)
+        g0 = np.sum(res, axis=1)
+        g1 = np.sum(res * xr, axis=1)
         h00 = np.sum(v, axis=1)
-        h01 = np.sum(v * xr, axis=1)
-        h11 = np.sum(v * xr * xr, axis=1)
+        vx = v * xr
+        h01 = np.sum(vx, axis=1)
+        h11 = np.sum(vx * xr, axis=1)
         det = h00 * h11 - h01 * h01
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             da = (h11 * g0 - h01 * g1) / det
             db = (h00 * g1 - h01 * g0) / det
         bad = ~np.isfinite(da) | ~np.isfinite(db)
         da[bad] = 0.0
         db[bad] = 0.0
         f = np.ones(r.size)
-        new_ll = ll(a[r] + da, b[r] + db, r)
-        for _ in range(30):
-            worse = new_ll < cur[r] - 1e-12 * (np.abs(cur[r]) + 1.0)
-            if not worse.any():
-                break
-            f[worse] /= 2.0
-            new_ll[worse] = ll(a[r[worse]] + f[worse] * da[worse], b[r[worse]] + f[worse] * db[worse], r[worse])
+        big = np.flatnonzero(np.maximum(np.abs(da), np.abs(db)) > 0.5)
+        if big.size:  # guard long steps: halve while the likelihood goes down
+            rb = r[big]
+            old = ll(a[rb], b[rb], rb)
+            for _ in range(30):
+                new = ll(a[rb] + f[big] * da[big], b[rb] + f[big] * db[big], rb)
+                worse = new < old - 1e-12 * (np.abs(old) + 1.0)
+                if not worse.any():
+                    break
+                f[big[worse]] /= 2.0
         a[r] += f * da
         b[r] += f * db
         step = np.maximum(np.abs(f * da), np.abs(f * db))
-        change = np.abs(new_ll - cur[r])
-        cur[r] = new_ll
-        done = (step < 1e-10) | (change < 1e-13 * (np.abs(new_ll) + 1.0)) | bad
+        done = (step < 1e-9) | bad
         conv[r[done & ~bad]] = True
         active[r[done]] = False
     diverged = ~conv | (np.abs(b) > 1e3)
     a[diverged] = np.nan
     b[diverged] = np.nan
-    cur[diverged] = np.nan
+    cur = np.full(Bn, np.nan)
+    okr = np.flatnonzero(~diverged)
+    if okr.size:
+        cur[okr] = ll(a[okr], b[okr], okr)
     return a, b, cur
+
+
+def _sorted_measures(
+    order: NDArray[np.intp], x: FloatArray, y: FloatArray, w: FloatArray, a: FloatArray, b: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """C-index, Gini(b x) and Gini(expit(a + b x)) per row from one sort order (weights w).
+
+    With frequency weights these equal the statistics of the expanded sample: ties count 1/2 in
+    C; Gini's mean difference is sum_{i<j} w_i w_j |v_i - v_j| * 2 / (N (N - 1)), computed from
+    cumulative weights (v monotone in x, so the same order serves for both Gini indexes).
+    """
+    Bn, m = x.shape
+    xs = np.take_along_axis(x, order, axis=1)
+    ys = np.take_along_axis(y, order, axis=1)
+    ws = np.take_along_axis(w, order, axis=1)
+    w1 = ws * ys
+    w0 = ws - w1
+    N = ws.sum(axis=1)
+    N1 = w1.sum(axis=1)
+    N0 = N - N1
+    # tie groups (flattened over rows; a new row always starts a new group)
+    new = np.ones((Bn, m), dtype=bool)
+    new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+    gid = np.cumsum(new.ravel()) - 1
+    G = int(gid[-1]) + 1 if gid.size else 0
+    g0 = np.bincount(gid, weights=w0.ravel(), minlength=G)
+    g1 = np.bincount(gid, weights=w1.ravel(), minlength=G)
+    grow = np.repeat(np.arange(Bn), m)[new.ravel()]  # row of each group
+    c0 = np.cumsum(g0)
+    gfirst = gid[np.arange(Bn) * m]  # first group of each row
+    row_start = c0[gfirst] - g0[gfirst]  # cumulative w0 before each row
+    below0 = c0 - g0 - row_start[grow]
+    conc = np.bincount(grow, weights=g1 * (below0 + 0.5 * g0), minlength=Bn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        C = conc / (N1 * N0)
+
+    def gini(v: FloatArray) -> FloatArray:
+        cw = np.cumsum(ws, axis=1) - ws  # weight strictly before
+        S = np.sum(ws * v * (2.0 * cw + ws - N[:, None]), axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out: FloatArray = np.abs(2.0 * S / (N * (N - 1.0)))
+        return out
+
+    g = np.abs(b) * gini(xs)
+    gp = gini(_expit(a[:, None] + b[:, None] * xs))
+    return C, g, gp
 
 
 def lrm_indexes_batch(
     lp: ArrayLike,
     y: ArrayLike,
     *,
+    weights: ArrayLike | None = None,
     apparent: bool = False,
     null: str = "offset",
     loglik: ArrayLike | None = None,
+    order: NDArray[np.intp] | None = None,
 ) -> dict[str, FloatArray]:
     """rms validate indexes for each row of ``lp`` (B, m) with outcomes ``y`` (B, m) or (m,).
+
+    ``weights`` (B, m) are frequency weights: a bootstrap training sample can be given as the
+    original rows with their counts instead of the expanded rows (same results).
 
     Returns a dict of (B,) arrays with keys ``Dxy, C, R2, Intercept, Slope, D, U, Q, B, g, gp,
     n`` (Emax, which needs only intercept and slope, is left to :func:`emax`).
@@ -162,28 +229,34 @@ def lrm_indexes_batch(
 
     ``loglik`` (with ``apparent=True``): the fitted models' log-likelihoods on these data, used
     for ``D`` and ``R2`` instead of a recalibration fit (they are equal for ML fits).
+
+    ``order``: ``argsort(lp, axis=1)`` if already known (the bootstrap shares it between the
+    training and test evaluation of the same predictions).
     """
     if null not in ("offset", "rms"):
         raise ModelError(f"null must be 'offset' or 'rms'; got {null!r}")
     x = np.atleast_2d(np.asarray(lp, dtype=np.float64))
     Y = np.asarray(y, dtype=np.float64)
-    Y = np.broadcast_to(Y, x.shape).astype(np.float64) if Y.ndim == 1 else np.atleast_2d(Y)
+    Y = np.broadcast_to(Y, x.shape) if Y.ndim == 1 else np.atleast_2d(Y)
     if Y.shape != x.shape:
         raise ModelError(f"lp has shape {x.shape} but y has shape {Y.shape}")
     if not np.all(np.isfinite(x)):
         raise ModelError("linear predictor has missing or infinite values")
-    m = x.shape[1]
-    n1 = Y.sum(axis=1)
+    W = np.ones(x.shape) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if W.shape != x.shape:
+        raise ModelError(f"weights have shape {W.shape} but lp has shape {x.shape}")
+    m = W.sum(axis=1)
+    n1 = (W * Y).sum(axis=1)
     ybar = n1 / m
     with np.errstate(divide="ignore", invalid="ignore"):
         ll0 = np.where((n1 > 0) & (n1 < m), n1 * np.log(ybar) + (m - n1) * np.log1p(-ybar), 0.0)
         logit_ybar = np.log(ybar / (1.0 - ybar))
-    const = np.ptp(x, axis=1) == 0
+    const = np.ptp(np.where(W > 0, x, x[:, :1]), axis=1) == 0
     if apparent and loglik is not None:
         llr = np.asarray(loglik, dtype=np.float64).reshape(-1).copy()
         a, b = np.zeros(x.shape[0]), np.ones(x.shape[0])
     else:
-        a, b, llr = recalibrate(x, Y)
+        a, b, llr = recalibrate(x, Y, None if weights is None else W)
     # constant predictor: intercept-only recalibration (rms null.model branch)
     a = np.where(const, logit_ybar - (x[:, 0] if null == "offset" else 0.0), a)
     b = np.where(const, 1.0, b)
@@ -191,21 +264,24 @@ def lrm_indexes_batch(
     LR = np.maximum(2.0 * (llr - ll0), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         R2 = (1.0 - np.exp(-LR / m)) / (1.0 - np.exp(2.0 * ll0 / m))
-    C = c_index(x, Y)
     D = (LR - 1.0) / m
-    L01 = -2.0 * np.sum(Y * x - np.logaddexp(0.0, x), axis=1)
+    L01 = -2.0 * np.sum(W * (Y * x - _softplus(x)), axis=1)
     U = (L01 + 2.0 * llr - 2.0) / m
     if apparent:
         a = np.zeros_like(a)
         b = np.ones_like(b)
-        U = np.full_like(U, -2.0 / m)
+        U = np.full_like(U, -2.0) / m
     Q = D - U
-    Bs = np.mean((Y - _expit(x)) ** 2, axis=1)
-    g = gini_md(np.where(np.isfinite(b)[:, None], b[:, None] * x, np.nan), axis=1)
-    gp = gini_md(_expit(a[:, None] + b[:, None] * x), axis=1)
+    Bs = np.sum(W * (Y - _expit(x)) ** 2, axis=1) / m
+    if order is None:
+        order = np.argsort(x, axis=1, kind="stable")
+    b_ok = np.where(np.isfinite(b), b, np.nan)
+    C, g, gp = _sorted_measures(order, x, np.asarray(Y, dtype=np.float64), W, np.nan_to_num(a), np.nan_to_num(b_ok))
+    g = np.where(np.isfinite(b), g, np.nan)
+    gp = np.where(np.isfinite(a) & np.isfinite(b), gp, np.nan)
     return {
         "Dxy": 2.0 * (C - 0.5), "C": C, "R2": R2, "Intercept": a, "Slope": b,
-        "D": D, "U": U, "Q": Q, "B": Bs, "g": g, "gp": gp, "n": np.full(x.shape[0], float(m)),
+        "D": D, "U": U, "Q": Q, "B": Bs, "g": g, "gp": gp, "n": m,
     }
 
 

@@ -67,3 +67,51 @@ def test_prediction_imputer_completes_new_rows() -> None:
     out = imp.transform(new)
     assert not np.isnan(out).any()
     np.testing.assert_array_equal(out[1], new[1])
+
+
+def test_norm_engine_recovers_the_regression_and_keeps_uncertainty() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    x1 = rng.normal(size=n)
+    x2 = 1.0 + 2.0 * x1 + rng.normal(scale=0.5, size=n)
+    X = np.column_stack([x1, x2])
+    Xm = X.copy()
+    miss = rng.random(n) < 0.3  # MCAR
+    Xm[miss, 1] = np.nan
+    draws = impute_chained(Xm, m=5, seed=1)
+    for D in draws:
+        b = np.polyfit(D[:, 0], D[:, 1], 1)
+        assert b[0] == pytest.approx(2.0, abs=0.1)
+        assert b[1] == pytest.approx(1.0, abs=0.1)
+        resid = D[miss, 1] - (1.0 + 2.0 * D[miss, 0])
+        assert np.std(resid) == pytest.approx(0.5, rel=0.15)  # draws, not conditional means
+    spread = np.std([D[miss, 1].mean() for D in draws])
+    assert spread > 0
+
+
+def test_engines_agree_on_the_imputed_mean() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    x1 = rng.normal(size=n)
+    x2 = 3.0 - x1 + rng.normal(scale=0.3, size=n)
+    Xm = np.column_stack([x1, x2])
+    miss = rng.random(n) < 0.25
+    Xm[miss, 1] = np.nan
+    a = np.mean([D[miss, 1].mean() for D in impute_chained(Xm, m=10, seed=0, engine="norm")])
+    b = np.mean([D[miss, 1].mean() for D in impute_chained(Xm, m=10, seed=0, engine="sklearn")])
+    truth = (3.0 - x1[miss]).mean()
+    assert a == pytest.approx(truth, abs=0.05)
+    assert b == pytest.approx(truth, abs=0.05)
+    with pytest.raises(ModelError, match="engine"):
+        impute_chained(Xm, engine="mice")
+
+
+def test_prediction_imputer_uses_conditional_means() -> None:
+    rng = np.random.default_rng(6)
+    x1 = rng.normal(size=300)
+    X = np.column_stack([x1, 5.0 + 0.5 * x1])  # exact linear relation
+    X[::5, 1] = np.nan
+    imp = fit_prediction_imputer(X, seed=0)
+    out = imp.transform(np.array([[2.0, np.nan], [np.nan, 6.0]]))
+    assert out[0, 1] == pytest.approx(6.0, abs=1e-3)
+    assert out[1, 0] == pytest.approx(2.0, abs=1e-2)

@@ -61,7 +61,19 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[
     if landmark is not None:
         head += f" ({n_early} with severe CRS before {landmark} excluded from every score)"
     console.print(head)
-    console.print(frame_table(comp.to_frame().drop(columns=["card_id", "note"]), "Discrimination (AUC, DeLong 95% CI)"))
+    full = comp.to_frame()
+    pcol = [c for c in full.columns if c.startswith("p vs")][0]
+    compact = pd.DataFrame({
+        "score": full["card_id"],
+        "time": full["timepoint"],
+        "scored": full["n scored"].astype(str) + "/" + (full["n scored"] + full["n unscored"]).astype(str),
+        "events": full["events"],
+        "AUC (95% CI)": [f"{a:.3f} ({lo:.3f}-{hi:.3f})" if a == a else "n/a"
+                         for a, lo, hi in zip(full["AUC"], full["AUC 2.5%"], full["AUC 97.5%"], strict=True)],
+        pcol.replace("p vs ", "p vs\n"): full[pcol],
+        "after toci": full["after tocilizumab"],
+    })
+    console.print(frame_table(compact, "Discrimination (AUC, DeLong 95% CI; paired DeLong p)"))
     for e in comp.evaluations:
         if e.note:
             console.print(f"  [dim]- {e.name}: {e.note}[/]")

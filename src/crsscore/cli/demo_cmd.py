@@ -32,6 +32,8 @@ def demo(
     n: Annotated[int, typer.Option(help="Simulated patients.")] = 125,
     seed: Annotated[int, typer.Option(help="Seed of the simulation and every random step.")] = 1,
     landmark: Annotated[str, typer.Option(help="Landmark of the derived score.")] = "day7",
+    prior_outcome: Annotated[str, typer.Option(
+        help="keep (as the study did, flagged) or exclude patients with severe CRS before the landmark.")] = "keep",
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the whole pipeline.")] = 200,
     jobs: Annotated[int, typer.Option(help="Worker processes for the bootstrap.")] = 2,
     report: Annotated[bool, typer.Option(help="Write the HTML report at the end.")] = True,
@@ -78,8 +80,14 @@ def demo(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
         run = derive(cohort, landmark=landmark, settings=settings, bootstrap=bootstrap, seed=seed,
-                     n_jobs=jobs, progress=bootstrap > 0, outcomes=oc)
+                     n_jobs=jobs, progress=bootstrap > 0, outcomes=oc, prior_outcome=prior_outcome)
     print_derivation(run, show_table1=False)
+    if prior_outcome == "keep" and run.landmark.n_prior_outcome:
+        console.print(
+            f"[yellow]Timing:[/] {run.landmark.n_prior_outcome} of {run.events} severe-CRS patients "
+            f"were already severe before {landmark}; like the study, this replica keeps them, so "
+            "the day-7 labs are partly concurrent markers of the outcome, not predictors of it. "
+            f"Run with --prior-outcome exclude (or an earlier --landmark) for a true prediction model.")
     card_path = out / "scorecard.json"
     run.scorecard.to_json(card_path)
     console.print(f"Score card -> {card_path}")

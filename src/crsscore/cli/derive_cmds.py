@@ -91,7 +91,7 @@ def derive(
     select: Annotated[str, typer.Option(help="backward|lasso|none")] = "backward",
     rule: Annotated[str, typer.Option(help="aic|p (backward elimination)")] = "aic",
     cutpoints: Annotated[str, typer.Option(help="clinical|quantile|youden")] = "clinical",
-    bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 2,
+    bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 3,
     missing: Annotated[str, typer.Option(help="mice|complete")] = "mice",
     imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,

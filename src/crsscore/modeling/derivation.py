@@ -76,7 +76,7 @@ class DerivationSettings:
     alpha: float = 0.05
     force: tuple[str, ...] = ()
     cutpoints: Literal["clinical", "quantile", "youden"] = "clinical"
-    n_bands: int = 2
+    n_bands: int = 3
     given_cutpoints: Mapping[str, Sequence[float]] = field(default_factory=dict)
     max_points: int | None = None
     missing: Literal["mice", "complete"] = "mice"

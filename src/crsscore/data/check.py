@@ -189,7 +189,11 @@ def _duplicates(key: npt.NDArray[np.int64], day: npt.NDArray[np.float64],
     # A hash of (key, day) finds candidate rows fast; exact comparison on those only.
     bits = np.where(day == 0.0, 0.0, day).view(np.int64)  # -0.0 and 0.0 are the same day
     mixed = key * np.int64(0x9E3779B1) ^ bits
-    candidates = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+    ordered = np.sort(mixed)  # sorting beats hashing here (vectorised sort in numpy 2)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated) == 0:
+        return dup, conflict
+    candidates = np.flatnonzero(np.isin(mixed, repeated))
     if len(candidates) < 2:
         return dup, conflict
     key, day, value = key[candidates], day[candidates], value[candidates]
@@ -368,8 +372,12 @@ class CheckReport:
 
 
 def _distinct(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Distinct integer keys (hash based: much faster than sorting millions of rows)."""
-    return np.asarray(pd.unique(keys), dtype=np.int64)
+    """Distinct integer keys (numpy 2's vectorised sort is faster than hashing here)."""
+    if len(keys) == 0:
+        return np.asarray(keys, dtype=np.int64)
+    ordered = np.sort(keys)
+    return np.asarray(ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))],
+                      dtype=np.int64)
 
 
 def _analyte_table(o: pd.DataFrame, ix: _Index) -> pd.DataFrame:

@@ -466,6 +466,9 @@ def _text_categorical(series: pd.Series, missing: frozenset[str]) -> pd.Series:
 
 
 def _clean_text(value: object, missing: frozenset[str]) -> str | None:
+    if isinstance(value, str):  # the common case first: no pd.isna per value
+        text = value.strip()
+        return None if text in missing else text
     if value is None or _isna(value):
         return None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
@@ -984,8 +987,10 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: _Context) ->
     a_codes = obs["analyte"].cat.codes.to_numpy().astype(np.int64)
     u_codes, u_uniques = _encode(obs["unit"])
     width = len(u_uniques) + 1
-    inv_, pair_ = pd.factorize(a_codes * width + (u_codes + 1))
-    inv, pair = inv_.astype(np.int64), np.asarray(pair_, dtype=np.int64)
+    keys = a_codes * width + (u_codes + 1)  # small dense range: count, don't hash
+    present = np.bincount(keys, minlength=1) > 0 if len(keys) else np.zeros(1, dtype=bool)
+    pair = np.flatnonzero(present).astype(np.int64)
+    inv = (np.cumsum(present) - 1)[keys].astype(np.int64)
     n_pairs = len(pair)
     scale, offset = np.ones(n_pairs), np.zeros(n_pairs)
     failed = np.zeros(n_pairs, dtype=bool)
@@ -1006,7 +1011,7 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: _Context) ->
                        expected=p.expected)
             continue
         scale[i], offset[i] = conv.scale, conv.offset
-    ok = ~failed[inv]
+    ok = np.asarray(~failed[inv], dtype=bool)
     obs = obs.assign(value=obs["value"].to_numpy() * scale[inv] + offset[inv],
                      unit=_categorical(_CANON_UNIT_INDEX[a_codes],
                                                     categories=_CANON_UNITS))

@@ -52,7 +52,9 @@ def test_every_section_figure_and_tripod_anchor_is_present(built: Any) -> None:
     # items software cannot fill are said to be so
     rows = p.tables["tripod-links"]
     unfilled = [r for r in rows if r[2] == "not filled by software"]
-    assert {r[0] for r in unfilled} == {item[0] for item in T.TRIPOD_ITEMS if item[2] is None}
+    sub = T.subgroup_table(T.analysis_set(built.run))
+    expected = T.tripod_table(subgroups=() if sub is None else tuple(dict.fromkeys(sub["subgroup"])))
+    assert {r[0] for r in unfilled} == set(expected.loc[expected["section"] == "", "item"])
     assert built.run.synthetic and "synthetic-banner" in p.ids
 
 
@@ -140,6 +142,16 @@ def test_validation_calibration_and_comparison_match(built: Any) -> None:
     shown = p.column("biascal", "calibrated.corrected")
     assert shown[0] == f4(bc.calibrated_corrected[0])
     assert shown[-1] == f4(bc.calibrated_corrected[-1])
+    # subgroups: sex has two levels in the simulated cohort
+    from crsscore.validation.discrimination import auc
+
+    aset = T.analysis_set(run)
+    for r in p.tables["subgroups"]:
+        assert r[0] == "sex"
+        sel = (aset.data["sex"] == r[1]).to_numpy() & ~np.isnan(aset.total)
+        assert r[2] == str(int(sel.sum())) and r[3] == str(int(aset.y[sel].sum()))
+        assert r[4] == f3(auc(aset.y[sel], aset.total[sel]).auc)
+    assert len(p.tables["subgroups"]) == aset.data["sex"].nunique()
     comp = built.comparison
     got = dict(zip(p.column("comparison", "card_id"), p.column("comparison", "AUC"), strict=True))
     for e in comp.evaluations:

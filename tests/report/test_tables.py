@@ -77,3 +77,27 @@ def test_tripod_table_covers_the_checklist_and_says_what_software_cannot_fill() 
     unfilled = tab[tab["section"] == ""]
     assert {"1", "2", "17", "19", "25"} <= set(unfilled["item"])
     assert (unfilled["filled"] == "no (software cannot)").all()
+
+
+def test_tripod_subgroup_items_point_to_performance_only_when_computed() -> None:
+    plain = T.tripod_table().set_index("item")
+    assert plain.loc["23b", "section"] == "" and plain.loc["12d", "section"] == ""
+    split = T.tripod_table(subgroups=("centre", "sex")).set_index("item")
+    assert split.loc["23b", "section"] == "performance" and "centre, sex" in str(split.loc["23b", "note"])
+    assert split.loc["12d", "section"] == "performance"
+    only_sex = T.tripod_table(subgroups=("sex",)).set_index("item")
+    assert only_sex.loc["12d", "section"] == ""
+
+
+def test_subgroup_table_splits_only_columns_with_two_levels() -> None:
+    data = pd.DataFrame({"centre": ["A"] * 6, "sex": ["F", "F", "F", "M", "M", "M"]})
+    aset = T.AnalysisSet(data=data, y=np.array([0, 1, 0, 1, 1, 1]),
+                         total=np.array([1.0, 3.0, 0.0, 2.0, np.nan, 1.0]),
+                         p_points=np.zeros(6), p_continuous=np.zeros(6), prior_outcome=np.zeros(6, bool))
+    tab = T.subgroup_table(aset)
+    assert tab is not None and list(tab["level"]) == ["F", "M"]
+    f = tab.iloc[0]
+    assert (f["n"], f["events"], f["AUC"]) == (3, 1, 1.0)
+    m = tab.iloc[1]
+    assert (m["n"], m["events"]) == (2, 2) and math.isnan(m["AUC"]) and "one outcome class" in m["note"]
+    assert T.subgroup_table(aset, by=("centre",)) is None

@@ -346,6 +346,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         bf = boot_cal.to_frame()
         boot_display = bf.iloc[sorted({*range(0, len(bf), 5), len(bf) - 1})].reset_index(drop=True)
     val_tab = T.validation_table(run)
+    sub_tab = T.subgroup_table(aset)
     fit_name = f"{'Firth' if m.method_ == 'firth' else 'maximum likelihood'}, m = {m.continuous_.m}"
     tabs: dict[str, HtmlTable | None] = {
         "flow": HtmlTable("flow", "Cohort flow", T.flow_table(run)),
@@ -394,7 +395,11 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                                   "index.corrected", "MC se")}),
         "samplesize": _opt("samplesize", "Riley et al. (2020) minimum sample size at this prevalence",
                            T.sample_size_table(run)),
-        "tripod": HtmlTable("tripod", "TRIPOD+AI items filled by this report", T.tripod_table()),
+        "subgroups": _opt("subgroups", "Apparent discrimination of the point score by subgroup "
+                          "(DeLong 95% CI)", sub_tab),
+        "tripod": HtmlTable("tripod", "TRIPOD+AI items filled by this report",
+                            T.tripod_table(subgroups=() if sub_tab is None
+                                           else tuple(dict.fromkeys(sub_tab["subgroup"])))),
     }
     lims = T.limitations(run, aset=aset, comparison=comparison, boot_cal=boot_cal, auc_ci=a_pts.ci)
     tabs["limitations"] = HtmlTable("limitations", "Limitations raised from the numbers",

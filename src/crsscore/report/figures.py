@@ -204,7 +204,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
 
     plt = _mpl()
     with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(5.0, 5.0))
+        fig, ax = plt.subplots(figsize=(5.6, 6.2))
         cc = calibration_curve(y, np.clip(p, 1e-6, 1 - 1e-6))
         top = max(float(np.max(p)), float(np.nanmax(cc.observed)))
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
@@ -214,31 +214,36 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
                     label=f"Bias-corrected (bootstrap, B={boot_cal.B})")
             top = max(top, float(np.nanmax(boot_cal.calibrated_corrected)))
         if groups and totals is not None and model_prob is not None:
-            for g in groups:
+            markers = ("s", "o", "^", "D", "v", "P")
+            for k, g in enumerate(groups):
                 sel = (totals >= g.min_total) & (totals <= g.max_total) & ~np.isnan(totals)
                 if not sel.any() or g.n == 0 or not all(map(math.isfinite, (g.rate, g.ci_low, g.ci_high))):
                     continue
                 mp = float(np.mean(model_prob(totals[sel])))
                 err = [[max(0.0, g.rate - g.ci_low)], [max(0.0, g.ci_high - g.rate)]]
-                ax.errorbar([mp], [g.rate], yerr=err,
-                            fmt="s", color="black", mfc="white", ms=6, capsize=3, lw=1)
-                ax.annotate(g.name, (mp, g.rate), textcoords="offset points", xytext=(6, 4), fontsize=8)
-                top = max(top, float(g.ci_high))
-            ax.plot([], [], "s", color="black", mfc="white", label="Risk group: observed (95% CI)")
-        ax.plot(p, np.full(p.size, -0.015 * max(top, 0.05)), "|", color="0.3", ms=5, alpha=0.6)
-        lim = float(min(1.0, top * 1.08 + 0.02))
+                ax.errorbar([mp], [g.rate], yerr=err, fmt=markers[k % len(markers)], color="black",
+                            mfc="white", ms=6, capsize=3, lw=1,
+                            label=f"{g.name}: {g.events}/{g.n} observed (95% CI)")
+                top = max(top, float(g.rate))
+        # axes follow the predictions and curves; long CIs may run off the top
+        lim = float(min(1.0, top * 1.15 + 0.01))
+        ax.plot(p, np.full(p.size, -0.015 * lim), "|", color="0.3", ms=5, alpha=0.6)
         ax.set_xlim(0, lim)
         ax.set_ylim(-0.03 * lim, lim)
         ax.set_xlabel("Predicted probability (point score)")
         ax.set_ylabel("Observed proportion")
-        ax.legend(frameon=False, loc="upper left")
+        ax.set_aspect("equal")
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                  fontsize=7.5)
         fig.tight_layout()
     return _render(fig, "calibration",
                    "Calibration plot: ideal line, apparent lowess curve"
                    + (", bootstrap bias-corrected curve" if boot_cal is not None else "")
                    + " and observed rates per risk group",
-                   "Calibration of the point score's predicted probability. Ticks at the bottom: "
-                   "predictions of individual patients.")
+                   "Calibration of the point score's predicted probability. Markers: observed "
+                   "rate of each risk group (patients with every input measured) at its mean "
+                   "predicted risk; error bars may run off the top when few patients. Ticks at the "
+                   "bottom: predictions of individual patients.")
 
 
 # ------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "risk_table",
     "sample_size_table",
     "score_sheet_table",
+    "subgroup_table",
     "tripod_table",
     "univariable_report_table",
     "validation_table",
@@ -286,6 +287,33 @@ def decision_table(dc: Any, thresholds: Sequence[float] = (0.05, 0.10, 0.15, 0.2
     return out
 
 
+def subgroup_table(aset: AnalysisSet, by: Sequence[str] = ("centre", "sex")) -> pd.DataFrame | None:
+    """Apparent AUC of the point score (DeLong 95% CI) within each level of ``by`` columns
+    that have at least two levels; None when there is nothing to split."""
+    from crsscore.validation.discrimination import auc
+
+    rows = []
+    for col in by:
+        if col not in aset.data.columns:
+            continue
+        levels = aset.data[col].dropna().unique()
+        if len(levels) < 2:
+            continue
+        for lev in sorted(levels, key=str):
+            sel = (aset.data[col] == lev).to_numpy(dtype=bool) & ~np.isnan(aset.total)
+            yy, ss = aset.y[sel], aset.total[sel]
+            row: dict[str, Any] = {"subgroup": col, "level": str(lev), "n": int(sel.sum()),
+                                   "events": int(yy.sum()), "AUC": math.nan, "AUC 2.5%": math.nan,
+                                   "AUC 97.5%": math.nan, "note": ""}
+            if 0 < yy.sum() < yy.size:
+                r = auc(yy, ss)
+                row.update({"AUC": r.auc, "AUC 2.5%": r.ci_low, "AUC 97.5%": r.ci_high})
+            else:
+                row["note"] = "AUC undefined: one outcome class"
+            rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
 def sample_size_table(run: Any) -> pd.DataFrame | None:
     """Riley's criteria at the cohort's prevalence (pmsampsize layout)."""
     from crsscore.validation.samplesize import DEFAULT_C_STATISTIC, sample_size
@@ -445,7 +473,7 @@ TRIPOD_ITEMS: tuple[tuple[str, str, str | None, str], ...] = (
     ("21", "Numbers in each analysis", "flow", "see also n in every table"),
     ("22", "Full model specification", "scoresheet", "score sheet, score-to-risk table, coefficients"),
     ("23a", "Performance with confidence intervals", "performance", ""),
-    ("23b", "Performance in subgroups", None, "not computed"),
+    ("23b", "Performance in subgroups", None, "no subgroup with two or more levels"),
     ("24", "Model updating results", None, "not applicable"),
     ("25", "Interpretation", None, "authors"),
     ("26", "Limitations", "limitations", "raised automatically from the numbers; authors to complete"),
@@ -453,8 +481,15 @@ TRIPOD_ITEMS: tuple[tuple[str, str, str | None, str], ...] = (
 )
 
 
-def tripod_table() -> pd.DataFrame:
-    rows = [{"item": item, "topic": topic, "section": anchor or "",
-             "filled": "yes" if anchor else "no (software cannot)", "note": note}
-            for item, topic, anchor, note in TRIPOD_ITEMS]
+def tripod_table(*, subgroups: Sequence[str] = ()) -> pd.DataFrame:
+    """Items, where the report fills them, and which it cannot; ``subgroups`` names the
+    columns the report split performance by (item 23b, and 12d when ``centre`` is one)."""
+    rows = []
+    for item, topic, anchor, note in TRIPOD_ITEMS:
+        if subgroups and item == "23b":
+            anchor, note = "performance", "apparent AUC by " + ", ".join(subgroups)
+        if "centre" in subgroups and item == "12d":
+            anchor, note = "performance", "apparent AUC per centre (no model per centre)"
+        rows.append({"item": item, "topic": topic, "section": anchor or "",
+                     "filled": "yes" if anchor else "no (software cannot)", "note": note})
     return pd.DataFrame(rows)

@@ -56,7 +56,7 @@ class DerivationRun:
     outcomes: Outcomes
     table1: Table1
     univariable: pd.DataFrame
-    model: PointScoreModel
+    model: Any  # PointScoreModel or LearnedScoreModel
     scorecard: ScoreCard
     settings: DerivationSettings
     validation: Any | None
@@ -121,15 +121,25 @@ def _sample_size(n: int, events: int, n_params: int) -> SampleSizeCheck:
 def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
            prior_outcome: str = "exclude", settings: DerivationSettings | None = None,
            bootstrap: int = 0, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
-           progress: bool = False, outcomes: Outcomes | None = None) -> DerivationRun:
-    """Grade, build the landmark table, and derive (and optionally validate) the point score."""
+           progress: bool = False, outcomes: Outcomes | None = None, points: str = "sullivan",
+           max_features: int = 5) -> DerivationRun:
+    """Grade, build the landmark table, and derive (and optionally validate) the point score.
+
+    ``points="sullivan"`` rounds a (Firth) logistic model on banded predictors into points;
+    ``points="learned"`` learns integer points directly (at most ``max_features`` thresholds).
+    """
+    if prior_outcome not in ("exclude", "keep"):
+        raise ModelError(f"prior_outcome must be 'exclude' or 'keep'; got {prior_outcome!r}")
+    if points not in ("sullivan", "learned"):
+        raise ModelError(f"points must be 'sullivan' or 'learned'; got {points!r}")
     settings = settings or DerivationSettings(seed=seed)
     caught: list[str] = []
     outcomes = outcomes or cohort_outcomes(cohort)
     cands = make_candidates(list(settings.candidates))
     analytes = [c.name for c in cands if c.source == "observation"]
     lt = build_landmark_table(cohort, landmark, window=window, analytes=analytes or None,
-                              outcomes=outcomes.frame, prior_outcome=prior_outcome)
+                              outcomes=outcomes.frame,
+                              prior_outcome="keep" if prior_outcome == "keep" else "exclude")
     data = lt.data
     if "severe_crs" not in data.columns:
         raise ModelError("the landmark table has no outcome column 'severe_crs'")
@@ -149,7 +159,7 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
 
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", CrsscoreWarning)
-        model = PointScoreModel(settings).fit(data, y, seed=seed)
+        model = _model(settings, points, max_features).fit(data, y, seed=seed)
     caught += [str(w.message) for w in rec if issubclass(w.category, (LowEventsWarning, SampleSizeWarning))]
     if not ss.ok:
         caught.append(ss.message)
@@ -157,7 +167,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
     validation = None
     if bootstrap > 0:
         validation = validate_pipeline(data, y, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
-                                       scheduler=scheduler, progress=progress)
+                                       scheduler=scheduler, progress=progress, points=points,
+                                       max_features=max_features)
     perf = Performance(n=len(y), events=int(y.sum()), auc_apparent=model.auc_points_apparent_)
     if validation is not None:
         tab = validation.to_frame()
@@ -178,9 +189,17 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         n_analysed=len(y), events=int(y.sum()), warnings=caught)
 
 
+def _model(settings: DerivationSettings, points: str, max_features: int) -> Any:
+    if points == "learned":
+        from crsscore.modeling.learned import LearnedScoreModel
+
+        return LearnedScoreModel(settings, max_features=max_features)
+    return PointScoreModel(settings)
+
+
 def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSettings, *,
                       B: int = 200, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
-                      progress: bool = False) -> Any:
+                      progress: bool = False, points: str = "sullivan", max_features: int = 5) -> Any:
     """Harrell's optimism bootstrap of the WHOLE derivation pipeline (every step refitted)."""
     from crsscore.validation.bootstrap import optimism_bootstrap
 
@@ -198,7 +217,8 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
             rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = PointScoreModel(boot_settings).fit(data.iloc[rows].reset_index(drop=True), yy)
+            model = _model(boot_settings, points, max_features).fit(
+                data.iloc[rows].reset_index(drop=True), yy)
 
         def predict(X_eval: Any) -> Any:
             ev = np.asarray(X_eval, dtype=np.int_).ravel()

@@ -104,3 +104,21 @@ def test_given_cutpoints_are_used() -> None:
     card = model.to_scorecard()
     bands = card.variable("crp").bands
     assert [b.lower for b in bands] == [None, 20.0, 60.0]
+
+
+def test_learned_score_card_reproduces_the_model() -> None:
+    from crsscore.modeling.learned import LearnedScoreModel
+
+    frame, y = _cohort(300, seed=7)
+    frame.loc[frame.index[::15], "crp"] = np.nan
+    model = LearnedScoreModel(SETTINGS, max_features=3).fit(frame, y)
+    card = model.to_scorecard(landmark="day7")
+    assert all(isinstance(p, float) and p == int(p) for v in card.variables
+               for p in [b.points for b in v.bands] + [v.threshold_points])
+    assert sum(len(v.bands) - 1 if v.kind == "bands" else 1 for v in card.variables) <= 3
+    scored = score_frame(ScoreCard.from_json(card.to_json()), frame)
+    np.testing.assert_array_equal(scored["total"].to_numpy(), model.total(frame))
+    np.testing.assert_allclose(scored["probability"].to_numpy(), model.predict_proba(frame),
+                               rtol=1e-12)
+    assert model.auc_points_apparent_ > 0.65
+    assert card.variable(model.selected_[0]).unit is not None

@@ -62,7 +62,7 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[
         head += f" ({n_early} with severe CRS before {landmark} excluded from every score)"
     console.print(head)
     full = comp.to_frame()
-    pcol = [c for c in full.columns if c.startswith("p vs")][0]
+    pcol = next(c for c in full.columns if c.startswith("p vs"))
     compact = pd.DataFrame({
         "score": full["card_id"],
         "time": full["timepoint"],

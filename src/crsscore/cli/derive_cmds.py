@@ -42,9 +42,10 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
     cols = [c for c in uni.columns if c in ("variable", "transform", "n", "n_missing", "events", "OR")
             or c.startswith("OR lower") or c.startswith("OR upper") or c in ("p", "AUC")]
     console.print(frame_table(uni[cols], "Univariable logistic regression"))
-    console.print(frame_table(m.continuous_.summary(),
-                              f"Multivariable model ({'Firth' if m.method_ == 'firth' else 'ML'}, "
-                              f"continuous reference, m={m.continuous_.m} imputation(s))"))
+    if getattr(m, "continuous_", None) is not None:
+        console.print(frame_table(m.continuous_.summary(),
+                                  f"Multivariable model ({'Firth' if m.method_ == 'firth' else 'ML'}, "
+                                  f"continuous reference, m={m.continuous_.m} imputation(s))"))
     for note in m.notes_:
         console.print(f"  [dim]- {note}[/]")
     console.print(frame_table(m.score_sheet().drop(columns=["log_odds_vs_reference"]),
@@ -52,9 +53,11 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
     rg = pd.DataFrame([g.__dict__ for g in m.risk_groups_])
     console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)"))
     console.print(frame_table(m.risk_table(), "Total points -> probability of severe CRS"))
+    cont = m.auc_continuous_apparent_
     console.print(
-        f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/], continuous model "
-        f"{m.auc_continuous_apparent_:.3f}; the study reported {STUDY_AUC} (apparent).")
+        f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/]"
+        + (f", continuous model {cont:.3f}" if cont == cont else "")
+        + f"; the study reported {STUDY_AUC} (apparent).")
     if run.validation is not None:
         v = run.validation
         tab = v.to_frame()
@@ -94,6 +97,8 @@ def derive(
     bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 3,
     missing: Annotated[str, typer.Option(help="mice|complete")] = "mice",
     imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
+    points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
+    max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
     jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,
@@ -111,6 +116,7 @@ def derive(
     _choice("rule", rule, ("aic", "p"))
     _choice("cutpoints", cutpoints, ("clinical", "quantile", "youden"))
     _choice("missing", missing, ("mice", "complete"))
+    _choice("points", points, ("sullivan", "learned"))
     _choice("prior-outcome", prior_outcome, ("exclude", "keep"))
     cohort = load_cohort(data, mapping)
     settings = DerivationSettings(
@@ -121,7 +127,8 @@ def derive(
         warnings.simplefilter("ignore", CrsscoreWarning)
         run = run_derive(cohort, landmark=landmark, window=window, prior_outcome=prior_outcome,
                          settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
-                         scheduler=scheduler, progress=bootstrap > 0)
+                         scheduler=scheduler, progress=bootstrap > 0, points=points,
+                         max_features=max_features)
     card = run.model.to_scorecard(
         id=run.scorecard.id, name=run.scorecard.name, landmark=landmark, data_hash=run.data_hash,
         synthetic=run.synthetic, performance=run.scorecard.performance, window=window,

@@ -1,10 +1,12 @@
 """Benchmark: single-patient scoring over HTTP on loopback, beside comparators in the same run.
 
-    .venv/bin/python benchmarks/bench_service.py [--requests 2000] [--concurrency 4]
+    .venv/bin/python benchmarks/bench_service.py [--requests 1000] [--concurrency 4] [--rounds 10]
 
 The server runs in a separate process (uvicorn, configured exactly as ``crsscore serve``,
 access log on, written to /dev/null).  This process is the client: one keep-alive
-``httpx.Client`` per thread, a warm-up, then a fixed number of requests.  Reported side by side:
+``httpx.Client`` per thread, a warm-up, then a fixed number of requests per case, run in
+interleaved rounds (every case gets a slice of every period: on a shared machine the load
+drifts, and a case measured alone in a quiet minute would look faster).  Reported side by side:
 
 * ``score_frame`` in process (the library's arithmetic alone, one-row frame);
 * ``score_patient`` in process (the service core: unit and range checks, warnings, score_frame);
@@ -101,49 +103,65 @@ def start(which: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{which} server did not start")
 
 
-def run_http(url: str, path: str, body: dict[str, Any], n: int, concurrency: int
-             ) -> tuple[list[float], float]:
-    """Latencies (ms) of ``n`` requests split over ``concurrency`` threads, and wall time (s)."""
-    per = n // concurrency
-    lat: list[list[float]] = [[] for _ in range(concurrency)]
-    barrier = threading.Barrier(concurrency + 1, timeout=120)
+class HttpCase:
+    """Requests to one endpoint from ``concurrency`` keep-alive clients (one per thread)."""
 
-    def worker(k: int) -> None:
-        with httpx.Client(base_url=url, timeout=10.0) as c:
+    def __init__(self, url: str, path: str, body: dict[str, Any], concurrency: int) -> None:
+        self.path, self.body, self.concurrency = path, body, concurrency
+        self.clients = [httpx.Client(base_url=url, timeout=30.0) for _ in range(concurrency)]
+        for c in self.clients:  # warm-up, not timed
+            for _ in range(30):
+                c.post(path, json=body).raise_for_status()
+
+    def run(self, n: int) -> tuple[list[float], float]:
+        per = max(1, n // self.concurrency)
+        lat: list[list[float]] = [[] for _ in self.clients]
+        errors: list[BaseException] = []
+
+        def worker(k: int) -> None:
+            c, out = self.clients[k], lat[k]
             try:
-                for _ in range(50):  # warm-up, not timed
-                    c.post(path, json=body).raise_for_status()
-            except httpx.HTTPError:
-                barrier.abort()
-                raise
-            barrier.wait()
-            out = lat[k]
-            for _ in range(per):
-                t = time.perf_counter_ns()
-                r = c.post(path, json=body)
-                out.append((time.perf_counter_ns() - t) / 1e6)
-                r.raise_for_status()
+                for _ in range(per):
+                    t = time.perf_counter_ns()
+                    r = c.post(self.path, json=self.body)
+                    out.append((time.perf_counter_ns() - t) / 1e6)
+                    r.raise_for_status()
+            except BaseException as exc:  # reported below, not swallowed
+                errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(concurrency)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    return [x for part in lat for x in part], time.perf_counter() - t0
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(self.concurrency)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        if errors:
+            raise errors[0]
+        return [x for part in lat for x in part], wall
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
 
 
-def run_inprocess(fn: Callable[[], object], n: int) -> tuple[list[float], float]:
-    for _ in range(50):
-        fn()
-    lat = []
-    t0 = time.perf_counter()
-    for _ in range(n):
-        t = time.perf_counter_ns()
-        fn()
-        lat.append((time.perf_counter_ns() - t) / 1e6)
-    return lat, time.perf_counter() - t0
+class InProcessCase:
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        for _ in range(30):
+            fn()
+
+    def run(self, n: int) -> tuple[list[float], float]:
+        lat = []
+        t0 = time.perf_counter()
+        for _ in range(n):
+            t = time.perf_counter_ns()
+            self.fn()
+            lat.append((time.perf_counter_ns() - t) / 1e6)
+        return lat, time.perf_counter() - t0
+
+    def close(self) -> None:
+        pass
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -152,8 +170,9 @@ def pct(xs: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--serve", choices=["crsscore", "echo"])
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
@@ -169,31 +188,44 @@ def main() -> None:
     frame = pd.DataFrame({"ldh": [250.0], "crp": [50.0], "plt": [100.0]})
     values: dict[str, tuple[object, str | None]] = {
         "ldh": (250.0, "U/L"), "crp": (50.0, "mg/L"), "plt": (100.0, "10^9/L")}
-    n = args.requests
-    rows: list[tuple[str, str, list[float], float, int]] = []
-    lat, wall = run_inprocess(lambda: score_frame(meas, frame), n)
-    rows.append(("score_frame (in process, m-EASIX)", "1", lat, wall, n))
-    lat, wall = run_inprocess(lambda: score_patient(meas, values), n)
-    rows.append(("score_patient (in process, m-EASIX)", "1", lat, wall, n))
-
+    n, rounds = args.requests, args.rounds
     servers = {name: start(name) for name in ("echo", "crsscore")}
+    cases: list[tuple[str, str, Any]] = []
     try:
-        cases = [("POST /echo (minimal FastAPI)", "echo", "/echo", EASIX_BODY),
-                 ("POST /api/v1/scorecards/m-easix/score", "crsscore",
-                  "/api/v1/scorecards/m-easix/score", EASIX_BODY),
-                 ("POST /api/v1/scorecards/car-hematotox/score", "crsscore",
-                  "/api/v1/scorecards/car-hematotox/score", HEMATOTOX_BODY)]
-        for label, which, path, body in cases:
-            url = servers[which][1]
+        cases = [
+            ("score_frame (in process, m-EASIX)", "1",
+             InProcessCase(lambda: score_frame(meas, frame))),
+            ("score_patient (in process, m-EASIX)", "1",
+             InProcessCase(lambda: score_patient(meas, values)))]
+        for label, which, path, body in [
+                ("POST /echo (minimal FastAPI)", "echo", "/echo", EASIX_BODY),
+                ("POST /api/v1/scorecards/m-easix/score", "crsscore",
+                 "/api/v1/scorecards/m-easix/score", EASIX_BODY),
+                ("POST /api/v1/scorecards/car-hematotox/score", "crsscore",
+                 "/api/v1/scorecards/car-hematotox/score", HEMATOTOX_BODY)]:
             for conc in (1, args.concurrency):
-                lat, wall = run_http(url, path, body, n, conc)
-                rows.append((label, str(conc), lat, wall, len(lat)))
+                cases.append((label, str(conc), HttpCase(servers[which][1], path, body, conc)))
+        # Interleaved rounds: on a shared machine the load drifts, so every case gets a slice
+        # of every period instead of one case getting the quiet minute.
+        lat_all: list[list[float]] = [[] for _ in cases]
+        wall_all = [0.0 for _ in cases]
+        for _ in range(rounds):
+            for k, (_, _, case) in enumerate(cases):
+                lat, wall = case.run(n // rounds)
+                lat_all[k].extend(lat)
+                wall_all[k] += wall
     finally:
+        for _, _, case in cases:
+            case.close()
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(timeout=10)
+    rows = [(label, conc, lat_all[k], wall_all[k], len(lat_all[k]))
+            for k, (label, conc, _) in enumerate(cases)]
+    load = os.getloadavg()[0]
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {n} requests per row")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {n} requests per row in "
+          f"{rounds} interleaved rounds, 1-min load average at the end {load:.1f}")
     print("| what | client threads | p50 ms | p99 ms | mean ms | requests/s |")
     print("|---|---|---|---|---|---|")
     for label, conc, lat, wall, count in rows:

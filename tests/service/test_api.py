@@ -29,6 +29,10 @@ def test_list_and_detail(client: TestClient, points_card: ScoreCard) -> None:
     assert crp["unit"] == "mg/dL" and crp["accepted_units"] == ["mg/L", "mg/dL", "ug/mL"]
     assert crp["physiological_range"] == [0.0, 100.0]  # 0-1000 mg/L written in mg/dL
     assert d["tocilizumab_sensitive"] and d["has_probability"]
+    variables = client.get("/api/v1/scorecards/test-points/variables").json()
+    assert [v["name"] for v in variables] == points_card.input_names
+    assert variables[2]["accepted_units"] == ["10^9/L", "10^3/uL", "cells/uL"]
+    assert variables[3]["input"] == "category" and variables[3]["accepted_units"] == []
     card = client.get("/api/v1/scorecards/test-points/card").json()
     assert ScoreCard.model_validate(card) == points_card
 

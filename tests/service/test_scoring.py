@@ -242,3 +242,21 @@ def test_every_accepted_unit_converts(points_card: ScoreCard) -> None:
     for unit in ANALYTE_UNITS["crp"]:
         v = float(convert(45.0, "crp", "mg/L", to=unit)[()])
         assert score_patient(points_card, {**FULL, "crp": (v, unit)}).total == 7
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.binary(max_size=300),
+                 st.lists(st.lists(st.sampled_from(["crp [mg/L]", "plt [10^9/L]", "id", "5",
+                                                    "", "x", "1e400", "-3", "CD28", ";", "\"",
+                                                    "after_tocilizumab", "costim", "1,5"]),
+                                   min_size=1, max_size=5), min_size=1, max_size=5)
+                 .map(lambda rows: "\n".join(",".join(r) for r in rows).encode())))
+def test_fuzz_batch_files_only_input_errors(points_card: ScoreCard, data: bytes) -> None:
+    for parse in (parse_batch_csv, parse_batch_json):
+        try:
+            out = score_batch(points_card, parse(data))
+        except InputError as exc:
+            assert exc.problems
+            continue
+        assert len(out) >= 0 and "total" in out.columns
+        assert not np.isinf(out["total"].to_numpy(dtype=np.float64)).any()

@@ -78,6 +78,12 @@ def get_scorecard(card: Card, registry: Registry) -> ScoreCardDetail:
     return detail(card, registry.sources[card.id])
 
 
+@router.get("/{card_id}/variables", response_model=list[VariableInfo], responses=NOT_FOUND,
+            summary="The variables of one score card, with the units accepted for each")
+def get_variables(card: Card, registry: Registry) -> list[VariableInfo]:
+    return detail(card, registry.sources[card.id]).variables_detail
+
+
 @router.get("/{card_id}/card", response_model=ScoreCard, responses=NOT_FOUND,
             summary="The score card file itself")
 def get_scorecard_file(card: Card) -> ScoreCard:

@@ -101,3 +101,17 @@ def test_subgroup_table_splits_only_columns_with_two_levels() -> None:
     m = tab.iloc[1]
     assert (m["n"], m["events"]) == (2, 2) and math.isnan(m["AUC"]) and "one outcome class" in m["note"]
     assert T.subgroup_table(aset, by=("centre",)) is None
+
+
+def test_wide_risk_table_keeps_every_total_in_order() -> None:
+    from crsscore.report.build import wide_risk_table
+
+    risk = pd.DataFrame({"total": np.arange(61.0), "probability": np.linspace(0.01, 0.9, 61)})
+    wide = wide_risk_table(risk, max_rows=25)
+    assert len(wide) == 21 and list(wide.columns[:2]) == ["total (1)", "risk % (1)"]
+    back = pd.concat([wide.iloc[:, [j, j + 1]].set_axis(["t", "r"], axis=1)
+                      for j in range(0, wide.shape[1], 2)]).dropna()
+    assert back["t"].tolist() == list(range(61))
+    np.testing.assert_allclose(back["r"], 100 * risk["probability"])
+    short = wide_risk_table(risk.head(5))
+    assert list(short.columns) == ["total", "risk %"] and len(short) == 5

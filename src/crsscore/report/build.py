@@ -87,6 +87,21 @@ class HtmlTable:
                 for c in f.columns]
 
 
+def wide_risk_table(risk: pd.DataFrame, *, max_rows: int = 25) -> pd.DataFrame:
+    """The score-to-risk table folded into side-by-side column pairs (total, risk %) so that a
+    long points scale still prints on one page; every total is kept."""
+    n = len(risk)
+    k = max(1, -(-n // max_rows))
+    rows = -(-n // k)
+    parts = []
+    for j in range(k):
+        chunk = risk.iloc[j * rows:(j + 1) * rows].reset_index(drop=True)
+        parts.append(pd.DataFrame({
+            f"total ({j + 1})" if k > 1 else "total": chunk["total"].astype("Int64"),
+            f"risk % ({j + 1})" if k > 1 else "risk %": 100.0 * chunk["probability"]}))
+    return pd.concat(parts, axis=1)
+
+
 def _opt(id: str, caption: str, frame: pd.DataFrame | None, **kw: Any) -> HtmlTable | None:
     return None if frame is None else HtmlTable(id, caption, frame, **kw)
 
@@ -347,6 +362,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         boot_display = bf.iloc[sorted({*range(0, len(bf), 5), len(bf) - 1})].reset_index(drop=True)
     val_tab = T.validation_table(run)
     sub_tab = T.subgroup_table(aset)
+    wide_risk = wide_risk_table(m.risk_table())
     fit_name = f"{'Firth' if m.method_ == 'firth' else 'maximum likelihood'}, m = {m.continuous_.m}"
     tabs: dict[str, HtmlTable | None] = {
         "flow": HtmlTable("flow", "Cohort flow", T.flow_table(run)),
@@ -366,8 +382,9 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                    "coefficients on the transformed scale)",
                                    T.multivariable_table(run), digits={"coef": 4, "se": 4}),
         "scoresheet": HtmlTable("scoresheet", "Score sheet: points per band", T.score_sheet_table(run)),
-        "risktable": HtmlTable("risktable", "Total points -> probability of severe CRS",
-                               T.risk_table(run), digits={"probability": 4}),
+        "risktable": HtmlTable("risktable", "Total points -> probability of severe CRS (%)",
+                               T.risk_table(run), display=wide_risk,
+                               digits={c: 1 for c in wide_risk.columns if c.startswith("risk %")}),
         "riskgroups": HtmlTable("riskgroups",
                                 f"Risk groups with observed rates (n = {m.risk_group_n_} with every "
                                 "input measured; Wilson 95% CI)", T.risk_group_table(run)),

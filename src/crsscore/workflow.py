@@ -253,7 +253,7 @@ class ExternalRun:
     events: int
     validation: Any | None  # ExternalValidation (cards giving probabilities)
     auc: Any  # AUCResult (always)
-    updates: Any | None  # UpdateComparison
+    updates: Any  # UpdateComparison
     recalibrated: Any | None  # UpdatedModel chosen by --recalibrate
     notes: list[str]
     synthetic: bool

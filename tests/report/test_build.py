@@ -241,6 +241,22 @@ def test_everything_on_the_page_is_escaped(built: Any, tmp_path: Path) -> None:
     assert "tbl-comparison" not in p.ids and "biascal-summary" not in p.ids  # nothing to show
 
 
+def test_failed_calibration_bootstrap_is_reported_not_fatal(built: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from crsscore.errors import ModelError
+    from crsscore.report import build as build_mod
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise ModelError("all 20 resample fits failed; first failure: test")
+
+    monkeypatch.setattr(build_mod, "pipeline_calibration", fail)
+    out = build_mod.build_report(built.cohort, tmp_path / "r.html", run=built.run, comparison=None)
+    p = parse(out.read_text(encoding="utf-8"))
+    assert "all 20 resample fits failed" in p.ids["biascal-failed"]
+    assert "calibration-bootstrap-failed" in out.read_text(encoding="utf-8")
+    assert "tbl-biascal" not in p.ids
+
+
 def test_pdf_needs_chromium(tmp_path: Path) -> None:
     from crsscore.errors import CrsscoreError
 

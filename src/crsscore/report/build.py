@@ -259,12 +259,17 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     boot_cal = bias_corrected_calibration
+    cal_failure: str | None = None
     if boot_cal is None and run.validation is not None:
-        boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.seed, n_jobs=n_jobs)
+        try:
+            boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.seed, n_jobs=n_jobs)
+        except CrsscoreError as exc:  # the report is still worth writing; say why it is missing
+            boot_cal, cal_failure = None, str(exc)
     if boot_cal is False:
         boot_cal = None
 
-    ctx = report_context(cohort, run=run, comparison=comparison, boot_cal=boot_cal)
+    ctx = report_context(cohort, run=run, comparison=comparison, boot_cal=boot_cal,
+                         calibration_failure=cal_failure)
     tables_dir = out.parent / "report_tables"
     tables_dir.mkdir(exist_ok=True)
     for tab in ctx["all_tables"]:
@@ -286,7 +291,8 @@ def render_html(ctx: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**ctx)
 
 
-def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: Any = None) -> dict[str, Any]:
+def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: Any = None,
+                   calibration_failure: str | None = None) -> dict[str, Any]:
     """Everything the template shows: tables, figures, text; all computed from the results."""
     from crsscore.validation.calibration import calibration
     from crsscore.validation.decision import decision_curve
@@ -419,6 +425,9 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                            else tuple(dict.fromkeys(sub_tab["subgroup"])))),
     }
     lims = T.limitations(run, aset=aset, comparison=comparison, boot_cal=boot_cal, auc_ci=a_pts.ci)
+    if calibration_failure is not None:
+        lims.append(T.Limitation("calibration-bootstrap-failed", (
+            "The bias-corrected calibration curve could not be computed: " + calibration_failure)))
     tabs["limitations"] = HtmlTable("limitations", "Limitations raised from the numbers",
                                     pd.DataFrame([{"code": x.code, "limitation": x.text} for x in lims]))
     v = run.validation
@@ -450,6 +459,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "fig": figs,
         "limitations": lims,
         "boot_cal": boot_cal,
+        "calibration_failure": calibration_failure,
         "validation": v,
         "cal_summary": cal.summary(),
         "decision_summary": dc.summary(),

@@ -171,6 +171,11 @@ def test_builtin_cards_worked_examples() -> None:
             "ldh": {"value": 250, "unit": "U/L"}, "crp": {"value": 50, "unit": "mg/L"},
             "plt": {"value": 100, "unit": "10^9/L"}}})
         assert r.json()["total"] == pytest.approx(12.5)
+        r = c.post("/api/v1/scorecards/m-easix/score", json={"after_tocilizumab": True, "values": {
+            "ldh": {"value": 250, "unit": "U/L"}, "crp": {"value": 50, "unit": "mg/L"},
+            "plt": {"value": 100, "unit": "10^9/L"}}})
+        toci = [w["variable"] for w in r.json()["warnings"] if w["code"] == "after_tocilizumab"]
+        assert toci == ["crp"]  # LDH and platelets are not changed by tocilizumab
         r = c.post("/api/v1/scorecards/car-hematotox/score", json={"values": {
             "plt": {"value": 100, "unit": "10^9/L"}, "anc": {"value": 900, "unit": "cells/uL"},
             "hb": {"value": 100, "unit": "g/L"}, "crp": {"value": 45, "unit": "mg/L"},

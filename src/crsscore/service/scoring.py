@@ -34,6 +34,8 @@ from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
 #: Analytes whose measured value tocilizumab changes regardless of the clinical course.
 TOCILIZUMAB_SENSITIVE = frozenset({"crp", "il6"})
+#: Cytokines flagged too when a card sets ``uses_cytokines_after_tocilizumab_warning``.
+OTHER_CYTOKINES = frozenset({"ifng", "il10", "mcp1"})
 #: The cells of one input column: a list (JSON, one patient) or a text Series (CSV).
 Cells = Sequence[object] | pd.Series
 _NA_TEXT = pa.array(["", "na", "nan", "n/a"])
@@ -117,9 +119,15 @@ def physiological_range_card_units(var: Variable) -> tuple[float, float] | None:
     return (float(lo), float(hi))
 
 
+def _tocilizumab_sensitive_variable(card: ScoreCard, var: Variable) -> bool:
+    """CRP and IL-6 always; the other cytokines when the card asks for the warning."""
+    code = var.unit_kind or var.name
+    return code in TOCILIZUMAB_SENSITIVE or (
+        card.uses_cytokines_after_tocilizumab_warning and code in OTHER_CYTOKINES)
+
+
 def tocilizumab_sensitive(card: ScoreCard) -> bool:
-    return card.uses_cytokines_after_tocilizumab_warning or any(
-        (v.unit_kind or v.name) in TOCILIZUMAB_SENSITIVE for v in card.variables)
+    return any(_tocilizumab_sensitive_variable(card, v) for v in card.variables)
 
 
 def card_label(card: ScoreCard) -> str:
@@ -128,7 +136,7 @@ def card_label(card: ScoreCard) -> str:
         return "Derived from synthetic (simulated) patients: for demonstration, not for clinical use"
     return {
         "verified": "Published score, verified against the primary source",
-        "secondary_sources": "Published score; point table from secondary sources",
+        "secondary_sources": "Published score, checked against secondary sources only",
         "derived_locally": "Derived locally: validate before clinical use",
         "refit": "Refit of a published structure on local data (not the published model)",
         "unverified": "Unverified: not for clinical use",
@@ -252,7 +260,7 @@ def _numeric_column(card: ScoreCard, var: Variable, raw: Cells,
 
     x_all, not_number = _parse_numbers(raw)
     for i in np.flatnonzero(not_number)[:MAX_PROBLEMS]:
-        reason = _to_float(raw[int(i)])
+        reason = _to_float(raw.iloc[int(i)] if isinstance(raw, pd.Series) else raw[int(i)])
         problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
                                      "not_a_number", str(reason), row_of(int(i))))
     if n <= _SMALL:
@@ -390,8 +398,7 @@ def prepare(card: ScoreCard, columns: Mapping[str, Cells],
                 f"{var.label} is outside the range seen when the score was derived "
                 f"({_range_text(lo, hi, var.unit)}): the prediction is an extrapolation",
                 ~np.isnan(x) & ((x < lo) | (x > hi))))
-        if (var.unit_kind or var.name) in TOCILIZUMAB_SENSITIVE or (
-                card.uses_cytokines_after_tocilizumab_warning and var.source == "observation"):
+        if _tocilizumab_sensitive_variable(card, var):
             warnings.append(MaskWarning(
                 "after_tocilizumab", var.name,
                 f"{var.label} was measured after tocilizumab, which lowers CRP and raises "
@@ -559,7 +566,8 @@ def parse_batch_csv(data: bytes) -> BatchInput:
     try:
         header = text.split("\n", 1)[0]
         sep = max((",", ";", "\t"), key=header.count)
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep,
+                         index_col=False).reset_index(drop=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         raise InputError([InputProblem("", "file", f"cannot read the CSV file: {exc}",
                                        "invalid_file", "a comma- or semicolon-separated file "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -11,12 +14,14 @@ from crsscore.validation.bootstrap import bootstrap_indices
 from crsscore.validation.calibrate_boot import calibrate_bootstrap, smooth_at
 from crsscore.validation.calibration import calibration_curve
 
-
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+Predictor = Callable[[Any], Any]
 
 
-def logistic_fit_fn(X, y, weights=None):  # type: ignore[no-untyped-def]
+def _expit(x: Any) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64))))
+
+
+def logistic_fit_fn(X: Any, y: Any, weights: Any = None) -> Predictor:
     fit = fit_logistic(np.asarray(X), np.asarray(y), names=[f"x{j}" for j in range(X.shape[1])])
     return fit.predict_lp
 
@@ -84,7 +89,7 @@ def test_failed_resamples_are_counted_not_hidden() -> None:
     X, y = _data(100, 1, seed=5)
     calls = {"n": 0}
 
-    def flaky(Xt, yt, w=None):  # type: ignore[no-untyped-def]
+    def flaky(Xt: Any, yt: Any, w: Any = None) -> Predictor:
         calls["n"] += 1
         if calls["n"] in (3, 5):  # the 2nd and 4th resamples fail
             raise ModelError("deliberate failure")
@@ -110,17 +115,20 @@ def test_bad_options_are_refused(kwargs: dict[str, float], match: str) -> None:
 
 def test_constant_predictions_and_unfittable_pipelines_are_refused() -> None:
     X, y = _data(60, 0, seed=7)
-    with pytest.raises(ModelError, match="nearly\\) constant"):
-        calibrate_bootstrap(lambda Xt, yt, w=None: (lambda Z: np.zeros(len(Z))), X, y, B=3, seed=0)
+    def constant(Xt: Any, yt: Any, w: Any = None) -> Predictor:
+        return lambda Z: np.zeros(len(Z))
 
-    def broken(Xt, yt, w=None):  # type: ignore[no-untyped-def]
+    with pytest.raises(ModelError, match="nearly\\) constant"):
+        calibrate_bootstrap(constant, X, y, B=3, seed=0)
+
+    def broken(Xt: Any, yt: Any, w: Any = None) -> Predictor:
         raise ModelError("cannot fit")
 
     with pytest.raises(ModelError, match="cannot be fitted on the original data"):
         calibrate_bootstrap(broken, X, y, B=3, seed=0)
     calls = {"n": 0}
 
-    def only_first(Xt, yt, w=None):  # type: ignore[no-untyped-def]
+    def only_first(Xt: Any, yt: Any, w: Any = None) -> Predictor:
         calls["n"] += 1
         if calls["n"] > 1:
             raise ModelError("resample failure")

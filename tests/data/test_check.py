@@ -177,7 +177,7 @@ def test_arguments_are_validated() -> None:
         check_cohort(_cohort(), mapping={"patients": {}})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, -0.0, 1.5, 7.0, 1e-300]),
                                st.sampled_from([1.0, 2.0, np.nan])), max_size=30))
 def test_fast_duplicate_detection_matches_pandas(rows: list[tuple[int, float, float]]) -> None:

@@ -257,6 +257,18 @@ def test_failed_calibration_bootstrap_is_reported_not_fatal(built: Any, tmp_path
     assert "tbl-biascal" not in p.ids
 
 
+def test_same_inputs_give_the_same_file(built: Any, tmp_path: Path) -> None:
+    from crsscore.report import build_report
+
+    again = build_report(built.cohort, tmp_path / "again.html", run=built.run,
+                         comparison=built.comparison, bias_corrected_calibration=built.boot_cal)
+
+    def strip(text: str) -> str:  # HEAD may move while tests run in a shared tree
+        return re.sub(r'(<dd data-key="Git commit">)[^<]*', r"\1", text)
+
+    assert strip(again.read_text(encoding="utf-8")) == strip(built.html)
+
+
 def test_pdf_needs_chromium(tmp_path: Path) -> None:
     from crsscore.errors import CrsscoreError
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def test_index_lists_cards_with_provenance_badges(client: TestClient) -> None:
@@ -69,3 +71,24 @@ def test_static_assets(client: TestClient) -> None:
     css = client.get("/static/style.css")
     assert css.status_code == 200 and "@media print" in css.text
     assert client.get("/static/app.js").status_code == 200
+
+
+FIELDS = ["v_crp", "u_crp", "v_plt", "u_plt", "v_costim", "v_ferritin", "u_ferritin",
+          "after_tocilizumab", "v_mrd_baseline_pct", "u_mrd_baseline_pct", "junk"]
+GRADING_FIELDS = ["temperature_max", "temperature_unit", "hypotension", "vasopressors",
+                  "oxygen_device", "oxygen_flow", "ice", "capd", "age_years", "consciousness",
+                  "seizure", "cerebral_edema", "motor_weakness", "treated"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.dictionaries(st.sampled_from(FIELDS + GRADING_FIELDS),
+                       st.one_of(st.text(max_size=12), st.sampled_from(
+                           ["45", "mg/L", "1e999", "-1", "CD28", "nan", "1,5", "F", "C",
+                            "vasopressors", "nasal_cannula", "voice", "11", "3.5"])),
+                       max_size=10), st.booleans())
+def test_fuzz_forms_never_500(client: TestClient, form: dict[str, str], fragment: bool) -> None:
+    headers = {"X-Fragment": "1"} if fragment else {}
+    for path in ("/calculator/test-points", "/calculator/test-easix", "/grading"):
+        r = client.post(path, data=form, headers=headers)
+        assert r.status_code in (200, 422), (path, r.status_code)
+        assert r.headers["content-type"].startswith("text/html")

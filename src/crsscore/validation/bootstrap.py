@@ -262,7 +262,11 @@ def _run_chunk_inner(
     train_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     test_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     failures: list[str] = []
+    null = "rms" if rms else "offset"
     boot = _draw(y, seed, ids, stratified, indices) if kind == "boot" else None
+    done: list[int] = []
+    lp_tr: list[FloatArray] = []
+    lp_te: list[FloatArray] = []
     for r, i in enumerate(ids):
         test: IntArray | None
         if boot is not None:
@@ -274,8 +278,19 @@ def _run_chunk_inner(
         if err is not None:
             failures.append(err)
             continue
-        train_stats[r] = _indexes_row(lp_train, y[train], apparent=rms, null="rms" if rms else "offset")
-        test_stats[r] = _indexes_row(lp_test, y if test is None else y[test], null="rms" if rms else "offset")
+        if boot is not None:  # equal lengths: indexes of the whole chunk in one batch below
+            done.append(r)
+            lp_tr.append(lp_train)
+            lp_te.append(lp_test)
+            continue
+        train_stats[r] = _indexes_row(lp_train, y[train], apparent=rms, null=null)
+        test_stats[r] = _indexes_row(lp_test, y if test is None else y[test], null=null)
+    if boot is not None and done:
+        rows = np.asarray(done)
+        a = lrm_indexes_batch(np.stack(lp_tr), y[boot[rows]], apparent=rms, null=null)
+        b = lrm_indexes_batch(np.stack(lp_te), y, null=null)
+        train_stats[rows] = np.column_stack([a[m] for m in _MEASURES])
+        test_stats[rows] = np.column_stack([b[m] for m in _MEASURES])
     return train_stats, test_stats, failures
 
 

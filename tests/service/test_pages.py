@@ -52,7 +52,7 @@ def test_fragment_with_errors_for_fetch(client: TestClient) -> None:
     assert r.status_code == 422
     assert "<html" not in r.text and 'role="alert"' in r.text
     assert 'data-errors="crp plt"' in r.text
-    assert 'href="#v-plt"' in r.text and "expected one of 10^9/L" in r.text
+    assert 'href="#v-plt"' in r.text and "expected one of ×10⁹/L" in r.text
 
 
 def test_missing_values_warn_in_page(client: TestClient) -> None:

@@ -166,9 +166,15 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
 
     validation = None
     if bootstrap > 0:
-        validation = validate_pipeline(data, y, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
+        vdata, vy = data, y
+        if settings.missing == "complete":  # validate on the analysis population
+            from crsscore.modeling.candidates import design_matrix
+
+            cc = ~np.isnan(design_matrix(data, cands)).any(axis=1)
+            vdata, vy = data[cc].reset_index(drop=True), y[cc]
+        validation = validate_pipeline(vdata, vy, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
                                        scheduler=scheduler, progress=progress, points=points,
-                                       max_features=max_features)
+                                       max_features=max_features, reported=model)
     perf = Performance(n=len(y), events=int(y.sum()), auc_apparent=model.auc_points_apparent_)
     if validation is not None:
         tab = validation.to_frame()
@@ -199,8 +205,15 @@ def _model(settings: DerivationSettings, points: str, max_features: int) -> Any:
 
 def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSettings, *,
                       B: int = 200, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
-                      progress: bool = False, points: str = "sullivan", max_features: int = 5) -> Any:
-    """Harrell's optimism bootstrap of the WHOLE derivation pipeline (every step refitted)."""
+                      progress: bool = False, points: str = "sullivan", max_features: int = 5,
+                      reported: Any | None = None) -> Any:
+    """Harrell's optimism bootstrap of the WHOLE derivation pipeline (every step refitted).
+
+    Inside resamples the pipeline uses one stochastic imputation (the imputation is still
+    redone in every resample).  ``index.orig`` is the performance of ``reported`` (the model
+    actually reported, with all its imputations) when given, so ``index.corrected`` is the
+    reported model's apparent performance minus the pipeline's optimism.
+    """
     from crsscore.validation.bootstrap import optimism_bootstrap
 
     boot_settings = settings
@@ -212,6 +225,17 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     def fit_fn(X_idx: Any, y_train: Any, weights: Any = None) -> Any:
         rows = np.asarray(X_idx, dtype=np.int_).ravel()
         yy = np.asarray(y_train)
+        if (reported is not None and weights is None and len(rows) == len(data)
+                and np.array_equal(rows, np.arange(len(data)))):
+            model = reported  # the original data: evaluate the reported model itself
+
+            def predict_reported(X_eval: Any) -> Any:
+                ev = np.asarray(X_eval, dtype=np.int_).ravel()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
+
+            return predict_reported
         if weights is not None:
             reps = np.asarray(weights, dtype=np.int_)
             rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)

@@ -201,6 +201,9 @@ class PointScoreModel:
 
         # --- missing data -------------------------------------------------------------
         miss_any: npt.NDArray[np.bool_] = np.asarray(np.isnan(X).any(axis=1), dtype=bool)
+        # completes new patients' data at prediction time (no outcome in its model); fitted on
+        # every training row, also under complete-case analysis
+        self.imputer_: FittedImputer = fit_prediction_imputer(X, seed=seed)
         if s.missing == "complete":
             keep = ~miss_any
             X, yi = X[keep], yi[keep]
@@ -218,7 +221,6 @@ class PointScoreModel:
         self.n_used_ = len(yi)
         self.events_ = int(yi.sum())
         self.m_ = len(imputed)
-        self.imputer_: FittedImputer = fit_prediction_imputer(X, seed=seed)
 
         # --- method ---------------------------------------------------------------------
         epv = self.events_ / max(1, len(names))
@@ -302,8 +304,12 @@ class PointScoreModel:
             name: (float(np.nanmin(raw_observed[:, j])), float(np.nanmax(raw_observed[:, j])))
             for j, name in zip(idx, selected, strict=True)}
 
-        # apparent performance on the fitted data (first imputation / complete data)
-        self.auc_points_apparent_ = float(np.mean([_auc(yi, t) for t in totals]))
+        # apparent performance of the reported model on the patients it was fitted on, with
+        # missing inputs completed by the prediction imputer: the same predictions that the
+        # bootstrap's index.orig and the report evaluate
+        self.seed_ = seed
+        used = frame if s.missing != "complete" else frame[~miss_any]
+        self.auc_points_apparent_ = _auc(yi, self.total(used.reset_index(drop=True), impute=True))
         lp_cont = [fit.predict_lp(Xi[:, idx]) for fit, Xi in zip(fits, imputed, strict=True)]
         self.auc_continuous_apparent_ = float(np.mean([_auc(yi, lp) for lp in lp_cont]))
         self.seed_ = seed
@@ -440,15 +446,15 @@ class PointScoreModel:
         s = self.settings
         by_name = {c.name: c for c in self.candidates_}
         variables = []
-        for name in self.selected_:
-            c = by_name[name]
-            edges: list[float | None] = [None, *self.cuts_[name], None]
-            bands = [Band(lower=edges[b], upper=edges[b + 1], points=float(self.points_[name][b]))
+        for vname in self.selected_:
+            c = by_name[vname]
+            edges: list[float | None] = [None, *self.cuts_[vname], None]
+            bands = [Band(lower=edges[b], upper=edges[b + 1], points=float(self.points_[vname][b]))
                      for b in range(len(edges) - 1)]
             variables.append(Variable(
-                name=name, label=c.label, kind="bands", source=c.source, unit=c.unit,
+                name=vname, label=c.label, kind="bands", source=c.source, unit=c.unit,
                 unit_kind=c.unit_kind, loinc=c.loinc, bands=bands,
-                training_range=self.training_ranges_[name],
+                training_range=self.training_ranges_[vname],
                 day_window=(-window, window) if c.source == "observation" else None,
                 aggregate="nearest", description=f"cut-points: {s.cutpoints}"))
         groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,

@@ -171,7 +171,7 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
             from crsscore.modeling.candidates import design_matrix
 
             cc = ~np.isnan(design_matrix(data, cands)).any(axis=1)
-            vdata, vy = data[cc].reset_index(drop=True), y[cc]
+            vdata, vy = pd.DataFrame(data[cc]).reset_index(drop=True), y[cc]
         validation = validate_pipeline(vdata, vy, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
                                        scheduler=scheduler, progress=progress, points=points,
                                        max_features=max_features, reported=model)

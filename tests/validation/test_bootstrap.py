@@ -275,3 +275,16 @@ def test_dataframe_pipeline_and_json_view(cohort: pd.DataFrame) -> None:
     d = json.loads(json.dumps(res.to_dict()))
     assert d["B"] == 12 and d["seed"] == 8 and d["table"]["Slope"]["index.orig"] == 1.0
     assert d["kept"] is None and d["options"]["convention"] == "rms"
+
+
+def test_firth_fast_path_equals_generic_engine(cohort: pd.DataFrame) -> None:
+    X, y = cohort[["x1", "x2", "x3"]].to_numpy(), cohort["y"].to_numpy()
+
+    def firth_fit(Xt: np.ndarray, yt: np.ndarray, w: np.ndarray | None) -> Any:
+        return _Predict(fit_logistic(Xt, yt, weights=w, firth=True), [0, 1, 2])
+
+    fast = validate_lrm(X, y, B=20, seed=5, firth=True)
+    slow = optimism_bootstrap(firth_fit, X, y, B=20, seed=5, stratified=False)
+    cols = ["index.orig", "training", "test", "optimism", "index.corrected"]
+    np.testing.assert_allclose(fast.table[cols], slow.table[cols], atol=1e-6)
+    assert fast.options["firth"] and fast.n_failed == 0

@@ -244,3 +244,16 @@ def test_cli_check_exit_statuses(tmp_path: Path) -> None:
     invalid = runner.invoke(app, ["check", str(tmp_path), "--mapping", str(mapping)])
     assert invalid.exit_code == 2
     assert "patients.columns" in invalid.output + invalid.stderr
+
+
+def test_cli_check_json_to_stdout_is_pure_json() -> None:
+    import json
+
+    fixtures = Path(__file__).parent / "fixtures" / "zh"
+    result = runner.invoke(app, ["check", str(fixtures / "mapping.toml"), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["command"] == "check" and data["counts"]["patients"] == 2
+    assert sorted(p["message"].split()[0] for p in data["problems"]
+                  if p["code"] == "mixed_units") == ["crp", "hb"]
+    assert "0 error(s)" in result.stderr

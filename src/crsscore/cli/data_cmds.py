@@ -52,15 +52,17 @@ def check(
         err_console.print(f"[bold red]Error:[/] cannot read the data ({type(exc).__name__})")
         raise typer.Exit(EXIT_DATA_ERROR) from None
 
+    # With --json -, standard output carries the JSON only; the summary goes to stderr.
+    out = err_console if json_path is not None and str(json_path) == "-" else console
     if report.synthetic:
-        console.print("[bold magenta]SYNTHETIC DATA[/]: simulated patients, not real ones.")
-    console.print(f"Cohort: {report.source}", markup=False)
+        out.print("[bold magenta]SYNTHETIC DATA[/]: simulated patients, not real ones.")
+    out.print(f"Cohort: {report.source}", markup=False)
     counts = Table(show_header=False)
     counts.add_column("item")
     counts.add_column("value", justify="right")
     for key, value in report.counts.items():
         counts.add_row(key, f"{value:,}")
-    console.print(counts)
+    out.print(counts)
 
     if len(report.analytes):
         missing = report.missing_by_variable.set_index("variable")["pct_missing"]
@@ -75,13 +77,13 @@ def check(
                           f"{rec['n_patients']:,}", _fmt(pct), _fmt(rec["median"]),
                           _fmt(rec["min"]), _fmt(rec["max"]),
                           f"[red]{rec['n_out_of_range']}[/]" if rec["n_out_of_range"] else "0")
-        console.print(table)
+        out.print(table)
 
     patient_missing = report.missing_by_variable
     patient_missing = patient_missing[(patient_missing["table"] == "patients")
                                       & (patient_missing["n_missing"] > 0)]
     if len(patient_missing):
-        console.print("Missing patient values: " + ", ".join(
+        out.print("Missing patient values: " + ", ".join(
             f"{r['variable']} {r['n_missing']} ({r['pct_missing']:.0f} %)"
             for r in patient_missing.to_dict(orient="records")))
 
@@ -94,19 +96,19 @@ def check(
             style = _STYLE.get(str(rec["severity"]), "")
             table.add_row(f"[{style}]{rec['severity']}[/]", str(rec["table"]), str(rec["code"]),
                           str(rec["n"]))
-        console.print(table)
+        out.print(table)
         ordered = sorted(report.problems, key=lambda p: ("error", "warning", "info").index(
             p.severity) if p.severity in ("error", "warning", "info") else 3)
         for problem in ordered[:show]:
             style = _STYLE.get(problem.severity, "")
-            console.print(f"[{style}]{problem.severity}[/] ", end="")
-            console.print(str(problem), markup=False, highlight=False)
+            out.print(f"[{style}]{problem.severity}[/] ", end="")
+            out.print(str(problem), markup=False, highlight=False)
         if len(ordered) > show:
-            console.print(f"... {len(ordered) - show} more: use --json FILE for the full list")
+            out.print(f"... {len(ordered) - show} more: use --json FILE for the full list")
 
     n_err, n_warn, n_excl = len(report.errors), len(report.warnings), len(report.exclusions)
     verdict = "[bold red]NOT USABLE as is[/]" if report.has_errors else "[bold green]usable[/]"
-    console.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) left out: {verdict}")
+    out.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) left out: {verdict}")
     write_json(json_path, report.to_dict(), command="check")
     if report.has_errors:
         raise typer.Exit(EXIT_CHECK_ERRORS)

@@ -83,7 +83,7 @@ def main() -> None:
           f"Spearman(card, statsmodels) = {rho:.3f}")
     # exactness: the card equals the fitted point-score model on the derivation data
     exact = np.nanmax(np.abs(score_frame(card, data[names])["probability"].to_numpy()
-                             - model.predict_proba(data[names])))
+                             - model.predict_proba(data)))
     print(f"max |card - PointScoreModel.predict_proba| on the derivation data: {exact:.1e}")
 
     # --- 2. imputation engines --------------------------------------------------------

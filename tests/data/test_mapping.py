@@ -183,3 +183,8 @@ def test_pattern_regex_reads_negative_and_decimal_days() -> None:
     hit = regex.match("il6 (t+7,5)")
     assert hit is not None and hit.group("day") == "+7,5"
     assert regex.match("CRP_T7") is None
+
+
+def test_value_codes_outside_patients_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match=r"events\.values: unknown key"):
+        read_mapping(_write(tmp_path, "[events.values.detail]\nVolumen = 'fluids'\n"))

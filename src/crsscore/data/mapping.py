@@ -98,8 +98,6 @@ class TableMapping(_Model):
     header_row: int = Field(default=1, ge=1, description="1-based row of the header in the file")
     columns: dict[str, str] = Field(default_factory=dict,
                                     description="canonical name -> centre's column")
-    values: dict[str, dict[str, Scalar]] = Field(
-        default_factory=dict, description="canonical column -> {centre's value: canonical value}")
 
     def source(self, name: str) -> str:
         """The centre's column holding canonical field ``name``."""
@@ -109,6 +107,8 @@ class TableMapping(_Model):
 class PatientsMapping(TableMapping):
     units: dict[str, str] = Field(default_factory=dict,
                                   description="patient column -> unit of the centre's values")
+    values: dict[str, dict[str, Scalar]] = Field(
+        default_factory=dict, description="canonical column -> {centre's value: canonical value}")
 
     @model_validator(mode="after")
     def _check(self) -> PatientsMapping:

@@ -112,3 +112,31 @@ def test_lasso_cv_selects_true_signals(cohort: pd.DataFrame) -> None:
     assert res.summary().shape == (8, 1)
     with pytest.raises(ModelError, match="fewer events or non-events than folds"):
         lasso_cv(cohort[XCOLS].iloc[:10], cohort["y"].iloc[:10], folds=5)
+
+
+@pytest.mark.parametrize(("rule", "sls"), [("aic", 0.05), ("p", 0.5)])
+def test_fastbw_spline_factor_matches_rms(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame], rule: str, sls: float) -> None:
+    # R: fastbw(lrm(y ~ rcs(x1, 4) + x2 + x3 + x4 + x5)); the 3 spline columns are one factor
+    from crsscore.modeling.splines import rcs_basis
+
+    ref = read_r("fastbw_rcs.csv")
+    ref = ref[(ref["rule"] == rule) & (ref["sls"] == sls)]
+    spline = ["x1", "x1'", "x1''"]
+    X = np.column_stack([rcs_basis(cohort["x1"], nk=4), cohort[["x2", "x3", "x4", "x5"]]])
+    fit = fit_logistic(X, cohort["y"], names=[*spline, "x2", "x3", "x4", "x5"])
+    fb = fastbw(fit, rule=rule, sls=sls, factors={"x1": spline})
+    assert " ".join(fb.names_kept) == ref["kept"].iloc[0]
+    assert " ".join(fb.result.index) == ref["deleted"].iloc[0]
+    assert " ".join(str(v) for v in fb.result["d.f."]) == ref["deleted_df"].iloc[0]
+    chisq = [float(v) for v in ref["deleted_chisq"].iloc[0].split()]
+    np.testing.assert_allclose(fb.result["Chi-Sq"], chisq, rtol=1e-5)
+    np.testing.assert_allclose(fb.coefficients.to_numpy(), ref["coef"], atol=1e-5)
+
+
+def test_fastbw_factor_errors(cohort: pd.DataFrame) -> None:
+    fit = fit_logistic(cohort[["x1", "x2"]], cohort["y"])
+    with pytest.raises(ModelError, match=r"factor 'f' names column.*: zz"):
+        fastbw(fit, factors={"f": ["x1", "zz"]})
+    with pytest.raises(ModelError, match="column 'x1' is in two factors"):
+        fastbw(fit, factors={"f": ["x1"], "g": ["x1", "x2"]})
+    assert fastbw(fit, factors={"both": ["x1", "x2"]}, force=("both",)).names_kept == ("both",)

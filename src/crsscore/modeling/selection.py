@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,6 +157,25 @@ class FastbwResult:
         return self.result
 
 
+def _factor_groups(
+    names: list[str], ns: int, factors: Mapping[str, Sequence[str]] | None
+) -> list[tuple[str, list[int]]]:
+    """(factor name, parameter indices) in model order; unlisted predictors are 1-d.f. factors."""
+    owner: dict[str, str] = {}
+    for fname, members in (factors or {}).items():
+        missing = [m for m in members if m not in names]
+        if missing or not members:
+            raise ModelError(f"factor '{fname}' names column(s) not in the fit: {', '.join(missing) or '(none)'}")
+        for m in members:
+            if m in owner:
+                raise ModelError(f"column '{m}' is in two factors ('{owner[m]}' and '{fname}')")
+            owner[m] = fname
+    groups: dict[str, list[int]] = {}
+    for j, nm in enumerate(names):
+        groups.setdefault(owner.get(nm, nm), []).append(j + ns)
+    return list(groups.items())
+
+
 def fastbw(
     fit: LogisticFit,
     rule: str = "aic",
@@ -165,6 +184,7 @@ def fastbw(
     aics: float = 0.0,
     k_aic: float = 2.0,
     force: Sequence[str] = (),
+    factors: Mapping[str, Sequence[str]] | None = None,
 ) -> FastbwResult:
     """Fast backward step-down of ``rms::fastbw`` (Lawless-Singhal approximation).
 
@@ -172,6 +192,10 @@ def fastbw(
     residual chi-square of all deleted factors fails the rule; ``"individual"`` tests the
     factor alone.  Output columns match rms: ``Chi-Sq, d.f., P, Residual, d.f. (residual),
     P (residual), AIC``.
+
+    ``factors`` groups columns that form one factor and are kept or deleted together, as rms
+    does for the terms of ``rcs(x, 4)``: e.g. ``{"x1": ["x1", "x1'", "x1''"]}``; each other
+    column is its own 1-d.f. factor.  ``force`` names factors (or their columns) never deleted.
     """
     _check_rule(rule)
     if type not in ("residual", "individual", "total"):
@@ -183,28 +207,35 @@ def fastbw(
     Cov = fit.cov.astype(np.float64)
     pt = Coef.shape[0]
     names = list(fit.predictor_names)
-    unknown = [f for f in force if f not in names]
+    groups = _factor_groups(names, ns, factors)
+    gnames = [g for g, _ in groups]
+    unknown = [f for f in force if f not in names and f not in gnames]
     if unknown:
         raise ModelError(f"forced variable(s) not in the fit: {', '.join(unknown)}")
-    forced = {names.index(f) + ns for f in force}
-    factors_in = list(range(len(names)))
+    forced = {g for g, members in groups if g in force or any(names[k - ns] in force for k in members)}
+    factors_in = list(range(len(groups)))
     parms_in = list(range(pt))
     beta = Coef.copy()
     cov = Cov.copy()
     rows: list[list[float]] = []
     deleted_names: list[str] = []
-    for _ in range(len(names)):
-        best_crit, best_chisq, jmin = math.inf, math.inf, -1
+    for _ in range(len(groups)):
+        best_crit, best_chisq, jmin, df_min = math.inf, math.inf, -1, 0
         for j in factors_in:
-            q = j + ns
-            pos = parms_in.index(q)
-            chisq = math.inf if q in forced else float(beta[pos] ** 2 / cov[pos, pos])
-            crit = chisq - k_aic if rule == "aic" else float(special.chdtr(1, chisq))
+            gname, members = groups[j]
+            pos = [parms_in.index(k) for k in members]
+            if gname in forced:
+                chisq = math.inf
+            else:
+                bq = beta[pos]
+                chisq = float(bq @ np.linalg.solve(cov[np.ix_(pos, pos)], bq))
+            df = len(pos)
+            crit = chisq - k_aic * df if rule == "aic" else float(special.chdtr(df, chisq))
             if crit < best_crit:
-                best_crit, best_chisq, jmin = crit, chisq, j
+                best_crit, best_chisq, jmin, df_min = crit, chisq, j, df
         if jmin < 0:
             break
-        trial_in = [k for k in parms_in if k != jmin + ns]
+        trial_in = [k for k in parms_in if k not in groups[jmin][1]]
         deleted = [k for k in range(pt) if k not in trial_in]
         qd = np.array(deleted)
         resid = float(Coef[qd] @ np.linalg.solve(Cov[np.ix_(qd, qd)], Coef[qd]))
@@ -215,9 +246,9 @@ def fastbw(
             ok = best_crit <= aics if rule == "aic" else 1.0 - best_crit > sls
         if not ok:
             break
-        deleted_names.append(names[jmin])
+        deleted_names.append(groups[jmin][0])
         rows.append([
-            best_chisq, 1.0, float(special.chdtrc(1, best_chisq)), resid, float(rdf),
+            best_chisq, float(df_min), float(special.chdtrc(df_min, best_chisq)), resid, float(rdf),
             float(special.chdtrc(rdf, resid)), resid - k_aic * rdf,
         ])
         factors_in.remove(jmin)
@@ -230,7 +261,7 @@ def fastbw(
         else:
             beta = np.zeros(0)
             cov = np.zeros((0, 0))
-    kept_names = tuple(names[j] for j in factors_in)
+    kept_names = tuple(groups[j][0] for j in factors_in)
     return FastbwResult(
         deleted=tuple(deleted_names), table=np.array(rows, dtype=np.float64).reshape(-1, 7),
         names_kept=kept_names, parms_kept=tuple(parms_in), coef=np.asarray(beta, dtype=np.float64),

@@ -278,3 +278,16 @@ def test_text_in_a_wide_cell_names_the_wide_column(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"row 2, column 'crp_d7'.*'hoch'.*a number in mg/dL"):
         load_cohort(tmp_path / "wide.csv", mapping={
             "patients": {}, "observations": {"layout": "wide", "units": {"crp": "mg/dL"}}})
+
+
+def test_quoted_line_breaks_in_free_text_cells(tmp_path: Path) -> None:
+    (tmp_path / "patients.csv").write_text(
+        'patient_id,diagnosis,age_years\nA,"B-ALL\nsecond relapse",30\nB,B-ALL,x\n',
+        encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 3, column 'age_years'.*'x'"):
+        load_cohort(tmp_path)  # the second record is the third spreadsheet row
+    (tmp_path / "patients.csv").write_text(
+        'patient_id,diagnosis,age_years\nA,"B-ALL\nsecond relapse",30\nB,B-ALL,41\n',
+        encoding="utf-8")
+    cohort = load_cohort(tmp_path)
+    assert cohort.patients["diagnosis"].tolist() == ["B-ALL\nsecond relapse", "B-ALL"]

@@ -25,6 +25,7 @@ import csv
 import difflib
 import functools
 import glob
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,18 +331,29 @@ def _read_csv(path: Path, table: str, mapping: Mapping, header_row: int,
                     f"{', '.join(dupes)}", code="duplicate_column")
     encoding = mapping.encoding
     col_types = {n: pa.string() for n in names if n.casefold() in text_columns}
-    try:
-        tbl = pacsv.read_csv(
+
+    def read(newlines_in_values: bool) -> Any:
+        return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(encoding=encoding, skip_rows=header_row,
                                            column_names=names),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter,
+                                             newlines_in_values=newlines_in_values),
             convert_options=pacsv.ConvertOptions(
                 column_types=col_types, null_values=list(mapping.missing),
                 strings_can_be_null=True, quoted_strings_can_be_null=True,
                 decimal_point=mapping.decimal),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+
+    arrow_errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+    try:
+        try:
+            tbl = read(False)  # fast, parallel
+        except arrow_errors as first:
+            if "columns" not in str(first):
+                raise
+            tbl = read(True)  # quoted line breaks inside cells (free-text comments)
+    except arrow_errors as exc:
         text = str(exc)
         if "columns" in text and "Expected" in text:
             enc = "utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding
@@ -351,8 +363,9 @@ def _read_csv(path: Path, table: str, mapping: Mapping, header_row: int,
         if "invalid UTF8" in text or "decode" in text.lower():
             raise _fail(table, f"file is not {encoding} text (set 'encoding' in the mapping)",
                         code="encoding") from None
-        raise _fail(table, "file cannot be parsed as CSV "
-                    f"(delimiter {delimiter!r}): {text.splitlines()[0][:120]}") from None
+        reason = re.sub(r"(got \d+).*", r"\1", text.splitlines()[0])[:120]  # no row content
+        raise _fail(table, f"file cannot be parsed as CSV (delimiter {delimiter!r}): "
+                    f"{reason}") from None
     except OSError as exc:
         raise _fail(table, f"cannot read file: {exc}") from None
     frame: pd.DataFrame = tbl.to_pandas()

@@ -160,7 +160,10 @@ def flow_table(run: Any) -> pd.DataFrame:
         rows.append({"step": "excluded: other reasons", "n": other,
                      "note": "not in the analysed landmark table"})
     rows.append({"step": "analysed", "n": int(run.n_analysed),
-                 "note": f"{int(run.events)} with severe CRS (ASTCT grade >= 3) after the landmark"})
+                 "note": (f"{int(run.events)} with severe CRS (ASTCT grade >= 3) after the landmark"
+                          if lt.policy == "exclude" else
+                          f"{int(run.events)} with severe CRS (ASTCT grade >= 3), "
+                          f"{int(lt.n_prior_outcome)} of them with onset before the landmark")})
     out = pd.DataFrame(rows)
     out.insert(2, "events", [math.nan] * (len(out) - 1) + [int(run.events)])
     return out

@@ -291,3 +291,10 @@ def test_quoted_line_breaks_in_free_text_cells(tmp_path: Path) -> None:
         encoding="utf-8")
     cohort = load_cohort(tmp_path)
     assert cohort.patients["diagnosis"].tolist() == ["B-ALL\nsecond relapse", "B-ALL"]
+
+
+def test_row_numbers_count_blank_lines_as_a_spreadsheet_does(tmp_path: Path) -> None:
+    (tmp_path / "patients.csv").write_text("patient_id,age_years\nA,30\n\n\nB,x\n",
+                                           encoding="utf-8")
+    with pytest.raises(DataError, match=r"row 5, column 'age_years'"):
+        load_cohort(tmp_path)

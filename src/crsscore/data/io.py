@@ -373,6 +373,30 @@ def _read_csv(path: Path, table: str, mapping: Mapping, header_row: int,
     return frame
 
 
+def _has_blank_lines(path: Path) -> bool:
+    """Whether a text file has empty lines (which the fast CSV reader skips)."""
+    import mmap
+
+    try:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return mm.find(b"\n\n") >= 0 or mm.find(b"\n\r\n") >= 0
+    except (OSError, ValueError):
+        return False
+
+
+def _csv_rows_with_blanks(path: Path, mapping: Mapping, header_row: int, n: int,
+                          default: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row numbers as a spreadsheet shows them when empty lines sit between records."""
+    delimiter, _ = _sniff_csv(path, "input", mapping, header_row)
+    encoding = "utf-8-sig" if mapping.encoding.lower() in ("utf-8", "utf8") else mapping.encoding
+    rows: list[int] = []
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        for i, rec in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
+            if i > header_row and rec:
+                rows.append(i)
+    return np.asarray(rows, dtype=np.int64) if len(rows) == n else default
+
+
 def _read_excel(path: Path, table: str, sheet: str | int | None, header_row: int,
                 mapping: Mapping) -> pd.DataFrame:
     import zipfile
@@ -447,7 +471,10 @@ def read_table(path: Path, table: str, mapping: Mapping, *, sheet: str | int | N
         raise _fail(label, f"unknown file type {suffix!r}",
                     expected="CSV (.csv, .tsv, .txt), Excel (.xlsx) or Parquet (.parquet)")
     frame = frame.reset_index(drop=True)
-    frame["_row"] = np.arange(len(frame), dtype=np.int64) + header_row + 1
+    rows = np.arange(len(frame), dtype=np.int64) + header_row + 1
+    if suffix in CSV_SUFFIXES and suffix != ".csv.gz" and _has_blank_lines(path):
+        rows = _csv_rows_with_blanks(path, mapping, header_row, len(frame), rows)
+    frame["_row"] = rows
     frame["_src"] = _const(len(frame), label)
     return frame
 

@@ -148,7 +148,14 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         raise ModelError(f"no patients with an outcome at landmark {landmark}")
     y = data["severe_crs"].to_numpy(dtype=np.int_)
 
+    empty = [c.name for c in cands
+             if c.name not in data.columns or pd.to_numeric(data[c.name], errors="coerce").isna().all()]
+    if empty:
+        raise ModelError(f"no observed value at landmark {landmark} (window +-{window:g} days) for "
+                         f"candidate(s) {', '.join(empty)}; choose another landmark or drop them "
+                         "from the candidates")
     t1cols = [c for c in (*TABLE1_COLUMNS, *[c.name for c in cands]) if c in data.columns]
+    t1cols = [c for c in t1cols if data[c].notna().any()]
     t1cols = list(dict.fromkeys(t1cols))
     t1 = table_one(data, "severe_crs", columns=t1cols,
                    categorical=[c for c in ("sex", "prior_hsct", "bridging", "costim") if c in t1cols],

@@ -89,6 +89,9 @@ def test_derive_learned_points(cohorts: tuple[Path, Path], tmp_path: Path) -> No
     ["derive", "{cohort}", "--out", "{tmp}/x.json", "--candidates", "nonsense"],
     ["score", "{cohort}", "--scorecard", "{tmp}/missing.json", "--out", "{tmp}/s.csv"],
     ["validate", "{cohort}", "--scorecard", "easix", "--recalibrate", "sideways"],
+    ["derive", "{cohort}", "--out", "{tmp}/x.json", "--landmark", "day200"],
+    ["derive", "{cohort}", "--out", "{tmp}/x.json", "--candidates", "crp,crp"],
+    ["derive", "{cohort}", "--out", "{tmp}/x.json", "--landmark", "someday"],
 ])
 def test_bad_input_gives_a_message_not_a_traceback(args: list[str], cohorts: tuple[Path, Path],
                                                     tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ def friendly_errors(func: F) -> F:
             err_console.print("[bold red]Error:[/] ", end="")
             err_console.print(str(exc), markup=False)
             raise typer.Exit(EXIT_DATA_ERROR) from None
+        except ValueError as exc:
+            # parameter validation in the core raises ValueError naming the parameter
+            # (scikit-learn's convention): a usage error, shown as such
+            err_console.print("[bold red]Error:[/] ", end="")
+            err_console.print(str(exc), markup=False)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
         except FileNotFoundError as exc:
             err_console.print(f"[bold red]Error:[/] file not found: {exc.filename}", markup=True)
             raise typer.Exit(EXIT_DATA_ERROR) from None

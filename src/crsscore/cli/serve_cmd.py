@@ -45,7 +45,7 @@ def serve(
     console.print(f"{len(registry.cards)} score card(s) loaded")
     for bad in registry.rejected:
         err_console.print(f"[yellow]score card not loaded:[/] {bad.source}: {bad.error}",
-                          markup=True, highlight=False)
+                          markup=True, highlight=False, soft_wrap=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err_console.print(f"[yellow]Listening on {host}: reachable from other machines. "
                           "Put it behind TLS and authentication.[/]")

@@ -69,6 +69,10 @@ class DerivationRun:
     events: int
     warnings: list[str] = field(default_factory=list)
     version: str = __version__
+    points: str = "sullivan"
+    max_features: int = 5
+    analysis_data: pd.DataFrame | None = None  # the rows the bootstrap resamples
+    analysis_y: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         m = self.model
@@ -172,13 +176,13 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         caught.append(ss.message)
 
     validation = None
-    if bootstrap > 0:
-        vdata, vy = data, y
-        if settings.missing == "complete":  # validate on the analysis population
-            from crsscore.modeling.candidates import design_matrix
+    vdata, vy = data, y
+    if settings.missing == "complete":  # validate on the analysis population
+        from crsscore.modeling.candidates import design_matrix
 
-            cc = ~np.isnan(design_matrix(data, cands)).any(axis=1)
-            vdata, vy = pd.DataFrame(data[cc]).reset_index(drop=True), y[cc]
+        cc = ~np.isnan(design_matrix(data, cands)).any(axis=1)
+        vdata, vy = pd.DataFrame(data[cc]).reset_index(drop=True), y[cc]
+    if bootstrap > 0:
         validation = validate_pipeline(vdata, vy, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
                                        scheduler=scheduler, progress=progress, points=points,
                                        max_features=max_features, reported=model)
@@ -199,7 +203,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         landmark=lt, outcomes=outcomes, table1=t1, univariable=uni, model=model, scorecard=card,
         settings=settings, validation=validation, sample_size=ss, data_hash=cohort.data_hash(),
         synthetic=cohort.synthetic, seed=seed, n_patients_cohort=cohort.n_patients,
-        n_analysed=len(y), events=int(y.sum()), warnings=caught)
+        n_analysed=len(y), events=int(y.sum()), warnings=caught, points=points,
+        max_features=max_features, analysis_data=vdata, analysis_y=vy)
 
 
 def _model(settings: DerivationSettings, points: str, max_features: int) -> Any:
@@ -208,6 +213,48 @@ def _model(settings: DerivationSettings, points: str, max_features: int) -> Any:
 
         return LearnedScoreModel(settings, max_features=max_features)
     return PointScoreModel(settings)
+
+
+def pipeline_fit_fn(data: pd.DataFrame, settings: DerivationSettings, *, points: str = "sullivan",
+                    max_features: int = 5, reported: Any | None = None) -> Any:
+    """The whole derivation pipeline as a resampling ``fit_fn`` over row numbers of ``data``.
+
+    ``fit_fn(rows, y, weights) -> predictor``; ``predictor(rows)`` gives the linear predictor
+    (missing inputs completed by the fitted model's imputer).  Used by the bootstrap
+    (``optimism_bootstrap``) and the bias-corrected calibration curve alike, so both refit
+    exactly the same pipeline.  With multiple imputation, each resample draws one stochastic
+    imputation (still redone inside every resample) to keep B resamples affordable.  When
+    ``reported`` is given, a call on the original rows in order returns the reported model.
+    """
+    boot_settings = settings
+    if settings.missing == "mice" and settings.n_imputations > 1:
+        boot_settings = DerivationSettings(**{**settings.__dict__, "n_imputations": 1})
+
+    def predictor(model: Any) -> Any:
+        def predict(X_eval: Any) -> Any:
+            ev = np.asarray(X_eval, dtype=np.int_).ravel()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
+
+        return predict
+
+    def fit_fn(X_idx: Any, y_train: Any, weights: Any = None) -> Any:
+        rows = np.asarray(X_idx, dtype=np.int_).ravel()
+        yy = np.asarray(y_train)
+        if (reported is not None and weights is None and len(rows) == len(data)
+                and np.array_equal(rows, np.arange(len(data)))):
+            return predictor(reported)  # the original data: the reported model itself
+        if weights is not None:
+            reps = np.asarray(weights, dtype=np.int_)
+            rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = _model(boot_settings, points, max_features).fit(
+                data.iloc[rows].reset_index(drop=True), yy)
+        return predictor(model)
+
+    return fit_fn
 
 
 def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSettings, *,
@@ -223,42 +270,8 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     """
     from crsscore.validation.bootstrap import optimism_bootstrap
 
-    boot_settings = settings
-    if settings.missing == "mice" and settings.n_imputations > 1:
-        # one stochastic imputation per resample keeps B resamples affordable; the
-        # imputation is still redone inside every resample
-        boot_settings = DerivationSettings(**{**settings.__dict__, "n_imputations": 1})
-
-    def fit_fn(X_idx: Any, y_train: Any, weights: Any = None) -> Any:
-        rows = np.asarray(X_idx, dtype=np.int_).ravel()
-        yy = np.asarray(y_train)
-        if (reported is not None and weights is None and len(rows) == len(data)
-                and np.array_equal(rows, np.arange(len(data)))):
-            model = reported  # the original data: evaluate the reported model itself
-
-            def predict_reported(X_eval: Any) -> Any:
-                ev = np.asarray(X_eval, dtype=np.int_).ravel()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
-
-            return predict_reported
-        if weights is not None:
-            reps = np.asarray(weights, dtype=np.int_)
-            rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = _model(boot_settings, points, max_features).fit(
-                data.iloc[rows].reset_index(drop=True), yy)
-
-        def predict(X_eval: Any) -> Any:
-            ev = np.asarray(X_eval, dtype=np.int_).ravel()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
-
-        return predict
-
+    fit_fn = pipeline_fit_fn(data, settings, points=points, max_features=max_features,
+                             reported=reported)
     idx = np.arange(len(data)).reshape(-1, 1)
     return optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
                               scheduler=scheduler, progress=progress)

@@ -112,31 +112,16 @@ def _opt(id: str, caption: str, frame: pd.DataFrame | None, **kw: Any) -> HtmlTa
 def pipeline_calibration(run: Any, *, B: int, seed: int | None = None, n_jobs: int = 1) -> Any:
     """rms ``calibrate`` of the run's whole derivation pipeline (every step refitted in each
     resample, as ``crsscore.workflow.validate_pipeline``; one imputation per resample)."""
-    from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
     from crsscore.validation.calibrate_boot import calibrate_bootstrap
+    from crsscore.workflow import pipeline_fit_fn
 
-    lt = run.landmark
-    data = lt.data[lt.data["severe_crs"].notna()].reset_index(drop=True)
-    y = data["severe_crs"].to_numpy(dtype=np.int_)
-    settings = run.settings
-    if settings.missing == "mice" and settings.n_imputations > 1:
-        settings = DerivationSettings(**{**settings.__dict__, "n_imputations": 1})
-
-    def fit_fn(X_idx: Any, y_train: Any, weights: Any = None) -> Any:
-        rows = np.asarray(X_idx, dtype=np.int_).ravel()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = PointScoreModel(settings).fit(data.iloc[rows].reset_index(drop=True),
-                                                  np.asarray(y_train))
-
-        def predict(X_eval: Any) -> Any:
-            ev = np.asarray(X_eval, dtype=np.int_).ravel()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return model.decision_function(data.iloc[ev].reset_index(drop=True), impute=True)
-
-        return predict
-
+    if run.analysis_data is not None and run.analysis_y is not None:
+        data, y = run.analysis_data, np.asarray(run.analysis_y, dtype=np.int_)
+    else:
+        lt = run.landmark
+        data = lt.data[lt.data["severe_crs"].notna()].reset_index(drop=True)
+        y = data["severe_crs"].to_numpy(dtype=np.int_)
+    fit_fn = pipeline_fit_fn(data, run.settings, points=run.points, max_features=run.max_features)
     idx = np.arange(len(data)).reshape(-1, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

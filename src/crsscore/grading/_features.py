@@ -20,6 +20,7 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
+from crsscore.grading._combine import Reasons
 from crsscore.grading.settings import GradingSettings
 from crsscore.units import conversion_for
 
@@ -147,20 +148,6 @@ class Extraction:
     notes: list[str]
 
 
-class _Messages:
-    """Interns per-day problem messages (shown in the daily ``reason``)."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self._index: dict[str, int] = {}
-
-    def code(self, text: str) -> int:
-        if text not in self._index:
-            self._index[text] = len(self.items)
-            self.items.append(text)
-        return self._index[text]
-
-
 def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -283,7 +270,7 @@ def _pals_limit(age: F8, settings: GradingSettings) -> F8:
 
 def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
     """Turn a cohort's raw tables into per patient-day grading features."""
-    msgs = _Messages()
+    msgs = Reasons()  # interns per-day problem messages (shown in the daily reason)
     problems: list[Problem] = []
     notes: list[str] = []
     patients = cohort.patients

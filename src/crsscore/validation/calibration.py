@@ -28,7 +28,7 @@ performance. BMJ 2017;356:i6460 (the O/E confidence interval).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +37,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from crsscore.errors import DataError, ModelError, Problem
-from crsscore.validation.discrimination import as_outcome, as_scores, check_level
+from crsscore.validation.discrimination import (
+    IntervalEstimate,
+    as_outcome,
+    as_scores,
+    check_level,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -181,7 +186,7 @@ def fit_logistic(
 # small result types
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(IntervalEstimate):
     """One estimate with standard error and a Wald confidence interval."""
 
     name: str
@@ -195,21 +200,14 @@ class Estimate:
     ideal: float | None = None
     note: str = ""
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
             {
                 "estimate": [self.estimate],
                 "se": [self.se],
-                f"lower {pct}": [self.ci_low],
-                f"upper {pct}": [self.ci_high],
+                lower: [self.ci_low],
+                upper: [self.ci_high],
                 "ideal": [self.ideal],
                 "n": [self.n],
                 "events": [self.events],
@@ -382,7 +380,7 @@ def calibration_curve(
 # O/E, Hosmer-Lemeshow, Brier, R2
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ObservedExpected:
+class ObservedExpected(IntervalEstimate):
     """Observed / expected events with the CI of Debray et al. (2017):
     ``exp(log(O/E) +- z sqrt((1 - O/n) / O))``."""
 
@@ -395,15 +393,11 @@ class ObservedExpected:
     events: int
     level: float = 0.95
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
-            {"estimate": [self.ratio], f"lower {pct}": [self.ci_low],
-             f"upper {pct}": [self.ci_high], "observed": [self.observed],
+            {"estimate": [self.ratio], lower: [self.ci_low],
+             upper: [self.ci_high], "observed": [self.observed],
              "expected": [self.expected], "n": [self.n]},
             index=pd.Index(["O/E"], name="metric"),
         )

@@ -249,8 +249,28 @@ def _fast_auc_rows(pos: FloatArray, neg: FloatArray) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------
+class IntervalEstimate:
+    """What the result dataclasses carrying ``ci_low``, ``ci_high`` and ``level`` share."""
+
+    ci_low: float
+    ci_high: float
+    level: float
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return (self.ci_low, self.ci_high)
+
+    def ci_labels(self) -> tuple[str, str]:
+        """Column names of the interval, e.g. ``("lower 95%", "upper 95%")``."""
+        pct = f"{100 * self.level:g}%"
+        return f"lower {pct}", f"upper {pct}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
 @dataclass(frozen=True)
-class AUCResult:
+class AUCResult(IntervalEstimate):
     """AUC (C statistic) with its confidence interval.
 
     Attributes
@@ -273,21 +293,14 @@ class AUCResult:
     B: int | None = None
     seed: int | None = None
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
             {
                 "estimate": [self.auc],
                 "se": [self.se],
-                f"lower {pct}": [self.ci_low],
-                f"upper {pct}": [self.ci_high],
+                lower: [self.ci_low],
+                upper: [self.ci_high],
                 "n": [self.n],
                 "events": [self.events],
                 "method": [self.method],
@@ -304,7 +317,7 @@ class AUCResult:
 
 
 @dataclass(frozen=True)
-class PairedTest:
+class PairedTest(IntervalEstimate):
     """Paired DeLong comparison of two AUCs on the same patients (score 1 minus score 2)."""
 
     diff: float
@@ -320,23 +333,16 @@ class PairedTest:
     level: float = 0.95
     method: str = "delong"
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
             {
                 "auc1": [self.auc1],
                 "auc2": [self.auc2],
                 "diff": [self.diff],
                 "se": [self.se],
-                f"lower {pct}": [self.ci_low],
-                f"upper {pct}": [self.ci_high],
+                lower: [self.ci_low],
+                upper: [self.ci_high],
                 "z": [self.z],
                 "p": [self.p],
                 "n": [self.n],

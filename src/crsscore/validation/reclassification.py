@@ -37,7 +37,12 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from crsscore.validation.discrimination import as_outcome, as_scores, check_level
+from crsscore.validation.discrimination import (
+    IntervalEstimate,
+    as_outcome,
+    as_scores,
+    check_level,
+)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int_]
@@ -90,7 +95,7 @@ def _check_B(B: int, func: str) -> None:
 
 
 @dataclass(frozen=True)
-class NRIResult:
+class NRIResult(IntervalEstimate):
     """Net reclassification improvement and its components.
 
     Attributes
@@ -131,23 +136,19 @@ class NRIResult:
     table: pd.DataFrame | None = field(default=None, repr=False)
     caveat: str = CAVEAT
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["table"] = None if self.table is None else self.table.reset_index().to_dict("records")
         return d
 
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
             {
                 "estimate": [self.nri, self.nri_events, self.nri_nonevents],
                 "se": [self.se, self.se_events, self.se_nonevents],
-                f"lower {pct}": [self.ci_low, self.ci_events[0], self.ci_nonevents[0]],
-                f"upper {pct}": [self.ci_high, self.ci_events[1], self.ci_nonevents[1]],
+                lower: [self.ci_low, self.ci_events[0], self.ci_nonevents[0]],
+                upper: [self.ci_high, self.ci_events[1], self.ci_nonevents[1]],
             },
             index=pd.Index(
                 [f"NRI ({self.kind})", "NRI events", "NRI non-events"], name="metric"
@@ -294,7 +295,7 @@ def nri_continuous(
 
 
 @dataclass(frozen=True)
-class IDIResult:
+class IDIResult(IntervalEstimate):
     """Integrated discrimination improvement.
 
     ``idi = (mean new - mean old risk | events) - (mean new - mean old risk | non-events)``;
@@ -321,18 +322,11 @@ class IDIResult:
     seed: int | None
     caveat: str = CAVEAT
 
-    @property
-    def ci(self) -> tuple[float, float]:
-        return (self.ci_low, self.ci_high)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
+        lower, upper = self.ci_labels()
         return pd.DataFrame(
-            {"estimate": [self.idi], "se": [self.se], f"lower {pct}": [self.ci_low],
-             f"upper {pct}": [self.ci_high], "z": [self.z], "p": [self.p],
+            {"estimate": [self.idi], "se": [self.se], lower: [self.ci_low],
+             upper: [self.ci_high], "z": [self.z], "p": [self.p],
              "discrimination slope old": [self.slope_old],
              "discrimination slope new": [self.slope_new], "n": [self.n],
              "events": [self.events]},

@@ -193,15 +193,16 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
                            auc_optimism_corrected=float(tab.loc["AUC", "index.corrected"]),
                            calibration_slope_corrected=float(tab.loc["Slope", "index.corrected"]),
                            bootstrap_B=bootstrap)
+    data_hash = cohort.data_hash()  # once: hashing a large cohort is not free
     card = model.to_scorecard(
         id=f"derived-{landmark}", name=f"Severe-CRS point score at {landmark}",
-        landmark=landmark, data_hash=cohort.data_hash(), synthetic=cohort.synthetic,
+        landmark=landmark, data_hash=data_hash, synthetic=cohort.synthetic, window=window,
         performance=perf,
         description=(f"Derived by crsscore on {len(y)} patients ({int(y.sum())} events) "
                      f"at landmark {landmark}"))
     return DerivationRun(
         landmark=lt, outcomes=outcomes, table1=t1, univariable=uni, model=model, scorecard=card,
-        settings=settings, validation=validation, sample_size=ss, data_hash=cohort.data_hash(),
+        settings=settings, validation=validation, sample_size=ss, data_hash=data_hash,
         synthetic=cohort.synthetic, seed=seed, n_patients_cohort=cohort.n_patients,
         n_analysed=len(y), events=int(y.sum()), warnings=caught, points=points,
         max_features=max_features, analysis_data=vdata, analysis_y=vy)
@@ -275,14 +276,6 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     idx = np.arange(len(data)).reshape(-1, 1)
     return optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
                               scheduler=scheduler, progress=progress)
-
-
-def landmark_for(name: str) -> float:
-    """Day of a named landmark (``pre-ld``, ``day0``, ``day7``, ``day-1``)."""
-    from crsscore.data.landmark import landmark_day
-
-    return float(landmark_day(name))
-
 
 
 @dataclass

@@ -48,3 +48,15 @@ def test_exclude_policy_counts_and_errors() -> None:
         derive(cohort, prior_outcome="drop", settings=settings, outcomes=oc)
     with pytest.raises(ModelError, match="points"):
         derive(cohort, points="magic", settings=settings, outcomes=oc)
+
+
+def test_card_reads_values_in_the_window_the_landmark_table_used() -> None:
+    cohort = simulate_cohort(140, seed=13)
+    settings = DerivationSettings(candidates=CANDS, n_imputations=1, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = derive(cohort, landmark="day7", window=2.0, prior_outcome="keep", settings=settings)
+    for var in run.scorecard.variables:
+        if var.source == "observation":
+            assert var.day_window == (-2.0, 2.0)
+    assert run.scorecard.provenance.data_hash == run.data_hash == cohort.data_hash()

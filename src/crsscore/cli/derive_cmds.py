@@ -129,11 +129,7 @@ def derive(
                          settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
                          scheduler=scheduler, progress=bootstrap > 0, points=points,
                          max_features=max_features)
-    card = run.model.to_scorecard(
-        id=run.scorecard.id, name=run.scorecard.name, landmark=landmark, data_hash=run.data_hash,
-        synthetic=run.synthetic, performance=run.scorecard.performance, window=window,
-        description=run.scorecard.description)
-    card.to_json(out)
+    run.scorecard.to_json(out)
     print_derivation(run)
     console.print(f"Score card written to [bold]{out}[/]")
     write_json(json_out, {"scorecard": str(out), **run.summary(),

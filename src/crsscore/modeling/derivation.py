@@ -379,12 +379,16 @@ class PointScoreModel:
         return total
 
     # ------------------------------------------------------------------------------------
-    def _raw_selected(self, frame: pd.DataFrame, impute: bool) -> tuple[FloatArray, list[int]]:
+    def _design(self, frame: pd.DataFrame, impute: bool) -> tuple[FloatArray, list[int]]:
+        """Transformed candidate columns (completed if ``impute``) and the selected columns."""
         X = design_matrix(frame, self.candidates_)
         if impute:
             X = self.imputer_.transform(X)
         names = [c.name for c in self.candidates_]
-        idx = [names.index(n) for n in self.selected_]
+        return X, [names.index(n) for n in self.selected_]
+
+    def _raw_selected(self, frame: pd.DataFrame, impute: bool) -> tuple[FloatArray, list[int]]:
+        X, idx = self._design(frame, impute)
         return self._raw(X, self.candidates_), idx
 
     def total(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
@@ -400,11 +404,7 @@ class PointScoreModel:
         return self.prob_intercept_ + self.prob_slope_ * self.total(frame, impute=impute)
 
     def predict_lp_continuous(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
-        X = design_matrix(frame, self.candidates_)
-        if impute:
-            X = self.imputer_.transform(X)
-        names = [c.name for c in self.candidates_]
-        idx = [names.index(n) for n in self.selected_]
+        X, idx = self._design(frame, impute)
         lp: FloatArray = self.continuous_.coef[0] + X[:, idx] @ self.continuous_.coef[1:]
         return lp
 

@@ -92,7 +92,6 @@ def evaluate_card(card: ScoreCard, cohort: Cohort, outcome: pd.DataFrame, *,
         warnings.simplefilter("always")
         inputs = card_inputs(card, cohort, landmark_day=landmark_day)
         scored = score_cohort(card, cohort, inputs=inputs)
-    toci = [w for w in caught if issubclass(w.category, TocilizumabWarning)]
     others = [w for w in caught if issubclass(w.category, CrsscoreWarning)
               and not issubclass(w.category, TocilizumabWarning)]
     if others:
@@ -110,8 +109,6 @@ def evaluate_card(card: ScoreCard, cohort: Cohort, outcome: pd.DataFrame, *,
     elif len(y):
         note = (note + "; " if note else "") + "AUC undefined: one outcome class among scored patients"
     flagged = int(scored["warnings"].str.contains("tocilizumab", regex=False).sum())
-    if toci and not flagged:
-        flagged = len(toci)
     return ScoreEvaluation(
         card_id=card.id, name=card.name, landmark=card.landmark,
         verification=card.provenance.verification, n_patients=len(merged),

@@ -9,8 +9,6 @@ grouping of ResourceSelection::hoslem.test written out in base R.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -36,22 +34,8 @@ from crsscore.validation.calibration import (
 
 matplotlib.use("Agg")
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 
-
-def _ref() -> dict[tuple[str, str], float]:
-    r = pd.read_csv(FIX / "reference.csv", keep_default_na=False)
-    return {(s, n): float(v) if v != "NA" else float("nan")
-            for s, n, v in zip(r["section"], r["name"], r["value"], strict=True)}
-
-
-@pytest.fixture(scope="module")
-def data() -> pd.DataFrame:
-    return pd.read_csv(FIX / "validation_data.csv")
-
-
-def test_intercept_and_slope_equal_r_glm(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_intercept_and_slope_equal_r_glm(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     a = calibration_in_the_large(data["y"], data["p_new"])
     assert a.estimate == pytest.approx(ref[("citl", "estimate")], abs=1e-8)
     assert a.se == pytest.approx(ref[("citl", "se")], rel=1e-7)
@@ -66,8 +50,7 @@ def test_intercept_and_slope_equal_r_glm(data: pd.DataFrame) -> None:
     assert b.estimate == pytest.approx(ref[("val_prob", "Slope")], abs=1e-7)
 
 
-def test_overall_measures_equal_val_prob(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_overall_measures_equal_val_prob(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     y, p = data["y"], data["p_new"]
     assert brier(y, p).brier == pytest.approx(ref[("val_prob", "Brier")], rel=1e-12)
     assert nagelkerke_r2(y, p) == pytest.approx(ref[("val_prob", "R2")], rel=1e-10)
@@ -80,8 +63,7 @@ def test_overall_measures_equal_val_prob(data: pd.DataFrame) -> None:
     assert np.all(np.diff(curve.prob) >= 0)
 
 
-def test_hosmer_lemeshow_equals_r(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_hosmer_lemeshow_equals_r(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     hl = hosmer_lemeshow(data["y"], data["p_new"])
     assert hl.statistic == pytest.approx(ref[("hosmer_lemeshow", "statistic")], rel=1e-10)
     assert hl.df == ref[("hosmer_lemeshow", "df")]

@@ -8,8 +8,6 @@ validation_data.csv: `ci.auc(roc, method = "delong")`, `var(roc)`, `cov(r1, r2)`
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -30,19 +28,6 @@ from crsscore.validation.discrimination import (
 )
 
 matplotlib.use("Agg")
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
-
-
-def _ref() -> dict[tuple[str, str], float]:
-    r = pd.read_csv(FIX / "reference.csv", keep_default_na=False)
-    return {(s, n): float(v) if v != "NA" else float("nan")
-            for s, n, v in zip(r["section"], r["name"], r["value"], strict=True)}
-
-
-@pytest.fixture(scope="module")
-def data() -> pd.DataFrame:
-    return pd.read_csv(FIX / "validation_data.csv")
 
 
 def _brute_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -66,8 +51,7 @@ def _brute_delong_cov(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("col", ["score1", "score2"])
-def test_delong_ci_equals_proc(data: pd.DataFrame, col: str) -> None:
-    ref = _ref()
+def test_delong_ci_equals_proc(data: pd.DataFrame, ref: dict[tuple[str, str], float], col: str) -> None:
     r = auc(data["y"], data[col])
     assert r.auc == pytest.approx(ref[(col, "auc")], abs=1e-12)
     assert r.ci_low == pytest.approx(ref[(col, "ci_low")], abs=1e-12)
@@ -78,8 +62,7 @@ def test_delong_ci_equals_proc(data: pd.DataFrame, col: str) -> None:
     assert (r.n, r.events, r.method) == (240, int(data["y"].sum()), "delong")
 
 
-def test_paired_delong_equals_proc(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_paired_delong_equals_proc(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     t = delong_test(data["y"], data["score1"], data["score2"])
     assert t.z == pytest.approx(ref[("roc_test", "z")], rel=1e-10)
     assert t.p == pytest.approx(ref[("roc_test", "p")], rel=1e-10)

@@ -10,7 +10,6 @@ whose miscalibration is known.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -26,19 +25,6 @@ from crsscore.validation.external import compare_updates, update_model, validate
 
 matplotlib.use("Agg")
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
-
-
-def _ref() -> dict[tuple[str, str], float]:
-    r = pd.read_csv(FIX / "reference.csv", keep_default_na=False)
-    return {(s, n): float(v) if v != "NA" else float("nan")
-            for s, n, v in zip(r["section"], r["name"], r["value"], strict=True)}
-
-
-@pytest.fixture(scope="module")
-def data() -> pd.DataFrame:
-    return pd.read_csv(FIX / "validation_data.csv")
-
 
 @pytest.fixture(scope="module")
 def ev(data: pd.DataFrame):  # type: ignore[no-untyped-def]
@@ -46,8 +32,7 @@ def ev(data: pd.DataFrame):  # type: ignore[no-untyped-def]
                                 thresholds=np.arange(0, 0.6, 0.05))
 
 
-def test_estimates_equal_r(ev, data: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
-    ref = _ref()
+def test_estimates_equal_r(ev, data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:  # type: ignore[no-untyped-def]
     f = ev.to_frame()
     # (rms's "C (ROC)" bins the risks, so the exact AUC is checked against scikit-learn)
     assert f.loc["AUC", "estimate"] == pytest.approx(roc_auc_score(data["y"], data["p_new"]), abs=1e-12)
@@ -101,8 +86,7 @@ def test_curve_band_decision_and_plot(ev) -> None:  # type: ignore[no-untyped-de
         ev.metric("accuracy")
 
 
-def test_update_methods_equal_r_glm(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_update_methods_equal_r_glm(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     y = data["y"].to_numpy()
     lp = np.log(data["p_new"] / (1 - data["p_new"])).to_numpy()
     orig = update_model(y, lp, "original")

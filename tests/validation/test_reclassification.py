@@ -8,8 +8,6 @@ the category codes (cut-offs 0.1 and 0.3, right-open intervals) for the categori
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,23 +15,9 @@ import pytest
 from crsscore.errors import DataError
 from crsscore.validation.reclassification import CAVEAT, idi, nri_categorical, nri_continuous
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
-
-
-def _ref() -> dict[tuple[str, str], float]:
-    r = pd.read_csv(FIX / "reference.csv", keep_default_na=False)
-    return {(s, n): float(v) if v != "NA" else float("nan")
-            for s, n, v in zip(r["section"], r["name"], r["value"], strict=True)}
-
-
-@pytest.fixture(scope="module")
-def data() -> pd.DataFrame:
-    return pd.read_csv(FIX / "validation_data.csv")
-
 
 @pytest.mark.parametrize("kind", ["cont", "cat"])
-def test_nri_equals_hmisc_improveprob(data: pd.DataFrame, kind: str) -> None:
-    ref = _ref()
+def test_nri_equals_hmisc_improveprob(data: pd.DataFrame, ref: dict[tuple[str, str], float], kind: str) -> None:
     sec = f"improve_{kind}"
     if kind == "cont":
         r = nri_continuous(data["y"], data["p_old"], data["p_new"], B=0)
@@ -49,8 +33,7 @@ def test_nri_equals_hmisc_improveprob(data: pd.DataFrame, kind: str) -> None:
     assert r.ci_method == "Wald" and r.seed is None
 
 
-def test_idi_equals_hmisc_improveprob(data: pd.DataFrame) -> None:
-    ref = _ref()
+def test_idi_equals_hmisc_improveprob(data: pd.DataFrame, ref: dict[tuple[str, str], float]) -> None:
     r = idi(data["y"], data["p_old"], data["p_new"], B=0)
     assert r.idi == pytest.approx(ref[("improve_cont", "idi")], abs=1e-12)
     assert r.se == pytest.approx(ref[("improve_cont", "se.idi")], rel=1e-10)

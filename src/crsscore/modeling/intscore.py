@@ -49,6 +49,7 @@ from sklearn.exceptions import NotFittedError
 
 from crsscore.errors import DataError, ModelError, Problem, ScoreCardError
 from crsscore.modeling import intscore_core as core
+from crsscore.modeling import intscore_mip as mip
 from crsscore.scores.scorecard import (
     Band,
     Category,
@@ -210,6 +211,16 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         Smallest multiplier: one point is worth at most ``1 / min_multiplier`` log-odds.  This
         keeps the probabilities finite when a score separates the classes (FasterRisk's
         star-ray search also stops at 0.5); it never changes how the points rank patients.
+    certify : bool, default False
+        After the search, check the best score exactly with a mixed-integer program (HiGHS,
+        see :mod:`crsscore.modeling.intscore_mip`): prove that no integer score satisfying the
+        constraints has a lower training loss at the fitted multiplier, or find a better one
+        (which then becomes ``best_``, with intercept and multiplier refitted).  Meant for
+        small problems (seconds to a minute for a few hundred distinct rows and tens of
+        features); the result is in ``certificate_``.
+    certify_time_limit : float, default 60
+        Seconds allowed for the check; when it runs out, ``certificate_`` holds the gap proven
+        so far.
 
     Attributes
     ----------
@@ -223,6 +234,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         Distinct scores (distinct sets of features) sorted by training loss; ``pool_[0]`` is the
         fitted score.
     best_ : IntegerScore
+    certificate_ : Certificate or None
+        The exact check (``certify=True``), else None.
     classes_, n_features_in_, feature_names_in_ : as in scikit-learn.
 
     The fit is deterministic (no random steps), so it needs no seed.  On 125 patients x 30
@@ -241,7 +254,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                  monotone: Mapping[Any, int] | None = None, groups_together: bool = False,
                  pool_size: int = 50,
                  beam_width: int = 10, n_children: int = 10, swap_attempts: int = 50,
-                 gap_tolerance: float = 0.05, min_multiplier: float = 0.5) -> None:
+                 gap_tolerance: float = 0.05, min_multiplier: float = 0.5,
+                 certify: bool = False, certify_time_limit: float = 60.0) -> None:
         self.max_features = max_features
         self.coef_bound = coef_bound
         self.bounds = bounds
@@ -260,6 +274,8 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         self.swap_attempts = swap_attempts
         self.gap_tolerance = gap_tolerance
         self.min_multiplier = min_multiplier
+        self.certify = certify
+        self.certify_time_limit = certify_time_limit
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> IntegerScoreClassifier:
@@ -290,10 +306,14 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
                                    swap_attempts=self.swap_attempts,
                                    gap_tolerance=self.gap_tolerance,
                                    n_round=max(self.pool_size, 10))
-        fits = core.search(prob, sopts, core.RoundingOptions(), self.pool_size)
+        visited: list[core.ContinuousFit] = []
+        fits = core.search(prob, sopts, core.RoundingOptions(), self.pool_size, visited)
         if not fits:
             raise ModelError("no integer score satisfies the constraints (check required, "
                              "forbidden, sign and bounds)")
+        certificate = None
+        if self.certify:
+            fits, certificate = _certify(prob, fits, visited, float(self.certify_time_limit))
         binary = tuple(bool(np.isin(Xa[:, j], (0.0, 1.0)).all()) for j in range(p))
         pool = []
         for f in fits:
@@ -312,6 +332,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.pool_ = pool
+        self.certificate_ = certificate
         self.best_ = pool[0]
         self.coef_ = pool[0].coef
         self.intercept_ = pool[0].intercept
@@ -335,6 +356,11 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
             raise bad("gap_tolerance", "a float >= 0")
         if not (isinstance(self.min_multiplier, int | float) and self.min_multiplier > 0):
             raise bad("min_multiplier", "a float > 0")
+        if not isinstance(self.certify, bool | np.bool_):
+            raise bad("certify", "a bool")
+        if not (isinstance(self.certify_time_limit, int | float)
+                and not isinstance(self.certify_time_limit, bool) and self.certify_time_limit > 0):
+            raise bad("certify_time_limit", "a float > 0")
         if self.intercept_bound is not None and not (
                 isinstance(self.intercept_bound, int | float) and self.intercept_bound >= 0):
             raise bad("intercept_bound", "None or a float >= 0")
@@ -446,6 +472,33 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+def _certify(prob: core.Problem, fits: list[core.IntegerFit], visited: list[core.ContinuousFit],
+             time_limit: float) -> tuple[list[core.IntegerFit], mip.Certificate]:
+    """Exact check of the best fit at its multiplier; a better score found goes first."""
+    Inc = np.zeros((len(fits), prob.p))
+    for i, f in enumerate(fits):
+        Inc[i, list(f.support)] = f.points
+    # the continuous fits the search visited, in points at this multiplier: tangent planes there
+    # make the first relaxations tight around the good supports
+    warm = np.zeros((len(visited), prob.p))
+    for i, cf in enumerate(visited):
+        warm[i, list(cf.support)] = cf.beta * fits[0].multiplier
+    cert = mip.certify(prob, Inc, fits[0].multiplier, warm_points=warm, time_limit=time_limit)
+    if not cert.improved:
+        return fits, cert
+    lam = np.asarray(cert.points, dtype=np.int64)
+    support = tuple(int(j) for j in np.flatnonzero(lam))
+    pat = core.patterns(prob, support)
+    T = (pat.P @ lam[list(support)].astype(np.float64))[:, None]
+    s0 = 1.0 / cert.multiplier
+    a, s, loss = core.refit_exact(T, pat.n1[:, None], pat.n0[:, None], prob.s_max, np.array([cert.intercept * s0]),
+                                  np.array([s0]), prob.intercept_bound)
+    new = core.IntegerFit(support=support, points=lam[list(support)], intercept=float(a[0] / s[0]),
+                          multiplier=float(1.0 / s[0]), loss=float(loss[0]))
+    rest = [f for f in fits if f.support != support]
+    return [new, *rest], cert
+
+
 def _feature_names(X: Any) -> list[str]:
     if isinstance(X, pd.DataFrame):
         return [str(c) for c in X.columns]

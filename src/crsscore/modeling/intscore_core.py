@@ -404,7 +404,7 @@ class IntegerFit:
     loss: float
 
 
-def _exact_eval(T: FloatArray, W1: FloatArray, W0: FloatArray, s_max: float, a0: FloatArray,
+def refit_exact(T: FloatArray, W1: FloatArray, W0: FloatArray, s_max: float, a0: FloatArray,
                 s0: FloatArray, intercept_bound: float | None
                 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Exact refit of intercept and slope for each column of totals ``T`` (weights per column)."""
@@ -567,7 +567,7 @@ def _stack_eval(prob: Problem, states: Sequence[_Rounding], Cs: Sequence[FloatAr
         W1[:mm, col:col + k] = st.pat.n1[:, None]
         W0[:mm, col:col + k] = st.pat.n0[:, None]
         col += k
-    return _exact_eval(T, W1, W0, prob.s_max, a0, s0, prob.intercept_bound)
+    return refit_exact(T, W1, W0, prob.s_max, a0, s0, prob.intercept_bound)
 
 
 def round_supports(prob: Problem, fits: Sequence[ContinuousFit],
@@ -852,8 +852,11 @@ class SupportSearch:
 
 
 def search(prob: Problem, sopts: SearchOptions, ropts: RoundingOptions,
-           pool_size: int) -> list[IntegerFit]:
-    """Whole search: beam, swaps, rounding of the best supports; best integer fit per support."""
+           pool_size: int, visited: list[ContinuousFit] | None = None) -> list[IntegerFit]:
+    """Whole search: beam, swaps, rounding of the best supports; best integer fit per support.
+
+    ``visited``, when given, receives the continuous fit of every support the search fitted.
+    """
     ss = SupportSearch(prob)
     level = ss.beam(sopts)
     best = level[0]
@@ -870,4 +873,6 @@ def search(prob: Problem, sopts: SearchOptions, ropts: RoundingOptions,
         if old is None or r.loss < old.loss:
             results[r.support] = r
     pool = sorted(results.values(), key=lambda r: r.loss)
+    if visited is not None:
+        visited.extend(ss.fits.values())
     return pool[:pool_size]

@@ -126,16 +126,20 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
            prior_outcome: str = "exclude", settings: DerivationSettings | None = None,
            bootstrap: int = 0, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
            progress: bool = False, outcomes: Outcomes | None = None, points: str = "sullivan",
-           max_features: int = 5) -> DerivationRun:
+           max_features: int = 5, certify: float = 0.0) -> DerivationRun:
     """Grade, build the landmark table, and derive (and optionally validate) the point score.
 
     ``points="sullivan"`` rounds a (Firth) logistic model on banded predictors into points;
     ``points="learned"`` learns integer points directly (at most ``max_features`` thresholds).
+    ``certify > 0`` (learned points only) checks the reported score exactly by mixed-integer
+    programming within that many seconds (not repeated inside the bootstrap).
     """
     if prior_outcome not in ("exclude", "keep"):
         raise ModelError(f"prior_outcome must be 'exclude' or 'keep'; got {prior_outcome!r}")
     if points not in ("sullivan", "learned"):
         raise ModelError(f"points must be 'sullivan' or 'learned'; got {points!r}")
+    if certify < 0 or (certify > 0 and points != "learned"):
+        raise ModelError("certify (seconds of exact MIP check, >= 0) applies to learned points only")
     settings = settings or DerivationSettings(seed=seed)
     caught: list[str] = []
     outcomes = outcomes or cohort_outcomes(cohort)
@@ -170,7 +174,7 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
 
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", CrsscoreWarning)
-        model = _model(settings, points, max_features).fit(data, y, seed=seed)
+        model = _model(settings, points, max_features, certify).fit(data, y, seed=seed)
     caught += [str(w.message) for w in rec if issubclass(w.category, (LowEventsWarning, SampleSizeWarning))]
     if not ss.ok:
         caught.append(ss.message)
@@ -208,11 +212,12 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         max_features=max_features, analysis_data=vdata, analysis_y=vy)
 
 
-def _model(settings: DerivationSettings, points: str, max_features: int) -> Any:
+def _model(settings: DerivationSettings, points: str, max_features: int,
+           certify: float = 0.0) -> Any:
     if points == "learned":
         from crsscore.modeling.learned import LearnedScoreModel
 
-        return LearnedScoreModel(settings, max_features=max_features)
+        return LearnedScoreModel(settings, max_features=max_features, certify=certify)
     return PointScoreModel(settings)
 
 

@@ -72,8 +72,10 @@ def test_derive_learned_points(cohorts: tuple[Path, Path], tmp_path: Path) -> No
     card_path = tmp_path / "learned.json"
     res = runner.invoke(app, ["derive", str(derivation), "--out", str(card_path),
                               "--prior-outcome", "keep", "--points", "learned",
-                              "--max-features", "3"])
+                              "--max-features", "3", "--certify", "120"])
     assert res.exit_code == 0, res.output
+    # the exact check ran on the reported score and says what it proved
+    assert "MIP check at multiplier" in res.output
     card = ScoreCard.from_json(card_path)
     from crsscore.modeling.intscore import METHOD
 
@@ -92,6 +94,7 @@ def test_derive_learned_points(cohorts: tuple[Path, Path], tmp_path: Path) -> No
     ["derive", "{cohort}", "--out", "{tmp}/x.json", "--landmark", "day200"],
     ["derive", "{cohort}", "--out", "{tmp}/x.json", "--candidates", "crp,crp"],
     ["derive", "{cohort}", "--out", "{tmp}/x.json", "--landmark", "someday"],
+    ["derive", "{cohort}", "--out", "{tmp}/x.json", "--certify", "10"],  # sullivan points
 ])
 def test_bad_input_gives_a_message_not_a_traceback(args: list[str], cohorts: tuple[Path, Path],
                                                     tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ def derive(
     imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
     points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
     max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
+    certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact MIP check that no integer score fits better (0: no check).")] = 0.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
     jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,
@@ -128,7 +129,7 @@ def derive(
         run = run_derive(cohort, landmark=landmark, window=window, prior_outcome=prior_outcome,
                          settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
                          scheduler=scheduler, progress=bootstrap > 0, points=points,
-                         max_features=max_features)
+                         max_features=max_features, certify=certify)
     run.scorecard.to_json(out)
     print_derivation(run)
     console.print(f"Score card written to [bold]{out}[/]")

@@ -33,12 +33,14 @@ class LearnedScoreModel:
     """Integer points learned directly from binary threshold features."""
 
     def __init__(self, settings: DerivationSettings | None = None, max_features: int = 5,
-                 coef_bound: int = 5, n_thresholds: int = 4, pool_size: int = 10) -> None:
+                 coef_bound: int = 5, n_thresholds: int = 4, pool_size: int = 10,
+                 certify: float = 0.0) -> None:
         self.settings = settings or DerivationSettings()
         self.max_features = max_features
         self.coef_bound = coef_bound
         self.n_thresholds = n_thresholds
         self.pool_size = pool_size
+        self.certify = certify  # seconds for the exact MIP check of the score (0: no check)
 
     def _raw(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c.name for c in self.candidates_ if c.name not in frame.columns]
@@ -65,7 +67,8 @@ class LearnedScoreModel:
         Xb = self.binarizer_.transform(raw)
         self.classifier_ = IntegerScoreClassifier(
             max_features=self.max_features, coef_bound=self.coef_bound,
-            groups=list(self.binarizer_.groups_), pool_size=self.pool_size).fit(Xb, yv)
+            groups=list(self.binarizer_.groups_), pool_size=self.pool_size,
+            certify=self.certify > 0, certify_time_limit=self.certify or 60.0).fit(Xb, yv)
         self.score_ = self.classifier_.pool_[0] if hasattr(self.classifier_, "pool_") else None
         total = self.total(frame)
         yi = yv.astype(np.int_)
@@ -75,6 +78,9 @@ class LearnedScoreModel:
                                f"thresholds, points within +-{self.coef_bound})")
         self.notes_ = [self.method_reason_,
                        "missing values score 0 points (the binarizer's documented policy)"]
+        self.certificate_ = self.classifier_.certificate_
+        if self.certificate_ is not None:
+            self.notes_.append(self.certificate_.summary())
         card = self.classifier_.to_scorecard(self.binarizer_)
         self.selected_ = [v.name for v in card.variables]
         if not self.selected_:

@@ -45,7 +45,7 @@ from crsscore.modeling.intscore_core import Problem
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-Status = Literal["optimal", "time limit", "iteration limit"]
+Status = Literal["optimal", "time limit", "iteration limit", "solver stopped"]
 
 
 @dataclass(frozen=True)
@@ -344,8 +344,8 @@ def certify(prob: Problem, incumbents: FloatArray, multiplier: float, *,
             lower = max(lower, cutoff)
             status = "optimal"
             break
-        if res.x is None:  # time limit before any feasible point
-            status = "time limit"
+        if res.x is None:  # time limit (or a solver failure) before any feasible point
+            status = "time limit" if res.status == 1 else "solver stopped"
             break
         bound = getattr(res, "mip_dual_bound", None)
         if bound is not None and np.isfinite(bound):
@@ -368,7 +368,7 @@ def certify(prob: Problem, incumbents: FloatArray, multiplier: float, *,
         if loss[i] < upper:
             best_lam, best_b, upper = L[:, i].copy(), float(b[i]), float(loss[i])
         if res.status != 0:
-            status = "time limit"
+            status = "time limit" if res.status == 1 else "solver stopped"
             break
     lower = min(lower, upper)
     return Certificate(multiplier=float(multiplier), upper=upper, lower=float(lower),

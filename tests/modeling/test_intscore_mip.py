@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 
 from crsscore.modeling import intscore_core as core
 from crsscore.modeling import intscore_mip as mip
@@ -192,10 +192,95 @@ def test_estimator_certifies_its_best_score() -> None:
     assert "proven optimal" in cert.summary()
 
 
+def _global_loss(X: np.ndarray, y: np.ndarray, lam: np.ndarray, s_max: float = 2.0) -> float:
+    """Best loss of one integer score over intercept and slope (scipy L-BFGS-B, convex)."""
+    t = X @ lam
+
+    def f(th: np.ndarray) -> float:
+        z = th[0] + th[1] * t
+        return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
+    r = minimize(f, np.array([0.0, 0.5]), method="L-BFGS-B",
+                 bounds=[(None, None), (1e-8, s_max)], options={"ftol": 1e-15, "gtol": 1e-10})
+    return float(r.fun)
+
+
+def _brute_force_global(X: np.ndarray, y: np.ndarray, ok, bound: int = 3
+                        ) -> tuple[float, np.ndarray]:
+    best, arg = np.inf, np.zeros(X.shape[1])
+    for lam in itertools.product(range(-bound, bound + 1), repeat=X.shape[1]):
+        v = np.asarray(lam, dtype=float)
+        if ok(v):
+            loss = _global_loss(X, y, v)
+            if loss < best - 1e-9:
+                best, arg = loss, v
+    return best, arg
+
+
+def test_maximal_supports_cover_every_feasible_support() -> None:
+    p = 6
+    groups = np.array([0, 0, 1, 1, 2, 3])
+    X, y = _data(p=p)
+    for kw in ({"k": 3}, {"k": 3, "required": (5,)},
+               {"k": 4, "groups": groups, "max_groups": 2, "max_per_group": 1},
+               {"k": 4, "groups": groups, "together": True}):
+        prob = _problem(X, y, **kw)
+        sups = mip.maximal_supports(prob, 10_000)
+        assert sups is not None and len(set(sups)) == len(sups)
+        feasible = []
+        for r in range(p + 1):
+            for c in itertools.combinations(range(p), r):
+                lam = np.zeros(p)
+                lam[list(c)] = 1.0
+                if mip._feasible(prob, lam):
+                    feasible.append(set(c))
+        # every feasible support lies in a listed one, and every listed one is feasible
+        assert all(any(f <= set(s_) for s_ in sups) for f in feasible)
+        assert all(set(s_) in feasible or kw.get("together") for s_ in sups)
+        assert mip.maximal_supports(prob, 0) is None or len(sups) == 0
+
+
+@pytest.mark.parametrize("kw", [{}, {"required": (4,)},
+                                {"groups": np.array([0, 0, 1, 1, 2]), "max_per_group": 1}])
+def test_support_enumeration_finds_the_global_optimum(kw: dict) -> None:
+    X, y = _data(p=5, seed=7)
+    prob = _problem(X, y, k=2, **kw)
+    start = np.zeros(5)
+    start[4] = 1.0
+    inc_loss = _global_loss(X, y, start)
+
+    def ok(v: np.ndarray) -> bool:
+        lam = np.asarray(v, dtype=float)
+        return mip._feasible(prob, lam)
+
+    ref, arg = _brute_force_global(X, y, ok)
+    cert = mip.certify_supports(prob, start, inc_loss, 1.0, 0.0, time_limit=120)
+    assert cert is not None and cert.optimal and cert.scope == "all multipliers"
+    assert cert.improved
+    assert cert.upper == pytest.approx(ref, rel=1e-7)
+    assert cert.lower <= ref + 1e-7 and cert.gap <= 1e-5
+    assert _global_loss(X, y, np.asarray(cert.points, dtype=float)) == pytest.approx(ref, rel=1e-7)
+    assert "over all multipliers" in cert.summary()
+    # from the optimum itself: proven, nothing better
+    again = mip.certify_supports(prob, np.asarray(cert.points, dtype=float), cert.upper,
+                                 cert.multiplier, cert.intercept, time_limit=120)
+    assert again is not None and again.optimal and not again.improved
+
+
+def test_support_enumeration_declines_what_it_cannot_prove() -> None:
+    X, y = _data(p=5)
+    start = np.zeros(5)
+    start[0] = 1.0
+    bounded = _problem(X, y, k=2, intercept_bound=1.0)
+    assert mip.certify_supports(bounded, start, 1e9, 1.0, 0.0) is None
+    prob = _problem(X, y, k=2)
+    assert mip.certify_supports(prob, start, 1e9, 1.0, 0.0, max_supports=3) is None
+
+
 def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted() -> None:
     # the estimator's hook, given a poor pool (one score on a useless feature): the check finds
-    # the optimum at the pool's multiplier, which is put first with intercept and multiplier
-    # refitted (that can only lower the loss)
+    # the optimum (over every multiplier: support enumeration), which is put first with
+    # intercept and multiplier refitted
     X, y = _data(n=300, p=4, seed=4)
     prob = _problem(X, y, k=2)
     poor = core.IntegerFit(support=(3,), points=np.array([1]), intercept=0.0, multiplier=1.0,
@@ -203,8 +288,8 @@ def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted() 
     other = core.IntegerFit(support=(2,), points=np.array([1]), intercept=0.0, multiplier=1.0,
                             loss=poor.loss + 1.0)
     fits, cert = _certify(prob, [poor, other], [], 60.0)
-    ref, arg = _brute_force(X, y, 1.0, lambda v: np.count_nonzero(v) <= 2)
-    assert cert.optimal and cert.improved
+    ref, arg = _brute_force_global(X, y, lambda v: np.count_nonzero(v) <= 2)
+    assert cert.optimal and cert.improved and cert.method == "support enumeration"
     assert cert.upper == pytest.approx(ref, rel=1e-9)
     best = fits[0]
     assert best.support == tuple(np.flatnonzero(arg)) and list(best.points) == list(arg[arg != 0])
@@ -213,6 +298,12 @@ def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted() 
     # the refitted loss is the exact loss at the reported intercept and multiplier
     z = (best.intercept + X[:, list(best.support)] @ best.points) / best.multiplier
     assert float(np.sum(np.logaddexp(0.0, z) - y * z)) == pytest.approx(best.loss, rel=1e-9)
+    # with an intercept bound the enumeration declines and the MIP at the multiplier checks
+    bounded = _problem(X, y, k=2, intercept_bound=50.0)
+    _, cert2 = _certify(bounded, [poor, other], [], 60.0)
+    assert cert2.method == "outer approximation" and cert2.optimal and cert2.improved
+    ref1, _ = _brute_force(X, y, 1.0, lambda v: np.count_nonzero(v) <= 2, intercept_bound=50.0)
+    assert cert2.upper == pytest.approx(ref1, rel=1e-8)
 
 
 def test_certify_parameters_are_validated() -> None:

@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -474,16 +475,31 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
 # --------------------------------------------------------------------------------------------
 def _certify(prob: core.Problem, fits: list[core.IntegerFit], visited: list[core.ContinuousFit],
              time_limit: float) -> tuple[list[core.IntegerFit], mip.Certificate]:
-    """Exact check of the best fit at its multiplier; a better score found goes first."""
+    """Exact check of the best fit; a better score found goes first.
+
+    Enumerating the supports (exact over every multiplier) is tried first, with half the time;
+    when it is unavailable or not conclusive, the outer-approximation MIP checks the best
+    score at its multiplier with the rest, and the more conclusive of the two is kept.
+    """
+    t0 = time.perf_counter()
     Inc = np.zeros((len(fits), prob.p))
     for i, f in enumerate(fits):
         Inc[i, list(f.support)] = f.points
-    # the continuous fits the search visited, in points at this multiplier: tangent planes there
-    # make the first relaxations tight around the good supports
-    warm = np.zeros((len(visited), prob.p))
-    for i, cf in enumerate(visited):
-        warm[i, list(cf.support)] = cf.beta * fits[0].multiplier
-    cert = mip.certify(prob, Inc, fits[0].multiplier, warm_points=warm, time_limit=time_limit)
+    top = fits[0]
+    enum = mip.certify_supports(prob, Inc[0], top.loss, top.multiplier, top.intercept,
+                                time_limit=time_limit / 2)
+    cert: mip.Certificate
+    if enum is not None and (enum.optimal or enum.improved):
+        cert = enum
+    else:
+        # the continuous fits the search visited, in points at this multiplier: tangent planes
+        # there make the first relaxations tight around the good supports
+        warm = np.zeros((len(visited), prob.p))
+        for i, cf in enumerate(visited):
+            warm[i, list(cf.support)] = cf.beta * top.multiplier
+        remaining = max(time_limit - (time.perf_counter() - t0), 1e-3)
+        oa = mip.certify(prob, Inc, top.multiplier, warm_points=warm, time_limit=remaining)
+        cert = oa if enum is None or oa.optimal or oa.improved or oa.gap <= enum.gap else enum
     if not cert.improved:
         return fits, cert
     lam = np.asarray(cert.points, dtype=np.int64)
@@ -491,8 +507,9 @@ def _certify(prob: core.Problem, fits: list[core.IntegerFit], visited: list[core
     pat = core.patterns(prob, support)
     T = (pat.P @ lam[list(support)].astype(np.float64))[:, None]
     s0 = 1.0 / cert.multiplier
-    a, s, loss = core.refit_exact(T, pat.n1[:, None], pat.n0[:, None], prob.s_max, np.array([cert.intercept * s0]),
-                                  np.array([s0]), prob.intercept_bound)
+    a, s, loss = core.refit_exact(T, pat.n1[:, None], pat.n0[:, None], prob.s_max,
+                                  np.array([cert.intercept * s0]), np.array([s0]),
+                                  prob.intercept_bound)
     new = core.IntegerFit(support=support, points=lam[list(support)], intercept=float(a[0] / s[0]),
                           multiplier=float(1.0 / s[0]), loss=float(loss[0]))
     rest = [f for f in fits if f.support != support]

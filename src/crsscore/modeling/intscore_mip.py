@@ -30,6 +30,7 @@ can only lower its loss further.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -40,7 +41,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 from scipy.special import expit
 
-from crsscore.modeling.intscore_core import Problem
+from crsscore.modeling.intscore_core import _S_MIN, Problem, fit_box_batch, refit_scale
+from crsscore.modeling.intscore_core import patterns as core_patterns
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,6 +71,8 @@ class Certificate:
     points: tuple[int, ...]
     intercept: float  # in points: probability = expit((intercept + total) / multiplier)
     incumbent_loss: float  # best loss among the incumbents, at this multiplier
+    scope: str = "at this multiplier"  # or "all multipliers"
+    method: str = "outer approximation"  # or "support enumeration"
 
     @property
     def gap(self) -> float:
@@ -83,16 +87,22 @@ class Certificate:
         verdict = ("proven optimal" if self.optimal
                    else f"not proven ({self.status}; gap {self.gap:.2%})")
         better = " (the check found a better score)" if self.improved else ""
-        return (f"MIP check at multiplier {self.multiplier:.4f}: {verdict}{better}; "
-                f"loss {self.upper:.6f} >= lower bound {self.lower:.6f}; "
-                f"{self.iterations} master problem(s), {self.seconds:.1f} s")
+        if self.scope == "all multipliers":
+            head = "Exact check over all multipliers (support enumeration)"
+            work = f"{self.iterations} support(s)"
+        else:
+            head = f"MIP check at multiplier {self.multiplier:.4f}"
+            work = f"{self.iterations} master problem(s)"
+        return (f"{head}: {verdict}{better}; loss {self.upper:.6f} >= lower bound "
+                f"{self.lower:.6f}; {work}, {self.seconds:.1f} s")
 
     def to_dict(self) -> dict[str, object]:
         return {"multiplier": self.multiplier, "upper": self.upper, "lower": self.lower,
                 "gap": self.gap, "status": self.status, "iterations": self.iterations,
                 "seconds": self.seconds, "improved": self.improved,
                 "points": list(self.points), "intercept": self.intercept,
-                "incumbent_loss": self.incumbent_loss}
+                "incumbent_loss": self.incumbent_loss, "scope": self.scope,
+                "method": self.method}
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +375,7 @@ def certify(prob: Problem, incumbents: FloatArray, multiplier: float, *,
         L = np.column_stack(cands)
         b, loss = evaluate(L)
         i = int(np.argmin(loss))
-        if loss[i] < upper:
+        if loss[i] < upper - rel_tol * max(1.0, abs(upper)):
             best_lam, best_b, upper = L[:, i].copy(), float(b[i]), float(loss[i])
         if res.status != 0:
             status = "time limit" if res.status == 1 else "solver stopped"
@@ -373,6 +383,282 @@ def certify(prob: Problem, incumbents: FloatArray, multiplier: float, *,
     lower = min(lower, upper)
     return Certificate(multiplier=float(multiplier), upper=upper, lower=float(lower),
                        status=status, iterations=it, seconds=time.perf_counter() - t0,
-                       improved=upper < incumbent_loss - 1e-9 * max(1.0, incumbent_loss),
+                       improved=upper < incumbent_loss - rel_tol * max(1.0, incumbent_loss),
                        points=tuple(int(v) for v in best_lam),
                        intercept=best_b / slope, incumbent_loss=incumbent_loss)
+
+
+# --------------------------------------------------------------------------------------------
+# Exact check by enumerating supports (global over the multiplier)
+# --------------------------------------------------------------------------------------------
+def maximal_supports(prob: Problem, limit: int) -> list[tuple[int, ...]] | None:
+    """Every support that satisfies the constraints and cannot take one more feature (or
+    group, when groups enter together); None when there are more than ``limit``.
+
+    Every feasible support is a subset of one of these, and the points of the features a
+    score does not use are zero, so checking these supports checks every score.
+    """
+    allowed = [j for j in range(prob.p) if prob.allowed[j]]
+    if prob.together:
+        units = [tuple(j for j in allowed if prob.groups[j] == g)
+                 for g in dict.fromkeys(prob.groups[allowed].tolist())]
+    else:
+        units = [(j,) for j in allowed]
+    req = set(prob.required)
+    fixed = [u for u in units if req & set(u)]
+    free = [u for u in units if not req & set(u)]
+
+    def ok(sel: list[tuple[int, ...]]) -> bool:
+        feats = [j for u in sel for j in u]
+        if len(feats) > prob.max_features:
+            return False
+        gids, counts = np.unique(prob.groups[feats], return_counts=True)
+        if prob.max_groups is not None and len(gids) > prob.max_groups:
+            return False
+        return prob.together or prob.max_per_group is None or not (counts > prob.max_per_group).any()
+
+    if not ok(fixed):
+        return []
+    plain = prob.max_groups is None and (prob.max_per_group is None or prob.together)
+    if plain and all(len(u) == 1 for u in free):
+        room = prob.max_features - sum(len(u) for u in fixed)
+        r = min(room, len(free))
+        if math.comb(len(free), r) > limit:
+            return None
+        base = [j for u in fixed for j in u]
+        return [tuple(sorted(base + [u[0] for u in c])) for c in itertools.combinations(free, r)]
+    out: list[tuple[int, ...]] = []
+
+    def grow(sel: list[tuple[int, ...]], start: int) -> bool:
+        extended = False
+        for i in range(start, len(free)):
+            sel.append(free[i])
+            if ok(sel):
+                extended = True
+                if not grow(sel, i + 1):
+                    return False
+            sel.pop()
+        if not extended and not any(ok([*sel, u]) for u in free if u not in sel):
+            out.append(tuple(sorted(j for u in sel for j in u)))
+            if len(out) > limit:
+                return False
+        return True
+
+    if not grow(list(fixed), 0):
+        return None
+    return out
+
+
+def _polish_intercept(R: FloatArray, n1: FloatArray, n0: FloatArray, a: FloatArray,
+                      axis: int) -> FloatArray:
+    """Exact intercept of each problem for a fixed rest ``R`` of the linear predictor
+    (``z = a + R``; ``axis`` is the pattern axis of ``R``, ``n1`` and ``n0`` broadcast to
+    it), by safeguarded 1-D Newton."""
+    N = n1 + n0
+    a = a.copy()
+    for _ in range(100):
+        z = (a[None, :] + R) if axis == 0 else (a[:, None] + R)
+        pr = expit(z)
+        g = (N * pr - n1).sum(axis=axis)
+        h = (N * pr * (1 - pr)).sum(axis=axis) + 1e-300
+        step = np.clip(g / h, -2.0, 2.0)
+        a -= step
+        if np.abs(step).max(initial=0.0) < 1e-14:
+            break
+    return a
+
+
+def _relaxation_bounds(prob: Problem, sups: list[tuple[int, ...]], scale: float
+                       ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Proven lower bound on the loss of every score on each support, at any multiplier.
+
+    The real coefficients ``beta = points / multiplier`` of such a score lie in
+    ``scale * [lb, ub]`` (``scale = 1 / min_multiplier``); the convex relaxation over that box
+    is solved by projected Newton and turned into a rigorous bound with the Frank-Wolfe gap:
+    ``L* >= L(x) + min over the box of grad L(x) . (y - x)`` (the intercept's box is the range
+    that holds every optimal intercept, see :func:`_intercept_range`).  Returns the bounds, the
+    intercepts and the coefficients (in log-odds) of the relaxed fits.
+    """
+    K = len(sups)
+    s = len(sups[0]) if K else 0
+    if s == 0:
+        pat = core_patterns(prob, ())
+        z0 = float(np.log(max(pat.n1.sum(), 1e-300) / max(pat.n0.sum(), 1e-300)))
+        loss = float(pat.N.sum() * np.logaddexp(0.0, z0) - pat.n1.sum() * z0)
+        return np.full(K, loss), np.full(K, z0), np.zeros((K, 0))
+    S = np.asarray(sups, dtype=np.int64).reshape(K, s)
+    lo = scale * prob.lb[S].astype(np.float64)
+    hi = scale * prob.ub[S].astype(np.float64)
+    pats = [core_patterns(prob, sup) for sup in sups]
+    m = max(len(pt.n1) for pt in pats)
+    P = np.zeros((K, m, s))
+    n1 = np.zeros((K, m))
+    n0 = np.zeros((K, m))
+    for b, pt in enumerate(pats):
+        k = len(pt.n1)
+        P[b, :k], n1[b, :k], n0[b, :k] = pt.P, pt.n1, pt.n0
+    ybar = float(prob.wy.sum() / prob.w.sum())
+    b0, beta, _ = fit_box_batch(P, n1, n0, lo, hi,
+                                np.full(K, np.log(ybar / (1 - ybar))), np.zeros((K, s)))
+    R = np.einsum("bms,bs->bm", P, beta)
+    b0 = _polish_intercept(R, n1, n0, b0, axis=1)  # the intercept term of the gap then vanishes
+    z = b0[:, None] + R
+    N = n1 + n0
+    loss = (N * np.logaddexp(0.0, z) - n1 * z).sum(axis=1)
+    r = N * expit(z) - n1
+    g = np.einsum("bms,bm->bs", P, r)
+    g0 = r.sum(axis=1)
+    # range of every optimal intercept on these supports (cf. _intercept_range)
+    centre = float(np.log(ybar / (1 - ybar)))
+    tmax = (np.maximum(np.abs(lo), np.abs(hi)) * np.abs(P).max(axis=1)).sum(axis=1)
+    b_lo, b_hi = centre - tmax - 1.0, centre + tmax + 1.0
+    gap = np.minimum(g * (lo - beta), g * (hi - beta)).sum(axis=1)
+    gap += np.minimum(g0 * (b_lo - b0), g0 * (b_hi - b0))
+    return loss + np.minimum(gap, 0.0), b0, beta
+
+
+def _enumerate_support(prob: Problem, sup: tuple[int, ...], b0: float, beta: FloatArray,
+                       cutoff: float, deadline: float = math.inf, chunk: int = 8192
+                       ) -> tuple[float, float, IntArray, float, float, bool]:
+    """Exact best integer score on one support, at its best intercept and multiplier.
+
+    Every integer point vector within the bounds is scored (intercept and multiplier refitted
+    by Newton, convex in both).  Returns (proven lower bound, loss, points, intercept a,
+    slope s, complete); the lower bound subtracts each candidate's Frank-Wolfe gap in (a, s).
+    Past ``deadline`` (a ``time.perf_counter`` value) it stops with ``complete`` False.
+    """
+    pat = core_patterns(prob, sup)
+    ranges = []
+    for j in sup:
+        vals = np.arange(prob.lb[j], prob.ub[j] + 1)
+        if j in prob.required:
+            vals = vals[vals != 0]
+        ranges.append(vals)
+    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(sup))
+    tmax = float(np.abs(pat.P).sum(axis=1).max(initial=0.0)) * float(
+        np.abs(grid).max(initial=0.0))
+    ybar = float(pat.n1.sum() / pat.N.sum())
+    centre = float(np.log(ybar / (1 - ybar)))
+    a_lo, a_hi = centre - prob.s_max * tmax - 1.0, centre + prob.s_max * tmax + 1.0
+    best = (np.inf, np.inf, grid[0], 0.0, 1.0)
+    lower = np.inf
+    for c0 in range(0, len(grid), chunk):
+        if time.perf_counter() > deadline:
+            return lower, best[1], best[2], best[3], best[4], False
+        C = grid[c0:c0 + chunk].astype(np.float64)
+        T = pat.P @ C.T
+        cc = np.maximum((C * C).sum(axis=1), 1e-12)
+        s0 = np.clip((C @ beta) / cc, 1e-3, prob.s_max)
+        s_hi = np.full(len(C), prob.s_max)
+        a, s, loss = refit_scale(T, pat.n1, pat.n0, s_hi, np.full(len(C), b0), s0)
+        lb_c = _scale_bound(T, pat.n1, pat.n0, a, s, loss, a_lo, a_hi, prob.s_max)
+        for _ in range(3):  # refit harder where the bound is not yet conclusive
+            weak = np.flatnonzero(lb_c < cutoff)
+            if len(weak) == 0:
+                break
+            a2, s2, l2 = refit_scale(T[:, weak], pat.n1, pat.n0, s_hi[weak], a[weak], s[weak],
+                                     max_iter=200)
+            a2 = _polish_intercept(s2 * T[:, weak], pat.n1[:, None], pat.n0[:, None], a2, axis=0)
+            z2 = a2 + s2 * T[:, weak]
+            l2 = (pat.N[:, None] * np.logaddexp(0.0, z2) - pat.n1[:, None] * z2).sum(axis=0)
+            better = l2 <= loss[weak]
+            a[weak] = np.where(better, a2, a[weak])
+            s[weak] = np.where(better, s2, s[weak])
+            loss[weak] = np.where(better, l2, loss[weak])
+            new_lb = _scale_bound(T[:, weak], pat.n1, pat.n0, a[weak], s[weak], loss[weak],
+                                  a_lo, a_hi, prob.s_max)
+            if np.allclose(new_lb, lb_c[weak]):
+                lb_c[weak] = new_lb
+                break
+            lb_c[weak] = new_lb
+        lower = min(lower, float(lb_c.min()))
+        i = int(np.argmin(loss))
+        if loss[i] < best[1]:
+            best = (lower, float(loss[i]), grid[c0 + i].astype(np.int64), float(a[i]), float(s[i]))
+    return lower, best[1], best[2], best[3], best[4], True
+
+
+def _scale_bound(T: FloatArray, n1: FloatArray, n0: FloatArray, a: FloatArray, s: FloatArray,
+                 loss: FloatArray, a_lo: float, a_hi: float, s_max: float) -> FloatArray:
+    """Lower bound on each column's best loss over (a, s) in the box: loss + Frank-Wolfe gap."""
+    z = a + s * T
+    r = (n1 + n0)[:, None] * expit(z) - n1[:, None]
+    ga, gs = r.sum(axis=0), (r * T).sum(axis=0)
+    gap = (np.minimum(ga * (a_lo - a), ga * (a_hi - a))
+           + np.minimum(gs * (_S_MIN - s), gs * (s_max - s)))
+    out: FloatArray = loss + np.minimum(gap, 0.0)
+    return out
+
+
+def certify_supports(prob: Problem, incumbent: FloatArray, incumbent_loss: float,
+                     multiplier: float, intercept: float, *,
+                     rel_tol: float = 1e-6, time_limit: float = 60.0,
+                     max_supports: int = 300_000, max_grid: int = 200_000) -> Certificate | None:
+    """Exact check over every multiplier by enumerating supports; None when too large.
+
+    Each maximal feasible support gets a proven lower bound from its convex relaxation (any
+    multiplier, see :func:`_relaxation_bounds`); supports whose bound is below the incumbent's
+    loss are solved exactly by enumerating their integer point vectors.  When every support is
+    settled, the best score found is the optimum over all integer scores and all multipliers
+    ``>= min_multiplier``.  Unavailable (None) with an intercept bound, with more than
+    ``max_supports`` supports, or when a support to solve has more than ``max_grid`` point
+    vectors.
+    """
+    t0 = time.perf_counter()
+    if prob.intercept_bound is not None:
+        return None
+    sups = maximal_supports(prob, max_supports)
+    if sups is None:
+        return None
+    width = np.ones(prob.p)
+    width[:] = prob.ub - prob.lb + 1
+    upper, best_pts = float(incumbent_loss), np.asarray(incumbent, dtype=np.int64)
+    best_s = 1.0 / float(multiplier)
+    best_a = float(intercept) * best_s
+    by_size: dict[int, list[tuple[int, ...]]] = {}
+    for sup in sups:
+        by_size.setdefault(len(sup), []).append(sup)
+    bounds: list[tuple[float, tuple[int, ...], float, FloatArray]] = []
+    for size, group in by_size.items():
+        per = max(1, 2_000_000 // max(1, size * min(prob.n, 64)))
+        for c0 in range(0, len(group), per):
+            part = group[c0:c0 + per]
+            lb_, b0s, betas = _relaxation_bounds(prob, part, prob.s_max)
+            bounds.extend((float(lb_[i]), part[i], float(b0s[i]), betas[i])
+                          for i in range(len(part)))
+            if time.perf_counter() - t0 > time_limit:
+                return None  # not even the relaxations fit in the time: too large
+    bounds.sort(key=lambda t: t[0])
+    lower = math.inf
+    status: Status = "optimal"
+    deadline = t0 + time_limit
+    for lb_s, sup, b0, beta in bounds:
+        cutoff = upper - rel_tol * max(1.0, abs(upper))
+        if lb_s >= cutoff:
+            lower = min(lower, lb_s)
+            break
+        if int(np.prod(width[list(sup)])) > max_grid:
+            status, lower = "iteration limit", min(lower, lb_s)
+            break
+        lo_s, loss, pts, a, s, complete = _enumerate_support(prob, sup, b0, beta, cutoff,
+                                                             deadline)
+        if not complete:  # this support (and the ones after it) stay at their relaxation bound
+            status, lower = "time limit", min(lower, lb_s)
+        else:
+            lower = min(lower, lo_s)
+        if loss < upper - rel_tol * max(1.0, abs(upper)):
+            upper = loss
+            best_pts = np.zeros(prob.p, dtype=np.int64)
+            best_pts[list(sup)] = pts
+            best_a, best_s = a, s
+        if not complete:
+            break
+    lower = min(lower, upper)
+    improved = upper < incumbent_loss - rel_tol * max(1.0, incumbent_loss)
+    return Certificate(multiplier=1.0 / best_s, upper=upper,
+                       lower=float(lower), status=status, iterations=len(sups),
+                       seconds=time.perf_counter() - t0, improved=improved,
+                       points=tuple(int(v) for v in best_pts),
+                       intercept=best_a / best_s,
+                       incumbent_loss=float(incumbent_loss), scope="all multipliers",
+                       method="support enumeration")

@@ -90,7 +90,7 @@ def run_certify(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int,
                                      certify_time_limit=limit).fit(X[tr], y[tr])
         cert = clf.certificate_
         assert cert is not None
-        out.append({"fold": int(f), "status": cert.status, "gap": cert.gap,
+        out.append({"fold": int(f), "status": cert.status, "gap": cert.gap, "scope": cert.scope,
                     "upper": cert.upper, "lower": cert.lower, "improved": cert.improved,
                     "seconds": cert.seconds, "iterations": cert.iterations,
                     "test_auc": float(roc_auc_score(y[te], clf.decision_function(X[te])))})
@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.certify > 0:
             certs = run_certify(X, y, folds, args.k, args.certify)
             results[name]["certify"] = certs
+            glob = sum(c["status"] == "optimal" and c["scope"] == "all multipliers" for c in certs)
             cert_rows.append(
                 f"| {name} | {sum(c['status'] == 'optimal' for c in certs)}/{len(certs)} | "
+                f"{glob}/{len(certs)} | "
                 f"{max(c['gap'] for c in certs):.1e} | "
                 f"{sum(c['improved'] for c in certs)} | "
                 f"{min(c['seconds'] for c in certs):.1f} to {max(c['seconds'] for c in certs):.1f} |")
@@ -199,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("\n".join(rows))
     if cert_rows:
-        print("\n| data | folds proven optimal at their multiplier | largest gap | folds where "
-              "the check found a better score | check seconds per fold |\n|---|---|---|---|---|")
+        print("\n| data | folds proven optimal | of which over all multipliers | largest gap | "
+              "folds where the check found a better score | check seconds per fold |\n"
+              "|---|---|---|---|---|---|")
         print("\n".join(cert_rows))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -253,7 +253,7 @@ def test_support_enumeration_finds_the_global_optimum(kw: dict) -> None:
         lam = np.asarray(v, dtype=float)
         return mip._feasible(prob, lam)
 
-    ref, arg = _brute_force_global(X, y, ok)
+    ref, _ = _brute_force_global(X, y, ok)
     cert = mip.certify_supports(prob, start, inc_loss, 1.0, 0.0, time_limit=120)
     assert cert is not None and cert.optimal and cert.scope == "all multipliers"
     assert cert.improved

@@ -99,7 +99,7 @@ def derive(
     imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
     points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
     max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
-    certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact MIP check that no integer score fits better (0: no check).")] = 0.0,
+    certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
     jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,

@@ -213,12 +213,14 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
         keeps the probabilities finite when a score separates the classes (FasterRisk's
         star-ray search also stops at 0.5); it never changes how the points rank patients.
     certify : bool, default False
-        After the search, check the best score exactly with a mixed-integer program (HiGHS,
-        see :mod:`crsscore.modeling.intscore_mip`): prove that no integer score satisfying the
-        constraints has a lower training loss at the fitted multiplier, or find a better one
-        (which then becomes ``best_``, with intercept and multiplier refitted).  Meant for
-        small problems (seconds to a minute for a few hundred distinct rows and tens of
-        features); the result is in ``certificate_``.
+        After the search, check the best score exactly (see
+        :mod:`crsscore.modeling.intscore_mip`).  First by enumerating every maximal feasible
+        set of features with a proven lower bound from its convex relaxation, which proves
+        optimality over every multiplier ``>= min_multiplier`` (seconds for a few tens of
+        binary features and k = 5); when that is unavailable (``intercept_bound``, too many
+        feature sets) or not conclusive in half the time, a mixed-integer program (HiGHS)
+        proves optimality at the fitted multiplier.  A better score found becomes ``best_``,
+        with intercept and multiplier refitted; the verdict is in ``certificate_``.
     certify_time_limit : float, default 60
         Seconds allowed for the check; when it runs out, ``certificate_`` holds the gap proven
         so far.

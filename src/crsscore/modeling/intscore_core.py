@@ -168,6 +168,22 @@ def patterns(prob: Problem, cols: Sequence[int]) -> Patterns:
     return Patterns(P, n1.astype(np.float64), n0.astype(np.float64))
 
 
+def stack_patterns(prob: Problem, supports: Sequence[Sequence[int]]
+                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Patterns of several supports of one size stacked for batched fits: ``P`` (B, m, s),
+    ``n1``/``n0`` (B, m), shorter pattern lists padded with zero weights."""
+    pats = [patterns(prob, sup) for sup in supports]
+    B, s = len(pats), len(supports[0]) if len(supports) else 0
+    m = max((len(pt.n1) for pt in pats), default=0)
+    P = np.zeros((B, m, s))
+    n1 = np.zeros((B, m))
+    n0 = np.zeros((B, m))
+    for b, pt in enumerate(pats):
+        k = len(pt.n1)
+        P[b, :k], n1[b, :k], n0[b, :k] = pt.P, pt.n1, pt.n0
+    return P, n1, n0
+
+
 def logistic_loss(z: FloatArray, n1: FloatArray, n0: FloatArray) -> FloatArray:
     """Weighted logistic loss; ``z`` is (m,) or (m, K); returns a scalar array or (K,)."""
     if z.ndim == 2:
@@ -723,14 +739,7 @@ class SupportSearch:
                 n1 = np.broadcast_to(prob.wy, (B, n))
                 n0 = np.broadcast_to(prob.wny, (B, n))
             else:
-                pats = [patterns(prob, sup) for sup, _ in chunk]
-                m = max(len(pt.n1) for pt in pats)
-                P = np.zeros((B, m, s))
-                n1 = np.zeros((B, m))
-                n0 = np.zeros((B, m))
-                for b, pt in enumerate(pats):
-                    k = len(pt.n1)
-                    P[b, :k], n1[b, :k], n0[b, :k] = pt.P, pt.n1, pt.n0
+                P, n1, n0 = stack_patterns(prob, [sup for sup, _ in chunk])
             b0, bs, loss = fit_box_batch(P, n1, n0, lo, hi, beta0, beta)
             for b, (sup, _) in enumerate(chunk):
                 self.fits[sup] = ContinuousFit(sup, float(b0[b]), bs[b].copy(), float(loss[b]))

@@ -55,7 +55,15 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
 from scipy.special import expit
 
-from crsscore.modeling.intscore_core import _S_MIN, Problem, fit_box_batch, refit_scale
+from crsscore.modeling.intscore_core import (
+    _S_MIN,
+    Problem,
+    _grid,
+    _loss_cols,
+    fit_box_batch,
+    refit_scale,
+    stack_patterns,
+)
 from crsscore.modeling.intscore_core import patterns as core_patterns
 
 FloatArray = npt.NDArray[np.float64]
@@ -122,6 +130,34 @@ class Certificate:
 # --------------------------------------------------------------------------------------------
 # Exact evaluation at a fixed slope
 # --------------------------------------------------------------------------------------------
+def _logit_mean(n1: FloatArray, n0: FloatArray) -> float:
+    """Logit of the weighted event rate (clamped): the centre of every optimal intercept."""
+    ybar = float(n1.sum() / (n1.sum() + n0.sum()))
+    ybar = min(max(ybar, 1e-12), 1 - 1e-12)
+    return float(np.log(ybar / (1 - ybar)))
+
+
+def _polish_intercept(R: FloatArray, n1: FloatArray, n0: FloatArray, a: FloatArray,
+                      axis: int, lo: float = -math.inf, hi: float = math.inf) -> FloatArray:
+    """Exact intercept of each problem for a fixed rest ``R`` of the linear predictor
+    (``z = a + R``; ``axis`` is the pattern axis of ``R``, ``n1`` and ``n0`` broadcast to
+    it), by safeguarded 1-D Newton.  The loss is convex in the intercept, so clipping to
+    ``[lo, hi]`` gives the constrained optimum."""
+    N = n1 + n0
+    a = np.clip(a, lo, hi)
+    for _ in range(100):
+        z = (a[None, :] + R) if axis == 0 else (a[:, None] + R)
+        pr = expit(z)
+        g = (N * pr - n1).sum(axis=axis)
+        h = (N * pr * (1 - pr)).sum(axis=axis) + 1e-300
+        a_new = np.clip(a - np.clip(g / h, -5.0, 5.0), lo, hi)
+        done = np.abs(a_new - a).max(initial=0.0) < 1e-13
+        a = a_new
+        if done:
+            break
+    return a
+
+
 def _intercept_range(prob: Problem, slope: float) -> tuple[float, float]:
     """Interval that holds the best intercept (log-odds) of every feasible score.
 
@@ -129,9 +165,7 @@ def _intercept_range(prob: Problem, slope: float) -> tuple[float, float]:
     between the smallest and the largest linear predictor; totals are bounded by
     ``tmax = sum_j max(|lb_j|, |ub_j|) * max_i |x_ij|``.  ``intercept_bound`` narrows it.
     """
-    ybar = float(prob.wy.sum() / prob.w.sum())
-    ybar = min(max(ybar, 1e-12), 1 - 1e-12)
-    centre = float(np.log(ybar / (1 - ybar)))
+    centre = _logit_mean(prob.wy, prob.wny)
     scale = np.maximum(np.abs(prob.lb), np.abs(prob.ub)) * np.abs(prob.X).max(axis=0, initial=0.0)
     tmax = float(scale[prob.allowed].sum())
     lo, hi = centre - slope * tmax - 1.0, centre + slope * tmax + 1.0
@@ -151,22 +185,10 @@ def _best_intercepts(prob: Problem, Lam: FloatArray, slope: float, b_lo: float, 
     n1, n0 = prob.wy[:, None], prob.wny[:, None]
     N = n1 + n0
     T = slope * (prob.X @ Lam)  # (n, K)
-    ybar = float(prob.wy.sum() / prob.w.sum())
-    ybar = min(max(ybar, 1e-12), 1 - 1e-12)
-    b = np.full(Lam.shape[1], np.log(ybar / (1 - ybar))) - (T * N).sum(0) / N.sum()
-    b = np.clip(b, b_lo, b_hi)
-    for _ in range(100):
-        pr = expit(b + T)
-        g = (N * pr - n1).sum(0)
-        h = (N * pr * (1 - pr)).sum(0) + 1e-300
-        step = np.clip(g / h, -5.0, 5.0)
-        b_new = np.clip(b - step, b_lo, b_hi)
-        done = np.abs(b_new - b).max(initial=0.0) < 1e-13
-        b = b_new
-        if done:
-            break
+    b = _logit_mean(prob.wy, prob.wny) - (T * N).sum(0) / N.sum()
+    b = _polish_intercept(T, n1, n0, b, axis=0, lo=b_lo, hi=b_hi)
     z = b + T
-    loss = (N * np.logaddexp(0.0, z) - n1 * z).sum(0)
+    loss = _loss_cols(z, n1, n0)
     r = N * expit(z) - n1
     g_lam = slope * (prob.X.T @ r)  # (p, K)
     g_b = r.sum(0)
@@ -176,6 +198,16 @@ def _best_intercepts(prob: Problem, Lam: FloatArray, slope: float, b_lo: float, 
 # --------------------------------------------------------------------------------------------
 # Feasibility of an integer point vector (for the +-1 neighbours)
 # --------------------------------------------------------------------------------------------
+def _support_ok(prob: Problem, feats: list[int]) -> bool:
+    """The selected features respect max_features, max_groups and max_per_group."""
+    if len(feats) > prob.max_features:
+        return False
+    gids, counts = np.unique(prob.groups[feats], return_counts=True)
+    if prob.max_groups is not None and len(gids) > prob.max_groups:
+        return False
+    return prob.max_per_group is None or not (counts > prob.max_per_group).any()
+
+
 def _feasible(prob: Problem, lam: FloatArray) -> bool:
     nz = lam != 0
     if (lam < prob.lb).any() or (lam > prob.ub).any() or (nz & ~prob.allowed).any():
@@ -189,12 +221,7 @@ def _feasible(prob: Problem, lam: FloatArray) -> bool:
     else:
         selected = nz.copy()
         selected[list(prob.required)] = True
-    if selected.sum() > prob.max_features:
-        return False
-    gids, counts = np.unique(prob.groups[selected], return_counts=True)
-    if prob.max_groups is not None and len(gids) > prob.max_groups:
-        return False
-    return not (prob.max_per_group is not None and (counts > prob.max_per_group).any())
+    return _support_ok(prob, np.flatnonzero(selected).tolist())
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +305,7 @@ def _structure(prob: Problem, b_lo: float, b_hi: float
         add([(j, 1.0), (lay.d(k), -(ub_j + 1.0))], -np.inf, -1.0)
     members = {g: [j for j in range(p) if prob.groups[j] == g and prob.allowed[j]]
                for g in group_ids}
-    if prob.max_per_group is not None and not prob.together:
+    if prob.max_per_group is not None:
         for g in group_ids:
             add([(p + j, 1.0) for j in members[g]], 0.0, float(prob.max_per_group))
     if prob.max_groups is not None:
@@ -423,17 +450,11 @@ def maximal_supports(prob: Problem, limit: int) -> list[tuple[int, ...]] | None:
     free = [u for u in units if not req & set(u)]
 
     def ok(sel: list[tuple[int, ...]]) -> bool:
-        feats = [j for u in sel for j in u]
-        if len(feats) > prob.max_features:
-            return False
-        gids, counts = np.unique(prob.groups[feats], return_counts=True)
-        if prob.max_groups is not None and len(gids) > prob.max_groups:
-            return False
-        return prob.together or prob.max_per_group is None or not (counts > prob.max_per_group).any()
+        return _support_ok(prob, [j for u in sel for j in u])
 
     if not ok(fixed):
         return []
-    plain = prob.max_groups is None and (prob.max_per_group is None or prob.together)
+    plain = prob.max_groups is None and prob.max_per_group is None
     if plain and all(len(u) == 1 for u in free):
         room = prob.max_features - sum(len(u) for u in fixed)
         r = min(room, len(free))
@@ -463,25 +484,6 @@ def maximal_supports(prob: Problem, limit: int) -> list[tuple[int, ...]] | None:
     return out
 
 
-def _polish_intercept(R: FloatArray, n1: FloatArray, n0: FloatArray, a: FloatArray,
-                      axis: int) -> FloatArray:
-    """Exact intercept of each problem for a fixed rest ``R`` of the linear predictor
-    (``z = a + R``; ``axis`` is the pattern axis of ``R``, ``n1`` and ``n0`` broadcast to
-    it), by safeguarded 1-D Newton."""
-    N = n1 + n0
-    a = a.copy()
-    for _ in range(100):
-        z = (a[None, :] + R) if axis == 0 else (a[:, None] + R)
-        pr = expit(z)
-        g = (N * pr - n1).sum(axis=axis)
-        h = (N * pr * (1 - pr)).sum(axis=axis) + 1e-300
-        step = np.clip(g / h, -2.0, 2.0)
-        a -= step
-        if np.abs(step).max(initial=0.0) < 1e-14:
-            break
-    return a
-
-
 def _relaxation_bounds(prob: Problem, sups: list[tuple[int, ...]], scale: float
                        ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Proven lower bound on the loss of every score on each support, at any multiplier.
@@ -497,33 +499,23 @@ def _relaxation_bounds(prob: Problem, sups: list[tuple[int, ...]], scale: float
     s = len(sups[0]) if K else 0
     if s == 0:
         pat = core_patterns(prob, ())
-        z0 = float(np.log(max(pat.n1.sum(), 1e-300) / max(pat.n0.sum(), 1e-300)))
-        loss = float(pat.N.sum() * np.logaddexp(0.0, z0) - pat.n1.sum() * z0)
-        return np.full(K, loss), np.full(K, z0), np.zeros((K, 0))
+        z0 = _logit_mean(pat.n1, pat.n0)
+        null = float(_loss_cols(np.array([z0]), pat.n1, pat.n0))
+        return np.full(K, null), np.full(K, z0), np.zeros((K, 0))
     S = np.asarray(sups, dtype=np.int64).reshape(K, s)
     lo = scale * prob.lb[S].astype(np.float64)
     hi = scale * prob.ub[S].astype(np.float64)
-    pats = [core_patterns(prob, sup) for sup in sups]
-    m = max(len(pt.n1) for pt in pats)
-    P = np.zeros((K, m, s))
-    n1 = np.zeros((K, m))
-    n0 = np.zeros((K, m))
-    for b, pt in enumerate(pats):
-        k = len(pt.n1)
-        P[b, :k], n1[b, :k], n0[b, :k] = pt.P, pt.n1, pt.n0
-    ybar = float(prob.wy.sum() / prob.w.sum())
-    b0, beta, _ = fit_box_batch(P, n1, n0, lo, hi,
-                                np.full(K, np.log(ybar / (1 - ybar))), np.zeros((K, s)))
+    P, n1, n0 = stack_patterns(prob, sups)
+    centre = _logit_mean(prob.wy, prob.wny)
+    b0, beta, _ = fit_box_batch(P, n1, n0, lo, hi, np.full(K, centre), np.zeros((K, s)))
     R = np.einsum("bms,bs->bm", P, beta)
     b0 = _polish_intercept(R, n1, n0, b0, axis=1)  # the intercept term of the gap then vanishes
     z = b0[:, None] + R
-    N = n1 + n0
-    loss = (N * np.logaddexp(0.0, z) - n1 * z).sum(axis=1)
-    r = N * expit(z) - n1
+    loss = _loss_cols(z.T, n1.T, n0.T)
+    r = (n1 + n0) * expit(z) - n1
     g = np.einsum("bms,bm->bs", P, r)
     g0 = r.sum(axis=1)
     # range of every optimal intercept on these supports (cf. _intercept_range)
-    centre = float(np.log(ybar / (1 - ybar)))
     tmax = (np.maximum(np.abs(lo), np.abs(hi)) * np.abs(P).max(axis=1)).sum(axis=1)
     b_lo, b_hi = centre - tmax - 1.0, centre + tmax + 1.0
     gap = np.minimum(g * (lo - beta), g * (hi - beta)).sum(axis=1)
@@ -542,24 +534,19 @@ def _enumerate_support(prob: Problem, sup: tuple[int, ...], b0: float, beta: Flo
     Past ``deadline`` (a ``time.perf_counter`` value) it stops with ``complete`` False.
     """
     pat = core_patterns(prob, sup)
-    ranges = []
-    for j in sup:
-        vals = np.arange(prob.lb[j], prob.ub[j] + 1)
-        if j in prob.required:
-            vals = vals[vals != 0]
-        ranges.append(vals)
-    grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(sup))
+    # every non-zero point vector in the bounds (the zero score is the limit of any of them
+    # as the multiplier grows, so it never has the lower loss)
+    grid = _grid(tuple((int(prob.lb[j]), int(prob.ub[j]), j in prob.required) for j in sup))
     tmax = float(np.abs(pat.P).sum(axis=1).max(initial=0.0)) * float(
         np.abs(grid).max(initial=0.0))
-    ybar = float(pat.n1.sum() / pat.N.sum())
-    centre = float(np.log(ybar / (1 - ybar)))
+    centre = _logit_mean(pat.n1, pat.n0)
     a_lo, a_hi = centre - prob.s_max * tmax - 1.0, centre + prob.s_max * tmax + 1.0
-    best = (np.inf, np.inf, grid[0], 0.0, 1.0)
+    best_loss, best_i, best_a, best_s = np.inf, 0, 0.0, 1.0
     lower = np.inf
     for c0 in range(0, len(grid), chunk):
         if time.perf_counter() > deadline:
-            return lower, best[1], best[2], best[3], best[4], False
-        C = grid[c0:c0 + chunk].astype(np.float64)
+            return lower, best_loss, grid[best_i].astype(np.int64), best_a, best_s, False
+        C = grid[c0:c0 + chunk]
         T = pat.P @ C.T
         cc = np.maximum((C * C).sum(axis=1), 1e-12)
         s0 = np.clip((C @ beta) / cc, 1e-3, prob.s_max)
@@ -573,8 +560,7 @@ def _enumerate_support(prob: Problem, sup: tuple[int, ...], b0: float, beta: Flo
             a2, s2, l2 = refit_scale(T[:, weak], pat.n1, pat.n0, s_hi[weak], a[weak], s[weak],
                                      max_iter=200)
             a2 = _polish_intercept(s2 * T[:, weak], pat.n1[:, None], pat.n0[:, None], a2, axis=0)
-            z2 = a2 + s2 * T[:, weak]
-            l2 = (pat.N[:, None] * np.logaddexp(0.0, z2) - pat.n1[:, None] * z2).sum(axis=0)
+            l2 = _loss_cols(a2 + s2 * T[:, weak], pat.n1[:, None], pat.n0[:, None])
             better = l2 <= loss[weak]
             a[weak] = np.where(better, a2, a[weak])
             s[weak] = np.where(better, s2, s[weak])
@@ -587,9 +573,9 @@ def _enumerate_support(prob: Problem, sup: tuple[int, ...], b0: float, beta: Flo
             lb_c[weak] = new_lb
         lower = min(lower, float(lb_c.min()))
         i = int(np.argmin(loss))
-        if loss[i] < best[1]:
-            best = (lower, float(loss[i]), grid[c0 + i].astype(np.int64), float(a[i]), float(s[i]))
-    return lower, best[1], best[2], best[3], best[4], True
+        if loss[i] < best_loss:
+            best_loss, best_i, best_a, best_s = float(loss[i]), c0 + i, float(a[i]), float(s[i])
+    return lower, best_loss, grid[best_i].astype(np.int64), best_a, best_s, True
 
 
 def _scale_bound(T: FloatArray, n1: FloatArray, n0: FloatArray, a: FloatArray, s: FloatArray,
@@ -624,8 +610,7 @@ def certify_supports(prob: Problem, incumbent: FloatArray, incumbent_loss: float
     sups = maximal_supports(prob, max_supports)
     if sups is None:
         return None
-    width = np.ones(prob.p)
-    width[:] = prob.ub - prob.lb + 1
+    width = prob.ub - prob.lb + 1
     upper, best_pts = float(incumbent_loss), np.asarray(incumbent, dtype=np.int64)
     best_s = 1.0 / float(multiplier)
     best_a = float(intercept) * best_s

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from scipy.optimize import minimize
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -40,20 +39,6 @@ def _binary_data(n: int = 300, p: int = 8, seed: int = 0) -> tuple[np.ndarray, n
     return X, y
 
 
-def _loss_of(points: np.ndarray, X: np.ndarray, y: np.ndarray, s_max: float = 2.0) -> float:
-    """Independent exact loss of an integer score: scipy L-BFGS-B over intercept and slope."""
-    t = X @ points
-
-    def f(th: np.ndarray) -> float:
-        z = th[0] + th[1] * t
-        return float(np.sum(np.logaddexp(0, z) - y * z))
-
-    # convex in (intercept, slope): one start suffices
-    r = minimize(f, np.array([0.0, 0.5]), method="L-BFGS-B",
-                 bounds=[(None, None), (1e-8, s_max)], options={"ftol": 1e-15, "gtol": 1e-10})
-    return float(r.fun)
-
-
 def _log_loss(clf_or_score: object, X: np.ndarray, y: np.ndarray) -> float:
     p = clf_or_score.predict_proba(X)[:, 1]  # type: ignore[attr-defined]
     return float(-np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)))
@@ -63,7 +48,7 @@ def _log_loss(clf_or_score: object, X: np.ndarray, y: np.ndarray) -> float:
 # optimality against brute force
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1])
-def test_best_score_matches_brute_force_enumeration(seed: int) -> None:
+def test_best_score_matches_brute_force_enumeration(seed: int, score_loss) -> None:
     X, y = _binary_data(n=200, p=5, seed=seed)
     k, bound = 2, 2
     best = np.inf
@@ -72,19 +57,19 @@ def test_best_score_matches_brute_force_enumeration(seed: int) -> None:
             for vals in itertools.product([v for v in range(-bound, bound + 1) if v], repeat=size):
                 pts = np.zeros(5)
                 pts[list(sup)] = vals
-                best = min(best, _loss_of(pts, X, y))
+                best = min(best, score_loss(pts, X, y))
     clf = IntegerScoreClassifier(max_features=k, coef_bound=bound).fit(X, y)
     assert clf.best_.loss == pytest.approx(best, rel=1e-7, abs=1e-7)
     assert _log_loss(clf, X, y) == pytest.approx(clf.best_.loss, rel=1e-9)
 
 
-def test_learned_points_beat_rounded_logistic() -> None:
+def test_learned_points_beat_rounded_logistic(score_loss) -> None:
     X, y = _binary_data(n=400, p=10, seed=3)
     clf = IntegerScoreClassifier(max_features=4).fit(X, y)
     beta = sm.Logit(y, sm.add_constant(X[:, list(clf.best_.support)])).fit(disp=0).params[1:]
     rounded = np.zeros(10)
     rounded[list(clf.best_.support)] = np.round(beta * 5 / np.abs(beta).max())
-    assert clf.best_.loss <= _loss_of(rounded, X, y) + 1e-6
+    assert clf.best_.loss <= score_loss(rounded, X, y) + 1e-6
 
 
 # ------------------------------------------------------------------------------------------

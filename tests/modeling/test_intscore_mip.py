@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import minimize_scalar
 
 from crsscore.modeling import intscore_core as core
 from crsscore.modeling import intscore_mip as mip
@@ -192,26 +192,13 @@ def test_estimator_certifies_its_best_score() -> None:
     assert "proven optimal" in cert.summary()
 
 
-def _global_loss(X: np.ndarray, y: np.ndarray, lam: np.ndarray, s_max: float = 2.0) -> float:
-    """Best loss of one integer score over intercept and slope (scipy L-BFGS-B, convex)."""
-    t = X @ lam
-
-    def f(th: np.ndarray) -> float:
-        z = th[0] + th[1] * t
-        return float(np.sum(np.logaddexp(0.0, z) - y * z))
-
-    r = minimize(f, np.array([0.0, 0.5]), method="L-BFGS-B",
-                 bounds=[(None, None), (1e-8, s_max)], options={"ftol": 1e-15, "gtol": 1e-10})
-    return float(r.fun)
-
-
-def _brute_force_global(X: np.ndarray, y: np.ndarray, ok, bound: int = 3
+def _brute_force_global(X: np.ndarray, y: np.ndarray, ok, score_loss, bound: int = 3
                         ) -> tuple[float, np.ndarray]:
     best, arg = np.inf, np.zeros(X.shape[1])
     for lam in itertools.product(range(-bound, bound + 1), repeat=X.shape[1]):
         v = np.asarray(lam, dtype=float)
         if ok(v):
-            loss = _global_loss(X, y, v)
+            loss = score_loss(v, X, y)
             if loss < best - 1e-9:
                 best, arg = loss, v
     return best, arg
@@ -242,24 +229,24 @@ def test_maximal_supports_cover_every_feasible_support() -> None:
 
 @pytest.mark.parametrize("kw", [{}, {"required": (4,)},
                                 {"groups": np.array([0, 0, 1, 1, 2]), "max_per_group": 1}])
-def test_support_enumeration_finds_the_global_optimum(kw: dict) -> None:
+def test_support_enumeration_finds_the_global_optimum(kw: dict, score_loss) -> None:
     X, y = _data(p=5, seed=7)
     prob = _problem(X, y, k=2, **kw)
     start = np.zeros(5)
     start[4] = 1.0
-    inc_loss = _global_loss(X, y, start)
+    inc_loss = score_loss(start, X, y)
 
     def ok(v: np.ndarray) -> bool:
         lam = np.asarray(v, dtype=float)
         return mip._feasible(prob, lam)
 
-    ref, _ = _brute_force_global(X, y, ok)
+    ref, _ = _brute_force_global(X, y, ok, score_loss)
     cert = mip.certify_supports(prob, start, inc_loss, 1.0, 0.0, time_limit=120)
     assert cert is not None and cert.optimal and cert.scope == "all multipliers"
     assert cert.improved
     assert cert.upper == pytest.approx(ref, rel=1e-7)
     assert cert.lower <= ref + 1e-7 and cert.gap <= 1e-5
-    assert _global_loss(X, y, np.asarray(cert.points, dtype=float)) == pytest.approx(ref, rel=1e-7)
+    assert score_loss(np.asarray(cert.points, dtype=float), X, y) == pytest.approx(ref, rel=1e-7)
     assert "over all multipliers" in cert.summary()
     # from the optimum itself: proven, nothing better
     again = mip.certify_supports(prob, np.asarray(cert.points, dtype=float), cert.upper,
@@ -277,7 +264,8 @@ def test_support_enumeration_declines_what_it_cannot_prove() -> None:
     assert mip.certify_supports(prob, start, 1e9, 1.0, 0.0, max_supports=3) is None
 
 
-def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted() -> None:
+def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted(
+        score_loss) -> None:
     # the estimator's hook, given a poor pool (one score on a useless feature): the check finds
     # the optimum (over every multiplier: support enumeration), which is put first with
     # intercept and multiplier refitted
@@ -288,7 +276,7 @@ def test_a_better_score_found_by_the_check_goes_first_with_its_scale_refitted() 
     other = core.IntegerFit(support=(2,), points=np.array([1]), intercept=0.0, multiplier=1.0,
                             loss=poor.loss + 1.0)
     fits, cert = _certify(prob, [poor, other], [], 60.0)
-    ref, arg = _brute_force_global(X, y, lambda v: np.count_nonzero(v) <= 2)
+    ref, arg = _brute_force_global(X, y, lambda v: np.count_nonzero(v) <= 2, score_loss)
     assert cert.optimal and cert.improved and cert.method == "support enumeration"
     assert cert.upper == pytest.approx(ref, rel=1e-9)
     best = fits[0]

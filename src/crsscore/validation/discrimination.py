@@ -63,6 +63,18 @@ def check_level(level: float, func: str) -> float:
     return float(level)
 
 
+def _refuse_rows(bad: NDArray[np.bool_], name: str, message: str, expected: str,
+                 code: str, values: NDArray[Any] | None = None) -> None:
+    """Raise :class:`DataError` naming the first flagged row, its value and how many rows are
+    flagged (``{n}`` in ``message``), when any row is flagged."""
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    raise DataError([Problem(table=name, row=i, message=message.format(n=int(bad.sum())),
+                             value=None if values is None else str(values[i]),
+                             expected=expected, code=code)])
+
+
 def as_outcome(y: ArrayLike, *, name: str = "y", need_both: bool = True) -> IntArray:
     """Return ``y`` as a 1-D 0/1 integer array, or raise :class:`DataError` naming the problem.
 
@@ -94,36 +106,10 @@ def as_outcome(y: ArrayLike, *, name: str = "y", need_both: bool = True) -> IntA
                     ]
                 ) from None
             num = np.where(missing, np.nan, 0.0)
-        missing = np.isnan(num)
-        if missing.any():
-            i = int(np.flatnonzero(missing)[0])
-            raise DataError(
-                [
-                    Problem(
-                        table=name,
-                        row=i,
-                        message=f"missing outcome ({int(missing.sum())} in all); drop or "
-                        "impute these patients first",
-                        expected="0 or 1",
-                        code="missing",
-                    )
-                ]
-            )
-        bad = ~np.isin(num, (0.0, 1.0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                [
-                    Problem(
-                        table=name,
-                        row=i,
-                        message=f"outcome must be 0/1 ({int(bad.sum())} value(s) are not)",
-                        value=str(num[i]),
-                        expected="0 or 1",
-                        code="outcome_not_binary",
-                    )
-                ]
-            )
+        _refuse_rows(np.isnan(num), name, "missing outcome ({n} in all); drop or impute these "
+                     "patients first", "0 or 1", "missing")
+        _refuse_rows(~np.isin(num, (0.0, 1.0)), name, "outcome must be 0/1 ({n} value(s) are not)",
+                     "0 or 1", "outcome_not_binary", num)
         out = num.astype(np.int_)
     if need_both:
         events = int(out.sum())
@@ -169,40 +155,14 @@ def as_scores(
                 )
             ]
         )
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            [
-                Problem(
-                    table=name,
-                    row=i,
-                    message=f"missing or infinite value ({int(bad.sum())} in all)",
-                    value=str(arr[i]),
-                    expected="a finite number",
-                    code="missing",
-                )
-            ]
-        )
+    _refuse_rows(~np.isfinite(arr), name, "missing or infinite value ({n} in all)",
+                 "a finite number", "missing", arr)
     if probability:
         lo_ok = arr > 0.0 if open_interval else arr >= 0.0
         hi_ok = arr < 1.0 if open_interval else arr <= 1.0
-        bad = ~(lo_ok & hi_ok)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            rng = "(0, 1)" if open_interval else "[0, 1]"
-            raise DataError(
-                [
-                    Problem(
-                        table=name,
-                        row=i,
-                        message=f"predicted probability outside {rng} ({int(bad.sum())} in all)",
-                        value=str(arr[i]),
-                        expected=f"a probability in {rng}",
-                        code="not_probability",
-                    )
-                ]
-            )
+        rng = "(0, 1)" if open_interval else "[0, 1]"
+        _refuse_rows(~(lo_ok & hi_ok), name, f"predicted probability outside {rng} ({{n}} in all)",
+                     f"a probability in {rng}", "not_probability", arr)
     return arr
 
 

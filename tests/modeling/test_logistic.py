@@ -74,6 +74,67 @@ def test_separation_warns_with_message(read_r: Callable[[str], pd.DataFrame]) ->
     assert fit.separation
 
 
+def test_converged_fit_with_extreme_row_is_not_separation(read_r: Callable[[str], pd.DataFrame]) -> None:
+    # issue 13.4: one row at x = -25 (y = 0) has fitted probability 2.3e-7 (R glm) and, in
+    # bootstrap resamples, far below 1e-8; the data overlap, the MLE exists and R converges.
+    d, ref = read_r("x25.csv"), read_r("glm_x25.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = fit_logistic(d[["x"]], d["y"])
+    assert fit.converged and not fit.separation
+    np.testing.assert_allclose(fit.coef, ref["coef"], atol=1e-6)
+    np.testing.assert_allclose(fit.se, ref["se"], atol=1e-6)
+    assert fit.loglik == pytest.approx(ref["loglik"].iloc[0], abs=1e-8)
+    assert fit.predict_proba(np.array([[-25.0]]))[0] == pytest.approx(ref["min_fitted"].iloc[0], rel=1e-5)
+    # a resample-like weighting (extreme row three times, no events below x = 0) makes the
+    # slope steeper and p(x = -25) < 1e-8: still a converged fit, not separation
+    w = np.ones(len(d))
+    w[-1] = 3.0
+    w[np.flatnonzero((d["y"] == 1) & (d["x"] < 0))] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        heavy = fit_logistic(d[["x"]], d["y"], weights=w)
+    assert heavy.converged and not heavy.separation and heavy.predict_proba(np.array([[-25.0]]))[0] < 1e-8
+    batch = fit_logistic_batch(d[["x"]].to_numpy(), np.vstack([np.ones(len(d)), w]), d["y"].to_numpy())
+    assert batch.converged.all()
+    np.testing.assert_allclose(batch.coef[0], fit.coef, atol=1e-7)
+    np.testing.assert_allclose(batch.coef[1], heavy.coef, atol=1e-7)
+
+
+def test_quasi_complete_separation_warns_and_names_the_variable(cohort: pd.DataFrame) -> None:
+    # z = 1 only among events: quasi-complete separation (the z = 0 rows overlap), the z
+    # coefficient diverges while x1 stays finite; the same fit with weight 0 on z = 1 rows
+    # but one non-event overlaps and is fine.
+    y = cohort["y"].to_numpy().astype(float)
+    z = np.zeros(125)
+    z[np.flatnonzero(y == 1)[:4]] = 1.0
+    X = pd.DataFrame({"x1": cohort["x1"], "z": z})
+    with pytest.warns(SeparationWarning, match=r"separation: 4 row\(s\) .* estimates for z diverge"):
+        fit = fit_logistic(X, y)
+    assert fit.separation
+    z[np.flatnonzero(y == 0)[0]] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not fit_logistic(X.assign(z=z), y).separation
+    batch = fit_logistic_batch(X.to_numpy(), np.ones((2, 125)), y)
+    assert not batch.converged.any()
+
+
+def test_separation_check_ignores_unused_rows() -> None:
+    x = np.linspace(-2.0, 2.0, 30)
+    y = (x > 0).astype(float)
+    y[[3, 25]] = 1.0 - y[[3, 25]]  # two rows make the classes overlap
+    w = np.ones(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not fit_logistic(x, y, weights=w).separation
+    w[[3, 25]] = 0.0
+    with pytest.warns(SeparationWarning):
+        assert fit_logistic(x, y, weights=w).separation
+    with pytest.warns(SeparationWarning):
+        assert fit_logistic(np.abs(x) * np.sign(y - 0.5), y, intercept=False).separation
+
+
 def test_no_warning_on_regular_data(cohort: pd.DataFrame) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")

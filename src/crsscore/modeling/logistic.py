@@ -23,17 +23,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import linalg, special, stats
+from scipy import linalg, optimize, special, stats
 
 from crsscore.errors import ConvergenceWarning, ModelError, SeparationWarning
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-#: Fitted probabilities closer than this to 0 or 1 are taken as a sign of separation.
-PROB_EPS = 1e-8
-#: A linear predictor beyond this magnitude (probability ~1e-13) signals divergence.
-LP_DIVERGED = 30.0
+#: A fitted linear predictor beyond this magnitude (probability below 4.5e-5) makes
+#: :func:`fit_logistic` run the exact linear-programming check for separation.  A large linear
+#: predictor alone is no sign of separation: a converged fit may have a row at p = 1e-12.
+LP_CHECK = 10.0
+#: ... as does a final Newton step longer than this (the fit stopped on the log-likelihood
+#: change while a coefficient still moves: the signature of a diverging estimate).
+STEP_CHECK = 1e-4
 
 
 def expit(eta: FloatArray) -> FloatArray:
@@ -63,7 +66,8 @@ class LogisticFit:
     converged, n_iter : whether the Newton iteration met ``tol`` and how many steps it took.
     method : ``"ml"`` or ``"firth"``.
     names : parameter names, ``"Intercept"`` first when ``intercept``.
-    separation : True when separation was detected (ML only; Firth estimates stay finite).
+    separation : True when the data are (quasi-)completely separated so that the ML estimates do
+        not exist (ML only; Firth estimates stay finite).
     """
 
     coef: FloatArray
@@ -299,15 +303,51 @@ def _information(D: FloatArray, w: FloatArray, beta: FloatArray) -> FloatArray:
     return out
 
 
-def _separated(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray, converged: bool) -> list[int]:
-    """Indices of rows whose fitted probability is numerically 0 or 1 (separation symptom)."""
-    eta = D @ beta
-    p = expit(eta)
+def separation_direction(D: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray | None:
+    """A direction of recession of the log-likelihood, or None when the MLE exists.
+
+    Konis (2007), as R ``detectseparation``: the data are (quasi-)completely separated when
+    some ``b != 0`` has ``(2 y_i - 1) D_i b >= 0`` for every row with positive weight; then the
+    log-likelihood keeps increasing along ``b`` and the estimates of its nonzero entries are
+    infinite.  Solved exactly as the linear program ``max sum_i (2 y_i - 1) D_i b`` subject to
+    those constraints and ``-1 <= b_j <= 1`` (columns scaled to max |D_ij| = 1) by HiGHS; the
+    optimum is 0 (``b = 0``) when the data overlap.  ``D`` must have full column rank.
+    """
     used = w > 0
-    extreme = used & ((p < PROB_EPS) | (p > 1.0 - PROB_EPS))
-    if not converged:
-        extreme |= used & (np.abs(eta) > LP_DIVERGED)
-    return [int(i) for i in np.flatnonzero(extreme)]
+    Du = D[used]
+    scale = np.max(np.abs(Du), axis=0)
+    scale[scale == 0] = 1.0
+    A = (Du / scale) * np.where(y[used] == 1.0, 1.0, -1.0)[:, None]
+    res = optimize.linprog(
+        c=-A.sum(axis=0), A_ub=-A, b_ub=np.zeros(A.shape[0]),
+        bounds=[(-1.0, 1.0)] * A.shape[1], method="highs",
+    )
+    if res.status != 0 or res.x is None:  # pragma: no cover - the LP is feasible (b = 0) and bounded
+        return None
+    b = np.asarray(res.x, dtype=np.float64)
+    r = A @ b
+    # a certificate: clearly positive on some row, non-negative (to rounding) on every row
+    if float(np.max(r, initial=0.0)) <= 1e-7 or float(np.min(r)) < -1e-9 * A.shape[1]:
+        return None
+    out: FloatArray = np.where(np.abs(b) > 1e-9, b / scale, 0.0)
+    return out
+
+
+def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> bool:
+    """Whether a converged ML fit may sit on a diverging path: some used row has a large linear
+    predictor, or one more Newton step would still move a coefficient (ML converges
+    quadratically, so at a true maximum that step is negligible)."""
+    used = w > 0
+    eta = D @ beta
+    if float(np.max(np.abs(eta[used]))) > LP_CHECK:
+        return True
+    p = expit(eta)
+    info = D.T @ (D * (w * p * (1.0 - p))[:, None])
+    try:
+        step = np.linalg.solve(info, D.T @ (w * (y - p)))
+    except np.linalg.LinAlgError:
+        return True
+    return not bool(np.all(np.abs(step) <= STEP_CHECK * (1.0 + np.abs(beta))))
 
 
 def fit_logistic(
@@ -339,7 +379,10 @@ def fit_logistic(
 
     Warns
     -----
-    SeparationWarning : (ML) fitted probabilities of 0 or 1 / diverging coefficients.
+    SeparationWarning : (ML) the data are (quasi-)completely separated, so some estimates are
+        infinite: detected exactly by :func:`separation_direction` (a linear program), run when
+        the fit did not converge or some |linear predictor| exceeds ``LP_CHECK``.  A converged
+        fit with extreme fitted probabilities (an outlying covariate value) does not warn.
     ConvergenceWarning : the iteration did not converge for another reason.
     """
     D, ya, w, pnames = check_inputs(X, y, names=names, weights=weights, intercept=intercept)
@@ -368,14 +411,18 @@ def fit_logistic(
         ybar = float(np.sum(w * ya) / np.sum(w))
         beta0[0] = math.log(ybar / (1.0 - ybar))
     beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol)
-    sep_rows = _separated(D, ya, w, beta, converged)
-    separation = bool(sep_rows)
-    if separation:
-        big = [pnames[j] for j in np.flatnonzero(np.abs(beta) > 10.0)] or pnames[1:] or pnames
+    direction = None
+    if not converged or _needs_separation_check(D, ya, w, beta):
+        direction = separation_direction(D, ya, w)
+    separation = direction is not None
+    if direction is not None:
+        margin = np.where(ya == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
+        rows = int(np.sum((w > 0) & (margin > 1e-9 * float(np.max(np.abs(margin))))))
+        moving = [pnames[j] for j in np.flatnonzero(direction) if not (intercept and j == 0)]
         warnings.warn(
-            f"separation: {len(sep_rows)} row(s) have fitted probability 0 or 1 and the "
-            f"estimates for {', '.join(big)} diverge (maximum likelihood estimates do not "
-            "exist); use firth=True or remove/merge the separating variable",
+            f"separation: {rows} row(s) have fitted probability 0 or 1 in the limit and the "
+            f"estimates for {', '.join(moving or pnames)} diverge (maximum likelihood estimates "
+            "do not exist); use firth=True or remove/merge the separating variable",
             SeparationWarning, stacklevel=2,
         )
     elif not converged:
@@ -502,8 +549,10 @@ def fit_logistic_batch(
     Returns
     -------
     BatchFit with ``coef`` (B, p') and ``converged`` (B,).  A fit that does not converge in
-    ``max_iter`` steps, has a singular information matrix or separated data (fitted
-    probabilities 0 or 1 under ML) is flagged ``converged = False``: callers count it as failed.
+    ``max_iter`` steps (separated data: the Newton step on a diverging coefficient never
+    shrinks), has a singular information matrix or non-finite estimates is flagged
+    ``converged = False``: callers count it as failed, as rms ``lrm.fit`` sets ``fail``.  Extreme
+    fitted probabilities of a converged fit are not a failure.
     """
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
@@ -560,10 +609,8 @@ def fit_logistic_batch(
         converged[a[done & good]] = True
         active[a[done]] = False
     eta = beta @ D.T
-    p = expit(eta)
     ll: FloatArray = np.sum(Wa * (ya * eta - np.logaddexp(0.0, eta)), axis=1)
-    extreme = (Wa > 0) & ((p < PROB_EPS) | (p > 1 - PROB_EPS))
-    conv = converged & ok & ~np.any(extreme, axis=1) & np.all(np.isfinite(beta), axis=1)
+    conv = converged & ok & np.all(np.isfinite(beta), axis=1) & np.isfinite(ll)
     return BatchFit(coef=beta, converged=conv, loglik=ll, n_iter=it)
 
 

@@ -41,15 +41,15 @@ def cohort() -> pd.DataFrame:
 class _Lrm:
     """Pipeline: full ML logistic model (optionally fastbw + refit), predictor = lp."""
 
-    def __init__(self, bw: bool) -> None:
-        self.bw = bw
+    def __init__(self, bw: bool, names: list[str] = XCOLS) -> None:
+        self.bw, self.names = bw, names
 
     def __call__(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> Any:
-        fit = fit_logistic(X, y, weights=weights, names=XCOLS)
+        fit = fit_logistic(X, y, weights=weights, names=self.names)
         cols = list(range(X.shape[1]))
         if self.bw:
             kept = fastbw(fit).names_kept
-            cols = [XCOLS.index(c) for c in kept]
+            cols = [self.names.index(c) for c in kept]
             if not cols:
                 w = np.ones(len(y)) if weights is None else weights
                 b0 = float(np.log(np.sum(w * y) / np.sum(w * (1 - y))))
@@ -249,9 +249,33 @@ def test_equals_rms_exactly_on_rs_own_resamples(cohort: pd.DataFrame, bw: bool, 
     fast = validate_lrm(cohort[XCOLS], cohort["y"], bw=bw, seed=0, indices=idx)
     cols = ["index.orig", "training", "test", "optimism", "index.corrected", "n"]
     np.testing.assert_allclose(fast.table.loc[ref.index, cols], ref[cols], atol=1e-6)
+    assert fast.n_failed == 200 - int(ref.loc["Dxy", "n"])  # rms's n: the same resamples kept
     generic = optimism_bootstrap(_Lrm(bw), cohort[XCOLS].to_numpy(), cohort["y"], seed=0, indices=idx[:40])
     part = validate_lrm(cohort[XCOLS], cohort["y"], bw=bw, seed=0, indices=idx[:40])
     np.testing.assert_allclose(generic.table[cols], part.table[cols], atol=2e-6)
+
+
+@pytest.mark.parametrize(("bw", "what"), [(False, "nobw"), (True, "bw_aic")])
+def test_converged_resamples_with_extreme_probabilities_are_kept_as_in_rms(bw: bool, what: str) -> None:
+    # issue 13.4: x25.csv is 99 overlapping rows plus one at x = -25 (y = 0); resamples holding
+    # that row converge with fitted probabilities far below 1e-8.  rms keeps all 200 of R's
+    # set.seed(1) resamples (make_fixtures.R section 11); they used to be dropped as
+    # "separated" (45 of 200: corrected slope 1.266 instead of rms's 1.136).
+    d = pd.read_csv(R_DIR / "x25.csv")
+    idx = pd.read_csv(R_DIR / "boot_indices_x25_B200.csv").to_numpy().T
+    ref = pd.read_csv(R_DIR / "validate_x25_B200.csv")
+    ref = ref[ref["what"] == what].set_index("index")
+    assert (ref["n"] == 200).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = validate_lrm(d[["x"]], d["y"], bw=bw, seed=0, indices=idx)
+    cols = ["index.orig", "training", "test", "optimism", "index.corrected", "n"]
+    np.testing.assert_allclose(fast.table.loc[ref.index, cols], ref[cols], atol=1e-6)
+    assert fast.n_failed == 0 and fast.failures == ()
+    X, y = d[["x"]].to_numpy(), d["y"].to_numpy()
+    generic = optimism_bootstrap(_Lrm(bw, ["x"]), X, y, seed=0, indices=idx)
+    assert generic.n_failed == 0
+    np.testing.assert_allclose(generic.table.loc[ref.index, cols], ref[cols], atol=2e-6)
 
 
 def test_indices_are_checked(cohort: pd.DataFrame) -> None:

@@ -522,7 +522,10 @@ def optimism_bootstrap(
         then not used for drawing.
 
     A resample whose fit raises a crsscore/numerical error, warns of separation or
-    non-convergence, or predicts non-finite values counts as failed (``n_failed``).
+    non-convergence, or predicts non-finite values counts as failed (``n_failed``).  With
+    :func:`~crsscore.modeling.logistic.fit_logistic` a SeparationWarning means the ML estimates
+    do not exist (an exact check), so a converged fit with extreme fitted probabilities is kept,
+    as rms ``predab.resample`` keeps every fit that ``lrm.fit`` does not mark ``fail``.
     """
     _check_common(B, n_jobs)
     _check_convention(convention)
@@ -690,6 +693,10 @@ def validate_lrm(
     default, like rms.  ``kept`` in the result gives how often each variable was selected.
     ``indices`` (B, n) gives the resamples explicitly: with R's ``sample(n, replace = TRUE)``
     draws (minus 1) the result equals rms ``validate`` exactly (``tests/validation``).
+
+    As in rms, a resample fails (``n_failed``, left out of the averages) only when its fit does
+    not converge (separated data, whose estimates diverge), has a singular information matrix
+    or non-finite estimates; a converged fit with fitted probabilities near 0 or 1 is kept.
     """
     _check_common(B, n_jobs)
     seed = _fix_seed(seed)

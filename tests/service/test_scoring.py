@@ -260,3 +260,20 @@ def test_fuzz_batch_files_only_input_errors(points_card: ScoreCard, data: bytes)
             continue
         assert len(out) >= 0 and "total" in out.columns
         assert not np.isinf(out["total"].to_numpy(dtype=np.float64)).any()
+
+
+@pytest.mark.parametrize(("value", "unit", "points", "band"), [
+    (102.0, "F", 1.0, ">= 38.9"),   # 38.89 C rounds to 38.9 C (round_to = 1): qualifies
+    (38.85, "C", 1.0, ">= 38.9"),
+    (38.84, "C", 0.0, "< 38.9"),
+    (101.9, "F", 0.0, "< 38.9"),    # 38.83 C
+])
+def test_band_label_uses_the_rounded_value_that_sets_the_points(
+        value: float, unit: str, points: float, band: str) -> None:
+    # issue 13.5: hay2017's temperature is rounded to 0.1 C before the 38.9 C cut-off; the
+    # label must come from the same rounded card-unit value as the points
+    from crsscore.scores.builtin import get_builtin
+
+    res = score_patient(get_builtin("hay2017"), {"temp": (value, unit), "mcp1": (500.0, "pg/mL")})
+    temp = next(v for v in res.variables if v.name == "temp")
+    assert (temp.points, temp.band) == (points, band)

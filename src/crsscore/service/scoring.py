@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
 from crsscore.errors import ScoreCardError, UnitError
-from crsscore.scores.scorecard import ScoreCard, Variable, score_frame, to_card_units
+from crsscore.scores.scorecard import ScoreCard, Variable, round_half_up, score_frame, to_card_units
 from crsscore.service.schemas import ScoreResult, ScoreWarning, VariableResult
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
@@ -432,6 +432,8 @@ def _band_text(var: Variable, lower: float | None, upper: float | None,
 
 
 def _band_label(var: Variable, x: object) -> str | None:
+    """The band (or category) a card-unit value falls in, decided exactly as its points are:
+    after the card's ``round_to`` rounding (102.0 F = 38.89 C counts as 38.9 C: ">= 38.9")."""
     if var.kind == "categorical":
         for c in var.categories:
             if c.value == x:
@@ -442,6 +444,8 @@ def _band_label(var: Variable, x: object) -> str | None:
     xf = float(x)  # type: ignore[arg-type]
     if math.isnan(xf):
         return None
+    if var.round_to is not None:
+        xf = float(round_half_up(np.array([xf]), var.round_to)[0])
     if var.kind == "binary":
         thr = float(var.threshold or 0.0)
         return f">= {_fmt(thr)}" if xf >= thr else f"< {_fmt(thr)}"

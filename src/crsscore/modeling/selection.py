@@ -1,7 +1,9 @@
 """Variable selection: backward elimination by refits, rms ``fastbw``, and cross-validated LASSO.
 
-* :func:`backward_select` refits the model after each candidate removal (AIC or
-  likelihood-ratio p rule; Firth models use the penalised likelihood).
+* :func:`backward_select` eliminates by likelihood-ratio tests (AIC or p rule); for Firth fits
+  the restricted model keeps the full model's penalty, so selection does not depend on units.
+* :func:`backward_select_pooled` eliminates over multiply imputed data sets by Rubin's-rules
+  pooled Wald tests (D1), so the selection is one procedure, not a vote.
 * :func:`fastbw` replicates ``rms::fastbw`` (Lawless & Singhal 1978): approximate backward
   elimination from the full fit's coefficients and covariance only, no refits.  Every column is
   one factor (1 d.f.), as in an ``lrm`` fit of numeric predictors.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,14 +36,21 @@ def _check_rule(rule: str) -> None:
 
 @dataclass(frozen=True)
 class SelectionResult:
-    """Outcome of a backward elimination: kept variables, the removal steps and the final fit."""
+    """Outcome of a backward elimination: kept variables, the removal steps and the final fit.
+
+    ``steps`` has one row per removal: the factor removed, its degrees of freedom, the
+    (penalised) likelihood-ratio or pooled Wald chi-square, its p-value and the change in AIC
+    that the removal makes (``chi-square - 2 d.f.``; negative when it lowers the AIC).  ``fit`` is the
+    final model on one data set (None when the selection pooled several imputed data sets).
+    """
 
     kept: tuple[str, ...]
     dropped: tuple[str, ...]
     steps: pd.DataFrame
-    fit: LogisticFit
+    fit: LogisticFit | None
     rule: str
     alpha: float
+    test: str = "LR"
 
     def summary(self) -> pd.DataFrame:
         return self.steps
@@ -49,9 +59,70 @@ class SelectionResult:
         return self.steps
 
 
-def _criterion(fit: LogisticFit) -> float:
-    """-2 (penalised) log-likelihood + 2 k."""
-    return -2.0 * fit.loglik_penalised + 2.0 * fit.n_params
+STEP_COLUMNS = ["removed", "d.f.", "Chi-Sq", "p", "AIC change", "test"]
+
+
+def _as_matrix(X: ArrayLike | pd.DataFrame, names: Sequence[str] | None) -> tuple[FloatArray, list[str]]:
+    if isinstance(X, pd.DataFrame):
+        cols = [str(c) for c in X.columns] if names is None else [str(c) for c in names]
+        return X.to_numpy(dtype=np.float64, na_value=np.nan), cols
+    Xa = np.asarray(X, dtype=np.float64)
+    if Xa.ndim == 1:
+        Xa = Xa.reshape(-1, 1)
+    cols = [f"x{i + 1}" for i in range(Xa.shape[1])] if names is None else [str(c) for c in names]
+    return Xa, cols
+
+
+def _factor_columns(cols: list[str], groups: Mapping[str, Sequence[str]] | None) -> dict[str, list[int]]:
+    """Factor name -> column indices (a spline's terms form one factor; others are 1 d.f.)."""
+    out: dict[str, list[int]] = {}
+    owner: dict[str, str] = {}
+    for g, members in (groups or {}).items():
+        for m in members:
+            if m not in cols:
+                raise ModelError(f"factor '{g}' names column '{m}', which is not among the candidates")
+            owner[m] = g
+    for j, c in enumerate(cols):
+        out.setdefault(owner.get(c, c), []).append(j)
+    return out
+
+
+def _drop_decision(trials: list[tuple[str, int, float, float]], rule: str, alpha: float
+                   ) -> tuple[str, int, float, float] | None:
+    """The factor to remove (name, d.f., chi-square, p) or None when no removal qualifies.
+
+    ``aic``: the factor with the smallest ``chi2 - 2 d.f.`` when that is <= 0 (its removal
+    does not raise the AIC); ``p``: the factor with the largest p when p > ``alpha``.
+    """
+    if not trials:
+        return None
+    if rule == "aic":
+        best = min(trials, key=lambda t: (t[2] - 2.0 * t[1], t[0]))
+        return best if best[2] - 2.0 * best[1] <= 0.0 else None
+    best = max(trials, key=lambda t: (t[3], t[0]))
+    return best if best[3] > alpha else None
+
+
+def restricted_loglik(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray,
+                      drop: Sequence[int], *, firth: bool) -> float:
+    """Maximised (penalised) log-likelihood with the coefficients ``drop`` fixed at 0.
+
+    For Firth fits the penalty stays that of the full design (Heinze & Schemper 2002; R
+    logistf's ``drop1``/``backward``), so the likelihood-ratio statistic does not depend on
+    the units of any column.  ``D`` includes the intercept column; ``drop`` indexes ``D``.
+    """
+    from crsscore.modeling.firth import firth_newton, penalised_loglik
+    from crsscore.modeling.logistic import _loglik, _newton_ml
+
+    fixed = np.zeros(D.shape[1], dtype=bool)
+    fixed[list(drop)] = True
+    start = beta.copy()
+    start[fixed] = 0.0
+    if firth:
+        b, _, _ = firth_newton(D, y, w, start, max_iter=200, tol=1e-10, fixed=fixed)
+        return penalised_loglik(D, y, w, b)
+    b, _, _ = _newton_ml(D, y, w, start, 200, 1e-12, fixed=fixed)
+    return _loglik(D @ b, y, w)
 
 
 def backward_select(
@@ -64,59 +135,156 @@ def backward_select(
     firth: bool = False,
     force: Sequence[str] = (),
     weights: ArrayLike | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> SelectionResult:
-    """Backward elimination with true refits.
+    """Backward elimination by likelihood-ratio tests.
 
-    At each step every non-forced variable is removed in turn and the model refitted.  With
-    ``rule="aic"`` the removal giving the lowest AIC is made if it does not raise the AIC;
-    with ``rule="p"`` the variable with the largest likelihood-ratio p-value is removed if that
-    p exceeds ``alpha``.  Stops when no removal qualifies.
+    At each step every non-forced factor of the current model is tested by the
+    likelihood-ratio statistic of the model with its coefficients fixed at zero; with
+    ``rule="aic"`` the factor with the smallest ``chi2 - 2 d.f.`` is removed when that is
+    <= 0 (the removal does not raise the AIC), with ``rule="p"`` the factor with the largest
+    p-value when p > ``alpha``; the smaller model is then refitted.  For maximum likelihood
+    this is the usual refit-and-compare elimination.  For Firth fits (``firth=True``) the
+    restricted fit keeps the current model's Jeffreys penalty (penalised likelihood-ratio
+    test, Heinze & Schemper 2002, as R logistf), so the kept set does not change when a
+    predictor is given in other units.  ``groups`` names the columns of multi-column factors
+    (spline terms), removed together.
     """
     _check_rule(rule)
-    if isinstance(X, pd.DataFrame):
-        cols = [str(c) for c in X.columns] if names is None else [str(c) for c in names]
-        Xa = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        Xa = np.asarray(X, dtype=np.float64)
-        if Xa.ndim == 1:
-            Xa = Xa.reshape(-1, 1)
-        cols = [f"x{i + 1}" for i in range(Xa.shape[1])] if names is None else [str(c) for c in names]
-    unknown = [f for f in force if f not in cols]
+    Xa, cols = _as_matrix(X, names)
+    factors = _factor_columns(cols, groups)
+    unknown = [f for f in force if f not in factors and f not in cols]
     if unknown:
         raise ModelError(f"forced variable(s) not among the candidates: {', '.join(unknown)}")
     ya = np.asarray(y, dtype=np.float64)
-    current = list(range(Xa.shape[1]))
+    current = list(factors)
 
-    def fit_cols(idx: list[int]) -> LogisticFit:
-        return fit_logistic(Xa[:, idx], ya, names=[cols[i] for i in idx], weights=weights, firth=firth)
+    def fit_factors(fs: list[str]) -> tuple[LogisticFit, list[int]]:
+        idx = [j for f in fs for j in factors[f]]
+        fit = fit_logistic(Xa[:, idx], ya, names=[cols[j] for j in idx], weights=weights, firth=firth)
+        return fit, idx
 
-    fit = fit_cols(current)
+    fit, idx = fit_factors(current)
     steps: list[dict[str, object]] = []
+    w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=np.float64)
     while True:
-        removable = [i for i in current if cols[i] not in force]
+        removable = [f for f in current if f not in force]
         if not removable:
             break
-        base = _criterion(fit)
-        trials: list[tuple[int, LogisticFit, float, float]] = []
-        for i in removable:
-            sub = fit_cols([j for j in current if j != i])
-            lr = max(0.0, 2.0 * (fit.loglik_penalised - sub.loglik_penalised))
-            trials.append((i, sub, _criterion(sub), float(special.chdtrc(1, lr))))
-        if rule == "aic":
-            i, sub, crit, p = min(trials, key=lambda t: t[2])
-            if crit > base:
-                break
-        else:
-            i, sub, crit, p = max(trials, key=lambda t: t[3])
-            if p <= alpha:
-                break
-        steps.append({"removed": cols[i], "AIC before": base, "AIC after": crit, "p (LR)": p})
-        current = [j for j in current if j != i]
-        fit = sub
-    kept = tuple(cols[i] for i in current)
+        D = np.column_stack([np.ones(Xa.shape[0]), Xa[:, idx]])
+        full = fit.loglik_penalised
+        trials = []
+        for f in removable:
+            drop = [1 + idx.index(j) for j in factors[f]]
+            lr = max(0.0, 2.0 * (full - restricted_loglik(D, ya, w, fit.coef, drop, firth=firth)))
+            df = len(drop)
+            trials.append((f, df, lr, float(special.chdtrc(df, lr))))
+        choice = _drop_decision(trials, rule, alpha)
+        if choice is None:
+            break
+        f, df, chi2, p = choice
+        steps.append({"removed": f, "d.f.": df, "Chi-Sq": chi2, "p": p,
+                      "AIC change": chi2 - 2.0 * df,
+                      "test": "penalised LR" if firth else "LR"})
+        current.remove(f)
+        if not current:
+            break
+        fit, idx = fit_factors(current)
+    kept = tuple(current)
     dropped = tuple(str(s["removed"]) for s in steps)
-    frame = pd.DataFrame(steps, columns=["removed", "AIC before", "AIC after", "p (LR)"])
-    return SelectionResult(kept=kept, dropped=dropped, steps=frame, fit=fit, rule=rule, alpha=alpha)
+    frame = pd.DataFrame(steps, columns=STEP_COLUMNS)
+    return SelectionResult(kept=kept, dropped=dropped, steps=frame, fit=fit if current else None,
+                           rule=rule, alpha=alpha, test="penalised LR" if firth else "LR")
+
+
+def pooled_wald(coefs: FloatArray, covs: FloatArray) -> tuple[float, float, float]:
+    """Rubin's-rules Wald test (D1) that a set of k coefficients is zero over m imputations.
+
+    ``coefs`` (m, k), ``covs`` (m, k, k).  Returns D1, its p-value on F(k, v), and ``k * D1`` (the
+    chi-square-scale statistic).  Li, Raghunathan & Rubin (1991), with their denominator
+    degrees of freedom; Wood, White & Royston (2008) recommend it for selection after
+    multiple imputation.
+    """
+    Q = np.asarray(coefs, dtype=np.float64)
+    U = np.asarray(covs, dtype=np.float64)
+    m, k = Q.shape
+    qbar = Q.mean(axis=0)
+    ubar = U.mean(axis=0)
+    uinv = np.linalg.inv(ubar)
+    if m > 1:
+        dev = Q - qbar
+        Bm = dev.T @ dev / (m - 1)
+        r1 = float((1.0 + 1.0 / m) * np.trace(Bm @ uinv) / k)
+    else:
+        r1 = 0.0
+    d1 = float(qbar @ uinv @ qbar) / (k * (1.0 + r1))
+    if r1 <= 1e-12:
+        return d1, float(special.chdtrc(k, k * d1)), k * d1
+    t = k * (m - 1)
+    if t > 4:
+        v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r1) ** 2
+    else:
+        v = t * (1.0 + 1.0 / k) * (1.0 + 1.0 / r1) ** 2 / 2.0
+    return d1, float(special.fdtrc(k, v, d1)), k * d1
+
+
+def backward_select_pooled(
+    datasets: Sequence[FloatArray],
+    y: ArrayLike,
+    names: Sequence[str],
+    *,
+    rule: str = "aic",
+    alpha: float = 0.05,
+    firth: bool = False,
+    force: Sequence[str] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
+) -> SelectionResult:
+    """Backward elimination over ``m`` imputed data sets by pooled Wald tests (Rubin's rules).
+
+    At each step the current model is fitted on every imputed data set and each factor is
+    tested by the D1 statistic (:func:`pooled_wald`); ``rule="aic"`` removes the factor with
+    the smallest ``k D1 - 2 k`` when <= 0, ``rule="p"`` the one with the largest p when
+    > ``alpha`` (Wood, White & Royston, Stat Med 2008).  Wald statistics do not depend on the
+    units of a predictor.  One data set (``m = 1``) falls back to :func:`backward_select`.
+    """
+    _check_rule(rule)
+    if len(datasets) == 1:
+        return backward_select(datasets[0], y, names, rule=rule, alpha=alpha, firth=firth,
+                               force=force, groups=groups)
+    cols = [str(c) for c in names]
+    factors = _factor_columns(cols, groups)
+    unknown = [f for f in force if f not in factors and f not in cols]
+    if unknown:
+        raise ModelError(f"forced variable(s) not among the candidates: {', '.join(unknown)}")
+    ya = np.asarray(y, dtype=np.float64)
+    current = list(factors)
+    steps: list[dict[str, object]] = []
+    while True:
+        removable = [f for f in current if f not in force]
+        if not removable:
+            break
+        idx = [j for f in current for j in factors[f]]
+        fits = [fit_logistic(Xi[:, idx], ya, firth=firth) for Xi in datasets]
+        coefs = np.stack([f.coef for f in fits])
+        covs = np.stack([f.cov for f in fits])
+        trials = []
+        for f in removable:
+            pos = [1 + idx.index(j) for j in factors[f]]
+            _, p, chi2 = pooled_wald(coefs[:, pos], covs[:, pos][:, :, pos])
+            trials.append((f, len(pos), chi2, p))
+        choice = _drop_decision(trials, rule, alpha)
+        if choice is None:
+            break
+        f, df, chi2, p = choice
+        steps.append({"removed": f, "d.f.": df, "Chi-Sq": chi2, "p": p,
+                      "AIC change": chi2 - 2.0 * df, "test": f"pooled Wald (D1, m={len(datasets)})"})
+        current.remove(f)
+        if not current:
+            break
+    frame = pd.DataFrame(steps, columns=STEP_COLUMNS)
+    return SelectionResult(kept=tuple(current), dropped=tuple(str(s["removed"]) for s in steps),
+                           steps=frame, fit=None, rule=rule, alpha=alpha,
+                           test=f"pooled Wald (D1, m={len(datasets)})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -375,11 +543,14 @@ def lasso_cv(
     folds: int = 5,
     seed: int = 0,
     Cs: int = 30,
+    weights: ArrayLike | None = None,
+    groups: ArrayLike | None = None,
 ) -> LassoResult:
     """L1 logistic regression, penalty chosen by stratified k-fold CV of the log-loss.
 
     Predictors are standardised before fitting (the penalty treats them alike) and the
-    coefficients are returned on the original scale.
+    coefficients are returned on the original scale.  ``weights`` are row weights (``1/m``
+    for ``m`` stacked imputations) and ``groups`` keeps rows of one patient in one fold.
     """
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
@@ -395,16 +566,28 @@ def lasso_cv(
         raise ModelError("lasso_cv: missing values in X; impute or drop them first")
     if ya.sum() < folds or (len(ya) - ya.sum()) < folds:
         raise ModelError(f"lasso_cv: fewer events or non-events than folds ({folds})")
-    mu, sd = Xa.mean(axis=0), Xa.std(axis=0)
+    w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=np.float64)
+    mu = np.average(Xa, axis=0, weights=w)
+    sd = np.sqrt(np.average((Xa - mu) ** 2, axis=0, weights=w))
     if np.any(sd == 0):
         raise ModelError("lasso_cv: constant column(s): " + ", ".join(c for c, s in zip(cols, sd, strict=True) if s == 0))
     Z = (Xa - mu) / sd
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    cv: Any
+    if groups is None:
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    else:
+        # folds of patients (stratified on the patient's outcome), each patient's rows together
+        g = np.asarray(groups)
+        ug, first = np.unique(g, return_index=True)
+        pf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        where = np.searchsorted(ug, g)
+        cv = [(np.flatnonzero(~np.isin(where, te)), np.flatnonzero(np.isin(where, te)))
+              for _, te in pf.split(np.zeros(ug.size), ya[first].astype(int))]
     model = LogisticRegressionCV(
         Cs=Cs, cv=cv, l1_ratios=(1.0,), solver="saga", scoring="neg_log_loss", max_iter=5000,
         tol=1e-6, random_state=seed, use_legacy_attributes=False,
     )
-    model.fit(Z, ya.astype(int))
+    model.fit(Z, ya.astype(int), sample_weight=w)
     b = np.asarray(model.coef_, dtype=np.float64).reshape(-1)
     a = float(np.asarray(model.intercept_).reshape(-1)[0])
     slopes = b / sd

@@ -74,7 +74,24 @@ def firth_newton(
     fixed: BoolArray | None = None,
     max_halving: int = 25,
 ) -> tuple[FloatArray, bool, int]:
-    """Solve the Firth modified score equations; entries where ``fixed`` is True are held."""
+    """Solve the Firth modified score equations; entries where ``fixed`` is True are held.
+
+    The iteration runs on columns scaled to unit root-mean-square and the result is scaled
+    back: Firth's estimate is equivariant under rescaling a column (the Jeffreys prior is
+    invariant), and the step cap ``MAX_STEP`` then means the same in every unit, so a
+    predictor in kiloseconds converges as in seconds.
+    """
+    scale = np.sqrt(np.average(D * D, axis=0, weights=w)) if np.any(w > 0) else np.ones(D.shape[1])
+    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+    beta_s, converged, it = _firth_newton_scaled(D / scale, y, w, beta0 * scale, max_iter=max_iter,
+                                                 tol=tol, fixed=fixed, max_halving=max_halving)
+    return beta_s / scale, converged, it
+
+
+def _firth_newton_scaled(
+    D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, *, max_iter: int,
+    tol: float, fixed: BoolArray | None, max_halving: int,
+) -> tuple[FloatArray, bool, int]:
     beta = beta0.copy()
     free = np.ones(D.shape[1], dtype=bool) if fixed is None else ~fixed
     lp_old = penalised_loglik(D, y, w, beta)

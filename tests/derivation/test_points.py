@@ -15,11 +15,11 @@ from crsscore.modeling.points import (
     categorise,
     choose_cutpoints,
     clinical_round,
+    points_from_effects,
     probability_table,
     risk_groups,
-    sullivan_points,
+    round_sig,
     wilson_ci,
-    youden_threshold,
 )
 
 
@@ -35,35 +35,6 @@ def test_clinical_round_examples(value: float, expected: float) -> None:
 def test_clinical_round_is_close(value: float) -> None:
     r = clinical_round(value)
     assert abs(r / value - 1) <= 0.2 + 1e-12
-
-
-def _brute_youden(x: np.ndarray, y: np.ndarray) -> float:
-    best, best_c = -1.0, math.nan
-    u = np.unique(x)
-    for c in (u[:-1] + u[1:]) / 2:
-        pred = x >= c
-        sens = (pred & (y == 1)).sum() / (y == 1).sum()
-        spec = (~pred & (y == 0)).sum() / (y == 0).sum()
-        j = abs(sens + spec - 1)
-        if j > best:
-            best, best_c = j, c
-    return float(best_c)
-
-
-@given(st.integers(min_value=0, max_value=10_000))
-def test_youden_equals_brute_force(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=40).round(1)
-    y = (x + rng.normal(size=40) > 0.3).astype(int)
-    if y.sum() in (0, len(y)) or np.unique(x).size < 2:
-        return
-    assert youden_threshold(x, y) == pytest.approx(_brute_youden(x, y))
-
-
-def test_youden_direction_free() -> None:
-    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    y = np.array([1, 1, 1, 0, 0, 0])  # low values are events
-    assert youden_threshold(x, y) == 3.5
 
 
 def test_choose_cutpoints_quantile_and_clinical() -> None:
@@ -88,8 +59,8 @@ def test_choose_cutpoints_errors() -> None:
         choose_cutpoints(np.array([np.nan, np.nan]))
     with pytest.raises(ModelError, match="distinct"):
         choose_cutpoints(np.arange(5.0), given=[1, 1])
-    with pytest.raises(ModelError, match="need the outcome"):
-        choose_cutpoints(np.arange(5.0), method="youden")
+    with pytest.raises(ModelError, match="'clinical' or 'quantile'"):
+        choose_cutpoints(np.arange(5.0), method="youden")  # type: ignore[arg-type]
 
 
 def test_categorise_boundary_goes_up() -> None:
@@ -98,23 +69,74 @@ def test_categorise_boundary_goes_up() -> None:
     assert np.isnan(b[4])
 
 
-def test_sullivan_points_reference_is_lowest_risk() -> None:
-    pts, constant = sullivan_points({"a": [0.0, 0.5, 1.0], "b": [0.0, -1.5]})
-    assert constant == pytest.approx(0.5)
-    assert pts == {"a": (0, 1, 2), "b": (3, 0)}
+def _linear(beta: float, log: bool = False):  # type: ignore[no-untyped-def]
+    return lambda x: beta * (np.log10(x) if log else x)
 
 
-def test_sullivan_points_max_points_rescales() -> None:
-    pts, constant = sullivan_points({"a": [0.0, 0.1], "b": [0.0, 2.0]}, max_points=4)
-    assert constant == pytest.approx(0.5)
-    assert pts == {"a": (0, 0), "b": (0, 4)}
+def test_points_follow_the_continuous_model_and_stay_within_the_bound() -> None:
+    rng = np.random.default_rng(0)
+    values = {"crp": 10 ** rng.normal(1.5, 0.5, 400), "anc": rng.gamma(2.0, 1.0, 400),
+              "aptt": rng.normal(35, 6, 400)}
+    effects = {"crp": _linear(1.2, log=True), "anc": _linear(-0.4), "aptt": _linear(0.02)}
+    scale = points_from_effects(effects, values, max_points=12)
+    assert scale.max_total <= 12 and not scale.capped
+    for name, vp in scale.variables.items():
+        assert vp.monotone_effect and vp.monotone_points, name
+        assert min(vp.points) == 0
+        # points = round(contribution of the band's representative value / B)
+        expect = [math.floor(c / scale.constant + 0.5) for c in vp.contribution]
+        assert list(vp.points) == expect
+    # direction follows the sign of the effect: CRP up, ANC down
+    assert list(scale.variables["crp"].points) == sorted(scale.variables["crp"].points)
+    assert list(scale.variables["anc"].points) == sorted(scale.variables["anc"].points, reverse=True)
+    # reachable totals: every sum of one band per variable, each once
+    totals = scale.reachable_totals()
+    assert totals == sorted(set(totals)) and totals[0] == 0 and totals[-1] == scale.max_total
 
 
-def test_sullivan_points_errors() -> None:
-    with pytest.raises(ModelError, match="finite"):
-        sullivan_points({"a": [0.0, math.inf]})
+def test_non_monotone_effect_is_shown_as_such() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, 500)
+    scale = points_from_effects({"u": lambda v: 0.8 * v**2}, {"u": x}, max_points=8)
+    vp = scale.variables["u"]
+    assert not vp.monotone_effect and not vp.monotone_points
+    assert vp.points[0] > min(vp.points) < vp.points[-1]
+    assert any("not monotone" in n for n in scale.notes)
+
+
+@given(st.integers(min_value=-3, max_value=3))
+def test_points_do_not_depend_on_the_unit(k: int) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(35, 6, 300)
+    base = points_from_effects({"a": _linear(0.05)}, {"a": x}, max_points=10)
+    c = 10.0**k
+    scaled = points_from_effects({"a": _linear(0.05 / c)}, {"a": x * c}, max_points=10)
+    assert scaled.variables["a"].points == base.variables["a"].points
+    np.testing.assert_allclose(np.array(scaled.variables["a"].cuts) / c, base.variables["a"].cuts,
+                               rtol=1e-12)
+
+
+def test_a_negligible_effect_scores_nothing_and_says_so() -> None:
+    rng = np.random.default_rng(3)
+    values = {"big": rng.normal(0, 1, 200), "tiny": rng.normal(0, 1, 200)}
+    scale = points_from_effects({"big": _linear(2.0), "tiny": _linear(0.001)}, values, max_points=10)
+    assert scale.variables["tiny"].max_points == 0
+    assert any("tiny" in n and "0 everywhere" in n for n in scale.notes)
+
+
+def test_points_errors() -> None:
     with pytest.raises(ModelError, match="changes the risk"):
-        sullivan_points({"a": [0.0, 0.0]})
+        points_from_effects({"a": _linear(0.0)}, {"a": np.arange(10.0)})
+    with pytest.raises(ModelError, match="max_points"):
+        points_from_effects({"a": _linear(1.0)}, {"a": np.arange(10.0)}, max_points=0)
+    with pytest.raises(ModelError, match="no observed values"):
+        points_from_effects({"a": _linear(1.0)}, {"a": np.full(3, np.nan)})
+
+
+@pytest.mark.parametrize(("value", "expected"), [(37.43, 37.0), (0.01234, 0.012), (0.6000000000000001, 0.6),
+                                                 (1234.0, 1200.0), (-0.0456, -0.046)])
+def test_round_sig(value: float, expected: float) -> None:
+    assert round_sig(value) == expected
 
 
 @pytest.mark.parametrize(("events", "n"), [(0, 10), (3, 17), (17, 125), (10, 10)])
@@ -144,7 +166,7 @@ def test_risk_groups_data_driven_cover_everyone() -> None:
     assert sum(g.events for g in groups) == int(y.sum())
 
 
-def test_probability_table_is_logistic() -> None:
-    tab = probability_table([0, 3, 5], -3.0, 0.5)
-    assert [t for t, _ in tab] == [0, 1, 2, 3, 4, 5]
-    assert tab[2][1] == pytest.approx(1 / (1 + math.exp(2.0)))
+def test_probability_table_lists_each_reachable_total_once() -> None:
+    tab = probability_table([0, 3, 5, 3, 0], -3.0, 0.5)
+    assert [t for t, _ in tab] == [0, 3, 5]
+    assert tab[1][1] == pytest.approx(1 / (1 + math.exp(1.5)))

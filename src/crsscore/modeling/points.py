@@ -1,31 +1,29 @@
-"""From a fitted logistic model to a bedside point score.
+"""From a fitted continuous logistic model to a bedside point score.
 
-The steps, each a pure function so that the bootstrap can repeat all of them in every
-resample:
+The points come from the *continuous* model, as Sullivan, Massaro & D'Agostino describe
+(Stat Med 2004;23:1631-60): categories are only the output format of the score, never the
+model.  Each selected variable contributes ``f_j(x)`` to the linear predictor (its
+coefficient times the transformed value, or its spline).  The steps, each a pure function so
+that the bootstrap repeats all of them in every resample:
 
-1. :func:`choose_cutpoints` puts cut-points on a continuous predictor: ``"clinical"`` (sample
-   quantiles rounded to a clinically readable number), ``"quantile"`` (raw sample quantiles),
-   ``"youden"`` (the threshold maximising sensitivity + specificity - 1, rounded to two
-   significant figures) or given by the user.
+1. :func:`points_from_effects` chooses the constant ``B`` (log-odds per point) so that the
+   largest attainable total is about ``max_points``; puts cut-points where the rounded
+   contribution ``(f_j(x) - f_j(ref)) / B`` changes (``bands="points"``, rounded to two
+   significant figures), or at clinically rounded quantiles (``"clinical"``, ``"quantile"``)
+   or given values; and gives each band ``round((f_j(W) - f_j(W_ref)) / B)`` points with
+   ``W`` a representative value of the band (the median of the training values in it, else
+   its midpoint) and ``W_ref`` the band of lowest risk.  Points are therefore monotone
+   wherever the fitted effect is, and a non-monotone spline effect shows as such.
 2. :func:`categorise` maps values to band indices with the ``[lower, upper)`` convention.
-3. :func:`sullivan_points` turns the category coefficients of a logistic model refitted on
-   the bands into integer points by the Sullivan/Framingham method: within each variable the
-   lowest-risk band is the reference (0 points); points = round(beta / B) where B, the
-   "constant", is by default the smallest non-zero absolute band coefficient (so the
-   weakest effect is worth one point).
-4. :func:`probability_table` maps each possible total to a probability with a logistic fit
-   of the outcome on the total (``expit(a + b * total)``).
-5. :func:`risk_groups` splits the total into groups with observed event rates and Wilson
+3. :func:`probability_table` lists each reachable total once with ``expit(a + b * total)``.
+4. :func:`risk_groups` splits the total into groups with observed event rates and Wilson
    95 % confidence intervals.
-
-Reference: Sullivan LM, Massaro JM, D'Agostino RB. Presentation of multivariate data for
-clinical use: the Framingham Study risk score functions. Stat Med 2004;23:1631-60.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +34,8 @@ from scipy import stats
 from crsscore.errors import ModelError
 
 FloatArray = npt.NDArray[np.float64]
-CutMethod = Literal["clinical", "quantile", "youden"]
+CutMethod = Literal["clinical", "quantile"]
+BandMethod = Literal["points", "clinical", "quantile"]
 
 _NICE = np.array([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 8.0, 10.0])
 
@@ -58,46 +57,24 @@ def clinical_round(value: float) -> float:
     exp = math.floor(math.log10(mag))
     mant = mag / 10.0**exp
     best = float(_NICE[np.argmin(np.abs(_NICE - mant))])
-    return float(sign * best * 10.0**exp)
+    return float(f"{sign * best:g}e{exp}")  # via the decimal text: 0.6, not 0.6000000000000001
 
 
-def _round_sig(value: float, digits: int = 2) -> float:
+def round_sig(value: float, digits: int = 2) -> float:
+    """Round to ``digits`` significant figures (``37.43 -> 37``, ``0.01234 -> 0.012``)."""
     if value == 0 or not math.isfinite(value):
         return float(value)
-    return float(round(value, digits - 1 - math.floor(math.log10(abs(value)))))
+    return float(f"{value:.{digits}g}")
 
 
-def youden_threshold(x: FloatArray, y: npt.NDArray[np.int_]) -> float:
-    """The cut-point c maximising sensitivity + specificity - 1 for ``x >= c`` or ``x < c``.
-
-    Candidate cut-points are midpoints between consecutive distinct values (as pROC's
-    ``coords(..., "best")``); the direction giving the larger index is used.
-    """
-    ok = ~np.isnan(x)
-    xs, ys = x[ok], y[ok]
-    u = np.unique(xs)
-    if u.size < 2:
-        raise ModelError("cannot choose a Youden cut-point: fewer than two distinct values")
-    cands = (u[:-1] + u[1:]) / 2.0
-    pos = ys == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    if n1 == 0 or n0 == 0:
-        raise ModelError("cannot choose a Youden cut-point: the outcome has one class only")
-    above = xs[None, :] >= cands[:, None]
-    sens = (above & pos[None, :]).sum(axis=1) / n1
-    spec = (~above & ~pos[None, :]).sum(axis=1) / n0
-    j = np.abs(sens + spec - 1.0)
-    return float(cands[int(np.argmax(j))])
-
-
-def choose_cutpoints(x: npt.ArrayLike, y: npt.ArrayLike | None = None, *,
-                     method: CutMethod = "clinical", n_bands: int = 2,
+def choose_cutpoints(x: npt.ArrayLike, *, method: CutMethod = "clinical", n_bands: int = 2,
                      given: Sequence[float] | None = None) -> list[float]:
     """Cut-points splitting ``x`` into ``n_bands`` bands (``n_bands - 1`` cut-points).
 
     ``given`` overrides the method.  Cut-points are strictly increasing; rounding that would
     make two coincide, or leave a band empty in the data, drops the duplicate, so fewer bands
-    than asked may come back (never an empty band).  Youden gives a single cut-point.
+    than asked may come back (never an empty band).  The outcome never enters: cut-points
+    chosen to maximise association with the outcome are an overfitted model of their own.
     """
     xv = np.asarray(x, dtype=np.float64)
     xv_ok = xv[~np.isnan(xv)]
@@ -110,23 +87,24 @@ def choose_cutpoints(x: npt.ArrayLike, y: npt.ArrayLike | None = None, *,
         return cuts
     if n_bands < 2:
         raise ModelError(f"n_bands must be at least 2, got {n_bands}")
-    if method == "youden":
-        if y is None:
-            raise ModelError("Youden cut-points need the outcome")
-        raw = [youden_threshold(xv, np.asarray(y, dtype=np.int_))]
-        cuts = [_round_sig(raw[0], 2)]
-    else:
-        qs = np.arange(1, n_bands) / n_bands
-        raw = [float(v) for v in np.quantile(xv_ok, qs)]
-        cuts = [clinical_round(v) for v in raw] if method == "clinical" else raw
+    if method not in ("clinical", "quantile"):
+        raise ModelError(f"cut-point method must be 'clinical' or 'quantile', got {method!r}")
+    qs = np.arange(1, n_bands) / n_bands
+    raw = [float(v) for v in np.quantile(xv_ok, qs)]
+    cuts = [clinical_round(v) for v in raw] if method == "clinical" else raw
+    return _usable_cuts(cuts, xv_ok)
+
+
+def _usable_cuts(cuts: Sequence[float], xv_ok: FloatArray) -> list[float]:
+    """Sorted distinct cut-points that leave observed data on both sides."""
     lo, hi = float(xv_ok.min()), float(xv_ok.max())
     uniq = np.unique(xv_ok)
     if uniq.size < 2:
         raise ModelError("cannot choose cut-points: the variable has a single value")
     out: set[float] = set()
     for c in cuts:
-        # a cut-point must leave data on both sides (no empty band): a cut at or below the
-        # minimum moves up to the next observed value; one above the maximum is dropped
+        # a cut-point at or below the minimum moves up to the next observed value; one above
+        # the maximum is dropped
         if c <= lo:
             c = float(uniq[uniq > c][0])
         if lo < c <= hi:
@@ -145,51 +123,202 @@ def categorise(x: npt.ArrayLike, cuts: Sequence[float]) -> npt.NDArray[np.float6
     return idx
 
 
+EffectFn = Callable[[FloatArray], FloatArray]
+
+
 @dataclass(frozen=True)
 class VariablePoints:
-    """Bands of one variable with their coefficients and points."""
+    """The bands of one variable: cut-points, representative values and points.
+
+    ``contribution`` is ``f(W) - f(W_ref)`` in log-odds for each band's representative value
+    ``W``; ``points`` its rounding in units of the scale's constant.  ``monotone_effect`` says
+    whether the fitted effect is monotone over the training range, ``monotone_points`` whether
+    the points are; where the first holds the second does too, by construction.
+    """
 
     name: str
     cuts: tuple[float, ...]
-    coefs: tuple[float, ...]  # log-odds of each band relative to band 0
-    points: tuple[int, ...]   # integer points, lowest-risk band = 0
-    reference_band: int
+    representative: tuple[float, ...]
+    contribution: tuple[float, ...]
+    points: tuple[int, ...]
+    monotone_effect: bool
+    monotone_points: bool
+    span: float  # range of the fitted effect over the training values, log-odds
+
+    @property
+    def max_points(self) -> int:
+        return max(self.points)
 
 
-def sullivan_points(band_coefs: Mapping[str, Sequence[float]], *, constant: float | None = None,
-                    max_points: int | None = None) -> tuple[dict[str, tuple[int, ...]], float]:
-    """Integer points from band coefficients (each list starts with 0 for band 0).
+@dataclass(frozen=True)
+class PointsScale:
+    """Sullivan points for every variable, with the constant ``B`` and what was done."""
 
-    Within each variable the lowest-coefficient band becomes the reference.  Points are
-    ``round((beta_k - beta_ref) / B)``; B defaults to the smallest non-zero absolute
-    difference, or to ``max(diff) / max_points`` when that would exceed ``max_points``.
-    Returns the points per variable and B (log-odds per point).
+    variables: dict[str, VariablePoints]
+    constant: float  # B: log-odds per point
+    max_points: int  # the bound asked for
+    max_total: int  # largest attainable total
+    capped: bool  # B had to be enlarged beyond the first choice to respect max_points
+    bands: str
+    notes: tuple[str, ...]
+
+    @property
+    def points(self) -> dict[str, tuple[int, ...]]:
+        return {k: v.points for k, v in self.variables.items()}
+
+    @property
+    def cuts(self) -> dict[str, list[float]]:
+        return {k: list(v.cuts) for k, v in self.variables.items()}
+
+    def reachable_totals(self) -> list[int]:
+        """Every total a patient can reach (each variable in one of its bands)."""
+        sums = {0}
+        for v in self.variables.values():
+            sums = {a + b for a in sums for b in set(v.points)}
+        return sorted(sums)
+
+
+def _monotone(v: FloatArray, tol: float = 1e-9) -> bool:
+    d = np.diff(v)
+    scale = tol * max(1.0, float(np.max(np.abs(v))) if v.size else 1.0)
+    return bool(np.all(d >= -scale) or np.all(d <= scale))
+
+
+def _representatives(x: FloatArray, cuts: Sequence[float]) -> FloatArray:
+    """Median of the training values in each band; the midpoint of an empty band."""
+    band = categorise(x, cuts)
+    edges = [-math.inf, *cuts, math.inf]
+    out = np.empty(len(cuts) + 1)
+    for b in range(len(cuts) + 1):
+        inside = x[band == b]
+        if inside.size:
+            out[b] = float(np.median(inside))
+        else:
+            lo, hi = edges[b], edges[b + 1]
+            out[b] = (lo + hi) / 2.0 if math.isfinite(lo) and math.isfinite(hi) else (
+                lo if math.isfinite(lo) else hi)
+    return out
+
+
+def _step_cuts(x: FloatArray, f: EffectFn, constant: float, grid_size: int) -> list[float]:
+    """Values where the rounded contribution ``round((f - min f) / B)`` changes, rounded."""
+    grid = np.unique(np.quantile(x, np.linspace(0.0, 1.0, grid_size)))
+    if grid.size < 2:
+        return []
+    e = np.asarray(f(grid), dtype=np.float64)
+    scaled = (e - e.min()) / constant
+    r = np.floor(scaled + 0.5)
+    cuts: list[float] = []
+    for i in np.flatnonzero(np.diff(r) != 0):
+        # crossing of the half-point level between grid[i] and grid[i + 1]
+        level = (min(r[i], r[i + 1]) + 0.5)
+        a, b = scaled[i], scaled[i + 1]
+        t = 0.5 if a == b else float(np.clip((level - a) / (b - a), 0.0, 1.0))
+        cuts.append(round_sig(float(grid[i] + t * (grid[i + 1] - grid[i])), 2))
+    return _usable_cuts(cuts, x) if cuts else []
+
+
+def _variable_points(name: str, x: FloatArray, f: EffectFn, constant: float, *, bands: str,
+                     n_bands: int, given: Sequence[float] | None, grid_size: int,
+                     span: float, monotone_effect: bool) -> VariablePoints:
+    if given is not None:
+        cuts = choose_cutpoints(x, given=given)
+    elif bands == "points":
+        cuts = _step_cuts(x, f, constant, grid_size)
+    else:
+        cuts = choose_cutpoints(x, method=bands, n_bands=n_bands)  # type: ignore[arg-type]
+    for _ in range(len(cuts) + 1):
+        rep = _representatives(x, cuts)
+        e = np.asarray(f(rep), dtype=np.float64)
+        contrib = e - e.min()
+        pts = np.floor(contrib / constant + 0.5).astype(np.int_)
+        if given is not None or bands != "points":
+            break
+        # neighbouring bands with equal points are one band
+        same = [k for k in range(len(cuts)) if pts[k] == pts[k + 1]]
+        if not same:
+            break
+        cuts = [c for k, c in enumerate(cuts) if k not in same]
+    return VariablePoints(
+        name=name, cuts=tuple(float(c) for c in cuts), representative=tuple(float(v) for v in rep),
+        contribution=tuple(float(v) for v in contrib), points=tuple(int(v) for v in pts),
+        monotone_effect=monotone_effect, monotone_points=_monotone(pts.astype(np.float64)),
+        span=span)
+
+
+def points_from_effects(effects: Mapping[str, EffectFn], values: Mapping[str, npt.ArrayLike], *,
+                        max_points: int = 20, bands: BandMethod = "points", n_bands: int = 3,
+                        given: Mapping[str, Sequence[float]] | None = None,
+                        grid_size: int = 801, trim: float = 0.025) -> PointsScale:
+    """Sullivan points for variables with fitted effects ``f_j`` (log-odds, raw units).
+
+    ``values`` are each variable's observed training values (raw, canonical units).  For the
+    points only, values are winsorised at the ``trim`` and ``1 - trim`` quantiles: the most
+    extreme few per cent at each end score as the quantile does, so that a handful of
+    outliers do not stretch the scale for everyone.  ``B`` starts at the summed range of the
+    effects over the winsorised training values divided by ``max_points`` and grows
+    (``capped``) only if rounding makes the largest total exceed ``max_points``.  Rescaling a variable by any factor rescales its cut-points by the same
+    factor and leaves its points unchanged (up to the two-significant-figure rounding of the
+    cut-points, which is itself scale-free for powers of ten).
     """
-    diffs: dict[str, FloatArray] = {}
-    for name, coefs in band_coefs.items():
-        c = np.asarray(coefs, dtype=np.float64)
-        if c.size < 2 or not np.all(np.isfinite(c)):
-            raise ModelError(f"variable {name}: band coefficients must be finite, got {list(coefs)}")
-        diffs[name] = c - c.min()
-    all_d = np.concatenate([d[d > 1e-12] for d in diffs.values()] or [np.array([])])
-    if constant is None:
-        if all_d.size == 0:
-            raise ModelError("no variable changes the risk: cannot assign points")
-        constant = float(all_d.min())
-        if max_points is not None and float(all_d.max()) / constant > max_points:
-            constant = float(all_d.max()) / max_points
-    if constant <= 0:
-        raise ModelError(f"the points constant must be positive, got {constant}")
-    pts = {name: tuple(int(v) for v in np.round(d / constant)) for name, d in diffs.items()}
-    return pts, float(constant)
+    if max_points < 1:
+        raise ModelError(f"max_points must be at least 1, got {max_points}")
+    if not effects:
+        raise ModelError("no variables to give points to")
+    given = dict(given or {})
+    xs: dict[str, FloatArray] = {}
+    spans: dict[str, float] = {}
+    mono: dict[str, bool] = {}
+    for name, f in effects.items():
+        x = np.asarray(values[name], dtype=np.float64)
+        x = x[~np.isnan(x)]
+        if x.size == 0:
+            raise ModelError(f"variable {name}: no observed values to place cut-points on")
+        lo, hi = np.quantile(x, [trim, 1.0 - trim])
+        if hi > lo:
+            x = np.clip(x, lo, hi)
+        grid = np.unique(np.quantile(x, np.linspace(0.0, 1.0, grid_size)))
+        e = np.asarray(f(grid), dtype=np.float64)
+        if not np.all(np.isfinite(e)):
+            raise ModelError(f"variable {name}: the fitted effect is not finite over the training values")
+        xs[name], spans[name], mono[name] = x, float(e.max() - e.min()), _monotone(e)
+    total_span = sum(spans.values())
+    if total_span <= 0:
+        raise ModelError("no selected variable changes the risk: cannot assign points")
+    constant = total_span / max_points
+    first = constant
+    notes: list[str] = []
+    for _ in range(60):
+        vp = {name: _variable_points(name, xs[name], f, constant, bands=bands, n_bands=n_bands,
+                                     given=given.get(name), grid_size=grid_size,
+                                     span=spans[name], monotone_effect=mono[name])
+              for name, f in effects.items()}
+        max_total = sum(v.max_points for v in vp.values())
+        if max_total <= max_points:
+            break
+        constant *= 1.0 + 0.5 * (max_total - max_points) / max(max_points, 1) + 1e-3
+    capped = constant > first * (1 + 1e-9)
+    for v in vp.values():
+        if not v.monotone_effect:
+            notes.append(f"{v.name}: the fitted (spline) effect is not monotone, and its points "
+                         "follow it on purpose")
+        if v.max_points == 0:
+            notes.append(f"{v.name}: its whole effect ({v.span:.3f} log-odds) is worth less than "
+                         f"half a point at {constant:.3f} log-odds per point; it scores 0 everywhere and is "
+                         "left out of the card (it stays in the continuous model)")
+    if capped:
+        notes.append(f"scale capped at {max_points} points: the constant was raised from "
+                     f"{first:.4f} to {constant:.4f} log-odds per point")
+    return PointsScale(variables=vp, constant=float(constant), max_points=max_points,
+                       max_total=sum(v.max_points for v in vp.values()), capped=capped,
+                       bands=bands, notes=tuple(notes))
 
 
-def probability_table(total: npt.ArrayLike, intercept: float, slope: float) -> list[tuple[float, float]]:
-    """Each attainable total (from min to max of ``total``) with ``expit(a + b * total)``."""
-    t = np.asarray(total, dtype=np.float64)
-    t = t[~np.isnan(t)]
-    lo, hi = math.floor(t.min()), math.ceil(t.max())
-    return [(float(k), float(stats.logistic.cdf(intercept + slope * k))) for k in range(lo, hi + 1)]
+def probability_table(totals: npt.ArrayLike, intercept: float, slope: float) -> list[tuple[float, float]]:
+    """Each reachable total (given once, ascending) with ``expit(a + b * total)``."""
+    t = np.asarray(totals, dtype=np.float64).ravel()
+    uniq = sorted({float(v) for v in np.unique(t[~np.isnan(t)])})
+    return [(t, float(stats.logistic.cdf(intercept + slope * t))) for t in uniq]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from crsscore.modeling.candidates import candidates as make_candidates
 from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
 from crsscore.modeling.table1 import Table1, table_one
 from crsscore.modeling.univariable import univariable_table
-from crsscore.scores.scorecard import Performance, ScoreCard
+from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,55 @@ def _sample_size(n: int, events: int, n_params: int) -> SampleSizeCheck:
     return SampleSizeCheck(ok=ok, message=text, n=n, events=events, n_parameters=n_params)
 
 
+#: Fewer events than this and crsscore refuses to write a score card without an override.
+MIN_EVENTS = 10
+#: ... and likewise when Riley's minimum sample size is more than this many times the cohort.
+RILEY_FAR = 10.0
+
+
+def _riley_required(n: int, events: int, n_params: int) -> int | None:
+    from crsscore.validation.samplesize import DEFAULT_C_STATISTIC, sample_size
+
+    if events in (0, n):
+        return None
+    try:
+        return int(sample_size(events / n, n_params, c_statistic=DEFAULT_C_STATISTIC).n)
+    except (ValueError, ModelError):
+        return None
+
+
+def sample_size_floor(n: int, events: int, n_params: int) -> str | None:
+    """Why this cohort is below crsscore's floor for writing a score card, or None.
+
+    The floor: at least :data:`MIN_EVENTS` events, and Riley's minimum sample size no more
+    than :data:`RILEY_FAR` times the cohort.  Below it a card's apparent and even its
+    optimism-corrected performance are too unstable to be served at the bedside.
+    """
+    if events < MIN_EVENTS:
+        return (f"{events} event(s) among {n} patients: fewer than {MIN_EVENTS}, too few to "
+                "derive a score anyone should use")
+    need = _riley_required(n, events, n_params)
+    if need is not None and need > RILEY_FAR * n:
+        return (f"Riley's minimum sample size for {n_params} candidate parameters is {need} "
+                f"patients, more than {RILEY_FAR:g} times the {n} available")
+    return None
+
+
 def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
            prior_outcome: str = "exclude", settings: DerivationSettings | None = None,
-           bootstrap: int = 0, seed: int = 0, n_jobs: int = 1, scheduler: str | None = None,
-           progress: bool = False, outcomes: Outcomes | None = None, points: str = "sullivan",
-           max_features: int = 5, certify: float = 0.0) -> DerivationRun:
+           bootstrap: int = 0, seed: int | None = None, n_jobs: int = 1,
+           scheduler: str | None = None, progress: bool = False, outcomes: Outcomes | None = None,
+           points: str = "sullivan", max_features: int = 5, certify: float = 0.0,
+           allow_small_sample: bool = False) -> DerivationRun:
     """Grade, build the landmark table, and derive (and optionally validate) the point score.
 
-    ``points="sullivan"`` rounds a (Firth) logistic model on banded predictors into points;
+    ``points="sullivan"`` rounds the continuous (Firth) logistic model into Sullivan points;
     ``points="learned"`` learns integer points directly (at most ``max_features`` thresholds).
     ``certify > 0`` (learned points only) checks the reported score exactly by mixed-integer
-    programming within that many seconds (not repeated inside the bootstrap).
+    programming within that many seconds (not repeated inside the bootstrap).  ``seed``, when
+    given, replaces ``settings.seed``: one seed drives every random step and is recorded.
+    Below the sample-size floor (:func:`sample_size_floor`) no card is derived unless
+    ``allow_small_sample``; the verdict travels in the card either way.
     """
     if prior_outcome not in ("exclude", "keep"):
         raise ModelError(f"prior_outcome must be 'exclude' or 'keep'; got {prior_outcome!r}")
@@ -140,7 +178,12 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         raise ModelError(f"points must be 'sullivan' or 'learned'; got {points!r}")
     if certify < 0 or (certify > 0 and points != "learned"):
         raise ModelError("certify (seconds of exact MIP check, >= 0) applies to learned points only")
-    settings = settings or DerivationSettings(seed=seed)
+    if bootstrap < 0:
+        raise ModelError(f"the number of bootstrap resamples must be >= 0; got {bootstrap}")
+    settings = settings or DerivationSettings()
+    if seed is not None:
+        settings = settings.with_(seed=seed)
+    seed = settings.seed
     caught: list[str] = []
     outcomes = outcomes or cohort_outcomes(cohort)
     cands = make_candidates(list(settings.candidates))
@@ -155,13 +198,27 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
     if len(data) == 0:
         raise ModelError(f"no patients with an outcome at landmark {landmark}")
     y = data["severe_crs"].to_numpy(dtype=np.int_)
+    n_params = len(cands)
+    floor = sample_size_floor(len(y), int(y.sum()), n_params)
+    if floor is not None and (not allow_small_sample or y.sum() in (0, len(y))):
+        why = ""
+        if lt.policy == "exclude" and lt.n_prior_outcome:
+            why = (f" {lt.n_prior_outcome} patient(s) whose severe CRS began before the landmark "
+                   "were excluded (--prior-outcome exclude); --prior-outcome keep counts them "
+                   "(as concurrent markers), or an earlier landmark (--landmark day3, day0, "
+                   "pre-ld) predicts before most onsets.")
+        raise ModelError(
+            f"no score card derived at landmark {landmark}: {floor}.{why} "
+            + ("" if y.sum() in (0, len(y)) else
+               "Use fewer candidates, pool more patients, or pass --allow-small-sample to "
+               "derive anyway (the card then carries the warning)."))
 
     empty = [c.name for c in cands
              if c.name not in data.columns or pd.to_numeric(data[c.name], errors="coerce").isna().all()]
     if empty:
         raise ModelError(f"no observed value at landmark {landmark} (window +-{window:g} days) for "
-                         f"candidate(s) {', '.join(empty)}; choose another landmark or drop them "
-                         "from the candidates")
+                         f"candidate(s) {', '.join(empty)}; choose another --landmark or drop them "
+                         "from --candidates")
     t1cols = [c for c in (*TABLE1_COLUMNS, *[c.name for c in cands]) if c in data.columns]
     t1cols = [c for c in t1cols if data[c].notna().any()]
     t1cols = list(dict.fromkeys(t1cols))
@@ -170,14 +227,17 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
                    group_labels={0: "no severe CRS", 1: "severe CRS"})
     uni = univariable_table(data, "severe_crs", [c.name for c in cands],
                             {c.name: _transform_fn(c) for c in cands})
-    ss = _sample_size(len(y), int(y.sum()), len(cands))
+    ss = _sample_size(len(y), int(y.sum()), n_params)
 
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always", CrsscoreWarning)
-        model = _model(settings, points, max_features, certify).fit(data, y, seed=seed)
+        model = _model(settings, points, max_features, certify).fit(data, y)
     caught += [str(w.message) for w in rec if issubclass(w.category, (LowEventsWarning, SampleSizeWarning))]
     if not ss.ok:
         caught.append(ss.message)
+    if floor is not None:
+        caught.append(f"below crsscore's sample-size floor ({floor}); derived only because "
+                      "--allow-small-sample was given")
 
     validation = None
     vdata, vy = data, y
@@ -197,11 +257,15 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
                            auc_optimism_corrected=float(tab.loc["AUC", "index.corrected"]),
                            calibration_slope_corrected=float(tab.loc["Slope", "index.corrected"]),
                            bootstrap_B=bootstrap)
+    verdict = SampleSizeVerdict(ok=ss.ok and floor is None, message=floor or ss.message,
+                                n=len(y), events=int(y.sum()), n_parameters=n_params,
+                                required_n=_riley_required(len(y), int(y.sum()), n_params),
+                                override=floor is not None)
     data_hash = cohort.data_hash()  # once: hashing a large cohort is not free
     card = model.to_scorecard(
         id=f"derived-{landmark}", name=f"Severe-CRS point score at {landmark}",
-        landmark=landmark, data_hash=data_hash, synthetic=cohort.synthetic, window=window,
-        performance=perf,
+        landmark=landmark, data_hash=data_hash, synthetic=cohort.synthetic,
+        day_window=(-lt.window[0], lt.window[1]), performance=perf, sample_size=verdict,
         description=(f"Derived by crsscore on {len(y)} patients ({int(y.sum())} events) "
                      f"at landmark {landmark}"))
     return DerivationRun(
@@ -228,13 +292,11 @@ def pipeline_fit_fn(data: pd.DataFrame, settings: DerivationSettings, *, points:
     ``fit_fn(rows, y, weights) -> predictor``; ``predictor(rows)`` gives the linear predictor
     (missing inputs completed by the fitted model's imputer).  Used by the bootstrap
     (``optimism_bootstrap``) and the bias-corrected calibration curve alike, so both refit
-    exactly the same pipeline.  With multiple imputation, each resample draws one stochastic
-    imputation (still redone inside every resample) to keep B resamples affordable.  When
-    ``reported`` is given, a call on the original rows in order returns the reported model.
+    exactly the same pipeline, and it is the reported procedure itself: the same settings,
+    the same number of imputations, the same selection rule.  When ``reported`` is given, a
+    call on the original rows in order returns the reported model.
     """
     boot_settings = settings
-    if settings.missing == "mice" and settings.n_imputations > 1:
-        boot_settings = DerivationSettings(**{**settings.__dict__, "n_imputations": 1})
 
     def predictor(model: Any) -> Any:
         def predict(X_eval: Any) -> Any:
@@ -269,10 +331,10 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
                       reported: Any | None = None) -> Any:
     """Harrell's optimism bootstrap of the WHOLE derivation pipeline (every step refitted).
 
-    Inside resamples the pipeline uses one stochastic imputation (the imputation is still
-    redone in every resample).  ``index.orig`` is the performance of ``reported`` (the model
-    actually reported, with all its imputations) when given, so ``index.corrected`` is the
-    reported model's apparent performance minus the pipeline's optimism.
+    Every resample repeats the reported procedure (all ``m`` imputations, the same selection
+    and points).  ``index.orig`` is the performance of ``reported`` (the model actually
+    reported) when given, so ``index.corrected`` is the reported model's apparent
+    performance minus the pipeline's optimism.
     """
     from crsscore.validation.bootstrap import optimism_bootstrap
 

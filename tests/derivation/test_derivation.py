@@ -122,3 +122,81 @@ def test_learned_score_card_reproduces_the_model() -> None:
                                rtol=1e-12)
     assert model.auc_points_apparent_ > 0.65
     assert card.variable(model.selected_[0]).unit is not None
+
+
+def test_settings_are_validated_with_a_clear_message() -> None:
+    from crsscore.modeling.derivation import DerivationSettingsError
+
+    for bad, name in [({"method": "fith"}, "method"), ({"cutpoints": "clincal"}, "cutpoints"),
+                      ({"missing": "mise"}, "missing"), ({"select": "forward"}, "select"),
+                      ({"max_points": 0}, "max_points"), ({"force": ("zz",)}, "force")]:
+        with pytest.raises(DerivationSettingsError, match=rf"The '{name}' parameter of "
+                                                          r"DerivationSettings must be .* Got .* instead"):
+            DerivationSettings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(DerivationSettingsError, match="Unknown derivation setting"):
+        SETTINGS.with_(sead=3)
+
+
+def test_points_are_monotone_small_and_lose_little() -> None:
+    frame, y = _cohort(600, seed=2)
+    model = PointScoreModel(SETTINGS).fit(frame, y)
+    assert all(model.monotone_.values())
+    assert model.scale_.max_total <= SETTINGS.max_points
+    assert abs(model.auc_loss_) <= 0.02  # strong effects (OR 2.5 per point): rounding costs a little
+    # CRP raises the risk, ANC lowers it: the points follow the continuous coefficients
+    coef = dict(zip(model.continuous_.names, model.continuous_.coef, strict=True))
+    for name in model.scored_:
+        pts = list(model.points_[name])
+        assert pts == (sorted(pts) if coef[name] > 0 else sorted(pts, reverse=True))
+    table = model.risk_table()
+    assert table["total"].is_unique and set(table["total"]) == set(model.scale_.reachable_totals())
+
+
+def test_shrinkage_is_heuristic_and_recorded() -> None:
+    frame, y = _cohort(300, seed=3)
+    model = PointScoreModel(SETTINGS).fit(frame, y)
+    df = model.n_candidate_parameters_
+    assert model.shrinkage_ == pytest.approx((model.lr_chi2_ - df) / model.lr_chi2_)
+    assert model.prob_slope_ == pytest.approx(model.shrinkage_ * model.prob_slope_raw_)
+    # calibration in the large holds after re-estimating the intercept
+    assert model.predict_proba(frame, impute=True).mean() == pytest.approx(np.mean(y), abs=0.01)
+    card = model.to_scorecard()
+    assert card.performance.extra["shrinkage"] == pytest.approx(model.shrinkage_)
+    assert "shrinkage heuristic" in card.provenance.method
+    none = PointScoreModel(SETTINGS.with_(shrinkage="none")).fit(frame, y)
+    assert none.shrinkage_ == 1.0 and none.prob_slope_ == none.prob_slope_raw_
+
+
+def test_splines_give_a_non_linear_reference_model() -> None:
+    rng = np.random.default_rng(8)
+    n = 1500
+    aptt = rng.normal(35, 8, n)
+    crp = 10 ** rng.normal(1.5, 0.4, n)
+    lp = -2.5 + 0.04 * (aptt - 35) ** 2 / 8 + 1.5 * (np.log10(crp) - 1.5)
+    y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    frame = pd.DataFrame({"aptt": aptt, "crp": crp})
+    s = DerivationSettings(candidates=("aptt", "crp"), splines="rcs", knots=4, select="none", seed=1)
+    model = PointScoreModel(s).fit(frame, y)
+    assert any(name.endswith("'") for name in model.continuous_.names)
+    assert not model.monotone_["aptt"]  # U-shaped: shown as such
+    assert model.monotone_["crp"]
+    assert any("not monotone" in line for line in model.limitations())
+
+
+@pytest.mark.parametrize("k", [-3, -1, 2, 3])
+def test_selection_and_points_do_not_depend_on_units(k: int) -> None:
+    """Multiplying a candidate by 10^k changes neither the kept set nor the points."""
+    frame, y = _cohort(250, seed=9)
+    frame.loc[frame.index[::12], "aptt"] = np.nan
+    s = DerivationSettings(candidates=("crp", "anc", "aptt"), n_imputations=3, seed=4)
+    base = PointScoreModel(s).fit(frame, y)
+    for col in ("aptt", "anc"):
+        scaled = frame.copy()
+        scaled[col] = scaled[col] * 10.0**k
+        other = PointScoreModel(s).fit(scaled, y)
+        assert other.selected_ == base.selected_
+        assert other.points_ == base.points_
+        for name in base.scored_:
+            factor = 10.0**k if name == col else 1.0
+            np.testing.assert_allclose(np.array(other.cuts_[name]) / factor, base.cuts_[name],
+                                       rtol=1e-9)

@@ -1,30 +1,37 @@
-"""The study's method, done right: from candidates at a landmark to a bedside point score.
+"""The study's method, done as a biostatistician would sign it: from candidates to points.
 
 :class:`PointScoreModel` is a scikit-learn style estimator holding the whole derivation
-pipeline, so that the bootstrap can refit all of it in every resample:
+pipeline, so that the bootstrap refits every step of it, exactly as reported:
 
-1. transform candidates (log10 with a floor for right-skewed labs and MRD);
-2. multiple imputation by chained equations (default; complete cases only when asked);
-3. choose the fitting method: Firth when events per candidate parameter are fewer than 10 or
-   maximum likelihood shows separation (``method="auto"``), else maximum likelihood;
-4. select variables on the continuous scale (backward elimination by AIC or p, LASSO, or
-   none); with imputation a variable is kept when selected in at least half of the imputed
-   data sets (Wood, White & Royston, Stat Med 2008);
+1. transform candidates (log10 with a floor for right-skewed labs and MRD) and, if asked,
+   expand them into restricted cubic splines (knots by Harrell's rule, d.f. limited by the
+   number of events);
+2. multiple imputation by chained equations (``m`` data sets, outcome in the imputation
+   model), or complete cases when asked;
+3. the fitting method: Firth's penalised likelihood when events per candidate parameter are
+   fewer than 10 or maximum likelihood shows separation (``method="auto"``);
+4. variable selection on the continuous scale: backward elimination by likelihood-ratio
+   tests (penalised LR with the full model's penalty for Firth fits, so the result does not
+   depend on units) or, over several imputed data sets, by Rubin's-rules pooled Wald tests
+   (Wood, White & Royston 2008); LASSO on the stacked imputations; or none;
 5. the continuous reference model on the selected variables, pooled by Rubin's rules;
-6. cut-points for each selected variable (clinically rounded quantiles by default), a
-   logistic model on the bands, Sullivan points, a logistic map from total points to
-   probability, and risk groups with observed rates.
+6. Sullivan points from that continuous model (:func:`~crsscore.modeling.points.points_from_effects`):
+   a small integer scale (about ``0..max_points``), monotone wherever the fitted effect is;
+7. a logistic map from total points to probability, shrunk by the heuristic shrinkage
+   factor of the continuous model (van Houwelingen & le Cessie 1990) with the intercept
+   re-estimated, and risk groups with observed rates.
 
-:meth:`PointScoreModel.to_scorecard` writes the result as a :class:`ScoreCard`; scoring with
-the card gives exactly what :meth:`PointScoreModel.predict_proba` gives.
+The AUC lost from the continuous model to the points is computed on the same patients and
+reported.  :meth:`PointScoreModel.to_scorecard` writes the result as a :class:`ScoreCard`;
+scoring with the card gives exactly what :meth:`PointScoreModel.predict_proba` gives.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore import __version__
-from crsscore.errors import LowEventsWarning, ModelError, SeparationWarning
+from crsscore.errors import CrsscoreError, LowEventsWarning, ModelError, SeparationWarning
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -40,34 +47,64 @@ from crsscore.modeling.imputation import (
     impute_chained,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, fit_logistic
+from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic
 from crsscore.modeling.points import (
+    PointsScale,
     RiskGroupSummary,
     categorise,
-    choose_cutpoints,
+    points_from_effects,
     probability_table,
     risk_groups,
-    sullivan_points,
 )
-from crsscore.modeling.selection import backward_select, lasso_cv
+from crsscore.modeling.selection import backward_select_pooled, lasso_cv
+from crsscore.modeling.splines import rcs_basis, rcs_knots
 from crsscore.scores.scorecard import (
     Band,
     Performance,
     ProbabilityMap,
     Provenance,
     RiskGroup,
+    SampleSizeVerdict,
     ScoreCard,
     Variable,
 )
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int_]
 Method = Literal["auto", "ml", "firth"]
 Select = Literal["backward", "lasso", "none"]
 
 
+class DerivationSettingsError(CrsscoreError, ValueError):
+    """A derivation setting outside its allowed values."""
+
+
 @dataclass(frozen=True)
 class DerivationSettings:
-    """Every choice of the derivation, recorded in the score card."""
+    """Every choice of the derivation, recorded in the score card.
+
+    Attributes
+    ----------
+    candidates : canonical names of the candidate predictors.
+    method : ``"auto"`` (Firth below ``epv_firth_threshold`` events per candidate parameter
+        or under separation, else maximum likelihood), ``"ml"`` or ``"firth"``.
+    select : ``"backward"`` (likelihood-ratio / pooled Wald tests), ``"lasso"`` or ``"none"``.
+    rule, alpha : backward elimination by AIC, or by p-value above ``alpha``.
+    force : candidates never removed.
+    splines : ``"none"`` (linear in the transformed value) or ``"rcs"`` (restricted cubic
+        splines with ``knots`` knots, Harrell's placement).
+    cutpoints : how the bands of the bedside card are placed: ``"points"`` (where the rounded
+        points change, rounded to two significant figures), ``"clinical"`` (clinically rounded
+        quantiles, ``n_bands`` bands) or ``"quantile"``; ``given_cutpoints`` overrides per
+        variable.  Bands are the output format only: points come from the continuous model.
+    max_points : bound of the total score (the scale is about ``0..max_points``).
+    missing, n_imputations : multiple imputation (``"mice"``, ``m`` data sets) or complete cases.
+    shrinkage : ``"heuristic"`` (the probability map is shrunk by ``(LR - df) / LR``) or
+        ``"none"``.
+    risk_group_boundaries : lowest totals of the 2nd, 3rd ... risk group (default: tertiles).
+    epv_firth_threshold : events per candidate parameter below which ``auto`` uses Firth.
+    seed : the seed of every random step (imputation, LASSO folds).
+    """
 
     candidates: tuple[str, ...] = STUDY_CANDIDATES
     method: Method = "auto"
@@ -75,15 +112,68 @@ class DerivationSettings:
     rule: Literal["aic", "p"] = "aic"
     alpha: float = 0.05
     force: tuple[str, ...] = ()
-    cutpoints: Literal["clinical", "quantile", "youden"] = "clinical"
+    splines: Literal["none", "rcs"] = "none"
+    knots: int = 3
+    cutpoints: Literal["points", "clinical", "quantile"] = "points"
     n_bands: int = 3
     given_cutpoints: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    max_points: int | None = None
+    max_points: int = 20
     missing: Literal["mice", "complete"] = "mice"
     n_imputations: int = 5
+    shrinkage: Literal["heuristic", "none"] = "heuristic"
     risk_group_boundaries: tuple[float, ...] | None = None
     epv_firth_threshold: float = 10.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, bool, str]] = [
+            ("candidates", len(self.candidates) > 0
+             and all(isinstance(c, str) for c in self.candidates), "a non-empty tuple of names"),
+            ("method", self.method in ("auto", "ml", "firth"), "one of 'auto', 'ml', 'firth'"),
+            ("select", self.select in ("backward", "lasso", "none"),
+             "one of 'backward', 'lasso', 'none'"),
+            ("rule", self.rule in ("aic", "p"), "one of 'aic', 'p'"),
+            ("alpha", isinstance(self.alpha, int | float) and 0.0 < self.alpha < 1.0,
+             "a number in (0, 1)"),
+            ("force", all(f in self.candidates for f in self.force), "a subset of the candidates"),
+            ("splines", self.splines in ("none", "rcs"), "one of 'none', 'rcs'"),
+            ("knots", isinstance(self.knots, int) and 3 <= self.knots <= 7, "an int in [3, 7]"),
+            ("cutpoints", self.cutpoints in ("points", "clinical", "quantile"),
+             "one of 'points', 'clinical', 'quantile'"),
+            ("n_bands", isinstance(self.n_bands, int) and 2 <= self.n_bands <= 20,
+             "an int in [2, 20]"),
+            ("given_cutpoints", all(k in self.candidates for k in self.given_cutpoints),
+             "a mapping from candidate names to cut-points"),
+            ("max_points", isinstance(self.max_points, int) and 1 <= self.max_points <= 1000,
+             "an int in [1, 1000]"),
+            ("missing", self.missing in ("mice", "complete"), "one of 'mice', 'complete'"),
+            ("n_imputations", isinstance(self.n_imputations, int) and 1 <= self.n_imputations <= 100,
+             "an int in [1, 100]"),
+            ("shrinkage", self.shrinkage in ("heuristic", "none"), "one of 'heuristic', 'none'"),
+            ("epv_firth_threshold", isinstance(self.epv_firth_threshold, int | float)
+             and self.epv_firth_threshold >= 0, "a number >= 0"),
+            ("seed", isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+             "an int >= 0"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise DerivationSettingsError(
+                    f"The {name!r} parameter of DerivationSettings must be {expected}. "
+                    f"Got {getattr(self, name)!r} instead.")
+
+    def with_(self, **changes: Any) -> DerivationSettings:
+        """A copy with some settings changed (validated; unknown names refused)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise DerivationSettingsError(
+                f"Unknown derivation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["given_cutpoints"] = {k: list(v) for k, v in self.given_cutpoints.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -111,30 +201,21 @@ class PooledFit:
         })
 
 
-def _expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
-
-
-def _fit(X: FloatArray, y: npt.NDArray[np.int_], names: Sequence[str], firth: bool) -> LogisticFit:
-    return fit_logistic(X, y, names=list(names), firth=firth)
-
-
-def _fit_safe(X: FloatArray, y: npt.NDArray[np.int_], names: Sequence[str], firth: bool,
+def _fit_safe(X: FloatArray, y: IntArray, names: Sequence[str], firth: bool,
               notes: list[str], what: str) -> LogisticFit:
     """Fit by ``firth`` or ML; an ML fit that separates is refitted by Firth, with a note."""
     if firth:
-        return _fit(X, y, names, True)
+        return fit_logistic(X, y, names=list(names), firth=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SeparationWarning)
         try:
-            return _fit(X, y, names, False)
+            return fit_logistic(X, y, names=list(names), firth=False)
         except SeparationWarning:
             pass
     msg = f"{what}: separation under maximum likelihood, refitted by Firth's method"
     if msg not in notes:
         notes.append(msg)
-    return _fit(X, y, names, True)
+    return fit_logistic(X, y, names=list(names), firth=True)
 
 
 def _pool(fits: Sequence[LogisticFit], method: str) -> PooledFit:
@@ -154,11 +235,38 @@ def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
     return float(roc_auc_score(yy[ok], s[ok]))
 
 
+def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:
+    """Intercept ``a`` solving ``sum(expit(a + offset)) = sum(y)`` (calibration in the large)."""
+    a = 0.0
+    target = float(y.sum())
+    for _ in range(100):
+        p = expit(a + offset)
+        g = target - float(p.sum())
+        h = float(np.sum(p * (1.0 - p)))
+        if h <= 0:
+            break
+        step = g / h
+        a += float(np.clip(step, -5.0, 5.0))
+        if abs(step) < 1e-12:
+            break
+    return a
+
+
+@dataclass(frozen=True)
+class _Term:
+    """How one candidate enters the model: its columns in the design and its knots."""
+
+    name: str
+    columns: tuple[str, ...]
+    knots: tuple[float, ...] | None  # None: linear
+
+
 class PointScoreModel:
     """The whole derivation pipeline as an estimator (``fit(frame, y) -> self``).
 
     ``frame`` holds one row per patient and a column per candidate in canonical units (a
-    landmark table); ``y`` the 0/1 outcome.  Attributes after fitting end in ``_``.
+    landmark table); ``y`` the 0/1 outcome.  Every setting, including the seed, is in
+    :class:`DerivationSettings`.  Attributes after fitting end in ``_``.
     """
 
     def __init__(self, settings: DerivationSettings | None = None) -> None:
@@ -171,13 +279,12 @@ class PointScoreModel:
         if "settings" in params:
             self.settings = params.pop("settings")
         if params:
-            self.settings = replace(self.settings, **params)
+            self.settings = self.settings.with_(**params)
         return self
 
     # ------------------------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike, *, seed: int | None = None) -> PointScoreModel:
+    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike) -> PointScoreModel:
         s = self.settings
-        seed = s.seed if seed is None else seed
         yv = np.asarray(y, dtype=np.float64)
         if yv.ndim != 1 or len(yv) != len(frame):
             raise ModelError(f"outcome has {len(yv)} values for {len(frame)} patients")
@@ -198,12 +305,13 @@ class PointScoreModel:
         self._check_columns(X, names)
         self.candidates_ = cands
         self.n_input_ = len(yi)
+        self.seed_ = s.seed
 
         # --- missing data -------------------------------------------------------------
         miss_any: npt.NDArray[np.bool_] = np.asarray(np.isnan(X).any(axis=1), dtype=bool)
         # completes new patients' data at prediction time (no outcome in its model); fitted on
         # every training row, also under complete-case analysis
-        self.imputer_: FittedImputer = fit_prediction_imputer(X, seed=seed)
+        self.imputer_: FittedImputer = fit_prediction_imputer(X, seed=s.seed)
         if s.missing == "complete":
             keep = ~miss_any
             X, yi = X[keep], yi[keep]
@@ -213,7 +321,7 @@ class PointScoreModel:
                 raise ModelError("no events (or no non-events) left among complete cases")
             imputed = [X]
         else:
-            imputed = impute_chained(X, y=yi, m=s.n_imputations, seed=seed)
+            imputed = impute_chained(X, y=yi, m=s.n_imputations, seed=s.seed)
             if len(imputed) > 1:
                 self.notes_.append(f"multiple imputation (chained equations, m={len(imputed)}): "
                                    f"{int(miss_any.sum())} of {len(miss_any)} patients had at least "
@@ -221,27 +329,39 @@ class PointScoreModel:
         self.n_used_ = len(yi)
         self.events_ = int(yi.sum())
         self.m_ = len(imputed)
+        raw_frame = _raw_matrix(frame, cands)
+        if s.missing == "complete":
+            raw_frame = raw_frame[~miss_any]
+        self._observed_raw = raw_frame
+
+        # --- terms (linear or spline) -----------------------------------------------------
+        self.terms_ = self._terms(X, cands)
+        designs = [self._expand(Xi) for Xi in imputed]
+        columns = [c for t in self.terms_ for c in t.columns]
+        groups = {t.name: list(t.columns) for t in self.terms_ if len(t.columns) > 1}
+        n_params = len(columns)
+        self.n_candidate_parameters_ = n_params
 
         # --- method ---------------------------------------------------------------------
-        epv = self.events_ / max(1, len(names))
+        epv = self.events_ / max(1, n_params)
         firth = s.method == "firth"
         reason = "forced by the user" if s.method != "auto" else ""
         if s.method == "auto":
             if epv < s.epv_firth_threshold:
-                firth, reason = True, (f"{self.events_} events for {len(names)} candidate "
+                firth, reason = True, (f"{self.events_} events for {n_params} candidate "
                                        f"parameters ({epv:.1f} per parameter < "
                                        f"{s.epv_firth_threshold:g}): Firth's penalised likelihood")
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", SeparationWarning)
                     try:
-                        _fit(imputed[0], yi, names, False)
+                        fit_logistic(designs[0], yi, names=columns, firth=False)
                         reason = f"{epv:.1f} events per parameter: maximum likelihood"
                     except SeparationWarning:
                         firth, reason = True, "separation under maximum likelihood: Firth"
         if epv < 10:
             warnings.warn(f"only {epv:.1f} events per candidate parameter ({self.events_} events, "
-                          f"{len(names)} candidates): estimates are unstable and the apparent "
+                          f"{n_params} parameters): estimates are unstable and the apparent "
                           "performance optimistic; validate by bootstrap", LowEventsWarning,
                           stacklevel=2)
         self.method_ = "firth" if firth else "ml"
@@ -249,70 +369,90 @@ class PointScoreModel:
         self.notes_.append(f"method: {reason}")
 
         # --- selection ----------------------------------------------------------------
-        selected = self._select(imputed, yi, names, firth, seed)
+        selected = self._select(designs, yi, columns, groups, firth)
         if not selected:
             raise ModelError("variable selection removed every candidate; no score can be built "
-                             "(try --select none or fewer candidates)")
+                             "(try --select none, or other candidates)")
         self.selected_ = selected
-        idx = [names.index(n) for n in selected]
+        sel_terms = [t for t in self.terms_ if t.name in selected]
+        sel_cols = [c for t in sel_terms for c in t.columns]
+        col_idx = [columns.index(c) for c in sel_cols]
 
         # --- continuous reference model -----------------------------------------------
-        fits = [_fit_safe(Xi[:, idx], yi, selected, firth, self.notes_, "continuous model")
-                for Xi in imputed]
+        fits = [_fit_safe(D[:, col_idx], yi, sel_cols, firth, self.notes_, "continuous model")
+                for D in designs]
         self.continuous_ = _pool(fits, self.method_)
+        lr = float(np.mean([2.0 * (f.loglik - f.loglik_null) for f in fits]))
+        self.lr_chi2_ = lr
+        if s.shrinkage == "heuristic":
+            shrink = (lr - n_params) / lr if lr > 0 else 0.0
+            self.shrinkage_ = float(min(1.0, max(0.0, shrink)))
+            self.notes_.append(
+                f"shrinkage: heuristic factor {self.shrinkage_:.3f} = (LR {lr:.1f} - {n_params} "
+                "candidate d.f.) / LR, applied to the points-to-risk slope (intercept re-estimated)")
+            if self.shrinkage_ == 0.0:
+                self.notes_.append("WARNING: the model's likelihood-ratio chi-square does not exceed "
+                                   "its candidate degrees of freedom: no evidence of prognostic "
+                                   "value; every patient gets the overall risk")
+        else:
+            self.shrinkage_ = 1.0
 
-        # --- bands and points ---------------------------------------------------------
-        raw_imputed = [self._raw(Xi, cands) for Xi in imputed]
-        raw_observed = self._raw(X, cands)
-        self.cuts_: dict[str, list[float]] = {}
-        for j, name in zip(idx, selected, strict=True):
-            obs = raw_observed[:, j]
-            given = s.given_cutpoints.get(name)
-            self.cuts_[name] = choose_cutpoints(obs[~np.isnan(obs)], yi[~np.isnan(obs)],
-                                                method=s.cutpoints, n_bands=s.n_bands,
-                                                given=list(given) if given is not None else None)
-        band_fits = []
-        for R in raw_imputed:
-            D, dnames = self._dummies(R, idx, selected)
-            band_fits.append(_fit_safe(D, yi, dnames, firth, self.notes_, "banded model"))
-        pooled_bands = _pool(band_fits, self.method_)
-        self.band_model_ = pooled_bands
-        band_coefs: dict[str, list[float]] = {}
-        k = 1
-        for name in selected:
-            nb = len(self.cuts_[name]) + 1
-            band_coefs[name] = [0.0, *[float(v) for v in pooled_bands.coef[k:k + nb - 1]]]
-            k += nb - 1
-        self.band_coefs_ = band_coefs
-        self.points_, self.constant_ = sullivan_points(band_coefs, max_points=s.max_points)
+        # --- points from the continuous model ------------------------------------------
+        effects = {t.name: self._effect(t) for t in sel_terms}
+        values = {t.name: self._observed_raw[:, names.index(t.name)] for t in sel_terms}
+        self.scale_: PointsScale = points_from_effects(
+            effects, values, max_points=s.max_points, bands=s.cutpoints, n_bands=s.n_bands,
+            given={k: list(v) for k, v in s.given_cutpoints.items()})
+        # a variable whose whole effect rounds to 0 points is not an input of the card
+        self.scored_ = [n for n in selected if self.scale_.variables[n].max_points > 0]
+        if not self.scored_:
+            raise ModelError("no selected variable is worth a point at this scale; raise --max-points")
+        self.points_ = {n: p for n, p in self.scale_.points.items() if n in self.scored_}
+        self.cuts_ = {n: c for n, c in self.scale_.cuts.items() if n in self.scored_}
+        self.constant_ = self.scale_.constant
+        self.notes_.extend(self.scale_.notes)
+        self.notes_.append(
+            f"points: Sullivan's method from the continuous model, {self.constant_:.4f} log-odds "
+            f"per point (OR {math.exp(self.constant_):.3f}); bands {s.cutpoints}; total 0 to "
+            f"{self.scale_.max_total}")
 
-        totals = [self._total_raw(R, idx, selected) for R in raw_imputed]
+        # --- points-to-risk map ---------------------------------------------------------
+        raw_imputed = [self._complete_raw(raw_frame, Xi) for Xi in imputed]
+        totals = [self._total_raw(R) for R in raw_imputed]
         tfits = [_fit_safe(t[:, None], yi, ["total"], False, self.notes_, "points-to-risk map")
                  for t in totals]
-        self.prob_intercept_ = float(np.mean([f.coef[0] for f in tfits]))
-        self.prob_slope_ = float(np.mean([f.coef[1] for f in tfits]))
+        self.prob_intercept_raw_ = float(np.mean([f.coef[0] for f in tfits]))
+        self.prob_slope_raw_ = float(np.mean([f.coef[1] for f in tfits]))
+        self.prob_slope_ = self.shrinkage_ * self.prob_slope_raw_
+        if self.shrinkage_ < 1.0:
+            self.prob_intercept_ = float(np.mean(
+                [_intercept_given_slope(yi, self.prob_slope_ * t) for t in totals]))
+        else:
+            self.prob_intercept_ = self.prob_intercept_raw_
 
-        complete = ~np.isnan(raw_observed[:, idx]).any(axis=1)
-        t_obs = self._total_raw(raw_observed[complete], idx, selected)
+        complete = ~np.isnan(self._observed_raw[:, [names.index(n) for n in self.scored_]]).any(axis=1)
+        t_obs = self._total_raw(self._observed_raw[complete])
         self.risk_groups_: list[RiskGroupSummary] = risk_groups(
             t_obs, yi[complete],
             boundaries=list(s.risk_group_boundaries) if s.risk_group_boundaries else None)
         self.risk_group_n_ = int(complete.sum())
         self.probability_table_ = probability_table(
-            np.concatenate(totals), self.prob_intercept_, self.prob_slope_)
+            self.scale_.reachable_totals(), self.prob_intercept_, self.prob_slope_)
         self.training_ranges_ = {
-            name: (float(np.nanmin(raw_observed[:, j])), float(np.nanmax(raw_observed[:, j])))
-            for j, name in zip(idx, selected, strict=True)}
+            n: (float(np.nanmin(self._observed_raw[:, names.index(n)])),
+                float(np.nanmax(self._observed_raw[:, names.index(n)]))) for n in self.scored_}
 
-        # apparent performance of the reported model on the patients it was fitted on, with
-        # missing inputs completed by the prediction imputer: the same predictions that the
-        # bootstrap's index.orig and the report evaluate
-        self.seed_ = seed
+        # apparent performance on the patients the model was fitted on, missing inputs
+        # completed by the prediction imputer: the same predictions the bootstrap's index.orig
+        # and the report evaluate; the continuous model and the points on the same patients
         used = frame if s.missing != "complete" else frame[~miss_any]
-        self.auc_points_apparent_ = _auc(yi, self.total(used.reset_index(drop=True), impute=True))
-        lp_cont = [fit.predict_lp(Xi[:, idx]) for fit, Xi in zip(fits, imputed, strict=True)]
-        self.auc_continuous_apparent_ = float(np.mean([_auc(yi, lp) for lp in lp_cont]))
-        self.seed_ = seed
+        used = used.reset_index(drop=True)
+        self.auc_points_apparent_ = _auc(yi, self.total(used, impute=True))
+        self.auc_continuous_apparent_ = _auc(yi, self.predict_lp_continuous(used, impute=True))
+        self.auc_loss_ = self.auc_continuous_apparent_ - self.auc_points_apparent_
+        self.notes_.append(
+            f"AUC lost from the continuous model to the points: {self.auc_loss_:.4f} "
+            f"({self.auc_continuous_apparent_:.3f} -> {self.auc_points_apparent_:.3f}, apparent)")
         return self
 
     # ------------------------------------------------------------------------------------
@@ -325,146 +465,218 @@ class PointScoreModel:
                  if np.unique(X[~np.isnan(X[:, j]), j]).size < 2]
         if const:
             raise ModelError(f"candidate(s) constant in these data, carrying no information: "
-                             f"{', '.join(const)}")
+                             f"{', '.join(const)}; drop them from --candidates")
 
-    def _select(self, imputed: list[FloatArray], y: npt.NDArray[np.int_], names: list[str],
-                firth: bool, seed: int) -> list[str]:
+    def _terms(self, X: FloatArray, cands: Sequence[Candidate]) -> list[_Term]:
         s = self.settings
-        if s.select == "none":
-            return list(names)
-        votes = dict.fromkeys(names, 0)
-        for i, Xi in enumerate(imputed):
-            if s.select == "backward":
-                res = backward_select(Xi, y, names, rule=s.rule, alpha=s.alpha, firth=firth,
-                                      force=tuple(s.force))
-                kept = list(res.kept)
-            else:
-                res2 = lasso_cv(Xi, y, names, seed=seed + i)
-                kept = list(res2.kept)
-            for n in kept:
-                votes[n] += 1
-        need = math.ceil(len(imputed) / 2)
-        chosen = [n for n in names if votes[n] >= need or n in s.force]
-        self.selection_votes_ = votes
-        self.notes_.append(
-            f"selection: {s.select}{' by ' + s.rule.upper() if s.select == 'backward' else ''}; kept "
-            + (", ".join(chosen) or "none")
-            + (f" (selected in >= {need} of {len(imputed)} imputations)" if len(imputed) > 1 else ""))
-        return chosen
-
-    @staticmethod
-    def _raw(X: FloatArray, cands: Sequence[Candidate]) -> FloatArray:
-        R = X.copy()
+        if s.splines == "none":
+            return [_Term(c.name, (c.name,), None) for c in cands]
+        # Harrell: about 10-15 events per model d.f.; splines only where the events allow
+        nonlin = s.knots - 2
+        budget = self.events_ // 10 - len(cands)
+        terms: list[_Term] = []
         for j, c in enumerate(cands):
-            if c.transform == "log10":
-                R[:, j] = 10.0 ** X[:, j]
+            obs = X[~np.isnan(X[:, j]), j]
+            if budget >= nonlin and np.unique(obs).size >= max(6, s.knots + 2):
+                try:
+                    knots = tuple(float(k) for k in rcs_knots(obs, s.knots))
+                except ModelError:
+                    knots = ()
+                if len(knots) >= 3:
+                    cols = (c.name, *[c.name + "'" * (i + 1) for i in range(len(knots) - 2)])
+                    terms.append(_Term(c.name, cols, knots))
+                    budget -= len(knots) - 2
+                    continue
+            terms.append(_Term(c.name, (c.name,), None))
+        linear = [t.name for t in terms if t.knots is None]
+        if linear:
+            self.notes_.append(
+                "restricted cubic splines limited by the events (about 10 per parameter): linear "
+                "for " + ", ".join(linear))
+        return terms
+
+    def _expand(self, Xt: FloatArray) -> FloatArray:
+        """Design columns (linear or spline terms) from transformed candidate values."""
+        cols = []
+        for j, t in enumerate(self.terms_):
+            if t.knots is None:
+                cols.append(Xt[:, j:j + 1])
+            else:
+                cols.append(rcs_basis(Xt[:, j], np.asarray(t.knots), inclx=True))
+        return np.column_stack(cols)
+
+    def _effect(self, term: _Term) -> Callable[[FloatArray], FloatArray]:
+        """The fitted contribution of one candidate to the linear predictor, on raw values."""
+        cand = next(c for c in self.candidates_ if c.name == term.name)
+        names = list(self.continuous_.names)
+        beta = np.array([self.continuous_.coef[names.index(c)] for c in term.columns])
+        knots = None if term.knots is None else np.asarray(term.knots)
+
+        def f(x: FloatArray) -> FloatArray:
+            t = cand.transform_values(np.asarray(x, dtype=np.float64))
+            basis = t[:, None] if knots is None else rcs_basis(t, knots, inclx=True)
+            out: FloatArray = basis @ beta
+            return out
+
+        return f
+
+    def _select(self, designs: list[FloatArray], y: IntArray, columns: list[str],
+                groups: dict[str, list[str]], firth: bool) -> list[str]:
+        s = self.settings
+        names = [t.name for t in self.terms_]
+        if s.select == "none":
+            self.notes_.append("selection: none (all candidates pre-specified)")
+            return names
+        if s.select == "backward":
+            res = backward_select_pooled(designs, y, columns, rule=s.rule, alpha=s.alpha,
+                                         firth=firth, force=tuple(s.force), groups=groups)
+            self.selection_ = res
+            kept = [n for n in names if n in res.kept]
+            self.notes_.append(
+                f"selection: backward elimination by {s.rule.upper()} using {res.test} tests; kept "
+                + (", ".join(kept) or "none"))
+            return kept
+        # LASSO on the stacked imputations (weight 1/m each), folds by patient
+        m = len(designs)
+        stacked = np.vstack(designs)
+        res2 = lasso_cv(stacked, np.tile(y, m), columns, seed=s.seed,
+                        weights=np.full(stacked.shape[0], 1.0 / m),
+                        groups=np.tile(np.arange(len(y)), m))
+        kept_cols = set(res2.kept)
+        kept = [t.name for t in self.terms_
+                if any(c in kept_cols for c in t.columns) or t.name in s.force]
+        self.notes_.append("selection: LASSO (cross-validated"
+                           + (f", on {m} stacked imputations" if m > 1 else "") + "); kept "
+                           + (", ".join(kept) or "none"))
+        return kept
+
+    def _complete_raw(self, raw: FloatArray, Xt: FloatArray) -> FloatArray:
+        """Raw values with the missing ones filled from completed transformed values ``Xt``.
+
+        Observed values are used as given (never through ``10 ** log10(x)``, which is not
+        exact and would move a value sitting on a cut-point into the band below).
+        """
+        R = raw.copy()
+        miss = np.isnan(R)
+        if miss.any():
+            back = Xt.copy()
+            for j, c in enumerate(self.candidates_):
+                if c.transform == "log10":
+                    back[:, j] = 10.0 ** Xt[:, j]
+            R[miss] = back[miss]
         return R
 
-    def _dummies(self, R: FloatArray, idx: list[int], selected: list[str]) -> tuple[FloatArray, list[str]]:
-        cols, dnames = [], []
-        for j, name in zip(idx, selected, strict=True):
-            band = categorise(R[:, j], self.cuts_[name])
-            for b in range(1, len(self.cuts_[name]) + 1):
-                cols.append((band == b).astype(np.float64))
-                dnames.append(f"{name}[band {b}]")
-        return np.column_stack(cols), dnames
-
-    def _total_raw(self, R: FloatArray, idx: list[int], selected: list[str]) -> FloatArray:
+    def _total_raw(self, R: FloatArray) -> FloatArray:
+        """Total points from raw (canonical-unit) candidate values; NaN where one is missing."""
+        names = [c.name for c in self.candidates_]
         total = np.zeros(R.shape[0])
-        for j, name in zip(idx, selected, strict=True):
-            band = categorise(R[:, j], self.cuts_[name])
+        for name in self.scored_:
+            band = categorise(R[:, names.index(name)], self.cuts_[name])
             pts = np.asarray(self.points_[name], dtype=np.float64)
             b = np.where(np.isnan(band), 0, band).astype(np.int_)
             total = total + np.where(np.isnan(band), np.nan, pts[b])
         return total
 
     # ------------------------------------------------------------------------------------
-    def _design(self, frame: pd.DataFrame, impute: bool) -> tuple[FloatArray, list[int]]:
-        """Transformed candidate columns (completed if ``impute``) and the selected columns."""
+    def _design(self, frame: pd.DataFrame, impute: bool) -> FloatArray:
+        """Transformed candidate columns (completed if ``impute``)."""
         X = design_matrix(frame, self.candidates_)
         if impute:
             X = self.imputer_.transform(X)
-        names = [c.name for c in self.candidates_]
-        return X, [names.index(n) for n in self.selected_]
-
-    def _raw_selected(self, frame: pd.DataFrame, impute: bool) -> tuple[FloatArray, list[int]]:
-        X, idx = self._design(frame, impute)
-        return self._raw(X, self.candidates_), idx
+        return X
 
     def total(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
         """Total points per patient; NaN where an input is missing (unless ``impute``)."""
-        R, idx = self._raw_selected(frame, impute)
-        return self._total_raw(R, idx, self.selected_)
+        raw = _raw_matrix(frame, self.candidates_)
+        if impute and np.isnan(raw).any():
+            raw = self._complete_raw(raw, self._design(frame, True))
+        return self._total_raw(raw)
+
+    def decision_function(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
+        """The card's linear predictor ``a + b * total`` (shrunk slope)."""
+        out: FloatArray = self.prob_intercept_ + self.prob_slope_ * self.total(frame, impute=impute)
+        return out
 
     def predict_proba(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
         """Probability of the outcome from the point score (``expit(a + b * total)``)."""
-        return _expit(self.prob_intercept_ + self.prob_slope_ * self.total(frame, impute=impute))
-
-    def decision_function(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
-        return self.prob_intercept_ + self.prob_slope_ * self.total(frame, impute=impute)
+        return expit(self.decision_function(frame, impute=impute))
 
     def predict_lp_continuous(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
-        X, idx = self._design(frame, impute)
-        lp: FloatArray = self.continuous_.coef[0] + X[:, idx] @ self.continuous_.coef[1:]
+        """Linear predictor of the continuous reference model (before shrinkage)."""
+        D = self._expand(self._design(frame, impute))
+        columns = [c for t in self.terms_ for c in t.columns]
+        sel = [columns.index(c) for c in self.continuous_.names[1:]]
+        lp: FloatArray = self.continuous_.coef[0] + D[:, sel] @ self.continuous_.coef[1:]
         return lp
 
     # ------------------------------------------------------------------------------------
+    @property
+    def monotone_(self) -> dict[str, bool]:
+        """Whether each variable's points are monotone in its value."""
+        return {k: v.monotone_points for k, v in self.scale_.variables.items()}
+
     def score_sheet(self) -> pd.DataFrame:
-        """One row per band: variable, range (canonical unit), points."""
+        """One row per band: variable, range (canonical unit), representative value, points."""
         rows = []
         by_name = {c.name: c for c in self.candidates_}
-        for name in self.selected_:
+        for name in self.scored_:
             c = by_name[name]
-            cuts = self.cuts_[name]
-            edges = [-math.inf, *cuts, math.inf]
+            vp = self.scale_.variables[name]
+            edges = [-math.inf, *vp.cuts, math.inf]
             for b in range(len(edges) - 1):
-                lo, hi = edges[b], edges[b + 1]
-                if not math.isfinite(lo):
-                    rng = f"< {hi:g}"
-                elif not math.isfinite(hi):
-                    rng = f">= {lo:g}"
-                else:
-                    rng = f"{lo:g} to < {hi:g}"
                 rows.append({"variable": c.label, "name": name, "unit": c.unit or "",
-                             "range": rng, "points": int(self.points_[name][b]),
-                             "log_odds_vs_reference": self.band_coefs_[name][b]
-                             - min(self.band_coefs_[name])})
+                             "range": band_text(edges[b], edges[b + 1]),
+                             "representative": vp.representative[b],
+                             "points": int(vp.points[b]),
+                             "log_odds_vs_reference": vp.contribution[b]})
         return pd.DataFrame(rows)
 
     def risk_table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"total": t, "probability": p} for t, p in self.probability_table_])
+        """Each reachable total once, with its probability."""
+        return pd.DataFrame([{"total": int(t), "probability": p} for t, p in self.probability_table_])
 
     def to_scorecard(self, *, id: str = "derived-score", name: str = "Derived severe-CRS score",
                      landmark: str | None = None, data_hash: str | None = None,
                      synthetic: bool = False, description: str = "",
-                     performance: Performance | None = None, window: float = 1.0) -> ScoreCard:
+                     performance: Performance | None = None,
+                     day_window: tuple[float, float] = (-1.0, 1.0),
+                     sample_size: SampleSizeVerdict | None = None) -> ScoreCard:
         """The fitted score as a :class:`ScoreCard`.
 
-        Observation variables are read at the landmark, nearest value within ``+-window``
-        days (ties to the earlier), as the landmark table did.
+        Observation variables are read at the landmark, nearest value within ``day_window``
+        (days relative to the landmark, inclusive; ties to the earlier), which must be the
+        window of the landmark table the model was fitted on.
         """
         s = self.settings
         by_name = {c.name: c for c in self.candidates_}
         variables = []
-        for vname in self.selected_:
+        for vname in self.scored_:
             c = by_name[vname]
-            edges: list[float | None] = [None, *self.cuts_[vname], None]
-            bands = [Band(lower=edges[b], upper=edges[b + 1], points=float(self.points_[vname][b]))
+            vp = self.scale_.variables[vname]
+            edges: list[float | None] = [None, *vp.cuts, None]
+            bands = [Band(lower=edges[b], upper=edges[b + 1], points=float(vp.points[b]))
                      for b in range(len(edges) - 1)]
             variables.append(Variable(
                 name=vname, label=c.label, kind="bands", source=c.source, unit=c.unit,
                 unit_kind=c.unit_kind, loinc=c.loinc, bands=bands,
                 training_range=self.training_ranges_[vname],
-                day_window=(-window, window) if c.source == "observation" else None,
-                aggregate="nearest", description=f"cut-points: {s.cutpoints}"))
+                day_window=day_window if c.source == "observation" else None,
+                aggregate="nearest",
+                description=(f"points from the continuous model ({c.model_label}"
+                             + (", restricted cubic spline" if self._term(vname).knots else "")
+                             + f"); bands: {s.cutpoints}")))
         groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,
                             observed_rate=None if math.isnan(g.rate) else g.rate,
                             ci_low=None if math.isnan(g.ci_low) else g.ci_low,
                             ci_high=None if math.isnan(g.ci_high) else g.ci_high,
                             n=g.n, events=g.events) for g in self.risk_groups_]
-        perf = performance or Performance(n=self.n_used_, events=self.events_,
-                                          auc_apparent=self.auc_points_apparent_)
-        notes = [*self.notes_, f"points constant B = {self.constant_:.4f} log-odds per point"]
+        extra = self.performance_extra()
+        if performance is None:
+            perf = Performance(n=self.n_used_, events=self.events_,
+                               auc_apparent=self.auc_points_apparent_, extra=extra)
+        else:
+            perf = performance.model_copy(update={"extra": {**extra, **performance.extra}})
+        notes = list(self.notes_)
         if synthetic:
             notes.insert(0, "DERIVED ON SYNTHETIC (SIMULATED) DATA: not for clinical use")
         return ScoreCard(
@@ -474,15 +686,74 @@ class PointScoreModel:
             probability=ProbabilityMap(kind="logistic", intercept=self.prob_intercept_,
                                        slope=self.prob_slope_),
             risk_groups=groups,
-            uses_cytokines_after_tocilizumab_warning=any(n in ("crp", "il6") for n in self.selected_),
+            uses_cytokines_after_tocilizumab_warning=any(n in ("crp", "il6") for n in self.scored_),
             provenance=Provenance(
                 software_version=__version__, data_hash=data_hash, seed=self.seed_,
                 synthetic_data=synthetic, verification="derived_locally",
-                method=(f"{'Firth' if self.method_ == 'firth' else 'ML'} logistic regression; "
-                        f"selection {s.select}"
-                        + (f" ({s.rule})" if s.select == "backward" else "")
-                        + f"; cut-points {s.cutpoints}; Sullivan points; missing data {s.missing}"
-                        + (f" (m={self.m_})" if s.missing == "mice" else "")),
-                notes=notes),
+                method=self.method_text(), notes=notes),
             performance=perf,
+            sample_size=sample_size,
         )
+
+    def _term(self, name: str) -> _Term:
+        return next(t for t in self.terms_ if t.name == name)
+
+    def method_text(self) -> str:
+        s = self.settings
+        sel = {"none": "none (pre-specified)", "lasso": "LASSO",
+               "backward": f"backward ({s.rule}"
+                           + (f", alpha {s.alpha:g}" if s.rule == "p" else "") + ")"}[s.select]
+        return (f"{'Firth' if self.method_ == 'firth' else 'ML'} logistic regression"
+                + (f" with restricted cubic splines ({s.knots} knots)" if s.splines == "rcs" else "")
+                + f"; selection {sel}; Sullivan points from the continuous model "
+                f"(max {s.max_points}, bands {s.cutpoints}); shrinkage {s.shrinkage} "
+                f"({self.shrinkage_:.3f}); missing data {s.missing}"
+                + (f" (m={self.m_})" if s.missing == "mice" else "") + f"; seed {s.seed}")
+
+    def performance_extra(self) -> dict[str, float]:
+        return {"auc_continuous_apparent": self.auc_continuous_apparent_,
+                "auc_loss_points": self.auc_loss_, "shrinkage": self.shrinkage_,
+                "points_constant": self.constant_, "max_total": float(self.scale_.max_total),
+                "events_per_parameter": self.events_ / max(1, self.n_candidate_parameters_)}
+
+    def limitations(self) -> list[str]:
+        """Plain statements for the report: non-monotone points, a capped scale, AUC loss."""
+        out = []
+        for name, ok in self.monotone_.items():
+            if not ok:
+                out.append(f"The points of {name} are not monotone: they follow the fitted "
+                           "spline effect, which is not monotone over the training range.")
+        if self.scale_.capped:
+            out.append(f"The scale was capped at {self.settings.max_points} points; each point is "
+                       f"{self.constant_:.3f} log-odds.")
+        zero = [v.name for v in self.scale_.variables.values() if v.max_points == 0]
+        if zero:
+            out.append("At this scale " + ", ".join(zero) + " scores 0 points everywhere.")
+        out.append(f"Rounding the continuous model into points loses {self.auc_loss_:.3f} of "
+                   f"apparent AUC ({self.auc_continuous_apparent_:.3f} continuous, "
+                   f"{self.auc_points_apparent_:.3f} points).")
+        if self.shrinkage_ < 1.0:
+            out.append(f"Predicted probabilities are shrunk by the heuristic factor "
+                       f"{self.shrinkage_:.3f} to correct expected overfitting.")
+        return out
+
+
+def _raw_matrix(frame: pd.DataFrame, cands: Sequence[Candidate]) -> FloatArray:
+    """Candidate values as given (canonical units, untransformed), NaN where missing."""
+    missing = [c.name for c in cands if c.name not in frame.columns]
+    if missing:
+        raise ModelError(f"candidate column(s) not in the data: {', '.join(missing)}")
+    cols = [pd.to_numeric(frame[c.name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            for c in cands]
+    return np.column_stack(cols) if cols else np.empty((len(frame), 0))
+
+
+def band_text(lo: float, hi: float) -> str:
+    """``< 12``, ``12 to < 30``, ``>= 30`` (the ``[lower, upper)`` convention)."""
+    if not math.isfinite(lo) and not math.isfinite(hi):
+        return "any value"
+    if not math.isfinite(lo):
+        return f"< {hi:g}"
+    if not math.isfinite(hi):
+        return f">= {lo:g}"
+    return f"{lo:g} to < {hi:g}"

@@ -24,7 +24,7 @@ from crsscore.modeling.candidates import candidates
 from crsscore.modeling.derivation import DerivationSettings, _auc
 from crsscore.modeling.intscore import IntegerScoreClassifier
 from crsscore.modeling.points import RiskGroupSummary, probability_table, risk_groups
-from crsscore.scores.scorecard import Performance, RiskGroup, ScoreCard
+from crsscore.scores.scorecard import Performance, RiskGroup, SampleSizeVerdict, ScoreCard
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,9 +49,9 @@ class LearnedScoreModel:
         return pd.DataFrame({c.name: pd.to_numeric(frame[c.name], errors="coerce").astype(float)
                              for c in self.candidates_}, index=frame.index)
 
-    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike, *, seed: int | None = None) -> LearnedScoreModel:
+    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike) -> LearnedScoreModel:
         s = self.settings
-        seed = s.seed if seed is None else seed
+        seed = s.seed
         yv = np.asarray(y, dtype=np.float64)
         if len(yv) != len(frame) or np.isnan(yv).any() or not np.isin(yv, (0.0, 1.0)).all():
             raise ModelError("the outcome must be 0/1 for every patient")
@@ -96,7 +96,13 @@ class LearnedScoreModel:
         self.probability_table_ = probability_table(total, intercept, slope)
         self.training_ranges_ = {c: (float(raw[c].min()), float(raw[c].max())) for c in self.selected_}
         self.seed_ = seed
+        self.scored_ = list(self.selected_)
+        self.auc_loss_ = math.nan  # learned directly: there is no continuous model to lose from
         return self
+
+    def limitations(self) -> list[str]:
+        return ["The points were learned directly as integers on thresholded predictors; there "
+                "is no continuous model, so no AUC loss from rounding is defined."]
 
     def total(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
         Xb = self.binarizer_.transform(self._raw(frame))
@@ -130,7 +136,9 @@ class LearnedScoreModel:
     def to_scorecard(self, *, id: str = "learned-score", name: str = "Learned integer score",
                      landmark: str | None = None, data_hash: str | None = None,
                      synthetic: bool = False, description: str = "",
-                     performance: Performance | None = None, window: float = 1.0) -> ScoreCard:
+                     performance: Performance | None = None,
+                     day_window: tuple[float, float] = (-1.0, 1.0),
+                     sample_size: SampleSizeVerdict | None = None) -> ScoreCard:
         card = self.classifier_.to_scorecard(self.binarizer_, id=id, name=name,
                                              description=description, landmark=landmark,
                                              seed=self.seed_, data_hash=data_hash)
@@ -141,7 +149,7 @@ class LearnedScoreModel:
             variables.append(v.model_copy(update={
                 "label": c.label, "source": c.source, "unit": c.unit, "unit_kind": c.unit_kind,
                 "loinc": c.loinc, "aggregate": "nearest",
-                "day_window": (-window, window) if c.source == "observation" else None,
+                "day_window": day_window if c.source == "observation" else None,
                 "training_range": self.training_ranges_.get(v.name)}))
         groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,
                             observed_rate=None if math.isnan(g.rate) else g.rate,
@@ -157,6 +165,7 @@ class LearnedScoreModel:
                                           auc_apparent=self.auc_points_apparent_)
         return card.model_copy(update={"variables": variables, "risk_groups": groups,
                                        "provenance": prov, "performance": perf,
+                                       "sample_size": sample_size,
                                        "uses_cytokines_after_tocilizumab_warning":
                                        any(n in ("crp", "il6") for n in self.selected_)})
 

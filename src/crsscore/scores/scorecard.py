@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crsscore.errors import Problem, ScoreCardError, UnitError
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 Transform = Literal["none", "log10", "log2", "ln"]
 
@@ -191,6 +191,22 @@ class Performance(_Model):
     extra: dict[str, float] = Field(default_factory=dict)
 
 
+class SampleSizeVerdict(_Model):
+    """Whether the derivation cohort was large enough (Riley et al.), carried by the card.
+
+    ``override`` is True when the card was written although the cohort fell below crsscore's
+    floor (too few events, or far below Riley's minimum), by the user's explicit choice.
+    """
+
+    ok: bool
+    message: str
+    n: int
+    events: int
+    n_parameters: int
+    required_n: int | None = None
+    override: bool = False
+
+
 class ScoreCard(_Model):
     """A complete, self-describing score."""
 
@@ -212,6 +228,7 @@ class ScoreCard(_Model):
     uses_cytokines_after_tocilizumab_warning: bool = False
     provenance: Provenance = Field(default_factory=Provenance)
     performance: Performance = Field(default_factory=Performance)
+    sample_size: SampleSizeVerdict | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ScoreCard:
@@ -236,7 +253,9 @@ class ScoreCard(_Model):
     def to_json(self, path: str | Path | None = None) -> str:
         text = self.model_dump_json(indent=2)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            from crsscore.atomicio import write_text
+
+            write_text(path, text + "\n")
         return text
 
     @classmethod
@@ -494,7 +513,7 @@ def scorecard_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "SCHEMA_VERSION", "Band", "Category", "Performance", "ProbabilityMap", "Provenance",
-    "RiskGroup", "ScoreCard", "Variable", "load_scorecard", "round_half_up", "score_frame",
+    "RiskGroup", "SampleSizeVerdict", "ScoreCard", "Variable", "load_scorecard", "round_half_up", "score_frame",
     "scorecard_json_schema", "to_card_units", "variable_points",
 ]
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from crsscore import __version__
+from crsscore.atomicio import write_text
 from crsscore.errors import CrsscoreError, DataError
 
 app = typer.Typer(
@@ -55,7 +56,18 @@ def friendly_errors(func: F) -> F:
             err_console.print(str(exc), markup=False)
             raise typer.Exit(EXIT_DATA_ERROR) from None
         except FileNotFoundError as exc:
-            err_console.print(f"[bold red]Error:[/] file not found: {exc.filename}", markup=True)
+            err_console.print("[bold red]Error:[/] ", end="")
+            err_console.print(f"file not found: {exc.filename}", markup=False)
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+        except OSError as exc:
+            # the last line of defence: a folder or file the system refuses (permission,
+            # a folder where a file is expected, a full disk) is a message, not a traceback
+            what = f" {exc.filename}" if exc.filename else ""
+            reason = ("permission denied" if isinstance(exc, PermissionError)
+                      else "it is a folder" if isinstance(exc, IsADirectoryError)
+                      else exc.strerror or type(exc).__name__)
+            err_console.print("[bold red]Error:[/] ", end="")
+            err_console.print(f"cannot read or write{what}: {reason}", markup=False)
             raise typer.Exit(EXIT_DATA_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
@@ -96,7 +108,7 @@ def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> N
     if str(path) == "-":
         sys.stdout.write(text + "\n")
     else:
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        write_text(path, text + "\n")
 
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 3,

@@ -34,12 +34,13 @@ def demo(
     landmark: Annotated[str, typer.Option(help="Landmark of the derived score.")] = "day7",
     prior_outcome: Annotated[str, typer.Option(
         help="keep (as the study did, flagged) or exclude patients with severe CRS before the landmark.")] = "keep",
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the whole pipeline.")] = 200,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the whole pipeline.")] = 200,
     jobs: Annotated[int, typer.Option(help="Worker processes for the bootstrap.")] = 2,
     report: Annotated[bool, typer.Option(help="Write the HTML report at the end.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary.")] = None,
 ) -> None:
     """Run the whole pipeline on a SYNTHETIC cohort calibrated to the 2025 study's figures."""
+    from crsscore.atomicio import ensure_folder
     from crsscore.cli.compare_cmd import print_comparison, run_comparison
     from crsscore.cli.derive_cmds import print_derivation
     from crsscore.data.check import check_cohort
@@ -49,7 +50,7 @@ def demo(
     from crsscore.scores.builtin import builtin_scorecards
     from crsscore.workflow import cohort_outcomes, derive
 
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out)
     console.print(SYNTHETIC_BANNER)
     console.rule("1. Simulate")
     sim = simulate_cohort(n=n, seed=seed)

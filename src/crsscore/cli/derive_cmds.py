@@ -100,7 +100,7 @@ def derive(
     points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
     max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
     certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for internal validation (0: none).")] = 0,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for internal validation (0: none).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
     jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
@@ -162,7 +162,9 @@ def score(
         warnings.simplefilter("always", CrsscoreWarning)
         inputs = card_inputs(card, cohort)
         scored = score_cohort(card, cohort, inputs=inputs)
-    scored.to_csv(out, index=False)
+    from crsscore.atomicio import write_csv
+
+    write_csv(out, scored)  # atomic, formula cells neutralised
     n_scored = int(scored["total"].notna().sum())
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)

@@ -24,7 +24,7 @@ def validate(
     scorecard: Annotated[Path, typer.Option("--scorecard", help="Frozen score card JSON (or a built-in id).")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file.")] = None,
     recalibrate: Annotated[str | None, typer.Option(help="intercept|logistic|refit")] = None,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for metrics without an analytic CI.")] = 500,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for metrics without an analytic CI.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable output.")] = None,
 ) -> None:

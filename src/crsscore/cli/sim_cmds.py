@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crsscore.atomicio import ensure_folder, write_csv
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
     app,
@@ -105,8 +106,8 @@ def landmark(
                                      else "exclude")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.data.to_csv(out, index=False)
+    ensure_folder(out.parent)
+    write_csv(out, table.data)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
     for line in str(table).splitlines():
@@ -127,7 +128,7 @@ def landmark(
 
             listed = pd.concat([listed, table.flagged.assign(status="kept, flagged")],
                                ignore_index=True)
-        listed.to_csv(excluded_path, index=False)
+        write_csv(excluded_path, listed)
         console.print(f"Patients left out or flagged, with reasons: {excluded_path}")
     console.print(f"Written to {out}")
     payload: dict[str, Any] = {**table.to_dict(), "outcome_source": source,

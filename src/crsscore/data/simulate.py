@@ -1117,8 +1117,9 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
     if format not in ("csv", "parquet"):
         raise ValueError(f"The 'format' parameter of write_cohort must be 'csv' or 'parquet'. "
                          f"Got {format!r} instead.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from crsscore.atomicio import atomic_path, ensure_folder, write_text
+
+    out = ensure_folder(out_dir)
     patients = cohort.patients
     if cohort.synthetic:
         patients = patients.assign(synthetic=1)
@@ -1126,10 +1127,11 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
     for name, frame in (("patients", patients), ("observations", cohort.observations),
                         ("events", cohort.events)):
         path = out / f"{name}.{format}"
-        if format == "csv":
-            _write_csv(frame, path)
-        else:
-            frame.to_parquet(path, index=False)
+        with atomic_path(path) as tmp:  # two runs into one folder never interleave a file
+            if format == "csv":
+                _write_csv(frame, tmp)
+            else:
+                frame.to_parquet(tmp, index=False)
         written.append(path)
     if cohort.synthetic:
         note = out / "SYNTHETIC.txt"
@@ -1137,7 +1139,7 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
                  f"patients: {cohort.n_patients}", *cohort.notes[1:], "",
                  "The CRS grade is not a column: derive it from the raw events with "
                  "`crsscore grade` (ASTCT 2019).", ""]
-        note.write_text("\n".join(lines), encoding="utf-8")
+        write_text(note, "\n".join(lines))
         written.append(note)
     return written
 

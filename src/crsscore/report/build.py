@@ -241,8 +241,10 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
 
     Returns the path of the HTML file.
     """
+    from crsscore.atomicio import ensure_folder, write_csv, write_text
+
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out.parent)
     boot_cal = bias_corrected_calibration
     cal_failure: str | None = None
     if boot_cal is None and run.validation is not None:
@@ -256,12 +258,12 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     ctx = report_context(cohort, run=run, comparison=comparison, boot_cal=boot_cal,
                          calibration_failure=cal_failure)
     tables_dir = out.parent / "report_tables"
-    tables_dir.mkdir(exist_ok=True)
+    ensure_folder(tables_dir)
     for tab in ctx["all_tables"]:
-        tab.frame.to_csv(tables_dir / tab.csv_name, index=False)
+        write_csv(tables_dir / tab.csv_name, tab.frame)
     ctx["tables_dir"] = tables_dir.name
     html = render_html(ctx)
-    out.write_text(html, encoding="utf-8")
+    write_text(out, html)
     if pdf:
         render_pdf(out, out.with_suffix(".pdf"))
     return out

@@ -151,9 +151,10 @@ def test_problems_name_table_row_and_column() -> None:
                 ("B", 2.0, "oxygen", 3.0, "L/min", None)])
     r = grade_cohort(c)
     texts = [str(p) for p in r.problems]
-    assert any(t.startswith("observations row 0, column 'value': temp outside") for t in texts)
-    assert any("events row 0, column 'unit': vasopressor dose without a unit" in t for t in texts)
-    assert any("events row 1, column 'detail': oxygen without a device" in t for t in texts)
+    # rows as in a CSV export of each table (header = row 1), never the 0-based index
+    assert any(t.startswith("observations row 2, column 'value': temp outside") for t in texts)
+    assert any("events row 2, column 'unit': vasopressor dose without a unit" in t for t in texts)
+    assert any("events row 3, column 'detail': oxygen without a device" in t for t in texts)
     assert r.daily["crs_grade"].isna().all()
     assert r.outcomes.set_index("patient_id").loc["A", "crs_days_not_gradable"] == 1
 

@@ -108,6 +108,11 @@ def check(
 
     n_err, n_warn, n_excl = len(report.errors), len(report.warnings), len(report.exclusions)
     verdict = "[bold red]NOT USABLE as is[/]" if report.has_errors else "[bold green]usable[/]"
+    if not report.has_errors and report.missing_tables:
+        lost = (["CRS cannot be graded from raw data"] if "events" in report.missing_tables
+                else []) + (["no observations"] if "observations" in report.missing_tables
+                            else [])
+        verdict = f"[bold yellow]usable, but {'; '.join(lost)} (see the warnings)[/]"
     out.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) left out: {verdict}")
     write_json(json_path, report.to_dict(), command="check")
     if report.has_errors:

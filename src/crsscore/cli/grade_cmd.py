@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from crsscore.atomicio import ensure_folder, write_csv
 from crsscore.cli._common import app, console, err_console, friendly_errors, write_json
 
 
@@ -33,19 +34,19 @@ def grade(
     system = check_system(system)  # refuse a bad name before reading any data
     cohort = load_cohort(data, mapping=mapping)
     result = grade_cohort(cohort, system=system)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out)
     daily = result.daily[["patient_id", "day", "crs_grade", "icans_grade", "crs_reason",
                           "icans_reason", "crs_source", "icans_source"]]
     daily = daily.rename(columns={"crs_reason": "reason"})
-    daily.to_csv(out / "daily_grades.csv", index=False)
-    result.outcomes.to_csv(out / "outcomes.csv", index=False)
-    result.disagreements.to_csv(out / "disagreements.csv", index=False)
+    write_csv(out / "daily_grades.csv", daily)
+    write_csv(out / "outcomes.csv", result.outcomes)
+    write_csv(out / "disagreements.csv", result.disagreements)
     import pandas as pd
 
     problems = pd.DataFrame([p.to_dict() for p in result.problems],
                             columns=["table", "row", "column", "severity", "code", "message",
                                      "value", "expected"])
-    problems.to_csv(out / "problems.csv", index=False)
+    write_csv(out / "problems.csv", problems)
 
     o = result.outcomes
     n = len(o)
@@ -57,8 +58,11 @@ def grade(
     n_na = int(result.daily["crs_grade"].isna().sum())
     console.print(f"CRS graded by {system}, ICANS by ASTCT 2019: {n} patient(s), "
                   f"{n_days} patient-day(s) ({n_na} not gradable)")
+    n_unknown = int(o["severe_crs"].isna().sum())
     console.print(f"  any CRS {n_any}/{n_graded} gradable patients, severe CRS (grade >= "
-                  f"{result.settings.severe_grade}) {n_severe}, any ICANS {n_icans}")
+                  f"{result.settings.severe_grade}) {n_severe}"
+                  + (f" (unknown for {n_unknown})" if n_unknown else "")
+                  + f", any ICANS {n_icans}")
     sources = o["grade_source"].value_counts().to_dict()
     console.print("  grade source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
     if len(result.disagreements):
@@ -67,6 +71,9 @@ def grade(
     if result.problems:
         err_console.print(f"[yellow]{len(result.problems)} input row(s) made a day not "
                           "gradable: see problems.csv[/]")
+    for warning in result.warnings:
+        err_console.print("[bold yellow]Warning:[/] ", end="")
+        err_console.print(warning, markup=False)
     for note in result.notes:
         err_console.print(f"note: {note}", markup=False)
     console.print(f"Written to {out}/ (daily_grades.csv, outcomes.csv, disagreements.csv, "
@@ -75,7 +82,9 @@ def grade(
         "system": system, "icans_system": "astct", "synthetic": cohort.synthetic,
         "data_hash": cohort.data_hash(), "settings": result.settings.to_dict(),
         "n_patients": n, "n_patient_days": n_days, "n_days_not_gradable": n_na,
-        "n_any_crs": n_any, "n_severe_crs": n_severe, "n_any_icans": n_icans,
+        "n_any_crs": n_any, "n_severe_crs": n_severe, "n_severe_crs_unknown": n_unknown,
+        "n_any_icans": n_icans, "warnings": result.warnings,
+        "missing_tables": list(cohort.missing_tables),
         "grade_source": sources, "n_disagreements": len(result.disagreements),
         "problems": [p.to_dict() for p in result.problems], "notes": result.notes,
         "summary": result.summary(),

@@ -23,6 +23,12 @@ negative_value         error     a negative event value (dose, flow, score)
 conflicting_duplicate  warning   same patient, day and analyte with different values
 identical_duplicate    info      the same measurement given twice
 mixed_units            warning   one analyte in several units (converted)
+implausible_median     warning   an analyte's median outside ``schema.EXPECTED_MEDIANS``
+                                 (a whole column in another unit than its label)
+no_table, empty_table  warning   no events/observations table, or one without data rows
+no_crs_events          warning   an events table without any CRS event
+unknown_unit           error     an event unit the grading cannot use (vasopressor dose,
+                                 FiO2, oxygen flow, vasopressor hours)
 (reading codes)        ...       not_a_number, unknown_unit, missing_id... (see io.py)
 =====================  ========  ==========================================================
 """
@@ -47,8 +53,16 @@ from crsscore.data.io import (
     tables_from_cohort,
 )
 from crsscore.data.mapping import Mapping
-from crsscore.data.schema import ANALYTES, DAY_MAX, DAY_MIN, EVENTS, PATIENT_COLUMNS
+from crsscore.data.schema import (
+    ANALYTES,
+    DAY_MAX,
+    DAY_MIN,
+    EVENTS,
+    EXPECTED_MEDIANS,
+    PATIENT_COLUMNS,
+)
 from crsscore.errors import Problem
+from crsscore.grading._features import CRS_EVENTS
 
 #: Allowed value ranges of event values (all event values must be >= 0).
 EVENT_VALUE_RANGES: dict[str, tuple[float, float]] = {
@@ -61,6 +75,14 @@ EVENT_VALUE_RANGES: dict[str, tuple[float, float]] = {
     "hypotension": (0.0, 1.0),
     "motor_weakness": (0.0, 1.0),
     "death": (0.0, 1.0),
+}
+
+#: Units accepted for events whose value the grading reads (lower case; '' = none given).
+#: Vasopressor doses are checked against the grading's own table (unit and agent).
+EVENT_UNITS: dict[str, tuple[str, ...]] = {
+    "fio2": ("", "%", "percent", "fraction"),
+    "vasopressor_hours": ("", "h", "hr", "hrs", "hour", "hours"),
+    "oxygen": ("", "l/min", "lpm"),
 }
 
 #: Events whose detail must be given (grading depends on it).
@@ -163,6 +185,7 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
                      message=f"{a} outside the physiological range (in {spec.unit} after "
                      "conversion: a typo or a unit mix-up?)",
                      expected=f"{spec.low:g} to {spec.high:g} {spec.unit}")
+    _check_medians(o, ix, value, col)
     dup, conflict = _duplicates(ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
                                 o["day"].to_numpy(dtype=np.float64), value)
     if dup.any():
@@ -171,6 +194,35 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
                  message="several different values for the same patient, day and analyte")
         col.rows(o, dup & ~conflict, code="identical_duplicate", column=column,
                  severity="info", message="the same measurement appears more than once")
+
+
+#: Fewest values (and patients) of an analyte before its median is compared with the band.
+MEDIAN_MIN_ROWS = 20
+MEDIAN_MIN_PATIENTS = 5
+
+
+def _check_medians(o: pd.DataFrame, ix: _Index, value: npt.NDArray[np.float64],
+                   col: Collector) -> None:
+    """Warn when an analyte's median lies outside the band expected of a CAR-T cohort."""
+    src = str(o["_src"].iloc[0]) if "_src" in o.columns and len(o) else "observations"
+    for i, code in enumerate(ANALYTE_CODES):
+        band = EXPECTED_MEDIANS.get(code)
+        if band is None:
+            continue
+        sel = (ix.analyte == i) & np.isfinite(value)
+        n = int(sel.sum())
+        if n < MEDIAN_MIN_ROWS or len(np.unique(ix.pid[sel])) < MEDIAN_MIN_PATIENTS:
+            continue
+        median = float(np.median(value[sel]))
+        if band.low <= median <= band.high:
+            continue
+        trap = band.below if median < band.low else band.above
+        unit = ANALYTES[code].unit
+        col.add(Problem(
+            table=src, column="unit", severity="warning", code="implausible_median",
+            message=f"median {code} of {n} values is {median:.3g} {unit}, outside the range "
+                    f"expected of a CAR-T cohort: likely {trap}; check the unit",
+            value=f"{median:.3g}", expected=f"a median of {band.low:g} to {band.high:g} {unit}"))
 
 
 def _duplicates(key: npt.NDArray[np.int64], day: npt.NDArray[np.float64],
@@ -260,6 +312,50 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
             col.rows(e, is_ev & (value > hi), code="out_of_range", column="value",
                      values=value, message=f"{name} value outside its range",
                      expected=f"{lo:g} to {hi:g}")
+        if name == "vasopressor" or name in EVENT_UNITS:
+            _check_event_units(e, name, is_ev, value, col)
+    if not any(n in CRS_EVENTS for n in ev_names):
+        col.add(Problem(table=str(e["_src"].iloc[0]) if "_src" in e.columns else "events",
+                        severity="warning", code="no_crs_events", column=ev_col,
+                        message="the events table has no CRS event (no hypotension, "
+                        "vasopressor, oxygen, FiO2, tocilizumab, corticosteroid or death "
+                        "row): CRS cannot be graded from raw data; only recorded grades "
+                        "(crs_grade_recorded) give outcomes",
+                        expected=", ".join(sorted(CRS_EVENTS))))
+
+
+def _check_event_units(e: pd.DataFrame, name: str, is_ev: npt.NDArray[np.bool_],
+                       value: npt.NDArray[np.float64], col: Collector) -> None:
+    """Units of the events the grading reads: refused at load like observation units."""
+    from crsscore.grading._features import dose_unit_problem
+
+    unit_col = str(e["_unitcol"].iloc[0]) if "_unitcol" in e.columns else "unit"
+    u_codes, u_values = _encode(e["unit"])
+    units = ["" if u is None else str(u).strip() for u in u_values] + [""]
+    u_idx = np.where(u_codes < 0, len(units) - 1, u_codes)
+    no_unit = np.array([u == "" for u in units], dtype=bool)[u_idx]
+    if name == "vasopressor":
+        col.rows(e, is_ev & no_unit & np.isfinite(value), code="missing_unit",
+                 column=unit_col, message="vasopressor dose without a unit",
+                 expected="ug/min, ug/kg/min (vasopressin: U/min or U/h)")
+        d_codes, d_values = _encode(e["detail"])
+        details = ["" if d is None else str(d) for d in d_values] + [""]
+        d_idx = np.where(d_codes < 0, len(details) - 1, d_codes)
+        key = d_idx * len(units) + u_idx
+        for k in np.unique(key[is_ev & ~no_unit]):
+            detail, unit = details[int(k) // len(units)], units[int(k) % len(units)]
+            why = dose_unit_problem(detail, unit)
+            if why is not None:
+                col.block(e, is_ev & (key == k), code="unknown_unit", column=unit_col,
+                          value=unit, message=f"{why}; the dose cannot be graded",
+                          expected="ug/min or ug/kg/min (vasopressin: U/min or U/h; "
+                                   "angiotensin II: ng/kg/min)")
+        return
+    allowed = EVENT_UNITS[name]
+    bad = np.array([u.lower() not in allowed for u in units], dtype=bool)[u_idx]
+    col.grouped(e, is_ev & bad, e["unit"], code="unknown_unit", column=unit_col,
+                message=f"{name} unit not recognised",
+                expected=", ".join(repr(a) if a else "empty" for a in allowed))
 
 
 def validate_tables(loaded: Loaded, index: _Index | None = None) -> None:
@@ -301,6 +397,9 @@ class CheckReport:
         Analyte x day (rounded, within ``days``): % of patients without a measurement.
     exclusions
         Every row left out while reading: table, row, column and reason.
+    missing_tables
+        Tables not found or without a data row (``"events"``: CRS cannot be graded from
+        raw data).
     """
 
     source: str
@@ -311,6 +410,7 @@ class CheckReport:
     missing_by_variable: pd.DataFrame
     missing_by_day: pd.DataFrame
     exclusions: pd.DataFrame
+    missing_tables: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list[Problem]:
@@ -363,6 +463,7 @@ class CheckReport:
             "missing_by_variable": self.missing_by_variable.to_dict(orient="records"),
             "missing_by_day": by_day,
             "exclusions": self.exclusions.to_dict(orient="records"),
+            "missing_tables": list(self.missing_tables),
         }
 
     def __repr__(self) -> str:
@@ -466,7 +567,7 @@ def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28)) -> C
         analytes=_analyte_table(o, ix),
         missing_by_variable=_missing_by_variable(p, o, ix),
         missing_by_day=_missing_by_day(p, o, ix, days),
-        exclusions=loaded.collector.exclusions())
+        exclusions=loaded.collector.exclusions(), missing_tables=loaded.missing_tables)
 
 
 def check_cohort(cohort_or_path: Cohort | str | Path,

@@ -21,6 +21,12 @@ class Cohort:
     ``observations`` values are in canonical units once loaded (``unit`` column holds the
     canonical unit); ``source`` says where the data came from; ``synthetic`` is true for
     simulated cohorts and every output derived from them says so.
+
+    ``missing_tables`` names the tables a loader did not find or found without a data row
+    (``"events"``: hypotension, vasopressors, oxygen and deaths are then unknown, so CRS
+    cannot be graded from raw data).  ``file_rows`` maps a table name to a frame with one row
+    per table row: ``table`` (table and file, as in messages) and ``row`` (the row number in
+    the file, header = row 1); see :meth:`locate`.
     """
 
     patients: pd.DataFrame
@@ -29,10 +35,27 @@ class Cohort:
     source: str = "memory"
     synthetic: bool = False
     notes: list[str] = field(default_factory=list)
+    missing_tables: tuple[str, ...] = ()
+    file_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def n_patients(self) -> int:
         return len(self.patients)
+
+    def locate(self, table: str, index: int) -> tuple[str, int]:
+        """Where row ``index`` (frame index label) of ``table`` sits in the input.
+
+        Returns (table label, row number as in the file).  For tables built in memory, or
+        changed since loading, the row is numbered as in a CSV export of the table (header
+        row 1, first data row 2).
+        """
+        frame = getattr(self, table, None)
+        origin = self.file_rows.get(table)
+        if (origin is not None and frame is not None and len(origin) == len(frame)
+                and 0 <= index < len(origin)):
+            rows = origin["row"].to_numpy(dtype="int64")
+            return str(origin["table"].iat[index]), int(rows[index])
+        return table, int(index) + 2
 
     def data_hash(self) -> str:
         """SHA-256 of the three tables' content (order-independent of row order).

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -268,15 +268,65 @@ def _fail(table: str, message: str, *, code: str = "unreadable", column: str | N
                               expected=expected)])
 
 
+def _header_name(value: object) -> str:
+    """A header cell as text ('' for an empty cell; 2.0 written as '2')."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _refuse_duplicate_names(table: str, names: Sequence[str], *,
+                            blank_ok: bool = True) -> None:
+    """The same rule for every format: a column name given twice is refused (read from the
+    header as written, before any reader renames the second one).  Unnamed columns are
+    allowed where the reader names them itself (Excel), not in CSV."""
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    if not blank_ok and seen.get("", 0) > 1:
+        raise _fail(table, f"{seen['']} columns have no name in the header",
+                    code="duplicate_column", expected="a name for every column")
+    dupes = sorted(n for n, k in seen.items() if k > 1 and n)
+    if dupes:
+        raise _fail(table, f"column name(s) appear more than once in the header: "
+                    f"{', '.join(dupes)}", code="duplicate_column",
+                    expected="each column name once")
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzipped (``.csv.gz``)."""
+    import gzip
+
+    if _is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _open_text(path: Path, encoding: str) -> IO[str]:
+    import gzip
+
+    if _is_gzip(path):
+        return gzip.open(path, "rt", encoding=encoding, errors="replace", newline="")
+    return path.open(encoding=encoding, errors="replace", newline="")
+
+
 def _sniff_csv(path: Path, table: str, mapping: Mapping, header_row: int) -> tuple[str, list[str]]:
     """The delimiter and the header of a CSV file (refusing empty or undecodable files)."""
     encoding = "utf-8-sig" if mapping.encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
         else mapping.encoding
     try:
-        with path.open("rb") as fh:
+        with _open_binary(path) as fh:
             head = fh.read(1 << 16)
-    except OSError as exc:
-        raise _fail(table, f"cannot read file: {exc.strerror}") from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        reason = ("not a gzip file" if _is_gzip(path) and not isinstance(exc, PermissionError)
+                  else getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        raise _fail(table, f"cannot read file: {reason}") from None
     if not head.strip():
         raise _fail(table, "file is empty", code="empty_file")
     try:
@@ -306,7 +356,7 @@ def _sniff_csv(path: Path, table: str, mapping: Mapping, header_row: int) -> tup
 def _locate_bad_csv_rows(path: Path, encoding: str, delimiter: str, header_row: int,
                          n_fields: int, table: str) -> list[Problem]:
     problems: list[Problem] = []
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+    with _open_text(path, encoding) as fh:
         for i, rec in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
             if i <= header_row or not rec:
                 continue
@@ -325,10 +375,7 @@ def _read_csv(path: Path, table: str, mapping: Mapping, header_row: int,
     import pyarrow.csv as pacsv
 
     delimiter, names = _sniff_csv(path, table, mapping, header_row)
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise _fail(table, f"column name(s) appear more than once in the header: "
-                    f"{', '.join(dupes)}", code="duplicate_column")
+    _refuse_duplicate_names(table, names, blank_ok=False)
     encoding = mapping.encoding
     col_types = {n: pa.string() for n in names if n.casefold() in text_columns}
 
@@ -390,7 +437,7 @@ def _csv_rows_with_blanks(path: Path, mapping: Mapping, header_row: int, n: int,
     delimiter, _ = _sniff_csv(path, "input", mapping, header_row)
     encoding = "utf-8-sig" if mapping.encoding.lower() in ("utf-8", "utf8") else mapping.encoding
     rows: list[int] = []
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+    with _open_text(path, encoding) as fh:
         for i, rec in enumerate(csv.reader(fh, delimiter=delimiter), start=1):
             if i > header_row and rec:
                 rows.append(i)
@@ -405,16 +452,23 @@ def _read_excel(path: Path, table: str, sheet: str | int | None, header_row: int
         import openpyxl
 
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        sheets = list(book.sheetnames)
-        book.close()
+        try:
+            sheets = list(book.sheetnames)
+            if isinstance(sheet, str) and sheet not in sheets:
+                raise MappingError(f"{table}: sheet {sheet!r} not found in {path.name}; "
+                                   f"sheets: {', '.join(sheets)}")
+            if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+                raise MappingError(f"{table}: sheet number {sheet} not in {path.name} "
+                                   f"({len(sheets)} sheet(s), numbered from 0)")
+            ws = book[sheet if isinstance(sheet, str) else sheets[sheet or 0]]
+            # The header as written: pandas renames a repeated 'value' to 'value.1'.
+            raw_header = next(ws.iter_rows(min_row=header_row, max_row=header_row,
+                                           values_only=True), ())
+        finally:
+            book.close()
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
         raise _fail(table, f"not a readable .xlsx workbook ({type(exc).__name__})") from None
-    if isinstance(sheet, str) and sheet not in sheets:
-        raise MappingError(f"{table}: sheet {sheet!r} not found in {path.name}; "
-                           f"sheets: {', '.join(sheets)}")
-    if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
-        raise MappingError(f"{table}: sheet number {sheet} not in {path.name} "
-                           f"({len(sheets)} sheet(s), numbered from 0)")
+    _refuse_duplicate_names(table, [_header_name(v) for v in raw_header])
     try:
         frame = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0,
                               header=header_row - 1, dtype=object, engine="openpyxl",
@@ -422,10 +476,7 @@ def _read_excel(path: Path, table: str, sheet: str | int | None, header_row: int
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:
         raise _fail(table, f"sheet cannot be read ({type(exc).__name__})") from None
     names = [str(c).strip() for c in frame.columns]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise _fail(table, f"column name(s) appear more than once in the header: "
-                    f"{', '.join(dupes)}", code="duplicate_column")
+    _refuse_duplicate_names(table, names)
     frame.columns = pd.Index(names)
     if len(frame.columns) == 0:
         raise _fail(table, "sheet is empty", code="empty_file")
@@ -437,10 +488,17 @@ def _read_parquet(path: Path, table: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
+        raw_names = [str(c).strip() for c in pq.ParquetFile(path).schema_arrow.names]
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _fail(table, f"not a readable Parquet file ({type(exc).__name__})") from None
+    _refuse_duplicate_names(table, raw_names)  # before reading: pyarrow refuses them obscurely
+    try:
         frame: pd.DataFrame = pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _fail(table, f"not a readable Parquet file ({type(exc).__name__})") from None
-    frame.columns = pd.Index([str(c).strip() for c in frame.columns])
+    names = [str(c).strip() for c in frame.columns]
+    _refuse_duplicate_names(table, names)
+    frame.columns = pd.Index(names)
     return frame.reset_index(drop=True)
 
 
@@ -472,7 +530,7 @@ def read_table(path: Path, table: str, mapping: Mapping, *, sheet: str | int | N
                     expected="CSV (.csv, .tsv, .txt), Excel (.xlsx) or Parquet (.parquet)")
     frame = frame.reset_index(drop=True)
     rows = np.arange(len(frame), dtype=np.int64) + header_row + 1
-    if suffix in CSV_SUFFIXES and suffix != ".csv.gz" and _has_blank_lines(path):
+    if suffix in CSV_SUFFIXES and (_is_gzip(path) or _has_blank_lines(path)):
         rows = _csv_rows_with_blanks(path, mapping, header_row, len(frame), rows)
     frame["_row"] = rows
     frame["_src"] = _const(len(frame), label)
@@ -1118,6 +1176,7 @@ def _events(raws: list[pd.DataFrame], em: EventsMapping, ctx: _Context,
         else:
             frame["detail"] = pd.Series([None] * len(frame), dtype="str").array
         frame["_evcol"] = _const(len(frame), ev_col)
+        frame["_unitcol"] = _const(len(frame), unit_col or "unit")
         frame["_detcol"] = _const(len(frame), det_col or "detail")
         no_id = frame["patient_id"].isna().to_numpy()
         col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
@@ -1153,6 +1212,7 @@ class Loaded:
     collector: Collector
     source: str
     synthetic: bool
+    missing_tables: tuple[str, ...] = ()
 
 
 def _text_fields(m: Mapping) -> set[str]:
@@ -1174,6 +1234,39 @@ def _canonical_file(folder: Path, table: str, ctx: _Context) -> Path | None:
             message=f"several files for {table} ({', '.join(p.name for p in found)}); "
                     f"read {found[0].name}"))
     return found[0] if found else None
+
+
+#: What a cohort without the table loses (shown in warnings of check, grade and derive).
+MISSING_TABLE_EFFECT: dict[str, str] = {
+    "events": "hypotension, vasopressors, oxygen and deaths are unknown, so CRS cannot be "
+              "graded from raw data (days not gradable, severe CRS unknown) unless the "
+              "centre's recorded grades (crs_grade_recorded events) are given",
+    "observations": "no laboratory values or vital signs (temperature, blood pressure): "
+                    "fever cannot be assessed and no lab-based score can be computed",
+}
+
+
+def _has_crs_events(events: pd.DataFrame) -> bool:
+    from crsscore.grading._features import CRS_EVENTS
+
+    _, names = _encode(events["event"])
+    return any(str(n) in CRS_EVENTS for n in names if n is not None)
+
+
+def _near_names(folder: Path, table: str) -> list[str]:
+    """Files in ``folder`` whose name looks like ``table`` (a misnamed export)."""
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return []
+    out = []
+    for name in sorted(names):
+        stem = name.lower().split(".", 1)[0]
+        if stem in TABLES and stem != table:
+            continue
+        if stem == table or difflib.SequenceMatcher(None, stem, table).ratio() >= 0.75:
+            out.append(name)
+    return out[:5]
 
 
 def _mapped_files(tm: TableMapping, m: Mapping, data_path: Path, table: str) -> list[Path]:
@@ -1253,11 +1346,26 @@ def read_cohort_tables(path: str | Path, mapping: Mapping | dict[str, Any] | str
                 raise _fail("patients", f"no patients.csv or patients.parquet in {data_path} "
                             f"(found: {listed or 'nothing'})", code="file_not_found")
             if found is None:
-                ctx.collector.add(Problem(table=table, severity="info", code="no_table",
-                                          message=f"no {table} table in the folder"))
+                absent.append(table)
+                near = _near_names(data_path, table)
+                hint = (f"; found {', '.join(near)}: rename it to {table}.csv (or "
+                        f"{table}.parquet)" if near else "")
+                ctx.collector.add(Problem(
+                    table=table, severity="warning", code="no_table",
+                    message=f"no {table} table in the folder ({table}.csv, {table}.csv.gz or "
+                    f"{table}.parquet){hint}: {MISSING_TABLE_EFFECT[table]}"))
             return [found] if found is not None else []
         return _mapped_files(tm, m, data_path, table)
 
+    absent: list[str] = []
+    if not canonical:
+        for table, tm in (("observations", m.observations), ("events", m.events)):
+            if tm is None:
+                absent.append(table)
+                ctx.collector.add(Problem(
+                    table=table, severity="warning", code="no_table",
+                    message=f"the mapping has no [{table}] table: "
+                    f"{MISSING_TABLE_EFFECT[table]}"))
     raw_p = _read_all(files_for("patients", m.patients), "patients", m.patients, m, texts, cache)
     raw_o = _read_all(files_for("observations", m.observations), "observations",
                       m.observations or ObservationsMapping(), m, texts, cache)
@@ -1273,9 +1381,21 @@ def read_cohort_tables(path: str | Path, mapping: Mapping | dict[str, Any] | str
     _raise_structural(ctx, canonical)
     if not canonical:
         _report_unused(cache, ctx)
+    for table, raws in (("observations", raw_o), ("events", raw_e)):
+        if raws and sum(len(r) for r in raws) == 0:
+            absent.append(table)
+            files = ", ".join(sorted({str(r["_src"].cat.categories[0]) if len(
+                r["_src"].cat.categories) else table for r in raws}))
+            ctx.collector.add(Problem(
+                table=files, severity="warning", code="empty_table",
+                message=f"the {table} table has no data rows (a header only): "
+                f"{MISSING_TABLE_EFFECT[table]}"))
+    if len(events) and "events" not in absent and not _has_crs_events(events):
+        absent.append("events")  # check warns (no_crs_events); grading uses recorded grades
     synthetic = _is_synthetic(patients, data_path, m)
     return Loaded(patients=patients, observations=observations, events=events,
-                  collector=ctx.collector, source=str(path), synthetic=synthetic)
+                  collector=ctx.collector, source=str(path), synthetic=synthetic,
+                  missing_tables=tuple(dict.fromkeys(absent)))
 
 
 def _raise_structural(ctx: _Context, canonical: bool) -> None:
@@ -1373,8 +1493,17 @@ def to_cohort(loaded: Loaded) -> Cohort:
             tally[p.code] = tally.get(p.code, 0) + 1
     notes = [f"data check: {n} warning(s) of kind {code!r} (see check_cohort)"
              for code, n in sorted(tally.items())]
+    notes += [f"no {t} data: {MISSING_TABLE_EFFECT[t]}" for t in loaded.missing_tables]
+    file_rows = {}
+    for name, frame in (("patients", loaded.patients), ("observations", loaded.observations),
+                        ("events", loaded.events)):
+        if "_row" in frame.columns and "_src" in frame.columns:
+            file_rows[name] = pd.DataFrame({
+                "table": frame["_src"].array,
+                "row": frame["_row"].to_numpy(dtype=np.int64)})
     return Cohort(patients=patients, observations=observations, events=events,
-                  source=loaded.source, synthetic=loaded.synthetic, notes=notes)
+                  source=loaded.source, synthetic=loaded.synthetic, notes=notes,
+                  missing_tables=loaded.missing_tables, file_rows=file_rows)
 
 
 def load_cohort(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path | None = None

@@ -64,6 +64,57 @@ ANALYTES: Final[dict[str, Analyte]] = {a.code: a for a in [
 
 
 @dataclass(frozen=True)
+class MedianBand:
+    """Where the median of a CAR-T cohort's values of one analyte is expected to sit.
+
+    Over all of a cohort's rows (days -5 to +28, canonical unit) the median of a correctly
+    labelled column falls inside ``[low, high]``; a whole column given in another unit than
+    its label says (CRP in mg/dL labelled mg/L) lands outside while every single value stays
+    plausible.  ``below``/``above`` name the likely trap.  Bands are deliberately wide (a
+    centre's cohort may be sicker or healthier than most): a median outside is a warning to
+    look at the unit, never an error.
+    """
+
+    low: float
+    high: float
+    below: str
+    above: str
+
+
+#: Expected medians of a CAR-T cohort per analyte (canonical units); see docs/mapping.md.
+#: Set from published CAR-T cohorts (before and after infusion) with a wide margin, and
+#: checked against the simulator (whose medians sit well inside).
+EXPECTED_MEDIANS: Final[dict[str, MedianBand]] = {
+    "crp": MedianBand(2.0, 200.0, "CRP in mg/dL labelled mg/L (values 10x too low)",
+                      "CRP in mg/L labelled mg/dL (values 10x too high)"),
+    "il6": MedianBand(1.0, 5000.0, "IL-6 in ng/mL labelled pg/mL (values 1000x too low)",
+                      "IL-6 in pg/mL labelled ng/mL (values 1000x too high)"),
+    "ferritin": MedianBand(20.0, 50000.0, "ferritin in ug/mL or mg/L labelled ng/mL "
+                           "(values 1000x too low)", "ferritin in pmol/L or a unit "
+                           "mix-up (values too high)"),
+    "ldh": MedianBand(50.0, 5000.0, "LDH in ukat/L labelled U/L (values 60x too low)",
+                      "LDH in nkat/L labelled U/L (values too high)"),
+    "hb": MedianBand(5.0, 17.0, "haemoglobin in g/dL where g/L was declared (values 10x "
+                     "too low)", "haemoglobin in g/L labelled g/dL "
+                     "(values 10x too high)"),
+    "albumin": MedianBand(15.0, 55.0, "albumin in g/dL labelled g/L (values 10x too low)",
+                          "albumin in g/L where g/dL was declared (values 10x too high)"),
+    "creatinine": MedianBand(0.2, 5.0, "creatinine in mg/dL where umol/L was declared "
+                             "(values 88x too low)", "creatinine in umol/L labelled mg/dL "
+                             "(values 88x too high)"),
+    "fibrinogen": MedianBand(0.8, 8.0, "fibrinogen in g/L where mg/dL was declared "
+                             "(values 100x too low)", "fibrinogen in mg/dL labelled g/L "
+                             "(values 100x too high)"),
+    "ddimer": MedianBand(0.1, 50.0, "D-dimer in ug/mL labelled ng/mL (values 1000x too low)",
+                         "D-dimer in ng/mL labelled mg/L or ug/mL (values 1000x too high)"),
+    "plt": MedianBand(3.0, 700.0, "platelets in another unit than 10^9/L (values too low)",
+                      "platelets in cells/uL labelled 10^9/L (values 1000x too high)"),
+    "temp": MedianBand(35.0, 39.0, "temperature in another unit than declared",
+                       "temperature in F labelled C"),
+}
+
+
+@dataclass(frozen=True)
 class Column:
     """A column of the patients table."""
 

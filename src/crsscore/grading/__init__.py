@@ -3,14 +3,16 @@
 Public API:
 
 - :func:`grade_cohort` -> :class:`GradingResult` (daily grades, per-patient outcomes,
-  disagreements with the centre's recorded grades);
+  disagreements with the centre's recorded grades, warnings such as a missing events table);
+- :func:`require_crs_outcomes`: refuse (DataError) a grading whose severe-CRS outcomes are
+  unknown (no events table and no recorded grades), before deriving a score;
 - :func:`grade_crs_day` / :func:`grade_icans_day` -> :class:`DayGrade` for one patient-day
   (typed inputs :class:`CrsDayInput` / :class:`IcansDayInput`);
 - :func:`concordance` / :func:`compare_systems` between two grading systems;
 - :class:`GradingSettings`: every convention the consensus leaves open.
 """
 
-from crsscore.grading.cohort import GradingResult, grade_cohort
+from crsscore.grading.cohort import GradingResult, grade_cohort, require_crs_outcomes
 from crsscore.grading.concordance import Concordance, compare_systems, concordance
 from crsscore.grading.day import (
     CrsDayInput,
@@ -45,4 +47,5 @@ __all__ = [
     "grade_cohort",
     "grade_crs_day",
     "grade_icans_day",
+    "require_crs_outcomes",
 ]

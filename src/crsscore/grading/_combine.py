@@ -23,7 +23,7 @@ B = npt.NDArray[np.bool_]
 CRITERIA: tuple[str, ...] = (
     "none", "fever", "hypotension", "hypoxia", "organ toxicity", "death", "invalid input",
     "temperature", "assessment", "encephalopathy", "consciousness", "seizure", "motor",
-    "cerebral oedema", "recorded")
+    "cerebral oedema", "recorded", "no events")
 
 
 def crit(name: str) -> int:

@@ -661,6 +661,33 @@ _UNIT_FORMS: Final = {"ug/min": "ug/min", "mcg/min": "ug/min", "µg/min": "ug/mi
                       "units/hr": "U/h", "ng/kg/min": "ng/kg/min"}
 
 
+def agent_index(detail: str) -> int:
+    """Index in :data:`AGENTS` of a vasopressor named as in a ``detail`` cell (-1: unknown)."""
+    d = str(detail).strip().lower().replace(" ", "_")
+    name = _AGENT_ALIASES.get(d.replace("_", " "), _AGENT_ALIASES.get(d, d))
+    return AGENTS.index(name) if name in AGENTS else -1
+
+
+def dose_unit(unit: str) -> str | None:
+    """The canonical spelling of a vasopressor dose unit as written, or None if unknown."""
+    key = str(unit).strip().lower().replace(" ", "_").replace("_", "")
+    return _UNIT_FORMS.get(key)
+
+
+def dose_unit_problem(detail: str, unit: str) -> str | None:
+    """Why a vasopressor dose unit cannot be used for the agent in ``detail`` (None: fine).
+
+    The same rules the grading applies, so that loading refuses what grading could not use.
+    """
+    canon = dose_unit(unit)
+    if canon is None:
+        return "vasopressor dose unit not recognised"
+    agent = agent_index(detail)
+    if agent >= 0 and _dose_factor(agent, canon) is None:
+        return f"vasopressor dose unit {canon} not valid for {AGENTS[agent]}"
+    return None
+
+
 def _dose_factor(agent: int, unit: str) -> tuple[float, str] | None:
     """(factor, weight use) converting ``unit`` to the agent's canonical unit; None if invalid.
 
@@ -688,10 +715,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     if rows.size == 0 and hrows.size == 0:
         return out
     assert callable(flag)
-    agent_lut = np.array([AGENTS.index(_AGENT_ALIASES.get(d.replace("_", " "),
-                                                          _AGENT_ALIASES.get(d, d)))
-                          if _AGENT_ALIASES.get(d.replace("_", " "), _AGENT_ALIASES.get(d, d))
-                          in AGENTS else -1 for d in d_names], dtype=np.int64)
+    agent_lut = np.array([agent_index(d) for d in d_names], dtype=np.int64)
     a_dose = agent_lut[d_codes[rows]]
     a_hours = agent_lut[d_codes[hrows]]
     for rr, aa, what in ((rows, a_dose, "vasopressor"), (hrows, a_hours, "vasopressor_hours")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,10 +10,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
-from crsscore.errors import Problem
+from crsscore.errors import DataError, Problem
 from crsscore.grading._combine import CRITERIA, Graded
-from crsscore.grading._features import DailyFeatures, add_history, extract
-from crsscore.grading.crs import GRADERS
+from crsscore.grading._features import CRS_EVENTS, DailyFeatures, add_history, extract
+from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans, young_child
 from crsscore.grading.outcomes import int64_array, patient_outcomes
 from crsscore.grading.settings import DEFAULT_SETTINGS, SYSTEMS, GradingSettings, check_system
@@ -52,7 +53,15 @@ class GradingResult:
         CRS grading system used (``astct``, ``lee2014``, ``penn``, ``mskcc``, ``cartox``,
         ``ctcae5``); ICANS is always ASTCT 2019.
     problems:
-        Input rows that made a day not gradable, each naming table, row and column.
+        Input rows that made a day not gradable, each naming table, row (as in the file)
+        and column.
+    warnings:
+        What makes outcomes unknown for the whole cohort (no events table...): to be shown
+        loudly by every caller; :func:`require_crs_outcomes` turns them into an error.
+    crs_events_missing:
+        True when the cohort has no CRS event at all (no events table, an empty one, or one
+        without any hypotension, vasopressor, oxygen, FiO2, treatment or death row): derived
+        CRS days are then not gradable and only recorded grades give outcomes.
     """
 
     daily: pd.DataFrame
@@ -62,6 +71,8 @@ class GradingResult:
     system: str
     settings: GradingSettings = DEFAULT_SETTINGS
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    crs_events_missing: bool = False
 
     def summary(self) -> pd.DataFrame:
         """Patients by maximum CRS and ICANS grade (``NA`` = no gradable day)."""
@@ -127,6 +138,17 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     add_history(f, settings)
     crs, icans = grade_features(f, system, settings)
     notes = list(ext.notes)
+    warnings_: list[str] = []
+    no_crs_events = _crs_events_missing(cohort)
+    if no_crs_events is not None:
+        # Without hypotension/oxygen information a day is never graded 0 (or 1) by default.
+        crs = Graded(grade=np.full(f.n, -1, dtype=np.int8),
+                     reason=np.zeros(f.n, dtype=np.int32),
+                     criterion=np.full(f.n, CRITERIA.index("no events"), dtype=np.int8),
+                     reasons=[f"{NOT_GRADABLE}{no_crs_events}"])
+        warnings_.append(f"CRS cannot be graded from raw data: {no_crs_events}; every derived "
+                         "CRS day is not gradable and severe CRS is unknown unless the "
+                         "centre's recorded grades (crs_grade_recorded events) are given")
     n_pat = len(f.patient_ids)
 
     crs_grade = crs.grade.copy()
@@ -207,10 +229,61 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     outcomes = pd.DataFrame(out)
 
     disagreements = _disagreements(f, rec, derived_pat, system, settings, crs, icans, notes)
+    if no_crs_events is not None:
+        unknown = int(outcomes["severe_crs"].isna().sum())
+        warnings_.append(f"severe CRS is unknown for {unknown} of {n_pat} patient(s)")
     if cohort.synthetic:
         notes.append("SYNTHETIC DATA: grades of simulated patients")
+    problems = [_in_file(cohort, p) for p in ext.problems]
     return GradingResult(daily=daily, outcomes=outcomes, disagreements=disagreements,
-                         notes=notes, system=system, settings=settings, problems=ext.problems)
+                         notes=notes, system=system, settings=settings, problems=problems,
+                         warnings=warnings_, crs_events_missing=no_crs_events is not None)
+
+
+def _crs_events_missing(cohort: Cohort) -> str | None:
+    """Why the cohort has no CRS event information at all, or None when it has some."""
+    if "events" not in cohort.missing_tables:
+        return None  # in-memory cohorts say so themselves (``missing_tables``)
+    ev = cohort.events
+    if len(ev) and "event" in ev.columns:
+        names = {str(n).strip().lower() for n in pd.unique(ev["event"].dropna())}
+        if not names & CRS_EVENTS:
+            return ("the events table has no CRS event (no hypotension, vasopressor, oxygen, "
+                    "FiO2, tocilizumab, corticosteroid or death row)")
+    return "no events table (hypotension, vasopressors, oxygen and deaths unknown)"
+
+
+def _in_file(cohort: Cohort, problem: Problem) -> Problem:
+    """The problem with its row numbered as in the input file (header = row 1)."""
+    if problem.row is None or problem.table not in ("events", "observations", "patients"):
+        return problem
+    table, row = cohort.locate(problem.table, problem.row)
+    return dataclasses.replace(problem, table=table, row=row)
+
+
+def require_crs_outcomes(result: GradingResult) -> None:
+    """Refuse to go on (e.g. to derive a score) when severe CRS cannot be known.
+
+    Raises :class:`~crsscore.errors.DataError` when the cohort has no CRS event information
+    (no, or an empty, events table) and some patients have no recorded grade either, or when
+    no patient has a known severe-CRS outcome at all.  The message names the table and what
+    to supply.
+    """
+    o = result.outcomes
+    unknown = int(o["severe_crs"].isna().sum()) if len(o) else 0
+    if result.crs_events_missing and unknown:
+        raise DataError([Problem(
+            table="events", code="no_events", column="event",
+            message=f"severe CRS is unknown for {unknown} of {len(o)} patient(s): "
+                    f"{result.warnings[0] if result.warnings else 'no CRS events'}",
+            expected="an events table with hypotension, vasopressor, oxygen and death rows "
+                     "(or the centre's crs_grade_recorded grades for every patient)")])
+    if len(o) and unknown == len(o):
+        raise DataError([Problem(
+            table="events", code="no_outcome",
+            message=f"severe CRS is unknown for all {len(o)} patient(s): no day could be graded",
+            expected="temperatures and events from which CRS can be graded, or recorded "
+                     "grades")])
 
 
 def _disagreements(f: DailyFeatures, rec: pd.DataFrame,

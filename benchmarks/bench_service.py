@@ -16,6 +16,14 @@ drifts, and a case measured alone in a quiet minute would look faster).  Reporte
 
 Latency p50/p99 comes from the sequential run (one request in flight); requests per second
 from both the sequential run and a run with ``--concurrency`` client threads.
+
+``--health-under-batch`` measures something else: how long ``GET /api/v1/health`` takes while
+``POST /api/v1/scorecards/m-easix/batch`` uploads of about ``--batch-mb`` MB are being scored
+(``--batch-threads`` uploads in flight at a time), against the same probe on an idle server.
+The probe runs every 20 ms from its own client; a service that scores on its event loop makes
+every other request wait for the whole batch.
+
+    .venv/bin/python benchmarks/bench_service.py --health-under-batch [--batch-mb 8] [--batches 6]
 """
 
 from __future__ import annotations
@@ -168,6 +176,85 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
+def batch_csv(megabytes: float) -> bytes:
+    """An m-EASIX batch file of about ``megabytes`` MB (ids, LDH, CRP, platelets)."""
+    rng = np.random.default_rng(1)
+    n = int(megabytes * 1e6 / 23.4)
+    frame = pd.DataFrame({"id": [f"P{i:07d}" for i in range(n)],
+                          "ldh [U/L]": rng.integers(120, 900, n),
+                          "crp [mg/L]": np.round(rng.uniform(1, 300, n), 2),
+                          "plt [10^9/L]": rng.integers(5, 400, n)})
+    return frame.to_csv(index=False).encode()
+
+
+def health_probe(url: str, stop: threading.Event, min_probes: int,
+                 interval: float = 0.02) -> list[float]:
+    """GET /api/v1/health every ``interval`` seconds until ``stop`` (and ``min_probes`` done)."""
+    lat: list[float] = []
+    with httpx.Client(base_url=url, timeout=60.0) as c:
+        for _ in range(20):  # warm-up
+            c.get("/api/v1/health").raise_for_status()
+        while not stop.is_set() or len(lat) < min_probes:
+            t = time.perf_counter_ns()
+            c.get("/api/v1/health").raise_for_status()
+            lat.append((time.perf_counter_ns() - t) / 1e6)
+            time.sleep(interval)
+    return lat
+
+
+def health_under_batch(megabytes: float, batches: int, threads: int) -> None:
+    data = batch_csv(megabytes)
+    proc, url = start("crsscore")
+    try:
+        idle_stop = threading.Event()
+        timer = threading.Timer(5.0, idle_stop.set)
+        timer.start()
+        idle = health_probe(url, idle_stop, 50)
+        batch_ms: list[float] = []
+        errors: list[BaseException] = []
+        per = max(1, batches // threads)
+
+        def upload() -> None:
+            try:
+                with httpx.Client(base_url=url, timeout=300.0) as c:
+                    for _ in range(per):
+                        t = time.perf_counter_ns()
+                        r = c.post("/api/v1/scorecards/m-easix/batch",
+                                   files={"file": ("batch.csv", data, "text/csv")})
+                        batch_ms.append((time.perf_counter_ns() - t) / 1e6)
+                        r.raise_for_status()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        busy_stop = threading.Event()
+        busy: list[float] = []
+        probe = threading.Thread(target=lambda: busy.extend(health_probe(url, busy_stop, 1)))
+        probe.start()
+        workers = [threading.Thread(target=upload) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        busy_stop.set()
+        probe.join()
+        if errors:
+            raise errors[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    load = os.getloadavg()[0]
+    rows = data.count(b"\n") - 1
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, batch file "
+          f"{len(data) / 1e6:.1f} MB ({rows} rows), {len(batch_ms)} uploads "
+          f"({threads} at a time), median upload {statistics.median(batch_ms):,.0f} ms, "
+          f"1-min load average at the end {load:.1f}")
+    print("| GET /api/v1/health | probes | p50 ms | p99 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for label, lat in (("idle server", idle), ("while batches are scored", busy)):
+        print(f"| {label} | {len(lat)} | {pct(lat, 50):.1f} | {pct(lat, 99):.1f} | "
+              f"{max(lat):.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1000)
@@ -175,9 +262,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--serve", choices=["crsscore", "echo"])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--health-under-batch", action="store_true",
+                    help="health latency while batch uploads are scored (see the docstring)")
+    ap.add_argument("--batch-mb", type=float, default=8.0)
+    ap.add_argument("--batches", type=int, default=6)
+    ap.add_argument("--batch-threads", type=int, default=1)
     args = ap.parse_args()
     if args.serve:
         serve(args.serve, args.port)
+        return
+    if args.health_under_batch:
+        health_under_batch(args.batch_mb, args.batches, args.batch_threads)
         return
 
     from crsscore.scores.builtin import get_builtin

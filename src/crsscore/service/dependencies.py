@@ -34,7 +34,8 @@ templates.env.filters["unit"] = pretty_unit
 templates.env.globals["version"] = __version__
 
 
-def get_registry(request: Request) -> CardRegistry:
+async def get_registry(request: Request) -> CardRegistry:
+    # async: a sync dependency would wait for a worker thread, which batch scoring may hold
     registry: CardRegistry = request.app.state.registry
     return registry
 

@@ -13,6 +13,8 @@ router = APIRouter()
 
 
 @router.get("/health", response_model=Health, summary="Service status")
-def health(registry: Registry) -> Health:
+async def health(registry: Registry) -> Health:
+    # async: answered on the event loop, not queued behind the worker threads that score
+    # batch uploads (nothing here blocks)
     return Health(status="ok", version=__version__, scorecards=len(registry.cards),
                   rejected_scorecards=len(registry.rejected), grading=grading_available())

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card
 from crsscore.service.middleware import MAX_UPLOAD_BYTES
 from crsscore.service.schemas import Message, ProblemResponse, ScoreRequest, ScoreResult
@@ -77,12 +79,18 @@ async def score_file(card: Card, file: Annotated[UploadFile, File(
     name = (file.filename or "").lower()
     is_json = name.endswith(".json") or (file.content_type or "").endswith("json") or \
         data.lstrip()[:1] in (b"{", b"[")
-    fmt = "json" if is_json else "csv"
+    # Parsing and scoring a file of up to 10 MB is seconds of CPU: off the event loop, so
+    # that every other request (health checks, single patients, pages) keeps being served.
+    csv = await run_in_threadpool(batch_csv, card, data, "json" if is_json else "csv")
+    return CSVResponse(csv, headers={
+        "Content-Disposition": f'attachment; filename="{card.id}-scores.csv"'})
+
+
+def batch_csv(card: ScoreCard, data: bytes, fmt: str) -> str:
+    """Parse, score and write one uploaded file (blocking: run it in a worker thread)."""
     try:
-        batch = parse_batch_json(data) if is_json else parse_batch_csv(data)
+        batch = parse_batch_json(data) if fmt == "json" else parse_batch_csv(data)
         out = score_batch(card, batch)
     except InputError as exc:
         raise BatchInputError(exc.problems, fmt=fmt) from None
-    csv = out.to_csv(index=False, lineterminator="\n", float_format="%.6g")
-    return CSVResponse(csv, headers={
-        "Content-Disposition": f'attachment; filename="{card.id}-scores.csv"'})
+    return out.to_csv(index=False, lineterminator="\n", float_format="%.6g")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,19 @@ log = logging.getLogger("crsscore.service")
 
 #: At most this many bytes are read from a score card file.
 MAX_CARD_BYTES = 2_000_000
+#: A score card id the service accepts: it goes into URLs, file names (Content-Disposition),
+#: HTML and log lines, so only ASCII letters, digits, '.', '_' and '-' (no quote, no CR/LF,
+#: no path separator), starting with a letter or digit, at most 100 characters.
+CARD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+CARD_ID_RULE = ("letters A-Z a-z, digits, '.', '_' and '-', starting with a letter or digit, "
+                "at most 100 characters")
+
+
+def card_id_problem(card_id: str) -> str | None:
+    """Why ``card_id`` cannot be served, or None if it can."""
+    if CARD_ID.fullmatch(card_id):
+        return None
+    return f"score card id {card_id[:100]!r} is not allowed: use {CARD_ID_RULE}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,10 @@ class CardRegistry:
     rejected: list[Rejected] = field(default_factory=list)
 
     def add(self, card: ScoreCard, source: str) -> None:
+        bad_id = card_id_problem(card.id)
+        if bad_id is not None:
+            self.rejected.append(Rejected(source, bad_id))
+            return
         if card.id in self.cards:
             self.rejected.append(Rejected(source, f"duplicate score card id '{card.id}' "
                                                   f"(already loaded from {self.sources[card.id]})"))

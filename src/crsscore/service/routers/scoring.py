@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
@@ -83,7 +84,16 @@ async def score_file(card: Card, file: Annotated[UploadFile, File(
     # that every other request (health checks, single patients, pages) keeps being served.
     csv = await run_in_threadpool(batch_csv, card, data, "json" if is_json else "csv")
     return CSVResponse(csv, headers={
-        "Content-Disposition": f'attachment; filename="{card.id}-scores.csv"'})
+        "Content-Disposition": content_disposition(f"{card.id}-scores.csv")})
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with ``filename`` encoded per RFC 6266 / RFC 8187: an ASCII fallback
+    (anything outside printable ASCII, and the quote and backslash, become '_') and
+    ``filename*=UTF-8''`` with the exact name percent-encoded.  Never a CR, LF or raw quote,
+    so a name cannot break the header or add another one."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def batch_csv(card: ScoreCard, data: bytes, fmt: str) -> str:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from crsscore.csvsafe import neutralise_frame
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card
 from crsscore.service.middleware import MAX_UPLOAD_BYTES
@@ -103,4 +104,8 @@ def batch_csv(card: ScoreCard, data: bytes, fmt: str) -> str:
         out = score_batch(card, batch)
     except InputError as exc:
         raise BatchInputError(exc.problems, fmt=fmt) from None
-    return out.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    # ids, risk groups and warnings are text from the upload or the card: a cell such as
+    # '=HYPERLINK(...)' must not run as a formula when the file is opened in a spreadsheet.
+    # Lines end in CRLF (RFC 4180), so that a cell holding a bare CR is quoted too (with "\n"
+    # as terminator the csv writer leaves it bare, and readers split the row there).
+    return neutralise_frame(out).to_csv(index=False, lineterminator="\r\n", float_format="%.6g")

@@ -122,3 +122,44 @@ def test_grading_form_in_browser_shows_deciding_criterion(live_server: object) -
         finally:
             browser.close()
     assert (crs.grade, icans.grade) == (3, 2)
+
+
+CSP_LISTENER = ("document.addEventListener('securitypolicyviolation', e => "
+                "console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+
+
+def test_pages_and_docs_run_under_the_csp(live_server: object) -> None:
+    """Issue 15.9: with the Content-Security-Policy (no inline code, same origin only) the
+    calculator, the grading form and Swagger UI (served from the package) still work, and
+    the browser reports no violation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url = live_server.url  # type: ignore[attr-defined]
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.add_init_script(CSP_LISTENER)
+            page.on("console", lambda m: problems.append(m.text)
+                    if "CSP violation" in m.text or "Refused" in m.text else None)
+            page.on("request", lambda r: problems.append(f"other origin: {r.url}")
+                    if not r.url.startswith(url) else None)
+            for path in ("/", "/calculator/test-points", "/grading"):
+                response = page.goto(f"{url}{path}")
+                assert response is not None
+                assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+            # app.js still runs: the form is sent with fetch and only the result replaced
+            page.goto(f"{url}/calculator/test-easix")
+            page.get_by_label("LDH", exact=True).fill("250")
+            page.get_by_label("Creatinine", exact=True).fill("1")
+            page.get_by_label("Platelets", exact=True).fill("100")
+            page.get_by_role("button", name="Calculate").click()
+            expect(page.locator("#result").get_by_test_id("total")).to_have_text("1.322")
+            page.goto(f"{url}/docs")
+            expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)
+            page.locator(".opblock-summary").first.click()
+            expect(page.get_by_role("button", name="Try it out").first).to_be_visible()
+        finally:
+            browser.close()
+    assert problems == []

@@ -18,7 +18,11 @@ from crsscore import __version__
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import STATIC_DIR
 from crsscore.service.grading_form import grading_available
-from crsscore.service.middleware import BodySizeLimitMiddleware, SafeErrorMiddleware
+from crsscore.service.middleware import (
+    BodySizeLimitMiddleware,
+    SafeErrorMiddleware,
+    SecurityHeadersMiddleware,
+)
 from crsscore.service.registry import load_registry
 from crsscore.service.routers import grading, health, pages, scorecards, scoring
 from crsscore.service.routers.scoring import BatchInputError
@@ -78,12 +82,14 @@ def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
         description="Score cards, single-patient and batch scoring with units, and ASTCT "
                     "grading. Not a medical device: results support, never replace, clinical "
                     "judgement.",
-        redoc_url=None,
+        # /docs is our own page (routers/pages.py): Swagger UI from the package, not a CDN
+        docs_url=None, redoc_url=None,
     )
     app.state.registry = load_registry(scorecard_dir, builtin=builtin, extra=cards)
     app.state.grading = grading_available()
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SafeErrorMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on 413s and 500s too
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(scorecards.router, prefix=f"{API_PREFIX}/scorecards", tags=["score cards"])

@@ -24,13 +24,15 @@ from crsscore.service.scoring import InputError, score_patient
 router = APIRouter()
 
 MAX_FIELD_CHARS = 64
+#: Pages answer HEAD as well as GET (link checkers, monitors; uvicorn sends no body).
+PAGE_METHODS = ["GET", "HEAD"]
 
 
 def _is_fragment(request: Request) -> bool:
     return request.headers.get("x-fragment") == "1"
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
 def index(request: Request, registry: Registry) -> Response:
     cards = [summary(c, registry.sources[k]) for k, c in registry.cards.items()]
     return templates.TemplateResponse(request, "index.html", {
@@ -38,7 +40,15 @@ def index(request: Request, registry: Registry) -> Response:
         "grading": request.app.state.grading})
 
 
-@router.get("/calculator", response_class=HTMLResponse)
+@router.api_route("/docs", methods=PAGE_METHODS, response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    """Swagger UI for ``/openapi.json``, its script and styles served from the package."""
+    openapi_url = request.scope.get("root_path", "") + (request.app.openapi_url or "")
+    return templates.TemplateResponse(request, "docs.html", {
+        "title": request.app.title, "openapi_url": openapi_url})
+
+
+@router.api_route("/calculator", methods=PAGE_METHODS, response_class=HTMLResponse)
 def choose(card: str = "") -> Response:
     target = f"/calculator/{quote(card[:100], safe='')}" if card else "/"
     return RedirectResponse(target, status_code=303)
@@ -58,7 +68,7 @@ def _render(request: Request, card: ScoreCard, registry: Registry, *, form: dict
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-@router.get("/calculator/{card_id}", response_class=HTMLResponse)
+@router.api_route("/calculator/{card_id}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def calculator(request: Request, card: Card, registry: Registry) -> Response:
     form = {f"u_{v.name}": v.unit or "" for v in card.variables}
     return _render(request, card, registry, form=form)
@@ -102,7 +112,7 @@ def _grading_page(request: Request, *, form: dict[str, Any], result: Any = None,
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-@router.get("/grading", response_class=HTMLResponse)
+@router.api_route("/grading", methods=PAGE_METHODS, response_class=HTMLResponse)
 def grading_form(request: Request) -> Response:
     if not request.app.state.grading:
         raise HTTPException(404, "grading is not available")

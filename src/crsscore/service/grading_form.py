@@ -10,7 +10,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
-from crsscore.service.schemas import CrsDay, GradeOut, GradeRequest, GradeResult, IcansDay
+from crsscore.service.schemas import (
+    TEMPERATURE_LIMITS,
+    CrsDay,
+    GradeOut,
+    GradeRequest,
+    GradeResult,
+    IcansDay,
+)
 from crsscore.service.scoring import InputError, InputProblem
 
 
@@ -34,8 +41,6 @@ def _out(day: object, part: str) -> GradeOut:
                     notes=[str(n) for n in notes] if isinstance(notes, list) else [])
 
 
-#: Temperatures outside these limits are refused (a typing error or the wrong unit).
-TEMPERATURE_LIMITS = {"C": (25.0, 45.0), "F": (77.0, 113.0)}
 
 
 def grade_day(request: GradeRequest) -> GradeResult:

@@ -7,11 +7,32 @@ valid JSON.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _whole_number(value: object) -> object:
+    """12.0 is the integer 12 in JSON Schema (and JSON): accept it where an integer is due;
+    12.5, "12" and true stay refused by strict validation."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer from 0 to 10 (ICE) and from 0 to 32 (CAPD); the bounds come before the
+#: validator, or pydantic leaves them out of the JSON schema.
+Ice = Annotated[int, Field(ge=0, le=10), BeforeValidator(_whole_number)]
+Capd = Annotated[int, Field(ge=0, le=32), BeforeValidator(_whole_number)]
 ShortStr = Annotated[str, Field(max_length=64)]
 VariableName = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -192,15 +213,53 @@ OxygenDevice = Literal["room_air", "nasal_cannula", "blow_by", "high_flow_nasal_
 
 
 class OxygenIn(_Request):
+    # room air takes no flow: declared in the schema (if/then) and checked here, as the
+    # grader refuses it
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"device": {"const": "room_air"}}, "required": ["device"]},
+        "then": {"properties": {"flow_l_min": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})
+
     device: OxygenDevice
     flow_l_min: Annotated[float, Field(ge=0, le=80, allow_inf_nan=False)] | None = Field(
-        None, description="flow in L/min (nasal cannula: <= 6 is low flow)")
+        None, description="flow in L/min (nasal cannula: <= 6 is low flow; room air: none)")
+
+    @field_validator("flow_l_min")
+    @classmethod
+    def _no_flow_on_room_air(cls, flow: float | None, info: ValidationInfo) -> float | None:
+        if flow and info.data.get("device") == "room_air":
+            raise ValueError("room air takes no oxygen flow (leave the flow empty or 0)")
+        return flow
+
+
+#: Temperatures outside these limits are refused (a typing error or the wrong unit).  The
+#: OpenAPI schema of :class:`CrsDay` declares them; ``grading_form.grade_day`` enforces them.
+TEMPERATURE_LIMITS = {"C": (25.0, 45.0), "F": (77.0, 113.0)}
+
+
+def _temperature_range(limits: tuple[float, float]) -> dict[str, object]:
+    lo, hi = limits
+    return {"properties": {"temperature_max": {"anyOf": [
+        {"type": "number", "minimum": lo, "maximum": hi}, {"type": "null"}]}}}
+
+
+def _crs_day_schema(schema: dict[str, Any]) -> None:
+    """The physiological temperature range depends on the unit: JSON Schema if/then/else."""
+    schema["allOf"] = [{
+        "if": {"properties": {"temperature_unit": {"const": "F"}},
+               "required": ["temperature_unit"]},
+        "then": _temperature_range(TEMPERATURE_LIMITS["F"]),
+        "else": _temperature_range(TEMPERATURE_LIMITS["C"])}]
 
 
 class CrsDay(_Request):
     """One patient-day for ASTCT 2019 CRS grading."""
 
-    temperature_max: FiniteFloat | None = Field(None, description="highest temperature that day")
+    model_config = ConfigDict(json_schema_extra=_crs_day_schema)
+
+    temperature_max: FiniteFloat | None = Field(
+        None, description="highest temperature that day: 25 to 45 C, or 77 to 113 F",
+        json_schema_extra={"minimum": TEMPERATURE_LIMITS["C"][0],
+                           "maximum": TEMPERATURE_LIMITS["F"][1]})
     temperature_unit: Literal["C", "F"] = "C"
     hypotension: Literal["none", "fluids", "vasopressors"] = Field(
         "none", description="none; responsive to fluids (no vasopressor); needing vasopressors")
@@ -219,8 +278,8 @@ class CrsDay(_Request):
 class IcansDay(_Request):
     """One patient-day for ASTCT 2019 ICANS grading."""
 
-    ice: Annotated[int, Field(ge=0, le=10)] | None = Field(None, description="ICE score 0-10")
-    capd: Annotated[int, Field(ge=0, le=32)] | None = Field(
+    ice: Ice | None = Field(None, description="ICE score 0-10")
+    capd: Capd | None = Field(
         None, description="CAPD total 0-32 (young children, instead of ICE)")
     age_years: Annotated[float, Field(ge=0, le=110, allow_inf_nan=False)] | None = None
     consciousness: Literal["spontaneous", "voice", "touch", "unarousable"] | None = Field(

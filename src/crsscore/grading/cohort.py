@@ -229,6 +229,9 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     outcomes = pd.DataFrame(out)
 
     disagreements = _disagreements(f, rec, derived_pat, system, settings, crs, icans, notes)
+    if "observations" in cohort.missing_tables:
+        warnings_.append("no observations table: temperature and blood pressure are unknown, "
+                         "so fever cannot be assessed (days without it are not gradable)")
     if no_crs_events is not None:
         unknown = int(outcomes["severe_crs"].isna().sum())
         warnings_.append(f"severe CRS is unknown for {unknown} of {n_pat} patient(s)")

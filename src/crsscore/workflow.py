@@ -83,6 +83,12 @@ class DerivationRun:
             "events": self.events, "method": m.method_, "method_reason": m.method_reason_,
             "selected": list(m.selected_), "auc_points_apparent": m.auc_points_apparent_,
             "auc_continuous_apparent": m.auc_continuous_apparent_,
+            "scored": list(getattr(m, "scored_", m.selected_)),
+            "auc_loss_points": getattr(m, "auc_loss_", None),
+            "shrinkage": getattr(m, "shrinkage_", None),
+            "max_total": getattr(getattr(m, "scale_", None), "max_total", None),
+            "sample_size": (self.scorecard.sample_size.model_dump()
+                            if self.scorecard.sample_size is not None else None),
             "notes": list(m.notes_), "warnings": list(self.warnings),
         }
         if self.validation is not None:

@@ -36,7 +36,13 @@ def test_derive_score_validate_compare(cohorts: tuple[Path, Path], tmp_path: Pat
     assert "SYNTHETIC" in res.output
     card = ScoreCard.from_json(card_path)
     summary = json.loads(out_json.read_text())
-    assert summary["selected"] == [v.name for v in card.variables]
+    assert summary["scored"] == [v.name for v in card.variables]
+    assert set(summary["scored"]) <= set(summary["selected"])
+    assert card.sample_size is not None and summary["sample_size"]["n"] == card.sample_size.n
+    # the points: a small monotone scale, the AUC they lose said, each reachable total once
+    assert summary["max_total"] <= 20 and "points lose" in " ".join(res.output.split())
+    assert "0.0 %" not in res.output
+    assert card.performance.extra["auc_loss_points"] == pytest.approx(summary["auc_loss_points"])
     assert summary["seed"] == 5 and summary["synthetic"] is True
     assert card.performance.bootstrap_B == 20
     assert card.provenance.synthetic_data and card.provenance.data_hash == summary["data_hash"]

@@ -47,7 +47,8 @@ def test_missing_data_exits_2(tmp_path: Path) -> None:
 def test_report_command_writes_the_page_tables_and_json(cohort_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "rep" / "report.html"
     res = runner.invoke(app, ["report", str(cohort_dir), "--out", str(out), "--landmark", "day3",
-                              "--bootstrap", "0", "--seed", "2", "--no-builtin", "--json", "-"])
+                              "--bootstrap", "0", "--seed", "2", "--no-builtin", "--json", "-",
+                              "--allow-small-sample"])
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output[res.output.index("{"):])
     assert payload["command"] == "report" and payload["report"] == str(out)
@@ -59,3 +60,13 @@ def test_report_command_writes_the_page_tables_and_json(cohort_dir: Path, tmp_pa
     assert (out.parent / "report_tables" / "flow.csv").exists()
     lims = p.ids["limitations"]
     assert "No bootstrap internal validation was run (B = 0)" in lims
+    assert "loses" in lims and "apparent AUC" in lims  # the cost of rounding into points
+    assert "sample-size floor" in lims  # derived only because it was asked for
+
+
+def test_report_refuses_below_the_floor_and_names_the_flag(cohort_dir: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["report", str(cohort_dir), "--out", str(tmp_path / "r.html"),
+                              "--landmark", "day3", "--bootstrap", "0", "--no-builtin"])
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "fewer than 10" in text and "--allow-small-sample" in text

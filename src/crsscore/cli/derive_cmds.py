@@ -25,6 +25,19 @@ Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping fi
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
 
 
+def risk_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The score-to-risk table as printed: each reachable total once, risk as a readable %."""
+    def pct(p: float) -> str:
+        if p < 0.001:
+            return "< 0.1 %"
+        if p > 0.999:
+            return "> 99.9 %"
+        return f"{100 * p:.1f} %"
+
+    return pd.DataFrame({"total": [str(int(t)) for t in table["total"]],
+                         "risk": [pct(float(p)) for p in table["probability"]]})
+
+
 def print_derivation(run: Any, *, show_table1: bool = True) -> None:
     """Print a derivation run (shared by ``derive`` and ``demo``)."""
     m = run.model
@@ -48,15 +61,17 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
                                   f"continuous reference, m={m.continuous_.m} imputation(s))"))
     for note in m.notes_:
         console.print(f"  [dim]- {note}[/]")
-    console.print(frame_table(m.score_sheet().drop(columns=["log_odds_vs_reference"]),
+    sheet = m.score_sheet()
+    console.print(frame_table(sheet[[c for c in ("variable", "unit", "range", "points") if c in sheet]],
                               "Score sheet (points)"))
     rg = pd.DataFrame([g.__dict__ for g in m.risk_groups_])
     console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)"))
-    console.print(frame_table(m.risk_table(), "Total points -> probability of severe CRS"))
+    console.print(frame_table(risk_rows(m.risk_table()),
+                              "Total points -> risk of severe CRS (each reachable total)"))
     cont = m.auc_continuous_apparent_
     console.print(
         f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/]"
-        + (f", continuous model {cont:.3f}" if cont == cont else "")
+        + (f", continuous model {cont:.3f} (points lose {m.auc_loss_:.3f})" if cont == cont else "")
         + f"; the study reported {STUDY_AUC} (apparent).")
     if run.validation is not None:
         v = run.validation
@@ -68,9 +83,12 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
             f"Optimism-corrected AUC [bold]{tab.loc['AUC', 'index.corrected']:.3f}[/] "
             f"(apparent {tab.loc['AUC', 'index.orig']:.3f}); calibration slope "
             f"[bold]{tab.loc['Slope', 'index.corrected']:.3f}[/].")
-    if not run.sample_size.ok:
-        console.print(f"[yellow]Sample size:[/] {run.sample_size.message}")
-    for w in run.warnings:
+    verdict = run.scorecard.sample_size
+    if verdict is not None and not verdict.ok:
+        console.print(f"[yellow]Sample size:[/] {verdict.message}")
+    for w in dict.fromkeys(run.warnings):
+        if verdict is not None and w == verdict.message:
+            continue
         console.print(f"[yellow]Warning:[/] {w}")
 
 
@@ -93,10 +111,15 @@ def derive(
     method: Annotated[str, typer.Option(help="auto|ml|firth")] = "auto",
     select: Annotated[str, typer.Option(help="backward|lasso|none")] = "backward",
     rule: Annotated[str, typer.Option(help="aic|p (backward elimination)")] = "aic",
-    cutpoints: Annotated[str, typer.Option(help="clinical|quantile|youden")] = "clinical",
+    cutpoints: Annotated[str, typer.Option(help="Bands of the card: points (where the points change) | clinical | quantile.")] = "points",
     bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 3,
+    max_points: Annotated[int, typer.Option(min=1, help="Bound of the total score (about 0 to this).")] = 20,
+    splines: Annotated[str, typer.Option(help="none|rcs: restricted cubic splines in the reference model (d.f. limited by the events).")] = "none",
+    knots: Annotated[int, typer.Option(min=3, max=7, help="Knots of each spline (rcs).")] = 3,
+    shrinkage: Annotated[str, typer.Option(help="heuristic|none: shrink the points-to-risk slope by (LR - df) / LR.")] = "heuristic",
     missing: Annotated[str, typer.Option(help="mice|complete")] = "mice",
-    imputations: Annotated[int, typer.Option(help="Number of imputations (MICE).")] = 5,
+    imputations: Annotated[int, typer.Option(min=1, help="Number of imputations (MICE).")] = 5,
+    allow_small_sample: Annotated[bool, typer.Option("--allow-small-sample", help="Write a card even below the sample-size floor (fewer than 10 events, or 10x below Riley's minimum); the card says so.")] = False,
     points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
     max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
     certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
@@ -115,7 +138,9 @@ def derive(
     _choice("method", method, ("auto", "ml", "firth"))
     _choice("select", select, ("backward", "lasso", "none"))
     _choice("rule", rule, ("aic", "p"))
-    _choice("cutpoints", cutpoints, ("clinical", "quantile", "youden"))
+    _choice("cutpoints", cutpoints, ("points", "clinical", "quantile"))
+    _choice("splines", splines, ("none", "rcs"))
+    _choice("shrinkage", shrinkage, ("heuristic", "none"))
     _choice("missing", missing, ("mice", "complete"))
     _choice("points", points, ("sullivan", "learned"))
     _choice("prior-outcome", prior_outcome, ("exclude", "keep"))
@@ -123,13 +148,16 @@ def derive(
     settings = DerivationSettings(
         candidates=_split(candidates) or STUDY_CANDIDATES, method=method,  # type: ignore[arg-type]
         select=select, rule=rule, cutpoints=cutpoints, n_bands=bands,  # type: ignore[arg-type]
-        missing=missing, n_imputations=imputations, seed=seed)  # type: ignore[arg-type]
+        max_points=max_points, splines=splines, knots=knots,  # type: ignore[arg-type]
+        shrinkage=shrinkage, missing=missing, n_imputations=imputations,  # type: ignore[arg-type]
+        seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
         run = run_derive(cohort, landmark=landmark, window=window, prior_outcome=prior_outcome,
                          settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
                          scheduler=scheduler, progress=bootstrap > 0, points=points,
-                         max_features=max_features, certify=certify)
+                         max_features=max_features, certify=certify,
+                         allow_small_sample=allow_small_sample)
     run.scorecard.to_json(out)
     print_derivation(run)
     console.print(f"Score card written to [bold]{out}[/]")

@@ -24,6 +24,7 @@ def report(
     jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstraps.")] = 1,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to PDF with headless Chromium.")] = False,
     builtin: Annotated[bool, typer.Option(help="Compare with the built-in published scores.")] = True,
+    allow_small_sample: Annotated[bool, typer.Option("--allow-small-sample", help="Derive even below the sample-size floor (fewer than 10 events, or 10x below Riley's minimum); the report says so.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary ('-' for stdout).")] = None,
 ) -> None:
     """Write a self-contained TRIPOD+AI report (HTML, optionally PDF) of a derived score."""
@@ -46,7 +47,7 @@ def report(
         warnings.simplefilter("ignore", CrsscoreWarning)
         run = derive(cohort, landmark=landmark, settings=DerivationSettings(seed=seed),
                      bootstrap=bootstrap, seed=seed, n_jobs=jobs, progress=bootstrap > 0,
-                     outcomes=oc)
+                     outcomes=oc, allow_small_sample=allow_small_sample)
     cards = [run.scorecard, *(builtin_scorecards().values() if builtin else [])]
     comp, _n_early, _notes = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
                                             outcomes=oc)

@@ -75,6 +75,12 @@ Method = Literal["auto", "ml", "firth"]
 Select = Literal["backward", "lasso", "none"]
 
 
+#: The heuristic shrinkage factor is never taken below this: at (LR - df) / LR <= 0 the model
+#: shows no prognostic value and its risks are flattened almost to the overall rate, while
+#: the points still rank patients (so discrimination can still be validated).
+MIN_SHRINKAGE = 0.05
+
+
 class DerivationSettingsError(CrsscoreError, ValueError):
     """A derivation setting outside its allowed values."""
 
@@ -386,14 +392,16 @@ class PointScoreModel:
         self.lr_chi2_ = lr
         if s.shrinkage == "heuristic":
             shrink = (lr - n_params) / lr if lr > 0 else 0.0
-            self.shrinkage_ = float(min(1.0, max(0.0, shrink)))
+            self.shrinkage_ = float(min(1.0, max(MIN_SHRINKAGE, shrink)))
             self.notes_.append(
                 f"shrinkage: heuristic factor {self.shrinkage_:.3f} = (LR {lr:.1f} - {n_params} "
                 "candidate d.f.) / LR, applied to the points-to-risk slope (intercept re-estimated)")
-            if self.shrinkage_ == 0.0:
-                self.notes_.append("WARNING: the model's likelihood-ratio chi-square does not exceed "
-                                   "its candidate degrees of freedom: no evidence of prognostic "
-                                   "value; every patient gets the overall risk")
+            if shrink < MIN_SHRINKAGE:
+                self.notes_.append(
+                    f"WARNING: the model's likelihood-ratio chi-square ({lr:.1f}) barely exceeds or "
+                    f"does not exceed its {n_params} candidate degrees of freedom: no evidence of "
+                    f"prognostic value; the slope is shrunk to {MIN_SHRINKAGE:g} of its fitted "
+                    "value, so every patient gets nearly the overall risk")
         else:
             self.shrinkage_ = 1.0
 

@@ -111,7 +111,7 @@ def _opt(id: str, caption: str, frame: pd.DataFrame | None, **kw: Any) -> HtmlTa
 # ------------------------------------------------------------------------------------------
 def pipeline_calibration(run: Any, *, B: int, seed: int | None = None, n_jobs: int = 1) -> Any:
     """rms ``calibrate`` of the run's whole derivation pipeline (every step refitted in each
-    resample, as ``crsscore.workflow.validate_pipeline``; one imputation per resample)."""
+    resample exactly as reported, as ``crsscore.workflow.validate_pipeline``)."""
     from crsscore.validation.calibrate_boot import calibrate_bootstrap
     from crsscore.workflow import pipeline_fit_fn
 
@@ -186,9 +186,14 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
         f"Fitting: {m.method_reason_}.",
         f"Selection: {s.select}" + (f" by {s.rule.upper()}" if s.select == "backward" else "")
         + f"; kept: {', '.join(m.selected_)}.",
-        f"Cut-points: {s.cutpoints} ({s.n_bands} bands per variable); points by the Sullivan "
-        f"method (constant {m.constant_:.4f} log-odds per point); total points mapped to risk by "
-        f"logistic regression (intercept {m.prob_intercept_:.4f}, slope {m.prob_slope_:.4f}).",
+        (f"Points: Sullivan's method from the continuous model (constant {m.constant_:.4f} "
+         f"log-odds per point, total 0 to {m.scale_.max_total}, bound {s.max_points}; bands "
+         f"'{s.cutpoints}'); total points mapped to risk by logistic regression, slope shrunk "
+         f"by the heuristic factor {m.shrinkage_:.3f} (intercept {m.prob_intercept_:.4f}, "
+         f"slope {m.prob_slope_:.4f}); AUC lost to the points {m.auc_loss_:.3f} (apparent)."
+         if hasattr(m, "scale_") else
+         f"Points learned directly as integers; total mapped to risk by logistic regression "
+         f"(intercept {m.prob_intercept_:.4f}, slope {m.prob_slope_:.4f})."),
     ]
     v = run.validation
     if v is not None:
@@ -384,7 +389,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "discrimination": HtmlTable("discrimination", "Discrimination on the analysed patients", disc,
                                     note="apparent rows: the reported model, missing inputs filled "
                                     "by its imputer; the optimism-corrected row starts from the "
-                                    "pipeline refitted with one imputation (index.orig in section 16)"),
+                                    "pipeline refitted exactly as reported (index.orig in section 16)"),
         "comparison": _opt("comparison", "Head-to-head comparison (each score at its own timepoint; "
                            "paired DeLong test against the reference)", comp_tab,
                            display=None if comp_tab is None else comp_tab.drop(columns=["note"]),

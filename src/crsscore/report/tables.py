@@ -413,9 +413,17 @@ def limitations(run: Any, *, aset: AnalysisSet | None = None, comparison: Any = 
                 f"Complete-case analysis: {miss_any} patients with a missing predictor were "
                 "dropped (PROBAST).")))
     out.append(Limitation("categorisation", (
-        f"The bedside score categorises {len(run.model.selected_)} continuous predictor(s) "
-        "into bands, which loses information; the continuous reference model is reported "
-        "beside it.")))
+        f"The bedside score shows {len(getattr(run.model, 'scored_', run.model.selected_))} "
+        "continuous predictor(s) in bands, which loses information; the continuous reference "
+        "model is reported beside it.")))
+    for i, text in enumerate(getattr(run.model, "limitations", lambda: [])()):
+        out.append(Limitation(f"points-{i + 1}", text))
+    verdict = getattr(run.scorecard, "sample_size", None)
+    if verdict is not None and verdict.override:
+        out.append(Limitation("sample-size-floor", (
+            f"The cohort is below crsscore's sample-size floor ({verdict.message}); the score was "
+            "derived only because --allow-small-sample was given, and must not be used "
+            "clinically without external validation.")))
     if run.synthetic:
         out.append(Limitation("synthetic", (
             "The data are SYNTHETIC (simulated): every number in this report describes "

@@ -39,9 +39,18 @@ class Outcomes:
     notes: list[str]
 
 
-def cohort_outcomes(cohort: Cohort, *, system: str = "astct") -> Outcomes:
-    """Grade the cohort (from raw events, or recorded grades) and return per-patient outcomes."""
+def cohort_outcomes(cohort: Cohort, *, system: str = "astct", require: bool = True) -> Outcomes:
+    """Grade the cohort (from raw events, or recorded grades) and return per-patient outcomes.
+
+    With ``require`` (the default: every analysis needs the outcome) a cohort whose severe
+    CRS cannot be known, e.g. one without an events table and without recorded grades, is
+    refused with a message naming the table, never analysed as if nobody had severe CRS.
+    """
+    from crsscore.grading import require_crs_outcomes
+
     res = grade_cohort(cohort, system=system)
+    if require:
+        require_crs_outcomes(res)
     out = res.outcomes.copy()
     counts = {str(k): int(v) for k, v in out["grade_source"].value_counts().items()}
     return Outcomes(frame=out, daily=res.daily, system=system, source_counts=counts,

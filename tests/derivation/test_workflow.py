@@ -135,3 +135,19 @@ def test_card_totals_equal_model_totals_at_every_landmark(landmark: str) -> None
     np.testing.assert_array_equal(np.isnan(card_total), np.isnan(model_total))
     np.testing.assert_array_equal(card_total[~np.isnan(card_total)],
                                   model_total[~np.isnan(model_total)])
+
+
+def test_derive_refuses_a_cohort_whose_outcome_cannot_be_graded(tmp_path: object) -> None:
+    """Without an events table severe CRS is unknown: derive says so, never 'no events'."""
+    from pathlib import Path
+
+    from crsscore.data.io import load_cohort
+    from crsscore.data.simulate import write_cohort
+    from crsscore.errors import DataError
+
+    folder = Path(str(tmp_path)) / "cohort"
+    write_cohort(simulate_cohort(120, seed=3), folder)
+    (folder / "events.csv").unlink()
+    cohort = load_cohort(folder)
+    with pytest.raises(DataError, match="events"):
+        derive(cohort, landmark="day7", prior_outcome="keep")

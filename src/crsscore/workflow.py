@@ -215,7 +215,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
     y = data["severe_crs"].to_numpy(dtype=np.int_)
     n_params = len(cands)
     floor = sample_size_floor(len(y), int(y.sum()), n_params)
-    if floor is not None and (not allow_small_sample or y.sum() in (0, len(y))):
+    hopeless = min(int(y.sum()), len(y) - int(y.sum())) < 2
+    if floor is not None and (not allow_small_sample or hopeless):
         why = ""
         if lt.policy == "exclude" and lt.n_prior_outcome:
             why = (f" {lt.n_prior_outcome} patient(s) whose severe CRS began before the landmark "
@@ -224,7 +225,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
                    "pre-ld) predicts before most onsets.")
         raise ModelError(
             f"no score card derived at landmark {landmark}: {floor}.{why} "
-            + ("" if y.sum() in (0, len(y)) else
+            + ("No model can be fitted or validated with fewer than 2 events (or non-events)."
+               if hopeless else
                "Use fewer candidates, pool more patients, or pass --allow-small-sample to "
                "derive anyway (the card then carries the warning)."))
 

@@ -244,7 +244,8 @@ def profile_ci(
 
     ``X`` is the predictor matrix used for ``fit`` (without intercept column).  A bound that
     does not exist (the profile never drops by the critical value, e.g. under separation) is
-    returned as -inf / +inf.
+    returned as -inf / +inf; one that cannot be located (a profile that is not monotone
+    because its fits do not converge, as with one or two events) as NaN.
     """
     Xa = np.asarray(X, dtype=np.float64)
     if Xa.ndim == 1:
@@ -279,7 +280,12 @@ def profile_ci(
                 continue
             a, b = sorted((lo_pt, hi_pt))
             prof2 = _profile_function(D, ya, w, fit.coef, j, firth)
-            out[r, side] = optimize.brentq(
-                lambda t, prof2=prof2: lmax - prof2(t) - crit, a, b, xtol=1e-10, rtol=1e-12
-            )
+            try:
+                out[r, side] = optimize.brentq(
+                    lambda t, prof2=prof2: lmax - prof2(t) - crit, a, b, xtol=1e-10, rtol=1e-12
+                )
+            except ValueError:
+                # the profile is not monotone over the bracket (a profile fit that does not
+                # converge, e.g. one or two events): no bound can be given, say so (NaN)
+                out[r, side] = math.nan
     return out

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crsscore.errors import LowEventsWarning, ModelError
 from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
@@ -183,20 +185,29 @@ def test_splines_give_a_non_linear_reference_model() -> None:
     assert any("not monotone" in line for line in model.limitations())
 
 
-@pytest.mark.parametrize("k", [-3, -1, 2, 3])
-def test_selection_and_points_do_not_depend_on_units(k: int) -> None:
-    """Multiplying a candidate by 10^k changes neither the kept set nor the points."""
-    frame, y = _cohort(250, seed=9)
-    frame.loc[frame.index[::12], "aptt"] = np.nan
-    s = DerivationSettings(candidates=("crp", "anc", "aptt"), n_imputations=3, seed=4)
-    base = PointScoreModel(s).fit(frame, y)
-    for col in ("aptt", "anc"):
-        scaled = frame.copy()
-        scaled[col] = scaled[col] * 10.0**k
-        other = PointScoreModel(s).fit(scaled, y)
-        assert other.selected_ == base.selected_
-        assert other.points_ == base.points_
-        for name in base.scored_:
-            factor = 10.0**k if name == col else 1.0
-            np.testing.assert_allclose(np.array(other.cuts_[name]) / factor, base.cuts_[name],
-                                       rtol=1e-9)
+_UNIT_FRAME, _UNIT_Y = _cohort(250, seed=9)
+_UNIT_FRAME.loc[_UNIT_FRAME.index[::12], "aptt"] = np.nan
+_UNIT_SETTINGS = DerivationSettings(candidates=("crp", "anc", "aptt"), n_imputations=3, seed=4)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", LowEventsWarning)
+    _UNIT_BASE = PointScoreModel(_UNIT_SETTINGS).fit(_UNIT_FRAME, _UNIT_Y)
+
+
+@settings(max_examples=12, deadline=None)
+@given(k=st.integers(min_value=-3, max_value=3), col=st.sampled_from(["aptt", "anc"]),
+       method=st.sampled_from(["auto", "ml"]))
+def test_selection_and_points_do_not_depend_on_units(k: int, col: str, method: str) -> None:
+    """Multiplying a candidate by 10^k changes neither the kept set nor the points (issue 13.1)."""
+    s = _UNIT_SETTINGS.with_(method=method)
+    scaled = _UNIT_FRAME.copy()
+    scaled[col] = scaled[col] * 10.0**k
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowEventsWarning)
+        base = _UNIT_BASE if method == "auto" else PointScoreModel(s).fit(_UNIT_FRAME, _UNIT_Y)
+        other = PointScoreModel(s).fit(scaled, _UNIT_Y)
+    assert other.selected_ == base.selected_
+    assert other.points_ == base.points_
+    for name in base.scored_:
+        factor = 10.0**k if name == col else 1.0
+        np.testing.assert_allclose(np.array(other.cuts_[name]) / factor, base.cuts_[name],
+                                   rtol=1e-9)

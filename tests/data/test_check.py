@@ -70,7 +70,7 @@ def test_every_problem_is_located(report: CheckReport) -> None:
 def test_problem_texts_name_value_and_expectation(report: CheckReport) -> None:
     texts = {p.code + ":" + str(p) for p in report.problems}
     assert ("out_of_range:observations row 5, column 'value': crp outside the physiological "
-            "range (in mg/L after conversion: a typo or a unit mix-up?) (got '1500.0'; "
+            "range (a typo or a unit mix-up?) (got '1500'; "
             "expected 0 to 1000 mg/L)") in texts
     assert any("unknown_event:events row 3, column 'event'" in t and "'fever'" in t
                for t in texts)

@@ -212,7 +212,8 @@ def test_all_problems_are_collected_in_one_error(tmp_path: Path) -> None:
     found = {(p.table.split(" ")[0], p.row, p.code) for p in info.value.problems}
     assert found == {("patients", 2, "not_a_number"), ("observations", 2, "not_a_number"),
                      ("observations", 3, "not_a_day"), ("observations", 4, "unknown_unit"),
-                     ("observations", 5, "out_of_range")}
+                     ("observations", 5, "out_of_range"),
+                     ("input", None, "implausible_values")}  # names --implausible exclude
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -8,7 +8,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -137,3 +137,20 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 
 
 SYNTHETIC_BANNER = ("[bold yellow]SYNTHETIC DATA[/]: simulated patients calibrated to published "
                     "summary figures; not real patients, not for clinical use.")
+
+
+#: ``--implausible`` of every command that loads a cohort (one definition, so they agree).
+IMPLAUSIBLE_HELP = ("refuse|exclude: values outside the physiological range stop the command "
+                    "(refuse), or are set missing and each listed in the check report, --json "
+                    "and the report (exclude).")
+Implausible = Annotated[str, typer.Option("--implausible", help=IMPLAUSIBLE_HELP)]
+
+
+def load_data(data: Path, mapping: Path | None, implausible: str = "refuse") -> Any:
+    """Load a cohort for a command, with its ``--implausible`` policy checked."""
+    from crsscore.data.io import IMPLAUSIBLE_POLICIES, load_cohort
+
+    if implausible not in IMPLAUSIBLE_POLICIES:
+        raise CrsscoreError(f"--implausible must be one of {', '.join(IMPLAUSIBLE_POLICIES)}; "
+                            f"got {implausible!r}")
+    return load_cohort(data, mapping, implausible=implausible)

@@ -11,10 +11,12 @@ import typer
 
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
+    Implausible,
     app,
     console,
     frame_table,
     friendly_errors,
+    load_data,
     write_json,
 )
 from crsscore.errors import CrsscoreError, CrsscoreWarning
@@ -86,6 +88,7 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[
 def compare(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file.")] = None,
+    implausible: Implausible = "refuse",
     landmark: Annotated[str | None, typer.Option(help="Exclude patients with severe CRS before this landmark from every score.")] = None,
     scorecard: Annotated[list[Path] | None, typer.Option("--scorecard", help="Extra score card(s); repeatable.")] = None,
     reference: Annotated[str | None, typer.Option(help="Card id for paired DeLong tests (default: the first).")] = None,
@@ -93,7 +96,6 @@ def compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable output.")] = None,
 ) -> None:
     """Compare every applicable score, each at its own timepoint, on the same patients."""
-    from crsscore.data.io import load_cohort
     from crsscore.scores.builtin import builtin_scorecards
     from crsscore.scores.scorecard import ScoreCard
 
@@ -104,7 +106,7 @@ def compare(
         cards.extend(builtin_scorecards().values())
     if not cards:
         raise CrsscoreError("nothing to compare: give --scorecard files or keep --builtin")
-    cohort = load_cohort(data, mapping)
+    cohort = load_data(data, mapping, implausible)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
     comp, n_early, notes = run_comparison(cohort, cards, landmark=landmark, reference=reference)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from crsscore.cli._common import (
     EXIT_DATA_ERROR,
+    IMPLAUSIBLE_HELP,
     app,
     console,
     err_console,
@@ -40,14 +41,19 @@ def check(
                                                                 "centre's export to the format."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the full report as JSON "
                                                                "('-' for standard output)."),
-    show: int = typer.Option(30, "--show", min=0, help="Problems listed on screen (all are in "
-                                                       "--json)."),
+    show: int = typer.Option(30, "--show", min=0, help="Problems listed on screen (--json "
+                                                       "lists more; see 'truncated' there)."),
+    implausible: str = typer.Option("refuse", "--implausible", help=IMPLAUSIBLE_HELP),
 ) -> None:
     """Check a cohort: counts, missingness, implausible values, duplicates, every exclusion."""
     from crsscore.data.check import check_cohort
+    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES
 
+    if implausible not in IMPLAUSIBLE_POLICIES:
+        raise typer.BadParameter(f"--implausible must be one of "
+                                 f"{', '.join(IMPLAUSIBLE_POLICIES)}; got {implausible!r}")
     try:
-        report = check_cohort(data, mapping=mapping)
+        report = check_cohort(data, mapping=mapping, implausible=implausible)
     except (OSError, MemoryError) as exc:  # pragma: no cover - the loaders wrap OS errors
         err_console.print(f"[bold red]Error:[/] cannot read the data ({type(exc).__name__})")
         raise typer.Exit(EXIT_DATA_ERROR) from None
@@ -104,16 +110,32 @@ def check(
             out.print(f"[{style}]{problem.severity}[/] ", end="")
             out.print(str(problem), markup=False, highlight=False)
         if len(ordered) > show:
-            out.print(f"... {len(ordered) - show} more: use --json FILE for the full list")
+            out.print(f"... {len(ordered) - show} more: use --json FILE for the list")
+        for t in report.truncated:
+            out.print(f"[dim]{t['code']} in {t['table']}: {t['total']} in total, the first "
+                      f"{t['listed']} listed (in --json too; 'truncated' says so)[/]")
+
+    excluded = report.exclusions
+    implausible_rows = excluded[excluded["reason"] == "out_of_range"]
+    if len(implausible_rows):
+        per = implausible_rows["analyte"].fillna("patients").value_counts().sort_index()
+        out.print(f"[yellow]{len(implausible_rows)} implausible value(s) set missing[/] "
+                  "(--implausible exclude): " + ", ".join(f"{a} {n}" for a, n in per.items())
+                  + "; each is in --json (exclusions)")
 
     n_err, n_warn, n_excl = len(report.errors), len(report.warnings), len(report.exclusions)
     verdict = "[bold red]NOT USABLE as is[/]" if report.has_errors else "[bold green]usable[/]"
+    n_range = report.n_implausible
     if not report.has_errors and report.missing_tables:
         lost = (["CRS cannot be graded from raw data"] if "events" in report.missing_tables
                 else []) + (["no observations"] if "observations" in report.missing_tables
                             else [])
         verdict = f"[bold yellow]usable, but {'; '.join(lost)} (see the warnings)[/]"
-    out.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) left out: {verdict}")
+    out.print(f"{n_err} error(s), {n_warn} warning(s), {n_excl} row(s) or cell(s) left out: "
+              f"{verdict}")
+    if n_range:
+        out.print(f"Next step: {n_range} implausible value(s) among the errors: "
+                  f"{IMPLAUSIBLE_HINT}.", markup=False)
     write_json(json_path, report.to_dict(), command="check")
     if report.has_errors:
         raise typer.Exit(EXIT_CHECK_ERRORS)

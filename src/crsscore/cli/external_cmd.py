@@ -9,10 +9,12 @@ import typer
 
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
+    Implausible,
     app,
     console,
     frame_table,
     friendly_errors,
+    load_data,
     write_json,
 )
 
@@ -23,6 +25,7 @@ def validate(
     data: Annotated[Path, typer.Argument(help="Validation cohort folder or file.")],
     scorecard: Annotated[Path, typer.Option("--scorecard", help="Frozen score card JSON (or a built-in id).")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file.")] = None,
+    implausible: Implausible = "refuse",
     recalibrate: Annotated[str | None, typer.Option(help="intercept|logistic|refit")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for metrics without an analytic CI.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
@@ -30,11 +33,10 @@ def validate(
 ) -> None:
     """Validate a frozen score card on another cohort and compare ways of updating it."""
     from crsscore.cli.derive_cmds import _load_card
-    from crsscore.data.io import load_cohort
     from crsscore.workflow import external_validation
 
     card = _load_card(scorecard)
-    cohort = load_cohort(data, mapping)
+    cohort = load_data(data, mapping, implausible)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
     run = external_validation(cohort, card, recalibrate=recalibrate, B=bootstrap, seed=seed)

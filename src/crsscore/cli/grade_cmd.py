@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 
 from crsscore.atomicio import ensure_folder, write_csv
-from crsscore.cli._common import app, console, err_console, friendly_errors, write_json
+from crsscore.cli._common import (
+    IMPLAUSIBLE_HELP,
+    app,
+    console,
+    err_console,
+    friendly_errors,
+    load_data,
+    write_json,
+)
 
 
 @app.command()
@@ -17,6 +25,7 @@ def grade(
                                           "export with --mapping."),
     mapping: Path | None = typer.Option(None, "--mapping", help="Mapping file (TOML) from the "
                                                                 "centre's export to the format."),
+    implausible: str = typer.Option("refuse", "--implausible", help=IMPLAUSIBLE_HELP),
     system: str = typer.Option("astct", "--system",
                                help="CRS grading system: astct, lee2014, penn, mskcc, cartox, "
                                     "ctcae5 (ICANS is always ASTCT 2019)."),
@@ -27,12 +36,11 @@ def grade(
                                                                "('-' for standard output)."),
 ) -> None:
     """Grade CRS and ICANS for every patient-day and summarise each patient."""
-    from crsscore.data.io import load_cohort
     from crsscore.grading import grade_cohort
     from crsscore.grading.settings import check_system
 
     system = check_system(system)  # refuse a bad name before reading any data
-    cohort = load_cohort(data, mapping=mapping)
+    cohort = load_data(data, mapping, implausible)
     result = grade_cohort(cohort, system=system)
     ensure_folder(out)
     daily = result.daily[["patient_id", "day", "crs_grade", "icans_grade", "crs_reason",

@@ -10,11 +10,13 @@ import typer
 from crsscore.atomicio import ensure_folder, write_csv
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
+    Implausible,
     app,
     console,
     err_console,
     frame_table,
     friendly_errors,
+    load_data,
     write_json,
 )
 
@@ -69,6 +71,7 @@ def landmark(
                                       help="CSV file for the landmark table.")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="Mapping file from the "
                                                                    "centre's export.")] = None,
+    implausible: Implausible = "refuse",
     landmark: Annotated[str, typer.Option("--landmark", help="pre-ld, day0, day3, day7, any "
                                                              "dayN (day-1) or a number of "
                                                              "days.")] = "day7",
@@ -86,7 +89,6 @@ def landmark(
                          ] = None,
 ) -> None:
     """One row per patient with the value of each analyte nearest the landmark."""
-    from crsscore.data.io import load_cohort
     from crsscore.data.landmark import build_landmark_table, parse_landmark
 
     if prior_outcome not in ("exclude", "keep"):
@@ -97,7 +99,7 @@ def landmark(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     codes = [a.strip() for a in analytes.split(",") if a.strip()] if analytes else None
-    cohort = load_cohort(data, mapping)
+    cohort = load_data(data, mapping, implausible)
     outcomes, source = _outcomes(cohort)
     try:
         table = build_landmark_table(cohort, landmark, window=window, analytes=codes,

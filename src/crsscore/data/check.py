@@ -49,6 +49,7 @@ from crsscore.data.io import (
     Collector,
     Loaded,
     _encode,
+    count_implausible,
     read_cohort_tables,
     tables_from_cohort,
 )
@@ -95,7 +96,17 @@ DETAIL_REQUIRED = frozenset({"vasopressor", "oxygen", "consciousness", "seizure"
 # --------------------------------------------------------------------------------------------
 
 
-def _check_patients(p: pd.DataFrame, col: Collector) -> None:
+def _as_written(values: npt.NDArray[np.float64], decimal: str) -> npt.NDArray[Any]:
+    """Numbers as a user typed them (shortest form, the file's decimal mark), to search for."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        text = None if not np.isfinite(v) else f"{float(v):.15g}"
+        out[i] = text.replace(".", ",") if text is not None and decimal == "," else text
+    return out
+
+
+def _check_patients(p: pd.DataFrame, col: Collector, *, implausible: str = "refuse",
+                    decimal: str = ".") -> None:
     if len(p) == 0:
         col.add(Problem(table="patients", code="no_patients", message="no patients",
                         expected="at least one row with a patient id"))
@@ -112,9 +123,15 @@ def _check_patients(p: pd.DataFrame, col: Collector) -> None:
         high = np.inf if spec.high is None else spec.high
         bad = (values < low) | (values > high)
         unit = f" {spec.unit}" if spec.unit else ""
-        col.rows(p, bad, code="out_of_range", column=name, values=values,
-                 message=f"{name} outside the plausible range",
+        exclude = implausible == "exclude"
+        col.rows(p, bad, code="out_of_range", column=name,
+                 values=_as_written(values, decimal),
+                 severity="warning" if exclude else "error", exclude=exclude,
+                 message=f"{name} outside the plausible range"
+                 + ("; set missing (--implausible exclude)" if exclude else ""),
                  expected=f"{spec.low:g} to {spec.high:g}{unit}")
+        if exclude and bad.any():
+            p[name] = np.where(bad, np.nan, values)
 
 
 def _check_days(frame: pd.DataFrame, table: str, col: Collector) -> None:
@@ -167,9 +184,13 @@ def _known(frame: pd.DataFrame, patient_ids: pd.Series) -> npt.NDArray[np.bool_]
     return np.append(np.asarray(listed, dtype=bool), False)[codes]
 
 
-def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
+def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector, *,
+                        implausible: str = "refuse", decimal: str = "."
+                        ) -> npt.NDArray[np.bool_]:
+    """Check observations; return the rows to exclude (implausible values under
+    ``implausible="exclude"``)."""
     if len(o) == 0:
-        return
+        return np.zeros(0, dtype=bool)
     _check_orphans(o, ix.known, col)
     _check_days(o, "observations", col)
     low = np.array([ANALYTES[a].low for a in ANALYTE_CODES] + [np.nan])[ix.analyte]
@@ -177,15 +198,28 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
     value = o["value"].to_numpy(dtype=np.float64)
     bad = (value < low) | (value > high)
     column: str | pd.Series = o["_col"] if "_col" in o.columns else "value"
+    exclude = implausible == "exclude"
     if bad.any():
+        orig = o["_orig"].to_numpy(dtype=np.float64) if "_orig" in o.columns else value
         for i, a in enumerate(ANALYTE_CODES):
             sel = bad & (ix.analyte == i)
+            if not sel.any():
+                continue
             spec = ANALYTES[a]
-            col.rows(o, sel, code="out_of_range", column=column, values=value,
-                     message=f"{a} outside the physiological range (in {spec.unit} after "
-                     "conversion: a typo or a unit mix-up?)",
-                     expected=f"{spec.low:g} to {spec.high:g} {spec.unit}")
-    _check_medians(o, ix, value, col)
+            converted = "" if "_orig" not in o.columns or np.allclose(
+                orig[sel], value[sel], rtol=1e-9, equal_nan=True) else \
+                f" converted to {spec.unit}:"
+            written = np.full(len(o), None, dtype=object)
+            written[sel] = _as_written(orig[sel], decimal)
+            col.rows(o, sel, code="out_of_range", column=column, values=written,
+                     severity="warning" if exclude else "error",
+                     message=f"{a} outside the physiological range ({converted.strip()} a typo "
+                     "or a unit mix-up?)".replace("( ", "(")
+                     + ("; value set missing (--implausible exclude)" if exclude else ""),
+                     expected=f"{spec.low:g} to {spec.high:g} {spec.unit}", exclude=exclude)
+            if exclude:
+                col.excluded[-1]["analyte"] = a
+    _check_medians(o, ix, np.where(bad, np.nan, value) if exclude else value, col)
     dup, conflict = _duplicates(ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
                                 o["day"].to_numpy(dtype=np.float64), value)
     if dup.any():
@@ -194,6 +228,9 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector) -> None:
                  message="several different values for the same patient, day and analyte")
         col.rows(o, dup & ~conflict, code="identical_duplicate", column=column,
                  severity="info", message="the same measurement appears more than once")
+    return bad if exclude else np.zeros(len(o), dtype=bool)
+
+
 
 
 #: Fewest values (and patients) of an analyte before its median is compared with the band.
@@ -358,14 +395,27 @@ def _check_event_units(e: pd.DataFrame, name: str, is_ev: npt.NDArray[np.bool_],
                 expected=", ".join(repr(a) if a else "empty" for a in allowed))
 
 
-def validate_tables(loaded: Loaded, index: _Index | None = None) -> None:
-    """Add every content problem of the tables to ``loaded.collector``."""
+def validate_tables(loaded: Loaded, index: _Index | None = None, *,
+                    implausible: str = "refuse") -> bool:
+    """Add every content problem of the tables to ``loaded.collector``.
+
+    ``implausible="exclude"`` turns values outside the physiological range into warnings,
+    removes them from the tables (set missing) and lists each in the exclusions.  Returns
+    whether observations were removed (an index computed before is then stale).
+    """
+    if implausible not in ("refuse", "exclude"):
+        raise ValueError(f"implausible must be 'refuse' or 'exclude'; got {implausible!r}")
     col = loaded.collector
-    _check_patients(loaded.patients, col)
+    _check_patients(loaded.patients, col, implausible=implausible, decimal=loaded.decimal)
     ids = loaded.patients["patient_id"]
     ix = index if index is not None else _index(loaded.observations, ids)
-    _check_observations(loaded.observations, ix, col)
+    drop = _check_observations(loaded.observations, ix, col, implausible=implausible,
+                               decimal=loaded.decimal)
     _check_events(loaded.events, ids, col)
+    if drop.any():
+        loaded.observations = loaded.observations.loc[~drop].reset_index(drop=True)
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,6 +461,8 @@ class CheckReport:
     missing_by_day: pd.DataFrame
     exclusions: pd.DataFrame
     missing_tables: tuple[str, ...] = ()
+    truncated: tuple[dict[str, Any], ...] = ()
+    n_implausible: int = 0
 
     @property
     def errors(self) -> list[Problem]:
@@ -464,6 +516,10 @@ class CheckReport:
             "missing_by_day": by_day,
             "exclusions": self.exclusions.to_dict(orient="records"),
             "missing_tables": list(self.missing_tables),
+            # problems of one kind beyond the first MAX_LISTED are counted, not listed (the
+            # exclusions above list every row or cell left out)
+            "problems_complete": not self.truncated,
+            "truncated": [dict(t, not_listed=t["total"] - t["listed"]) for t in self.truncated],
         }
 
     def __repr__(self) -> str:
@@ -548,11 +604,14 @@ def _missing_by_day(p: pd.DataFrame, o: pd.DataFrame, ix: _Index,
                         columns=pd.Index(day_range, name="day"))
 
 
-def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28)) -> CheckReport:
+def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28),
+                       implausible: str = "refuse") -> CheckReport:
     """Validate loaded tables and build the report."""
     p, o, e = loaded.patients, loaded.observations, loaded.events
     ix = _index(o, p["patient_id"])
-    validate_tables(loaded, ix)
+    if validate_tables(loaded, ix, implausible=implausible):
+        o = loaded.observations
+        ix = _index(o, p["patient_id"])
     counts = {
         "patients": len(p),
         "distinct patient ids": int(p["patient_id"].nunique()),
@@ -567,12 +626,14 @@ def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28)) -> C
         analytes=_analyte_table(o, ix),
         missing_by_variable=_missing_by_variable(p, o, ix),
         missing_by_day=_missing_by_day(p, o, ix, days),
-        exclusions=loaded.collector.exclusions(), missing_tables=loaded.missing_tables)
+        exclusions=loaded.collector.exclusions(), missing_tables=loaded.missing_tables,
+        truncated=tuple(loaded.collector.truncated),
+        n_implausible=count_implausible(loaded.collector))
 
 
 def check_cohort(cohort_or_path: Cohort | str | Path,
                  mapping: Mapping | dict[str, Any] | str | Path | None = None, *,
-                 days: tuple[int, int] = (-7, 28)) -> CheckReport:
+                 days: tuple[int, int] = (-7, 28), implausible: str = "refuse") -> CheckReport:
     """Check a cohort (in memory, a canonical folder, or an export read through a mapping).
 
     Parameters
@@ -584,6 +645,9 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
         The mapping for a centre's export (file path, :class:`Mapping` or dict).
     days
         The day window (inclusive, rounded days) of :attr:`CheckReport.missing_by_day`.
+    implausible
+        ``"refuse"`` (values outside the physiological range are errors) or ``"exclude"``
+        (they are set missing, each listed in :attr:`CheckReport.exclusions`).
 
     Raises
     ------
@@ -598,7 +662,7 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
         loaded = tables_from_cohort(cohort_or_path)
     else:
         loaded = read_cohort_tables(cohort_or_path, mapping)
-    return report_from_tables(loaded, days=days)
+    return report_from_tables(loaded, days=days, implausible=implausible)
 
 
 __all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "CheckReport", "check_cohort",

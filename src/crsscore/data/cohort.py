@@ -26,7 +26,8 @@ class Cohort:
     (``"events"``: hypotension, vasopressors, oxygen and deaths are then unknown, so CRS
     cannot be graded from raw data).  ``file_rows`` maps a table name to a frame with one row
     per table row: ``table`` (table and file, as in messages) and ``row`` (the row number in
-    the file, header = row 1); see :meth:`locate`.
+    the file, header = row 1); see :meth:`locate`.  ``exclusions`` lists every row or cell
+    left out while loading (e.g. implausible values under ``implausible="exclude"``).
     """
 
     patients: pd.DataFrame
@@ -37,6 +38,9 @@ class Cohort:
     notes: list[str] = field(default_factory=list)
     missing_tables: tuple[str, ...] = ()
     file_rows: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    #: Every row or cell the loader left out (table, row, column, value, reason, analyte);
+    #: ``None`` for cohorts built in memory.
+    exclusions: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def n_patients(self) -> int:

@@ -85,6 +85,8 @@ class Collector:
 
     problems: list[Problem] = field(default_factory=list)
     excluded: list[pd.DataFrame] = field(default_factory=list)
+    #: Kinds of problem listed only up to MAX_LISTED: table, column, code, total, listed.
+    truncated: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, problem: Problem) -> None:
         self.problems.append(problem)
@@ -122,12 +124,20 @@ class Collector:
                 table=str(srcs[k]), row=int(rows[k]), column=_opt_str(cols[k]),
                 message=message, value=value, expected=expected, severity=severity, code=code))
         if len(idx) > MAX_LISTED:
+            self.truncated.append({"table": str(srcs[0]), "column": _opt_str(cols[0]),
+                                   "code": code, "total": len(idx),
+                                   "listed": MAX_LISTED})
             self.problems.append(Problem(
                 table=str(srcs[0]), column=_opt_str(cols[0]), severity=severity, code=code,
                 message=f"{message}: {len(idx)} rows in total, the first {MAX_LISTED} listed",
                 expected=expected))
         if exclude:
-            self._exclude(srcs, rows, cols, code)
+            every = None
+            if values is not None:
+                every = (np.asarray(values.iloc[idx].to_numpy(), dtype=object)
+                         if isinstance(values, pd.Series)
+                         else np.asarray(values, dtype=object)[idx])
+            self._exclude(srcs, rows, cols, code, every)
 
     def block(self, frame: pd.DataFrame, mask: npt.ArrayLike, *, code: str, message: str,
               column: str | None, value: object = None, expected: str | None = None,
@@ -166,17 +176,25 @@ class Collector:
                    expected=expected, severity=severity, exclude=exclude)
 
     def _exclude(self, srcs: npt.NDArray[Any], rows: npt.NDArray[Any], cols: npt.NDArray[Any],
-                 code: str) -> None:
+                 code: str, values: npt.NDArray[Any] | None = None,
+                 analyte: str | None = None) -> None:
+        shown = ([None] * len(rows) if values is None
+                 else [None if _isna(v) else _show(v) for v in values])
         self.excluded.append(pd.DataFrame({
             "table": srcs.astype(str), "row": rows.astype(np.int64),
-            "column": [_opt_str(c) for c in cols], "reason": code}))
+            "column": [_opt_str(c) for c in cols], "value": shown, "reason": code,
+            "analyte": analyte}))
 
     def exclusions(self) -> pd.DataFrame:
-        """Every row left out: table (and file), row as in the file, column, reason."""
+        """Every row or cell left out: table (and file), row as in the file, column, the
+        cell as written (``value``, when known), reason (a problem code) and analyte (for
+        implausible values)."""
         if not self.excluded:
             return pd.DataFrame({"table": pd.Series(dtype="str"), "row": pd.Series(dtype="int64"),
                                  "column": pd.Series(dtype="object"),
-                                 "reason": pd.Series(dtype="str")})
+                                 "value": pd.Series(dtype="object"),
+                                 "reason": pd.Series(dtype="str"),
+                                 "analyte": pd.Series(dtype="object")})
         out = pd.concat(self.excluded, ignore_index=True)
         return out.sort_values(["table", "row"], kind="stable").reset_index(drop=True)
 
@@ -815,11 +833,115 @@ def _patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: _Context) -> pd.DataF
             if extra not in PATIENT_COLUMNS and not str(extra).startswith("_"):
                 out[extra] = raw[extra].array
     keep = out["patient_id"].notna().to_numpy()
-    return out.loc[keep].reset_index(drop=True)
+    out = out.loc[keep].reset_index(drop=True)
+    if tm.layout == "patient_day":
+        out = _collapse_patient_days(raw.loc[keep].reset_index(drop=True), out, tm, ctx,
+                                     resolved)
+    return out
 
 
-def _analyte_lookup(om: ObservationsMapping) -> dict[str, str]:
-    lookup = {code: code for code in ANALYTES}
+def _collapse_patient_days(raw: pd.DataFrame, out: pd.DataFrame, tm: PatientsMapping,
+                           ctx: _Context, resolved: dict[str, str]) -> pd.DataFrame:
+    """One row per patient from a table given one row per patient and day.
+
+    Each patient column takes the value of the rule in ``tm.take``: ``constant`` (the value
+    must be the same on every row; rows that disagree are an error per patient and column),
+    ``first`` / ``last`` (by day, then file row) or ``day N`` (the row nearest day N).  With an
+    explicit rule, disagreeing rows are a warning per patient and column naming the rows.
+    The patient's row is its first row in the file.
+    """
+    rule, at_day = tm.take_rule()
+    day_col, date_col = _day_columns(raw, tm, "patients", ctx)
+    if day_col is None and date_col is None:
+        return out.iloc[0:0]
+    if day_col is not None:
+        day, _ = _numbers(raw[day_col], ctx.mapping.decimal, ctx.missing)
+    else:
+        assert date_col is not None
+        dates, _ = _dates(raw[date_col], ctx.mapping.date_format, ctx.missing)
+        stamp = dates.to_numpy(dtype="datetime64[ns]")
+        if "infusion_date" in out.columns:
+            base = pd.to_datetime(out["infusion_date"], format="%Y-%m-%d",
+                                  errors="coerce").to_numpy(dtype="datetime64[ns]")
+            day = (stamp - base) / np.timedelta64(1, "D")
+        else:
+            day = (stamp - stamp.min()) / np.timedelta64(1, "D") if len(stamp) else \
+                np.zeros(0)
+        day = np.asarray(day, dtype=np.float64)
+    col_ = ctx.collector
+    frame = out.assign(_day=day, _order=np.arange(len(out)))
+    if rule == "day":
+        assert at_day is not None
+        key = np.abs(day - at_day)
+        frame = frame.assign(_key=np.where(np.isnan(key), np.inf, key))
+        frame = frame.sort_values(["patient_id", "_key", "_day", "_row"], kind="stable")
+    else:
+        frame = frame.assign(_key=np.where(np.isnan(day), np.inf, day))
+        frame = frame.sort_values(["patient_id", "_key", "_row"], kind="stable",
+                                  ascending=[True, rule != "last", rule != "last"])
+    groups = frame.groupby("patient_id", sort=False, observed=True)
+    first_rows = groups["_row"].min()
+    taken = groups.first()  # first non-missing value of each column in rule order
+    result = pd.DataFrame({"patient_id": taken.index.astype(str)})
+    result["_row"] = first_rows.reindex(taken.index).to_numpy(dtype=np.int64)
+    result["_src"] = _const(len(result), str(out["_src"].iloc[0]) if len(out) else "patients")
+    severity = "error" if rule == "constant" else "warning"
+    for name, actual in resolved.items():
+        if name == "patient_id":
+            continue
+        result[name] = taken[name].to_numpy() if name in taken.columns else np.nan
+        col = frame[["patient_id", "_row", name]].dropna(subset=[name])
+        if col.empty:
+            continue
+        distinct = col.groupby("patient_id", observed=True)[name].nunique()
+        for pid in distinct.index[distinct.to_numpy() > 1]:
+            rows = col[col["patient_id"] == pid]
+            chosen = taken.at[pid, name]
+            by_value: dict[str, list[int]] = {}
+            for v, r in zip(rows[name].to_numpy(), rows["_row"].to_numpy(), strict=True):
+                by_value.setdefault(_show_value(v), []).append(int(r))
+            listed = "; ".join(f"{v!r} in row(s) {_row_list(rs)}" for v, rs in by_value.items())
+            other = min(r for v, rs in by_value.items() if v != _show_value(chosen) for r in rs)
+            what = ("must be the same on every row of a patient (set take = \"first\", "
+                    "\"last\" or \"day N\" in [patients] to choose one)"
+                    if rule == "constant" else f"took {_show_value(chosen)!r} by take = "
+                    f"{tm.take!r}")
+            col_.add(Problem(
+                table=str(out["_src"].iloc[0]), row=other, column=actual, severity=severity,
+                code="patient_value_conflict",
+                message=f"{name} differs between the rows of one patient ({listed}); {what}",
+                value=None, expected="one value per patient"))
+    for name in resolved:
+        if name != "patient_id" and name in out.columns:
+            dtype = out[name].dtype
+            if pd.api.types.is_numeric_dtype(dtype):
+                values = pd.to_numeric(result[name], errors="coerce").to_numpy(dtype=np.float64)
+                if PATIENT_COLUMNS[name].kind == "int01" and not np.isnan(values).any():
+                    result[name] = values.astype(np.int64)
+                else:
+                    result[name] = values
+            else:
+                result[name] = pd.Series(result[name].to_numpy(dtype=object), dtype="str").array
+    return result.sort_values("_row", kind="stable").reset_index(drop=True)
+
+
+def _show_value(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _row_list(rows: list[int]) -> str:
+    rows = sorted(rows)
+    if len(rows) > 2 and rows[-1] - rows[0] == len(rows) - 1:
+        return f"{rows[0]}-{rows[-1]}"
+    shown = ", ".join(str(r) for r in rows[:6])
+    return shown + (f" ... ({len(rows)} rows)" if len(rows) > 6 else "")
+
+
+def _analyte_lookup(om: ObservationsMapping, *, codes: bool = True) -> dict[str, str]:
+    """Centre's analyte names (case-folded) -> codes; ``codes``: analyte codes match too."""
+    lookup = {code: code for code in ANALYTES} if codes else {}
     lookup.update({k.strip().casefold(): v for k, v in om.analytes.items()})
     return lookup
 
@@ -916,6 +1038,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     frame["_col"] = _const(len(frame), val_col)
     values, bad_value = _numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
     frame["value"] = values
+    frame["_orig"] = values  # as written, before unit conversion (quoted in messages)
     day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
                                        _infusion_lookup(patients))
     frame["day"] = day
@@ -966,7 +1089,12 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     col_ = ctx.collector
     pid_col = _resolve(raw, om, "patient_id", "observations", ctx, required=True,
                        what="patient id")
-    lookup = _analyte_lookup(om)
+    # Only the columns the mapping names are read: in [observations.analytes], or an analyte
+    # code whose unit [observations.units] gives.  A column that merely happens to be called
+    # 'albumin' is not read unless the mapping asks for automatic matching (auto_analytes).
+    lookup = _analyte_lookup(om, codes=om.auto_analytes or ctx.canonical)
+    for code in om.units:
+        lookup.setdefault(code, code)
     if om.layout == "wide":
         day_col = date_col = None
     else:
@@ -1004,7 +1132,9 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
                          expected="analyte names mapped in [observations.analytes]"))
     if not columns:
         what = f"named like {om.pattern!r}" if om.layout == "wide" else \
-            "named by an analyte code or a name in [observations.analytes]"
+            "named in [observations.analytes]"
+        what += (" (map them in [observations.analytes] and give their units in "
+                 "[observations.units])") if not om.auto_analytes else ""
         ctx.structural.append(f"{label}: no observation columns {what}")
         return None
     missing_units = sorted({code for _, code, _ in columns if code not in om.units})
@@ -1064,6 +1194,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
         "analyte": _categorical(np.concatenate([p["analyte"] for p in parts]),
                                              categories=ANALYTE_CODES),
         "value": np.concatenate([p["value"] for p in parts]),
+        "_orig": np.concatenate([p["value"] for p in parts]),
         "unit": pd.Series([None] * n, dtype="str").array,
         "_col": _categorical(np.concatenate([p["col"] for p in parts]),
                                           categories=col_names),
@@ -1144,6 +1275,11 @@ def _events(raws: list[pd.DataFrame], em: EventsMapping, ctx: _Context,
     elookup.update({k.strip().casefold(): v for k, v in em.events.items()})
     dlookup = {k.strip().casefold(): v for k, v in em.details.items()}
     for raw in raws:
+        if em.layout == "patient_day":
+            wide = _events_wide(raw, em, ctx, patients, dlookup)
+            if wide is not None:
+                parts.append(wide)
+            continue
         pid_col = _resolve(raw, em, "patient_id", "events", ctx, required=True,
                            what="patient id")
         ev_col = _resolve(raw, em, "event", "events", ctx, required=True, what="event name")
@@ -1197,6 +1333,110 @@ def _events(raws: list[pd.DataFrame], em: EventsMapping, ctx: _Context,
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
+#: Events whose cell in a patient-day column is a number first (a recorded grade of 0 is
+#: information, not "no").
+_NUMERIC_EVENTS = frozenset({"crs_grade_recorded", "icans_grade_recorded", "ice", "capd",
+                             "fio2", "vasopressor_hours", "organ_toxicity"})
+#: 0/1 events: "yes" is 1.
+_FLAG_EVENTS = frozenset({"motor_weakness", "death"})
+
+
+def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: _Context, patients: pd.DataFrame,
+                 dlookup: dict[str, str]) -> pd.DataFrame | None:
+    """Events from one row per patient and day, one column per event (``[events.wide]``).
+
+    A cell becomes an event on that row's day: grades and scores (``crs_grade_recorded``,
+    ``ice``...) are read as numbers; other events as yes/no words (no word or an empty cell:
+    no event), a number (the dose or flow) or, for events with details (oxygen device,
+    vasopressor agent), the detail itself (mapped through ``[events.details]``).
+    """
+    col_ = ctx.collector
+    pid_col = _resolve(raw, em, "patient_id", "events", ctx, required=True, what="patient id")
+    day_col, date_col = _day_columns(raw, em, "events", ctx)
+    found: list[tuple[str, str]] = []
+    for source, event in em.wide.items():
+        actual = _find(raw, source)
+        if actual is None:
+            ctx.structural.append(_missing_column("events", source, raw, mapped=True,
+                                                  what=f"{event} per day"))
+            continue
+        ctx.use(raw, actual)
+        found.append((actual, event))
+    if pid_col is None or (day_col is None and date_col is None) or not found:
+        return None
+    pid = _text_categorical(raw[pid_col], ctx.missing)
+    base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+    no_id = pid.isna().to_numpy()
+    col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
+              message="no patient id; row left out", expected="an identifier in every row")
+    day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
+                                       _infusion_lookup(patients))
+    day_label = day_col or date_col
+    col_.rows(base, ~no_id & bad_day, code="not_a_day", column=day_label, exclude=True,
+              values=raw[day_label], message="day is not readable; row left out")
+    col_.rows(base, ~no_id & no_day, code="missing_day", column=day_label, exclude=True,
+              message="no day (or no infusion date for this patient); row left out")
+    row_ok = ~no_id & ~bad_day & ~no_day
+    yes, no = ctx.mapping.yes_words(), ctx.mapping.no_words()
+    out = []
+    for actual, event in found:
+        text = _text(raw[actual], ctx.missing)
+        values, not_num = _numbers(raw[actual], ctx.mapping.decimal, ctx.missing)
+        cells = text.to_numpy(dtype=object)
+        present = text.notna().to_numpy()
+        low = [str(v).casefold() if p else "" for v, p in zip(cells, present, strict=True)]
+        is_yes = np.array([v in yes for v in low], dtype=bool) & present
+        is_no = np.array([v in no for v in low], dtype=bool) & present
+        numeric = present & ~not_num & np.isfinite(values)
+        detail = np.full(len(raw), None, dtype=object)
+        value = np.full(len(raw), np.nan)
+        if event in _NUMERIC_EVENTS:
+            take = numeric
+            value = np.where(numeric, values, np.nan)
+            bad = present & ~numeric
+        else:
+            take = present & ~is_no & (is_yes | numeric)
+            value = np.where(numeric & ~is_yes, values, np.nan)
+            if event in _FLAG_EVENTS or event == "hypotension":
+                value = np.where(is_yes, 1.0 if event in _FLAG_EVENTS else np.nan, value)
+            words = present & ~is_yes & ~is_no & ~numeric
+            if EVENTS.get(event) is not None:  # the cell names the detail (device, agent)
+                mapped = [dlookup.get(str(v).casefold(), str(v)) if w else None
+                          for v, w in zip(cells, words, strict=True)]
+                detail = np.asarray(mapped, dtype=object)
+                take = take | words
+                bad = np.zeros(len(raw), dtype=bool)
+            else:
+                bad = words
+        col_.rows(base, row_ok & bad, code="not_a_number", column=actual, values=raw[actual],
+                  exclude=True, message=f"{event}: cell not understood; left out",
+                  expected="a number" if event in _NUMERIC_EVENTS
+                  else "yes/no, a number or an empty cell")
+        keep = np.flatnonzero(row_ok & take & ~bad)
+        if len(keep) == 0:
+            continue
+        unit = em.units.get(event)
+        part = pd.DataFrame({
+            "_row": base["_row"].to_numpy()[keep], "_src": base["_src"].array.take(keep),
+            "patient_id": pid.array.take(keep), "event": event, "day": day[keep],
+            "value": value[keep],
+            "unit": normalise_unit(unit) if unit else None,
+            "detail": detail[keep]})
+        part["unit"] = pd.Series(part["unit"].to_numpy(dtype=object), dtype="str").array
+        part["detail"] = pd.Series(part["detail"].to_numpy(dtype=object), dtype="str").array
+        part["event"] = pd.Series(part["event"].to_numpy(dtype=object), dtype="str").array
+        part["_evcol"] = actual
+        part["_unitcol"] = f"[events.units] {event}" if unit else actual
+        part["_detcol"] = actual
+        out.append(part)
+    if not out:
+        return None
+    frame = pd.concat(out, ignore_index=True)
+    for c in ("_evcol", "_unitcol", "_detcol"):
+        frame[c] = pd.Series(frame[c].to_numpy(dtype=object), dtype="str").array
+    return frame
+
+
 # --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
@@ -1213,6 +1453,7 @@ class Loaded:
     source: str
     synthetic: bool
     missing_tables: tuple[str, ...] = ()
+    decimal: str = "."  # the export's decimal mark (values are quoted as written)
 
 
 def _text_fields(m: Mapping) -> set[str]:
@@ -1395,7 +1636,7 @@ def read_cohort_tables(path: str | Path, mapping: Mapping | dict[str, Any] | str
     synthetic = _is_synthetic(patients, data_path, m)
     return Loaded(patients=patients, observations=observations, events=events,
                   collector=ctx.collector, source=str(path), synthetic=synthetic,
-                  missing_tables=tuple(dict.fromkeys(absent)))
+                  missing_tables=tuple(dict.fromkeys(absent)), decimal=m.decimal)
 
 
 def _raise_structural(ctx: _Context, canonical: bool) -> None:
@@ -1501,13 +1742,28 @@ def to_cohort(loaded: Loaded) -> Cohort:
             file_rows[name] = pd.DataFrame({
                 "table": frame["_src"].array,
                 "row": frame["_row"].to_numpy(dtype=np.int64)})
+    exclusions = loaded.collector.exclusions()
+    implausible = exclusions[exclusions["reason"] == "out_of_range"]
+    if len(implausible):
+        per = implausible["analyte"].fillna("?").value_counts().sort_index()
+        notes.append(f"{len(implausible)} implausible value(s) excluded (set missing; "
+                     f"--implausible exclude): " + ", ".join(f"{a} {n}" for a, n in per.items()))
     return Cohort(patients=patients, observations=observations, events=events,
                   source=loaded.source, synthetic=loaded.synthetic, notes=notes,
-                  missing_tables=loaded.missing_tables, file_rows=file_rows)
+                  missing_tables=loaded.missing_tables, file_rows=file_rows,
+                  exclusions=exclusions)
 
 
-def load_cohort(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path | None = None
-                ) -> Cohort:
+#: What ``--implausible`` accepts: refuse the data (default) or exclude the cells.
+IMPLAUSIBLE_POLICIES = ("refuse", "exclude")
+
+IMPLAUSIBLE_HINT = ("rerun with --implausible exclude to set each implausible value missing "
+                    "(every excluded cell is listed in the check report, --json and the "
+                    "report), or correct the cells")
+
+
+def load_cohort(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path | None = None,
+                *, implausible: str = "refuse") -> Cohort:
     """Load a cohort, converting every value to canonical units, or refuse it.
 
     Parameters
@@ -1533,16 +1789,34 @@ def load_cohort(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path
         :class:`~crsscore.errors.UnitError` when all of them are unit problems.
     MappingError
         The mapping file is invalid or names columns, sheets or files that do not exist.
+
+    ``implausible="exclude"`` sets values outside the physiological range (``out_of_range``)
+    missing instead of refusing the data; each is listed in ``Cohort.exclusions``.
     """
     from crsscore.data.check import validate_tables
 
     loaded = read_cohort_tables(path, mapping)
-    validate_tables(loaded)
+    validate_tables(loaded, implausible=implausible)
     errors = loaded.collector.errors
     if errors:
         cls = UnitError if all(p.code in _UNIT_CODES for p in errors) else DataError
+        n_range = sum(1 for p in errors if p.code == "out_of_range")
+        if n_range and implausible == "refuse":
+            total = count_implausible(loaded.collector)
+            errors = [Problem(table="input", code="implausible_values",
+                              message=f"{total} value(s) outside the physiological range: "
+                                      f"{IMPLAUSIBLE_HINT}"), *errors]
         raise cls(errors)
     return to_cohort(loaded)
+
+
+def count_implausible(collector: Collector) -> int:
+    """Values outside the physiological range flagged as errors, listed or not."""
+    listed = sum(1 for p in collector.errors if p.code == "out_of_range"
+                 and "rows in total, the first" not in p.message)
+    beyond = sum(t["total"] - t["listed"] for t in collector.truncated
+                 if t["code"] == "out_of_range")
+    return listed + beyond
 
 
 __all__ = [

@@ -78,6 +78,10 @@ from crsscore.units import conversion_for
 
 OBSERVATION_FIELDS = ("patient_id", "day", "date", "analyte", "value", "unit")
 EVENT_FIELDS = ("patient_id", "day", "date", "event", "value", "unit", "detail")
+#: Columns of a patients table given one row per patient-day (``layout = "patient_day"``).
+PATIENT_DAY_FIELDS = ("day", "date")
+
+_TAKE = re.compile(r"^(constant|first|last|day\s*(?P<day>[-+]?\d+(?:\.\d+)?))$", re.IGNORECASE)
 
 DEFAULT_MISSING = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NULL", "null", "None", "-", ".")
 DEFAULT_YES = ("1", "1.0", "yes", "y", "true", "t", "ja", "j", "oui", "si", "sí", "是", "有")
@@ -105,15 +109,39 @@ class TableMapping(_Model):
 
 
 class PatientsMapping(TableMapping):
+    layout: Literal["patient", "patient_day"] = Field(
+        default="patient", description="'patient_day': one row per patient and day; the "
+        "patients table is derived from it (see 'take')")
+    take: str = Field(default="constant", description="patient_day layout: 'constant' (the "
+                      "value must be the same on every row of a patient), 'first', 'last' or "
+                      "'day N' (the row nearest day N)")
     units: dict[str, str] = Field(default_factory=dict,
                                   description="patient column -> unit of the centre's values")
     values: dict[str, dict[str, Scalar]] = Field(
         default_factory=dict, description="canonical column -> {centre's value: canonical value}")
 
+    @field_validator("take")
+    @classmethod
+    def _take_rule(cls, value: str) -> str:
+        if _TAKE.match(value.strip()) is None:
+            raise ValueError(f"take = {value!r}: expected 'constant', 'first', 'last' or "
+                             "'day N' (e.g. 'day 0')")
+        return value.strip()
+
+    def take_rule(self) -> tuple[str, float | None]:
+        """('constant' | 'first' | 'last' | 'day', the day for 'day N')."""
+        hit = _TAKE.match(self.take)
+        assert hit is not None
+        if hit.group("day") is not None:
+            return "day", float(hit.group("day"))
+        return hit.group(1).casefold(), None
+
     @model_validator(mode="after")
     def _check(self) -> PatientsMapping:
         problems: list[str] = []
         for name in self.columns:
+            if name in PATIENT_DAY_FIELDS and self.layout == "patient_day":
+                continue
             if name not in PATIENT_COLUMNS:
                 problems.append(f"[patients.columns] {name!r} is not a patients column "
                                 f"(expected one of {', '.join(PATIENT_COLUMNS)})")
@@ -142,6 +170,10 @@ class ObservationsMapping(TableMapping):
     units: dict[str, str] = Field(default_factory=dict, description="analyte code -> unit")
     unknown_analytes: Literal["error", "ignore"] = Field(
         default="error", description="'ignore': rows of unmapped analytes are listed and left out")
+    auto_analytes: bool = Field(
+        default=False, description="wide and patient_day layouts: also read columns named by "
+        "an analyte code (crp, albumin, ...) that neither [observations.analytes] nor "
+        "[observations.units] names")
 
     @field_validator("pattern")
     @classmethod
@@ -186,22 +218,41 @@ class ObservationsMapping(TableMapping):
 
 
 class EventsMapping(TableMapping):
+    layout: Literal["long", "patient_day"] = Field(
+        default="long", description="'patient_day': one row per patient and day, one column "
+        "per event ([events.wide])")
     events: dict[str, str] = Field(default_factory=dict,
                                    description="centre's event name -> canonical event")
     details: dict[str, str] = Field(default_factory=dict,
                                     description="centre's detail word -> canonical detail")
+    wide: dict[str, str] = Field(default_factory=dict,
+                                 description="patient_day layout: centre's column -> event")
+    units: dict[str, str] = Field(default_factory=dict,
+                                  description="patient_day layout: event -> unit of its values")
 
     @model_validator(mode="after")
     def _check(self) -> EventsMapping:
         problems: list[str] = []
+        allowed = ("patient_id", "day", "date") if self.layout == "patient_day" else EVENT_FIELDS
         for name in self.columns:
-            if name not in EVENT_FIELDS:
+            if name not in allowed:
                 problems.append(f"[events.columns] {name!r} is not an events field "
-                                f"(expected one of {', '.join(EVENT_FIELDS)})")
+                                f"(expected one of {', '.join(allowed)})")
         for source, event in self.events.items():
             if event not in EVENTS:
                 problems.append(f"[events.events] {source!r} = {event!r}: unknown event "
                                 f"(expected one of {', '.join(EVENTS)})")
+        for source, event in self.wide.items():
+            if event not in EVENTS:
+                problems.append(f"[events.wide] {source!r} = {event!r}: unknown event "
+                                f"(expected one of {', '.join(EVENTS)})")
+        for event in self.units:
+            if event not in EVENTS:
+                problems.append(f"[events.units] {event!r} is not an event")
+        if self.layout == "patient_day" and not self.wide:
+            problems.append("layout = \"patient_day\" needs [events.wide] (your column = event)")
+        if self.layout == "long" and (self.wide or self.units):
+            problems.append("[events.wide] and [events.units] need layout = \"patient_day\"")
         if problems:
             raise ValueError("; ".join(problems))
         return self

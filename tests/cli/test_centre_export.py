@@ -1,0 +1,224 @@
+"""A centre's real export, unedited, from check to report (issue 14 acceptance).
+
+The tests write an export as a centre's database gives it: one row per patient and day, the
+patient's constants (age, sex, costimulation, MRD) repeated on every row, the centre's own
+column names, laboratory values in the centre's units, the recorded CRS and ICANS grade, the
+tocilizumab given (ja/nein) and the oxygen device as per-day columns, columns that happen to
+be named like analyte codes (``albumin``, ``fibrinogen``) but are not mapped, and a handful of
+impossible values (haemoglobin of a few g/L, APTT of 2 to 4.5 s).  A second variant writes
+the same data with decimal commas and semicolons.  Everything runs through the command line
+with the mapping file and options only: ``check``, ``grade``, ``derive``, ``compare`` and
+``report``.  The same example is shown in docs/mapping.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crsscore.cli import app
+from crsscore.data.check import check_cohort
+from crsscore.data.io import load_cohort
+
+runner = CliRunner()
+
+#: The impossible cells: (patient index, day, column, value as written with a decimal point).
+IMPOSSIBLE = [(3, 0, "Hb", "5"), (17, 2, "Hb", "6.5"), (40, -1, "Hb", "4"),
+              (8, 1, "APTT", "2"), (25, 0, "APTT", "4.5"), (61, 3, "APTT", "3")]
+
+MAPPING = """\
+file = "{file}"
+decimal = "{decimal}"
+missing = ["", "n.b."]
+
+[patients]
+layout = "patient_day"             # one row per patient and day: constants taken per patient
+take = "constant"                  # ... and they must agree on every row of a patient
+[patients.columns]
+patient_id = "PatID"
+day = "Tag"
+age_years = "Alter"
+sex = "Geschlecht"
+costim = "Kostimulation"
+mrd_baseline_pct = "MRD vor LD"
+[patients.values.sex]
+w = "F"
+m = "M"
+
+[observations]
+layout = "patient_day"
+[observations.columns]
+patient_id = "PatID"
+day = "Tag"
+[observations.analytes]            # only these columns are read ('albumin' is not)
+CRP = "crp"
+LDH = "ldh"
+IL6 = "il6"
+Ferritin = "ferritin"
+Thrombozyten = "plt"
+Kreatinin = "creatinine"
+Hb = "hb"
+APTT = "aptt"
+[observations.units]
+crp = "mg/L"
+ldh = "U/L"
+il6 = "pg/mL"
+ferritin = "ng/mL"
+plt = "10^9/L"
+creatinine = "umol/L"
+hb = "g/L"
+aptt = "s"
+
+[events]
+layout = "patient_day"
+[events.columns]
+patient_id = "PatID"
+day = "Tag"
+[events.wide]                      # your column = canonical event, on that row's day
+CRS = "crs_grade_recorded"
+ICANS = "icans_grade_recorded"
+Tocilizumab = "tocilizumab"
+O2 = "oxygen"
+[events.details]
+Nasenbrille = "nasal_cannula"
+"""
+
+
+def _export_frame(n: int = 90, seed: int = 14) -> pd.DataFrame:
+    """One row per patient and day (days -5 to 14), as a centre's database exports it."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    days = list(range(-5, 15))
+    for i in range(n):
+        z = rng.normal()
+        severe = z + 0.6 * rng.normal() > 0.55
+        onset = int(rng.integers(2, 6))
+        peak = 3 if severe else int(rng.integers(0, 3))
+        const = {"PatID": f"K-{i + 1:03d}", "Alter": int(rng.integers(4, 70)),
+                 "Geschlecht": "w" if rng.random() < 0.45 else "m",
+                 "Kostimulation": "CD28" if rng.random() < 0.5 else "4-1BB",
+                 "MRD vor LD": round(float(10 ** rng.normal(-0.5, 1.0)), 3)}
+        for d in days:
+            act = max(0.0, 1.0 - abs(d - onset - 1) / 4.0) if d >= onset else 0.0
+            row = dict(const, Tag=d)
+            row["CRP"] = round(float(np.exp(1.2 + 0.7 * z + 2.0 * act + 0.3 * rng.normal())), 1)
+            row["LDH"] = int(np.exp(5.6 + 0.3 * z + 0.2 * rng.normal()))
+            row["IL6"] = round(float(np.exp(2.0 + 0.8 * z + 2.5 * act + 0.4 * rng.normal())), 1)
+            row["Ferritin"] = int(np.exp(6.5 + 0.5 * z + 0.3 * rng.normal()))
+            row["Thrombozyten"] = int(np.exp(4.3 - 0.2 * z + 0.3 * rng.normal()))
+            row["Kreatinin"] = round(float(np.exp(3.9 + 0.3 * rng.normal())), 2)
+            row["Hb"] = int(rng.normal(105, 12))
+            row["APTT"] = round(float(rng.normal(34, 4)), 1)
+            row["albumin"] = round(float(rng.normal(3.4, 0.4)), 1)  # g/dL; not mapped
+            row["fibrinogen"] = int(rng.normal(320, 60))  # mg/dL; not mapped
+            if rng.random() < 0.08:
+                row["CRP"] = "n.b."
+            grade = (0 if d < onset else min(peak, 1 + (d - onset))) if peak else 0
+            row["CRS"] = grade if d >= 0 else None
+            row["ICANS"] = (1 if severe and d == onset + 2 and rng.random() < 0.5 else 0) \
+                if d >= 0 else None
+            row["Tocilizumab"] = "ja" if grade >= 2 and d == onset + 1 else "nein"
+            row["O2"] = "Nasenbrille" if grade >= 2 else ""
+            rows.append(row)
+    frame = pd.DataFrame(rows).astype(object)
+    for pi, day, column, value in IMPOSSIBLE:
+        frame.loc[(frame["PatID"] == f"K-{pi + 1:03d}") & (frame["Tag"] == day), column] = value
+    return frame
+
+
+def write_export(folder: Path, *, decimal_comma: bool = False) -> tuple[Path, Path]:
+    """Write the export and its mapping file; returns (export, mapping)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = _export_frame().astype(object)
+    name = "export_komma.csv" if decimal_comma else "export.csv"
+    export = folder / name
+    if decimal_comma:
+        def comma(v: object) -> str:
+            if v is None or v != v:
+                return ""
+            text = str(v)
+            numeric = isinstance(v, float) or text.replace(".", "", 1).isdigit()
+            return text.replace(".", ",") if numeric else text
+
+        text = frame.map(comma)
+        text.to_csv(export, sep=";", index=False)
+    else:
+        frame.to_csv(export, index=False)
+    mapping = folder / ("mapping_komma.toml" if decimal_comma else "mapping.toml")
+    mapping.write_text(MAPPING.format(file=name, decimal="," if decimal_comma else "."),
+                       encoding="utf-8")
+    return export, mapping
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_export(tmp_path_factory.mktemp("centre"))
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["point", "comma"])
+def both_exports(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_export(tmp_path_factory.mktemp("centre"), decimal_comma=request.param)
+
+
+# ------------------------------------------------------------------------------------------
+# The loader: patients derived from patient-day rows, per-day events, only mapped columns
+# ------------------------------------------------------------------------------------------
+
+
+def test_export_loads_one_patient_per_id_with_events_per_day(
+        both_exports: tuple[Path, Path]) -> None:
+    export, mapping = both_exports
+    cohort = load_cohort(export, mapping, implausible="exclude")
+    assert len(cohort.patients) == 90
+    assert cohort.patients["patient_id"].is_unique
+    assert set(cohort.patients["sex"].dropna()) == {"F", "M"}
+    counts = cohort.events["event"].value_counts()
+    assert counts["crs_grade_recorded"] == 90 * 15  # days 0 to 14
+    assert "tocilizumab" in counts and "oxygen" in counts
+    assert set(cohort.events.loc[cohort.events["event"] == "oxygen", "detail"]) == {"nasal_cannula"}
+    # columns named like analytes but not mapped are not read
+    assert not {"albumin", "fibrinogen"} & set(cohort.observations["analyte"])
+    # every impossible cell is excluded and listed, quoted as written
+    excl = cohort.exclusions
+    assert excl is not None
+    implausible = excl[excl["reason"] == "out_of_range"]
+    assert len(implausible) == len(IMPOSSIBLE)
+    sep = "," if "komma" in export.name else "."
+    assert sorted(implausible["value"]) == sorted(v.replace(".", sep) for *_, v in IMPOSSIBLE)
+    assert set(implausible["analyte"]) == {"hb", "aptt"}
+
+
+def test_impossible_values_refuse_by_default_and_name_the_flag(
+        export: tuple[Path, Path]) -> None:
+    from crsscore.errors import DataError
+
+    with pytest.raises(DataError) as info:
+        load_cohort(*export)
+    assert "--implausible exclude" in str(info.value)
+    # quoted as typed (6.5 g/L), never as the converted float (0.65000000000001 g/dL)
+    assert "'6.5'" in str(info.value) and "0.65" not in str(info.value)
+    assert "converted to g/dL" in str(info.value)
+
+
+def test_constants_that_disagree_are_reported_per_patient(tmp_path: Path) -> None:
+    export, mapping = write_export(tmp_path)
+    frame = pd.read_csv(export, dtype=str, keep_default_na=False)
+    frame.loc[(frame["PatID"] == "K-002") & (frame["Tag"] == "7"), "Geschlecht"] = "m" \
+        if frame.loc[frame["PatID"] == "K-002", "Geschlecht"].iloc[0] == "w" else "w"
+    frame.to_csv(export, index=False)
+    report = check_cohort(export, mapping, implausible="exclude")
+    conflicts = [p for p in report.problems if p.code == "patient_value_conflict"]
+    assert len(conflicts) == 1 and conflicts[0].severity == "error"
+    assert conflicts[0].column == "Geschlecht" and conflicts[0].row == 2 + 20 + 12
+    assert "take =" in conflicts[0].message
+    mapping.write_text(mapping.read_text().replace('take = "constant"', 'take = "day 0"'))
+    report = check_cohort(export, mapping, implausible="exclude")
+    conflicts = [p for p in report.problems if p.code == "patient_value_conflict"]
+    assert [p.severity for p in conflicts] == ["warning"]
+    assert not report.has_errors

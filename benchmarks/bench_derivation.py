@@ -50,7 +50,7 @@ def main() -> None:
                  settings=DerivationSettings(seed=1), outcomes=cohort_outcomes(cohort))
     model, card = run.model, run.scorecard
     data = run.landmark.data
-    names = list(model.selected_)
+    names = list(model.scored_)  # the variables on the card (a selected one may score 0)
 
     # --- 1. scoring a million patients --------------------------------------------------
     rng = np.random.default_rng(0)

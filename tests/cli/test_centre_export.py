@@ -21,10 +21,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from crsscore.cli import app
+from crsscore.cli import _register, app
 from crsscore.data.check import check_cohort
 from crsscore.data.io import load_cohort
 
+_register()
 runner = CliRunner()
 
 #: The impossible cells: (patient index, day, column, value as written with a decimal point).
@@ -222,3 +223,103 @@ def test_constants_that_disagree_are_reported_per_patient(tmp_path: Path) -> Non
     conflicts = [p for p in report.problems if p.code == "patient_value_conflict"]
     assert [p.severity for p in conflicts] == ["warning"]
     assert not report.has_errors
+
+
+# ------------------------------------------------------------------------------------------
+# The command line: check, grade, derive, compare and report with the mapping and options only
+# ------------------------------------------------------------------------------------------
+
+CANDIDATES = "crp,ldh,il6,ferritin"
+
+
+def _run(*args: str) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_check_names_the_flag_then_passes_with_it(export: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    data, mapping = export
+    res = _run("check", data, "--mapping", mapping)
+    assert res.exit_code == 1  # type: ignore[attr-defined]
+    out = " ".join(res.output.split())  # type: ignore[attr-defined]
+    assert "NOT USABLE" in out and "--implausible exclude" in out
+    assert "6 implausible value(s)" in out
+    js = tmp_path / "check.json"
+    res = _run("check", data, "--mapping", mapping, "--implausible", "exclude", "--json", js)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    report = json.loads(js.read_text())
+    implausible = [e for e in report["exclusions"] if e["reason"] == "out_of_range"]
+    assert len(implausible) == len(IMPOSSIBLE)
+    assert {(e["column"], e["value"]) for e in implausible} == {(c, v) for _, _, c, v in IMPOSSIBLE}
+    assert report["problems_complete"] is True and report["truncated"] == []
+
+
+def test_export_from_grade_to_report(both_exports: tuple[Path, Path], tmp_path: Path) -> None:
+    data, mapping = both_exports
+    common = ("--mapping", mapping, "--implausible", "exclude")
+    res = _run("grade", data, *common, "--out", tmp_path / "grades")
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    outcomes = pd.read_csv(tmp_path / "grades" / "outcomes.csv")
+    assert len(outcomes) == 90 and outcomes["severe_crs"].notna().all()
+    card = tmp_path / "card.json"
+    res = _run("derive", data, *common, "--landmark", "day0", "--candidates", CANDIDATES,
+               "--out", card)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    assert "the study reported" not in res.output  # type: ignore[attr-defined]
+    res = _run("compare", data, *common, "--scorecard", card)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    html = tmp_path / "report" / "report.html"
+    res = _run("report", data, *common, "--scorecard", card, "--bootstrap", "5", "--out", html)
+    assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
+    page = html.read_text(encoding="utf-8")
+    assert 'id="tbl-excluded"' in page
+    listed = pd.read_csv(html.parent / "report_tables" / "excluded.csv", dtype=str)
+    implausible = listed[listed["reason"] == "out_of_range"]
+    sep = "," if "komma" in data.name else "."
+    assert sorted(implausible["value"]) == sorted(v.replace(".", sep) for *_, v in IMPOSSIBLE)
+    for _, row in implausible.iterrows():
+        assert f">{row['row']}<" in page
+
+
+def test_report_takes_every_derive_option() -> None:
+    """One definition: whatever derive accepts, report accepts, with the same help."""
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    commands = cmd.commands  # type: ignore[attr-defined]
+
+    def options(name: str) -> dict[str, str | None]:
+        sub = commands[name]
+        return {o: getattr(p, "help", None) for p in sub.params
+                if p.param_type_name == "option" for o in p.opts}
+
+    derive, report = options("derive"), options("report")
+    only_derive = {"--certify", "--scheduler"}  # an exact MIP check; a Dask cluster
+    for opt, help_text in derive.items():
+        if opt in only_derive or opt in ("--out", "--bootstrap", "--json", "--jobs"):
+            continue
+        assert opt in report, opt
+        assert report[opt] == help_text, opt
+    assert "--scorecard" in report
+
+
+def test_report_advice_names_options_report_accepts(export: tuple[Path, Path],
+                                                     tmp_path: Path) -> None:
+    data, mapping = export
+    # no post-lymphodepletion MRD in this export: the default candidates cannot be used
+    res = _run("report", data, "--mapping", mapping, "--implausible", "exclude",
+               "--bootstrap", "0", "--landmark", "day0", "--out", tmp_path / "r.html")
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())  # type: ignore[attr-defined]
+    assert "mrd_post_ld_pct" in out and "--candidates" in out
+    # at day 7 most severe CRS has begun: the advice names options report takes
+    res = _run("report", data, "--mapping", mapping, "--implausible", "exclude",
+               "--bootstrap", "0", "--candidates", CANDIDATES, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2
+    out = " ".join(res.output.split())  # type: ignore[attr-defined]
+    assert "--prior-outcome keep" in out and "--allow-small-sample" in out
+    assert "--landmark day3" in out
+    res = _run("report", data, "--mapping", mapping, "--out", tmp_path / "r.html",
+               "--bootstrap", "0", "--landmark", "day0", "--candidates", CANDIDATES)
+    assert res.exit_code == 2
+    assert "--implausible exclude" in " ".join(res.output.split())  # type: ignore[attr-defined]

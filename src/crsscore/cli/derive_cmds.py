@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
+from crsscore.cli import _derive_options as O
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
+    Implausible,
     app,
     console,
     frame_table,
     friendly_errors,
+    load_data,
     write_json,
 )
 from crsscore.errors import CrsscoreError, CrsscoreWarning
@@ -24,9 +26,14 @@ STUDY_AUC = 0.875
 Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def risk_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The score-to-risk table as printed: each reachable total once, risk as a readable %."""
+    import pandas as pd
+
     def pct(p: float) -> str:
         if p < 0.001:
             return "< 0.1 %"
@@ -40,6 +47,8 @@ def risk_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def print_derivation(run: Any, *, show_table1: bool = True) -> None:
     """Print a derivation run (shared by ``derive`` and ``demo``)."""
+    import pandas as pd
+
     m = run.model
     if run.synthetic:
         console.print(SYNTHETIC_BANNER)
@@ -72,7 +81,8 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
     console.print(
         f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/]"
         + (f", continuous model {cont:.3f} (points lose {m.auc_loss_:.3f})" if cont == cont else "")
-        + f"; the study reported {STUDY_AUC} (apparent).")
+        # the study's figure belongs beside its simulated replica, never a centre's own results
+        + (f"; the study reported {STUDY_AUC} (apparent)." if run.synthetic else "."))
     if run.validation is not None:
         v = run.validation
         tab = v.to_frame()
@@ -92,73 +102,56 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
         console.print(f"[yellow]Warning:[/] {w}")
 
 
-def _split(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
 @app.command()
 @friendly_errors
 def derive(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     out: Annotated[Path, typer.Option("--out", help="Score card JSON to write.")],
     mapping: Mapping = None,
-    landmark: Annotated[str, typer.Option(help="pre-ld, day0, day3, day7 or dayN.")] = "day7",
-    window: Annotated[float, typer.Option(help="Days either side of the landmark.")] = 1.0,
-    prior_outcome: Annotated[str, typer.Option(help="exclude|keep patients with severe CRS before the landmark.")] = "exclude",
-    candidates: Annotated[str | None, typer.Option(help="Comma-separated canonical names (default: the study's seven).")] = None,
-    method: Annotated[str, typer.Option(help="auto|ml|firth")] = "auto",
-    select: Annotated[str, typer.Option(help="backward|lasso|none")] = "backward",
-    rule: Annotated[str, typer.Option(help="aic|p (backward elimination)")] = "aic",
-    cutpoints: Annotated[str, typer.Option(help="Bands of the card: points (where the points change) | clinical | quantile.")] = "points",
-    bands: Annotated[int, typer.Option(help="Bands per variable (clinical/quantile).")] = 3,
-    max_points: Annotated[int, typer.Option(min=1, help="Bound of the total score (about 0 to this).")] = 20,
-    splines: Annotated[str, typer.Option(help="none|rcs: restricted cubic splines in the reference model (d.f. limited by the events).")] = "none",
-    knots: Annotated[int, typer.Option(min=3, max=7, help="Knots of each spline (rcs).")] = 3,
-    shrinkage: Annotated[str, typer.Option(help="heuristic|none: shrink the points-to-risk slope by (LR - df) / LR.")] = "heuristic",
-    missing: Annotated[str, typer.Option(help="mice|complete")] = "mice",
-    imputations: Annotated[int, typer.Option(min=1, help="Number of imputations (MICE).")] = 5,
-    allow_small_sample: Annotated[bool, typer.Option("--allow-small-sample", help="Write a card even below the sample-size floor (fewer than 10 events, or 10x below Riley's minimum); the card says so.")] = False,
-    points: Annotated[str, typer.Option(help="sullivan (rounded logistic) | learned (integer points learned directly)")] = "sullivan",
-    max_features: Annotated[int, typer.Option(help="Thresholds allowed in a learned score.")] = 5,
+    implausible: Implausible = "refuse",
+    landmark: O.Landmark = "day7",
+    window: O.Window = 1.0,
+    prior_outcome: O.PriorOutcome = "exclude",
+    candidates: O.Candidates = None,
+    method: O.Method = "auto",
+    select: O.Select = "backward",
+    rule: O.Rule = "aic",
+    cutpoints: O.Cutpoints = "points",
+    bands: O.Bands = 3,
+    max_points: O.MaxPoints = 20,
+    splines: O.Splines = "none",
+    knots: O.Knots = 3,
+    shrinkage: O.Shrinkage = "heuristic",
+    missing: O.Missing = "mice",
+    imputations: O.Imputations = 5,
+    allow_small_sample: O.AllowSmallSample = False,
+    points: O.Points = "sullivan",
+    max_features: O.MaxFeatures = 5,
     certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for internal validation (0: none).")] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
-    jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstrap.")] = 1,
+    seed: O.Seed = 0,
+    jobs: O.Jobs = 1,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
     json_out: JsonOut = None,
 ) -> None:
     """Derive a point score at a landmark (the study's method, done right) and write its score card."""
-    from crsscore.data.io import load_cohort
-    from crsscore.modeling.candidates import STUDY_CANDIDATES
-    from crsscore.modeling.derivation import DerivationSettings
     from crsscore.workflow import derive as run_derive
 
-    _choice("method", method, ("auto", "ml", "firth"))
-    _choice("select", select, ("backward", "lasso", "none"))
-    _choice("rule", rule, ("aic", "p"))
-    _choice("cutpoints", cutpoints, ("points", "clinical", "quantile"))
-    _choice("splines", splines, ("none", "rcs"))
-    _choice("shrinkage", shrinkage, ("heuristic", "none"))
-    _choice("missing", missing, ("mice", "complete"))
-    _choice("points", points, ("sullivan", "learned"))
-    _choice("prior-outcome", prior_outcome, ("exclude", "keep"))
-    cohort = load_cohort(data, mapping)
-    settings = DerivationSettings(
-        candidates=_split(candidates) or STUDY_CANDIDATES, method=method,  # type: ignore[arg-type]
-        select=select, rule=rule, cutpoints=cutpoints, n_bands=bands,  # type: ignore[arg-type]
-        max_points=max_points, splines=splines, knots=knots,  # type: ignore[arg-type]
-        shrinkage=shrinkage, missing=missing, n_imputations=imputations,  # type: ignore[arg-type]
-        seed=seed)
+    opts = O.DeriveOptions(
+        landmark=landmark, window=window, prior_outcome=prior_outcome, candidates=candidates,
+        method=method, select=select, rule=rule, cutpoints=cutpoints, bands=bands,
+        max_points=max_points, splines=splines, knots=knots, shrinkage=shrinkage,
+        missing=missing, imputations=imputations, points=points, max_features=max_features,
+        seed=seed, allow_small_sample=allow_small_sample)
+    opts.check()
+    cohort = load_data(data, mapping, implausible)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        run = run_derive(cohort, landmark=landmark, window=window, prior_outcome=prior_outcome,
-                         settings=settings, bootstrap=bootstrap, seed=seed, n_jobs=jobs,
-                         scheduler=scheduler, progress=bootstrap > 0, points=points,
-                         max_features=max_features, certify=certify,
-                         allow_small_sample=allow_small_sample)
-    run.scorecard.to_json(out)
+        run = run_derive(cohort, bootstrap=bootstrap, n_jobs=jobs, scheduler=scheduler,
+                         progress=bootstrap > 0, certify=certify, **opts.derive_kwargs())
+    card = O.record_options(run.scorecard, opts)
+    run.scorecard = card
+    card.to_json(out)
     print_derivation(run)
     console.print(f"Score card written to [bold]{out}[/]")
     write_json(json_out, {"scorecard": str(out), **run.summary(),
@@ -167,8 +160,7 @@ def derive(
 
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise CrsscoreError(f"--{name} must be one of {', '.join(options)}; got {value!r}")
+    O.choice(name, value, options)
 
 
 @app.command()
@@ -178,14 +170,14 @@ def score(
     scorecard: Annotated[Path, typer.Option("--scorecard", help="Score card JSON (or a built-in id).")],
     out: Annotated[Path, typer.Option("--out", help="CSV of scores to write.")],
     mapping: Mapping = None,
+    implausible: Implausible = "refuse",
     json_out: JsonOut = None,
 ) -> None:
     """Score every patient of a cohort with a score card (batch scoring)."""
-    from crsscore.data.io import load_cohort
     from crsscore.scores.extract import card_inputs, score_cohort
 
     card = _load_card(scorecard)
-    cohort = load_cohort(data, mapping)
+    cohort = load_data(data, mapping, implausible)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CrsscoreWarning)
         inputs = card_inputs(card, cohort)

@@ -1,4 +1,9 @@
-"""``crsscore report``: derive, validate, compare and write the TRIPOD+AI report."""
+"""``crsscore report``: derive, validate, compare and write the TRIPOD+AI report.
+
+The report takes every derivation option ``crsscore derive`` takes (one definition in
+:mod:`crsscore.cli._derive_options`), or a score card made by ``derive`` (``--scorecard``),
+whose recorded options are used again on the same data.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from crsscore.cli._common import SYNTHETIC_BANNER, app, console, friendly_errors, write_json
+from crsscore.cli import _derive_options as O
+from crsscore.cli._common import (
+    SYNTHETIC_BANNER,
+    Implausible,
+    app,
+    console,
+    friendly_errors,
+    load_data,
+    write_json,
+)
 from crsscore.errors import CrsscoreError, CrsscoreWarning
 
 
@@ -18,19 +32,35 @@ def report(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     out: Annotated[Path, typer.Option("--out", help="HTML report to write (tables go to report_tables/ beside it).")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")] = None,
-    landmark: Annotated[str, typer.Option(help="pre-ld, day0, day3, day7 or dayN.")] = "day7",
+    implausible: Implausible = "refuse",
+    scorecard: Annotated[Path | None, typer.Option("--scorecard", help="A score card made by 'crsscore derive' on these data: the report derives it again with the options it records (other derivation options are then not allowed).")] = None,
+    landmark: O.Landmark = "day7",
+    window: O.Window = 1.0,
+    prior_outcome: O.PriorOutcome = "exclude",
+    candidates: O.Candidates = None,
+    method: O.Method = "auto",
+    select: O.Select = "backward",
+    rule: O.Rule = "aic",
+    cutpoints: O.Cutpoints = "points",
+    bands: O.Bands = 3,
+    max_points: O.MaxPoints = 20,
+    splines: O.Splines = "none",
+    knots: O.Knots = 3,
+    shrinkage: O.Shrinkage = "heuristic",
+    missing: O.Missing = "mice",
+    imputations: O.Imputations = 5,
+    allow_small_sample: O.AllowSmallSample = False,
+    points: O.Points = "sullivan",
+    max_features: O.MaxFeatures = 5,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the whole pipeline (validation and calibration; 0: none).")] = 200,
-    seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 0,
-    jobs: Annotated[int, typer.Option(help="Local worker processes for the bootstraps.")] = 1,
+    seed: O.Seed = 0,
+    jobs: O.Jobs = 1,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to PDF with headless Chromium.")] = False,
     builtin: Annotated[bool, typer.Option(help="Compare with the built-in published scores.")] = True,
-    allow_small_sample: Annotated[bool, typer.Option("--allow-small-sample", help="Derive even below the sample-size floor (fewer than 10 events, or 10x below Riley's minimum); the report says so.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary ('-' for stdout).")] = None,
 ) -> None:
     """Write a self-contained TRIPOD+AI report (HTML, optionally PDF) of a derived score."""
     from crsscore.cli.compare_cmd import run_comparison
-    from crsscore.data.io import load_cohort
-    from crsscore.modeling.derivation import DerivationSettings
     from crsscore.report import build_report
     from crsscore.scores.builtin import builtin_scorecards
     from crsscore.workflow import cohort_outcomes, derive
@@ -39,15 +69,41 @@ def report(
         raise CrsscoreError(f"--bootstrap must be 0 or a positive number of resamples; got {bootstrap}")
     if out.suffix.lower() not in (".html", ".htm"):
         raise CrsscoreError(f"--out must name an .html file; got {out}")
-    cohort = load_cohort(data, mapping)
+    opts = O.DeriveOptions(
+        landmark=landmark, window=window, prior_outcome=prior_outcome, candidates=candidates,
+        method=method, select=select, rule=rule, cutpoints=cutpoints, bands=bands,
+        max_points=max_points, splines=splines, knots=knots, shrinkage=shrinkage,
+        missing=missing, imputations=imputations, points=points, max_features=max_features,
+        seed=seed, allow_small_sample=allow_small_sample)
+    given = None
+    if scorecard is not None:
+        from crsscore.cli.derive_cmds import _load_card
+
+        given = _load_card(scorecard)
+        if opts != O.DeriveOptions(seed=seed):
+            raise CrsscoreError("--scorecard brings its own derivation options: leave out "
+                                "--candidates, --landmark and the other derivation options, "
+                                "or leave out --scorecard")
+        opts = O.options_from_card(given)
+    opts.check()
+    cohort = load_data(data, mapping, implausible)
+    if given is not None and given.provenance.data_hash not in (None, cohort.data_hash()):
+        raise CrsscoreError(f"score card {given.id!r} was derived on other data (data hash "
+                            "differs; check --mapping and --implausible are as in derive): "
+                            "'crsscore validate DATA --scorecard' validates a card on new data")
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
     oc = cohort_outcomes(cohort)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        run = derive(cohort, landmark=landmark, settings=DerivationSettings(seed=seed),
-                     bootstrap=bootstrap, seed=seed, n_jobs=jobs, progress=bootstrap > 0,
-                     outcomes=oc, allow_small_sample=allow_small_sample)
+        run = derive(cohort, bootstrap=bootstrap, n_jobs=jobs, progress=bootstrap > 0,
+                     outcomes=oc, **opts.derive_kwargs())
+    run.scorecard = O.record_options(run.scorecard, opts)
+    if given is not None and [v.model_dump() for v in given.variables] != [
+            v.model_dump() for v in run.scorecard.variables]:
+        raise CrsscoreError(f"score card {given.id!r} is not what its recorded options give on "
+                            "these data (edited, or made by another crsscore version): derive "
+                            "it again with 'crsscore derive', or report without --scorecard")
     cards = [run.scorecard, *(builtin_scorecards().values() if builtin else [])]
     comp, _n_early, _notes = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
                                             outcomes=oc)

@@ -283,6 +283,25 @@ def render_html(ctx: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**ctx)
 
 
+def _exclusion_tables(cohort: Any) -> dict[str, HtmlTable | None]:
+    """Data quality: every row or cell the loader left out, and implausible values per analyte
+    (``--implausible exclude``), as listed by ``crsscore check``."""
+    excl = getattr(cohort, "exclusions", None)
+    if excl is None or len(excl) == 0:
+        return {"excluded": None, "excluded_counts": None}
+    frame = excl[["table", "row", "column", "value", "reason", "analyte"]].copy()
+    frame["analyte"] = frame["analyte"].fillna("")
+    counts = (frame.assign(analyte=frame["analyte"].replace("", "(row)"))
+              .groupby(["reason", "analyte"], sort=True).size().rename("n").reset_index())
+    return {
+        "excluded_counts": HtmlTable("excluded_counts", "Values and rows left out while loading, "
+                                     "per reason and analyte", counts),
+        "excluded": HtmlTable("excluded", f"Every value or row left out while loading "
+                              f"({len(frame)}): table and file, row as in the file, column, the "
+                              "cell as written and the reason", frame),
+    }
+
+
 def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: Any = None,
                    calibration_failure: str | None = None) -> dict[str, Any]:
     """Everything the template shows: tables, figures, text; all computed from the results."""
@@ -370,6 +389,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                 _predictors(run)),
         "missing": HtmlTable("missing", "Missing values per candidate (analysed patients)",
                              T.missingness_table(run)),
+        **_exclusion_tables(cohort),
         "grades": HtmlTable("grades", "Maximum CRS grade (ASTCT 2019)", T.outcome_grade_table(run)),
         "onset": HtmlTable("onset", "Onset day of CRS (days since infusion)", T.onset_table(run),
                            digits={"median": 1, "Q1": 1, "Q3": 1, "min": 1, "max": 1}),

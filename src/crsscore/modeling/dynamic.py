@@ -1,0 +1,372 @@
+"""Dynamic (daily) model of severe CRS within the next h days: penalised logistic regression
+on stacked person-days (issue 16).
+
+For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.data.persondays`)
+with a known outcome (censored person-days removed for that horizon, never counted as
+non-events) are fitted by L2-penalised (ridge) logistic regression on standardised terms:
+a restricted cubic spline of day since infusion (:func:`crsscore.modeling.splines.rcs_knots`,
+4 knots) and the predictors known at the row's day.  The penalty is chosen by
+patient-grouped K-fold cross-validation (every patient's days in one fold; held-out
+deviance).  The intercept is not penalised.  The fitted model is written as a
+:class:`crsscore.scores.dynamic_card.DynamicScoreCard` whose coefficients are on the
+predictors' own (transformed) scale; model and card score through the same design function.
+
+The comparator "today's CRS grade alone" is the same fitter on two indicators (grade 1,
+grade 2 today; rows at risk have grade <= 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.data.persondays import PersonDays, log_floor
+from crsscore.data.schema import ANALYTES
+from crsscore.errors import ModelError
+from crsscore.modeling.splines import rcs_knots
+from crsscore.scores.dynamic_card import (
+    DaySpline,
+    DynamicScoreCard,
+    DynPredictor,
+    HorizonModel,
+    design_matrix,
+    expit,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Penalty grid (ridge lambda on standardised terms, in units of the summed log-likelihood).
+DEFAULT_LAMBDAS: Final = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
+COMPARATOR_NAME: Final = "today's CRS grade alone"
+
+_BASELINE_LOG: Final = {"mrd_baseline_pct": 0.001, "mrd_post_ld_pct": 0.001,
+                        "marrow_blasts_pct": 0.1, "dose_cells_per_kg": 1e4}
+
+
+@contextlib.contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """Small dense algebra runs faster on one BLAS thread (and leaves the other core free)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------
+# predictors
+# ---------------------------------------------------------------------------------------------
+
+def default_predictors(pdays: PersonDays) -> list[DynPredictor]:
+    """The default predictor set for a person-day table (impute values not yet set)."""
+    out = [
+        DynPredictor(name="crs_grade_1", column="crs_grade", label="CRS grade 1 today",
+                     transform="indicator", level=1.0),
+        DynPredictor(name="crs_grade_2", column="crs_grade", label="CRS grade 2 today",
+                     transform="indicator", level=2.0),
+        DynPredictor(name="crs_max", column="crs_max", label="maximum CRS grade so far"),
+        DynPredictor(name="crs_grade_known", column="crs_grade_known",
+                     label="today's CRS grade gradable"),
+        DynPredictor(name="icans_grade", column="icans_grade", label="ICANS grade today"),
+        DynPredictor(name="days_since_crs_onset", column="days_since_crs_onset",
+                     label="days since CRS onset"),
+        DynPredictor(name="toci_doses", column="toci_doses", label="tocilizumab doses so far"),
+        DynPredictor(name="steroids", column="steroids", label="corticosteroid given so far"),
+    ]
+    for code in pdays.analytes:
+        a = ANALYTES[code]
+        if a.skewed:
+            out.append(DynPredictor(name=f"log10_{code}", column=code, kind="latest",
+                                    label=f"log10 {a.label}, latest", unit=a.unit,
+                                    transform="log10", floor=log_floor(code),
+                                    window_days=pdays.window))
+        else:
+            out.append(DynPredictor(name=code, column=code, kind="latest",
+                                    label=f"{a.label}, latest", unit=a.unit,
+                                    window_days=pdays.window))
+        scale = "log10 " if a.skewed else ""
+        for k in (1, 2):
+            out.append(DynPredictor(name=f"{code}_chg{k}", column=f"{code}_chg{k}",
+                                    kind="change", label=f"change in {scale}{a.label} over "
+                                    f"{k} day(s)", window_days=pdays.window))
+    for col, floor in _BASELINE_LOG.items():
+        out.append(DynPredictor(name=f"log10_{col}", column=col, kind="baseline",
+                                label=f"log10 {col}", transform="log10", floor=floor))
+    out.append(DynPredictor(name="cd28", column="cd28", kind="baseline",
+                            label="CD28 costimulation (vs 4-1BB)"))
+    return out
+
+
+def comparator_predictors() -> list[DynPredictor]:
+    """Today's CRS grade alone (indicators of grade 1 and 2)."""
+    return [DynPredictor(name="crs_grade_1", column="crs_grade", transform="indicator",
+                         level=1.0, label="CRS grade 1 today"),
+            DynPredictor(name="crs_grade_2", column="crs_grade", transform="indicator",
+                         level=2.0, label="CRS grade 2 today")]
+
+
+def with_imputes(preds: Sequence[DynPredictor], frame: pd.DataFrame) -> list[DynPredictor]:
+    """Predictors whose ``impute`` is the median of their transformed values in ``frame``
+    (0 for change columns: no change)."""
+    out = []
+    for p in preds:
+        tmp = p.model_copy(update={"impute": math.nan})
+        v = tmp.values(frame)
+        v = v[np.isfinite(v)]
+        med = 0.0 if p.kind == "change" or v.size == 0 else float(np.median(v))
+        out.append(p.model_copy(update={"impute": med}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ridge logistic regression
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """Ridge logistic fit on standardised columns, reported on the raw scale."""
+
+    intercept: float
+    coef: FloatArray
+    lam: float
+    center: FloatArray
+    scale: FloatArray
+    beta_std: FloatArray  # (intercept, standardised coefficients)
+    iterations: int
+
+    def linear_predictor(self, x: FloatArray) -> FloatArray:
+        out: FloatArray = self.intercept + x @ self.coef
+        return out
+
+    def predict(self, x: FloatArray) -> FloatArray:
+        return expit(self.linear_predictor(x))
+
+
+def standardise(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    center = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    return center, scale
+
+
+def ridge_logistic(x: FloatArray, y: npt.ArrayLike, lam: float, *,
+                   center: FloatArray | None = None, scale: FloatArray | None = None,
+                   start: FloatArray | None = None, max_iter: int = 50,
+                   tol: float = 1e-9) -> RidgeFit:
+    """Maximise ``loglik(b) - lam / 2 * |b|^2`` (intercept free) by Newton's method with
+    step halving, on columns standardised by ``center``/``scale`` (their own when None)."""
+    yy = np.asarray(y, dtype=np.float64)
+    if x.shape[0] != yy.size:
+        raise ModelError("x and y differ in length")
+    if center is None or scale is None:
+        center, scale = standardise(x)
+    z = (x - center) / scale
+    z1 = np.hstack([np.ones((z.shape[0], 1)), z])
+    beta, it = newton_ridge(z1, yy, lam, start=start, max_iter=max_iter, tol=tol)
+    coef = beta[1:] / scale
+    intercept = float(beta[0] - np.sum(beta[1:] * center / scale))
+    return RidgeFit(intercept, coef, float(lam), center, scale, beta, it)
+
+
+def newton_ridge(z1: FloatArray, y: FloatArray, lam: float, *, start: FloatArray | None = None,
+                 max_iter: int = 50, tol: float = 1e-9) -> tuple[FloatArray, int]:
+    """Newton's method with step halving for ``loglik - lam / 2 * |b[1:]|^2`` on a design
+    whose first column is the intercept; returns (coefficients, iterations)."""
+    p = z1.shape[1]
+    pen = np.full(p, float(lam))
+    pen[0] = 0.0
+    beta = np.zeros(p) if start is None else start.astype(np.float64).copy()
+    if start is None:
+        ybar = min(max(float(y.mean()), 1e-6), 1 - 1e-6)
+        beta[0] = math.log(ybar / (1 - ybar))
+
+    def objective(b: FloatArray) -> tuple[float, FloatArray]:
+        eta = z1 @ b
+        ll = float(y @ eta - np.sum(np.logaddexp(0.0, eta)))
+        return ll - 0.5 * float(np.sum(pen * b * b)), eta
+
+    obj, eta = objective(beta)
+    it = 0
+    ridge = np.diag(pen) + 1e-10 * np.eye(p)
+    for it in range(1, max_iter + 1):  # noqa: B007 (returned)
+        pr = expit(eta)
+        grad = z1.T @ (y - pr) - pen * beta
+        w = pr * (1.0 - pr)
+        hess = (z1.T * w) @ z1 + ridge
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while True:
+            cand = beta + t * step
+            new, eta_c = objective(cand)
+            if new >= obj - 1e-12 or t < 1e-4:
+                break
+            t *= 0.5
+        beta, eta, done = cand, eta_c, abs(new - obj) < tol * (abs(obj) + 1.0)
+        obj = new
+        if done or float(np.max(np.abs(t * step))) < 1e-8:
+            break
+    return beta, it
+
+
+def grouped_folds(groups: npt.ArrayLike, k: int = 5, seed: int = 1) -> IntArray:
+    """Fold number (0..k-1) per row; every row of a group (patient) in the same fold."""
+    g = pd.Index(np.asarray(groups).astype(str))
+    codes, uniq = pd.factorize(g)
+    if len(uniq) < k:
+        raise ModelError(f"{k}-fold grouped cross-validation needs >= {k} patients")
+    rng = np.random.default_rng(seed)
+    fold_of_group = np.empty(len(uniq), dtype=np.int64)
+    fold_of_group[rng.permutation(len(uniq))] = np.arange(len(uniq)) % k
+    out: IntArray = fold_of_group[codes]
+    return out
+
+
+def choose_penalty(x: FloatArray, y: npt.ArrayLike, groups: npt.ArrayLike, *,
+                   lambdas: Sequence[float] = DEFAULT_LAMBDAS, k: int = 5,
+                   seed: int = 1) -> tuple[float, pd.DataFrame]:
+    """Penalty with the smallest patient-grouped cross-validated deviance, and the table."""
+    yy = np.asarray(y, dtype=np.float64)
+    folds = grouped_folds(groups, k, seed)
+    lams = np.asarray(lambdas, dtype=np.float64)
+    dev = np.zeros(len(lams))
+    for f in range(k):
+        tr, te = folds != f, folds == f
+        if yy[tr].sum() == 0 or yy[tr].sum() == tr.sum():
+            continue
+        start = None
+        for jj in np.argsort(lams)[::-1]:  # strongest penalty first, warm starts
+            fit = ridge_logistic(x[tr], yy[tr], float(lams[jj]), start=start)
+            start = fit.beta_std
+            eta = fit.linear_predictor(x[te])
+            dev[jj] += -2.0 * float(np.sum(yy[te] * eta - np.logaddexp(0.0, eta)))
+    table = pd.DataFrame({"lambda": list(lambdas), "cv_deviance": dev})
+    best = float(lams[int(np.argmin(dev))])
+    return best, table
+
+
+# ---------------------------------------------------------------------------------------------
+# the dynamic model
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class DynamicModel:
+    """A fitted dynamic model: spline, predictors and one ridge fit per horizon."""
+
+    spline: DaySpline
+    predictors: list[DynPredictor]
+    fits: dict[int, RidgeFit]
+    comparator: dict[int, RidgeFit]
+    cv: dict[int, pd.DataFrame]
+    counts: pd.DataFrame
+    pdays_info: dict[str, Any]
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def horizons(self) -> list[int]:
+        return sorted(self.fits)
+
+    def design(self, frame: pd.DataFrame) -> FloatArray:
+        return design_matrix(frame, self.spline, self.predictors)
+
+    def predict(self, frame: pd.DataFrame, horizon: int) -> FloatArray:
+        """Risk of severe onset within ``horizon`` days for each row of ``frame``."""
+        return self.fits[horizon].predict(self.design(frame))
+
+    def predict_comparator(self, frame: pd.DataFrame, horizon: int) -> FloatArray:
+        x = design_matrix(frame, self.spline, comparator_predictors())[:, len(
+            self.spline.knots) - 1:]
+        return self.comparator[horizon].predict(x)
+
+    def to_card(self, *, card_id: str = "dynamic-severe-crs",
+                name: str = "Daily risk of severe CRS within h days",
+                validation: dict[str, Any] | None = None) -> DynamicScoreCard:
+        from crsscore import __version__
+
+        terms = self.spline.term_names + [p.name for p in self.predictors]
+        counts = {int(r["horizon"]): r for r in self.counts.to_dict(orient="records")}
+        models = []
+        for h in self.horizons:
+            fit = self.fits[h]
+            c = counts[h]
+            models.append(HorizonModel(
+                horizon=h, intercept=fit.intercept,
+                coefficients={t: float(b) for t, b in zip(terms, fit.coef, strict=True)},
+                penalty=fit.lam, n_person_days=int(c["person_days"]),
+                n_events=int(c["events"]), n_patients=int(c["patients"]),
+                censored_removed=int(c["censored_removed"])))
+        comp = {"name": COMPARATOR_NAME, "terms": ["crs_grade_1", "crs_grade_2"],
+                "models": {str(h): {"intercept": f.intercept,
+                                    "coefficients": [float(v) for v in f.coef]}
+                           for h, f in self.comparator.items()}}
+        info = self.pdays_info
+        return DynamicScoreCard(
+            id=card_id, name=name, horizons=self.horizons,
+            censoring_method=info["censoring"], censoring_code=info["censoring_code"],
+            day_range=(int(info["days"][0]), int(info["days"][1])),
+            window_days=float(info["window_days"]), analytes=list(info["analytes"]),
+            spline=self.spline, predictors=self.predictors, models=models, comparator=comp,
+            validation=validation or {}, synthetic=bool(info["synthetic"]),
+            data_hash=str(info["data_hash"]), seed=self.seed, software_version=__version__,
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), notes=list(self.notes))
+
+
+def fit_dynamic(pdays: PersonDays, *, horizons: Sequence[int] | None = None,
+                predictors: Sequence[DynPredictor] | None = None,
+                lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds: int = 5, nk: int = 4,
+                seed: int = 1) -> DynamicModel:
+    """Fit the dynamic model on a person-day table (see the module docstring).
+
+    The knots and the values used for missing predictors come from all person-days; the
+    penalty of each horizon from patient-grouped ``folds``-fold cross-validation.
+    """
+    from crsscore.data.persondays import CENSORING_CODE
+
+    hs = list(pdays.horizons if horizons is None else horizons)
+    data = pdays.data
+    if len(data) == 0:
+        raise ModelError("the person-day table is empty")
+    day = data["day"].to_numpy(dtype=np.float64)
+    knots = [float(v) for v in rcs_knots(day, nk)]
+    spline = DaySpline(knots=knots)
+    preds = with_imputes(default_predictors(pdays) if predictors is None else predictors, data)
+    x_all = design_matrix(data, spline, preds)
+    comp_preds = comparator_predictors()
+    xc_all = design_matrix(data, spline, comp_preds)[:, len(knots) - 1:]
+    fits: dict[int, RidgeFit] = {}
+    comps: dict[int, RidgeFit] = {}
+    cvs: dict[int, pd.DataFrame] = {}
+    notes: list[str] = []
+    for h in hs:
+        known, y = pdays.outcome(h)
+        if int(y.sum()) < 2:
+            raise ModelError(f"horizon {h}: {int(y.sum())} event(s); at least 2 are needed")
+        x = x_all[known]
+        groups = data.loc[known, "patient_id"].to_numpy()
+        with single_thread_blas():
+            lam, table = choose_penalty(x, y, groups, lambdas=lambdas, k=folds, seed=seed)
+        if lam in (min(lambdas), max(lambdas)):
+            notes.append(f"horizon {h}: the chosen penalty {lam:g} is at the end of the grid")
+        fits[h] = ridge_logistic(x, y, lam)
+        comps[h] = ridge_logistic(xc_all[known], y, 1e-3)
+        cvs[h] = table
+    info = pdays.to_dict()
+    info["censoring_code"] = CENSORING_CODE
+    return DynamicModel(spline=spline, predictors=preds, fits=fits, comparator=comps, cv=cvs,
+                        counts=pdays.counts(), pdays_info=info, seed=seed, notes=notes)
+
+
+__all__ = ["COMPARATOR_NAME", "DEFAULT_LAMBDAS", "DynamicModel", "RidgeFit", "choose_penalty",
+           "comparator_predictors", "default_predictors", "fit_dynamic", "grouped_folds", "newton_ridge",
+           "ridge_logistic", "single_thread_blas", "standardise", "with_imputes"]

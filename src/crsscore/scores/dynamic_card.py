@@ -1,0 +1,244 @@
+"""Dynamic score cards: a daily severe-CRS risk model as versioned, schema-validated data.
+
+A dynamic card (issue 16) holds everything needed to turn a row of the person-day table
+(:mod:`crsscore.data.persondays`) into the risk of severe CRS (ASTCT grade >= 3) within the
+next ``h`` days: the predictors (column, transform, floor, value used when missing, the
+analyte window), the restricted cubic spline of day since infusion (knots), one logistic
+model per horizon (intercept and coefficients on the stated scale), the day range it was
+fitted on, the censoring method, the validation figures and provenance (synthetic flag,
+data hash, seed, software version).
+
+:func:`design_matrix` and :meth:`DynamicScoreCard.predict` are the one vectorised code path
+used for a single patient-day and for a million; the fitter (:mod:`crsscore.modeling.dynamic`)
+uses the same design function, so model and card give the same risks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crsscore.errors import ScoreCardError
+from crsscore.modeling.splines import rcs_basis
+
+DYNAMIC_SCHEMA_VERSION = "1.0"
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DynPredictor(_Model):
+    """One predictor: a person-day column, its transform and the value used when missing.
+
+    ``transform``: ``none``, ``log10`` (values below ``floor`` raised to it first) or
+    ``indicator`` (1 when the value equals ``level``, else 0).  ``impute`` is on the
+    transformed scale (the training median).
+    """
+
+    name: str
+    column: str
+    label: str = ""
+    kind: Literal["state", "latest", "change", "baseline"] = "state"
+    unit: str | None = None
+    transform: Literal["none", "log10", "indicator"] = "none"
+    floor: float | None = None
+    level: float | None = None
+    impute: float = 0.0
+    window_days: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DynPredictor:
+        if self.transform == "indicator" and self.level is None:
+            raise ValueError(f"predictor {self.name}: an indicator needs 'level'")
+        if self.transform == "log10" and (self.floor is None or self.floor <= 0):
+            raise ValueError(f"predictor {self.name}: log10 needs a floor > 0")
+        return self
+
+    def values(self, frame: pd.DataFrame) -> FloatArray:
+        """Transformed values of this predictor in ``frame``, missing ones imputed."""
+        if self.column not in frame.columns:
+            raise ScoreCardError(f"the person-day data have no column '{self.column}' "
+                                 f"(predictor {self.name})")
+        raw = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan)
+        if self.transform == "log10":
+            v = np.log10(np.maximum(raw, float(self.floor or 1e-3)))
+        elif self.transform == "indicator":
+            v = np.where(np.isnan(raw), np.nan, (raw == self.level).astype(np.float64))
+        else:
+            v = raw
+        out: FloatArray = np.where(np.isfinite(v), v, self.impute)
+        return out
+
+
+class DaySpline(_Model):
+    """Restricted cubic spline of day since infusion (``rcs_basis``, x first)."""
+
+    column: str = "day"
+    knots: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> DaySpline:
+        if len(set(self.knots)) < 3 or sorted(self.knots) != list(self.knots):
+            raise ValueError("the day spline needs >= 3 distinct increasing knots")
+        return self
+
+    @property
+    def term_names(self) -> list[str]:
+        return [self.column] + [f"{self.column}_rcs{j}" for j in range(1, len(self.knots) - 1)]
+
+
+class HorizonModel(_Model):
+    """Logistic model for one horizon: ``logit risk = intercept + sum coef * term``."""
+
+    horizon: int = Field(ge=1)
+    intercept: float
+    coefficients: dict[str, float]
+    penalty: float = Field(ge=0.0)
+    n_person_days: int = 0
+    n_events: int = 0
+    n_patients: int = 0
+    censored_removed: int = 0
+
+
+class DynamicScoreCard(_Model):
+    """A complete, self-describing dynamic (daily) risk model."""
+
+    schema_version: str = DYNAMIC_SCHEMA_VERSION
+    kind: Literal["dynamic"] = "dynamic"
+    id: str
+    name: str
+    outcome: str = "severe CRS (ASTCT grade >= 3) with onset in (t, t + h]"
+    time_convention: str = ("row for day t = evaluation at the end of day t (next morning), "
+                            "using observations and events with day < t + 1")
+    horizons: list[int]
+    censoring_method: str
+    censoring_code: str
+    day_range: tuple[int, int]
+    window_days: float
+    analytes: list[str]
+    spline: DaySpline
+    predictors: list[DynPredictor]
+    models: list[HorizonModel]
+    comparator: dict[str, Any] = Field(default_factory=dict)
+    validation: dict[str, Any] = Field(default_factory=dict)
+    synthetic: bool = False
+    data_hash: str = ""
+    seed: int | None = None
+    software_version: str = ""
+    created: str = ""
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> DynamicScoreCard:
+        names = [p.name for p in self.predictors]
+        if len(set(names)) != len(names):
+            raise ValueError("predictor names must be unique")
+        terms = set(self.spline.term_names) | set(names)
+        if sorted(m.horizon for m in self.models) != sorted(self.horizons):
+            raise ValueError("one model per horizon is needed")
+        for m in self.models:
+            extra = set(m.coefficients) - terms
+            if extra:
+                raise ValueError(f"horizon {m.horizon}: coefficients for unknown terms "
+                                 f"{sorted(extra)}")
+        return self
+
+    @property
+    def term_names(self) -> list[str]:
+        return self.spline.term_names + [p.name for p in self.predictors]
+
+    def model(self, horizon: int) -> HorizonModel:
+        for m in self.models:
+            if m.horizon == horizon:
+                return m
+        raise ScoreCardError(f"the card has no model for horizon {horizon}; "
+                             f"horizons: {self.horizons}")
+
+    def coefficient_vector(self, horizon: int) -> tuple[float, FloatArray]:
+        m = self.model(horizon)
+        return m.intercept, np.array([m.coefficients.get(t, 0.0) for t in self.term_names])
+
+    def linear_predictor(self, frame: pd.DataFrame, horizon: int) -> FloatArray:
+        x = design_matrix(frame, self.spline, self.predictors)
+        b0, b = self.coefficient_vector(horizon)
+        out: FloatArray = b0 + x @ b
+        return out
+
+    def predict(self, frame: pd.DataFrame,
+                horizons: Sequence[int] | None = None) -> pd.DataFrame:
+        """Risk per horizon (``risk_h<h>``) for every row of ``frame`` (one code path)."""
+        x = design_matrix(frame, self.spline, self.predictors)
+        out = {}
+        for h in (self.horizons if horizons is None else horizons):
+            b0, b = self.coefficient_vector(int(h))
+            out[f"risk_h{int(h)}"] = expit(b0 + x @ b)
+        lo, hi = self.day_range
+        day = pd.to_numeric(frame[self.spline.column], errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan)
+        res = pd.DataFrame(out, index=frame.index)
+        res["outside_day_range"] = (day < lo) | (day > hi)
+        return res
+
+    # --- I/O -------------------------------------------------------------------------------
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = self.model_dump_json(indent=2)
+        if path is not None:
+            from crsscore.atomicio import write_text
+
+            write_text(path, text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> DynamicScoreCard:
+        """Load and validate a dynamic card from a path or a JSON string."""
+        text = str(source)
+        p = Path(text) if len(text) < 4096 and not text.lstrip().startswith("{") else None
+        try:
+            raw = p.read_text(encoding="utf-8") if p is not None else text
+        except OSError as exc:
+            raise ScoreCardError(f"cannot read dynamic card {text}: {exc.strerror}") from None
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise ScoreCardError(f"invalid dynamic card ({loc}): {first['msg']}") from None
+
+
+def expit(x: FloatArray) -> FloatArray:
+    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out
+
+
+def design_matrix(frame: pd.DataFrame, spline: DaySpline,
+                  predictors: Sequence[DynPredictor]) -> FloatArray:
+    """The (rows, terms) matrix: spline of day, then each predictor transformed and imputed."""
+    if spline.column not in frame.columns:
+        raise ScoreCardError(f"the person-day data have no column '{spline.column}'")
+    day = pd.to_numeric(frame[spline.column], errors="coerce").to_numpy(dtype=np.float64,
+                                                                          na_value=np.nan)
+    if np.isnan(day).any():
+        raise ScoreCardError(f"column '{spline.column}' has missing days")
+    cols = [rcs_basis(day, spline.knots, inclx=True)]
+    cols += [p.values(frame)[:, None] for p in predictors]
+    out: FloatArray = np.hstack(cols) if len(frame) else np.empty(
+        (0, len(spline.knots) - 1 + len(predictors)))
+    return out
+
+
+def load_dynamic_card(path: str | Path) -> DynamicScoreCard:
+    return DynamicScoreCard.from_json(path)
+
+
+__all__ = ["DYNAMIC_SCHEMA_VERSION", "DaySpline", "DynPredictor", "DynamicScoreCard",
+           "HorizonModel", "design_matrix", "expit", "load_dynamic_card"]

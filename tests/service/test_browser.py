@@ -163,3 +163,35 @@ def test_pages_and_docs_run_under_the_csp(live_server: object) -> None:
         finally:
             browser.close()
     assert problems == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_no_horizontal_scroll_on_calculator_and_home(live_server: object, width: int) -> None:
+    """Issue 14.10: a phone (390 px) and a desktop (1280 px) never scroll sideways, before or
+    after a result is shown: the document is no wider than the viewport."""
+    from playwright.sync_api import sync_playwright
+
+    url = live_server.url  # type: ignore[attr-defined]
+    width_js = ("() => Math.max(document.documentElement.scrollWidth, "
+                "document.body.scrollWidth)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.goto(f"{url}/")
+            assert page.evaluate(width_js) <= width, "home page"
+            page.goto(f"{url}/calculator/test-points")
+            assert page.evaluate(width_js) <= width, "calculator"
+            page.get_by_role("button", name="Calculate").click()
+            page.wait_for_timeout(300)
+            wide = page.evaluate(
+                "(w) => [...document.querySelectorAll('body *')].filter(e => "
+                "e.getBoundingClientRect().right > w).map(e => e.tagName + '.' + e.className "
+                "+ '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))", width)
+            assert page.evaluate(width_js) <= width, f"calculator with a result: {wide}"
+            for card in ("m-easix", "car-hematotox"):  # unit pickers, long labels
+                response = page.goto(f"{url}/calculator/{card}")
+                if response is not None and response.ok:
+                    assert page.evaluate(width_js) <= width, card
+        finally:
+            browser.close()

@@ -8,16 +8,15 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 
-from crsscore import __version__
-from crsscore.atomicio import write_text
 from crsscore.errors import CrsscoreError, DataError
+
+if TYPE_CHECKING:  # numpy and pandas load where used: `--help` starts without them
+    import pandas as pd
 
 app = typer.Typer(
     name="crsscore",
@@ -74,6 +73,9 @@ def friendly_errors(func: F) -> F:
 
 
 def _jsonable(obj: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -103,6 +105,9 @@ def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> N
     """Write machine-readable output with the software version; nothing when path is None."""
     if path is None:
         return
+    from crsscore import __version__
+    from crsscore.atomicio import write_text
+
     body = {"crsscore_version": __version__, "command": command, **payload}
     text = json.dumps(_jsonable(body), indent=2, sort_keys=False)
     if str(path) == "-":
@@ -114,6 +119,8 @@ def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> N
 def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 3,
                 max_rows: int = 60) -> Any:
     """A rich Table of a DataFrame (numbers rounded to ``digits`` significant decimals)."""
+    import numpy as np
+    import pandas as pd
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from crsscore.cli._common import (
@@ -20,6 +19,9 @@ from crsscore.cli._common import (
     write_json,
 )
 from crsscore.errors import CrsscoreError, CrsscoreWarning
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def outcome_for_comparison(outcomes: pd.DataFrame, landmark: str | None) -> tuple[pd.DataFrame, int]:
@@ -63,6 +65,8 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[
     if landmark is not None:
         head += f" ({n_early} with severe CRS before {landmark} excluded from every score)"
     console.print(head)
+    import pandas as pd
+
     full = comp.to_frame()
     pcol = next(c for c in full.columns if c.startswith("p vs"))
     compact = pd.DataFrame({

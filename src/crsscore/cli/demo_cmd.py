@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from crsscore.cli._common import (
@@ -40,6 +39,8 @@ def demo(
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary.")] = None,
 ) -> None:
     """Run the whole pipeline on a SYNTHETIC cohort calibrated to the 2025 study's figures."""
+    import pandas as pd
+
     from crsscore.atomicio import ensure_folder
     from crsscore.cli.compare_cmd import print_comparison, run_comparison
     from crsscore.cli.derive_cmds import print_derivation

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from crsscore.atomicio import ensure_folder, write_csv
 from crsscore.cli._common import (
     IMPLAUSIBLE_HELP,
     app,
@@ -36,6 +35,7 @@ def grade(
                                                                "('-' for standard output)."),
 ) -> None:
     """Grade CRS and ICANS for every patient-day and summarise each patient."""
+    from crsscore.atomicio import ensure_folder, write_csv
     from crsscore.grading import grade_cohort
     from crsscore.grading.settings import check_system
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from crsscore.atomicio import ensure_folder, write_csv
 from crsscore.cli._common import (
     SYNTHETIC_BANNER,
     Implausible,
@@ -89,6 +88,7 @@ def landmark(
                          ] = None,
 ) -> None:
     """One row per patient with the value of each analyte nearest the landmark."""
+    from crsscore.atomicio import ensure_folder, write_csv
     from crsscore.data.landmark import build_landmark_table, parse_landmark
 
     if prior_outcome not in ("exclude", "keep"):

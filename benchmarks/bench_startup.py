@@ -1,0 +1,80 @@
+"""Start-up time of the command line (issue 18, item 4): hyperfine-like repeated wall times.
+
+Each command is run ``--runs`` times as a fresh process, alternating between the trees compared
+(so both see the same load), and the median and minimum wall times are reported. ``--baseline
+SRC`` compares with another source tree (for example ``git archive HEAD~1 src | tar -x -C /tmp/b``)
+run through the same interpreter with ``PYTHONPATH=SRC``; the floor rows are the interpreter
+alone and ``import pandas`` (which ``check`` and ``score`` need to read a cohort).
+
+    .venv/bin/python benchmarks/bench_startup.py --runs 15 [--baseline /tmp/b/src]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(argv: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          check=False)
+    dt = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv)} exited with {proc.returncode}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="source folder (containing crsscore/) of the tree to compare with")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="crsscore-startup-"))
+    py = sys.executable
+    cli = "import sys; from crsscore.cli import main; sys.argv[0] = 'crsscore'; main()"
+    subprocess.run([py, "-c", cli, "simulate", "--n", "125", "--seed", "3", "--out",
+                    str(tmp / "cohort")], check=True, stdout=subprocess.DEVNULL)
+    commands = {
+        "crsscore --help": ["--help"],
+        "crsscore check DATA": ["check", str(tmp / "cohort")],
+        "crsscore score DATA --scorecard car-hematotox": [
+            "score", str(tmp / "cohort"), "--scorecard", "car-hematotox", "--out",
+            str(tmp / "scores.csv")],
+    }
+    trees = {"this tree": str(ROOT / "src")}
+    if args.baseline is not None:
+        trees["baseline"] = str(args.baseline.resolve())
+    rows: list[tuple[str, str, list[float]]] = []
+    base_env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(args.runs):
+        for label, argv in commands.items():
+            for tree, src in trees.items():
+                env = dict(base_env, PYTHONPATH=src)
+                times.setdefault((label, tree), []).append(_run([py, "-c", cli, *argv], env))
+        times.setdefault(("python -c pass", "floor"), []).append(_run([py, "-c", "pass"], base_env))
+        times.setdefault(("python -c 'import pandas'", "floor"), []).append(
+            _run([py, "-c", "import pandas"], base_env))
+    for (label, tree), ts in times.items():
+        rows.append((label, tree, ts))
+    load = os.getloadavg()
+    print(f"{args.runs} runs each, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("| command | tree | median s | min s |")
+    print("|---|---|---|---|")
+    for label, tree, ts in rows:
+        print(f"| `{label}` | {tree} | {statistics.median(ts):.3f} | {min(ts):.3f} |")
+
+
+if __name__ == "__main__":
+    main()

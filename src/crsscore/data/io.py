@@ -1093,8 +1093,8 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     # code whose unit [observations.units] gives.  A column that merely happens to be called
     # 'albumin' is not read unless the mapping asks for automatic matching (auto_analytes).
     lookup = _analyte_lookup(om, codes=om.auto_analytes or ctx.canonical)
-    for code in om.units:
-        lookup.setdefault(code, code)
+    for unit_code in om.units:
+        lookup.setdefault(unit_code, unit_code)
     if om.layout == "wide":
         day_col = date_col = None
     else:
@@ -1814,7 +1814,7 @@ def count_implausible(collector: Collector) -> int:
     """Values outside the physiological range flagged as errors, listed or not."""
     listed = sum(1 for p in collector.errors if p.code == "out_of_range"
                  and "rows in total, the first" not in p.message)
-    beyond = sum(t["total"] - t["listed"] for t in collector.truncated
+    beyond = sum(int(t["total"]) - int(t["listed"]) for t in collector.truncated
                  if t["code"] == "out_of_range")
     return listed + beyond
 

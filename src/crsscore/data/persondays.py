@@ -291,7 +291,9 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     frame["followup_end_day"] = np.where(np.isfinite(f_row), f_row, np.nan)
     for h in hs:
         event = s_row <= day_row + h
-        nonevent = ~event & ((s_row > day_row + h) | (f_row >= day_row + h))
+        # known free through t + h: onset observed later, or followed to t + h
+        nonevent = ~event & ((np.isfinite(s_row) & (s_row > day_row + h))
+                             | (f_row >= day_row + h))
         y = pd.array(np.where(event, 1, 0), dtype="Int64")
         y[~(event | nonevent)] = pd.NA
         frame[f"y_h{h}"] = y

@@ -82,6 +82,10 @@ CYTOKINE_SCHEDULE: Final = (-5, 1, 3, 5, 7, 14)
 CORE_LABS: Final = ("anc", "wbc", "alc", "hb", "plt", "crp", "ferritin", "il6", "ldh",
                     "creatinine", "aptt", "pt", "fibrinogen", "ddimer", "albumin")
 CYTOKINE_LABS: Final = ("ifng", "il10", "mcp1")
+#: Option ``daily_labs``: these analytes are also drawn every morning of days 1-14 that have
+#: no scheduled draw (the daily monitoring a dynamic model needs).
+DAILY_LABS: Final = ("crp", "ferritin", "il6")
+DAILY_LAB_DAYS: Final = tuple(d for d in range(1, 15) if d not in CORE_SCHEDULE)
 VITALS: Final = ("temp", "sbp", "spo2")
 
 
@@ -108,6 +112,9 @@ class SimulationOptions:
     other_death_rate: float = 0.01
     afebrile_hypotension_rate: float = 0.03
     record_grades: bool = True
+    daily_labs: bool = False
+    recorded_series_rate: float = 0.0
+    recorded_stop_at_severe: float = 0.5
     first_day: int = -5
     last_day: int = 28
     centre: str = "SIM"
@@ -117,7 +124,8 @@ class SimulationOptions:
         rates = ("any_crs_rate", "severe_rate", "grade5_rate", "grade4_share", "grade2_share",
                  "mrd_negative_rate", "lab_missing_rate", "missed_draw_rate",
                  "out_of_window_rate", "cytokine_panel_rate", "icans_monitoring_rate",
-                 "other_death_rate", "afebrile_hypotension_rate")
+                 "other_death_rate", "afebrile_hypotension_rate", "recorded_series_rate",
+                 "recorded_stop_at_severe")
         for name in rates:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -501,6 +509,8 @@ def _simulate(rng: _Rng, ids: npt.NDArray[Any], opt: SimulationOptions, *, sourc
     icans_max = _icans(rng, events, course, cov, opt)
     _deaths_and_records(rng, events, course, eff, days, opt)
     labs = _labs(rng, course, treat, cov, yz, opt)
+    if opt.recorded_series_rate > 0:  # drawn last: the other tables stay as without it
+        _recorded_series(rng, events, eff, days, opt)
 
     patients = _patients_frame(ids, cov, opt)
     observations = _observations_frame(ids, vitals + labs)
@@ -954,6 +964,7 @@ def _labs(rng: _Rng, course: _Course, treat: _Treatment, cov: _Covariates,
     since_toci_cyto = t_cyto - treat.toci_time[:, None]
 
     out: list[_Block] = []
+    bases: dict[str, FloatArray] = {}
 
     def finish(code: str, t: FloatArray, v: FloatArray, avail: BoolArray) -> None:
         miss = rng.random(cols=v.shape[1]) < opt.lab_missing_rate
@@ -969,6 +980,7 @@ def _labs(rng: _Rng, course: _Course, treat: _Treatment, cov: _Covariates,
         infl = i_cyto if cytokine else i_core
         since = since_toci_cyto if cytokine else since_toci_core
         base_shift = rng.normal(0.0, spec.between_sd)
+        bases[code] = base_shift
         if code == "ldh":
             base_shift = base_shift + np.log1p(cov.blasts / 20.0)
         if code == "creatinine":
@@ -1014,7 +1026,55 @@ def _labs(rng: _Rng, course: _Course, treat: _Treatment, cov: _Covariates,
     plt = _rnd(np.clip(plt, 2.0, 900.0))
     for code, v in (("anc", anc), ("wbc", wbc), ("alc", alc), ("hb", hb), ("plt", plt)):
         finish(code, t_core, v, avail_core)
+    if opt.daily_labs:  # drawn last: the scheduled draws stay as without the option
+        out += _daily_labs(rng, course, treat, amp, nuis, bases, opt)
     return out
+
+
+def _daily_labs(rng: _Rng, course: _Course, treat: _Treatment, amp: FloatArray,
+                nuis: FloatArray, bases: dict[str, FloatArray],
+                opt: SimulationOptions) -> list[_Block]:
+    """Morning CRP, ferritin and IL-6 on the days 1-14 without a scheduled draw: same
+    patient baseline, inflammation curve, nuisance factor and tocilizumab effects as the
+    scheduled draws (option ``daily_labs``)."""
+    sched = np.asarray(DAILY_LAB_DAYS, dtype=np.float64)
+    m = len(sched)
+    t = _rnd(sched[None, :] + 0.3 + rng.normal(0.0, 0.12, cols=m), 3)
+    alive = t < course.last_time[:, None]
+    infl = _inflammation(course, amp, t)
+    since = t - treat.toci_time[:, None]
+    blocks: list[_Block] = []
+    for code in DAILY_LABS:
+        spec = _LAB_SPECS[code]
+        mean = spec.beta * infl + spec.nuisance * nuis[:, None]
+        if spec.toci < 0:
+            mean = mean + np.where(since > 0, np.maximum(spec.toci * since, -1.5), 0.0)
+        elif spec.toci > 0:
+            mean = mean + np.where(since > 0, spec.toci * np.exp(-np.maximum(since, 0) / 6.0),
+                                   0.0)
+        noise = rng.normal(0.0, spec.noise, cols=m)
+        v = _rnd(np.clip(spec.median * np.exp(bases[code][:, None] + mean + noise), spec.low,
+                         spec.high), spec.decimals)
+        miss = rng.random(cols=m) < opt.lab_missing_rate
+        blocks.append(_Block(code, t, np.where(alive & ~miss, v, np.nan), sched + 0.3))
+    return blocks
+
+
+def _recorded_series(rng: _Rng, ev: _Long, eff: npt.NDArray[np.int8], days: IntArray,
+                     opt: SimulationOptions) -> None:
+    """Option ``recorded_series_rate``: the centre's daily ASTCT grade from day 0 for that
+    share of patients; for ``recorded_stop_at_severe`` of them the series stops on the first
+    day at grade >= 3, as registries that record up to the event do."""
+    pick = rng.random() < opt.recorded_series_rate
+    stop = rng.random() < opt.recorded_stop_at_severe
+    severe = eff >= 3
+    first_sev = np.where(severe.any(axis=1), np.argmax(severe, axis=1), len(days))
+    col = np.arange(len(days))[None, :]
+    keep = (pick[:, None] & (days[None, :] >= 0) & (eff >= 0)
+            & (~stop[:, None] | (col <= first_sev[:, None])))
+    pi, di = np.nonzero(keep)
+    ev.add(pi.astype(np.int64), days[di] + 0.5, "crs_grade_recorded",
+           eff[pi, di].astype(np.float64), -1, _d("astct"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1144,5 +1204,5 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, *,
     return written
 
 
-__all__ = ["CORE_SCHEDULE", "CYTOKINE_SCHEDULE", "MRD_FLOOR", "Simulation", "SimulationOptions",
+__all__ = ["CORE_SCHEDULE", "CYTOKINE_SCHEDULE", "DAILY_LABS", "DAILY_LAB_DAYS", "MRD_FLOOR", "Simulation", "SimulationOptions",
            "simulate", "simulate_batch", "simulate_cohort", "write_cohort"]

@@ -1073,7 +1073,7 @@ def _recorded_series(rng: _Rng, ev: _Long, eff: npt.NDArray[np.int8], days: IntA
     keep = (pick[:, None] & (days[None, :] >= 0) & (eff >= 0)
             & (~stop[:, None] | (col <= first_sev[:, None])))
     pi, di = np.nonzero(keep)
-    ev.add(pi.astype(np.int64), days[di] + 0.5, "crs_grade_recorded",
+    ev.add(pi.astype(np.int64), days[di].astype(np.float64) + 0.5, "crs_grade_recorded",
            eff[pi, di].astype(np.float64), -1, _d("astct"))
 
 

@@ -92,3 +92,31 @@ def test_fuzz_forms_never_500(client: TestClient, form: dict[str, str], fragment
         r = client.post(path, data=form, headers=headers)
         assert r.status_code in (200, 422), (path, r.status_code)
         assert r.headers["content-type"].startswith("text/html")
+
+
+def test_calculator_shows_the_derivation_cohort_and_its_sample_size_verdict() -> None:
+    """A derived card carries n, events, its validated AUC and the sample-size verdict."""
+    from service_cards import make_points_card
+
+    from crsscore.scores.scorecard import Performance, SampleSizeVerdict
+    from crsscore.service.main import create_app
+
+    card = make_points_card().model_copy(update={
+        "id": "small-card",
+        "performance": Performance(n=51, events=8, auc_apparent=0.81,
+                                   auc_optimism_corrected=0.71, bootstrap_B=200),
+        "sample_size": SampleSizeVerdict(ok=False, message="8 event(s) among 51 patients: too few",
+                                         n=51, events=8, n_parameters=4, override=True)})
+    with TestClient(create_app(builtin=False, cards=[card])) as c:
+        html = c.get("/calculator/small-card").text
+        detail = c.get("/api/v1/scorecards/small-card").json()["derivation"]
+    assert re.search(r'id="derived-on">51 patients, 8 with the outcome<', html)
+    assert "0.710 optimism-corrected (bootstrap, B = 200); 0.810 apparent" in html
+    assert re.search(r'id="sample-size" class="warn">Below crsscore.s floor, written only on '
+                     r'request: 8 event\(s\) among 51 patients: too few<', html)
+    assert detail["sample_size_override"] is True and detail["n"] == 51
+
+
+def test_published_cards_show_no_derivation_block(client: TestClient) -> None:
+    html = client.get("/calculator/test-easix").text
+    assert 'id="derived-on"' not in html and 'id="sample-size"' not in html

@@ -123,8 +123,28 @@ class ScoreCardSummary(_Response):
     variables: list[str]
 
 
+class DerivationInfo(_Response):
+    """How well the card did on its own derivation cohort, and whether that cohort sufficed."""
+
+    n: int | None = Field(description="patients the card was derived on")
+    events: int | None = Field(description="patients with the outcome among them")
+    auc_apparent: float | None
+    auc_optimism_corrected: float | None = Field(
+        description="bootstrap optimism-corrected AUC (None without a bootstrap)")
+    calibration_slope_corrected: float | None
+    bootstrap_B: int | None
+    auc_loss_points: float | None = Field(
+        description="apparent AUC lost from the continuous model to the points")
+    sample_size_ok: bool | None = Field(description="None when the card carries no verdict")
+    sample_size_message: str | None
+    sample_size_override: bool = Field(
+        default=False, description="written below crsscore's sample-size floor on request")
+
+
 class ScoreCardDetail(ScoreCardSummary):
     description: str
+    derivation: DerivationInfo | None = Field(
+        default=None, description="figures from the derivation cohort (derived cards only)")
     variables_detail: list[VariableInfo]
     risk_groups: list[RiskGroupInfo]
     has_probability: bool

@@ -11,6 +11,7 @@ from crsscore.service.dependencies import Card, Registry
 from crsscore.service.schemas import (
     BandInfo,
     CategoryInfo,
+    DerivationInfo,
     Message,
     RejectedCard,
     RiskGroupInfo,
@@ -61,7 +62,24 @@ def detail(card: ScoreCard, source: str) -> ScoreCardDetail:
         risk_groups=[RiskGroupInfo(name=g.name, min_total=g.min_total, max_total=g.max_total,
                                    observed_rate=g.observed_rate) for g in card.risk_groups],
         has_probability=card.probability.kind != "none",
-        tocilizumab_sensitive=tocilizumab_sensitive(card))
+        tocilizumab_sensitive=tocilizumab_sensitive(card),
+        derivation=derivation_info(card))
+
+
+def derivation_info(card: ScoreCard) -> DerivationInfo | None:
+    """The derivation cohort's figures and sample-size verdict (None for published cards)."""
+    perf, ss = card.performance, card.sample_size
+    if perf.n is None and ss is None:
+        return None
+    loss = perf.extra.get("auc_loss_points")
+    return DerivationInfo(
+        n=perf.n, events=perf.events, auc_apparent=perf.auc_apparent,
+        auc_optimism_corrected=perf.auc_optimism_corrected,
+        calibration_slope_corrected=perf.calibration_slope_corrected,
+        bootstrap_B=perf.bootstrap_B, auc_loss_points=None if loss is None else float(loss),
+        sample_size_ok=None if ss is None else ss.ok,
+        sample_size_message=None if ss is None else ss.message,
+        sample_size_override=bool(ss is not None and ss.override))
 
 
 @router.get("", response_model=ScoreCardList, summary="List score cards")

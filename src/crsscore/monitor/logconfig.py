@@ -1,0 +1,53 @@
+"""Logging of the monitor: the service's configuration plus redaction of patient ids in paths.
+
+Access lines name the route, never the patient: ``/api/v1/patients/SIM0001/observations`` is
+logged as ``/api/v1/patients/{id}/observations`` (and ``/ward/patients/{id}``).  Bodies and
+query strings are never logged (see :mod:`crsscore.service.logconfig`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_PATIENT_PATH = re.compile(r"(/patients/)[^/?\s]+")
+
+
+def redact_path(path: str) -> str:
+    return _PATIENT_PATH.sub(r"\1{id}", path.split("?", 1)[0])
+
+
+class RedactPatientIds(logging.Filter):
+    """Replace patient ids in uvicorn access records (``args[2]`` is the path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_path(args[2]), *args[3:])
+        return True
+
+
+def monitor_log_config(level: str = "INFO") -> dict[str, Any]:
+    from crsscore.service.logconfig import log_config
+
+    cfg = log_config(level)
+    cfg["filters"]["redact_ids"] = {"()": "crsscore.monitor.logconfig.RedactPatientIds"}
+    cfg["handlers"]["access"]["filters"] = ["drop_query", "redact_ids"]
+    cfg["loggers"]["uvicorn.access"]["filters"] = ["drop_query", "redact_ids"]
+    cfg["loggers"]["crsscore.monitor"] = {"handlers": ["default"], "level": level,
+                                          "propagate": False}
+    return cfg
+
+
+def monitor_uvicorn_config(fastapi_app: Any, *, host: str = "127.0.0.1", port: int = 8001,
+                           log_level: str = "info") -> Any:
+    import uvicorn
+
+    return uvicorn.Config(fastapi_app, host=host, port=port,
+                          log_config=monitor_log_config(log_level.upper()),
+                          log_level=log_level, access_log=True, server_header=False,
+                          proxy_headers=False, timeout_graceful_shutdown=5)
+
+
+__all__ = ["RedactPatientIds", "monitor_log_config", "monitor_uvicorn_config", "redact_path"]

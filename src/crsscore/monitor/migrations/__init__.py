@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the ward monitor (shipped inside the package)."""

@@ -229,7 +229,7 @@ def _predictors(run: Any) -> pd.DataFrame:
 
 def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any = None,
                  pdf: bool = False, bias_corrected_calibration: Any = None,
-                 n_jobs: int = 1) -> Path:
+                 n_jobs: int = 1, dynamic: Any = None) -> Path:
     """Write the TRIPOD+AI report of ``run`` (and ``comparison``) to ``out_path``.
 
     Parameters
@@ -243,6 +243,8 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
         to show; ``None`` computes one when the run has a bootstrap validation (same B and
         seed); ``False`` leaves it out.
     n_jobs : worker processes for that bootstrap.
+    dynamic : a :class:`crsscore.validation.dynamic.DynamicReport` (optional): adds the
+        dynamic-model section (trajectories, AUC by horizon and day, calibration, replay).
 
     Returns the path of the HTML file.
     """
@@ -268,6 +270,9 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
         write_csv(tables_dir / tab.csv_name, tab.frame)
     ctx["tables_dir"] = tables_dir.name
     html = render_html(ctx)
+    if dynamic is not None:  # optional section before the limitations (issue 16)
+        html = html.replace('<section id="limitations">',
+                            render_dynamic_section(dynamic) + '<section id="limitations">', 1)
     write_text(out, html)
     if pdf:
         render_pdf(out, out.with_suffix(".pdf"))
@@ -281,6 +286,16 @@ def render_html(ctx: dict[str, Any]) -> str:
                       autoescape=select_autoescape(["html", "j2", "html.j2"], default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("report.html.j2").render(**ctx)
+
+
+def render_dynamic_section(dynamic: Any) -> str:
+    """HTML of the dynamic-model section (``templates/_dynamic.html.j2``)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("crsscore.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2", "html.j2"], default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("_dynamic.html.j2").render(d=dynamic.context())
 
 
 def _exclusion_tables(cohort: Any) -> dict[str, HtmlTable | None]:

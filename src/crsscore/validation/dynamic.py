@@ -518,6 +518,115 @@ def plot_trajectories(traj: pd.DataFrame, threshold: float, horizon: int, path: 
     plt.close(fig)
 
 
-__all__ = ["METRICS", "SUBSETS", "DynamicValidation", "ReplayResult", "fast_auc",
+# ---------------------------------------------------------------------------------------------
+# report section (rendered by crsscore.report.build with templates/_dynamic.html.j2)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class DynamicReport:
+    """What the report's dynamic section shows: a card, its validation and a replay."""
+
+    card: DynamicScoreCard
+    validation: DynamicValidation
+    replay: ReplayResult
+
+    def context(self) -> dict[str, Any]:
+        """Tables (caption, columns, formatted rows) and figures (caption, PNG data URI)."""
+        v, r = self.validation, self.replay
+        perf = v.performance
+        auc = perf[perf["metric"] == "auc"][["horizon", "subset", "model", "n", "events",
+                                             "apparent", "optimism", "corrected", "ci_low",
+                                             "ci_high"]].copy()
+        auc["model"] = auc["model"].map({"dynamic": "dynamic model",
+                                         "comparator": "today's CRS grade alone"})
+        diff = v.auc_difference[["horizon", "subset", "apparent", "optimism", "corrected",
+                                 "ci_low", "ci_high"]]
+        cal = perf[(perf["model"] == "dynamic") & (perf["subset"] == "all")
+                   & (perf["metric"] != "auc")][["horizon", "metric", "apparent", "optimism",
+                                                  "corrected"]]
+        tables = [_html_table("dyn-auc", "AUC per horizon: dynamic model beside today's CRS "
+                              "grade alone, all person-days and days at grade <= 1 "
+                              "(optimism-corrected; CI: patient-clustered bootstrap "
+                              "percentile shifted by the optimism)", auc),
+                  _html_table("dyn-auc-gain", "AUC gain over today's CRS grade alone", diff),
+                  _html_table("dyn-calibration", "Calibration intercept, slope and Brier "
+                              "score of the dynamic model", cal),
+                  _html_table("dyn-replay", f"Replay (silent trial): horizon {r.horizon} "
+                              f"day(s), alert at risk >= {r.threshold:g}", r.table())]
+        figures = [("dyn-trajectories", "Daily risk trajectories by outcome",
+                    _png_uri(lambda path: r.plot(path))),
+                   ("dyn-auc-by-day", "Apparent AUC by day since infusion",
+                    _png_uri(lambda path: _plot_auc_by_day(v.auc_by_day, path))),
+                   ("dyn-calibration", "Calibration by deciles of predicted risk",
+                    _png_uri(lambda path: _plot_calibration(v.calibration_bins, path)))]
+        return {"card": self.card, "B": v.B, "seed": v.seed, "censoring": v.censoring,
+                "synthetic": self.card.synthetic, "tables": tables, "figures": figures,
+                "notes": [*v.notes, str(r.summary["note"])]}
+
+
+def _html_table(id_: str, caption: str, frame: pd.DataFrame) -> dict[str, Any]:
+    def cell(v: Any) -> str:
+        if isinstance(v, float | np.floating):
+            return "" if not math.isfinite(float(v)) else f"{float(v):.3f}"
+        return str(v)
+
+    return {"id": id_, "caption": caption, "columns": [str(c) for c in frame.columns],
+            "rows": [[cell(v) for v in row] for row in frame.itertuples(index=False)]}
+
+
+def _png_uri(draw: Any) -> str:
+    import base64
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fig.png"
+        draw(path)
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _plot_auc_by_day(byday: pd.DataFrame, path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(byday["horizon"].nunique(), 1), figsize=(9, 3.2), dpi=100,
+                             sharey=True, squeeze=False)
+    for ax, (h, part) in zip(axes[0], byday.groupby("horizon"), strict=False):
+        part = part[part["events"] > 0]
+        ax.plot(part["day"], part["auc_dynamic"], "o-", color="#c0392b", label="dynamic")
+        ax.plot(part["day"], part["auc_comparator"], "s--", color="#7f8c8d",
+                label="grade alone")
+        ax.set_title(f"h = {h} day(s)")
+        ax.set_xlabel("day since infusion")
+        ax.set_ylim(0.4, 1.01)
+    axes[0][0].set_ylabel("AUC (apparent)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def _plot_calibration(bins: pd.DataFrame, path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.2), dpi=100)
+    top = float(max(bins["predicted"].max(), bins["observed"].max(), 0.01)) * 1.05
+    ax.plot([0, top], [0, top], color="black", lw=0.8, ls=":")
+    for h, part in bins.groupby("horizon"):
+        ax.plot(part["predicted"], part["observed"], "o-", label=f"h = {h}")
+    ax.set_xlabel("predicted risk (decile mean)")
+    ax.set_ylabel("observed share")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+__all__ = ["METRICS", "SUBSETS", "DynamicReport", "DynamicValidation", "ReplayResult", "fast_auc",
            "fast_calibration", "grouped_bootstrap_indices", "grouped_split",
            "plot_trajectories", "replay", "single_thread_blas", "validate_dynamic"]

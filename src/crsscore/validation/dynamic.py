@@ -491,6 +491,7 @@ def plot_trajectories(traj: pd.DataFrame, threshold: float, horizon: int, path: 
     from crsscore.atomicio import atomic_path
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    floor = 1e-4  # risks below are drawn on the floor (log axis)
     rng = np.random.default_rng(0)
     for severe, colour, label in ((False, "#9aa5b1", "no severe CRS"),
                                   (True, "#c0392b", "severe CRS (days before onset)")):
@@ -500,13 +501,15 @@ def plot_trajectories(traj: pd.DataFrame, threshold: float, horizon: int, path: 
             ids = rng.choice(ids, max_lines, replace=False)
         shown = part[part["patient_id"].isin(ids)]
         for _, g in shown.groupby("patient_id", sort=False):
-            ax.plot(g["day"], g["risk"], color=colour, alpha=0.25, lw=0.7)
+            ax.plot(g["day"], np.maximum(g["risk"], floor), color=colour, alpha=0.25, lw=0.7)
         med = part.groupby("day")["risk"].median()
-        ax.plot(med.index, med.to_numpy(), color=colour, lw=2.5, label=f"{label}: median")
+        ax.plot(med.index, np.maximum(med.to_numpy(), floor), color=colour, lw=2.5,
+                label=f"{label}: median")
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_yscale("log")
     ax.set_xlabel("day since infusion")
-    ax.set_ylabel(f"risk of severe CRS within {horizon} day(s)")
+    ax.set_ylim(floor * 0.8, 1.0)
+    ax.set_ylabel(f"risk of severe CRS within {horizon} day(s)\n(below 0.01 % drawn at 0.01 %)")
     title = "Daily risk trajectories by outcome"
     if synthetic:
         title += " (SYNTHETIC DATA)"

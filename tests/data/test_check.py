@@ -161,6 +161,35 @@ def test_many_identical_problems_are_capped_but_counted(tmp_path: Path) -> None:
     assert f"{n} rows in total" in oor[-1].message
 
 
+def test_check_json_lists_every_problem(tmp_path: Path) -> None:
+    """Issue 14.6: ``check --json`` gives every problem of a kind; the terminal says it is capped."""
+    from typer.testing import CliRunner
+
+    from crsscore.cli import _register, app
+    from crsscore.data import io
+
+    _register()
+    n = io.MAX_LISTED + 50
+    rows = "".join(f"A,{i % 20},crp,{-1 - i},mg/L\n" for i in range(n))
+    (tmp_path / "patients.csv").write_text("patient_id\nA\n", encoding="utf-8")
+    (tmp_path / "observations.csv").write_text("patient_id,day,analyte,value,unit\n" + rows,
+                                               encoding="utf-8")
+    rep = check_cohort(tmp_path, max_listed=None)
+    oor = [p for p in rep.problems if p.code == "out_of_range"]
+    assert len(oor) == n and not rep.truncated
+    out = tmp_path / "check.json"
+    res = CliRunner().invoke(app, ["check", str(tmp_path), "--json", str(out)])
+    assert res.exit_code == 1, res.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    listed = [p for p in report["problems"] if p["code"] == "out_of_range"]
+    assert len(listed) == n
+    assert {p["row"] for p in listed} == set(range(2, n + 2))
+    assert report["problems_complete"] is True and report["truncated"] == []
+    res = CliRunner().invoke(app, ["check", str(tmp_path)])
+    assert f"{n} in total, the first {io.MAX_LISTED} listed here" in " ".join(res.output.split())
+    assert "--json FILE lists every one" in " ".join(res.output.split())
+
+
 def test_unreadable_input_still_raises(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         check_cohort(tmp_path / "missing")

@@ -42,18 +42,21 @@ def check(
     json_path: Path | None = typer.Option(None, "--json", help="Write the full report as JSON "
                                                                "('-' for standard output)."),
     show: int = typer.Option(30, "--show", min=0, help="Problems listed on screen (--json "
-                                                       "lists more; see 'truncated' there)."),
+                                                       "lists every one)."),
     implausible: str = typer.Option("refuse", "--implausible", help=IMPLAUSIBLE_HELP),
 ) -> None:
     """Check a cohort: counts, missingness, implausible values, duplicates, every exclusion."""
     from crsscore.data.check import check_cohort
-    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES
+    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES, MAX_LISTED
 
     if implausible not in IMPLAUSIBLE_POLICIES:
         raise typer.BadParameter(f"--implausible must be one of "
                                  f"{', '.join(IMPLAUSIBLE_POLICIES)}; got {implausible!r}")
     try:
-        report = check_cohort(data, mapping=mapping, implausible=implausible)
+        # --json lists every problem; on screen, problems of one kind are counted beyond
+        # MAX_LISTED (and --show of them printed), which the output says.
+        report = check_cohort(data, mapping=mapping, implausible=implausible,
+                              max_listed=None if json_path is not None else MAX_LISTED)
     except (OSError, MemoryError) as exc:  # pragma: no cover - the loaders wrap OS errors
         err_console.print(f"[bold red]Error:[/] cannot read the data ({type(exc).__name__})")
         raise typer.Exit(EXIT_DATA_ERROR) from None
@@ -113,7 +116,7 @@ def check(
             out.print(f"... {len(ordered) - show} more: use --json FILE for the list")
         for t in report.truncated:
             out.print(f"[dim]{t['code']} in {t['table']}: {t['total']} in total, the first "
-                      f"{t['listed']} listed (in --json too; 'truncated' says so)[/]")
+                      f"{t['listed']} listed here; --json FILE lists every one[/]")
 
     excluded = report.exclusions
     implausible_rows = excluded[excluded["reason"] == "out_of_range"]

@@ -46,6 +46,7 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.data.io import (
     ANALYTE_CODES,
+    MAX_LISTED,
     Collector,
     Loaded,
     _encode,
@@ -633,7 +634,8 @@ def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28),
 
 def check_cohort(cohort_or_path: Cohort | str | Path,
                  mapping: Mapping | dict[str, Any] | str | Path | None = None, *,
-                 days: tuple[int, int] = (-7, 28), implausible: str = "refuse") -> CheckReport:
+                 days: tuple[int, int] = (-7, 28), implausible: str = "refuse",
+                 max_listed: int | None = MAX_LISTED) -> CheckReport:
     """Check a cohort (in memory, a canonical folder, or an export read through a mapping).
 
     Parameters
@@ -648,6 +650,9 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
     implausible
         ``"refuse"`` (values outside the physiological range are errors) or ``"exclude"``
         (they are set missing, each listed in :attr:`CheckReport.exclusions`).
+    max_listed
+        Problems listed per kind (table, column, code) before one summary line counting the
+        rest (:attr:`CheckReport.truncated`); None lists every one (``check --json``).
 
     Raises
     ------
@@ -659,9 +664,9 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
     if isinstance(cohort_or_path, Cohort):
         if mapping is not None:
             raise ValueError("a mapping applies to files, not to an in-memory Cohort")
-        loaded = tables_from_cohort(cohort_or_path)
+        loaded = tables_from_cohort(cohort_or_path, max_listed=max_listed)
     else:
-        loaded = read_cohort_tables(cohort_or_path, mapping)
+        loaded = read_cohort_tables(cohort_or_path, mapping, max_listed=max_listed)
     return report_from_tables(loaded, days=days, implausible=implausible)
 
 

@@ -87,6 +87,8 @@ class Collector:
     excluded: list[pd.DataFrame] = field(default_factory=list)
     #: Kinds of problem listed only up to MAX_LISTED: table, column, code, total, listed.
     truncated: list[dict[str, Any]] = field(default_factory=list)
+    #: Problems listed per kind before one summary line; None lists every one (check --json).
+    max_listed: int | None = MAX_LISTED
 
     def add(self, problem: Problem) -> None:
         self.problems.append(problem)
@@ -95,7 +97,7 @@ class Collector:
              column: str | pd.Series | None, values: pd.Series | npt.ArrayLike | None = None,
              expected: str | None = None, severity: str = "error",
              exclude: bool = False) -> None:
-        """One problem per flagged row (up to :data:`MAX_LISTED`, then one summary line).
+        """One problem per flagged row (up to ``max_listed``, then one summary line).
 
         ``frame`` carries the helper columns ``_row`` (row in the file) and ``_src`` (table and
         file); ``column`` is a name or, for wide layouts, a per-row series of source columns.
@@ -109,7 +111,8 @@ class Collector:
             cols = np.asarray(column.iloc[idx].to_numpy(), dtype=object)
         else:
             cols = np.full(len(idx), column, dtype=object)
-        shown = idx[:MAX_LISTED]
+        cap = len(idx) if self.max_listed is None else self.max_listed
+        shown = idx[:cap]
         if values is None:
             vals = None
         elif isinstance(values, pd.Series):
@@ -123,13 +126,13 @@ class Collector:
             self.problems.append(Problem(
                 table=str(srcs[k]), row=int(rows[k]), column=_opt_str(cols[k]),
                 message=message, value=value, expected=expected, severity=severity, code=code))
-        if len(idx) > MAX_LISTED:
+        if len(idx) > cap:
             self.truncated.append({"table": str(srcs[0]), "column": _opt_str(cols[0]),
                                    "code": code, "total": len(idx),
-                                   "listed": MAX_LISTED})
+                                   "listed": cap})
             self.problems.append(Problem(
                 table=str(srcs[0]), column=_opt_str(cols[0]), severity=severity, code=code,
-                message=f"{message}: {len(idx)} rows in total, the first {MAX_LISTED} listed",
+                message=f"{message}: {len(idx)} rows in total, the first {cap} listed",
                 expected=expected))
         if exclude:
             every = None
@@ -1550,11 +1553,12 @@ def _read_all(files: list[Path], table: str, tm: TableMapping, m: Mapping,
 
 
 def read_cohort_tables(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path | None
-                       = None) -> Loaded:
+                       = None, *, max_listed: int | None = MAX_LISTED) -> Loaded:
     """Read and normalise the tables of a cohort without judging their content.
 
     Raises :class:`DataError`/:class:`MappingError` when the input cannot be read at all;
-    row-level problems are collected in the returned :class:`Loaded`.
+    row-level problems are collected in the returned :class:`Loaded`, up to ``max_listed``
+    per kind (None: every one).
     """
     data_path = Path(path)
     m = as_mapping(mapping)
@@ -1573,7 +1577,8 @@ def read_cohort_tables(path: str | Path, mapping: Mapping | dict[str, Any] | str
                                "observations.csv and events.csv (or .parquet)")
         m = Mapping(observations=ObservationsMapping(), events=EventsMapping())
     missing = frozenset(m.missing)
-    ctx = _Context(mapping=m, canonical=canonical, collector=Collector(), missing=missing)
+    ctx = _Context(mapping=m, canonical=canonical, collector=Collector(max_listed=max_listed),
+                   missing=missing)
     texts = _text_fields(m)
     cache: dict[tuple[Path, str | int | None, int], pd.DataFrame] = {}
 
@@ -1676,10 +1681,11 @@ def _is_synthetic(patients: pd.DataFrame, data_path: Path, m: Mapping) -> bool:
     return False
 
 
-def tables_from_cohort(cohort: Cohort) -> Loaded:
+def tables_from_cohort(cohort: Cohort, *, max_listed: int | None = MAX_LISTED) -> Loaded:
     """Run an in-memory cohort through the same normalisation (rows as in a CSV export)."""
     ctx = _Context(mapping=Mapping(observations=ObservationsMapping(), events=EventsMapping()),
-                   canonical=True, collector=Collector(), missing=frozenset({"", "NA"}))
+                   canonical=True, collector=Collector(max_listed=max_listed),
+                   missing=frozenset({"", "NA"}))
 
     def raw(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         out = frame.reset_index(drop=True).copy()

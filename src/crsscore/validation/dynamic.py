@@ -293,8 +293,11 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
                                              "shifted by the optimism")
                     elif metric == "auc" and 0 < y[mask].sum() < mask.sum():
                         r = delong_auc(y[mask].astype(np.int64), preds[m][mask], level=level)
-                        row.update(ci_low=r.ci_low - optim[j], ci_high=r.ci_high - optim[j],
-                                   ci_method="DeLong (ignores clustering), shifted")
+                        shift = float(optim[j]) if math.isfinite(float(optim[j])) else 0.0
+                        row.update(ci_low=r.ci_low - shift, ci_high=r.ci_high - shift,
+                                   ci_method="DeLong (ignores clustering)"
+                                   + (", shifted by the optimism" if shift else
+                                      ", apparent (no bootstrap)"))
                     perf_rows.append(row)
             for s, mask in sub.items():
                 a_d = apparent[("dynamic", s)][0]

@@ -117,20 +117,37 @@ def write_json(path: Path | None, payload: dict[str, Any], *, command: str) -> N
 
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 3,
-                max_rows: int = 60) -> Any:
-    """A rich Table of a DataFrame (numbers rounded to ``digits`` significant decimals)."""
+                max_rows: int = 60, compact: bool = False,
+                no_wrap: tuple[str, ...] = ()) -> Any:
+    """A rich Table of a DataFrame (numbers rounded to ``digits`` decimals; whole numbers,
+    such as counts and totals, printed as integers).
+
+    ``compact`` draws a light frame (no vertical rules, narrow padding) so that more columns
+    fit in 80; ``no_wrap`` columns are never wrapped (rich folds the others, it never cuts a
+    cell with an ellipsis).
+    """
     import numpy as np
     import pandas as pd
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False,
+                  box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
+                  padding=(0, 1) if not compact else (0, 0, 0, 1), pad_edge=not compact)
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col])
-        table.add_column(str(col), justify="right" if numeric else "left")
+        table.add_column(str(col), justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=str(col) in no_wrap)
+    integral = {c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])
+                and bool(np.all(np.isnan(x := frame[c].to_numpy(dtype=np.float64))
+                                | (np.mod(np.where(np.isfinite(x), x, 0.0), 1.0) == 0.0)))
+                and pd.api.types.is_float_dtype(frame[c]) and _counts_column(str(c))}
     for _, row in frame.head(max_rows).iterrows():
         cells = []
-        for v in row:
-            if isinstance(v, float | np.floating):
+        for col, v in zip(frame.columns, row, strict=True):
+            if isinstance(v, float | np.floating) and col in integral and math.isfinite(float(v)):
+                cells.append(f"{int(v)}")
+            elif isinstance(v, float | np.floating):
                 cells.append("" if not math.isfinite(float(v)) else f"{float(v):.{digits}f}")
             elif v is None or v is pd.NA:
                 cells.append("")
@@ -140,6 +157,14 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 
     if len(frame) > max_rows:
         table.caption = f"... {len(frame) - max_rows} more rows"
     return table
+
+
+def _counts_column(name: str) -> bool:
+    """Columns holding counts or point totals (whole numbers printed without decimals)."""
+    low = name.lower()
+    return (low in {"n", "events", "ev", "total", "points", "n scored", "n unscored", "patients",
+                    "non-events", "missing", "n missing"}
+            or low.startswith(("n ", "n_", "events", "total", "points")))
 
 
 SYNTHETIC_BANNER = ("[bold yellow]SYNTHETIC DATA[/]: simulated patients calibrated to published "

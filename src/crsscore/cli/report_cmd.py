@@ -57,10 +57,11 @@ def report(
     jobs: O.Jobs = 1,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to PDF with headless Chromium.")] = False,
     builtin: Annotated[bool, typer.Option(help="Compare with the built-in published scores.")] = True,
+    at: Annotated[list[str] | None, typer.Option("--at", help="Evaluate the published scores at another timepoint than theirs (e.g. day0; 'm-easix=day0' for one); the report labels it a DEVIATION.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary ('-' for stdout).")] = None,
 ) -> None:
     """Write a self-contained TRIPOD+AI report (HTML, optionally PDF) of a derived score."""
-    from crsscore.cli.compare_cmd import run_comparison
+    from crsscore.cli.compare_cmd import parse_at, run_comparison
     from crsscore.report import build_report
     from crsscore.scores.builtin import builtin_scorecards
     from crsscore.workflow import cohort_outcomes, derive
@@ -86,6 +87,7 @@ def report(
                                 "or leave out --scorecard")
         opts = O.options_from_card(given)
     opts.check()
+    at_spec = parse_at(at)
     cohort = load_data(data, mapping, implausible)
     if given is not None and given.provenance.data_hash not in (None, cohort.data_hash()):
         raise CrsscoreError(f"score card {given.id!r} was derived on other data (data hash "
@@ -104,9 +106,12 @@ def report(
         raise CrsscoreError(f"score card {given.id!r} is not what its recorded options give on "
                             "these data (edited, or made by another crsscore version): derive "
                             "it again with 'crsscore derive', or report without --scorecard")
-    cards = [run.scorecard, *(builtin_scorecards().values() if builtin else [])]
+    published = list(builtin_scorecards().values()) if builtin else []
+    if isinstance(at_spec, str):  # the derived score stays at its own landmark
+        at_spec = {c.id: at_spec for c in published}
+    cards = [run.scorecard, *published]
     comp, _n_early, _notes = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
-                                            outcomes=oc)
+                                            outcomes=oc, at=at_spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
         path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf, n_jobs=jobs)

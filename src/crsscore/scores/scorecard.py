@@ -225,6 +225,10 @@ class ScoreCard(_Model):
     product_transform: Transform = "none"
     probability: ProbabilityMap = Field(default_factory=ProbabilityMap)
     risk_groups: list[RiskGroup] = Field(default_factory=list)
+    #: A yes/no rule (a published cut-off or decision tree): its last risk group is "yes",
+    #: the other one "no".  Comparisons evaluate it as the binary classification it is (AUC of
+    #: the yes/no call, sensitivity, specificity), not by the total behind it.
+    binary_rule: bool = False
     uses_cytokines_after_tocilizumab_warning: bool = False
     provenance: Provenance = Field(default_factory=Provenance)
     performance: Performance = Field(default_factory=Performance)
@@ -237,6 +241,8 @@ class ScoreCard(_Model):
             raise ValueError("variable names must be unique")
         if not self.variables:
             raise ValueError("a score card needs at least one variable")
+        if self.binary_rule and len(self.risk_groups) != 2:
+            raise ValueError("a binary rule needs exactly two risk groups (no, then yes)")
         if self.kind == "product" and any(v.exponent is None for v in self.variables):
             raise ValueError("kind 'product' needs an exponent for every variable")
         for i, v in enumerate(self.variables):

@@ -334,14 +334,24 @@ def _infusion_lookup(monitor: Monitor) -> Any:
 
 def _fhir_ingest(monitor: Monitor, who: auth.Principal, action: str, parse: Any,
                  payload: dict[str, Any]) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = []
     try:
         rows = parse(payload, _infusion_lookup(monitor))
         res = monitor.ingest_rows(observations=rows, actor=who.name, action=action,
                                   source="fhir")
     except DataError as exc:
-        monitor.audit(who.name, action, 0, "refused")
-        raise IngestRefused(exc.problems, None) from None
+        monitor.audit(who.name, action, len(rows), "refused")
+        raise IngestRefused([_where(p, rows) for p in exc.problems], None) from None
     return res.to_dict()
+
+
+def _where(p: Problem, rows: list[dict[str, Any]]) -> Problem:
+    """A loader's problem at an observations row, located in the FHIR resource instead."""
+    from dataclasses import replace
+
+    if p.table.startswith("observations") and p.row is not None and 0 <= p.row - 2 < len(rows):
+        return replace(p, table=str(rows[p.row - 2].get("_where", "Observation")), row=None)
+    return p
 
 
 FhirBody = Annotated[dict[str, Any], Body(description="a FHIR R4 resource (JSON)")]

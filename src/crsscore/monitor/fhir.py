@@ -123,7 +123,7 @@ def observation_rows(obs: Any, where: str, infusion: Callable[[str], str | None]
         got = _quantity(qty, where + suffix, problems)
         if got is not None:
             rows.append({"patient_id": pid, "day": day, "analyte": analyte,
-                         "value": got[0], "unit": got[1]})
+                         "value": got[0], "unit": got[1], "_where": where + suffix})
     if not rows and not any(p.table.startswith(where) for p in problems):
         codes = [c.code for c in (getattr(obs.code, "coding", None) or [])][:3]
         problems.append(_problem(where, "no LOINC code of a known analyte", code="unknown_code",

@@ -31,6 +31,11 @@ def test_replay_counts_alerts_lead_time_and_ppv(model: DynamicModel, pdays: Pers
     lead = (onset.reindex(first.index) - first)
     assert s["median_lead_days"] == pytest.approx(lead.median())
     assert (lead > 0).all()
+    dec = res.decision.set_index("threshold")
+    assert {"dynamic", "grade alone", "alert all"} <= set(dec.columns) and 0.1 in dec.index
+    prev = 0.2 * float(pdays.data["y_h2"].dropna().mean()) * 5  # event share
+    assert dec.loc[0.1, "alert all"] == pytest.approx(prev - (1 - prev) * 0.1 / 0.9)
+    assert s["net_benefit"] == pytest.approx(dec.loc[0.1, "dynamic"])
     res.plot(tmp_path / "traj.png")
     assert (tmp_path / "traj.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="threshold"):

@@ -163,6 +163,8 @@ def score_dynamic(
         console.print(SYNTHETIC_BANNER)
     console.print(f"Scored {len(table)} patient-days of {table['patient_id'].nunique()} "
                   f"patients with '{dyn.name}' (horizons {dyn.horizons}) -> {out}")
+    for note in pdays.notes:
+        console.print(f"  [dim]- {note}[/]")
     write_json(json_out, {"card": dyn.id, "rows": len(table),
                           "patients": int(table["patient_id"].nunique()),
                           "horizons": dyn.horizons, "censoring": dyn.censoring_method,
@@ -195,8 +197,13 @@ def monitor_replay(
         console.print(SYNTHETIC_BANNER)
     console.print(frame_table(res.table(), f"Replay (silent trial), horizon {horizon} day(s), "
                                            f"threshold {threshold:g}"))
+    if len(res.decision):
+        console.print(frame_table(res.decision, "Decision curve over the person-days (net "
+                                                "benefit, apparent): choose the threshold",
+                                  digits=4))
     console.print(f"Censoring: {res.censoring}")
-    console.print(f"  [dim]- {res.summary['note']}[/]")
+    for note in [*pdays.notes, res.summary["note"]]:
+        console.print(f"  [dim]- {note}[/]")
     if plot is not None:
         res.plot(plot)
         console.print(f"Risk trajectories -> {plot}")
@@ -205,7 +212,8 @@ def monitor_replay(
 
         write_csv(out, res.trajectories)
     write_json(json_out, {"card": dyn.id, "horizon": horizon, "threshold": threshold,
-                          **res.summary, "synthetic": cohort.synthetic},
+                          **res.summary, "decision_curve": res.decision,
+                          "synthetic": cohort.synthetic},
                command="monitor replay")
 
 

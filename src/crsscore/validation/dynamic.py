@@ -403,6 +403,7 @@ class ReplayResult:
     trajectories: pd.DataFrame  # patient_id, day, risk, severe, onset_day, alert
     censoring: str
     synthetic: bool
+    decision: pd.DataFrame = field(default_factory=pd.DataFrame)  # threshold x strategy
 
     def table(self) -> pd.DataFrame:
         s = self.summary
@@ -417,6 +418,10 @@ class ReplayResult:
             ("alerts per 100 patient-days", round(s["alerts_per_100_patient_days"], 2)),
             ("PPV of an alert (onset within h days)", round(s["ppv"], 3)),
             ("patients without severe CRS ever alerted", s["false_alarm_patients"]),
+            ("net benefit per person-day (dynamic / grade alone / alert all)",
+             f"{s.get('net_benefit', math.nan):.4f} / "
+             f"{s.get('net_benefit_grade_alone', math.nan):.4f} / "
+             f"{s.get('net_benefit_alert_all', math.nan):.4f}"),
         ]
         return pd.DataFrame(rows, columns=["quantity", "value"]).astype({"value": "str"})
 
@@ -478,9 +483,45 @@ def replay(card: DynamicScoreCard, pdays: PersonDays, *, threshold: float,
         "note": ("severe-CRS patients whose onset came before the first person-day (day "
                  f"{pdays.first_day}) cannot be alerted and are not counted"),
     }
+    decision = _decision_table(card, data, risk, known, yk, horizon, threshold)
+    row = decision[decision["threshold"] == float(threshold)]
+    summary["net_benefit"] = float(row["dynamic"].iloc[0]) if len(row) else math.nan
+    summary["net_benefit_grade_alone"] = (float(row["grade alone"].iloc[0])
+                                          if len(row) and "grade alone" in row else math.nan)
+    summary["net_benefit_alert_all"] = float(row["alert all"].iloc[0]) if len(row) else math.nan
     return ReplayResult(horizon=horizon, threshold=float(threshold), summary=summary,
                         trajectories=traj, censoring=pdays.censoring,
-                        synthetic=pdays.synthetic)
+                        synthetic=pdays.synthetic, decision=decision)
+
+
+#: Thresholds of the decision table printed by the replay (plus the one chosen).
+DECISION_THRESHOLDS: Final = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+
+
+def _decision_table(card: DynamicScoreCard, data: pd.DataFrame, risk: FloatArray,
+                    known: BoolArray, y: FloatArray, horizon: int,
+                    threshold: float) -> pd.DataFrame:
+    """Net benefit per person-day (apparent) of alerting by the card, by today's grade alone
+    and of alerting every day, over thresholds: where a threshold can be chosen."""
+    from crsscore.validation.decision import decision_curve
+
+    if int(known.sum()) == 0:
+        return pd.DataFrame()
+    preds: dict[str, FloatArray] = {"dynamic": risk[known]}
+    comp = card.comparator.get("models", {}).get(str(horizon))
+    if comp:
+        g = pd.to_numeric(data["crs_grade"], errors="coerce").to_numpy(dtype=np.float64)
+        c1, c2 = (float(v) for v in comp["coefficients"])
+        lp = float(comp["intercept"]) + c1 * (g == 1) + c2 * (g == 2)
+        preds["grade alone"] = expit(lp)[known]
+    ts = sorted({*DECISION_THRESHOLDS, float(threshold)})
+    dc = decision_curve(y[known].astype(np.int64), preds, thresholds=ts)
+    f = dc.to_frame()
+    wide = f.pivot_table(index="threshold", columns="variable", values="net_benefit")
+    wide = wide.rename(columns={"all": "alert all", "none": "alert none"}).reset_index()
+    cols = ["threshold", "dynamic", *(["grade alone"] if comp else []), "alert all"]
+    out: pd.DataFrame = wide[cols]
+    return out
 
 
 def plot_trajectories(traj: pd.DataFrame, threshold: float, horizon: int, path: str | Any,

@@ -8,6 +8,7 @@ import pytest
 
 from crsscore.data.cohort import Cohort
 from crsscore.data.persondays import CENSORING_METHOD, PersonDays, build_person_days
+from crsscore.modeling.dynamic import DynamicModel
 
 
 def _truncate(cohort: Cohort, t: int) -> Cohort:
@@ -22,7 +23,7 @@ def _truncate(cohort: Cohort, t: int) -> Cohort:
 
 @pytest.mark.parametrize("t", [0, 2, 4, 6, 9])
 def test_no_look_ahead_truncating_the_cohort_at_t_leaves_row_t_unchanged(
-        cohort: Cohort, pdays: PersonDays, t: int) -> None:
+        cohort: Cohort, pdays: PersonDays, model: DynamicModel, t: int) -> None:
     cut = build_person_days(_truncate(cohort, t))
     cols = pdays.predictor_columns
     full = pdays.data[pdays.data["day"] == t].set_index("patient_id")[cols]
@@ -35,6 +36,10 @@ def test_no_look_ahead_truncating_the_cohort_at_t_leaves_row_t_unchanged(
     pd.testing.assert_frame_equal(full.loc[common], trunc.loc[common], check_exact=True)
     # and the truncated data have no row after t
     assert cut.data["day"].max() <= t
+    # so a replay fed day by day gives the risks of the one-pass scoring
+    full_rows = pdays.data[pdays.data["day"] == t].set_index("patient_id").loc[common]
+    trunc_rows = cut.data[cut.data["day"] == t].set_index("patient_id").loc[common]
+    np.testing.assert_array_equal(model.predict(full_rows, 2), model.predict(trunc_rows, 2))
 
 
 def test_rows_stop_at_severe_onset_and_analytes_use_the_window(pdays: PersonDays) -> None:

@@ -102,6 +102,7 @@ class DerivationRun:
         }
         if self.validation is not None:
             out["validation"] = self.validation.to_frame().reset_index().to_dict(orient="records")
+            out["bootstrap_seconds"] = self.validation.options.get("seconds")
         return out
 
 
@@ -353,13 +354,19 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     reported) when given, so ``index.corrected`` is the reported model's apparent
     performance minus the pipeline's optimism.
     """
+    import time
+
     from crsscore.validation.bootstrap import optimism_bootstrap
 
+    t0 = time.perf_counter()
     fit_fn = pipeline_fit_fn(data, settings, points=points, max_features=max_features,
                              reported=reported)
     idx = np.arange(len(data)).reshape(-1, 1)
-    return optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
-                              scheduler=scheduler, progress=progress)
+    res = optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
+                             scheduler=scheduler, progress=progress)
+    # wall time of the bootstrap stage (issue 18: `derive --json` reports it)
+    res.options["seconds"] = time.perf_counter() - t0
+    return res
 
 
 @dataclass

@@ -28,9 +28,11 @@ scoring with the card gives exactly what :meth:`PointScoreModel.predict_proba` g
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -39,7 +41,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore import __version__
-from crsscore.errors import CrsscoreError, LowEventsWarning, ModelError, SeparationWarning
+from crsscore.errors import (
+    ConvergenceWarning,
+    CrsscoreError,
+    LowEventsWarning,
+    ModelError,
+    SeparationWarning,
+)
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -224,6 +232,47 @@ def _fit_safe(X: FloatArray, y: IntArray, names: Sequence[str], firth: bool,
     return fit_logistic(X, y, names=list(names), firth=True)
 
 
+#: Whether the m imputations are processed stacked (MICE chains in lock-step, the Firth fits
+#: of every selection step and of the continuous model at once); False runs the reference
+#: path, one imputation at a time.  Both give the same results to rounding
+#: (tests/derivation/test_stacked.py); see :func:`reference_path`.
+_STACKED: contextvars.ContextVar[bool] = contextvars.ContextVar("crsscore_stacked", default=True)
+
+
+@contextlib.contextmanager
+def reference_path() -> Iterator[None]:
+    """Within this block, derivations run the per-imputation reference path (for tests)."""
+    token = _STACKED.set(False)
+    try:
+        yield
+    finally:
+        _STACKED.reset(token)
+
+
+def _fit_all(designs: Sequence[FloatArray], y: IntArray, names: Sequence[str], firth: bool,
+             notes: list[str], what: str) -> list[LogisticFit]:
+    """:func:`_fit_safe` on every imputed design; Firth fits of the m designs run stacked
+    (:func:`~crsscore.modeling.firth.firth_fit_stacked`, equal to the single fits to rounding)."""
+    if not firth or len(designs) < 2 or not _STACKED.get():
+        return [_fit_safe(D, y, names, firth, notes, what) for D in designs]
+    from crsscore.modeling.firth import firth_fit_stacked
+    from crsscore.modeling.logistic import _null_loglik, check_inputs
+
+    checked = [check_inputs(D, y, names=list(names)) for D in designs]
+    ya, w, pnames = checked[0][1], checked[0][2], checked[0][3]
+    st = firth_fit_stacked(np.stack([c[0] for c in checked]), ya)
+    if not st.converged.all():
+        warnings.warn("Firth logistic regression did not converge in 50 iterations",
+                      ConvergenceWarning, stacklevel=2)
+    ll0 = _null_loglik(ya, w, True)
+    return [LogisticFit(coef=st.coef[k], se=np.sqrt(np.diag(st.cov[k])), cov=st.cov[k],
+                        loglik=float(st.loglik[k]), loglik_penalised=float(st.loglik_penalised[k]),
+                        loglik_null=ll0, n=float(w.sum()), events=float(np.sum(w * ya)),
+                        converged=bool(st.converged[k]), n_iter=int(st.n_iter[k]),
+                        method="firth", names=tuple(pnames), intercept=True, separation=False)
+            for k in range(len(designs))]
+
+
 def _pool(fits: Sequence[LogisticFit], method: str) -> PooledFit:
     pooled = rubin_pool([f.coef for f in fits], [f.cov for f in fits])
     return PooledFit(names=tuple(fits[0].names), coef=pooled.coef, se=pooled.se, cov=pooled.cov,
@@ -231,14 +280,20 @@ def _pool(fits: Sequence[LogisticFit], method: str) -> PooledFit:
 
 
 def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    from sklearn.metrics import roc_auc_score
+    """AUC (ties count one half) by midranks: sklearn ``roc_auc_score``'s value, without its
+    input validation (a large share of a bootstrap resample's time)."""
+    from scipy.stats import rankdata
 
     yy = np.asarray(y)
     s = np.asarray(score, dtype=np.float64)
     ok = ~np.isnan(s)
-    if len(np.unique(yy[ok])) < 2:
+    pos = np.asarray(yy[ok] == 1)
+    n1 = int(pos.sum())
+    n0 = int(pos.size - n1)
+    if n1 == 0 or n0 == 0:
         return math.nan
-    return float(roc_auc_score(yy[ok], s[ok]))
+    r = rankdata(s[ok])
+    return float((r[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
 
 def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:
@@ -327,7 +382,8 @@ class PointScoreModel:
                 raise ModelError("no events (or no non-events) left among complete cases")
             imputed = [X]
         else:
-            imputed = impute_chained(X, y=yi, m=s.n_imputations, seed=s.seed)
+            imputed = impute_chained(X, y=yi, m=s.n_imputations, seed=s.seed,
+                                     stacked=_STACKED.get())
             if len(imputed) > 1:
                 self.notes_.append(f"multiple imputation (chained equations, m={len(imputed)}): "
                                    f"{int(miss_any.sum())} of {len(miss_any)} patients had at least "
@@ -385,8 +441,8 @@ class PointScoreModel:
         col_idx = [columns.index(c) for c in sel_cols]
 
         # --- continuous reference model -----------------------------------------------
-        fits = [_fit_safe(D[:, col_idx], yi, sel_cols, firth, self.notes_, "continuous model")
-                for D in designs]
+        fits = _fit_all([D[:, col_idx] for D in designs], yi, sel_cols, firth, self.notes_,
+                        "continuous model")
         self.continuous_ = _pool(fits, self.method_)
         lr = float(np.mean([2.0 * (f.loglik - f.loglik_null) for f in fits]))
         self.lr_chi2_ = lr
@@ -537,6 +593,7 @@ class PointScoreModel:
             return names
         if s.select == "backward":
             res = backward_select_pooled(designs, y, columns, rule=s.rule, alpha=s.alpha,
+                                         stacked=_STACKED.get(),
                                          firth=firth, force=tuple(s.force), groups=groups)
             self.selection_ = res
             kept = [n for n in names if n in res.kept]

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from scipy import linalg, optimize, stats
 
 from crsscore.errors import ModelError
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from crsscore.modeling.logistic import LogisticFit
 
 MAX_STEP = 5.0
+
+IntArray = npt.NDArray[np.int_]
 
 
 def penalised_loglik(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> float:
@@ -289,3 +293,112 @@ def profile_ci(
                 # converge, e.g. one or two events): no bound can be given, say so (NaN)
                 out[r, side] = math.nan
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# stacked fits: one Firth fit per design of a stack (the imputations of a pipeline)
+
+
+@dataclass(frozen=True)
+class StackedFit:
+    """Firth fits of ``K`` designs at once (:func:`firth_fit_stacked`); arrays lead with ``K``."""
+
+    coef: FloatArray  # (K, p)
+    cov: FloatArray  # (K, p, p), inverse information at the estimate
+    loglik: FloatArray  # (K,) unpenalised
+    loglik_penalised: FloatArray  # (K,)
+    converged: BoolArray  # (K,)
+    n_iter: IntArray  # (K,)
+
+
+def _stacked_penalised(D: FloatArray, y: FloatArray, w: FloatArray,
+                       beta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Penalised log-likelihoods, with the fitted p, weights and information they used."""
+    eta = np.matmul(D, beta[:, :, None])[:, :, 0]
+    p = expit(eta)
+    wt = w * p * (1.0 - p)
+    info = np.matmul(np.swapaxes(D, 1, 2), D * wt[:, :, None])
+    sign, logdet = np.linalg.slogdet(info)
+    ll = np.sum(w * (y * eta - np.logaddexp(0.0, eta)), axis=1)
+    out: FloatArray = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
+    return out, p, wt, info
+
+
+def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None, *,
+                      max_iter: int = 50, tol: float = 1e-10,
+                      max_halving: int = 25) -> StackedFit:
+    """Firth fits of every design ``D[k]`` ((K, n, p), intercept column included) at once.
+
+    Each fit runs exactly the iteration of :func:`firth_newton` (unit-RMS column scaling,
+    the step cap, step halving on the penalised log-likelihood, the same stopping rule), so
+    ``coef[k]`` equals ``fit_logistic(D[k][:, 1:], y, firth=True).coef`` to rounding
+    (``tests/modeling/test_firth.py``).  ``y`` and ``w`` are (n,) or (K, n).  A design whose
+    information matrix becomes singular raises :class:`ModelError`, as a single fit does.
+    """
+    Da = np.asarray(D, dtype=np.float64)
+    K, n, pp = Da.shape
+    ya = np.broadcast_to(np.asarray(y, dtype=np.float64), (K, n))
+    wa = np.ones((K, n)) if w is None else np.broadcast_to(np.asarray(w, dtype=np.float64), (K, n))
+    wsum = wa.sum(axis=1)
+    scale = np.sqrt(np.einsum("knp,kn->kp", Da * Da, wa) / np.where(wsum > 0, wsum, 1.0)[:, None])
+    scale = np.where((scale > 0) & np.isfinite(scale) & (wsum > 0)[:, None], scale, 1.0)
+    Ds = Da / scale[:, None, :]
+    beta = np.zeros((K, pp))
+    # p, weights and information at the current estimates: computed with the penalised
+    # log-likelihood of the accepted step and reused by the next iteration
+    lp_old, p_cur, wt_cur, info_cur = _stacked_penalised(Ds, ya, wa, beta)
+    converged = np.zeros(K, dtype=bool)
+    n_iter = np.zeros(K, dtype=np.int_)
+    active = np.ones(K, dtype=bool)
+    for it in range(1, max_iter + 1):
+        a = np.flatnonzero(active)
+        if a.size == 0:
+            break
+        n_iter[a] = it
+        Da_, ya_, wa_, b_a = Ds[a], ya[a], wa[a], beta[a]
+        p, wt, info = p_cur[a], wt_cur[a], info_cur[a]
+        try:
+            cov = np.linalg.inv(info)
+        except np.linalg.LinAlgError as exc:
+            raise ModelError("singular information matrix in the Firth fit") from exc
+        h = wt * np.sum(np.matmul(Da_, cov) * Da_, axis=2)
+        score = np.matmul((wa_ * (ya_ - p) + h * (0.5 - p))[:, None, :], Da_)[:, 0]
+        step = np.matmul(cov, score[:, :, None])[:, :, 0]
+        mx = np.max(np.abs(step), axis=1)
+        big = mx > MAX_STEP
+        step[big] *= (MAX_STEP / mx[big])[:, None]
+        factor = np.ones(a.size)
+        cand = b_a + step
+        lp_new, p_new, wt_new, info_new = _stacked_penalised(Da_, ya_, wa_, cand)
+        worse = lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0)
+        for _ in range(max_halving - 1):
+            if not worse.any():
+                break
+            factor[worse] /= 2.0
+            cand[worse] = b_a[worse] + factor[worse, None] * step[worse]
+            (lp_new[worse], p_new[worse], wt_new[worse],
+             info_new[worse]) = _stacked_penalised(Da_[worse], ya_[worse], wa_[worse], cand[worse])
+            worse = worse & (lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0))
+        # as firth_newton: after the last failed halving the step is kept and the factor halved
+        factor[worse] /= 2.0
+        beta[a] = cand
+        lp_old[a] = lp_new
+        p_cur[a], wt_cur[a], info_cur[a] = p_new, wt_new, info_new
+        small_step = np.max(np.abs(factor[:, None] * step), axis=1)
+        small_score = np.max(np.abs(score), axis=1)
+        done = (small_step < tol * 10.0) | (small_score < tol)
+        converged[a[done]] = True
+        active[a[done]] = False
+    beta = beta / scale
+    eta = np.matmul(Da, beta[:, :, None])[:, :, 0]
+    p = expit(eta)
+    info = np.matmul(np.swapaxes(Da, 1, 2), Da * (wa * p * (1.0 - p))[:, :, None])
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError as exc:  # pragma: no cover - the iteration inverted it
+        raise ModelError("singular information matrix in the Firth fit") from exc
+    ll = np.sum(wa * (ya * eta - np.logaddexp(0.0, eta)), axis=1)
+    sign, logdet = np.linalg.slogdet(info)
+    llp = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
+    return StackedFit(coef=beta, cov=cov, loglik=ll, loglik_penalised=llp, converged=converged,
+                      n_iter=n_iter)

@@ -29,19 +29,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
-from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (activates the API)
-from sklearn.impute import IterativeImputer
 
 from crsscore.errors import ModelError
 
 FloatArray = npt.NDArray[np.float64]
 
 
-def _sk_imputer(seed: int, max_iter: int) -> IterativeImputer:
+def _sk_imputer(seed: int, max_iter: int) -> Any:
+    # scikit-learn takes seconds to import: only the "sklearn" engine needs it
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (activates the API)
+    from sklearn.impute import IterativeImputer
+
     return IterativeImputer(sample_posterior=True, random_state=seed, max_iter=max_iter,
                             skip_complete=True, keep_empty_features=False)
 
@@ -87,12 +89,69 @@ def _norm_draw(X: FloatArray, miss: npt.NDArray[np.bool_], rng: np.random.Genera
     return X
 
 
+def _norm_draw_stacked(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: list[int],
+                       max_iter: int) -> FloatArray:
+    """:func:`_norm_draw` for several seeds at once: (m, n, p), the m chains in lock-step.
+
+    Each chain draws from its own generator in the order :func:`_norm_draw` does, and the
+    linear algebra of the m chains is stacked, so chain ``i`` equals ``_norm_draw(X, miss,
+    default_rng(seeds[i]), max_iter)`` to rounding (``tests/derivation/test_imputation.py``).
+    """
+    m, (n, p) = len(seeds), X.shape
+    rngs = [np.random.default_rng(s) for s in seeds]
+    cols = [j for j in range(p) if miss[:, j].any()]
+    means = np.nanmean(np.where(miss, np.nan, X), axis=0)
+    Z = np.array(X, dtype=np.float64, copy=True)
+    for j in cols:
+        Z[miss[:, j], j] = means[j]
+    # the design of every chain: intercept, then all columns; column j+1 is left out per step
+    A = np.empty((m, n, p + 1))
+    A[:, :, 0] = 1.0
+    A[:, :, 1:] = Z
+    eye = np.eye(p)
+    # every chain's draws, in _norm_draw's order (the numbers drawn do not depend on the data)
+    dfs = {j: max(1, int((~miss[:, j]).sum()) - p) for j in cols}
+    nms = {j: int(miss[:, j].sum()) for j in cols}
+    chi = np.empty((max_iter, len(cols), m))
+    zz = np.empty((max_iter, len(cols), m, p))
+    ee = {j: np.empty((max_iter, m, nms[j])) for j in cols}
+    for i, rng in enumerate(rngs):
+        for it in range(max_iter):
+            for c, j in enumerate(cols):
+                chi[it, c, i] = rng.chisquare(dfs[j])
+                zz[it, c, i] = rng.standard_normal(p)
+                ee[j][it, i] = rng.standard_normal(nms[j])
+    for it in range(max_iter):
+        for c, j in enumerate(cols):
+            obs, mis = ~miss[:, j], miss[:, j]
+            keep = [0, *[k + 1 for k in range(p) if k != j]]
+            D = A[:, :, keep]
+            Do, t = D[:, obs], A[:, obs, j + 1]
+            xtx = np.matmul(np.swapaxes(Do, 1, 2), Do)
+            diag = np.diagonal(xtx, axis1=1, axis2=2)
+            xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
+            v = np.linalg.inv(xtx)
+            v = (v + np.swapaxes(v, 1, 2)) / 2
+            beta = np.einsum("kab,kb->ka", v, np.einsum("knb,kn->kb", Do, t))
+            resid = t - np.einsum("knb,kb->kn", Do, beta)
+            ss = np.einsum("kn,kn->k", resid, resid)
+            chol = np.linalg.cholesky(v + 1e-14 * eye)
+            sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
+            beta_star = beta + sigma[:, None] * np.einsum("kab,kb->ka", chol, zz[it, c])
+            A[:, mis, j + 1] = (np.einsum("knb,kb->kn", D[:, mis], beta_star)
+                                + sigma[:, None] * ee[j][it])
+    return A[:, :, 1:]
+
+
 def impute_chained(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5, seed: int = 0,
-                   max_iter: int = 10, engine: str = "norm") -> list[FloatArray]:
+                   max_iter: int = 10, engine: str = "norm",
+                   stacked: bool = True) -> list[FloatArray]:
     """``m`` completed copies of ``X`` (NaN = missing); ``y``, if given, joins the model.
 
     A column that is entirely missing cannot be imputed and raises :class:`ModelError`.
     Without missing values the single original array is returned (``m`` is then 1).
+    ``stacked`` runs the m chains of the ``"norm"`` engine in lock-step
+    (:func:`_norm_draw_stacked`); ``stacked=False`` is the reference, one chain at a time.
     """
     X = np.asarray(X, dtype=np.float64)
     if not np.isnan(X).any():
@@ -108,10 +167,15 @@ def impute_chained(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5,
     data = X if y is None else np.column_stack([X, np.asarray(y, dtype=np.float64)])
     miss = np.isnan(data)
     out: list[FloatArray] = []
+    if engine == "norm" and stacked and m > 1:
+        done_all = _norm_draw_stacked(data, miss, [seed + i for i in range(m)], max_iter)
+        return [np.ascontiguousarray(done_all[i, :, : X.shape[1]]) for i in range(m)]
     for i in range(m):
         if engine == "norm":
             done = _norm_draw(data, miss, np.random.default_rng(seed + i), max_iter)
         else:
+            from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SkConvergenceWarning)
                 done = np.asarray(_sk_imputer(seed + i, max_iter).fit_transform(data),

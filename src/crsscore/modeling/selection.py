@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,14 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from crsscore.errors import ModelError
-from crsscore.modeling.logistic import BoolArray, FloatArray, LogisticFit, fit_logistic
+from crsscore.errors import ConvergenceWarning, ModelError
+from crsscore.modeling.logistic import (
+    BoolArray,
+    FloatArray,
+    LogisticFit,
+    check_inputs,
+    fit_logistic,
+)
 
 RULES = ("aic", "p")
 
@@ -238,6 +245,7 @@ def backward_select_pooled(
     firth: bool = False,
     force: Sequence[str] = (),
     groups: Mapping[str, Sequence[str]] | None = None,
+    stacked: bool = True,
 ) -> SelectionResult:
     """Backward elimination over ``m`` imputed data sets by pooled Wald tests (Rubin's rules).
 
@@ -246,6 +254,10 @@ def backward_select_pooled(
     the smallest ``k D1 - 2 k`` when <= 0, ``rule="p"`` the one with the largest p when
     > ``alpha`` (Wood, White & Royston, Stat Med 2008).  Wald statistics do not depend on the
     units of a predictor.  One data set (``m = 1``) falls back to :func:`backward_select`.
+
+    ``stacked`` (Firth only) fits the ``m`` data sets of each step at once
+    (:func:`~crsscore.modeling.firth.firth_fit_stacked`); ``stacked=False`` is the reference
+    path of one :func:`fit_logistic` per data set, equal to rounding (tests/modeling).
     """
     _check_rule(rule)
     if len(datasets) == 1:
@@ -264,9 +276,12 @@ def backward_select_pooled(
         if not removable:
             break
         idx = [j for f in current for j in factors[f]]
-        fits = [fit_logistic(Xi[:, idx], ya, firth=firth) for Xi in datasets]
-        coefs = np.stack([f.coef for f in fits])
-        covs = np.stack([f.cov for f in fits])
+        if firth and stacked:
+            coefs, covs = _stacked_firth_step(datasets, ya, idx, check=not steps)
+        else:
+            fits = [fit_logistic(Xi[:, idx], ya, firth=firth) for Xi in datasets]
+            coefs = np.stack([f.coef for f in fits])
+            covs = np.stack([f.cov for f in fits])
         trials = []
         for f in removable:
             pos = [1 + idx.index(j) for j in factors[f]]
@@ -285,6 +300,30 @@ def backward_select_pooled(
     return SelectionResult(kept=tuple(current), dropped=tuple(str(s["removed"]) for s in steps),
                            steps=frame, fit=None, rule=rule, alpha=alpha,
                            test=f"pooled Wald (D1, m={len(datasets)})")
+
+
+def _stacked_firth_step(datasets: Sequence[FloatArray], y: FloatArray, idx: list[int], *,
+                        check: bool) -> tuple[FloatArray, FloatArray]:
+    """Coefficients and covariances of the Firth fits of columns ``idx`` on every data set.
+
+    ``check`` validates each design as :func:`fit_logistic` does (the first, largest model of
+    the elimination; its column subsets cannot become constant or collinear).
+    """
+    from crsscore.modeling.firth import firth_fit_stacked
+
+    designs = []
+    for Xi in datasets:
+        if check:
+            D, _, _, _ = check_inputs(Xi[:, idx], y)
+        else:
+            D = np.column_stack([np.ones(Xi.shape[0]), Xi[:, idx]])
+        designs.append(D)
+    st = firth_fit_stacked(np.stack(designs), y)
+    for ok in st.converged:
+        if not ok:
+            warnings.warn("Firth logistic regression did not converge in 50 iterations",
+                          ConvergenceWarning, stacklevel=3)
+    return st.coef, st.cov
 
 
 # ----------------------------------------------------------------------------------------------

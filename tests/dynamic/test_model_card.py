@@ -114,3 +114,21 @@ def test_validation_reports_both_models_subsets_and_censoring(model: DynamicMode
     assert "never counted as non-events" in val.to_dict()["censoring"]
     byday = val.auc_by_day
     assert set(byday["day"]) <= set(range(15))
+
+
+def test_points_version_round_trip_and_schema(model: DynamicModel, pdays: PersonDays) -> None:
+    from crsscore.modeling.dynamic import fit_points
+
+    pm = fit_points(pdays, 2, continuous=model)
+    assert pm.auc_points is not None and pm.auc_continuous is not None
+    assert 0.5 < pm.auc_points <= pm.auc_continuous + 0.02
+    card = DynamicScoreCard.from_json(model.to_card(points=[pm]).to_json())
+    got = card.predict_points(pdays.data)
+    total = pm.total(pdays.data)
+    np.testing.assert_array_equal(got["points_h2"].to_numpy(), total)
+    np.testing.assert_allclose(got["points_risk_h2"].to_numpy(),
+                               1 / (1 + np.exp(-(pm.intercept + pm.slope * total))), rtol=1e-12)
+    raw = json.loads(card.to_json())
+    raw["points"][0]["variables"][0]["points"] = [0]
+    with pytest.raises(ScoreCardError, match="one points value per band"):
+        DynamicScoreCard.from_json(json.dumps(raw))

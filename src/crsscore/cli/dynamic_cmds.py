@@ -92,6 +92,20 @@ def print_validation(val: Any, horizons: list[int]) -> None:
                                   f"Horizon {h}: calibration and Brier (dynamic model)"))
 
 
+def print_points(pm: Any) -> None:
+    import pandas as pd
+
+    rows = [{"variable": v.label + (f" ({v.unit})" if v.unit else ""), "band": lab,
+             "points": pt}
+            for v in pm.variables for lab, pt in zip(v.band_labels, v.points, strict=False)]
+    console.print(frame_table(pd.DataFrame(rows), f"Integer points, horizon {pm.horizon} "
+                                                  "day(s) (missing value: 0 points)",
+                              max_rows=80))
+    console.print(f"Points version, horizon {pm.horizon}: apparent AUC {pm.auc_points:.3f} vs "
+                  f"{pm.auc_continuous:.3f} for the continuous model (same person-days); "
+                  f"risk = expit({pm.intercept:.3f} + {pm.slope:.3f} x total)")
+
+
 @app.command("derive-dynamic")
 @friendly_errors
 def derive_dynamic(
@@ -104,12 +118,13 @@ def derive_dynamic(
     window: Annotated[float, typer.Option("--window", help="Days a measurement stays the latest value.")] = 2.0,
     last_day: Annotated[int, typer.Option("--last-day", help="Last day since infusion with person-days.")] = 14,
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Threads for the bootstrap.")] = 1,
+    points: Annotated[bool, typer.Option("--points/--no-points", help="Also write an integer-points version per horizon (apparent AUC shown beside the continuous model's).")] = False,
     mapping: Mapping = None,
     implausible: Implausible = "refuse",
     json_out: JsonOut = None,
 ) -> None:
     """Derive the daily model of severe CRS within the next h days and write its card."""
-    from crsscore.modeling.dynamic import fit_dynamic
+    from crsscore.modeling.dynamic import fit_dynamic, fit_points
     from crsscore.validation.dynamic import validate_dynamic
 
     hs = parse_horizons(horizons)
@@ -125,9 +140,12 @@ def derive_dynamic(
     console.print(frame_table(pdays.counts(), "Person-days per horizon"))
     model = fit_dynamic(pdays, horizons=hs, seed=seed)
     val = validate_dynamic(model, pdays, B=bootstrap, seed=seed, jobs=jobs)
-    card = model.to_card(validation=val.to_dict())
+    pts = [fit_points(pdays, h, continuous=model) for h in hs] if points else []
+    card = model.to_card(validation=val.to_dict(), points=pts)
     card.to_json(out)
     print_validation(val, hs)
+    if pts:
+        print_points(pts[len(pts) // 2])
     for note in [*pdays.notes, *model.notes, *val.notes]:
         console.print(f"  [dim]- {note}[/]")
     console.print(f"Dynamic card written to [bold]{out}[/]")
@@ -158,6 +176,8 @@ def score_dynamic(
                               window=dyn.window_days, first_day=lo, last_day=hi)
     risks = dyn.predict(pdays.data)
     table = pdays.data[["patient_id", "day", "crs_grade"]].join(risks)
+    if dyn.points:
+        table = table.join(dyn.predict_points(pdays.data))
     write_csv(out, table)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)

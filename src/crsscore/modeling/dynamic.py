@@ -18,6 +18,7 @@ grade 2 today; rows at risk have grade <= 2).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -291,7 +292,8 @@ class DynamicModel:
 
     def to_card(self, *, card_id: str = "dynamic-severe-crs",
                 name: str = "Daily risk of severe CRS within h days",
-                validation: dict[str, Any] | None = None) -> DynamicScoreCard:
+                validation: dict[str, Any] | None = None,
+                points: Sequence[Any] | None = None) -> DynamicScoreCard:
         from crsscore import __version__
 
         terms = self.spline.term_names + [p.name for p in self.predictors]
@@ -317,7 +319,8 @@ class DynamicModel:
             day_range=(int(info["days"][0]), int(info["days"][1])),
             window_days=float(info["window_days"]), analytes=list(info["analytes"]),
             spline=self.spline, predictors=self.predictors, models=models, comparator=comp,
-            validation=validation or {}, synthetic=bool(info["synthetic"]),
+            points=list(points or []), validation=validation or {},
+            synthetic=bool(info["synthetic"]),
             data_hash=str(info["data_hash"]), seed=self.seed, software_version=__version__,
             created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), notes=list(self.notes))
 
@@ -367,6 +370,121 @@ def fit_dynamic(pdays: PersonDays, *, horizons: Sequence[int] | None = None,
                         counts=pdays.counts(), pdays_info=info, seed=seed, notes=notes)
 
 
+# ---------------------------------------------------------------------------------------------
+# integer points for the bedside
+# ---------------------------------------------------------------------------------------------
+
+#: Banded predictors of the points version: (name, column, label, unit, fixed cuts or None
+#: for clinically rounded quantile cuts at 50 / 75 / 90 %, band labels for fixed cuts).
+_POINT_SPECS: Final[tuple[tuple[str, str, str, str | None, tuple[float, ...] | None,
+                               tuple[str, ...]], ...]] = (
+    ("crs_grade", "crs_grade", "CRS grade today", None, (1.0, 2.0), ("0", "1", "2")),
+    ("crs_max", "crs_max", "maximum CRS grade so far", None, (1.0, 2.0), ("0", "1", "2")),
+    ("day", "day", "day since infusion", "days", (3.0, 6.0, 9.0),
+     ("0-2", "3-5", "6-8", ">= 9")),
+    ("toci", "toci_doses", "tocilizumab given", None, (1.0,), ("no", "yes")),
+    ("steroids", "steroids", "corticosteroid given", None, (1.0,), ("no", "yes")),
+    ("icans", "icans_grade", "ICANS grade today", None, (1.0,), ("0", ">= 1")),
+    ("temp", "temp", "latest temperature", "C", (38.0,), ("< 38", ">= 38")),
+    ("il6", "il6", "latest IL-6", "pg/mL", None, ()),
+    ("crp", "crp", "latest CRP", "mg/L", None, ()),
+    ("ferritin", "ferritin", "latest ferritin", "ng/mL", None, ()),
+    ("il6_rise", "il6_chg2", "IL-6 change over 2 days", None,
+     (math.log10(2.0), 1.0), ("< x2", "x2 to x10", ">= x10")),
+    ("crp_rise", "crp_chg2", "CRP change over 2 days", None,
+     (math.log10(2.0), 1.0), ("< x2", "x2 to x10", ">= x10")),
+    ("ferritin_rise", "ferritin_chg2", "ferritin change over 2 days", None,
+     (math.log10(2.0),), ("< x2", ">= x2")),
+    ("cd28", "cd28", "CD28 costimulation", None, (1.0,), ("4-1BB", "CD28")),
+)
+
+
+def _quantile_cuts(x: FloatArray) -> list[float]:
+    from crsscore.modeling.points import clinical_round
+
+    v = x[np.isfinite(x)]
+    if v.size < 20:
+        return []
+    cuts = sorted({clinical_round(float(q)) for q in np.quantile(v, [0.5, 0.75, 0.9])})
+    return [c for c in cuts if c > v.min()]
+
+
+def fit_points(pdays: PersonDays, horizon: int, *, lam: float | None = None,
+               max_points: int = 10, continuous: DynamicModel | None = None,
+               seed: int = 1) -> Any:
+    """Integer-points version for one horizon (bedside): banded predictors (missing = band 0),
+    ridge logistic on the band indicators (penalty ``lam``, or chosen by patient-grouped
+    5-fold CV when None), points = coefficient / (largest |coefficient| / ``max_points``)
+    rounded, and a logistic map from the total to the risk.
+
+    Returns a :class:`crsscore.scores.dynamic_card.PointsModel` with the apparent AUC of the
+    points and, given ``continuous``, of the continuous model on the same person-days.
+    """
+    from crsscore.scores.dynamic_card import PointsModel, PointsVariable
+
+    known, y_int = pdays.outcome(horizon)
+    y = y_int.astype(np.float64)
+    frame = pdays.data[known]
+    variables: list[tuple[str, str, str, str | None, list[float], list[str]]] = []
+    for name, col, label, unit_s, fixed, spec_labels in _POINT_SPECS:
+        if col not in frame.columns:
+            continue
+        x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64,
+                                                                 na_value=np.nan)
+        cuts = list(fixed) if fixed is not None else _quantile_cuts(x)
+        if not cuts:
+            continue
+        band = np.searchsorted(np.asarray(cuts), x[np.isfinite(x)], side="right")
+        if np.unique(band).size < 2:
+            continue
+        blabels = list(spec_labels)
+        if fixed is None:
+            edges = [f"{c:g}" for c in cuts]
+            blabels = [f"< {edges[0]}", *(f"{a} to < {b}" for a, b in itertools.pairwise(edges)),
+                       f">= {edges[-1]}"]
+        variables.append((name, col, label, unit_s, cuts, blabels))
+    cols, owners = [], []
+    for k, (_, col, _, _, cuts, _) in enumerate(variables):
+        x = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64,
+                                                                 na_value=np.nan)
+        b = np.where(np.isnan(x), 0, np.searchsorted(np.asarray(cuts), x, side="right"))
+        for j in range(1, len(cuts) + 1):
+            cols.append((b == j).astype(np.float64))
+            owners.append((k, j))
+    if not cols:
+        raise ModelError("no predictor could be banded for the points version")
+    xb = np.column_stack(cols)
+    with single_thread_blas():
+        if lam is None:
+            lam, _ = choose_penalty(xb, y, frame["patient_id"].to_numpy(), seed=seed)
+        fit = ridge_logistic(xb, y, lam)
+    unit = float(np.max(np.abs(fit.coef))) / max_points if np.any(fit.coef) else 1.0
+    pts = np.rint(fit.coef / unit).astype(np.int64)
+    pvars = []
+    for k, (name, col, label, unit_txt, cuts, blabels) in enumerate(variables):
+        points = [0] + [int(pts[i]) for i, (kk, _) in enumerate(owners) if kk == k]
+        pvars.append(PointsVariable(name=name, column=col, label=label, unit=unit_txt,
+                                    cuts=[float(c) for c in cuts], points=points,
+                                    band_labels=blabels))
+    total = np.zeros(y.size)
+    for v in pvars:
+        total += v.score(frame)
+    beta, _ = newton_ridge(np.column_stack([np.ones(y.size), total]), y, 0.0, max_iter=50)
+    from crsscore.validation.discrimination import auc as _auc
+
+    auc_points = float(_auc(y_int, total).auc) if 0 < y.sum() < y.size else None
+    auc_cont = None
+    if continuous is not None and 0 < y.sum() < y.size:
+        auc_cont = float(_auc(y_int, continuous.predict(frame, horizon)).auc)
+    return PointsModel(horizon=horizon, variables=pvars, intercept=float(beta[0]),
+                       slope=float(beta[1]), logodds_per_point=unit, auc_points=auc_points,
+                       auc_continuous=auc_cont,
+                       note=f"band coefficients ridge-penalised (lambda {lam:g}); apparent "
+                            "AUCs on the derivation person-days (not optimism-corrected); a "
+                            "missing value scores 0 points")
+
+
 __all__ = ["COMPARATOR_NAME", "DEFAULT_LAMBDAS", "DynamicModel", "RidgeFit", "choose_penalty",
-           "comparator_predictors", "default_predictors", "fit_dynamic", "grouped_folds", "newton_ridge",
+           "comparator_predictors", "default_predictors", "fit_dynamic", "fit_points", "grouped_folds",
+           "newton_ridge",
            "ridge_logistic", "single_thread_blas", "standardise", "with_imputes"]

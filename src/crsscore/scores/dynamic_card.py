@@ -110,6 +110,63 @@ class HorizonModel(_Model):
     censored_removed: int = 0
 
 
+class PointsVariable(_Model):
+    """A banded predictor of the bedside points version.
+
+    Band 0 is below ``cuts[0]``, band k is ``[cuts[k-1], cuts[k])``, the last band is at or
+    above the last cut; a missing value is scored as band 0 (0 points).
+    """
+
+    name: str
+    column: str
+    label: str = ""
+    unit: str | None = None
+    cuts: list[float]
+    points: list[int]
+    band_labels: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> PointsVariable:
+        if not self.cuts or any(b <= a for a, b in zip(self.cuts, self.cuts[1:], strict=False)):
+            raise ValueError(f"points variable {self.name}: cuts must increase")
+        if len(self.points) != len(self.cuts) + 1:
+            raise ValueError(f"points variable {self.name}: one points value per band")
+        return self
+
+    def band(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        if self.column not in frame.columns:
+            raise ScoreCardError(f"the person-day data have no column '{self.column}' "
+                                 f"(points variable {self.name})")
+        x = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(dtype=np.float64,
+                                                                          na_value=np.nan)
+        b = np.searchsorted(np.asarray(self.cuts), x, side="right").astype(np.int64)
+        out: npt.NDArray[np.int64] = np.where(np.isnan(x), 0, b)
+        return out
+
+    def score(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        out: npt.NDArray[np.int64] = np.asarray(self.points, dtype=np.int64)[self.band(frame)]
+        return out
+
+
+class PointsModel(_Model):
+    """Integer points for one horizon: ``risk = expit(intercept + slope * total points)``."""
+
+    horizon: int = Field(ge=1)
+    variables: list[PointsVariable]
+    intercept: float
+    slope: float
+    logodds_per_point: float
+    auc_points: float | None = None
+    auc_continuous: float | None = None
+    note: str = ""
+
+    def total(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        tot = np.zeros(len(frame), dtype=np.int64)
+        for v in self.variables:
+            tot += v.score(frame)
+        return tot
+
+
 class DynamicScoreCard(_Model):
     """A complete, self-describing dynamic (daily) risk model."""
 
@@ -130,6 +187,7 @@ class DynamicScoreCard(_Model):
     predictors: list[DynPredictor]
     models: list[HorizonModel]
     comparator: dict[str, Any] = Field(default_factory=dict)
+    points: list[PointsModel] = Field(default_factory=list)
     validation: dict[str, Any] = Field(default_factory=dict)
     synthetic: bool = False
     data_hash: str = ""
@@ -189,6 +247,21 @@ class DynamicScoreCard(_Model):
         res["outside_day_range"] = (day < lo) | (day > hi)
         return res
 
+    def points_model(self, horizon: int) -> PointsModel:
+        for m in self.points:
+            if m.horizon == horizon:
+                return m
+        raise ScoreCardError(f"the card has no points version for horizon {horizon}")
+
+    def predict_points(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Total points and their risk (``points_h<h>``, ``points_risk_h<h>``) per row."""
+        out: dict[str, Any] = {}
+        for m in self.points:
+            tot = m.total(frame)
+            out[f"points_h{m.horizon}"] = tot
+            out[f"points_risk_h{m.horizon}"] = expit(m.intercept + m.slope * tot.astype(np.float64))
+        return pd.DataFrame(out, index=frame.index)
+
     # --- I/O -------------------------------------------------------------------------------
     def to_json(self, path: str | Path | None = None) -> str:
         text = self.model_dump_json(indent=2)
@@ -241,4 +314,4 @@ def load_dynamic_card(path: str | Path) -> DynamicScoreCard:
 
 
 __all__ = ["DYNAMIC_SCHEMA_VERSION", "DaySpline", "DynPredictor", "DynamicScoreCard",
-           "HorizonModel", "design_matrix", "expit", "load_dynamic_card"]
+           "HorizonModel", "PointsModel", "PointsVariable", "design_matrix", "expit", "load_dynamic_card"]

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from html import escape
 
 
-def _fmt(v: float) -> str:
+def _fmt(v: float, span: float | None = None) -> str:
     if v == 0 or not math.isfinite(v):
         return "0"
     a = abs(v)
+    if span is not None and span < 10 and a < 1000:
+        return f"{v:.1f}"
     if a >= 1000:
         return f"{v:,.0f}"
     if a >= 10:
@@ -50,7 +52,7 @@ def series_chart(title: str, series: dict[str, Sequence[tuple[float, float]]], *
                  unit: str = "", days: tuple[float, float], marks: Sequence[tuple[float, str]] = (),
                  y_range: tuple[float, float] | None = None, log: bool = False,
                  thresholds: Sequence[float] = (), percent: bool = False,
-                 step: bool = False) -> str:
+                 step: bool = False, ticks: int = 4) -> str:
     """A line chart of one or more series over days since infusion.
 
     ``marks``: (day, kind) vertical markers (``toci``, ``steroid``); ``log``: log10 axis.
@@ -89,11 +91,12 @@ def series_chart(title: str, series: dict[str, Sequence[tuple[float, float]]], *
              f'<text class="ctitle" x="{left}" y="14">{escape(title)}'
              f'{" (" + escape(unit) + ")" if unit else ""}</text>',
              f'<rect class="frame" x="{left}" y="{top}" width="{pw}" height="{ph}"/>']
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
-        yy = top + ph - ph * k / 4
+    for k in range(ticks + 1):
+        v = lo + (hi - lo) * k / ticks
+        yy = top + ph - ph * k / ticks
         shown = 10 ** v if log else v
-        text = f"{shown * 100:.0f}%" if percent else _fmt(shown)
+        text = (f"{shown * 100:.0f}%" if percent
+                else _fmt(shown, None if log else hi - lo))
         parts.append(f'<line class="grid" x1="{left}" x2="{left + pw}" y1="{yy:.1f}" '
                      f'y2="{yy:.1f}"/><text class="ylab" x="{left - 4}" y="{yy + 4:.1f}" '
                      f'text-anchor="end">{text}</text>')

@@ -156,7 +156,8 @@ def patient_charts(detail: dict[str, Any], monitor: Monitor) -> list[str]:
         icans = [(float(r["day"]), float(r["icans_grade"])) for r in g
                  if r["icans_grade"] is not None]
         charts.append(series_chart("Daily ASTCT grade", {"CRS": crs, "ICANS": icans},
-                                   days=days, marks=marks, y_range=(0, 5), step=True))
+                                   days=days, marks=marks, y_range=(0, 5), step=True,
+                                   ticks=5))
     if detail["risks"] and monitor.risk is not None:
         series: dict[str, Sequence[tuple[float, float]]] = {}
         for r in detail["risks"]:

@@ -134,15 +134,13 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 
     table = Table(title=title, title_justify="left", header_style="bold", show_lines=False,
                   box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
                   padding=(0, 1) if not compact else (0, 0, 0, 1), pad_edge=not compact)
-    for col in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[col])
-        table.add_column(str(col), justify="right" if numeric else "left",
-                         overflow="fold", no_wrap=str(col) in no_wrap)
+    shown = frame.head(max_rows)
     integral = {c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])
+                and _counts_column(str(c))
                 and bool(np.all(np.isnan(x := frame[c].to_numpy(dtype=np.float64))
-                                | (np.mod(np.where(np.isfinite(x), x, 0.0), 1.0) == 0.0)))
-                and pd.api.types.is_float_dtype(frame[c]) and _counts_column(str(c))}
-    for _, row in frame.head(max_rows).iterrows():
+                                | (np.mod(np.where(np.isfinite(x), x, 0.0), 1.0) == 0.0)))}
+    rows: list[list[str]] = []
+    for _, row in shown.iterrows():
         cells = []
         for col, v in zip(frame.columns, row, strict=True):
             if isinstance(v, float | np.floating) and col in integral and math.isfinite(float(v)):
@@ -153,6 +151,16 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, digits: int = 
                 cells.append("")
             else:
                 cells.append(str(v))
+        rows.append(cells)
+    for j, col in enumerate(frame.columns):
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        # a column is never narrower than its longest word: cells wrap between words, not
+        # inside a number or a name
+        words = [len(w) for text in [str(col), *(r[j] for r in rows)] for w in text.split()]
+        table.add_column(str(col), justify="right" if numeric else "left",
+                         overflow="fold", no_wrap=str(col) in no_wrap,
+                         min_width=min(max(words, default=1), 30))
+    for cells in rows:
         table.add_row(*cells)
     if len(frame) > max_rows:
         table.caption = f"... {len(frame) - max_rows} more rows"

@@ -107,7 +107,7 @@ def print_comparison(comp: Any, n_early: int, landmark: str | None, notes: list[
         "AUC": [f"{a:.3f}" if a == a else "n/a" for a in full["AUC"]],
         "95% CI": [f"{lo:.3f}-{hi:.3f}" if lo == lo else ""
                    for lo, hi in zip(full["AUC 2.5%"], full["AUC 97.5%"], strict=True)],
-        "p": full[pcol],
+        "p": [("<0.001" if x < 0.001 else f"{x:.3f}") if x == x else "" for x in full[pcol]],
         "toci": full["after tocilizumab"],
     })
     console.print(frame_table(compact, f"Discrimination (AUC, DeLong 95% CI; p: paired DeLong vs "

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.table import Table
 
 from crsscore.cli._common import (
@@ -28,6 +29,10 @@ _STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
+        if value != value:
+            return ""
+        if value.is_integer() or abs(value) >= 1000:
+            return f"{value:,.0f}"
         return f"{value:.3g}"
     return "" if value is None else str(value)
 
@@ -75,11 +80,15 @@ def check(
 
     if len(report.analytes):
         missing = report.missing_by_variable.set_index("variable")["pct_missing"]
-        table = Table(title="Observations per analyte (canonical units)", title_justify="left")
-        for name in ("analyte", "unit", "rows", "patients", "% missing", "median", "min",
-                     "max", "implausible"):
+        # 80 columns: a light frame, short headers (explained in the title), no cell cut
+        table = Table(title="Observations per analyte (canonical units; pts: patients with a "
+                            "value; % miss: patients without; impl.: implausible)",
+                      title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      padding=(0, 0, 0, 1))
+        for name in ("analyte", "unit", "rows", "pts", "% miss", "median", "min", "max",
+                     "impl."):
             table.add_column(name, justify="left" if name in ("analyte", "unit") else "right",
-                             no_wrap=name in ("analyte", "unit"))
+                             no_wrap=True)
         for rec in report.analytes.to_dict(orient="records"):
             pct = missing.get(rec["analyte"])  # % of patients with no value at all
             table.add_row(str(rec["analyte"]), str(rec["unit"]), f"{rec['n_rows']:,}",
@@ -98,7 +107,7 @@ def check(
 
     tally = report.problem_counts()
     if len(tally):
-        table = Table(title="Problems by kind", title_justify="left")
+        table = Table(title="Problems by kind", title_justify="left", box=box.SIMPLE_HEAD)
         for name in ("severity", "table", "code", "n"):
             table.add_column(name, justify="right" if name == "n" else "left")
         for rec in tally.to_dict(orient="records"):

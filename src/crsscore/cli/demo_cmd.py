@@ -74,8 +74,13 @@ def demo(
     console.print(frame_table(dist, "Maximum CRS grade per patient", digits=1))
     any_crs = float((oc.frame["crs_max_grade"].fillna(0) >= 1).mean())
     severe = float(oc.frame["severe_crs"].mean())
-    console.print(f"Any CRS {100 * any_crs:.1f}% (study 67.2%), severe CRS {100 * severe:.1f}% (study 13.6%); "
-                  f"grade source: {oc.source_counts}")
+    from crsscore.cli.grade_cmd import grade_sources_text, icans_assessed
+
+    n_icans = int((oc.frame["icans_max_grade"] >= 1).sum()) if "icans_max_grade" in oc.frame else 0
+    icans = (f"; any ICANS {n_icans}" if icans_assessed(cohort)
+             else "; ICANS not assessed (no ICANS data)")
+    console.print(f"Any CRS {100 * any_crs:.1f}% (study 67.2%), severe CRS {100 * severe:.1f}% "
+                  f"(study 13.6%){icans}; grade source: {grade_sources_text(oc.source_counts)}")
 
     console.rule(f"4-5. Landmark {landmark}, derivation and bootstrap validation (B={bootstrap})")
     settings = DerivationSettings(seed=seed)
@@ -83,7 +88,7 @@ def demo(
         warnings.simplefilter("ignore", CrsscoreWarning)
         run = derive(cohort, landmark=landmark, settings=settings, bootstrap=bootstrap, seed=seed,
                      n_jobs=jobs, progress=bootstrap > 0, outcomes=oc, prior_outcome=prior_outcome)
-    print_derivation(run, show_table1=False)
+    print_derivation(run, show_table1=False, banner=False)  # the banner opened the demo
     if prior_outcome == "keep" and run.landmark.n_prior_outcome:
         console.print(
             f"[yellow]Timing:[/] {run.landmark.n_prior_outcome} of {run.events} severe-CRS patients "

@@ -45,12 +45,86 @@ def risk_rows(table: pd.DataFrame) -> pd.DataFrame:
                          "risk": [pct(float(p)) for p in table["probability"]]})
 
 
-def print_derivation(run: Any, *, show_table1: bool = True) -> None:
-    """Print a derivation run (shared by ``derive`` and ``demo``)."""
+def _num(x: float) -> str:
+    """An odds ratio or bound, readable at any size (no float noise, no 14-digit cells)."""
+    if x != x:
+        return "n/a"
+    if x == 0 or abs(x) < 0.005:
+        return f"{x:.1g}"
+    if abs(x) >= 1000:
+        return f"{x:.3g}"
+    return f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}"
+
+
+def _p(x: float) -> str:
+    return "" if x != x else ("<0.001" if x < 0.001 else f"{x:.3f}")
+
+
+def univariable_rows(uni: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:
+    """The univariable table in 80 columns: short headers, OR and its CI in one cell, the
+    transforms as notes below (long texts never squeezed into a column)."""
+    import pandas as pd
+
+    kind = "profile" if "OR lower 95% (profile)" in uni.columns else "Wald"
+    lo, hi = uni[f"OR lower 95% ({kind})"], uni[f"OR upper 95% ({kind})"]
+    frame = pd.DataFrame({
+        "variable": uni["variable"].astype(str),
+        "n": uni["n"].astype(int), "miss": uni["n_missing"].astype(int),
+        "ev": uni["events"].astype(int),
+        "OR (95% CI)": [f"{_num(o)} ({_num(a)}-{_num(b)})" for o, a, b in zip(uni["OR"], lo, hi, strict=True)],
+        "p": [_p(float(x)) for x in uni["p"]],
+        "AUC": [f"{float(a):.3f}" if a == a else "" for a in uni["AUC"]],
+    })
+    notes: dict[str, list[str]] = {}
+    for var, tr in zip(uni["variable"], uni["transform"], strict=True):
+        if str(tr) not in ("none", "", "nan"):
+            notes.setdefault(str(tr), []).append(str(var))
+    lines = [f"{', '.join(v)}: OR per unit of {t}" for t, v in notes.items()]
+    return frame, lines, ("profile-likelihood" if kind == "profile" else "Wald")
+
+
+def _short_stat(text: object) -> str:
+    """``1752.5 [735.2,3986.8]`` -> ``1752 [735,3987]``: values >= 100 without decimals."""
+    import re
+
+    def fix(m: re.Match[str]) -> str:
+        x = float(m.group(0))
+        return f"{x:.0f}" if abs(x) >= 100 else m.group(0)
+
+    return re.sub(r"-?\d+\.\d+", fix, str(text))
+
+
+def table1_rows(t1: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Table 1 in 80 columns: the statistic and the test named once below, not on every row."""
+    import pandas as pd
+
+    tests = {"Kruskal-Wallis": "KW", "Chi-squared": "chi2", "Fisher's exact": "Fisher",
+             "Two Sample T-test": "t", "": ""}
+    labels = []
+    for var, level in zip(t1["variable"], t1["level"], strict=True):
+        name = str(var).replace(", median [Q1,Q3]", "").replace(", n (%)", "").replace(", mean (SD)", "")
+        labels.append(f"{name} = {level}" if str(level) else name)
+    frame = pd.DataFrame({
+        "variable": labels,
+        "miss": [str(x) if str(x) not in ("", "0") else "" for x in t1["missing"]],
+        "overall": [_short_stat(x) for x in t1["overall"]],
+        "no severe": [_short_stat(x) for x in t1["no severe CRS"]],
+        "severe": [_short_stat(x) for x in t1["severe CRS"]],
+        "p": t1["p"].astype(str),
+        "test": [tests.get(str(t), str(t)) for t in t1["test"]],
+    })
+    used = sorted({str(t) for t in t1["test"] if str(t)})
+    notes = ["continuous: median [Q1,Q3]; categorical: n (%)",
+             "tests: " + ", ".join(f"{tests.get(t, t)} = {t}" for t in used)] if used else []
+    return frame, notes
+
+
+def print_derivation(run: Any, *, show_table1: bool = True, banner: bool = True) -> None:
+    """Print a derivation run (shared by ``derive`` and ``demo``), readable at 80 columns."""
     import pandas as pd
 
     m = run.model
-    if run.synthetic:
+    if run.synthetic and banner:
         console.print(SYNTHETIC_BANNER)
     lt = run.landmark
     console.print(
@@ -58,25 +132,51 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
         f"analysed, {run.events} with severe CRS; {lt.n_prior_outcome} had severe CRS before the "
         f"landmark and were {'excluded' if lt.policy == 'exclude' else 'kept (flagged)'}.")
     if show_table1:
-        t1 = run.table1.to_frame()
-        console.print(frame_table(t1.fillna(""), "Table 1 by outcome"))
-    uni = run.univariable
-    cols = [c for c in uni.columns if c in ("variable", "transform", "n", "n_missing", "events", "OR")
-            or c.startswith("OR lower") or c.startswith("OR upper") or c in ("p", "AUC")]
-    console.print(frame_table(uni[cols], "Univariable logistic regression"))
+        t1, t1_notes = table1_rows(run.table1.to_frame().fillna(""))
+        console.print(frame_table(t1, "Table 1 by outcome", compact=True, no_wrap=("variable",)))
+        for note in t1_notes:
+            console.print(f"  {note}", style="dim", markup=False)
+    uni, uni_notes, ci_kind = univariable_rows(run.univariable)
+    console.print(frame_table(uni, f"Univariable logistic regression ({ci_kind} 95% CI)",
+                              compact=True, no_wrap=("variable", "OR (95% CI)")))
+    for note in uni_notes:
+        console.print(f"  {note}", style="dim", markup=False)
     if getattr(m, "continuous_", None) is not None:
-        console.print(frame_table(m.continuous_.summary(),
+        summ = m.continuous_.summary()
+        multi = pd.DataFrame({
+            "term": summ["term"].astype(str), "coef": summ["coef"], "se": summ["se"],
+            "p": [_p(float(x)) for x in summ["p"]],
+            "OR (95% CI)": [f"{_num(o)} ({_num(a)}-{_num(b)})" for o, a, b in
+                            zip(summ["OR"], summ["OR 2.5%"], summ["OR 97.5%"], strict=True)],
+        })
+        if "fmi" in summ.columns:
+            multi["fmi"] = summ["fmi"]
+        console.print(frame_table(multi,
                                   f"Multivariable model ({'Firth' if m.method_ == 'firth' else 'ML'}, "
-                                  f"continuous reference, m={m.continuous_.m} imputation(s))"))
+                                  f"continuous reference, m={m.continuous_.m} imputation(s))",
+                                  compact=True, no_wrap=("term", "OR (95% CI)")))
     for note in m.notes_:
         console.print(f"  [dim]- {note}[/]")
     sheet = m.score_sheet()
     console.print(frame_table(sheet[[c for c in ("variable", "unit", "range", "points") if c in sheet]],
-                              "Score sheet (points)"))
+                              "Score sheet (points)", compact=True, no_wrap=("range",)))
     rg = pd.DataFrame([g.__dict__ for g in m.risk_groups_])
-    console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)"))
-    console.print(frame_table(risk_rows(m.risk_table()),
-                              "Total points -> risk of severe CRS (each reachable total)"))
+    if len(rg):
+        def span(a: float, b: float) -> str:
+            return f"{int(a)}-{int(b)}" if a == a and b == b else (f">= {int(a)}" if a == a else f"<= {int(b)}")
+
+        rg = pd.DataFrame({
+            "group": rg["name"].astype(str),
+            "points": [span(float(a), float(b)) for a, b in zip(rg["min_total"], rg["max_total"], strict=True)],
+            "n": rg["n"].astype(int), "events": rg["events"].astype(int),
+            "rate": [f"{100 * float(r):.1f} %" for r in rg["rate"]],
+            "95% CI": [f"{100 * float(a):.1f}-{100 * float(b):.1f} %"
+                       for a, b in zip(rg["ci_low"], rg["ci_high"], strict=True)],
+        })
+    console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)",
+                              compact=True, no_wrap=("group",)))
+    console.print("Total points -> risk of severe CRS (each reachable total)", style="italic")
+    console.print(frame_table(risk_rows(m.risk_table()), compact=True))
     cont = m.auc_continuous_apparent_
     console.print(
         f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/]"
@@ -88,16 +188,21 @@ def print_derivation(run: Any, *, show_table1: bool = True) -> None:
         tab = v.to_frame()
         console.print(frame_table(tab.reset_index().rename(columns={"index": "index"}),
                                   f"Bootstrap validation of the whole pipeline (B={v.B}, seed={v.seed}, "
-                                  f"failed fits {v.n_failed})", digits=4))
+                                  f"failed fits {v.n_failed})", digits=4, compact=True,
+                                  no_wrap=("index",)))
         console.print(
             f"Optimism-corrected AUC [bold]{tab.loc['AUC', 'index.corrected']:.3f}[/] "
             f"(apparent {tab.loc['AUC', 'index.orig']:.3f}); calibration slope "
             f"[bold]{tab.loc['Slope', 'index.corrected']:.3f}[/].")
     verdict = run.scorecard.sample_size
-    if verdict is not None and not verdict.ok:
+    shown_verdict = verdict is not None and not verdict.ok
+    if shown_verdict:
         console.print(f"[yellow]Sample size:[/] {verdict.message}")
     for w in dict.fromkeys(run.warnings):
         if verdict is not None and w == verdict.message:
+            continue
+        # the events-per-parameter warning says what the sample-size verdict already said
+        if shown_verdict and "events per candidate parameter" in w:
             continue
         console.print(f"[yellow]Warning:[/] {w}")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,6 +17,27 @@ from crsscore.cli._common import (
     load_data,
     write_json,
 )
+
+#: How a patient's grade was obtained, in words (``Outcomes.source_counts`` keys).
+GRADE_SOURCES = {"derived": "derived from the raw data", "recorded": "the centre's recorded grade",
+                 "none": "not gradable"}
+
+
+def grade_sources_text(counts: Mapping[Any, int]) -> str:
+    """``{'derived': 125}`` -> ``"derived from the raw data for 125 patients"``."""
+    return ", ".join(f"{GRADE_SOURCES.get(str(k), str(k))} for {int(v)} patient(s)"
+                     for k, v in sorted(counts.items()) if int(v))
+
+
+def icans_assessed(cohort: Any) -> bool:
+    """Whether the events hold anything ICANS is graded from (else 'any ICANS 0' would lie)."""
+    from crsscore.grading._features import ICANS_EVENTS
+
+    ev = cohort.events
+    if ev is None or len(ev) == 0 or "event" not in ev.columns:
+        return False
+    names = set(ev["event"].astype(str).str.strip().str.lower())
+    return bool(names & (set(ICANS_EVENTS) | {"icans_grade_recorded"}))
 
 
 @app.command()
@@ -67,12 +90,15 @@ def grade(
     console.print(f"CRS graded by {system}, ICANS by ASTCT 2019: {n} patient(s), "
                   f"{n_days} patient-day(s) ({n_na} not gradable)")
     n_unknown = int(o["severe_crs"].isna().sum())
+    has_icans = icans_assessed(cohort)
     console.print(f"  any CRS {n_any}/{n_graded} gradable patients, severe CRS (grade >= "
                   f"{result.settings.severe_grade}) {n_severe}"
                   + (f" (unknown for {n_unknown})" if n_unknown else "")
-                  + f", any ICANS {n_icans}")
+                  + (f", any ICANS {n_icans}" if has_icans else
+                     "; ICANS not assessed (no ICE, CAPD, consciousness, seizure, motor or "
+                     "cerebral-oedema events nor recorded ICANS grades)"))
     sources = o["grade_source"].value_counts().to_dict()
-    console.print("  grade source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())))
+    console.print("  grade source: " + grade_sources_text(sources))
     if len(result.disagreements):
         console.print(f"  {len(result.disagreements)} disagreement(s) with the centre's "
                       "recorded grades: see disagreements.csv")
@@ -91,7 +117,8 @@ def grade(
         "data_hash": cohort.data_hash(), "settings": result.settings.to_dict(),
         "n_patients": n, "n_patient_days": n_days, "n_days_not_gradable": n_na,
         "n_any_crs": n_any, "n_severe_crs": n_severe, "n_severe_crs_unknown": n_unknown,
-        "n_any_icans": n_icans, "warnings": result.warnings,
+        "n_any_icans": n_icans if has_icans else None, "icans_assessed": has_icans,
+        "warnings": result.warnings,
         "missing_tables": list(cohort.missing_tables),
         "grade_source": sources, "n_disagreements": len(result.disagreements),
         "problems": [p.to_dict() for p in result.problems], "notes": result.notes,

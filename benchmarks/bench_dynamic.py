@@ -66,8 +66,9 @@ def run(n: int, *, seed: int, B: int, jobs: int, thresholds: list[float],
               "patient-clustered percentile, shifted by the optimism)\n")
         print(md(head))
         d = val.auc_difference[val.auc_difference["horizon"] == h]
-        print("\nAUC gain, dynamic - today's grade alone:\n")
-        print(md(d[["subset", "apparent", "optimism", "corrected", "ci_low", "ci_high"]]))
+        print("\nAUC gain, dynamic - comparator:\n")
+        print(md(d[["versus", "subset", "apparent", "optimism", "corrected", "ci_low",
+                    "ci_high"]]))
         perf = val.performance
         cal = perf[(perf["horizon"] == h) & (perf["model"] == "dynamic")
                    & (perf["subset"] == "all") & (perf["metric"] != "auc")]
@@ -75,7 +76,7 @@ def run(n: int, *, seed: int, B: int, jobs: int, thresholds: list[float],
         print(md(cal[["metric", "apparent", "optimism", "corrected"]], 4))
     byday = val.auc_by_day[(val.auc_by_day["horizon"] == 2) & (val.auc_by_day["events"] > 0)]
     print("\nApparent AUC by day since infusion, h = 2 (days with an event):\n")
-    print(md(byday[["day", "n", "events", "auc_dynamic", "auc_comparator"]]))
+    print(md(byday[["day", "n", "events", "auc_dynamic", "auc_comparator", "auc_baseline"]]))
     rows = []
     for thr in thresholds:
         s = replay(card, pdays, threshold=thr, horizon=2).summary

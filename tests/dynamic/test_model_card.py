@@ -104,12 +104,13 @@ def test_validation_reports_both_models_subsets_and_censoring(model: DynamicMode
                                                               pdays: PersonDays) -> None:
     val = validate_dynamic(model, pdays, B=20, seed=2, horizons=[2])
     head = val.headline(2)
-    assert set(head["model"]) == {"dynamic", "comparator"}
+    assert set(head["model"]) == {"dynamic", "comparator", "baseline"}
     assert set(head["subset"]) == {"all", "grade<=1"}
     assert head["ci_low"].notna().all()
     assert (head["ci_low"] <= head["corrected"]).all()
-    d = val.auc_difference.set_index("subset")
-    assert d.loc["all", "apparent"] > 0
+    d = val.auc_difference.set_index(["versus", "subset"])
+    assert d.loc[("today's CRS grade alone", "all"), "apparent"] > 0
+    assert d.loc[("static baseline", "all"), "apparent"] > 0
     assert val.B_effective[2] == 20
     assert "never counted as non-events" in val.to_dict()["censoring"]
     byday = val.auc_by_day

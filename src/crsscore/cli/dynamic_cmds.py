@@ -77,14 +77,14 @@ def print_validation(val: Any, horizons: list[int]) -> None:
         auc = perf[(perf["horizon"] == h) & (perf["metric"] == "auc")]
         rows = auc[["subset", "model", "n", "events", "apparent", "optimism", "corrected",
                     "ci_low", "ci_high"]].copy()
-        rows["model"] = rows["model"].map({"dynamic": "dynamic",
-                                           "comparator": "grade alone"})
+        rows["model"] = rows["model"].map({"dynamic": "dynamic", "comparator": "grade alone",
+                                           "baseline": "baseline"})
         console.print(frame_table(rows, f"Horizon {h} day(s): AUC (patient-clustered "
                                         f"optimism correction, B = {val.B})"))
         d = val.auc_difference[val.auc_difference["horizon"] == h]
-        console.print(frame_table(d[["subset", "apparent", "optimism", "corrected", "ci_low",
-                                     "ci_high"]],
-                                  f"Horizon {h}: AUC gain over today's CRS grade alone"))
+        console.print(frame_table(d[["versus", "subset", "apparent", "optimism", "corrected",
+                                     "ci_low", "ci_high"]],
+                                  f"Horizon {h}: AUC gain of the dynamic model"))
         cal = perf[(perf["horizon"] == h) & (perf["model"] == "dynamic")
                    & (perf["subset"] == "all") & (perf["metric"] != "auc")]
         console.print(frame_table(pd.DataFrame(cal[["metric", "apparent", "optimism",

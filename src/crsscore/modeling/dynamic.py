@@ -12,7 +12,9 @@ deviance).  The intercept is not penalised.  The fitted model is written as a
 predictors' own (transformed) scale; model and card score through the same design function.
 
 The comparator "today's CRS grade alone" is the same fitter on two indicators (grade 1,
-grade 2 today; rows at risk have grade <= 2).
+grade 2 today; rows at risk have grade <= 2); the comparator "static baseline" is the same
+fitter on the day spline and the baseline covariates only (what is known before infusion,
+updated by nothing but the day).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ IntArray = npt.NDArray[np.int64]
 #: Penalty grid (ridge lambda on standardised terms, in units of the summed log-likelihood).
 DEFAULT_LAMBDAS: Final = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 COMPARATOR_NAME: Final = "today's CRS grade alone"
+BASELINE_NAME: Final = "static baseline (day since infusion and baseline covariates)"
 
 _BASELINE_LOG: Final = {"mrd_baseline_pct": 0.001, "mrd_post_ld_pct": 0.001,
                         "marrow_blasts_pct": 0.1, "dose_cells_per_kg": 1e4}
@@ -273,6 +276,8 @@ class DynamicModel:
     pdays_info: dict[str, Any]
     seed: int
     notes: list[str] = field(default_factory=list)
+    baseline: dict[int, RidgeFit] = field(default_factory=dict)
+    baseline_predictors: list[DynPredictor] = field(default_factory=list)
 
     @property
     def horizons(self) -> list[int]:
@@ -289,6 +294,11 @@ class DynamicModel:
         x = design_matrix(frame, self.spline, comparator_predictors())[:, len(
             self.spline.knots) - 1:]
         return self.comparator[horizon].predict(x)
+
+    def predict_baseline(self, frame: pd.DataFrame, horizon: int) -> FloatArray:
+        """Risk from the static baseline comparator (day spline + baseline covariates)."""
+        x = design_matrix(frame, self.spline, self.baseline_predictors)
+        return self.baseline[horizon].predict(x)
 
     def to_card(self, *, card_id: str = "dynamic-severe-crs",
                 name: str = "Daily risk of severe CRS within h days",
@@ -312,6 +322,14 @@ class DynamicModel:
                 "models": {str(h): {"intercept": f.intercept,
                                     "coefficients": [float(v) for v in f.coef]}
                            for h, f in self.comparator.items()}}
+        if self.baseline:
+            comp["baseline"] = {
+                "name": BASELINE_NAME,
+                "terms": self.spline.term_names + [p.name for p in self.baseline_predictors],
+                "predictors": [p.model_dump() for p in self.baseline_predictors],
+                "models": {str(h): {"intercept": f.intercept,
+                                    "coefficients": [float(v) for v in f.coef]}
+                           for h, f in self.baseline.items()}}
         info = self.pdays_info
         return DynamicScoreCard(
             id=card_id, name=name, horizons=self.horizons,
@@ -347,8 +365,11 @@ def fit_dynamic(pdays: PersonDays, *, horizons: Sequence[int] | None = None,
     x_all = design_matrix(data, spline, preds)
     comp_preds = comparator_predictors()
     xc_all = design_matrix(data, spline, comp_preds)[:, len(knots) - 1:]
+    base_preds = [p for p in preds if p.kind == "baseline"]
+    xb_all = design_matrix(data, spline, base_preds)
     fits: dict[int, RidgeFit] = {}
     comps: dict[int, RidgeFit] = {}
+    bases: dict[int, RidgeFit] = {}
     cvs: dict[int, pd.DataFrame] = {}
     notes: list[str] = []
     for h in hs:
@@ -363,11 +384,16 @@ def fit_dynamic(pdays: PersonDays, *, horizons: Sequence[int] | None = None,
             notes.append(f"horizon {h}: the chosen penalty {lam:g} is at the end of the grid")
         fits[h] = ridge_logistic(x, y, lam)
         comps[h] = ridge_logistic(xc_all[known], y, 1e-3)
+        with single_thread_blas():
+            lam_b, _ = choose_penalty(xb_all[known], y, groups, lambdas=lambdas, k=folds,
+                                      seed=seed)
+        bases[h] = ridge_logistic(xb_all[known], y, lam_b)
         cvs[h] = table
     info = pdays.to_dict()
     info["censoring_code"] = CENSORING_CODE
     return DynamicModel(spline=spline, predictors=preds, fits=fits, comparator=comps, cv=cvs,
-                        counts=pdays.counts(), pdays_info=info, seed=seed, notes=notes)
+                        counts=pdays.counts(), pdays_info=info, seed=seed, notes=notes,
+                        baseline=bases, baseline_predictors=base_preds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +510,7 @@ def fit_points(pdays: PersonDays, horizon: int, *, lam: float | None = None,
                             "missing value scores 0 points")
 
 
-__all__ = ["COMPARATOR_NAME", "DEFAULT_LAMBDAS", "DynamicModel", "RidgeFit", "choose_penalty",
+__all__ = ["BASELINE_NAME", "COMPARATOR_NAME", "DEFAULT_LAMBDAS", "DynamicModel", "RidgeFit", "choose_penalty",
            "comparator_predictors", "default_predictors", "fit_dynamic", "fit_points", "grouped_folds",
            "newton_ridge",
            "ridge_logistic", "single_thread_blas", "standardise", "with_imputes"]

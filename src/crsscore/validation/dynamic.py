@@ -6,12 +6,13 @@ Every resample and every fold keeps a patient's days together:
   drawn patient's person-days (a patient drawn twice contributes its days twice);
 * :func:`grouped_split` splits patients (not rows) in two.
 
-:func:`validate_dynamic` reports, per horizon, for the dynamic model and for the comparator
-"today's CRS grade alone", overall and within the person-days at CRS grade <= 1 today:
+:func:`validate_dynamic` reports, per horizon, for the dynamic model and for the comparators
+"today's CRS grade alone" and "static baseline" (day since infusion and the baseline
+covariates), overall and within the person-days at CRS grade <= 1 today:
 AUC (apparent with DeLong CI, Harrell's optimism from a patient-clustered bootstrap that
 refits the model with the penalty chosen on the full data, and the optimism-corrected AUC with
 a patient-clustered percentile interval shifted by the optimism), calibration intercept and
-slope, Brier score; the difference in AUC (dynamic - comparator) the same way; and the
+slope, Brier score; the difference in AUC (dynamic - each comparator) the same way; and the
 apparent AUC by day since infusion.
 
 :func:`replay` feeds the person-days to a card day by day (a row uses only what was known by
@@ -45,6 +46,9 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 METRICS: Final = ("auc", "calibration_intercept", "calibration_slope", "brier")
+#: Display names of the models in the validation tables.
+MODEL_LABELS: Final = {"dynamic": "dynamic model", "comparator": "today's CRS grade alone",
+                       "baseline": "static baseline"}
 SUBSETS: Final = ("all", "grade<=1")
 
 
@@ -169,7 +173,7 @@ class DynamicValidation:
 
     performance: pd.DataFrame  # horizon, model, subset, metric, apparent, optimism, corrected, ci
     auc_difference: pd.DataFrame  # horizon, subset, apparent, optimism, corrected, ci
-    auc_by_day: pd.DataFrame  # horizon, day, n, events, auc_dynamic, auc_comparator
+    auc_by_day: pd.DataFrame  # horizon, day, n, events, auc_dynamic, _comparator, _baseline
     calibration_bins: pd.DataFrame  # horizon, bin, predicted, observed, n
     B: int
     B_effective: dict[int, int]
@@ -212,6 +216,7 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
     x_all = model.design(data)
     nsp = len(model.spline.knots) - 1
     xc_all = design_matrix(data, model.spline, comparator_predictors())[:, nsp:]
+    xb_all = design_matrix(data, model.spline, model.baseline_predictors)
     alpha = (1.0 - level) / 2.0
     perf_rows: list[dict[str, Any]] = []
     diff_rows: list[dict[str, Any]] = []
@@ -232,12 +237,20 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
             z1 = np.hstack([np.ones((y.size, 1)), (x - fit.center) / fit.scale])
             zc1 = np.hstack([np.ones((y.size, 1)), (xc - cfit.center) / cfit.scale])
             preds = {"dynamic": expit(z1 @ fit.beta_std), "comparator": expit(zc1 @ cfit.beta_std)}
+            zb1: FloatArray | None = None
+            bfit = model.baseline.get(h)
+            if bfit is not None:
+                xb = xb_all[known]
+                zb1 = np.hstack([np.ones((y.size, 1)), (xb - bfit.center) / bfit.scale])
+                preds["baseline"] = expit(zb1 @ bfit.beta_std)
+            others = [m for m in preds if m != "dynamic"]
             apparent = {(m, s): _metrics(y[mask], preds[m][mask])
                         for m in preds for s, mask in sub.items()}
             opt_sum = {k: np.zeros(len(METRICS)) for k in apparent}
             opt_n = {k: np.zeros(len(METRICS)) for k in apparent}
             frozen: dict[tuple[str, str], list[float]] = {k: [] for k in apparent}
-            frozen_diff: dict[str, list[float]] = {s: [] for s in sub}
+            frozen_diff: dict[tuple[str, str], list[float]] = {
+                (other, s): [] for other in others for s in sub}
             grade_i = np.clip(grade, 0, 2).astype(np.int64)
             zc_levels = np.hstack([np.ones((3, 1)), (np.array([[0.0, 0.0], [1.0, 0.0],
                                                                [0.0, 1.0]]) - cfit.center)
@@ -247,7 +260,9 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
 
             ctx = _BootContext(y=y, z1=z1, zc1=zc1, fit_beta=fit.beta_std, lam=fit.lam,
                                cfit_beta=cfit.beta_std, clam=cfit.lam, sub=sub,
-                               grade_i=grade_i, zc_levels=zc_levels, codes=codes)
+                               grade_i=grade_i, zc_levels=zc_levels, codes=codes, zb1=zb1,
+                               bfit_beta=None if bfit is None else bfit.beta_std,
+                               blam=0.0 if bfit is None else bfit.lam)
             one = functools.partial(_one_resample, ctx)
             samples = grouped_bootstrap_indices(groups, B, seed + 1000 * h) if B else []
             if jobs > 1 and samples:
@@ -263,15 +278,16 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
                     continue
                 n_ok += 1
                 for s in sub:
-                    for m in ("dynamic", "comparator"):
+                    for m in preds:
                         d = res[(m, s)]
                         ok = np.isfinite(d)
                         opt_sum[(m, s)][ok] += d[ok]
                         opt_n[(m, s)][ok] += 1
-                    a_dyn, a_cmp = res[("frozen", s)]
-                    frozen[("dynamic", s)].append(a_dyn)
-                    frozen[("comparator", s)].append(a_cmp)
-                    frozen_diff[s].append(a_dyn - a_cmp)
+                    fr = res[("frozen", s)]
+                    for m in preds:
+                        frozen[(m, s)].append(fr[m])
+                    for other in others:
+                        frozen_diff[(other, s)].append(fr["dynamic"] - fr[other])
             b_eff[h] = n_ok
             for (m, s), app in apparent.items():
                 mask = sub[s]
@@ -299,27 +315,33 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
                                    + (", shifted by the optimism" if shift else
                                       ", apparent (no bootstrap)"))
                     perf_rows.append(row)
-            for s, mask in sub.items():
-                a_d = apparent[("dynamic", s)][0]
-                a_c = apparent[("comparator", s)][0]
-                o_d = _row_value(perf_rows, h, "dynamic", s, "optimism")
-                o_c = _row_value(perf_rows, h, "comparator", s, "optimism")
-                fd = np.asarray([v for v in frozen_diff[s] if np.isfinite(v)])
-                o = (o_d if math.isfinite(o_d) else 0.0) - (o_c if math.isfinite(o_c) else 0.0)
-                lo = hi = math.nan
-                if fd.size >= 10:
-                    lo, hi = (float(v) - o for v in np.quantile(fd, [alpha, 1 - alpha]))
-                diff_rows.append({"horizon": h, "subset": s, "apparent": a_d - a_c,
-                                  "optimism": o, "corrected": a_d - a_c - o, "ci_low": lo,
-                                  "ci_high": hi, "n": int(mask.sum()),
-                                  "events": int(y[mask].sum())})
+            for other in others:
+                for s, mask in sub.items():
+                    a_d = apparent[("dynamic", s)][0]
+                    a_c = apparent[(other, s)][0]
+                    o_d = _row_value(perf_rows, h, "dynamic", s, "optimism")
+                    o_c = _row_value(perf_rows, h, other, s, "optimism")
+                    fd = np.asarray([v for v in frozen_diff[(other, s)] if np.isfinite(v)])
+                    o_diff = ((o_d if math.isfinite(o_d) else 0.0)
+                              - (o_c if math.isfinite(o_c) else 0.0))
+                    lo = hi = math.nan
+                    if fd.size >= 10:
+                        lo, hi = (float(v) - o_diff
+                                  for v in np.quantile(fd, [alpha, 1 - alpha]))
+                    diff_rows.append({"horizon": h, "versus": MODEL_LABELS[other],
+                                      "subset": s, "apparent": a_d - a_c, "optimism": o_diff,
+                                      "corrected": a_d - a_c - o_diff, "ci_low": lo,
+                                      "ci_high": hi, "n": int(mask.sum()),
+                                      "events": int(y[mask].sum())})
             day = frame["day"].to_numpy(dtype=np.float64)
             for t in np.unique(day):
                 at = day == t
                 day_rows.append({"horizon": h, "day": int(t), "n": int(at.sum()),
                                  "events": int(y[at].sum()),
                                  "auc_dynamic": fast_auc(y[at], preds["dynamic"][at]),
-                                 "auc_comparator": fast_auc(y[at], preds["comparator"][at])})
+                                 "auc_comparator": fast_auc(y[at], preds["comparator"][at]),
+                                 "auc_baseline": (fast_auc(y[at], preds["baseline"][at])
+                                                  if "baseline" in preds else math.nan)})
             p = preds["dynamic"]
             edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
             b = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
@@ -350,6 +372,9 @@ class _BootContext:
     grade_i: IntArray
     zc_levels: FloatArray
     codes: dict[tuple[str, str], IntArray]
+    zb1: FloatArray | None = None
+    bfit_beta: FloatArray | None = None
+    blam: float = 0.0
 
 
 def _one_resample(c: _BootContext, idx: IntArray) -> dict[Any, Any] | None:
@@ -362,6 +387,9 @@ def _one_resample(c: _BootContext, idx: IntArray) -> dict[Any, Any] | None:
     bc, _ = newton_ridge(c.zc1[idx], yb, c.clam, start=c.cfit_beta, max_iter=25, tol=1e-8)
     boot_pred = {"dynamic": (expit(c.z1[idx] @ bd), expit(c.z1 @ bd)),
                  "comparator": (expit(c.zc1[idx] @ bc), expit(c.zc1 @ bc))}
+    if c.zb1 is not None and c.bfit_beta is not None:
+        bb, _ = newton_ridge(c.zb1[idx], yb, c.blam, start=c.bfit_beta, max_iter=25, tol=1e-8)
+        boot_pred["baseline"] = (expit(c.zb1[idx] @ bb), expit(c.zb1 @ bb))
     # the comparator's risk is a function of today's grade (0, 1, 2): its AUC needs only
     # the order of its three risks
     lvl = np.argsort(np.argsort(expit(c.zc_levels @ bc), kind="stable"))
@@ -375,8 +403,7 @@ def _one_resample(c: _BootContext, idx: IntArray) -> dict[Any, Any] | None:
             res[(m, s)] = (_metrics(yb[mb], p_app[mb], calibration=cal, codes=ca)
                            - _metrics(y[mask], p_test[mask], calibration=cal, codes=ct))
         w = np.bincount(idx[mb], minlength=y.size).astype(np.float64)
-        res[("frozen", s)] = (grouped_auc(c.codes[("dynamic", s)], y, w),
-                              grouped_auc(c.codes[("comparator", s)], y, w))
+        res[("frozen", s)] = {m: grouped_auc(c.codes[(m, s)], y, w) for m in boot_pred}
     return res
 
 
@@ -584,18 +611,19 @@ class DynamicReport:
         auc = perf[perf["metric"] == "auc"][["horizon", "subset", "model", "n", "events",
                                              "apparent", "optimism", "corrected", "ci_low",
                                              "ci_high"]].copy()
-        auc["model"] = auc["model"].map({"dynamic": "dynamic model",
-                                         "comparator": "today's CRS grade alone"})
-        diff = v.auc_difference[["horizon", "subset", "apparent", "optimism", "corrected",
-                                 "ci_low", "ci_high"]]
+        auc["model"] = auc["model"].map(MODEL_LABELS)
+        diff = v.auc_difference[["horizon", "versus", "subset", "apparent", "optimism",
+                                 "corrected", "ci_low", "ci_high"]]
         cal = perf[(perf["model"] == "dynamic") & (perf["subset"] == "all")
                    & (perf["metric"] != "auc")][["horizon", "metric", "apparent", "optimism",
                                                   "corrected"]]
         tables = [_html_table("dyn-auc", "AUC per horizon: dynamic model beside today's CRS "
-                              "grade alone, all person-days and days at grade <= 1 "
+                              "grade alone and the static baseline, all person-days and days "
+                              "at grade <= 1 "
                               "(optimism-corrected; CI: patient-clustered bootstrap "
                               "percentile shifted by the optimism)", auc),
-                  _html_table("dyn-auc-gain", "AUC gain over today's CRS grade alone", diff),
+                  _html_table("dyn-auc-gain", "AUC gain of the dynamic model over each "
+                              "comparator", diff),
                   _html_table("dyn-calibration", "Calibration intercept, slope and Brier "
                               "score of the dynamic model", cal),
                   _html_table("dyn-replay", f"Replay (silent trial): horizon {r.horizon} "
@@ -645,6 +673,9 @@ def _plot_auc_by_day(byday: pd.DataFrame, path: Any) -> None:
         ax.plot(part["day"], part["auc_dynamic"], "o-", color="#c0392b", label="dynamic")
         ax.plot(part["day"], part["auc_comparator"], "s--", color="#7f8c8d",
                 label="grade alone")
+        if "auc_baseline" in part and part["auc_baseline"].notna().any():
+            ax.plot(part["day"], part["auc_baseline"], "^:", color="#2e86c1",
+                    label="static baseline")
         ax.set_title(f"h = {h} day(s)")
         ax.set_xlabel("day since infusion")
         ax.set_ylim(0.4, 1.01)
@@ -674,6 +705,6 @@ def _plot_calibration(bins: pd.DataFrame, path: Any) -> None:
     plt.close(fig)
 
 
-__all__ = ["METRICS", "SUBSETS", "DynamicReport", "DynamicValidation", "ReplayResult", "fast_auc",
+__all__ = ["METRICS", "MODEL_LABELS", "SUBSETS", "DynamicReport", "DynamicValidation", "ReplayResult", "fast_auc",
            "fast_calibration", "grouped_bootstrap_indices", "grouped_split",
            "plot_trajectories", "replay", "single_thread_blas", "validate_dynamic"]

@@ -23,7 +23,9 @@ every fold, with that time limit, and prints whether it is proven optimal at its
 
 ``--write-reference`` stores the crsscore results for the fast data sets (mammo,
 breastcancer) in ``tests/modeling/intscore_reference.json``, which the test suite checks.
-The data are read where they are (``--data-dir``), never copied.
+The data are read where they are (``--data-dir``), never copied.  ``wdbc`` (continuous
+columns: scikit-learn's breast-cancer data, 569 x 30, fixed stratified folds from a seed) is
+written to a temporary folder for the run, so FasterRisk reads the same folds.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -56,7 +59,34 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "riskslim"
 REFERENCE = ROOT / "tests" / "modeling" / "intscore_reference.json"
 FAST = ("mammo", "breastcancer")
-ALL = ("mammo", "breastcancer", "mushroom", "adult")
+#: continuous data sets made here (no download, nothing copied into the repository)
+CONTINUOUS = ("wdbc",)
+ALL = ("mammo", "breastcancer", "mushroom", "adult", *CONTINUOUS)
+FOLD_SEED = 2026
+
+
+def make_continuous(name: str, out_dir: Path) -> None:
+    """Write ``<name>_data.csv`` and ``<name>_cvindices.csv`` (RiskSLIM layout) to ``out_dir``.
+
+    ``wdbc``: the Wisconsin diagnostic breast-cancer data scikit-learn ships
+    (``load_breast_cancer``, 569 x 30 continuous columns, label 1 = malignant), five stratified
+    folds drawn with seed ``FOLD_SEED``.
+    """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold
+
+    if name != "wdbc":
+        raise ValueError(name)
+    bc = load_breast_cancer()
+    y = 1 - bc.target  # sklearn codes malignant as 0
+    frame = pd.DataFrame(bc.data, columns=[c.replace(" ", "_") for c in bc.feature_names])
+    frame.insert(0, "malignant", y)
+    frame.to_csv(out_dir / f"{name}_data.csv", index=False)
+    folds = np.zeros(len(y), dtype=int)
+    skf = StratifiedKFold(n_splits=5, shuffle=True, random_state=FOLD_SEED)
+    for f, (_, te) in enumerate(skf.split(bc.data, y), start=1):
+        folds[te] = f
+    pd.Series(folds).to_csv(out_dir / f"{name}_cvindices.csv", index=False, header=False)
 
 
 def load(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -166,11 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     rows = []
     cert_rows: list[str] = []
+    made = Path(tempfile.mkdtemp(prefix="crsscore-intscore-"))
     for name in args.datasets:
-        X, y, folds = load(args.data_dir, name)
+        data_dir = args.data_dir
+        if name in CONTINUOUS:
+            make_continuous(name, made)
+            data_dir = made
+        X, y, folds = load(data_dir, name)
         ours = run_crsscore(X, y, folds, args.k)
         l1 = run_l1_round(X, y, folds, args.k)
-        fr = run_fasterrisk(fr_python, args.data_dir, name, args.k) if fr_python else None
+        fr = run_fasterrisk(fr_python, data_dir, name, args.k) if fr_python else None
         results[name] = {"rows": int(X.shape[0]), "features": int(X.shape[1]),
                          "crsscore": ours, "l1_round": l1, "fasterrisk": fr}
         if args.certify > 0:

@@ -463,6 +463,12 @@ class RoundingOptions:
     n_exact: int = 24
     n_multipliers: int = 20
     max_local_steps: int = 50
+    #: local search on supports with more than ``screen_rows`` distinct patterns (continuous
+    #: columns) refits only the ``screen`` neighbours best at the current scale (0: all)
+    screen: int = 8
+    screen_rows: int = 256
+    #: ... and refits exactly the best ``n_exact_large`` starting vectors (``n_exact`` below)
+    n_exact_large: int = 8
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -543,7 +549,7 @@ def _candidates(prob: Problem, fit: ContinuousFit, opts: RoundingOptions
     B = C @ gt - CH @ beta
     s_star = np.clip(-B / A, _S_MIN, prob.s_max)
     q = B * s_star + 0.5 * A * s_star * s_star
-    k = min(opts.n_exact, len(C))
+    k = min(opts.n_exact if m <= opts.screen_rows else opts.n_exact_large, len(C))
     top = np.argpartition(q, k - 1)[:k] if k < len(C) else np.arange(len(C))
     Ck = C[top]
     d = s_star[top, None] * Ck - beta[None, :]
@@ -584,6 +590,22 @@ def _stack_eval(prob: Problem, states: Sequence[_Rounding], Cs: Sequence[FloatAr
         W0[:mm, col:col + k] = st.pat.n0[:, None]
         col += k
     return refit_exact(T, W1, W0, prob.s_max, a0, s0, prob.intercept_bound)
+
+
+def _screen(st: _Rounding, nb: FloatArray, keep: int) -> FloatArray:
+    """The ``keep`` neighbours with the lowest loss at the current intercept and multiplier.
+
+    On continuous columns every patient is its own pattern and the exact refit of each of the
+    ~50 neighbours of a support dominates the fit; the loss at the current ``(a, s)`` (one
+    pass, no Newton) ranks them, and only the best few are refitted exactly.
+    """
+    if len(nb) <= keep:
+        return nb
+    z = st.a + st.s * (st.pat.P @ nb.T)
+    n1, n0 = st.pat.n1[:, None], st.pat.n0[:, None]
+    lf = ((n1 + n0) * np.logaddexp(0.0, z) - n1 * z).sum(axis=0)
+    out: FloatArray = nb[np.argpartition(lf, keep - 1)[:keep]]
+    return out
 
 
 def round_supports(prob: Problem, fits: Sequence[ContinuousFit],
@@ -633,6 +655,8 @@ def round_supports(prob: Problem, fits: Sequence[ContinuousFit],
         owners = [owners[j] for j in keep]
         if not owners:
             break
+        if opts.screen > 0 and max(len(states[i].pat.n1) for i in owners) > opts.screen_rows:
+            nbs = [_screen(states[i], nb, opts.screen) for nb, i in zip(nbs, owners, strict=True)]
         a0 = np.concatenate([np.full(len(nb), states[i].a) for nb, i in zip(nbs, owners, strict=True)])
         s0 = np.concatenate([np.full(len(nb), states[i].s) for nb, i in zip(nbs, owners, strict=True)])
         a, sc, loss = _stack_eval(prob, [states[i] for i in owners], nbs, a0, s0)

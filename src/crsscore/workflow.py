@@ -22,7 +22,7 @@ from crsscore.errors import CrsscoreWarning, LowEventsWarning, ModelError, Sampl
 from crsscore.grading import grade_cohort
 from crsscore.modeling.candidates import Candidate
 from crsscore.modeling.candidates import candidates as make_candidates
-from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
+from crsscore.modeling.derivation import DerivationSettings, PointScoreModel, resampling_fit
 from crsscore.modeling.table1 import Table1, table_one
 from crsscore.modeling.univariable import univariable_table
 from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
@@ -334,7 +334,7 @@ def pipeline_fit_fn(data: pd.DataFrame, settings: DerivationSettings, *, points:
         if weights is not None:
             reps = np.asarray(weights, dtype=np.int_)
             rows, yy = np.repeat(rows, reps), np.repeat(yy, reps)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), resampling_fit():
             warnings.simplefilter("ignore")
             model = _model(boot_settings, points, max_features).fit(
                 data.iloc[rows].reset_index(drop=True), yy)

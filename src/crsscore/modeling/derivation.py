@@ -239,6 +239,21 @@ def _fit_safe(X: FloatArray, y: IntArray, names: Sequence[str], firth: bool,
 _STACKED: contextvars.ContextVar[bool] = contextvars.ContextVar("crsscore_stacked", default=True)
 
 
+#: Set by the pipeline bootstrap (:func:`resampling_fit`): ``fit`` stops once the predictor
+#: is complete, skipping what only describes a reported model (the same predictions).
+_LEAN: contextvars.ContextVar[bool] = contextvars.ContextVar("crsscore_lean", default=False)
+
+
+@contextlib.contextmanager
+def resampling_fit() -> Iterator[None]:
+    """Within this block ``PointScoreModel.fit`` builds the predictor only (for resamples)."""
+    token = _LEAN.set(True)
+    try:
+        yield
+    finally:
+        _LEAN.reset(token)
+
+
 @contextlib.contextmanager
 def reference_path() -> Iterator[None]:
     """Within this block, derivations run the per-imputation reference path (for tests)."""
@@ -494,6 +509,10 @@ class PointScoreModel:
         else:
             self.prob_intercept_ = self.prob_intercept_raw_
 
+        if _LEAN.get():
+            # inside a resampling loop: the predictor is complete; risk groups, the risk
+            # table, training ranges and apparent AUCs only describe the reported model
+            return self
         complete = ~np.isnan(self._observed_raw[:, [names.index(n) for n in self.scored_]]).any(axis=1)
         t_obs = self._total_raw(self._observed_raw[complete])
         self.risk_groups_: list[RiskGroupSummary] = risk_groups(

@@ -163,6 +163,54 @@ def test_validation_calibration_and_comparison_match(built: Any) -> None:
     assert p.row("comparison", "Derived score (this report)")["card_id"] == run.scorecard.id
 
 
+def test_comparison_says_the_derived_auc_is_apparent_and_shows_the_corrected_one(built: Any) -> None:
+    """Issue 14.11 (optimism) and 14.8 (a yes/no rule evaluated as yes/no) in the report."""
+    run, p = built.run, parse(built.html)
+    corrected = float(run.validation.to_frame().loc["AUC", "index.corrected"])
+    caveat = p.ids["comparison-caveat"]
+    assert "fitted on these same patients" in caveat and "optimistic" in caveat
+    assert f"{corrected:.3f}" in caveat
+    derived = p.row("comparison", "Derived score (this report)")
+    assert derived[f"AUC optimism-corrected (bootstrap B={run.validation.B})"] == f3(corrected)
+    assert derived["AUC is"].startswith("apparent")
+    ids = p.column("comparison", "card_id")
+    kinds = dict(zip(ids, p.column("comparison", "AUC is"), strict=True))
+    assert kinds["m-easix"].startswith("external")
+    rules = dict(zip(ids, p.column("comparison", "evaluated as"), strict=True))
+    assert rules["easix-preld-4.67"] == "yes/no rule" and rules["easix"] == "score"
+    rule = next(e for e in built.comparison.evaluations if e.card_id == "easix-preld-4.67")
+    if rule.n_scored:
+        sens = dict(zip(ids, p.column("comparison", "sensitivity"), strict=True))
+        assert sens["easix-preld-4.67"] == f3(rule.sensitivity)
+    assert "except those marked DEVIATION" not in built.html  # nothing moved here
+
+
+def test_a_score_moved_with_at_is_labelled_a_deviation_in_the_report(built: Any, tmp_path: Path) -> None:
+    """Issue 14.7: --at is labelled in the report too."""
+    import warnings
+
+    from crsscore.cli.compare_cmd import run_comparison
+    from crsscore.errors import CrsscoreWarning
+    from crsscore.report import build_report
+    from crsscore.scores.builtin import get_builtin
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CrsscoreWarning)
+        comp, _, _ = run_comparison(built.cohort, [built.run.scorecard, get_builtin("m-easix")],
+                                    landmark=None, reference=built.run.scorecard.id,
+                                    refits=False, at={"m-easix": "day0"})
+        path = build_report(built.cohort, tmp_path / "r.html", run=built.run, comparison=comp,
+                            bias_corrected_calibration=built.boot_cal)
+    html = path.read_text(encoding="utf-8")
+    p = parse(html)
+    at = dict(zip(p.column("comparison", "card_id"), p.column("comparison", "evaluated at"),
+                  strict=True))
+    assert at["m-easix"] == "day0 (DEVIATION: published pre-ld)"
+    assert "DEVIATION" not in at[built.run.scorecard.id]
+    assert "except those marked DEVIATION" in html
+    assert "not at its published timepoint pre-ld" in html  # the note below the table
+
+
 def test_limitations_are_generated_from_the_numbers(built: Any) -> None:
     run, p = built.run, parse(built.html)
     text = p.ids["limitations"]

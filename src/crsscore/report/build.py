@@ -360,12 +360,16 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
             sc = e.scores
             if sc is None or sc.empty:
                 continue
-            ok = sc["total"].notna() & sc["y"].notna()
+            # the marker the AUC was computed on: the total, or a yes/no rule's yes/no call
+            col = "marker" if "marker" in sc.columns else "total"
+            ok = sc[col].notna() & sc["y"].notna()
             yy = sc.loc[ok, "y"].to_numpy(dtype=np.int_)
             if len(yy) < 3 or not 0 < yy.sum() < len(yy):
                 continue
-            label = "Derived score (this report)" if e.card_id == run.scorecard.id else e.name
-            comp_series.append(F.RocSeries(label, yy, sc.loc[ok, "total"].to_numpy(dtype=np.float64),
+            label = ("Derived score (this report, apparent)" if e.card_id == run.scorecard.id
+                     else e.name + (" (yes/no)" if e.binary else "")
+                     + (f" [at {e.evaluated_at}: DEVIATION]" if e.deviation else ""))
+            comp_series.append(F.RocSeries(label, yy, sc.loc[ok, col].to_numpy(dtype=np.float64),
                                            e.auc, e.auc_ci))
 
     def model_prob(t: np.ndarray) -> np.ndarray:
@@ -381,13 +385,17 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "points": F.points_chart(m.score_sheet(), m.prob_intercept_, m.prob_slope_),
     }
 
-    comp_tab = T.comparison_table(comparison)
-    if comp_tab is not None:
-        comp_tab.loc[comp_tab["card_id"] == run.scorecard.id, "score"] = "Derived score (this report)"
+    corrected = (float(run.validation.to_frame().loc["AUC", "index.corrected"])
+                 if run.validation is not None else None)
+    comp_tab = T.comparison_table(comparison, derived_id=run.scorecard.id,
+                                  corrected_auc=corrected,
+                                  bootstrap_B=run.validation.B if run.validation is not None else None)
     comp_notes: list[tuple[str, str]] = []
     if comp_tab is not None:
         comp_notes = [(str(r["score"]), str(r["note"])) for r in comp_tab.to_dict(orient="records")
                       if str(r.get("note", "") or "")]
+    comp_caveat = T.comparison_caveat(comparison, derived_id=run.scorecard.id,
+                                      corrected_auc=corrected)
     boot_display = None
     if boot_cal is not None:
         bf = boot_cal.to_frame()
@@ -425,8 +433,12 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                     note="apparent rows: the reported model, missing inputs filled "
                                     "by its imputer; the optimism-corrected row starts from the "
                                     "pipeline refitted exactly as reported (index.orig in section 16)"),
-        "comparison": _opt("comparison", "Head-to-head comparison (each score at its own timepoint; "
-                           "paired DeLong test against the reference)", comp_tab,
+        "comparison": _opt("comparison", "Head-to-head comparison ("
+                           + ("each score at its own timepoint" if comparison is None
+                              or not comparison.deviations else
+                              "each score at its own timepoint except those marked DEVIATION")
+                           + "; paired DeLong test against the reference; the derived score's "
+                           "AUC is apparent: see the optimism-corrected column)", comp_tab,
                            display=None if comp_tab is None else comp_tab.drop(columns=["note"]),
                            note="notes per score below the table"),
         "calibration": HtmlTable("calibration", "Apparent calibration and overall performance of "
@@ -492,6 +504,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
         "decision_summary": dc.summary(),
         "comparison": comparison,
         "comparison_notes": comp_notes,
+        "comparison_caveat": comp_caveat,
         "repro": repro,
         "all_tables": all_tables,
         "selected": list(m.selected_),

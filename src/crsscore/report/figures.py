@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,15 @@ def _mpl() -> Any:
 # ------------------------------------------------------------------------------------------
 def onset_figure(outcomes: pd.DataFrame, landmark_day: float) -> Figure:
     """Histogram of the onset day of CRS, stacked by the patient's maximum grade."""
+    fig, n = onset_plot(outcomes, landmark_day)
+    return _render(fig, "onset",
+                   f"Histogram of CRS onset day for {n} patients with CRS, stacked by maximum grade",
+                   f"Onset of CRS by maximum ASTCT grade (n = {n}); dashed line: the landmark "
+                   "(severe CRS starting left of it happened before the prediction).")
+
+
+def onset_plot(outcomes: pd.DataFrame, landmark_day: float) -> tuple[Any, int]:
+    """The onset histogram as a matplotlib figure, and the number of patients with CRS."""
     plt = _mpl()
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(6.4, 3.2))
@@ -113,18 +123,15 @@ def onset_figure(outcomes: pd.DataFrame, landmark_day: float) -> Figure:
             ax.text(float(landmark_day), top * 1.16 + 0.5, f" landmark (day {landmark_day:g})",
                     va="top", ha="left", fontsize=8,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
-            ax.legend(frameon=False, loc="upper right")
+            # the legend sits outside the axes: the landmark label can never collide with it
+            ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         else:
             ax.text(0.5, 0.5, "no CRS onset recorded", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("Day of CRS onset (days since infusion; bar d = onset in [d, d + 1))")
         ax.set_ylabel("Patients")
         ax.yaxis.get_major_locator().set_params(integer=True)
         fig.tight_layout()
-    n = int(ok.sum())
-    return _render(fig, "onset",
-                   f"Histogram of CRS onset day for {n} patients with CRS, stacked by maximum grade",
-                   f"Onset of CRS by maximum ASTCT grade (n = {n}); dashed line: the landmark "
-                   "(severe CRS starting left of it happened before the prediction).")
+    return fig, int(ok.sum())
 
 
 # ------------------------------------------------------------------------------------------
@@ -195,11 +202,37 @@ def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries],
 
 
 # ------------------------------------------------------------------------------------------
+def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
 def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
                        groups: Sequence[Any] = (), totals: np.ndarray | None = None,
                        model_prob: Any = None) -> Figure:
     """Apparent lowess calibration of the point score, the bootstrap bias-corrected curve when
     given (rms ``calibrate``), and observed rates per risk group with 95% CIs."""
+    fig, n_marked = calibration_plot(y, p, boot_cal=boot_cal, groups=groups, totals=totals,
+                                     model_prob=model_prob)
+    return _render(fig, "calibration",
+                   "Calibration plot: ideal line, apparent lowess curve"
+                   + (", bootstrap bias-corrected curve" if boot_cal is not None else "")
+                   + " and observed rates per risk group",
+                   f"Calibration of the point score's predicted probability on the {p.size} "
+                   "analysed patients. Markers: observed rate of each risk group (Wilson 95% CI) "
+                   f"at its mean predicted risk, among the same patients as the curves ({n_marked} "
+                   "of them, missing inputs filled as for the curves; the risk-group table counts "
+                   "only patients with every input measured); error bars may run off the top when "
+                   "few patients. Ticks at the bottom: predictions of individual patients.")
+
+
+def calibration_plot(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
+                     groups: Sequence[Any] = (), totals: np.ndarray | None = None,
+                     model_prob: Any = None) -> tuple[Any, int]:
+    """The calibration figure unrendered, and how many patients its risk-group markers hold."""
     from crsscore.validation.calibration import calibration_curve
 
     plt = _mpl()
@@ -213,18 +246,29 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
             ax.plot(boot_cal.predy, boot_cal.calibrated_corrected, color="0.0", lw=1.9,
                     label=f"Bias-corrected (bootstrap, B={boot_cal.B})")
             top = max(top, float(np.nanmax(boot_cal.calibrated_corrected)))
+        n_marked = 0
         if groups and totals is not None and model_prob is not None:
+            # the markers use the same patients as the curves (y, and totals with missing
+            # inputs filled as for p), not the complete cases the risk-group table counts
             markers = ("s", "o", "^", "D", "v", "P")
+            yy = np.asarray(y, dtype=np.float64)
             for k, g in enumerate(groups):
-                sel = (totals >= g.min_total) & (totals <= g.max_total) & ~np.isnan(totals)
-                if not sel.any() or g.n == 0 or not all(map(math.isfinite, (g.rate, g.ci_low, g.ci_high))):
+                lo = -np.inf if g.min_total is None or not math.isfinite(g.min_total) else g.min_total
+                hi = np.inf if g.max_total is None or not math.isfinite(g.max_total) else g.max_total
+                sel = (totals >= lo) & (totals <= hi) & ~np.isnan(totals)
+                n = int(sel.sum())
+                if n == 0:
                     continue
+                ev = int(yy[sel].sum())
+                rate = ev / n
+                ci_lo, ci_hi = _wilson(ev, n)
+                n_marked += n
                 mp = float(np.mean(model_prob(totals[sel])))
-                err = [[max(0.0, g.rate - g.ci_low)], [max(0.0, g.ci_high - g.rate)]]
-                ax.errorbar([mp], [g.rate], yerr=err, fmt=markers[k % len(markers)], color="black",
+                err = [[max(0.0, rate - ci_lo)], [max(0.0, ci_hi - rate)]]
+                ax.errorbar([mp], [rate], yerr=err, fmt=markers[k % len(markers)], color="black",
                             mfc="white", ms=6, capsize=3, lw=1,
-                            label=f"{g.name}: {g.events}/{g.n} observed (95% CI)")
-                top = max(top, float(g.rate))
+                            label=f"{g.name}: {ev}/{n} observed (95% CI)")
+                top = max(top, float(rate))
         # axes follow the predictions and curves; long CIs may run off the top
         lim = float(min(1.0, top * 1.15 + 0.01))
         ax.plot(p, np.full(p.size, -0.015 * lim), "|", color="0.3", ms=5, alpha=0.6)
@@ -236,14 +280,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
         ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
                   fontsize=7.5)
         fig.tight_layout()
-    return _render(fig, "calibration",
-                   "Calibration plot: ideal line, apparent lowess curve"
-                   + (", bootstrap bias-corrected curve" if boot_cal is not None else "")
-                   + " and observed rates per risk group",
-                   "Calibration of the point score's predicted probability. Markers: observed "
-                   "rate of each risk group (patients with every input measured) at its mean "
-                   "predicted risk; error bars may run off the top when few patients. Ticks at the "
-                   "bottom: predictions of individual patients.")
+    return fig, n_marked
 
 
 # ------------------------------------------------------------------------------------------
@@ -289,43 +326,85 @@ def _risk_ticks(intercept: float, slope: float, max_total: float) -> tuple[np.nd
     x = (np.log(candidates / (1 - candidates)) - intercept) / slope
     keep = (x >= -1e-9) & (x <= max_total + 1e-9)
     xs, rs = x[keep], candidates[keep]
-    # drop ticks closer than 4% of the axis to the previous one
+    # drop ticks closer than 7% of the axis to the previous one (a label such as "7.5%" is
+    # about that wide: closer ones ran together, "30%40%50%")
     out_x: list[float] = []
     out_r: list[float] = []
     for xi, ri in zip(xs, rs, strict=True):
-        if not out_x or abs(xi - out_x[-1]) >= 0.04 * max(max_total, 1.0):
+        if not out_x or abs(xi - out_x[-1]) >= 0.07 * max(max_total, 1.0):
             out_x.append(float(xi))
             out_r.append(float(ri))
     labels = [f"{100 * r:g}%" for r in out_r]
     return np.asarray(out_x), labels
 
 
+def _nice_step(span: float, max_ticks: int = 12) -> int:
+    """An integer tick step (1, 2, 5, 10, 20, 25, 50, ...) giving at most ``max_ticks`` ticks."""
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        if span / step <= max_ticks:
+            return step
+    return math.ceil(span / max_ticks)
+
+
+_LOWER = re.compile(r"^\s*(?:>=\s*)?(-?\d[\d.,eE+-]*)\s*(?:to\b|$)")
+
+
+def _band_lower(text: str) -> str | None:
+    """The lower bound of a band as written ("0.0031 to < 0.014" -> "0.0031", ">= 62" -> "62")."""
+    m = _LOWER.match(str(text))
+    return m.group(1) if m else None
+
+
 def points_chart(sheet: pd.DataFrame, intercept: float, slope: float) -> Figure:
-    """A nomogram-like points chart: points per band for each variable, then total points and
-    the probability of severe CRS (at round risks) on aligned axes."""
+    """The points chart (see :func:`points_figure`), rendered."""
+    fig = points_figure(sheet, intercept, slope)
+    return _render(fig, "points", "Points chart: points per band of each variable, total points and risk",
+                   "Points chart: each dot is a band of the variable, at its points on the "
+                   "total-points axis; the numbers between dots are the band boundaries (the "
+                   "score sheet lists every band). Add the points of each variable's band; the "
+                   "total maps to the probability of severe CRS on the bottom axis.")
+
+
+def points_figure(sheet: pd.DataFrame, intercept: float, slope: float) -> Any:
+    """A nomogram-like points chart: each variable is a scale on the points axis, with its band
+    boundaries written between the band's dots (as a nomogram writes values along its scale),
+    then total points and the probability of severe CRS (at round risks) on aligned axes.
+
+    Labels never run together: boundaries are short numbers placed between dots, alternately
+    above and below; categorical bands are written at their dots, alternately; the total and
+    risk axes thin their ticks to what fits."""
     plt = _mpl()
     variables = list(dict.fromkeys(sheet["variable"]))
     max_total = float(sheet.groupby("variable", sort=False)["points"].max().sum())
-    totals = np.arange(0, int(max_total) + 1)
-    n_rows = len(variables) + 2
     xmax = max(max_total, 1.0)
     with plt.rc_context(_style()):
-        fig, axes = plt.subplots(n_rows, 1, figsize=(7.2, 0.7 * len(variables) + 1.4), sharex=False,
+        fig, axes = plt.subplots(len(variables) + 2, 1,
+                                 figsize=(7.2, 0.85 * len(variables) + 1.5), sharex=False,
                                  gridspec_kw={"height_ratios": [1.0] * len(variables) + [0.3, 0.3]})
         for ax, var in zip(axes[: len(variables)], variables, strict=True):
-            sub = sheet[sheet["variable"] == var].sort_values("points")
+            sub = sheet[sheet["variable"] == var].reset_index(drop=True)  # in value order
             unit = str(sub["unit"].iloc[0]) if "unit" in sub else ""
             ax.set_xlim(-0.5, xmax + 0.5)
-            lo_p, hi_p = float(sub["points"].min()), float(sub["points"].max())
-            ax.plot([lo_p, hi_p], [0, 0], color="0.3", lw=1.2)
-            for j, (_, r) in enumerate(sub.iterrows()):
-                x = float(r["points"])
-                above = j % 2 == 0
-                ax.plot([x], [0], marker="o", color="black", ms=5)
-                ha = "left" if x <= lo_p and j == 0 else ("right" if x >= xmax - 0.5 else "center")
-                ax.annotate(f"{r['range']} ({int(r['points'])})", (x, 0), textcoords="offset points",
-                            xytext=(-3 if ha == "left" else 0, 6 if above else -7), ha=ha,
-                            va="bottom" if above else "top", fontsize=7)
+            pts = sub["points"].to_numpy(dtype=np.float64)
+            ax.plot([pts.min(), pts.max()], [0, 0], color="0.3", lw=1.2)
+            ax.plot(pts, np.zeros_like(pts), "o", color="black", ms=4.5)
+            lowers = [_band_lower(t) for t in sub["range"]]
+            numeric = all(v is not None for v in lowers[1:]) and len(sub) > 1
+            if numeric:
+                # boundary k (the lower end of band k) between the dots of bands k-1 and k
+                for k in range(1, len(sub)):
+                    x = (pts[k - 1] + pts[k]) / 2
+                    above = k % 2 == 1
+                    ax.annotate(str(lowers[k]), (x, 0), textcoords="offset points",
+                                xytext=(0, 5 if above else -6), ha="center",
+                                va="bottom" if above else "top", fontsize=7, color="0.15")
+                    ax.plot([x, x], [-0.18, 0.18], color="0.3", lw=0.8)
+            else:
+                for k, (x, text) in enumerate(zip(pts, sub["range"], strict=True)):
+                    above = k % 2 == 0
+                    ax.annotate(str(text), (x, 0), textcoords="offset points",
+                                xytext=(0, 5 if above else -6), ha="center",
+                                va="bottom" if above else "top", fontsize=7)
             ax.set_yticks([])
             ax.set_xticks([])
             label = f"{var}\n[{unit}]" if unit else var
@@ -339,14 +418,12 @@ def points_chart(sheet: pd.DataFrame, intercept: float, slope: float) -> Figure:
             ax.set_yticks([])
             ax.spines["left"].set_visible(False)
             ax.set_ylim(0, 1)
-        step = max(1, math.ceil(len(totals) / 25))
-        ax_t.set_xticks(totals[::step])
+        step = _nice_step(xmax, 21 if max_total < 100 else 12)
+        ax_t.set_xticks(np.arange(0, int(max_total) + 1, step))
         ax_t.set_ylabel("Total points", rotation=0, ha="right", va="center")
         rx, rl = _risk_ticks(intercept, slope, max_total)
         ax_r.set_xticks(rx)
         ax_r.set_xticklabels(rl)
         ax_r.set_ylabel("Risk of\nsevere CRS", rotation=0, ha="right", va="center")
         fig.subplots_adjust(left=0.27, right=0.97, top=0.97, bottom=0.08, hspace=0.55)
-    return _render(fig, "points", "Points chart: points per band of each variable, total points and risk",
-                   "Points chart (points in brackets): add the points of each variable's band; "
-                   "the total maps to the probability of severe CRS on the bottom axis.")
+    return fig

@@ -273,11 +273,52 @@ def calibration_table(cal: Any) -> pd.DataFrame:
     return tab
 
 
-def comparison_table(comparison: Any) -> pd.DataFrame | None:
+def comparison_table(comparison: Any, *, derived_id: str | None = None,
+                     corrected_auc: float | None = None,
+                     bootstrap_B: int | None = None) -> pd.DataFrame | None:
+    """The head-to-head table; the derived score (fitted on these patients) is labelled
+    apparent, with its optimism-corrected AUC beside the others' AUC."""
     if comparison is None:
         return None
     tab: pd.DataFrame = comparison.to_frame()
+    fitted_here = (tab["verification"] == "refit").to_numpy()  # refitted in this comparison
+    if derived_id is not None:
+        is_derived = (tab["card_id"] == derived_id).to_numpy()
+        tab.loc[is_derived, "score"] = "Derived score (this report)"
+        fitted_here = fitted_here | is_derived
+    tab.insert(list(tab.columns).index("AUC"), "AUC is", np.where(
+        fitted_here, "apparent (fitted on these patients)", "external (not fitted here)"))
+    col = "AUC optimism-corrected" + (f" (bootstrap B={bootstrap_B})" if bootstrap_B else "")
+    tab.insert(list(tab.columns).index("AUC 97.5%") + 1, col, np.nan)
+    if derived_id is not None and corrected_auc is not None:
+        tab.loc[tab["card_id"] == derived_id, col] = corrected_auc
     return tab
+
+
+def comparison_caveat(comparison: Any, *, derived_id: str | None,
+                      corrected_auc: float | None) -> str:
+    """The optimism caveat of a head-to-head comparison on the derivation data ("" if none)."""
+    if comparison is None or derived_id is None:
+        return ""
+    ev = next((e for e in comparison.evaluations if e.card_id == derived_id), None)
+    if ev is None:
+        return ""
+    refits = [e.name for e in comparison.evaluations
+              if e.verification == "refit" and e.card_id != derived_id]
+    text = (f"The derived score was fitted on these same patients: its AUC here ({ev.auc:.3f}) is "
+            "apparent and optimistic, while the published scores were fitted elsewhere, so the "
+            "head-to-head comparison favours the derived score")
+    if corrected_auc is not None:
+        text += (f"; its optimism-corrected AUC ({corrected_auc:.3f}, bootstrap of the whole "
+                 "pipeline) is the fairer figure beside theirs")
+    else:
+        text += "; no bootstrap was run, so no optimism-corrected AUC is available"
+    if refits:
+        text += (f". The refits ({', '.join(refits)}) were also fitted on these patients and "
+                 "are equally optimistic")
+    text += (". The paired DeLong tests compare apparent AUCs and do not correct for this; "
+             "only an external validation compares them fairly.")
+    return text
 
 
 def decision_table(dc: Any, thresholds: Sequence[float] = (0.05, 0.10, 0.15, 0.20, 0.30)) -> pd.DataFrame:

@@ -70,3 +70,14 @@ def test_report_refuses_below_the_floor_and_names_the_flag(cohort_dir: Path, tmp
     assert res.exit_code == 2
     text = " ".join(res.output.split())
     assert "fewer than 10" in text and "--allow-small-sample" in text
+
+
+def test_report_adds_the_daily_model_on_request(cohort_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dyn" / "report.html"
+    res = runner.invoke(app, ["report", str(cohort_dir), "--out", str(out), "--landmark", "day3",
+                              "--bootstrap", "4", "--seed", "2", "--no-builtin",
+                              "--allow-small-sample", "--dynamic", "--dynamic-threshold", "0.2"])
+    assert res.exit_code == 0, res.output
+    html = out.read_text(encoding="utf-8")
+    assert '<section id="dynamic">' in html and "tbl-dyn-replay" in html
+    assert "never counted as non-events" in html

@@ -57,6 +57,8 @@ def report(
     jobs: O.Jobs = 1,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to PDF with headless Chromium.")] = False,
     builtin: Annotated[bool, typer.Option(help="Compare with the built-in published scores.")] = True,
+    dynamic: Annotated[bool, typer.Option("--dynamic/--no-dynamic", help="Also derive the daily model of severe CRS within the next 1-3 days and add its section (validation with --bootstrap patient resamples, and a replay).")] = False,
+    dynamic_threshold: Annotated[float, typer.Option("--dynamic-threshold", min=0.0, max=1.0, help="Risk (h = 2 days) at which the replay raises an alert.")] = 0.1,
     at: Annotated[list[str] | None, typer.Option("--at", help="Evaluate the published scores at another timepoint than theirs (e.g. day0; 'm-easix=day0' for one); the report labels it a DEVIATION.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Machine-readable summary ('-' for stdout).")] = None,
 ) -> None:
@@ -112,12 +114,33 @@ def report(
     cards = [run.scorecard, *published]
     comp, _n_early, _notes = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
                                             outcomes=oc, at=at_spec)
+    dyn = _dynamic_report(cohort, bootstrap=bootstrap, seed=seed, jobs=jobs,
+                          threshold=dynamic_threshold) if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf, n_jobs=jobs)
+        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf, n_jobs=jobs,
+                            dynamic=dyn)
     console.print(f"Report -> [bold]{path}[/] (tables in {path.parent / 'report_tables'})")
     if pdf:
         console.print(f"PDF -> [bold]{path.with_suffix('.pdf')}[/]")
     write_json(json_out, {"report": str(path), "pdf": str(path.with_suffix(".pdf")) if pdf else None,
                           "tables": str(path.parent / "report_tables"), **run.summary()},
                command="report")
+
+
+def _dynamic_report(cohort: object, *, bootstrap: int, seed: int, jobs: int,
+                    threshold: float) -> object:
+    """The daily model, its patient-clustered validation and a replay, for the report."""
+    from crsscore.data.persondays import build_person_days
+    from crsscore.modeling.dynamic import fit_dynamic
+    from crsscore.validation.dynamic import DynamicReport, replay, validate_dynamic
+
+    console.print("Daily model (severe CRS within 1-3 days) ...")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CrsscoreWarning)
+        pdays = build_person_days(cohort)  # type: ignore[arg-type]
+        model = fit_dynamic(pdays, horizons=(1, 2, 3), seed=seed)
+        val = validate_dynamic(model, pdays, B=bootstrap, seed=seed, jobs=jobs)
+        card = model.to_card(validation=val.to_dict())
+        return DynamicReport(card=card, validation=val,
+                             replay=replay(card, pdays, threshold=threshold, horizon=2))

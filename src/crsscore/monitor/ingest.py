@@ -183,15 +183,6 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
 # the monitor
 # ------------------------------------------------------------------------------------------
 
-def _records(frame: pd.DataFrame) -> list[Any]:
-    """Rows as named tuples (attribute access, typed loosely)."""
-    return list(frame.itertuples(index=False))
-
-
-def _items(series: pd.Series) -> list[tuple[Any, Any]]:
-    return list(series.items())
-
-
 def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
@@ -332,162 +323,144 @@ class Monitor:
         pks = sorted({pk_of[p] for p in ids})
 
         # stored rows of these patients -----------------------------------------------
-        old_obs = self._read_obs(session, pks)
-        old_ev = self._read_events(session, pks)
+        # plain dicts keyed by the natural keys: cheap for one patient-day, fine for a cohort
+        ot, et = _table(Observation), _table(Event)
+        old_obs: dict[tuple[int, str, float], list[Any]] = {}
+        old_ev: dict[tuple[int, str, float, str], list[Any]] = {}
+        for k in range(0, len(pks), _CHUNK):
+            chunk = pks[k:k + _CHUNK]
+            for oid, pk, day, analyte, value, unit, ov, ou in session.execute(select(
+                    ot.c.id, ot.c.patient_pk, ot.c.day, ot.c.analyte, ot.c.value, ot.c.unit,
+                    ot.c.orig_value, ot.c.orig_unit).where(ot.c.patient_pk.in_(chunk))):
+                old_obs[(pk, analyte, day)] = [oid, value, unit, ov, ou]
+            for eid, pk, day, ev_name, value, unit, detail in session.execute(select(
+                    et.c.id, et.c.patient_pk, et.c.day, et.c.event, et.c.value, et.c.unit,
+                    et.c.detail).where(et.c.patient_pk.in_(chunk))):
+                old_ev[(pk, ev_name, day, detail)] = [eid, value, unit]
+
+        def same(a: float | None, b: float | None) -> bool:
+            if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
+                return (a is None or not math.isfinite(a)) == (b is None or not math.isfinite(b))
+            return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
 
         # observations -------------------------------------------------------------------
-        obs_all = old_obs
+        ins_o: list[dict[str, Any]] = []
+        upd_o: list[dict[str, Any]] = []
         if len(obs):
-            o = obs.copy()
-            o["patient_pk"] = o["patient_id"].map(pk_of).astype(np.int64)
-            o = o.drop_duplicates(["patient_pk", "analyte", "day"], keep="last")
-            m = o.merge(old_obs[["id", "patient_pk", "analyte", "day", "value", "orig_value",
-                                 "orig_unit"]], on=["patient_pk", "analyte", "day"],
-                        how="left", suffixes=("", "_old"))
-            is_new = m["id"].isna().to_numpy()
-            same = (~is_new & np.isclose(m["value"], m["value_old"])
-                    & np.isclose(m["orig_value"], m["orig_value_old"])
-                    & (m["orig_unit"] == m["orig_unit_old"]).to_numpy())
-            ins = m[is_new]
-            upd = m[~is_new & ~same]
-            res.inserted += len(ins)
-            res.updated += len(upd)
-            res.unchanged += int(same.sum())
-            if len(ins):
-                session.execute(insert(Observation), [
-                    {"patient_pk": int(r.patient_pk), "day": float(r.day), "analyte": r.analyte,
-                     "value": float(r.value), "unit": r.unit, "orig_value": float(r.orig_value),
-                     "orig_unit": str(r.orig_unit)[:40], "source": source, "received_at": now}
-                    for r in _records(ins)])
-            if len(upd):
-                t = _table(Observation)
-                session.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+            last: dict[tuple[int, str, float], tuple[Any, ...]] = {}
+            for pid, day, analyte, value, unit, ov, ou in zip(
+                    obs["patient_id"], obs["day"].to_numpy(dtype=float), obs["analyte"],
+                    obs["value"].to_numpy(dtype=float), obs["unit"],
+                    obs["orig_value"].to_numpy(dtype=float), obs["orig_unit"], strict=True):
+                last[(pk_of[pid], str(analyte), float(day))] = (
+                    float(value), str(unit), float(ov), str(ou)[:40])
+            for key, (value, unit, ov, ou) in last.items():
+                old = old_obs.get(key)
+                if old is None:
+                    ins_o.append({"patient_pk": key[0], "day": key[2], "analyte": key[1],
+                                  "value": value, "unit": unit, "orig_value": ov,
+                                  "orig_unit": ou, "source": source, "received_at": now})
+                    old_obs[key] = [0, value, unit, ov, ou]
+                elif same(old[1], value) and same(old[3], ov) and old[4] == ou:
+                    res.unchanged += 1
+                    continue
+                else:
+                    upd_o.append({"b_id": old[0], "value": value, "unit": unit,
+                                  "orig_value": ov, "orig_unit": ou, "source": source,
+                                  "received_at": now})
+                    old_obs[key] = [old[0], value, unit, ov, ou]
+                touch(key[0], math.floor(key[2]))
+            if ins_o:
+                session.execute(insert(Observation), ins_o)
+            if upd_o:
+                session.execute(update(ot).where(ot.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
                     orig_value=bindparam("orig_value"), orig_unit=bindparam("orig_unit"),
-                    source=bindparam("source"), received_at=bindparam("received_at")), [
-                    {"b_id": int(r.id), "value": float(r.value), "unit": r.unit,
-                     "orig_value": float(r.orig_value), "orig_unit": str(r.orig_unit)[:40],
-                     "source": source, "received_at": now}
-                    for r in _records(upd)])
-            ch = pd.concat([ins, upd])
-            for pk, d in _items(ch.groupby("patient_pk")["day"].min()):
-                touch(int(pk), math.floor(float(d)))
-            keep = old_obs.merge(upd[["patient_pk", "analyte", "day"]], how="left",
-                                 indicator=True, on=["patient_pk", "analyte", "day"])
-            keep = keep[keep["_merge"] == "left_only"].drop(columns="_merge")
-            obs_all = pd.concat([keep, ch[keep.columns.drop("id")].assign(id=0)],
-                                ignore_index=True) if len(ch) else old_obs
+                    source=bindparam("source"), received_at=bindparam("received_at")), upd_o)
+            res.inserted += len(ins_o)
+            res.updated += len(upd_o)
 
         # events -------------------------------------------------------------------------
-        ev_all = old_ev
+        ins_e: list[dict[str, Any]] = []
+        upd_e: list[dict[str, Any]] = []
         if len(ev):
-            e = ev.copy()
-            e["patient_pk"] = e["patient_id"].map(pk_of).astype(np.int64)
-            key = ["patient_pk", "event", "day", "detail"]
-            e = e.drop_duplicates(key, keep="last")
-            m = e.merge(old_ev[["id", *key, "value", "unit"]], on=key, how="left",
-                        suffixes=("", "_old"))
-            is_new = m["id"].isna().to_numpy()
-            v, vo = m["value"].to_numpy(dtype=float), m["value_old"].to_numpy(dtype=float)
-            same = (~is_new & (np.isclose(v, vo) | (np.isnan(v) & np.isnan(vo)))
-                    & (m["unit"] == m["unit_old"]).to_numpy())
-            ins = m[is_new]
-            upd = m[~is_new & ~same]
-            res.inserted += len(ins)
-            res.updated += len(upd)
-            res.unchanged += int(same.sum())
-
-            def val(x: float) -> float | None:
-                return None if not math.isfinite(x) else float(x)
-
-            if len(ins):
-                session.execute(insert(Event), [
-                    {"patient_pk": int(r.patient_pk), "day": float(r.day), "event": r.event,
-                     "value": val(r.value), "unit": str(r.unit)[:40],
-                     "detail": str(r.detail)[:100], "source": source, "received_at": now}
-                    for r in _records(ins)])
-            if len(upd):
-                t = _table(Event)
-                session.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+            last_e: dict[tuple[int, str, float, str], tuple[Any, ...]] = {}
+            for pid, day, ev_name, value, unit, detail in zip(
+                    ev["patient_id"], ev["day"].to_numpy(dtype=float), ev["event"],
+                    ev["value"].to_numpy(dtype=float), ev["unit"], ev["detail"], strict=True):
+                v = float(value) if math.isfinite(value) else None
+                last_e[(pk_of[pid], str(ev_name), float(day), str(detail)[:100])] = (
+                    v, str(unit)[:40])
+            for ekey, (value, unit) in last_e.items():
+                old = old_ev.get(ekey)
+                if old is None:
+                    ins_e.append({"patient_pk": ekey[0], "day": ekey[2], "event": ekey[1],
+                                  "value": value, "unit": unit, "detail": ekey[3],
+                                  "source": source, "received_at": now})
+                    old_ev[ekey] = [0, value, unit]
+                elif same(old[1], value) and (old[2] or "") == unit:
+                    res.unchanged += 1
+                    continue
+                else:
+                    upd_e.append({"b_id": old[0], "value": value, "unit": unit,
+                                  "source": source, "received_at": now})
+                    old_ev[ekey] = [old[0], value, unit]
+                touch(ekey[0], math.floor(ekey[2]))
+            if ins_e:
+                session.execute(insert(Event), ins_e)
+            if upd_e:
+                session.execute(update(et).where(et.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
-                    source=bindparam("source"), received_at=bindparam("received_at")), [
-                    {"b_id": int(r.id), "value": val(r.value), "unit": str(r.unit)[:40],
-                     "source": source, "received_at": now} for r in _records(upd)])
-            ch = pd.concat([ins, upd])
-            for pk, d in _items(ch.groupby("patient_pk")["day"].min()):
-                touch(int(pk), math.floor(float(d)))
-            keep = old_ev.merge(upd[key], how="left", indicator=True, on=key)
-            keep = keep[keep["_merge"] == "left_only"].drop(columns="_merge")
-            ev_all = pd.concat([keep, ch[keep.columns.drop("id")].assign(id=0)],
-                               ignore_index=True) if len(ch) else old_ev
+                    source=bindparam("source"), received_at=bindparam("received_at")), upd_e)
+            res.inserted += len(ins_e)
+            res.updated += len(upd_e)
 
-        # patients created with no rows yet still appear (no grades)
         if not changed_from:
             return
-        self._regrade(session, changed_from, obs_all, ev_all, res, now)
-        res.patient_days = int(pd.concat([
-            obs_all.loc[obs_all["patient_pk"].isin(list(changed_from)), ["patient_pk", "day"]],
-            ev_all.loc[ev_all["patient_pk"].isin(list(changed_from)), ["patient_pk", "day"]]
-        ]).assign(day=lambda f: np.floor(f["day"])).drop_duplicates().shape[0]) if (
-            len(obs_all) or len(ev_all)) else 0
-
-    def _read_obs(self, session: Session, pks: Sequence[int]) -> pd.DataFrame:
-        cols = ["id", "patient_pk", "day", "analyte", "value", "unit", "orig_value", "orig_unit"]
-        rows: list[Any] = []
-        t = _table(Observation)
-        for k in range(0, len(pks), _CHUNK):
-            rows += session.execute(select(*[t.c[c] for c in cols]).where(
-                t.c.patient_pk.in_(pks[k:k + _CHUNK]))).all()
-        return pd.DataFrame(rows, columns=cols).astype(
-            {"id": "int64", "patient_pk": "int64", "day": "float64", "value": "float64",
-             "orig_value": "float64", "analyte": object, "unit": object, "orig_unit": object})
-
-    def _read_events(self, session: Session, pks: Sequence[int]) -> pd.DataFrame:
-        cols = ["id", "patient_pk", "day", "event", "value", "unit", "detail"]
-        rows: list[Any] = []
-        t = _table(Event)
-        for k in range(0, len(pks), _CHUNK):
-            rows += session.execute(select(*[t.c[c] for c in cols]).where(
-                t.c.patient_pk.in_(pks[k:k + _CHUNK]))).all()
-        out = pd.DataFrame(rows, columns=cols).astype(
-            {"id": "int64", "patient_pk": "int64", "day": "float64", "event": object,
-             "unit": object, "detail": object})
-        out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
-        return out
+        changed = set(changed_from)
+        obs_rows = [(k[0], k[2], k[1], v[1], v[2]) for k, v in old_obs.items() if k[0] in changed]
+        ev_rows = [(k[0], k[2], k[1], v[1], v[2], k[3]) for k, v in old_ev.items()
+                   if k[0] in changed]
+        res.patient_days = len({(r[0], math.floor(r[1])) for r in obs_rows}
+                               | {(r[0], math.floor(r[1])) for r in ev_rows})
+        self._regrade(session, changed_from, obs_rows, ev_rows, res, now)
 
     # -- grading, risk and alerts -------------------------------------------------------------
-    def cohort_of(self, session: Session, pks: Sequence[int], obs: pd.DataFrame,
-                  ev: pd.DataFrame) -> Cohort:
-        """The canonical cohort of stored patients ``pks`` (ids as stored)."""
+    def cohort_of(self, session: Session, pks: Sequence[int], obs_rows: Sequence[tuple[Any, ...]],
+                  ev_rows: Sequence[tuple[Any, ...]]) -> tuple[Cohort, dict[int, str]]:
+        """The canonical cohort of stored patients ``pks`` from their rows (ids as stored):
+        observations ``(pk, day, analyte, value, unit)``, events ``(pk, day, event, value,
+        unit, detail)``."""
         recs = []
+        pid_of: dict[int, str] = {}
         t = _table(Patient)
         for k in range(0, len(pks), _CHUNK):
             for pk, pid, base in session.execute(select(t.c.id, t.c.patient_id, t.c.baseline)
                                                  .where(t.c.id.in_(pks[k:k + _CHUNK]))):
-                recs.append({"_pk": pk, "patient_id": pid, **(base or {})})
+                pid_of[int(pk)] = str(pid)
+                recs.append({"patient_id": str(pid), **(base or {})})
         patients = pd.DataFrame(recs)
-        pid_of = dict(zip(patients["_pk"], patients["patient_id"], strict=True))
-        patients = patients.drop(columns="_pk")
         for name, col in PATIENT_COLUMNS.items():
             if name in patients.columns and col.kind in ("float", "int01"):
                 patients[name] = pd.to_numeric(patients[name], errors="coerce")
-        sel_o = obs[obs["patient_pk"].isin(pks)]
-        sel_e = ev[ev["patient_pk"].isin(pks)]
-        o = pd.DataFrame({"patient_id": sel_o["patient_pk"].map(pid_of).astype(str).to_numpy(),
-                          "day": sel_o["day"].to_numpy(dtype=float),
-                          "analyte": sel_o["analyte"].to_numpy(),
-                          "value": sel_o["value"].to_numpy(dtype=float),
-                          "unit": sel_o["unit"].to_numpy()})
-        e = pd.DataFrame({"patient_id": sel_e["patient_pk"].map(pid_of).astype(str).to_numpy(),
-                          "day": sel_e["day"].to_numpy(dtype=float),
-                          "event": sel_e["event"].to_numpy(),
-                          "value": sel_e["value"].to_numpy(dtype=float),
-                          "unit": sel_e["unit"].replace("", None).to_numpy(),
-                          "detail": sel_e["detail"].replace("", None).to_numpy()})
-        return WardCohort(patients=patients, observations=o, events=e)
+        o = pd.DataFrame({
+            "patient_id": [pid_of[r[0]] for r in obs_rows],
+            "day": np.array([r[1] for r in obs_rows], dtype=float),
+            "analyte": [r[2] for r in obs_rows],
+            "value": np.array([r[3] for r in obs_rows], dtype=float),
+            "unit": [r[4] for r in obs_rows]})
+        e = pd.DataFrame({
+            "patient_id": [pid_of[r[0]] for r in ev_rows],
+            "day": np.array([r[1] for r in ev_rows], dtype=float),
+            "event": [r[2] for r in ev_rows],
+            "value": np.array([np.nan if r[3] is None else r[3] for r in ev_rows], dtype=float),
+            "unit": [r[4] or None for r in ev_rows],
+            "detail": [r[5] or None for r in ev_rows]})
+        return WardCohort(patients=patients, observations=o, events=e), pid_of
 
-    def _regrade(self, session: Session, changed_from: dict[int, int], obs: pd.DataFrame,
-                 ev: pd.DataFrame, res: IngestResult, now: datetime) -> None:
+    def _regrade(self, session: Session, changed_from: dict[int, int],
+                 obs_rows: Sequence[tuple[Any, ...]], ev_rows: Sequence[tuple[Any, ...]],
+                 res: IngestResult, now: datetime) -> None:
         from crsscore.grading import grade_cohort
 
         # Every day of a changed patient is recomputed and replaced, not only the days from
@@ -495,88 +468,80 @@ class Monitor:
         # a day that only now has a gradable successor gains its risk row (the earlier days
         # come out the same by the person-day time convention; tests/monitor check it).
         # Alerts are keyed, so recomputing never raises one twice.
-        changed_from = {pk: _ALL_DAYS for pk in changed_from}
         pks = sorted(changed_from)
-        cohort = self.cohort_of(session, pks, obs, ev)
-        pk_of = {pid: pk for pk, pid in zip(
-            pks, self._ids(session, pks), strict=True)}
+        cohort, pid_of = self.cohort_of(session, pks, obs_rows, ev_rows)
+        pk_of = {pid: pk for pk, pid in pid_of.items()}
         res.patients_regraded = len(pks)
         daily = grade_cohort(cohort).daily
-        d = pd.DataFrame({
-            "patient_pk": daily["patient_id"].astype(str).map(pk_of).to_numpy(dtype=np.int64),
-            "day": daily["day"].to_numpy(dtype=np.int64),
-            "crs_grade": daily["crs_grade"].astype("Int64"),
-            "icans_grade": daily["icans_grade"].astype("Int64"),
-            "crs_reason": daily["crs_reason"].astype(str).to_numpy(),
-            "icans_reason": daily["icans_reason"].astype(str).to_numpy(),
-            "crs_source": daily["crs_source"].astype(str).to_numpy()})
-        since = d["patient_pk"].map(changed_from).to_numpy()
-        d_new = d[d["day"].to_numpy() >= since]
-        gt = _table(DailyGrade)
-        session.execute(delete(gt).where(gt.c.patient_pk == bindparam("b_pk"),
-                                          gt.c.day >= bindparam("b_day")),
-                        [{"b_pk": pk, "b_day": day} for pk, day in changed_from.items()])
+        g_pk = np.array([pk_of[p] for p in daily["patient_id"].astype(str)], dtype=np.int64)
+        g_day = daily["day"].to_numpy(dtype=np.int64)
+        g_crs = daily["crs_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        g_icans = daily["icans_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        g_cr = daily["crs_reason"].astype(str).to_numpy()
+        g_ir = daily["icans_reason"].astype(str).to_numpy()
+        g_src = daily["crs_source"].astype(str).to_numpy()
+        gt, rt = _table(DailyGrade), _table(Risk)
+        for k in range(0, len(pks), _CHUNK):
+            chunk = pks[k:k + _CHUNK]
+            session.execute(delete(gt).where(gt.c.patient_pk.in_(chunk)))
+            if self.risk is not None:
+                session.execute(delete(rt).where(rt.c.patient_pk.in_(chunk)))
 
-        def opt(v: Any) -> int | None:
-            return None if v is pd.NA or v is None else int(v)
+        def opt(v: float) -> int | None:
+            return None if math.isnan(v) else int(v)
 
-        if len(d_new):
+        if len(g_pk):
             session.execute(insert(DailyGrade), [
-                {"patient_pk": int(r.patient_pk), "day": int(r.day), "crs_grade": opt(r.crs_grade),
-                 "icans_grade": opt(r.icans_grade), "crs_reason": str(r.crs_reason)[:200],
-                 "icans_reason": str(r.icans_reason)[:200], "crs_source": str(r.crs_source)[:20],
-                 "updated_at": now} for r in _records(d_new)])
+                {"patient_pk": int(pk), "day": int(d), "crs_grade": opt(c), "icans_grade": opt(i),
+                 "crs_reason": str(cr)[:200], "icans_reason": str(ir)[:200],
+                 "crs_source": str(src)[:20], "updated_at": now}
+                for pk, d, c, i, cr, ir, src in zip(g_pk, g_day, g_crs, g_icans, g_cr, g_ir,
+                                                     g_src, strict=True)])
         existing_alerts = self._alert_keys(session, pks)
         alerts: list[dict[str, Any]] = []
-        for kind, col in (("crs_grade3", "crs_grade"), ("icans_grade3", "icans_grade")):
-            sev = d[d[col].fillna(-1).to_numpy(dtype=np.int64) >= 3]
-            first = sev.groupby("patient_pk")["day"].min()
-            for pk, day in _items(first):
-                pk_i, day_i = int(pk), int(day)
+        for kind, grades in (("crs_grade3", g_crs), ("icans_grade3", g_icans)):
+            sev = np.flatnonzero(np.nan_to_num(grades, nan=-1.0) >= 3)
+            first: dict[int, int] = {}
+            for j in sev[np.lexsort((g_day[sev], g_pk[sev]))]:
+                first.setdefault(int(g_pk[j]), int(j))
+            for pk_i, j in first.items():
                 if (pk_i, kind) in existing_alerts["kinds"]:
                     continue
-                grade = int(sev[(sev["patient_pk"] == pk) & (sev["day"] == day)][col].iloc[0])
+                grade, day_i = int(grades[j]), int(g_day[j])
                 label = "CRS" if kind.startswith("crs") else "ICANS"
                 alerts.append({"patient_pk": pk_i, "kind": kind, "day": day_i,
                                "value": float(grade), "threshold": 3.0,
                                "message": f"ASTCT {label} grade {grade} on day {day_i}"})
         if self.risk is not None:
             risks = self.risk.score(cohort, daily)
-            rk = pd.DataFrame({
-                "patient_pk": risks["patient_id"].astype(str).map(pk_of).to_numpy(dtype=np.int64),
-                "day": risks["day"].to_numpy(dtype=np.int64),
-                "horizon": risks["horizon"].to_numpy(dtype=np.int64),
-                "risk": risks["risk"].to_numpy(dtype=float),
-                "outside": risks["outside_day_range"].to_numpy(dtype=bool)})
-            rt = _table(Risk)
-            session.execute(delete(rt).where(rt.c.patient_pk == bindparam("b_pk"),
-                                              rt.c.day >= bindparam("b_day")),
-                            [{"b_pk": pk, "b_day": day} for pk, day in changed_from.items()])
-            since_r = rk["patient_pk"].map(changed_from).to_numpy()
-            rk_new = rk[rk["day"].to_numpy() >= since_r]
-            if len(rk_new):
+            r_pk = np.array([pk_of[p] for p in risks["patient_id"].astype(str)], dtype=np.int64)
+            r_day = risks["day"].to_numpy(dtype=np.int64)
+            r_h = risks["horizon"].to_numpy(dtype=np.int64)
+            r_v = risks["risk"].to_numpy(dtype=float)
+            r_out = risks["outside_day_range"].to_numpy(dtype=bool)
+            card_id = self.risk.card_id[:100]
+            if len(r_pk):
                 session.execute(insert(Risk), [
-                    {"patient_pk": int(r.patient_pk), "day": int(r.day), "horizon": int(r.horizon),
-                     "risk": float(r.risk), "card_id": self.risk.card_id[:100],
-                     "outside_day_range": bool(r.outside), "updated_at": now}
-                    for r in _records(rk_new)])
-            rk = rk.sort_values(["patient_pk", "horizon", "day"])
-            thr = rk["horizon"].map(lambda h: self.risk.threshold(int(h)) if self.risk else 1.0
-                                    ).to_numpy(dtype=float)
-            prev = rk.groupby(["patient_pk", "horizon"])["risk"].shift(1).to_numpy(dtype=float)
-            up = (rk["risk"].to_numpy() >= thr) & ~(prev >= thr)
-            cross = rk[up & (rk["day"].to_numpy() >= rk["patient_pk"].map(changed_from)
-                             .to_numpy())]
-            thr_c = thr[up & (rk["day"].to_numpy() >= rk["patient_pk"].map(changed_from)
-                              .to_numpy())]
-            for r, t in zip(_records(cross), thr_c, strict=True):
-                kind = f"risk_h{int(r.horizon)}"
-                if (int(r.patient_pk), kind, int(r.day)) in existing_alerts["keys"]:
+                    {"patient_pk": int(pk), "day": int(d), "horizon": int(h), "risk": float(v),
+                     "card_id": card_id, "outside_day_range": bool(o), "updated_at": now}
+                    for pk, d, h, v, o in zip(r_pk, r_day, r_h, r_v, r_out, strict=True)])
+            order = np.lexsort((r_day, r_h, r_pk))
+            r_pk, r_day, r_h, r_v = r_pk[order], r_day[order], r_h[order], r_v[order]
+            thr = np.array([self.risk.threshold(int(h)) for h in r_h], dtype=float)
+            same_run = np.zeros(len(r_pk), dtype=bool)
+            same_run[1:] = (r_pk[1:] == r_pk[:-1]) & (r_h[1:] == r_h[:-1])
+            prev = np.where(same_run, np.roll(r_v, 1), -np.inf)
+            up = np.flatnonzero((r_v >= thr) & ~(prev >= thr))
+            for j in up:
+                kind = f"risk_h{int(r_h[j])}"
+                key = (int(r_pk[j]), kind, int(r_day[j]))
+                if key in existing_alerts["keys"]:
                     continue
-                alerts.append({"patient_pk": int(r.patient_pk), "kind": kind, "day": int(r.day),
-                               "value": float(r.risk), "threshold": float(t),
-                               "message": f"risk of severe CRS within {int(r.horizon)} day(s) "
-                                          f"crossed {t:.0%} on day {int(r.day)}"})
+                t = float(thr[j])
+                alerts.append({"patient_pk": key[0], "kind": kind, "day": key[2],
+                               "value": float(r_v[j]), "threshold": t,
+                               "message": f"risk of severe CRS within {int(r_h[j])} day(s) "
+                                          f"crossed {t:.0%} on day {key[2]}"})
         if alerts:
             for a in alerts:
                 a["created_at"] = now

@@ -1,0 +1,280 @@
+"""The ward monitor (issue 17): latency of one patient-day update at a fixed request rate, and
+bulk import rate, on SQLite and PostgreSQL over loopback, beside plain batch scoring.
+
+1. Simulate the cohort (n = 125, seed 1) and fit a dynamic card on it.
+2. Batch path: load the files, grade (ASTCT), build the person-days and score them with the
+   card (``crsscore score-dynamic``'s steps) -> patient-days per second.
+3. For each database: bulk import of the whole cohort through ``Monitor.ingest_loaded``
+   (``crsscore monitor import``'s path: read, check, store, re-grade, re-score, alerts) into an
+   empty database -> patient-days per second.
+4. For each database: a fresh database gets days < 7 of every patient by import; then
+   ``crsscore monitor serve`` (a separate process, loopback) receives one request per
+   patient-day (that day's observations, patients round-robin, days 7, 8, ...) at a fixed
+   rate (open loop, ``--rate`` requests/s for ``--seconds``). Each request is ingest +
+   re-grade + re-score + alert check in one transaction. Latency is measured from the
+   request's scheduled time (so a queue behind a slow request counts) and from its send time.
+
+PostgreSQL: a throwaway cluster started with Debian's initdb/pg_ctl in a temp dir (as the
+tests do), or ``--pg-url``; skipped with the reason when neither works.
+
+    .venv/bin/python benchmarks/bench_monitor.py [--rate 50] [--seconds 10] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "monitor"))  # the tests' throwaway cluster helper
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    if not s:
+        return math.nan
+    k = min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+def load_average() -> str:
+    try:
+        return os.getloadavg().__repr__()
+    except OSError:
+        return "?"
+
+
+def batch_rate(cohort_dir: Path, card: Any) -> tuple[float, int]:
+    from crsscore.data.io import load_cohort
+    from crsscore.data.persondays import build_person_days
+    from crsscore.grading import grade_cohort
+
+    t0 = time.perf_counter()
+    cohort = load_cohort(cohort_dir)
+    grading = grade_cohort(cohort)
+    lo, hi = card.day_range
+    pdays = build_person_days(cohort, grading, horizons=card.horizons, analytes=card.analytes,
+                              window=card.window_days, first_day=lo, last_day=hi)
+    card.predict(pdays.data)
+    dt = time.perf_counter() - t0
+    n_days = len(grading.daily)
+    return dt, n_days
+
+
+def bulk_import(url: str, cohort_dir: Path, card: Any) -> tuple[float, int, int]:
+    from crsscore.data.check import validate_tables
+    from crsscore.data.io import read_cohort_tables
+    from crsscore.monitor.db import Database
+    from crsscore.monitor.ingest import Monitor
+    from crsscore.monitor.risk import DynamicCardRisk
+
+    db = Database(url)
+    mon = Monitor(db, DynamicCardRisk(card, 0.2))
+    t0 = time.perf_counter()
+    loaded = read_cohort_tables(cohort_dir)
+    validate_tables(loaded)
+    res = mon.ingest_loaded(loaded, actor="bench", action="import")
+    dt = time.perf_counter() - t0
+    db.dispose()
+    return dt, res.patient_days, res.inserted
+
+
+def split_cohort(cohort_dir: Path, out: Path, day: int) -> None:
+    """The same cohort with only rows before ``day`` (the ward's history)."""
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("patients", "observations", "events"):
+        frame = pd.read_csv(cohort_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+        if name != "patients":
+            frame = frame[pd.to_numeric(frame["day"]) < day]
+        frame.to_csv(out / f"{name}.csv", index=False)
+
+
+def updates(cohort_dir: Path, start_day: int, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """``n`` patient-day requests: that day's observations, patients round-robin."""
+    import pandas as pd
+
+    obs = pd.read_csv(cohort_dir / "observations.csv", keep_default_na=False)
+    obs = obs[obs["value"].astype(str) != ""]
+    obs["d"] = pd.to_numeric(obs["day"]).map(math.floor)
+    groups = {k: g for k, g in obs[obs["d"] >= start_day].groupby(["d", "patient_id"])}
+    order = sorted(groups, key=lambda k: (k[0], k[1]))
+    out = []
+    for k in order[:n]:
+        g = groups[k]
+        rows = [{"day": float(r.day), "analyte": str(r.analyte), "value": float(r.value),
+                 "unit": str(r.unit)} for r in g.itertuples()]
+        out.append((str(k[1]), {"observations": rows}))
+    return out
+
+
+def serve(url: str, card_file: Path, port: int) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).parent / "crsscore"
+    proc = subprocess.Popen([str(exe), "monitor", "serve", "--db", url, "--card",
+                             str(card_file), "--port", str(port), "--threshold", "0.2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the monitor did not start")
+
+
+def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rate: float
+              ) -> dict[str, Any]:
+    import httpx
+
+    lock = threading.Lock()
+    from_sched: list[float] = []
+    from_send: list[float] = []
+    errors: list[int] = []
+    local = threading.local()
+
+    def client() -> httpx.Client:
+        c = getattr(local, "c", None)
+        if c is None:
+            c = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            local.c = c
+        return c
+
+    t0 = time.perf_counter() + 0.2
+
+    def one(i: int, pid: str, body: dict[str, Any]) -> None:
+        sched = t0 + i / rate
+        wait = sched - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        sent = time.perf_counter()
+        r = client().post(f"/api/v1/patients/{pid}/observations", json=body)
+        done = time.perf_counter()
+        with lock:
+            from_sched.append(done - sched)
+            from_send.append(done - sent)
+            if r.status_code != 200:
+                errors.append(r.status_code)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for f in [pool.submit(one, i, pid, body) for i, (pid, body) in enumerate(reqs)]:
+            f.result()
+    wall = time.perf_counter() - t0
+    return {"n": len(reqs), "wall": wall, "errors": errors,
+            "sched": from_sched, "send": from_send}
+
+
+def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path, rate: float,
+            seconds: float, tmp: Path) -> dict[str, Any]:
+    from crsscore.monitor.auth import create_token
+    from crsscore.monitor.db import Database
+
+    hist = tmp / f"hist-{label}"
+    split_cohort(cohort_dir, hist, 7)
+    bulk_import(url, hist, card)
+    db = Database(url)
+    token = create_token(db, "bench")
+    db.dispose()
+    n = int(rate * seconds)
+    reqs = updates(cohort_dir, 7, n)
+    from monitor_support import _free_port
+
+    port = _free_port()
+    proc = serve(url, card_file, port)
+    try:
+        # warm-up: a few requests outside the measurement (first-call imports)
+        warm = updates(cohort_dir, 6, 5)
+        open_loop(port, token, [(p, b) for p, b in warm], 5)
+        out = open_loop(port, token, reqs, rate)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--pg-url", default=None)
+    args = ap.parse_args()
+
+    from crsscore.data.io import load_cohort
+    from crsscore.data.persondays import build_person_days
+    from crsscore.data.simulate import simulate_cohort, write_cohort
+    from crsscore.modeling.dynamic import fit_dynamic
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+    cluster = None
+    try:
+        cohort_dir = tmp / "cohort"
+        write_cohort(simulate_cohort(n=125, seed=1), cohort_dir)
+        card = fit_dynamic(build_person_days(load_cohort(cohort_dir)), seed=1).to_card()
+        card_file = tmp / "card.json"
+        card_file.write_text(card.model_dump_json(), encoding="utf-8")
+        print(f"load average at start {load_average()}, {os.cpu_count()} cores")
+
+        dt, n_days = batch_rate(cohort_dir, card)
+        dt2, _ = batch_rate(cohort_dir, card)
+        best = min(dt, dt2)
+        print(f"batch (load + grade + person-days + score): {n_days} patient-days in "
+              f"{best:.2f} s -> {n_days / best:,.0f} patient-days/s")
+
+        dbs: list[tuple[str, Any]] = [("sqlite", lambda k: f"sqlite:///{tmp / f'{k}.db'}")]
+        if not args.no_pg:
+            if args.pg_url:
+                dbs.append(("postgresql", lambda k: args.pg_url))
+            else:
+                try:
+                    from monitor_support import PgCluster
+
+                    cluster = PgCluster()
+                    cluster.start()
+                    c = cluster
+                    dbs.append(("postgresql", lambda k: c.new_database()))
+                except Exception as exc:
+                    print(f"PostgreSQL skipped: {exc}")
+        for label, make in dbs:
+            times = []
+            for k in range(2):
+                dt, pdays, rows = bulk_import(make(f"bulk{k}"), cohort_dir, card)
+                times.append(dt)
+            best = min(times)
+            print(f"{label}: bulk import {pdays} patient-days ({rows} rows) in {best:.2f} s -> "
+                  f"{pdays / best:,.0f} patient-days/s (runs: "
+                  + ", ".join(f"{t:.2f}" for t in times) + ")")
+            res = latency(make("lat"), label, cohort_dir, card, card_file, args.rate,
+                          args.seconds, tmp)
+            s, d = res["sched"], res["send"]
+            print(f"{label}: {res['n']} patient-day updates at {args.rate:g}/s "
+                  f"(wall {res['wall']:.1f} s, errors {len(res['errors'])}): "
+                  f"from schedule p50 {1000 * statistics.median(s):.0f} ms, "
+                  f"p99 {1000 * pct(s, 99):.0f} ms; from send p50 "
+                  f"{1000 * statistics.median(d):.0f} ms, p99 {1000 * pct(d, 99):.0f} ms, "
+                  f"max {1000 * max(d):.0f} ms; load average {load_average()}")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -120,3 +120,79 @@ def test_calculator_shows_the_derivation_cohort_and_its_sample_size_verdict() ->
 def test_published_cards_show_no_derivation_block(client: TestClient) -> None:
     html = client.get("/calculator/test-easix").text
     assert 'id="derived-on"' not in html and 'id="sample-size"' not in html
+
+
+def test_help_texts_have_no_float_noise() -> None:
+    """Issue 14.10: "Derived on 0.001 to 99.79999999999997 %" -> a few significant digits."""
+    from service_cards import make_points_card
+
+    from crsscore.service.dependencies import significant
+    from crsscore.service.main import create_app
+
+    assert [significant(x) for x in (99.79999999999997, 0.001, 12345.6, 4.67, 0.0)] == [
+        "99.8", "0.001", "12346", "4.67", "0"]
+    card = make_points_card()
+    variables = [v.model_copy(update={"training_range": (0.001, 99.79999999999997)})
+                 if v.name == "mrd_baseline_pct" else v for v in card.variables]
+    card = card.model_copy(update={"id": "noisy", "variables": variables})
+    with TestClient(create_app(builtin=False, cards=[card])) as c:
+        html = c.get("/calculator/noisy").text
+    assert "Derived on 0.001 to 99.8 %" in html and "99.7999" not in html
+
+
+def test_a_result_the_page_calls_not_valid_is_greyed_with_the_reason_first(client: TestClient) -> None:
+    form = {"v_crp": "45", "u_crp": "mg/L", "v_ferritin": "1500", "u_ferritin": "ng/mL",
+            "v_plt": "60", "u_plt": "10^9/L", "v_costim": "CD28", "v_mrd_baseline_pct": "12",
+            "u_mrd_baseline_pct": "%", "after_tocilizumab": "1"}
+    html = client.post("/calculator/test-points", data=form).text
+    assert "Result: not valid" in html
+    reason = html.index('data-testid="not-valid"')
+    assert "the score is not valid" in html[reason:html.index('class="headline')]
+    assert reason < html.index('data-testid="probability"')  # the reason before the numbers
+    assert 'class="headline invalid"' in html
+    assert "risk-invalid" in html and "risk-high" not in html  # no red risk group
+    # without the flag: a normal, coloured result
+    del form["after_tocilizumab"]
+    html = client.post("/calculator/test-points", data=form).text
+    assert "not-valid" not in html and "risk-high" in html
+
+
+def test_unit_pickers_default_to_the_training_data_or_the_centres_unit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Published m-EASIX: its CRP in mg/dL (its publication) unless the service runs with the
+    centre's mapping (mg/L); a derived card: the unit it was derived in."""
+    from service_cards import make_points_card
+
+    from crsscore.scores.builtin import get_builtin
+    from crsscore.service.main import create_app
+    from crsscore.service.routers.pages import centre_units
+
+    def selected(html: str, name: str) -> str:
+        block = re.search(rf'<select id="u-{name}".*?</select>', html, re.S)
+        assert block is not None
+        found = re.search(r'<option value="([^"]+)" selected>', block.group(0))
+        assert found is not None
+        return found.group(1)
+
+    derived = make_points_card().model_copy(update={"id": "derived-here"})
+    with TestClient(create_app(builtin=False, cards=[get_builtin("m-easix"), derived])) as c:
+        html = c.get("/calculator/m-easix").text
+        assert selected(html, "crp") == "mg/dL"
+        assert "preselected: the unit of the published score" in html
+        assert "preselected: the unit the score was derived in" in c.get("/calculator/derived-here").text
+    mapping = tmp_path / "centre.toml"
+    mapping.write_text('[observations.units]\ncrp = "mg/l"\nldh = "U/L"\n', encoding="utf-8")
+    units = centre_units(mapping)
+    assert units["crp"] == "mg/l"
+    with TestClient(create_app(builtin=False, cards=[get_builtin("m-easix"), derived],
+                               centre_units=units)) as c:
+        html = c.get("/calculator/m-easix").text
+        assert selected(html, "crp") == "mg/L"
+        assert "preselected: the unit of your centre" in html
+        # a derived card keeps the unit it was derived in
+        card_unit = next(v.unit for v in derived.variables if v.name == "crp")
+        assert selected(c.get("/calculator/derived-here").text, "crp") == card_unit
+        # the result shows the unit beside the entered number and the score's unit
+        r = c.post("/calculator/m-easix", data={"v_ldh": "300", "u_ldh": "U/L", "v_crp": "50",
+                                                "u_crp": "mg/L", "v_plt": "100",
+                                                "u_plt": "10^9/L"}).text
+        assert re.search(r"<td>50 mg/L</td>\s*<td>5 mg/dL</td>", r)

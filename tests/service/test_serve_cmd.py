@@ -47,3 +47,18 @@ def test_defaults_bind_loopback() -> None:
     params = inspect.signature(serve_cmd.serve).parameters
     assert params["host"].default.default == "127.0.0.1"
     assert params["port"].default.default == 8000
+
+
+def test_serve_mapping_presets_centre_units(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            keep_logging: None) -> None:
+    """Issue 14.10: ``serve --mapping`` carries the centre's units to the calculator."""
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: uvicorn.Server, sockets: object = None) -> None:
+        seen["config"] = self.config
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    mapping = tmp_path / "centre.toml"
+    mapping.write_text('[observations.units]\ncrp = "mg/L"\n', encoding="utf-8")
+    serve_cmd.serve(host="127.0.0.1", port=8766, scorecards=None, mapping=mapping)
+    assert seen["config"].app.state.centre_units == {"crp": "mg/L"}

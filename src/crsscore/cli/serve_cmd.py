@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -34,13 +34,17 @@ def serve(
     scorecards: Path | None = typer.Option(
         None, "--scorecards", file_okay=False, dir_okay=True,
         help="Folder of score card *.json files served beside the built-in cards."),
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="The centre's mapping file: the calculator presets the unit "
+                          "pickers of published cards to the units it names.")] = None,
 ) -> None:
     """Serve the clinician calculator (http://HOST:PORT/) and the REST API (/api/v1)."""
     import uvicorn
 
     from crsscore.service.main import create_app
+    from crsscore.service.routers.pages import centre_units
 
-    fastapi_app = create_app(scorecards)
+    fastapi_app = create_app(scorecards, centre_units=centre_units(mapping) if mapping else None)
     registry = fastapi_app.state.registry
     console.print(f"{len(registry.cards)} score card(s) loaded")
     for bad in registry.rejected:

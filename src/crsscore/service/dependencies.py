@@ -30,7 +30,26 @@ def pretty_unit(unit: object) -> str:
     return text
 
 
+def significant(value: object, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits and no float noise
+    (``99.79999999999997`` -> ``99.8``, ``0.001`` -> ``0.001``, ``12345.6`` -> ``12346``)."""
+    import math
+
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{round(x, decimals):.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 templates.env.filters["unit"] = pretty_unit
+templates.env.filters["sig"] = significant
 templates.env.globals["version"] = __version__
 
 

@@ -72,9 +72,14 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
-               cards: Iterable[ScoreCard] = ()) -> FastAPI:
+               cards: Iterable[ScoreCard] = (),
+               centre_units: dict[str, str] | None = None) -> FastAPI:
     """The application serving the built-in cards, ``cards`` and every ``*.json`` in
-    ``scorecard_dir`` (invalid files are listed, not fatal)."""
+    ``scorecard_dir`` (invalid files are listed, not fatal).
+
+    ``centre_units`` (analyte or patient column -> unit, from a centre's mapping file:
+    :func:`crsscore.service.units.centre_units`) presets the calculator's unit pickers of
+    published cards to the units the centre's laboratory reports."""
     app = FastAPI(
         title="crsscore",
         version=__version__,
@@ -87,6 +92,7 @@ def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
     )
     app.state.registry = load_registry(scorecard_dir, builtin=builtin, extra=cards)
     app.state.grading = grading_available()
+    app.state.centre_units = dict(centre_units or {})
     app.add_middleware(BodySizeLimitMiddleware)
     app.add_middleware(SafeErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on 413s and 500s too

@@ -24,6 +24,8 @@ from crsscore.service.scoring import InputError, score_patient
 router = APIRouter()
 
 MAX_FIELD_CHARS = 64
+#: Warnings that make the result not valid (shown greyed, with the reason first).
+INVALID_CODES = ("after_tocilizumab", "not_finite")
 #: Pages answer HEAD as well as GET (link checkers, monitors; uvicorn sends no body).
 PAGE_METHODS = ["GET", "HEAD"]
 
@@ -57,7 +59,10 @@ def choose(card: str = "") -> Response:
 def _render(request: Request, card: ScoreCard, registry: Registry, *, form: dict[str, str],
             result: Any = None, errors: list[dict[str, Any]] | None = None,
             status: int = 200) -> Response:
+    units = default_units(card, getattr(request.app.state, "centre_units", None))
     context = {
+        "unit_why": {k: why for k, (_u, why) in units.items()},
+        "invalid_codes": INVALID_CODES,
         "card": detail(card, registry.sources[card.id]),
         "cards": [summary(c, registry.sources[k]) for k, c in registry.cards.items()],
         "form": form, "result": result, "errors": errors or [],
@@ -68,9 +73,52 @@ def _render(request: Request, card: ScoreCard, registry: Registry, *, form: dict
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def centre_units(mapping: Any) -> dict[str, str]:
+    """Analyte (or patient column) -> unit a centre's mapping file says its data use."""
+    from crsscore.data.mapping import as_mapping
+
+    m = as_mapping(mapping)
+    if m is None:
+        return {}
+    out: dict[str, str] = {}
+    if m.patients is not None:
+        out.update(getattr(m.patients, "units", {}) or {})
+    if m.observations is not None:
+        out.update(m.observations.units)
+    return out
+
+
+def default_units(card: ScoreCard, centre: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """Each numeric variable's preselected unit, and why: the unit of the card's training data
+    (a derived card: crsscore's canonical unit, in which it was derived; a published card: the
+    card's own unit), or, for a published card, the centre's unit when the service was started
+    with the centre's mapping (``crsscore serve --mapping``)."""
+    from crsscore.service.scoring import accepted_units
+    from crsscore.units import normalise_unit
+
+    derived = card.provenance.verification in ("derived_locally", "refit")
+    out: dict[str, tuple[str, str]] = {}
+    for v in card.variables:
+        if not v.unit:
+            continue
+        accepted = accepted_units(v)
+        # a card carries its variables in the unit of its training data (crsscore derive
+        # writes the canonical unit; a published card the unit of its publication)
+        unit, why = v.unit, ("the unit the score was derived in" if derived
+                             else "the unit of the published score")
+        if not derived and centre:
+            code = v.unit_kind or v.analyte_code
+            raw = centre.get(code) or centre.get(v.name)
+            if raw is not None and normalise_unit(raw) in accepted:
+                unit, why = normalise_unit(raw), "the unit of your centre's data (its mapping file)"
+        out[v.name] = (unit, why)
+    return out
+
+
 @router.api_route("/calculator/{card_id}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def calculator(request: Request, card: Card, registry: Registry) -> Response:
-    form = {f"u_{v.name}": v.unit or "" for v in card.variables}
+    units = default_units(card, getattr(request.app.state, "centre_units", None))
+    form = {f"u_{v.name}": units.get(v.name, (v.unit or "", ""))[0] for v in card.variables}
     return _render(request, card, registry, form=form)
 
 

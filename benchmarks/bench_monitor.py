@@ -120,10 +120,11 @@ def updates(cohort_dir: Path, start_day: int, n: int) -> list[tuple[str, dict[st
     return out
 
 
-def serve(url: str, card_file: Path, port: int) -> subprocess.Popen[bytes]:
+def serve(url: str, card_file: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).parent / "crsscore"
     proc = subprocess.Popen([str(exe), "monitor", "serve", "--db", url, "--card",
-                             str(card_file), "--port", str(port), "--threshold", "0.2"],
+                             str(card_file), "--port", str(port), "--threshold", "0.2",
+                             "--workers", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx
 
@@ -181,8 +182,9 @@ def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rat
             "sched": from_sched, "send": from_send}
 
 
-def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path, rate: float,
-            seconds: float, tmp: Path) -> dict[str, Any]:
+def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
+            rates: list[float], seconds: float, workers: int, tmp: Path
+            ) -> list[tuple[str, dict[str, Any]]]:
     from crsscore.monitor.auth import create_token
     from crsscore.monitor.db import Database
 
@@ -192,27 +194,54 @@ def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path, 
     db = Database(url)
     token = create_token(db, "bench")
     db.dispose()
-    n = int(rate * seconds)
-    reqs = updates(cohort_dir, 7, n)
+    pool = updates(cohort_dir, 7, 100000)
     from monitor_support import _free_port
 
     port = _free_port()
-    proc = serve(url, card_file, port)
+    proc = serve(url, card_file, port, workers)
+    out = []
     try:
         # warm-up: a few requests outside the measurement (first-call imports)
-        warm = updates(cohort_dir, 6, 5)
-        open_loop(port, token, [(p, b) for p, b in warm], 5)
-        out = open_loop(port, token, reqs, rate)
+        warm = updates(cohort_dir, 6, 2 * workers + 3)
+        open_loop(port, token, warm, 2)
+        # closed loop: one client, one request at a time (the update's own latency)
+        out.append(("sequential", closed_loop(port, token, pool[:100])))
+        used = 100
+        for rate in rates:
+            n = int(rate * seconds)
+            out.append((f"{rate:g}/s open loop", open_loop(port, token,
+                                                          pool[used:used + n], rate)))
+            used += n
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     return out
 
 
+def closed_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]]
+                ) -> dict[str, Any]:
+    import httpx
+
+    lat: list[float] = []
+    errors: list[int] = []
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        for pid, body in reqs:
+            s = time.perf_counter()
+            r = c.post(f"/api/v1/patients/{pid}/observations", json=body)
+            lat.append(time.perf_counter() - s)
+            if r.status_code != 200:
+                errors.append(r.status_code)
+    return {"n": len(reqs), "wall": time.perf_counter() - t0, "errors": errors,
+            "sched": lat, "send": lat}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--rates", default="5,50", help="open-loop request rates (per second)")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=1, help="monitor serve --workers")
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
@@ -261,15 +290,16 @@ def main() -> None:
             print(f"{label}: bulk import {pdays} patient-days ({rows} rows) in {best:.2f} s -> "
                   f"{pdays / best:,.0f} patient-days/s (runs: "
                   + ", ".join(f"{t:.2f}" for t in times) + ")")
-            res = latency(make("lat"), label, cohort_dir, card, card_file, args.rate,
-                          args.seconds, tmp)
-            s, d = res["sched"], res["send"]
-            print(f"{label}: {res['n']} patient-day updates at {args.rate:g}/s "
-                  f"(wall {res['wall']:.1f} s, errors {len(res['errors'])}): "
-                  f"from schedule p50 {1000 * statistics.median(s):.0f} ms, "
-                  f"p99 {1000 * pct(s, 99):.0f} ms; from send p50 "
-                  f"{1000 * statistics.median(d):.0f} ms, p99 {1000 * pct(d, 99):.0f} ms, "
-                  f"max {1000 * max(d):.0f} ms; load average {load_average()}")
+            rates = [float(r) for r in args.rates.split(",") if r.strip()]
+            for mode, res in latency(make("lat"), label, cohort_dir, card, card_file, rates,
+                                     args.seconds, args.workers, tmp):
+                s, d = res["sched"], res["send"]
+                print(f"{label} ({args.workers} worker(s)), {mode}: {res['n']} patient-day "
+                      f"updates in {res['wall']:.1f} s ({res['n'] / res['wall']:.1f}/s, "
+                      f"errors {len(res['errors'])}): from schedule p50 "
+                      f"{1000 * statistics.median(s):.0f} ms, p99 {1000 * pct(s, 99):.0f} ms; "
+                      f"from send p50 {1000 * statistics.median(d):.0f} ms, p99 "
+                      f"{1000 * pct(d, 99):.0f} ms; load average {load_average()}")
     finally:
         if cluster is not None:
             cluster.stop()

@@ -94,6 +94,7 @@ def monitor_serve(
     threshold: Threshold = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default is this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8001,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes (each grades and scores on its own core).")] = 1,
 ) -> None:
     """Serve the ward monitor: API (/api/v1, /fhir) and pages (/ward)."""
     import uvicorn
@@ -110,6 +111,19 @@ def monitor_serve(
                           "behind TLS.[/]")
     console.print(f"Ward monitor: http://{host}:{port}/ward   database: "
                   f"{_shown(database.url)}")
+    if workers > 1:
+        from crsscore.monitor.logconfig import monitor_log_config
+
+        os.environ["CRSSCORE_MONITOR_DB"] = database.url
+        if card is not None:
+            os.environ["CRSSCORE_MONITOR_CARD"] = str(card.resolve())
+        if threshold is not None:
+            os.environ["CRSSCORE_MONITOR_THRESHOLD"] = str(threshold)
+        database.dispose()
+        uvicorn.run("crsscore.monitor.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_config=monitor_log_config("INFO"), access_log=True,
+                    server_header=False, proxy_headers=False)
+        return
     fastapi_app = create_monitor_app(database, risk)
     uvicorn.Server(monitor_uvicorn_config(fastapi_app, host=host, port=port)).run()
 

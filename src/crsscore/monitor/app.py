@@ -497,4 +497,18 @@ def create_monitor_app(db: Database | str, risk: RiskModel | None = None) -> Fas
     return app
 
 
-__all__ = ["API", "create_monitor_app"]
+def app_from_env() -> FastAPI:
+    """The application configured by ``CRSSCORE_MONITOR_DB``, ``CRSSCORE_MONITOR_CARD`` and
+    ``CRSSCORE_MONITOR_THRESHOLD`` (used by ``monitor serve --workers N``: one per process)."""
+    import os
+
+    from crsscore.monitor.risk import DynamicCardRisk
+
+    url = os.environ["CRSSCORE_MONITOR_DB"]
+    card = os.environ.get("CRSSCORE_MONITOR_CARD")
+    thr = os.environ.get("CRSSCORE_MONITOR_THRESHOLD")
+    risk = (DynamicCardRisk.from_file(card, float(thr) if thr else None) if card else None)
+    return create_monitor_app(Database(url), risk)
+
+
+__all__ = ["API", "app_from_env", "create_monitor_app"]

@@ -187,6 +187,28 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
+def _fast_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows through the driver's own executemany (the ORM's bulk path costs more
+    than the database here).  Every column of the rows is given; none is generated."""
+    if not rows:
+        return
+    table = _table(model)
+    cols = list(rows[0])
+    conn = session.connection()
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    q = dialect.identifier_preparer
+    sql = (f"INSERT INTO {q.quote(table.name)} ({', '.join(q.quote(c) for c in cols)}) "
+           f"VALUES ({', '.join([mark] * len(cols))})")
+    if dialect.name == "sqlite":  # SQLAlchemy's own storage format of DateTime on SQLite
+        def conv(v: Any) -> Any:
+            return v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
+        params = [tuple(conv(r[c]) for c in cols) for r in rows]
+    else:
+        params = [tuple(r[c] for c in cols) for r in rows]
+    conn.exec_driver_sql(sql, params)
+
+
 class WardCohort(Cohort):
     """A cohort rebuilt from the database for re-grading: no data hash (the monitor does not
     record one per update, and hashing every patient's rows on each request is costly)."""
@@ -371,7 +393,7 @@ class Monitor:
                     old_obs[key] = [old[0], value, unit, ov, ou]
                 touch(key[0], math.floor(key[2]))
             if ins_o:
-                session.execute(insert(Observation), ins_o)
+                _fast_insert(session, Observation, ins_o)
             if upd_o:
                 session.execute(update(ot).where(ot.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
@@ -407,7 +429,7 @@ class Monitor:
                     old_ev[ekey] = [old[0], value, unit]
                 touch(ekey[0], math.floor(ekey[2]))
             if ins_e:
-                session.execute(insert(Event), ins_e)
+                _fast_insert(session, Event, ins_e)
             if upd_e:
                 session.execute(update(et).where(et.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
@@ -491,7 +513,7 @@ class Monitor:
             return None if math.isnan(v) else int(v)
 
         if len(g_pk):
-            session.execute(insert(DailyGrade), [
+            _fast_insert(session, DailyGrade, [
                 {"patient_pk": int(pk), "day": int(d), "crs_grade": opt(c), "icans_grade": opt(i),
                  "crs_reason": str(cr)[:200], "icans_reason": str(ir)[:200],
                  "crs_source": str(src)[:20], "updated_at": now}
@@ -521,7 +543,7 @@ class Monitor:
             r_out = risks["outside_day_range"].to_numpy(dtype=bool)
             card_id = self.risk.card_id[:100]
             if len(r_pk):
-                session.execute(insert(Risk), [
+                _fast_insert(session, Risk, [
                     {"patient_pk": int(pk), "day": int(d), "horizon": int(h), "risk": float(v),
                      "card_id": card_id, "outside_day_range": bool(o), "updated_at": now}
                     for pk, d, h, v, o in zip(r_pk, r_day, r_h, r_v, r_out, strict=True)])

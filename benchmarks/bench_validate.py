@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_validate.py            # n = 125 and n = 10,000
     .venv/bin/python benchmarks/bench_validate.py --no-large # n = 125 only
     .venv/bin/python benchmarks/bench_validate.py --only-command [--jobs 2]  # the user's command
+    .venv/bin/python benchmarks/bench_validate.py --scaling  # pipeline bootstrap as n grows
 
 Data: tests/fixtures/r/cohort125.csv (n = 125, x1..x7 standard normal, 24 events), and a
 simulated n = 10,000 cohort with the same design (written to a temporary CSV for R).
@@ -181,7 +182,7 @@ def agreement(data: pd.DataFrame, B: int, runs_r: int, runs_py: int) -> None:
                       f"{(a.mean() - b.mean()) / se:+.2f} |")
 
 
-def command_row(B: int, jobs: int, seed: int = 3) -> None:
+def command_row(B: int, jobs: int, seed: int = 3, baseline: Path | None = None) -> None:
     """The user's command: ``crsscore derive DATA --bootstrap B`` beside R rms validate(bw).
 
     ``crsscore simulate --n 125 --seed 3``, then ``crsscore derive`` with the default pipeline
@@ -214,6 +215,12 @@ def command_row(B: int, jobs: int, seed: int = 3) -> None:
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         t_cmd = time.perf_counter() - t0
         t_boot = float(json.loads(js.read_text())["bootstrap_seconds"])
+        t_base = float("nan")
+        if baseline is not None:  # the same command from another source tree (e.g. before)
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=dict(env, PYTHONPATH=str(baseline.resolve())))
+            t_base = time.perf_counter() - t0
         # the same patients for R, as the reported model sees them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -235,7 +242,63 @@ def command_row(B: int, jobs: int, seed: int = 3) -> None:
     print(f"| `crsscore derive ... --bootstrap {B} --jobs {jobs}`: bootstrap stage (its --json) | "
           f"{t_boot:.1f} | {t_boot / t_r:.1f}x R's time |")
     print(f"| the same, whole command (process wall time) | {t_cmd:.1f} | {t_cmd / t_r:.1f}x R's time |")
+    if baseline is not None:
+        print(f"| the same command, source tree {baseline} (whole command) | {t_base:.1f} | "
+              f"{t_base / t_r:.1f}x R's time |")
     print(f"| R rms `validate(lrm(7 candidates), B = {B}, bw = TRUE, rule = \"aic\")` | {t_r:.1f} | 1 |")
+
+
+def _scaling_one(n: int, B: int) -> dict[str, float]:
+    """One process: derive on a simulated cohort of n, then the pipeline bootstrap with B."""
+    import resource
+    import warnings
+
+    from crsscore.data.simulate import simulate_cohort
+    from crsscore.modeling.derivation import DerivationSettings, reference_path
+    from crsscore.workflow import derive, validate_pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = derive(simulate_cohort(n, seed=3), landmark="day7", prior_outcome="keep",
+                     settings=DerivationSettings(seed=1))
+        out: dict[str, float] = {"n": float(len(run.analysis_y)), "events": float(run.analysis_y.sum()),
+                                 "firth": float(run.model.method_ == "firth")}
+        for label, ctx in (("stacked", None), ("reference", reference_path)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            if ctx is None:
+                validate_pipeline(run.analysis_data, run.analysis_y, run.settings, B=B, seed=1,
+                                  reported=run.model)
+            else:
+                with ctx():
+                    validate_pipeline(run.analysis_data, run.analysis_y, run.settings, B=B,
+                                      seed=1, reported=run.model)
+            out[f"{label}_s"] = (time.perf_counter() - t0) / B
+            out[f"{label}_cpu_s"] = (time.process_time() - c0) / B
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def scaling(sizes: list[tuple[int, int]]) -> None:
+    """Seconds per resample of the whole-pipeline bootstrap as n grows (stacked and reference
+    paths in the same process, one process per n so the peak memory is its own)."""
+    import json
+    import os
+
+    print("\n### Whole-pipeline bootstrap: time per resample and memory as n grows\n")
+    print("| n | events | method | B timed | s per resample (stacked) | CPU s per resample "
+          "(stacked) | s per resample (reference) | projected B = 1000, serial | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    for n, B in sizes:
+        code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+                f"import bench_validate as b; print(json.dumps(b._scaling_one({n}, {B})))")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"| {int(r['n'])} | {int(r['events'])} | {'Firth' if r['firth'] else 'ML'} | {B} | "
+              f"{r['stacked_s']:.3f} | {r['stacked_cpu_s']:.3f} | {r['reference_s']:.3f} | "
+              f"{1000 * r['stacked_s'] / 60:.1f} min | {r['peak_rss_mb']:.0f} |", flush=True)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 def main() -> None:
@@ -245,14 +308,22 @@ def main() -> None:
                     help="also time the user's command (crsscore derive --bootstrap B) beside R")
     ap.add_argument("--only-command", action="store_true")
     ap.add_argument("--jobs", type=int, default=1, help="--jobs of the user's command")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="also run the user's command from this source folder (PYTHONPATH)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="only the whole-pipeline bootstrap's time per resample at n = 125, "
+                         "1,000 and 10,000 (and memory)")
     ap.add_argument("--no-large", action="store_true", help="skip n = 10,000")
     ap.add_argument("--no-r-large", action="store_true", help="skip R at n = 10,000 (slow)")
     ap.add_argument("--agreement", type=int, default=0, metavar="K",
                     help="also repeat R K times and crsscore 4K times with other seeds")
     ap.add_argument("--only-agreement", action="store_true")
     args = ap.parse_args()
+    if args.scaling:
+        scaling([(125, 100), (125, 400), (1000, 20), (10_000, 3)])
+        return
     if args.command or args.only_command:
-        command_row(args.B, args.jobs)
+        command_row(args.B, args.jobs, baseline=args.baseline)
     if args.only_command:
         return
     small = pd.read_csv(ROOT / "tests" / "fixtures" / "r" / "cohort125.csv")[["y", *XCOLS]]

@@ -340,6 +340,60 @@ def pipeline_fit_fn(data: pd.DataFrame, settings: DerivationSettings, *, points:
                 data.iloc[rows].reset_index(drop=True), yy)
         return predictor(model)
 
+    def fit_many_fn(rows_list: list[Any], ys: list[Any]) -> list[Any]:
+        """``fit_fn`` on many resamples at once (the bootstrap's chunks): the Firth fits of all
+        of them are batched (:func:`crsscore.modeling.derivation.fit_many`); each entry is
+        the predictor ``fit_fn`` would return, or the exception it would raise."""
+        from crsscore.modeling.candidates import candidates, design_matrix
+        from crsscore.modeling.derivation import _raw_matrix, fit_many, stacked_enabled
+
+        if not stacked_enabled():  # the reference path: one resample at a time, from frames
+            done: list[Any] = []
+            for X_idx, yy in zip(rows_list, ys, strict=True):
+                try:
+                    done.append(fit_fn(X_idx, yy))
+                except Exception as exc:  # raised again where fit_fn would have raised it
+                    done.append(exc)
+            return done
+
+        # the design and raw matrices of every row, once: resamples slice them
+        cands = candidates(list(boot_settings.candidates))
+        all_X, all_raw = design_matrix(data, cands), _raw_matrix(data, cands)
+
+        def array_predictor(model: Any) -> Any:
+            def predict(X_eval: Any) -> Any:
+                ev = np.asarray(X_eval, dtype=np.int_).ravel()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return model.decision_function_arrays(all_X[ev], all_raw[ev])
+
+            return predict
+
+        out: list[Any] = [None] * len(rows_list)
+        todo: list[int] = []
+        for i, X_idx in enumerate(rows_list):
+            rows = np.asarray(X_idx, dtype=np.int_).ravel()
+            if (reported is not None and len(rows) == len(data)
+                    and np.array_equal(rows, np.arange(len(data)))):
+                out[i] = predictor(reported)
+            else:
+                todo.append(i)
+        # resamples fitted together: about 10^5 patient rows at a time bounds the memory
+        group = max(1, 100_000 // max(1, len(data)))
+        for g0 in range(0, len(todo), group):
+            part = todo[g0:g0 + group]
+            idx = [np.asarray(rows_list[i], dtype=np.int_).ravel() for i in part]
+            with warnings.catch_warnings(), resampling_fit():
+                warnings.simplefilter("ignore")
+                fitted = fit_many([PointScoreModel(boot_settings) for _ in part], [None] * len(part),
+                                  [np.asarray(ys[i]) for i in part],
+                                  [(all_X[r], all_raw[r]) for r in idx])
+            for i, got in zip(part, fitted, strict=True):
+                out[i] = got if isinstance(got, Exception) else array_predictor(got)
+        return out
+
+    if points == "sullivan":
+        fit_fn.fit_many = fit_many_fn  # type: ignore[attr-defined]
     return fit_fn
 
 

@@ -1,9 +1,11 @@
 """The stacked (batched over imputations) path of the derivation equals the reference path.
 
-Issue 18: the bootstrap of the whole pipeline runs the m imputations stacked (MICE chains in
-lock-step, the Firth fits of every selection step and of the continuous model at once); the
-per-imputation path is kept as the reference and must give the same results to 1e-10 on the
-same resamples, whatever the number of local jobs or the Dask scheduler.
+Issue 18: the bootstrap of the whole pipeline fits the resamples of a chunk together: the MICE
+chains of all their imputations in lock-step, and the Firth fits of every selection step and
+of the continuous model of all of them in one batch (``derivation.fit_many``).  The
+per-resample, per-imputation path (``reference_path()``) is kept as the reference; both must
+give the same results to 1e-10 on the same resamples, whatever the number of local jobs or
+the Dask scheduler.
 """
 
 from __future__ import annotations
@@ -117,3 +119,37 @@ def test_whole_pipeline_bootstrap_does_not_depend_on_jobs_or_dask(run: object) -
         dask = _boot(run, scheduler=cluster.scheduler_address)
     np.testing.assert_allclose(serial.resamples.to_numpy(float),  # type: ignore[attr-defined]
                                dask.resamples.to_numpy(float), rtol=0, atol=TOL)  # type: ignore[attr-defined]
+
+
+def test_quantile_grid_equals_numpy_bit_for_bit() -> None:
+    from crsscore.modeling.points import _quantile_grid
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 300))
+        x = [rng.normal(size=n) * 10.0 ** rng.integers(-3, 4),
+             rng.integers(0, 5, n).astype(float),
+             np.round(rng.lognormal(size=n), 2)][int(rng.integers(0, 3))]
+        g = int(rng.choice([801, 11, 2]))
+        assert np.array_equal(_quantile_grid(x, g), np.unique(np.quantile(x, np.linspace(0, 1, g))))
+
+
+def test_one_predictor_separation_closed_form_agrees_with_the_linear_program() -> None:
+    from scipy import optimize
+
+    from crsscore.modeling.logistic import _separation_1d
+
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        n = int(rng.integers(5, 40))
+        x = rng.integers(0, 12, n).astype(float) * rng.choice([1.0, -0.5, 3.0])
+        y = (rng.random(n) < 1 / (1 + np.exp(-(x - 3) * rng.choice([0.2, 1.0, 5.0])))).astype(float)
+        if y.sum() in (0, n) or np.ptp(x) == 0:
+            continue
+        D = np.column_stack([np.ones(n), x])
+        A = (D / np.max(np.abs(D), axis=0)) * np.where(y == 1, 1.0, -1.0)[:, None]
+        res = optimize.linprog(c=-A.sum(0), A_ub=-A, b_ub=np.zeros(n), bounds=[(-1, 1)] * 2,
+                               method="highs")
+        r = A @ res.x
+        lp = not (float(np.max(r, initial=0.0)) <= 1e-7 or float(np.min(r)) < -2e-9)
+        assert (_separation_1d(D, y) is not None) == lp

@@ -32,9 +32,9 @@ import contextlib
 import contextvars
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -51,8 +51,9 @@ from crsscore.errors import (
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
-    fit_prediction_imputer,
-    impute_chained,
+    _norm_draw_batch,
+    fit_prediction_imputer_steps,
+    impute_chained_steps,
     rubin_pool,
 )
 from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic
@@ -64,7 +65,11 @@ from crsscore.modeling.points import (
     probability_table,
     risk_groups,
 )
-from crsscore.modeling.selection import backward_select_pooled, lasso_cv
+from crsscore.modeling.selection import (
+    backward_select_pooled,
+    backward_select_pooled_steps,
+    lasso_cv,
+)
 from crsscore.modeling.splines import rcs_basis, rcs_knots
 from crsscore.scores.scorecard import (
     Band,
@@ -78,6 +83,7 @@ from crsscore.scores.scorecard import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+_T = TypeVar("_T")
 IntArray = npt.NDArray[np.int_]
 Method = Literal["auto", "ml", "firth"]
 Select = Literal["backward", "lasso", "none"]
@@ -254,6 +260,11 @@ def resampling_fit() -> Iterator[None]:
         _LEAN.reset(token)
 
 
+def stacked_enabled() -> bool:
+    """False inside :func:`reference_path`."""
+    return _STACKED.get()
+
+
 @contextlib.contextmanager
 def reference_path() -> Iterator[None]:
     """Within this block, derivations run the per-imputation reference path (for tests)."""
@@ -265,17 +276,25 @@ def reference_path() -> Iterator[None]:
 
 
 def _fit_all(designs: Sequence[FloatArray], y: IntArray, names: Sequence[str], firth: bool,
-             notes: list[str], what: str) -> list[LogisticFit]:
-    """:func:`_fit_safe` on every imputed design; Firth fits of the m designs run stacked
+             notes: list[str], what: str,
+             checked: bool = False) -> Generator[Request, Any, list[LogisticFit]]:
+    """:func:`_fit_safe` on every imputed design (a generator, see :meth:`PointScoreModel.fit`);
+    Firth fits of the m designs are requested stacked
     (:func:`~crsscore.modeling.firth.firth_fit_stacked`, equal to the single fits to rounding)."""
     if not firth or len(designs) < 2 or not _STACKED.get():
         return [_fit_safe(D, y, names, firth, notes, what) for D in designs]
-    from crsscore.modeling.firth import firth_fit_stacked
     from crsscore.modeling.logistic import _null_loglik, check_inputs
 
-    checked = [check_inputs(D, y, names=list(names)) for D in designs]
-    ya, w, pnames = checked[0][1], checked[0][2], checked[0][3]
-    st = firth_fit_stacked(np.stack([c[0] for c in checked]), ya)
+    if checked:  # column subsets of designs the selection validated (fit_logistic's checks)
+        ya = np.asarray(y, dtype=np.float64)
+        w = np.ones_like(ya)
+        pnames = ["Intercept", *[str(c) for c in names]]
+        stack = np.stack([np.column_stack([np.ones(D.shape[0]), D]) for D in designs])
+    else:
+        done = [check_inputs(D, y, names=list(names)) for D in designs]
+        ya, w, pnames = done[0][1], done[0][2], done[0][3]
+        stack = np.stack([c[0] for c in done])
+    st = yield "firth", (stack, ya)
     if not st.converged.all():
         warnings.warn("Firth logistic regression did not converge in 50 iterations",
                       ConvergenceWarning, stacklevel=2)
@@ -360,10 +379,21 @@ class PointScoreModel:
 
     # ------------------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, y: npt.ArrayLike) -> PointScoreModel:
+        return _drive(self.fit_steps(frame, y))
+
+    def fit_steps(self, frame: pd.DataFrame | None, y: npt.ArrayLike,
+                  arrays: tuple[FloatArray, FloatArray] | None = None
+                  ) -> Generator[Request, Any, PointScoreModel]:
+        """``fit`` as a generator of stacked Firth fit requests (``(designs, y)``, answered with
+        a :class:`~crsscore.modeling.firth.StackedFit`), so the bootstrap can answer the
+        requests of many resamples in one batch (:func:`fit_many`)."""
         s = self.settings
         yv = np.asarray(y, dtype=np.float64)
-        if yv.ndim != 1 or len(yv) != len(frame):
-            raise ModelError(f"outcome has {len(yv)} values for {len(frame)} patients")
+        if frame is None and arrays is None:
+            raise ModelError("fit_steps needs the frame or its precomputed arrays")
+        n_rows = len(frame) if frame is not None else len(arrays[0])  # type: ignore[index]
+        if yv.ndim != 1 or len(yv) != n_rows:
+            raise ModelError(f"outcome has {len(yv)} values for {n_rows} patients")
         if np.isnan(yv).any():
             raise ModelError(f"outcome missing for {int(np.isnan(yv).sum())} patient(s); "
                              "exclude them explicitly before deriving")
@@ -376,7 +406,13 @@ class PointScoreModel:
                              "a model needs both events and non-events")
         self.notes_: list[str] = []
         cands = candidates(list(s.candidates))
-        X = design_matrix(frame, cands)
+        # ``arrays``: this frame's design and raw matrices, precomputed (the bootstrap slices
+        # them from the whole data's instead of converting every resample's frame)
+        if arrays is None:
+            assert frame is not None
+            X = design_matrix(frame, cands)
+        else:
+            X = np.array(arrays[0], copy=True)
         names = [c.name for c in cands]
         self._check_columns(X, names)
         self.candidates_ = cands
@@ -387,7 +423,8 @@ class PointScoreModel:
         miss_any: npt.NDArray[np.bool_] = np.asarray(np.isnan(X).any(axis=1), dtype=bool)
         # completes new patients' data at prediction time (no outcome in its model); fitted on
         # every training row, also under complete-case analysis
-        self.imputer_: FittedImputer = fit_prediction_imputer(X, seed=s.seed)
+        self.imputer_: FittedImputer = yield from fit_prediction_imputer_steps(
+            X, seed=s.seed, stacked=_STACKED.get())
         if s.missing == "complete":
             keep = ~miss_any
             X, yi = X[keep], yi[keep]
@@ -397,8 +434,8 @@ class PointScoreModel:
                 raise ModelError("no events (or no non-events) left among complete cases")
             imputed = [X]
         else:
-            imputed = impute_chained(X, y=yi, m=s.n_imputations, seed=s.seed,
-                                     stacked=_STACKED.get())
+            imputed = yield from impute_chained_steps(X, y=yi, m=s.n_imputations, seed=s.seed,
+                                                      stacked=_STACKED.get())
             if len(imputed) > 1:
                 self.notes_.append(f"multiple imputation (chained equations, m={len(imputed)}): "
                                    f"{int(miss_any.sum())} of {len(miss_any)} patients had at least "
@@ -406,7 +443,11 @@ class PointScoreModel:
         self.n_used_ = len(yi)
         self.events_ = int(yi.sum())
         self.m_ = len(imputed)
-        raw_frame = _raw_matrix(frame, cands)
+        if arrays is None:
+            assert frame is not None
+            raw_frame = _raw_matrix(frame, cands)
+        else:
+            raw_frame = np.array(arrays[1], copy=True)
         if s.missing == "complete":
             raw_frame = raw_frame[~miss_any]
         self._observed_raw = raw_frame
@@ -446,7 +487,7 @@ class PointScoreModel:
         self.notes_.append(f"method: {reason}")
 
         # --- selection ----------------------------------------------------------------
-        selected = self._select(designs, yi, columns, groups, firth)
+        selected = yield from self._select(designs, yi, columns, groups, firth)
         if not selected:
             raise ModelError("variable selection removed every candidate; no score can be built "
                              "(try --select none, or other candidates)")
@@ -456,8 +497,10 @@ class PointScoreModel:
         col_idx = [columns.index(c) for c in sel_cols]
 
         # --- continuous reference model -----------------------------------------------
-        fits = _fit_all([D[:, col_idx] for D in designs], yi, sel_cols, firth, self.notes_,
-                        "continuous model")
+        # backward elimination's first step validated the full designs (stacked Firth path)
+        validated = (s.select == "backward" and len(designs) > 1 and firth and not s.force)
+        fits = yield from _fit_all([D[:, col_idx] for D in designs], yi, sel_cols, firth,
+                                   self.notes_, "continuous model", checked=validated)
         self.continuous_ = _pool(fits, self.method_)
         lr = float(np.mean([2.0 * (f.loglik - f.loglik_null) for f in fits]))
         self.lr_chi2_ = lr
@@ -513,6 +556,8 @@ class PointScoreModel:
             # inside a resampling loop: the predictor is complete; risk groups, the risk
             # table, training ranges and apparent AUCs only describe the reported model
             return self
+        if frame is None:
+            raise ModelError("a fit outside resampling needs the frame (apparent performance)")
         complete = ~np.isnan(self._observed_raw[:, [names.index(n) for n in self.scored_]]).any(axis=1)
         t_obs = self._total_raw(self._observed_raw[complete])
         self.risk_groups_: list[RiskGroupSummary] = risk_groups(
@@ -604,16 +649,21 @@ class PointScoreModel:
         return f
 
     def _select(self, designs: list[FloatArray], y: IntArray, columns: list[str],
-                groups: dict[str, list[str]], firth: bool) -> list[str]:
+                groups: dict[str, list[str]], firth: bool
+                ) -> Generator[Request, Any, list[str]]:
         s = self.settings
         names = [t.name for t in self.terms_]
         if s.select == "none":
             self.notes_.append("selection: none (all candidates pre-specified)")
             return names
         if s.select == "backward":
-            res = backward_select_pooled(designs, y, columns, rule=s.rule, alpha=s.alpha,
-                                         stacked=_STACKED.get(),
-                                         firth=firth, force=tuple(s.force), groups=groups)
+            if len(designs) > 1:
+                res = yield from backward_select_pooled_steps(
+                    designs, y, columns, rule=s.rule, alpha=s.alpha, stacked=_STACKED.get(),
+                    firth=firth, force=tuple(s.force), groups=groups)
+            else:
+                res = backward_select_pooled(designs, y, columns, rule=s.rule, alpha=s.alpha,
+                                             firth=firth, force=tuple(s.force), groups=groups)
             self.selection_ = res
             kept = [n for n in names if n in res.kept]
             self.notes_.append(
@@ -675,6 +725,14 @@ class PointScoreModel:
         if impute and np.isnan(raw).any():
             raw = self._complete_raw(raw, self._design(frame, True))
         return self._total_raw(raw)
+
+    def decision_function_arrays(self, X: FloatArray, raw: FloatArray) -> FloatArray:
+        """``decision_function(frame, impute=True)`` from the frame's precomputed design
+        (``design_matrix``) and raw (``_raw_matrix``) matrices, for the candidates fitted."""
+        if np.isnan(raw).any():
+            raw = self._complete_raw(raw, self.imputer_.transform(X))
+        out: FloatArray = self.prob_intercept_ + self.prob_slope_ * self._total_raw(raw)
+        return out
 
     def decision_function(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
         """The card's linear predictor ``a + b * total`` (shrunk slope)."""
@@ -841,3 +899,113 @@ def band_text(lo: float, hi: float) -> str:
     if not math.isfinite(hi):
         return f">= {lo:g}"
     return f"{lo:g} to < {hi:g}"
+
+
+Request = tuple[str, Any]
+
+
+def _drive(steps: Generator[Request, Any, _T]) -> _T:
+    """Run a generator of stacked Firth and MICE requests, answering each at once."""
+    from crsscore.modeling.firth import firth_fit_stacked
+
+    try:
+        req = next(steps)
+        while True:
+            kind, payload = req
+            if kind == "mice":
+                answer: Any = _norm_draw_batch(*payload)
+            else:
+                answer = firth_fit_stacked(*payload)
+            req = steps.send(answer)
+    except StopIteration as stop:
+        out: _T = stop.value
+        return out
+
+
+def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | None],
+             ys: Sequence[npt.ArrayLike],
+             arrays: Sequence[tuple[FloatArray, FloatArray]] | None = None
+             ) -> list[PointScoreModel | Exception]:
+    """Fit ``models[i]`` on ``frames[i], ys[i]`` for every i, answering the stacked Firth
+    requests of all fits in one batch per step (grouped by design shape).
+
+    Each element equals ``models[i].fit(frames[i], ys[i])`` to rounding (each fit in the batch
+    runs its own iteration; ``tests/derivation/test_stacked.py``); a fit that raises gives its
+    exception in place of the model.  If a batch cannot be solved (a singular information
+    matrix in one fit), its requests are answered one by one so that only that fit fails.
+    """
+    from crsscore.modeling.firth import StackedFit, firth_fit_stacked
+
+    results: list[PointScoreModel | Exception | None] = [None] * len(models)
+    pending: dict[int, tuple[Generator[Request, Any, PointScoreModel], Request]] = {}
+
+    def advance(i: int, gen: Generator[Request, Any, PointScoreModel],
+                answer: Any, first: bool = False) -> None:
+        try:
+            if first:
+                req = next(gen)
+            elif isinstance(answer, Exception):
+                req = gen.throw(answer)
+            else:
+                req = gen.send(answer)
+            pending[i] = (gen, req)
+        except StopIteration as stop:
+            results[i] = stop.value
+        except Exception as exc:  # handed back in place of this fit's model
+            results[i] = exc
+
+    for i, (model, frame, y) in enumerate(zip(models, frames, ys, strict=True)):
+        advance(i, model.fit_steps(frame, y, None if arrays is None else arrays[i]), None,
+                first=True)
+    while pending:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, (_, req) in pending.items():
+            kind, payload = req
+            key = (kind, payload[0].shape[1:], payload[3] if kind == "mice" else 0)
+            groups.setdefault(key, []).append(i)
+        todo = dict(pending)
+        pending.clear()
+        for key, members in groups.items():
+            if key[0] == "mice":  # MICE chains of every resample in one batch
+                mreqs = [todo[i][1][1] for i in members]
+                try:
+                    done = _norm_draw_batch(np.concatenate([r[0] for r in mreqs]),
+                                            np.concatenate([r[1] for r in mreqs]),
+                                            [sd for r in mreqs for sd in r[2]], key[2])
+                except np.linalg.LinAlgError:
+                    for i, r in zip(members, mreqs, strict=True):
+                        try:
+                            mone: Any = _norm_draw_batch(*r)
+                        except np.linalg.LinAlgError as exc:
+                            mone = exc
+                        advance(i, todo[i][0], mone)
+                    continue
+                start = 0
+                for i, r in zip(members, mreqs, strict=True):
+                    k = r[0].shape[0]
+                    advance(i, todo[i][0], done[start:start + k])
+                    start += k
+                continue
+            reqs = [todo[i][1][1] for i in members]
+            sizes = [r[0].shape[0] for r in reqs]
+            try:
+                st = firth_fit_stacked(
+                    np.concatenate([r[0] for r in reqs]),
+                    np.concatenate([np.broadcast_to(r[1], r[0].shape[:2]) for r in reqs]))
+            except (ModelError, np.linalg.LinAlgError):
+                for i, r in zip(members, reqs, strict=True):
+                    try:
+                        one: StackedFit | Exception = firth_fit_stacked(r[0], r[1])
+                    except (ModelError, np.linalg.LinAlgError) as exc:
+                        one = exc
+                    advance(i, todo[i][0], one)
+                continue
+            start = 0
+            for i, k in zip(members, sizes, strict=True):
+                sl = slice(start, start + k)
+                start += k
+                part = StackedFit(coef=st.coef[sl], cov=st.cov[sl], loglik=st.loglik[sl],
+                                  loglik_penalised=st.loglik_penalised[sl],
+                                  converged=st.converged[sl], n_iter=st.n_iter[sl])
+                advance(i, todo[i][0], part)
+    return [r if r is not None else ModelError("fit did not finish") for r in results]

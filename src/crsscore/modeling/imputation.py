@@ -28,8 +28,9 @@ Rubin's degrees of freedom and the fraction of missing information per coefficie
 from __future__ import annotations
 
 import warnings
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,7 @@ import numpy.typing as npt
 from crsscore.errors import ModelError
 
 FloatArray = npt.NDArray[np.float64]
+_T = TypeVar("_T")
 
 
 def _sk_imputer(seed: int, max_iter: int) -> Any:
@@ -89,58 +91,75 @@ def _norm_draw(X: FloatArray, miss: npt.NDArray[np.bool_], rng: np.random.Genera
     return X
 
 
-def _norm_draw_stacked(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: list[int],
-                       max_iter: int) -> FloatArray:
-    """:func:`_norm_draw` for several seeds at once: (m, n, p), the m chains in lock-step.
+def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence[int],
+                     max_iter: int) -> FloatArray:
+    """:func:`_norm_draw` for K chains at once: data and masks (K, n, p), one seed per chain.
 
+    Chains may differ in data and missingness (the imputations of many bootstrap resamples).
     Each chain draws from its own generator in the order :func:`_norm_draw` does, and the
-    linear algebra of the m chains is stacked, so chain ``i`` equals ``_norm_draw(X, miss,
-    default_rng(seeds[i]), max_iter)`` to rounding (``tests/derivation/test_imputation.py``).
+    linear algebra of the K chains is stacked (sums over the observed rows by masking), so
+    chain ``k`` equals ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to
+    rounding (``tests/derivation/test_stacked.py``).
     """
-    m, (n, p) = len(seeds), X.shape
-    rngs = [np.random.default_rng(s) for s in seeds]
-    cols = [j for j in range(p) if miss[:, j].any()]
-    means = np.nanmean(np.where(miss, np.nan, X), axis=0)
-    Z = np.array(X, dtype=np.float64, copy=True)
-    for j in cols:
-        Z[miss[:, j], j] = means[j]
-    # the design of every chain: intercept, then all columns; column j+1 is left out per step
-    A = np.empty((m, n, p + 1))
+    K, n, p = X.shape
+    has: npt.NDArray[np.bool_] = np.asarray(miss.any(axis=1))  # (K, p): chain k imputes j
+    cols = [j for j in range(p) if has[:, j].any()]
+    obsf = (~miss).astype(np.float64)
+    nobs = obsf.sum(axis=1)
+    means = np.where(miss, 0.0, X).sum(axis=1) / np.where(nobs > 0, nobs, 1.0)
+    A = np.empty((K, n, p + 1))
     A[:, :, 0] = 1.0
-    A[:, :, 1:] = Z
+    A[:, :, 1:] = np.where(miss, means[:, None, :], X)
     eye = np.eye(p)
     # every chain's draws, in _norm_draw's order (the numbers drawn do not depend on the data)
-    dfs = {j: max(1, int((~miss[:, j]).sum()) - p) for j in cols}
-    nms = {j: int(miss[:, j].sum()) for j in cols}
-    chi = np.empty((max_iter, len(cols), m))
-    zz = np.empty((max_iter, len(cols), m, p))
-    ee = {j: np.empty((max_iter, m, nms[j])) for j in cols}
-    for i, rng in enumerate(rngs):
+    chi = np.ones((max_iter, len(cols), K))
+    zz = np.zeros((max_iter, len(cols), K, p))
+    ee = np.zeros((max_iter, len(cols), K, n))
+    for k in range(K):
+        rng = np.random.default_rng(seeds[k])
+        mine = [(c, j, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
+                for c, j in enumerate(cols) if has[k, j]]
         for it in range(max_iter):
-            for c, j in enumerate(cols):
-                chi[it, c, i] = rng.chisquare(dfs[j])
-                zz[it, c, i] = rng.standard_normal(p)
-                ee[j][it, i] = rng.standard_normal(nms[j])
+            for c, _j, rows, df in mine:
+                chi[it, c, k] = rng.chisquare(df)
+                zz[it, c, k] = rng.standard_normal(p)
+                ee[it, c, k, rows] = rng.standard_normal(rows.size)
     for it in range(max_iter):
         for c, j in enumerate(cols):
-            obs, mis = ~miss[:, j], miss[:, j]
-            keep = [0, *[k + 1 for k in range(p) if k != j]]
+            keep = [0, *[q + 1 for q in range(p) if q != j]]
             D = A[:, :, keep]
-            Do, t = D[:, obs], A[:, obs, j + 1]
-            xtx = np.matmul(np.swapaxes(Do, 1, 2), Do)
+            Do = D * obsf[:, :, j, None]
+            t = A[:, :, j + 1]
+            xtx = np.matmul(np.swapaxes(Do, 1, 2), D)
             diag = np.diagonal(xtx, axis1=1, axis2=2)
             xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
             v = np.linalg.inv(xtx)
             v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.einsum("kab,kb->ka", v, np.einsum("knb,kn->kb", Do, t))
-            resid = t - np.einsum("knb,kb->kn", Do, beta)
+            beta = np.matmul(v, np.matmul(np.swapaxes(Do, 1, 2), t[:, :, None]))[:, :, 0]
+            resid = (t - np.matmul(D, beta[:, :, None])[:, :, 0]) * obsf[:, :, j]
             ss = np.einsum("kn,kn->k", resid, resid)
             chol = np.linalg.cholesky(v + 1e-14 * eye)
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
-            beta_star = beta + sigma[:, None] * np.einsum("kab,kb->ka", chol, zz[it, c])
-            A[:, mis, j + 1] = (np.einsum("knb,kb->kn", D[:, mis], beta_star)
-                                + sigma[:, None] * ee[j][it])
+            beta_star = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
+            pred = np.matmul(D, beta_star[:, :, None])[:, :, 0] + sigma[:, None] * ee[it, c]
+            A[:, :, j + 1] = np.where(miss[:, :, j], pred, t)
     return A[:, :, 1:]
+
+
+#: A request for batched MICE chains: data and masks (K, n, p), seeds, iterations.
+MiceRequest = tuple[str, tuple[FloatArray, npt.NDArray[np.bool_], list[int], int]]
+
+
+def drive_mice(steps: Generator[MiceRequest, Any, _T]) -> _T:
+    """Run a generator of MICE requests, answering each at once."""
+    try:
+        req = next(steps)
+        while True:
+            X, miss, seeds, max_iter = req[1]
+            req = steps.send(_norm_draw_batch(X, miss, seeds, max_iter))
+    except StopIteration as stop:
+        out: _T = stop.value
+        return out
 
 
 def impute_chained(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5, seed: int = 0,
@@ -151,8 +170,18 @@ def impute_chained(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5,
     A column that is entirely missing cannot be imputed and raises :class:`ModelError`.
     Without missing values the single original array is returned (``m`` is then 1).
     ``stacked`` runs the m chains of the ``"norm"`` engine in lock-step
-    (:func:`_norm_draw_stacked`); ``stacked=False`` is the reference, one chain at a time.
+    (:func:`_norm_draw_batch`); ``stacked=False`` is the reference, one chain at a time.
     """
+    return drive_mice(impute_chained_steps(X, y=y, m=m, seed=seed, max_iter=max_iter,
+                                           engine=engine, stacked=stacked))
+
+
+def impute_chained_steps(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5,
+                         seed: int = 0, max_iter: int = 10, engine: str = "norm",
+                         stacked: bool = True) -> Generator[MiceRequest, Any, list[FloatArray]]:
+    """:func:`impute_chained` as a generator: the stacked chains are yielded as a request
+    ``("mice", (data, masks, seeds, max_iter))`` answered with the completed (m, n, p) data, so
+    a driver can run the chains of many resamples in one batch (the bootstrap)."""
     X = np.asarray(X, dtype=np.float64)
     if not np.isnan(X).any():
         return [X.copy()]
@@ -167,8 +196,10 @@ def impute_chained(X: FloatArray, *, y: npt.ArrayLike | None = None, m: int = 5,
     data = X if y is None else np.column_stack([X, np.asarray(y, dtype=np.float64)])
     miss = np.isnan(data)
     out: list[FloatArray] = []
-    if engine == "norm" and stacked and m > 1:
-        done_all = _norm_draw_stacked(data, miss, [seed + i for i in range(m)], max_iter)
+    if engine == "norm" and stacked:
+        done_all = yield ("mice", (np.broadcast_to(data, (m, *data.shape)),
+                                   np.broadcast_to(miss, (m, *miss.shape)),
+                                   [seed + i for i in range(m)], max_iter))
         return [np.ascontiguousarray(done_all[i, :, : X.shape[1]]) for i in range(m)]
     for i in range(m):
         if engine == "norm":
@@ -212,13 +243,24 @@ class FittedImputer:
         return X
 
 
-def fit_prediction_imputer(X: FloatArray, *, seed: int = 0, max_iter: int = 10) -> FittedImputer:
+def fit_prediction_imputer(X: FloatArray, *, seed: int = 0, max_iter: int = 10,
+                           stacked: bool = True) -> FittedImputer:
     """Imputer for completing new data (no outcome in its model; conditional means)."""
+    return drive_mice(fit_prediction_imputer_steps(X, seed=seed, max_iter=max_iter,
+                                                   stacked=stacked))
+
+
+def fit_prediction_imputer_steps(X: FloatArray, *, seed: int = 0, max_iter: int = 10,
+                                 stacked: bool = True
+                                 ) -> Generator[MiceRequest, Any, FittedImputer]:
+    """:func:`fit_prediction_imputer` as a generator of MICE requests (see
+    :func:`impute_chained_steps`)."""
     X = np.asarray(X, dtype=np.float64)
     p = X.shape[1]
     if np.isnan(X).all(axis=0).any():
         raise ModelError("a column has no observed value; it cannot be imputed")
-    done = impute_chained(X, m=1, seed=seed, max_iter=max_iter)[0]
+    done = (yield from impute_chained_steps(X, m=1, seed=seed, max_iter=max_iter,
+                                            stacked=stacked))[0]
     means = np.nanmean(X, axis=0)
     betas = [_regress(_design(done, j), done[:, j])[0] for j in range(p)]
     return FittedImputer(means=means, betas=betas, max_iter=max_iter)

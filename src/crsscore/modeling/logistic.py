@@ -315,6 +315,8 @@ def separation_direction(D: FloatArray, y: FloatArray, w: FloatArray) -> FloatAr
     """
     used = w > 0
     Du = D[used]
+    if Du.shape[1] == 2 and Du.shape[0] > 0 and np.all(Du[:, 0] == Du[0, 0]) and Du[0, 0] != 0:
+        return _separation_1d(Du, y[used])
     scale = np.max(np.abs(Du), axis=0)
     scale[scale == 0] = 1.0
     A = (Du / scale) * np.where(y[used] == 1.0, 1.0, -1.0)[:, None]
@@ -331,6 +333,31 @@ def separation_direction(D: FloatArray, y: FloatArray, w: FloatArray) -> FloatAr
         return None
     out: FloatArray = np.where(np.abs(b) > 1e-9, b / scale, 0.0)
     return out
+
+
+def _separation_1d(D: FloatArray, y: FloatArray) -> FloatArray | None:
+    """:func:`separation_direction` for an intercept and one predictor, in closed form.
+
+    The data are (quasi-)completely separated exactly when a cut ``c`` has every event on one
+    side and every non-event on the other (ties at ``c`` allowed): the linear program's
+    optimum is then positive, and ``(2 y - 1) (x - c)`` (or its negative) is a direction of
+    recession.  Saves the LP in the bootstrap's points-to-risk fits, which are all of this form.
+    """
+    x = D[:, 1]
+    ev, ne = x[y == 1.0], x[y != 1.0]
+    if ev.size == 0 or ne.size == 0 or np.ptp(x) == 0:
+        return None
+    span = float(np.max(np.abs(x)))
+    tol = 1e-9 * span
+    for sign, lo_group, hi_group in ((1.0, ne, ev), (-1.0, ev, ne)):
+        top, bottom = float(np.max(lo_group)), float(np.min(hi_group))
+        if top <= bottom + tol:
+            c = (top + bottom) / 2.0
+            b = np.array([-sign * c / D[0, 0], sign])
+            margin = np.where(y == 1.0, 1.0, -1.0) * (D @ b)
+            if float(np.max(margin)) > 1e-7 * max(span, 1.0) and float(np.min(margin)) >= -tol:
+                return b
+    return None
 
 
 def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> bool:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ from crsscore.modeling.logistic import (
 )
 
 RULES = ("aic", "p")
+
+_T = TypeVar("_T")
 
 
 def _check_rule(rule: str) -> None:
@@ -263,6 +265,46 @@ def backward_select_pooled(
     if len(datasets) == 1:
         return backward_select(datasets[0], y, names, rule=rule, alpha=alpha, firth=firth,
                                force=force, groups=groups)
+    return drive_firth(backward_select_pooled_steps(
+        datasets, y, names, rule=rule, alpha=alpha, firth=firth, force=force, groups=groups,
+        stacked=stacked))
+
+
+#: A request for stacked Firth fits: ``("firth", (designs (K, n, p) with the intercept
+#: column, y (n,)))``, answered with a :class:`~crsscore.modeling.firth.StackedFit`.
+FirthRequest = tuple[str, tuple[FloatArray, FloatArray]]
+
+
+def drive_firth(steps: Generator[FirthRequest, Any, _T]) -> _T:
+    """Run a generator that asks for stacked Firth fits, answering each request at once."""
+    from crsscore.modeling.firth import firth_fit_stacked
+
+    try:
+        req = next(steps)
+        while True:
+            D, y = req[1]
+            req = steps.send(firth_fit_stacked(D, y))
+    except StopIteration as stop:
+        out: _T = stop.value
+        return out
+
+
+def backward_select_pooled_steps(
+    datasets: Sequence[FloatArray],
+    y: ArrayLike,
+    names: Sequence[str],
+    *,
+    rule: str = "aic",
+    alpha: float = 0.05,
+    firth: bool = False,
+    force: Sequence[str] = (),
+    groups: Mapping[str, Sequence[str]] | None = None,
+    stacked: bool = True,
+) -> Generator[FirthRequest, Any, SelectionResult]:
+    """:func:`backward_select_pooled` (m > 1) as a generator: the stacked Firth fits of each
+    step are yielded as requests ``(designs, y)`` and their :class:`StackedFit` is sent back,
+    so a driver can fit the steps of many resamples in one batch (the bootstrap)."""
+    _check_rule(rule)
     cols = [str(c) for c in names]
     factors = _factor_columns(cols, groups)
     unknown = [f for f in force if f not in factors and f not in cols]
@@ -277,7 +319,11 @@ def backward_select_pooled(
             break
         idx = [j for f in current for j in factors[f]]
         if firth and stacked:
-            coefs, covs = _stacked_firth_step(datasets, ya, idx, check=not steps)
+            st = yield _stacked_firth_request(datasets, ya, idx, check=not steps)
+            if not st.converged.all():
+                warnings.warn("Firth logistic regression did not converge in 50 iterations",
+                              ConvergenceWarning, stacklevel=2)
+            coefs, covs = st.coef, st.cov
         else:
             fits = [fit_logistic(Xi[:, idx], ya, firth=firth) for Xi in datasets]
             coefs = np.stack([f.coef for f in fits])
@@ -302,15 +348,13 @@ def backward_select_pooled(
                            test=f"pooled Wald (D1, m={len(datasets)})")
 
 
-def _stacked_firth_step(datasets: Sequence[FloatArray], y: FloatArray, idx: list[int], *,
-                        check: bool) -> tuple[FloatArray, FloatArray]:
-    """Coefficients and covariances of the Firth fits of columns ``idx`` on every data set.
+def _stacked_firth_request(datasets: Sequence[FloatArray], y: FloatArray, idx: list[int], *,
+                           check: bool) -> FirthRequest:
+    """The designs of the Firth fits of columns ``idx`` on every data set.
 
     ``check`` validates each design as :func:`fit_logistic` does (the first, largest model of
     the elimination; its column subsets cannot become constant or collinear).
     """
-    from crsscore.modeling.firth import firth_fit_stacked
-
     designs = []
     for Xi in datasets:
         if check:
@@ -318,12 +362,7 @@ def _stacked_firth_step(datasets: Sequence[FloatArray], y: FloatArray, idx: list
         else:
             D = np.column_stack([np.ones(Xi.shape[0]), Xi[:, idx]])
         designs.append(D)
-    st = firth_fit_stacked(np.stack(designs), y)
-    for ok in st.converged:
-        if not ok:
-            warnings.warn("Firth logistic regression did not converge in 50 iterations",
-                          ConvergenceWarning, stacklevel=3)
-    return st.coef, st.cov
+    return "firth", (np.stack(designs), y)
 
 
 # ----------------------------------------------------------------------------------------------

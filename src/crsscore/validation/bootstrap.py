@@ -234,6 +234,18 @@ def _indexes_row(lp: FloatArray, y: FloatArray, apparent: bool = False, null: st
     return np.array([out[k][0] for k in _MEASURES])
 
 
+class _Prefit:
+    """A ``fit_fn`` returning a predictor fitted beforehand (or raising its fit's error)."""
+
+    def __init__(self, got: Any) -> None:
+        self.got = got
+
+    def __call__(self, X: Any, y: Any, weights: Any = None) -> Any:
+        if isinstance(self.got, Exception):
+            raise self.got
+        return self.got
+
+
 def _run_chunk(
     fit_fn: FitFn,
     X: Any,
@@ -267,6 +279,14 @@ def _run_chunk_inner(
     done: list[int] = []
     lp_tr: list[FloatArray] = []
     lp_te: list[FloatArray] = []
+    # a pipeline that can fit many resamples at once (``fit_fn.fit_many``, e.g. the derivation
+    # pipeline batching its Firth fits) fits the whole chunk first; each resample's predictor
+    # (or the exception its fit raised) is then evaluated exactly as a single fit would be
+    many = getattr(fit_fn, "fit_many", None)
+    prefit: list[Any] | None = None
+    if many is not None and boot is not None and resample == "rows":
+        prefit = many([_take(X, boot[r]) for r in range(len(ids))],
+                      [y[boot[r]] for r in range(len(ids))])
     for r, i in enumerate(ids):
         test: IntArray | None
         if boot is not None:
@@ -274,7 +294,8 @@ def _run_chunk_inner(
             test = None
         else:
             train, test = _cv_split(y, seed, i, k)
-        lp_train, lp_test, err = _fit_predict(fit_fn, X, y, train, test, resample)
+        fn = fit_fn if prefit is None else _Prefit(prefit[r])
+        lp_train, lp_test, err = _fit_predict(fn, X, y, train, test, resample)
         if err is not None:
             failures.append(err)
             continue

@@ -68,8 +68,14 @@ def batch_rate(cohort_dir: Path, card: Any) -> tuple[float, int]:
                               window=card.window_days, first_day=lo, last_day=hi)
     card.predict(pdays.data)
     dt = time.perf_counter() - t0
-    n_days = len(grading.daily)
-    return dt, n_days
+    # patient-days as the import counts them: distinct (patient, day) with any row
+    import numpy as np
+    import pandas as pd
+
+    keys = pd.concat([cohort.observations[["patient_id", "day"]],
+                      cohort.events[["patient_id", "day"]]])
+    keys = keys.assign(day=np.floor(pd.to_numeric(keys["day"])))
+    return dt, len(keys.drop_duplicates())
 
 
 def bulk_import(url: str, cohort_dir: Path, card: Any) -> tuple[float, int, int]:

@@ -209,3 +209,43 @@ def test_late_result_rescores(db_url: str, risk_model: Any, sim_cohort: Any) -> 
         assert any(r1[k] != pytest.approx(r0[k]) for k in r1 if k[0] == 3 and k in r0)
     finally:
         w.close()
+
+
+def test_audit_log_counts_without_values(ward: Ward) -> None:
+    from sqlalchemy import select
+
+    from crsscore.monitor.db import AuditLog
+
+    ward.post("/api/v1/patients", {"patients": [PAT]})
+    ward.post("/api/v1/patients/W001/observations",
+              {"observations": [_obs(1.0, "crp", 12.5, "mg/L"), _obs(1.0, "il6", 77.0, "pg/mL")]})
+    ward.post("/api/v1/patients/W001/observations",
+              {"observations": [_obs(1.0, "crp", 5000.0, "mg/L")]})
+    with ward.db.read() as s:
+        rows = [(a.actor, a.action, a.n_rows, a.n_inserted, a.outcome)
+                for a in s.scalars(select(AuditLog).order_by(AuditLog.id))]
+    assert rows == [("tests", "post_patients", 1, 0, "ok"),
+                    ("tests", "post_observations", 2, 2, "ok"),
+                    ("tests", "post_observations", 1, 0, "refused")]
+    text = repr(rows)
+    assert "W001" not in text and "12.5" not in text
+
+
+def test_migrations_downgrade_and_upgrade(sqlite_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from crsscore.monitor.db import MIGRATIONS_DIR, make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert not [t for t in inspect(engine).get_table_names() if t.startswith("mon_")]
+    upgrade(engine)
+    assert "mon_alerts" in inspect(engine).get_table_names()
+    engine.dispose()

@@ -144,3 +144,16 @@ def test_no_identifiers_or_values_in_logs(sqlite_url: str) -> None:
     assert "/api/v1/patients/{id}/observations" in text  # the access lines are there
     assert "ZX9931" not in text
     assert "123.456" not in text and "99999" not in text
+
+
+def test_error_lines_name_no_patient() -> None:
+    """The service's error line names the failed request's path: the id is redacted."""
+    from crsscore.monitor.logconfig import RedactPathsInArgs, monitor_log_config
+
+    rec = logging.LogRecord("crsscore.service", logging.ERROR, __file__, 1,
+                            "internal error %s on %s %s",
+                            ("KeyError", "POST", "/api/v1/patients/ZX9931/events"), None)
+    RedactPathsInArgs().filter(rec)
+    assert rec.getMessage() == "internal error KeyError on POST /api/v1/patients/{id}/events"
+    cfg = monitor_log_config()
+    assert "redact_args" in cfg["loggers"]["crsscore.service"]["filters"]

@@ -262,17 +262,27 @@ class Monitor:
     def store(self, pats: pd.DataFrame, obs: pd.DataFrame, ev: pd.DataFrame, *, actor: str,
               action: str, source: str, n_rows: int) -> IngestResult:
         """Store canonical rows, re-grade, re-score and check alerts: all or nothing."""
-        res = IngestResult(rows=n_rows)
-        try:
-            with self.db.write() as session:
-                self._store(session, pats, obs, ev, source, res)
-                session.execute(insert(AuditLog), [{
-                    "at": utcnow(), "actor": actor[:100], "action": action[:60],
-                    "n_rows": n_rows, "n_inserted": res.inserted, "n_updated": res.updated,
-                    "n_patients": res.patients_regraded, "outcome": "ok"}])
-        except Exception:
-            self.audit(actor, action, n_rows, "failed")
-            raise
+        from sqlalchemy.exc import IntegrityError
+
+        for attempt in (1, 2):
+            res = IngestResult(rows=n_rows)
+            try:
+                with self.db.write() as session:
+                    self._store(session, pats, obs, ev, source, res)
+                    session.execute(insert(AuditLog), [{
+                        "at": utcnow(), "actor": actor[:100], "action": action[:60],
+                        "n_rows": n_rows, "n_inserted": res.inserted,
+                        "n_updated": res.updated, "n_patients": res.patients_regraded,
+                        "outcome": "ok"}])
+                break
+            except IntegrityError:
+                # a concurrent request stored the same key first: once more, as an update
+                if attempt == 2:
+                    self.audit(actor, action, n_rows, "failed")
+                    raise
+            except Exception:
+                self.audit(actor, action, n_rows, "failed")
+                raise
         log.info("ingest %s: %d rows, %d inserted, %d updated, %d patients re-graded, "
                  "%d alerts", action, n_rows, res.inserted, res.updated,
                  res.patients_regraded, len(res.alerts))
@@ -303,7 +313,7 @@ class Monitor:
         existing: dict[str, tuple[int, dict[str, Any], str | None]] = {}
         for k in range(0, len(ids), _CHUNK):
             q = select(Patient.id, Patient.patient_id, Patient.baseline, Patient.infusion_date
-                       ).where(Patient.patient_id.in_(ids[k:k + _CHUNK]))
+                       ).where(Patient.patient_id.in_(ids[k:k + _CHUNK])).order_by(Patient.id)
             if not self.db.is_sqlite:
                 q = q.with_for_update()
             for pk, pid, base, inf in session.execute(q):

@@ -28,6 +28,19 @@ class RedactPatientIds(logging.Filter):
         return True
 
 
+class RedactPathsInArgs(logging.Filter):
+    """Redact patient ids in any path-like argument (the service's error line names the path
+    of a failed request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, str) and "/patients/" in a
+                                           for a in args):
+            record.args = tuple(redact_path(a) if isinstance(a, str) and "/patients/" in a
+                                else a for a in args)
+        return True
+
+
 def monitor_log_config(level: str = "INFO") -> dict[str, Any]:
     from crsscore.service.logconfig import log_config
 
@@ -35,8 +48,11 @@ def monitor_log_config(level: str = "INFO") -> dict[str, Any]:
     cfg["filters"]["redact_ids"] = {"()": "crsscore.monitor.logconfig.RedactPatientIds"}
     cfg["handlers"]["access"]["filters"] = ["drop_query", "redact_ids"]
     cfg["loggers"]["uvicorn.access"]["filters"] = ["drop_query", "redact_ids"]
+    cfg["filters"]["redact_args"] = {"()": "crsscore.monitor.logconfig.RedactPathsInArgs"}
+    cfg["loggers"]["crsscore.service"]["filters"] = ["redact_args"]
+    cfg["loggers"]["uvicorn.error"]["filters"] = ["redact_args"]
     cfg["loggers"]["crsscore.monitor"] = {"handlers": ["default"], "level": level,
-                                          "propagate": False}
+                                          "propagate": False, "filters": ["redact_args"]}
     return cfg
 
 
@@ -50,4 +66,4 @@ def monitor_uvicorn_config(fastapi_app: Any, *, host: str = "127.0.0.1", port: i
                           proxy_headers=False, timeout_graceful_shutdown=5)
 
 
-__all__ = ["RedactPatientIds", "monitor_log_config", "monitor_uvicorn_config", "redact_path"]
+__all__ = ["RedactPathsInArgs", "RedactPatientIds", "monitor_log_config", "monitor_uvicorn_config", "redact_path"]

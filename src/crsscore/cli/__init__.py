@@ -21,7 +21,6 @@ _COMMAND_MODULES: list[str] = [
     "crsscore.cli.grade_cmd",
     "crsscore.cli.validate_cmds",
     "crsscore.cli.report_cmd",
-    "crsscore.cli.monitor_cmds",
     "crsscore.cli.dynamic_cmds",
     "crsscore.cli.monitor_cmds",
 ]

@@ -137,7 +137,7 @@ def series_chart(title: str, series: dict[str, Sequence[tuple[float, float]]], *
             parts.append(f'<rect class="key s{k}" x="{x}" y="{top + 4}" width="10" '
                          f'height="4"/><text class="keyt" x="{x + 13}" y="{top + 10}">'
                          f'{escape(name)}</text>')
-            x += 14 + 7 * len(name)
+            x += 18 + 9 * len(name)
     parts.append("</svg>")
     return "".join(parts)
 

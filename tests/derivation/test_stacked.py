@@ -153,3 +153,26 @@ def test_one_predictor_separation_closed_form_agrees_with_the_linear_program() -
         r = A @ res.x
         lp = not (float(np.max(r, initial=0.0)) <= 1e-7 or float(np.min(r)) < -2e-9)
         assert (_separation_1d(D, y) is not None) == lp
+
+
+def test_stacked_ml_fits_equal_fit_logistic_and_flag_separation() -> None:
+    from crsscore.modeling.logistic import ml_fit_stacked
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        n = int(rng.integers(20, 150))
+        T = rng.integers(0, 20, (5, n)).astype(float)
+        y = (rng.random(n) < 1 / (1 + np.exp(-(T[0] - 10) * rng.choice([0.1, 0.5, 3.0])))).astype(float)
+        if y.sum() in (0, n):
+            continue
+        coef, exact = ml_fit_stacked(np.concatenate([np.ones((5, n, 1)), T[:, :, None]], axis=2), y)
+        for k in range(5):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    ref = fit_logistic(T[k][:, None], y)
+                except Warning as w:
+                    assert ("separation" in str(w)) == (not exact[k])
+                    continue
+            assert exact[k]
+            np.testing.assert_allclose(coef[k], ref.coef, rtol=0, atol=TOL)

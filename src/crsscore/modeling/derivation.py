@@ -56,7 +56,7 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic
+from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic, ml_fit_stacked
 from crsscore.modeling.points import (
     PointsScale,
     RiskGroupSummary,
@@ -541,10 +541,22 @@ class PointScoreModel:
         # --- points-to-risk map ---------------------------------------------------------
         raw_imputed = [self._complete_raw(raw_frame, Xi) for Xi in imputed]
         totals = [self._total_raw(R) for R in raw_imputed]
-        tfits = [_fit_safe(t[:, None], yi, ["total"], False, self.notes_, "points-to-risk map")
-                 for t in totals]
-        self.prob_intercept_raw_ = float(np.mean([f.coef[0] for f in tfits]))
-        self.prob_slope_raw_ = float(np.mean([f.coef[1] for f in tfits]))
+        if _STACKED.get() and len(totals) > 1:
+            # the m maximum-likelihood fits at once; a fit that separates (or a singular step)
+            # is redone by _fit_safe, which refits it by Firth with its note
+            from crsscore.modeling.logistic import check_inputs
+
+            done = [check_inputs(t[:, None], yi, names=["total"]) for t in totals]
+            tcoef, exact = yield "ml", (np.stack([c[0] for c in done]), done[0][1])
+            coefs = [tcoef[k] if exact[k] else
+                     _fit_safe(t[:, None], yi, ["total"], False, self.notes_,
+                               "points-to-risk map").coef
+                     for k, t in enumerate(totals)]
+        else:
+            coefs = [_fit_safe(t[:, None], yi, ["total"], False, self.notes_,
+                               "points-to-risk map").coef for t in totals]
+        self.prob_intercept_raw_ = float(np.mean([c[0] for c in coefs]))
+        self.prob_slope_raw_ = float(np.mean([c[1] for c in coefs]))
         self.prob_slope_ = self.shrinkage_ * self.prob_slope_raw_
         if self.shrinkage_ < 1.0:
             self.prob_intercept_ = float(np.mean(
@@ -914,6 +926,8 @@ def _drive(steps: Generator[Request, Any, _T]) -> _T:
             kind, payload = req
             if kind == "mice":
                 answer: Any = _norm_draw_batch(*payload)
+            elif kind == "ml":
+                answer = ml_fit_stacked(*payload)
             else:
                 answer = firth_fit_stacked(*payload)
             req = steps.send(answer)
@@ -984,6 +998,17 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
                 for i, r in zip(members, mreqs, strict=True):
                     k = r[0].shape[0]
                     advance(i, todo[i][0], done[start:start + k])
+                    start += k
+                continue
+            if key[0] == "ml":  # points-to-risk maps of every resample in one batch
+                lreqs = [todo[i][1][1] for i in members]
+                coef, exact = ml_fit_stacked(
+                    np.concatenate([r[0] for r in lreqs]),
+                    np.concatenate([np.broadcast_to(r[1], r[0].shape[:2]) for r in lreqs]))
+                start = 0
+                for i, r in zip(members, lreqs, strict=True):
+                    k = r[0].shape[0]
+                    advance(i, todo[i][0], (coef[start:start + k], exact[start:start + k]))
                     start += k
                 continue
             reqs = [todo[i][1][1] for i in members]

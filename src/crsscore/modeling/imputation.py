@@ -54,8 +54,13 @@ _RIDGE = 1e-5  # mice's default ridge penalty, relative to the diagonal of X'X
 
 
 def _design(X: FloatArray, j: int) -> FloatArray:
-    others = np.delete(X, j, axis=1)
-    return np.column_stack([np.ones(X.shape[0]), others])
+    """Intercept and every column of ``X`` but ``j`` (``column_stack([1, delete(X, j)])``)."""
+    n, p = X.shape
+    D = np.empty((n, p))
+    D[:, 0] = 1.0
+    D[:, 1:j + 1] = X[:, :j]
+    D[:, j + 1:] = X[:, j + 1:]
+    return D
 
 
 def _regress(D: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray, float, int]:

@@ -646,3 +646,89 @@ def _batch_loglik(beta: FloatArray, D: FloatArray, y: FloatArray, W: FloatArray)
     out: FloatArray = np.sum(W * (y * eta - np.logaddexp(0.0, eta)), axis=1)
     return out
 
+
+
+# ----------------------------------------------------------------------------------------------
+# stacked ML fits (the points-to-risk maps of many imputations and resamples)
+
+
+def ml_fit_stacked(D: FloatArray, y: FloatArray, *, max_iter: int = 50,
+                   tol: float = 1e-10) -> tuple[FloatArray, BoolArray]:
+    """Maximum-likelihood fits of every design ``D[k]`` ((K, n, p), intercept first, unit weights).
+
+    Each fit runs exactly :func:`_newton_ml`'s iteration from :func:`fit_logistic`'s start, so
+    ``coef[k]`` equals ``fit_logistic(D[k][:, 1:], y).coef`` to rounding.  Returns the
+    coefficients and ``exact`` (K,): False where :func:`fit_logistic` would go on to its
+    separation check (not converged, a large linear predictor, or a last step that still moves)
+    and finds separation, or where a step's system is singular; the caller refits those one by
+    one (``fit_logistic`` then warns, and the pipeline refits by Firth).
+    """
+    Da = np.asarray(D, dtype=np.float64)
+    K, n, pp = Da.shape
+    ya = np.broadcast_to(np.asarray(y, dtype=np.float64), (K, n))
+    beta = np.zeros((K, pp))
+    ybar = ya.sum(axis=1) / n
+    beta[:, 0] = np.log(ybar / (1.0 - ybar))
+    DT = np.swapaxes(Da, 1, 2)
+
+    def loglik(eta: FloatArray, yy: FloatArray) -> FloatArray:
+        out: FloatArray = np.sum(yy * eta - np.logaddexp(0.0, eta), axis=1)
+        return out
+
+    eta = np.matmul(Da, beta[:, :, None])[:, :, 0]
+    ll = loglik(eta, ya)
+    converged = np.zeros(K, dtype=bool)
+    exact = np.ones(K, dtype=bool)
+    active = np.ones(K, dtype=bool)
+    for _ in range(max_iter):
+        a = np.flatnonzero(active)
+        if a.size == 0:
+            break
+        Dk, DTk, ya_a = Da[a], DT[a], ya[a]
+        p = expit(eta[a])
+        score = np.matmul(DTk, (ya_a - p)[:, :, None])[:, :, 0]
+        info = np.matmul(DTk, Dk * (p * (1.0 - p))[:, :, None])
+        try:
+            step = np.linalg.solve(info, score[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a singular step: those fits are redone one by one
+            dets = np.linalg.det(info)
+            bad = dets == 0
+            exact[a[bad]] = False
+            active[a[bad]] = False
+            keep = ~bad
+            a, Dk, DTk, ya_a = a[keep], Dk[keep], DTk[keep], ya_a[keep]
+            info, score = info[keep], score[keep]
+            if a.size == 0:
+                continue
+            step = np.linalg.solve(info, score[:, :, None])[:, :, 0]
+        b_a, ll_a = beta[a], ll[a]
+        factor = np.ones(a.size)
+        cand = b_a + step
+        eta_c = np.matmul(Dk, cand[:, :, None])[:, :, 0]
+        ll_c = loglik(eta_c, ya_a)
+        worse = ll_c < ll_a - 1e-12 * (np.abs(ll_a) + 1.0)
+        for _h in range(29):
+            if not worse.any():
+                break
+            factor[worse] /= 2.0
+            cand[worse] = b_a[worse] + factor[worse, None] * step[worse]
+            eta_c[worse] = np.matmul(Dk[worse], cand[worse][:, :, None])[:, :, 0]
+            ll_c[worse] = loglik(eta_c[worse], ya_a[worse])
+            worse = worse & (ll_c < ll_a - 1e-12 * (np.abs(ll_a) + 1.0))
+        factor[worse] /= 2.0  # as _newton_ml: the last halving's step is kept
+        beta[a], eta[a] = cand, eta_c
+        change = np.abs(ll_c - ll_a) / (np.abs(ll_c) + 0.1)
+        ll[a] = ll_c
+        small = np.max(np.abs(factor[:, None] * step), axis=1) < max(tol, 1e-12) * 1e2
+        done = small | (change < tol)
+        converged[a[done]] = True
+        active[a[done]] = False
+    # fit_logistic's separation check, where it would run
+    for k in range(K):
+        if not exact[k]:
+            continue
+        w = np.ones(n)
+        if not converged[k] or _needs_separation_check(Da[k], ya[k], w, beta[k]):
+            if separation_direction(Da[k], ya[k], w) is not None:
+                exact[k] = False
+    return beta, exact

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crsscore.errors import ScoreCardError
 from crsscore.modeling.splines import rcs_basis
+from crsscore.scores.scorecard import CardFile
 
 DYNAMIC_SCHEMA_VERSION = "1.0"
 
@@ -167,8 +168,10 @@ class PointsModel(_Model):
         return tot
 
 
-class DynamicScoreCard(_Model):
+class DynamicScoreCard(CardFile):
     """A complete, self-describing dynamic (daily) risk model."""
+
+    _what: ClassVar[str] = "dynamic card"
 
     schema_version: str = DYNAMIC_SCHEMA_VERSION
     kind: Literal["dynamic"] = "dynamic"
@@ -262,30 +265,6 @@ class DynamicScoreCard(_Model):
             out[f"points_risk_h{m.horizon}"] = expit(m.intercept + m.slope * tot.astype(np.float64))
         return pd.DataFrame(out, index=frame.index)
 
-    # --- I/O -------------------------------------------------------------------------------
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = self.model_dump_json(indent=2)
-        if path is not None:
-            from crsscore.atomicio import write_text
-
-            write_text(path, text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> DynamicScoreCard:
-        """Load and validate a dynamic card from a path or a JSON string."""
-        text = str(source)
-        p = Path(text) if len(text) < 4096 and not text.lstrip().startswith("{") else None
-        try:
-            raw = p.read_text(encoding="utf-8") if p is not None else text
-        except OSError as exc:
-            raise ScoreCardError(f"cannot read dynamic card {text}: {exc.strerror}") from None
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(x) for x in first["loc"])
-            raise ScoreCardError(f"invalid dynamic card ({loc}): {first['msg']}") from None
 
 
 def expit(x: FloatArray) -> FloatArray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,39 @@ Transform = Literal["none", "log10", "log2", "ln"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CardFile(_Model):
+    """A card stored as one JSON file: written atomically, read and validated with one message.
+
+    Subclasses name what they are in ``_what`` (``"score card"``, ``"dynamic card"``).
+    """
+
+    _what: ClassVar[str] = "card"
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = self.model_dump_json(indent=2)
+        if path is not None:
+            from crsscore.atomicio import write_text
+
+            write_text(path, text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, source: str | Path) -> Self:
+        """Load and validate a card from a path or a JSON string."""
+        text = str(source)
+        p = Path(text) if len(text) < 4096 and not text.lstrip().startswith("{") else None
+        try:
+            raw = p.read_text(encoding="utf-8") if p is not None else text
+        except OSError as exc:
+            raise ScoreCardError(f"cannot read {cls._what} {text}: {exc.strerror}") from None
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise ScoreCardError(f"invalid {cls._what} ({loc}): {first['msg']}") from None
 
 
 class Band(_Model):
@@ -207,8 +240,10 @@ class SampleSizeVerdict(_Model):
     override: bool = False
 
 
-class ScoreCard(_Model):
+class ScoreCard(CardFile):
     """A complete, self-describing score."""
+
+    _what: ClassVar[str] = "score card"
 
     schema_version: str = SCHEMA_VERSION
     id: str
@@ -254,31 +289,6 @@ class ScoreCard(_Model):
                 raise ValueError(f"variable {v.name}: requires {v.requires!r}, which must be "
                                  "an earlier variable of the card")
         return self
-
-    # --- I/O -------------------------------------------------------------------------------
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = self.model_dump_json(indent=2)
-        if path is not None:
-            from crsscore.atomicio import write_text
-
-            write_text(path, text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls, source: str | Path) -> ScoreCard:
-        """Load and validate a score card from a path or a JSON string."""
-        text = str(source)
-        p = Path(text) if len(text) < 4096 and not text.lstrip().startswith("{") else None
-        try:
-            raw = p.read_text(encoding="utf-8") if p is not None else text
-        except OSError as exc:
-            raise ScoreCardError(f"cannot read score card {text}: {exc.strerror}") from None
-        try:
-            return cls.model_validate_json(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(x) for x in first["loc"])
-            raise ScoreCardError(f"invalid score card ({loc}): {first['msg']}") from None
 
     @property
     def input_names(self) -> list[str]:

@@ -164,6 +164,17 @@ def test_dask_cluster_equals_serial(cohort: pd.DataFrame) -> None:
     np.testing.assert_allclose(serial.table.to_numpy(), dist.table.to_numpy(), atol=1e-12)
 
 
+def test_a_scheduler_without_dask_says_how_to_install_it(cohort: pd.DataFrame,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask is an extra (crsscore[dask]): without it --scheduler is refused with the fix."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    X, y = cohort[XCOLS].to_numpy(), cohort["y"].to_numpy()
+    with pytest.raises(ModelError, match=r"crsscore\[dask\]"):
+        optimism_bootstrap(_Lrm(True), X, y, B=4, seed=6, scheduler="tcp://127.0.0.1:1")
+
+
 def test_layout_metadata_and_progress(cohort: pd.DataFrame) -> None:
     res = optimism_bootstrap(_Lrm(False), cohort[XCOLS].to_numpy(), cohort["y"], B=10, seed=2, progress=True)
     frame = res.to_frame()

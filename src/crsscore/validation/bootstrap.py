@@ -337,7 +337,12 @@ def _execute(
     bar = _progress(progress, label, total)
     try:
         if scheduler is not None:
-            import distributed
+            try:
+                import distributed
+            except ImportError:
+                raise ModelError("a Dask scheduler was given, but Dask is not installed: "
+                                 "pip install 'crsscore[dask]' (or run without --scheduler, "
+                                 "on local cores with --jobs)") from None
 
             dist: Any = distributed  # untyped package
             client: Any = scheduler if isinstance(scheduler, dist.Client) else dist.Client(scheduler)

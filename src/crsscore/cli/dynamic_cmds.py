@@ -32,7 +32,7 @@ Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping fi
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
 
 monitor_app = typer.Typer(
-    name="monitor", help="Daily monitoring with a dynamic score card (replay: a silent trial).",
+    name="monitor", help="The ward monitor: serve it, import data, manage tokens, or replay a cohort (a silent trial).",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(monitor_app, name="monitor")
 

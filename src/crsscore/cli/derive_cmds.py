@@ -264,10 +264,6 @@ def derive(
                           "table1": run.table1.to_frame()}, command="derive")
 
 
-def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
-    O.choice(name, value, options)
-
-
 @app.command()
 @friendly_errors
 def score(

@@ -114,7 +114,7 @@ def report(
     cards = [run.scorecard, *published]
     comp, _n_early, _notes = run_comparison(cohort, cards, landmark=None, reference=run.scorecard.id,
                                             outcomes=oc, at=at_spec)
-    dyn = _dynamic_report(cohort, bootstrap=bootstrap, seed=seed, jobs=jobs,
+    dyn = _dynamic_report(cohort, oc.daily, bootstrap=bootstrap, seed=seed, jobs=jobs,
                           threshold=dynamic_threshold) if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
@@ -128,9 +128,12 @@ def report(
                command="report")
 
 
-def _dynamic_report(cohort: object, *, bootstrap: int, seed: int, jobs: int,
+def _dynamic_report(cohort: object, daily: object, *, bootstrap: int, seed: int, jobs: int,
                     threshold: float) -> object:
-    """The daily model, its patient-clustered validation and a replay, for the report."""
+    """The daily model, its patient-clustered validation and a replay, for the report.
+
+    ``daily`` are the grades the report already has (graded once, not again here).
+    """
     from crsscore.data.persondays import build_person_days
     from crsscore.modeling.dynamic import fit_dynamic
     from crsscore.validation.dynamic import DynamicReport, replay, validate_dynamic
@@ -138,7 +141,7 @@ def _dynamic_report(cohort: object, *, bootstrap: int, seed: int, jobs: int,
     console.print("Daily model (severe CRS within 1-3 days) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        pdays = build_person_days(cohort)  # type: ignore[arg-type]
+        pdays = build_person_days(cohort, daily)  # type: ignore[arg-type]
         model = fit_dynamic(pdays, horizons=(1, 2, 3), seed=seed)
         val = validate_dynamic(model, pdays, B=bootstrap, seed=seed, jobs=jobs)
         card = model.to_card(validation=val.to_dict())

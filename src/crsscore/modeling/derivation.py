@@ -314,20 +314,16 @@ def _pool(fits: Sequence[LogisticFit], method: str) -> PooledFit:
 
 
 def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    """AUC (ties count one half) by midranks: sklearn ``roc_auc_score``'s value, without its
-    input validation (a large share of a bootstrap resample's time)."""
-    from scipy.stats import rankdata
+    """AUC (ties count one half) of the patients with a score; NaN without both classes.
 
-    yy = np.asarray(y)
+    The project's Mann-Whitney AUC (:func:`crsscore.modeling.univariable.auc`): sklearn
+    ``roc_auc_score``'s value without its input validation (a large share of a bootstrap
+    resample's time)."""
+    from crsscore.modeling.univariable import auc
+
     s = np.asarray(score, dtype=np.float64)
     ok = ~np.isnan(s)
-    pos = np.asarray(yy[ok] == 1)
-    n1 = int(pos.sum())
-    n0 = int(pos.size - n1)
-    if n1 == 0 or n0 == 0:
-        return math.nan
-    r = rankdata(s[ok])
-    return float((r[pos].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    return auc(s[ok], np.asarray(y, dtype=np.float64)[ok])
 
 
 def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:

@@ -30,7 +30,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from crsscore.data.persondays import PersonDays
 from crsscore.modeling.dynamic import (
@@ -39,6 +38,7 @@ from crsscore.modeling.dynamic import (
     newton_ridge,
     single_thread_blas,
 )
+from crsscore.modeling.univariable import auc
 from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix, expit
 
 FloatArray = npt.NDArray[np.float64]
@@ -100,13 +100,9 @@ def grouped_split(groups: npt.ArrayLike, fraction: float = 0.5,
 # ---------------------------------------------------------------------------------------------
 
 def fast_auc(y: FloatArray, s: FloatArray) -> float:
-    """Mann-Whitney AUC (ties count 1/2); NaN without both classes."""
-    n1 = float(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return math.nan
-    r = stats.rankdata(s)
-    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    """Mann-Whitney AUC (ties count 1/2); NaN without both classes (the project's one,
+    :func:`crsscore.modeling.univariable.auc`)."""
+    return auc(s, y)
 
 
 def dense_codes(s: FloatArray) -> IntArray:

@@ -10,15 +10,14 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import live_server as live
+from live_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CRSSCORE_TEST_ARTIFACTS", REPO / "out" / "test-artifacts"))
@@ -51,12 +50,6 @@ def _pg_bin() -> Path | None:
     return Path(found).resolve().parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgCluster:
     """initdb + pg_ctl in a temp dir, as a non-root user when run as root."""
 
@@ -67,7 +60,7 @@ class PgCluster:
                                "Debian's postgresql)")
         self.bin = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="crsmon-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             import pwd
@@ -153,53 +146,19 @@ class Ward:
         self.db.dispose()
 
 
-class LiveServer:
+class LiveServer(live.LiveServer):
     """uvicorn in a thread on a free loopback port, configured as ``monitor serve`` does."""
 
-    def __init__(self, fastapi_app: Any) -> None:
-        import uvicorn
-
+    def config(self, fastapi_app: Any, port: int) -> Any:
         from crsscore.monitor.logconfig import monitor_uvicorn_config
 
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(monitor_uvicorn_config(fastapi_app, port=self.port,
-                                                            log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        return monitor_uvicorn_config(fastapi_app, port=port, log_level="warning")
 
 
-@contextlib.contextmanager
-def restored_logging() -> Iterator[None]:
-    import logging
-
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "crsscore.service",
-             "crsscore.monitor")
-    saved = {}
-    for name in names:
-        lg = logging.getLogger(name)
-        saved[name] = (list(lg.handlers), list(lg.filters), lg.level, lg.propagate)
-    try:
-        yield
-    finally:
-        for name, (handlers, filters, level, propagate) in saved.items():
-            lg = logging.getLogger(name)
-            lg.handlers[:] = handlers
-            lg.filters[:] = filters
-            lg.setLevel(level)
-            lg.propagate = propagate
+def restored_logging() -> contextlib.AbstractContextManager[None]:
+    """uvicorn applies the monitor's logging config; undo it for the other tests."""
+    return live.restored_logging(("uvicorn", "uvicorn.error", "uvicorn.access",
+                                         "crsscore.service", "crsscore.monitor"))
 
 
 def ward_day_by_day(w: Ward, cohort: Any, pids: list[str],

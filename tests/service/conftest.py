@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from service_cards import make_points_card, make_product_card
 
+import live_server as live
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.main import create_app
 
@@ -40,58 +37,21 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
+class LiveServer(live.LiveServer):
     """uvicorn in a thread on a free loopback port, configured as ``crsscore serve`` does."""
 
-    def __init__(self, fastapi_app: Any) -> None:
-        import uvicorn
-
+    def config(self, fastapi_app: Any, port: int) -> Any:
         from crsscore.cli.serve_cmd import uvicorn_config
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(fastapi_app, port=self.port))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        return uvicorn_config(fastapi_app, port=port)
 
 
 _SERVICE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "crsscore.service")
 
 
-@contextlib.contextmanager
-def restored_logging() -> Iterator[None]:
+def restored_logging() -> contextlib.AbstractContextManager[None]:
     """uvicorn applies the service's logging config; undo it for the other tests."""
-    saved = {}
-    for name in _SERVICE_LOGGERS:
-        lg = logging.getLogger(name)
-        saved[name] = (list(lg.handlers), list(lg.filters), lg.level, lg.propagate)
-    try:
-        yield
-    finally:
-        for name, (handlers, filters, level, propagate) in saved.items():
-            lg = logging.getLogger(name)
-            lg.handlers[:] = handlers
-            lg.filters[:] = filters
-            lg.setLevel(level)
-            lg.propagate = propagate
+    return live.restored_logging(_SERVICE_LOGGERS)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "monitor"))  # the tests' throwaway cluster helper
+sys.path.insert(0, str(ROOT / "tests"))  # ... and the live-server helper it uses
 
 
 def pct(values: list[float], q: float) -> float:
@@ -201,9 +202,9 @@ def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
     token = create_token(db, "bench")
     db.dispose()
     pool = updates(cohort_dir, 7, 100000)
-    from monitor_support import _free_port
+    from live_server import free_port
 
-    port = _free_port()
+    port = free_port()
     proc = serve(url, card_file, port, workers)
     out = []
     try:

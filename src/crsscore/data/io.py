@@ -949,6 +949,17 @@ def _analyte_lookup(om: ObservationsMapping, *, codes: bool = True) -> dict[str,
     return lookup
 
 
+def _exclude_bad_days(col_: Collector, rows: pd.DataFrame, keep: BoolArray, raw: pd.DataFrame,
+                      day_label: str, bad_day: BoolArray, no_day: BoolArray) -> BoolArray:
+    """List and leave out the kept rows whose day is unreadable or missing; the rows still kept."""
+    col_.rows(rows, keep & bad_day, code="not_a_day", column=day_label, exclude=True,
+              values=raw[day_label], message="day is not readable; row left out")
+    col_.rows(rows, keep & no_day, code="missing_day", column=day_label, exclude=True,
+              message="no day (or no infusion date for this patient); row left out")
+    out: BoolArray = keep & ~bad_day & ~no_day
+    return out
+
+
 def _day_values(raw: pd.DataFrame, day_col: str | None, date_col: str | None,
                 pid: pd.Series, ctx: _Context, infusion: pd.Series | None
                 ) -> tuple[FloatArray, BoolArray, BoolArray]:
@@ -1162,12 +1173,8 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: _Context,
     if om.layout == "patient_day":
         day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
                                            _infusion_lookup(patients))
-        day_label = day_col or date_col
-        col_.rows(base, ~no_id & bad_day, code="not_a_day", column=day_label, exclude=True,
-                  values=raw[day_label], message="day is not readable; row left out")
-        col_.rows(base, ~no_id & no_day, code="missing_day", column=day_label, exclude=True,
-                  message="no day (or no infusion date for this patient); row left out")
-        row_ok = ~no_id & ~bad_day & ~no_day
+        row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day,
+                                   no_day)
     else:
         day = np.zeros(len(raw))
         row_ok = ~no_id
@@ -1324,12 +1331,7 @@ def _events(raws: list[pd.DataFrame], em: EventsMapping, ctx: _Context,
         col_.rows(frame, no_event, code="missing_event", column=ev_col, exclude=True,
                   message="no event name; row left out")
         ok = ~no_id & ~no_event
-        day_label = day_col or date_col
-        col_.rows(frame, ok & bad_day, code="not_a_day", column=day_label, exclude=True,
-                  values=raw[day_label], message="day is not readable; row left out")
-        col_.rows(frame, ok & no_day, code="missing_day", column=day_label, exclude=True,
-                  message="no day (or no infusion date for this patient); row left out")
-        ok &= ~bad_day & ~no_day
+        ok = _exclude_bad_days(col_, frame, ok, raw, str(day_col or date_col), bad_day, no_day)
         parts.append(frame.loc[ok].reset_index(drop=True))
     if not parts:
         return _empty_frame(EVENT_COLUMNS)
@@ -1374,12 +1376,7 @@ def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: _Context, patients: 
               message="no patient id; row left out", expected="an identifier in every row")
     day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
                                        _infusion_lookup(patients))
-    day_label = day_col or date_col
-    col_.rows(base, ~no_id & bad_day, code="not_a_day", column=day_label, exclude=True,
-              values=raw[day_label], message="day is not readable; row left out")
-    col_.rows(base, ~no_id & no_day, code="missing_day", column=day_label, exclude=True,
-              message="no day (or no infusion date for this patient); row left out")
-    row_ok = ~no_id & ~bad_day & ~no_day
+    row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day, no_day)
     yes, no = ctx.mapping.yes_words(), ctx.mapping.no_words()
     out = []
     for actual, event in found:

@@ -155,17 +155,19 @@ def _riley_required(n: int, events: int, n_params: int) -> int | None:
         return None
 
 
-def sample_size_floor(n: int, events: int, n_params: int) -> str | None:
+def sample_size_floor(n: int, events: int, n_params: int, *,
+                      required: int | None = None) -> str | None:
     """Why this cohort is below crsscore's floor for writing a score card, or None.
 
     The floor: at least :data:`MIN_EVENTS` events, and Riley's minimum sample size no more
     than :data:`RILEY_FAR` times the cohort.  Below it a card's apparent and even its
     optimism-corrected performance are too unstable to be served at the bedside.
+    ``required`` is Riley's minimum when the caller has it already (computed here otherwise).
     """
     if events < MIN_EVENTS:
         return (f"{events} event(s) among {n} patients: fewer than {MIN_EVENTS}, too few to "
                 "derive a score anyone should use")
-    need = _riley_required(n, events, n_params)
+    need = _riley_required(n, events, n_params) if required is None else required
     if need is not None and need > RILEY_FAR * n:
         return (f"Riley's minimum sample size for {n_params} candidate parameters is {need} "
                 f"patients, more than {RILEY_FAR:g} times the {n} available")
@@ -215,7 +217,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         raise ModelError(f"no patients with an outcome at landmark {landmark}")
     y = data["severe_crs"].to_numpy(dtype=np.int_)
     n_params = len(cands)
-    floor = sample_size_floor(len(y), int(y.sum()), n_params)
+    required_n = _riley_required(len(y), int(y.sum()), n_params)
+    floor = sample_size_floor(len(y), int(y.sum()), n_params, required=required_n)
     hopeless = min(int(y.sum()), len(y) - int(y.sum())) < 2
     if floor is not None and (not allow_small_sample or hopeless):
         why = ""
@@ -277,7 +280,7 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
                            bootstrap_B=bootstrap)
     verdict = SampleSizeVerdict(ok=ss.ok and floor is None, message=floor or ss.message,
                                 n=len(y), events=int(y.sum()), n_parameters=n_params,
-                                required_n=_riley_required(len(y), int(y.sum()), n_params),
+                                required_n=required_n,
                                 override=floor is not None)
     data_hash = cohort.data_hash()  # once: hashing a large cohort is not free
     card = model.to_scorecard(

@@ -190,10 +190,6 @@ class DerivationSettings:
                 f"Unknown derivation setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["given_cutpoints"] = {k: list(v) for k, v in self.given_cutpoints.items()}
-        return out
 
 
 @dataclass(frozen=True)

@@ -209,32 +209,15 @@ def print_derivation(run: Any, *, show_table1: bool = True, banner: bool = True)
 
 @app.command()
 @friendly_errors
+@O.derive_options
 def derive(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     out: Annotated[Path, typer.Option("--out", help="Score card JSON to write.")],
     mapping: Mapping = None,
     implausible: Implausible = "refuse",
-    landmark: O.Landmark = "day7",
-    window: O.Window = 1.0,
-    prior_outcome: O.PriorOutcome = "exclude",
-    candidates: O.Candidates = None,
-    method: O.Method = "auto",
-    select: O.Select = "backward",
-    rule: O.Rule = "aic",
-    cutpoints: O.Cutpoints = "points",
-    bands: O.Bands = 3,
-    max_points: O.MaxPoints = 20,
-    splines: O.Splines = "none",
-    knots: O.Knots = 3,
-    shrinkage: O.Shrinkage = "heuristic",
-    missing: O.Missing = "mice",
-    imputations: O.Imputations = 5,
-    allow_small_sample: O.AllowSmallSample = False,
-    points: O.Points = "sullivan",
-    max_features: O.MaxFeatures = 5,
+    opts: O.DeriveOptions = O.DeriveOptions(),
     certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for internal validation (0: none).")] = 0,
-    seed: O.Seed = 0,
     jobs: O.Jobs = 1,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
     json_out: JsonOut = None,
@@ -242,12 +225,6 @@ def derive(
     """Derive a point score at a landmark (the study's method, done right) and write its score card."""
     from crsscore.workflow import derive as run_derive
 
-    opts = O.DeriveOptions(
-        landmark=landmark, window=window, prior_outcome=prior_outcome, candidates=candidates,
-        method=method, select=select, rule=rule, cutpoints=cutpoints, bands=bands,
-        max_points=max_points, splines=splines, knots=knots, shrinkage=shrinkage,
-        missing=missing, imputations=imputations, points=points, max_features=max_features,
-        seed=seed, allow_small_sample=allow_small_sample)
     opts.check()
     cohort = load_data(data, mapping, implausible)
     with warnings.catch_warnings():

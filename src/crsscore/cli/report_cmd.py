@@ -96,13 +96,13 @@ def report(
                           threshold=dynamic_threshold) if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf, n_jobs=jobs,
+        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf,
                             dynamic=dyn)
     console.print(f"Report -> [bold]{path}[/] (tables in {path.parent / 'report_tables'})")
     if pdf:
         console.print(f"PDF -> [bold]{path.with_suffix('.pdf')}[/]")
     write_json(json_out, {"report": str(path), "pdf": str(path.with_suffix(".pdf")) if pdf else None,
-                          "tables": str(path.parent / "report_tables"), **run.summary()},
+                          "tables": str(path.parent / "report_tables"), **run.to_dict()},
                command="report")
 
 

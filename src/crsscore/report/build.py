@@ -13,7 +13,6 @@ import math
 import shutil
 import subprocess
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,25 +108,24 @@ def _opt(id: str, caption: str, frame: pd.DataFrame | None, **kw: Any) -> HtmlTa
 # ------------------------------------------------------------------------------------------
 # bias-corrected calibration of the whole pipeline
 # ------------------------------------------------------------------------------------------
-def pipeline_calibration(run: Any, *, B: int, seed: int | None = None, n_jobs: int = 1) -> Any:
-    """rms ``calibrate`` of the run's whole derivation pipeline (every step refitted in each
-    resample exactly as reported, as ``crsscore.workflow.validate_pipeline``)."""
-    from crsscore.validation.calibrate_boot import calibrate_bootstrap
-    from crsscore.workflow import pipeline_fit_fn
+def pipeline_calibration(run: Any, *, B: int, seed: int | None = None) -> Any:
+    """The bias-corrected calibration (rms ``calibrate``) of the run's whole pipeline, as
+    recorded by its one validation bootstrap (:func:`crsscore.workflow.pipeline_curves`):
+    no resample is drawn or refitted here.  ``B`` and ``seed`` must be the validation's (the
+    curve shown is the procedure reported).  Raises ``ModelError``
+    with the reason when the run could not form the curve."""
+    from crsscore.errors import ModelError
 
-    if run.analysis_data is not None and run.analysis_y is not None:
-        data, y = run.analysis_data, np.asarray(run.analysis_y, dtype=np.int_)
-    else:
-        lt = run.landmark
-        data = lt.data[lt.data["severe_crs"].notna()].reset_index(drop=True)
-        y = data["severe_crs"].to_numpy(dtype=np.int_)
-    fit_fn = pipeline_fit_fn(data, run.settings, points=run.points, max_features=run.max_features)
-    idx = np.arange(len(data)).reshape(-1, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lp = run.model.decision_function(data, impute=True)
-    return calibrate_bootstrap(fit_fn, idx, y, B=B, seed=run.seed if seed is None else seed,
-                               n_jobs=n_jobs, lp=lp)
+    v = run.validation
+    if v is None:
+        raise ModelError("the run has no bootstrap validation (B = 0): no bias-corrected "
+                         "calibration curve")
+    if int(B) != int(v.B) or (seed is not None and seed != v.seed):
+        raise ModelError(f"the run was validated with B = {v.B}, seed {v.seed}; the report shows "
+                         "that bootstrap's calibration (derive again for other resamples)")
+    if run.calibration is None:
+        raise ModelError(run.calibration_failure or "no calibration curve was recorded")
+    return run.calibration
 
 
 # ------------------------------------------------------------------------------------------
@@ -202,8 +200,9 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
                    f"{'stratified by outcome, ' if v.stratified else ''}seed {v.seed}; "
                    f"{v.n_failed} resample(s) failed.")
     if boot_cal is not None:
-        out.append(f"Bias-corrected calibration: rms calibrate-style bootstrap, B = {boot_cal.B}, "
-                   f"seed {boot_cal.seed}, lowess span {boot_cal.frac:.3g}; "
+        out.append(f"Bias-corrected calibration: rms calibrate-style, from the resamples and "
+                   f"pipeline refits of the internal validation (B = {boot_cal.B}, "
+                   f"seed {boot_cal.seed}), lowess span {boot_cal.frac:.3g}; "
                    f"{boot_cal.n_failed} resample(s) failed.")
     out.append("No resampling or reweighting for class imbalance: probabilities keep the "
                "cohort's prevalence.")
@@ -229,7 +228,7 @@ def _predictors(run: Any) -> pd.DataFrame:
 
 def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any = None,
                  pdf: bool = False, bias_corrected_calibration: Any = None,
-                 n_jobs: int = 1, dynamic: Any = None) -> Path:
+                 dynamic: Any = None) -> Path:
     """Write the TRIPOD+AI report of ``run`` (and ``comparison``) to ``out_path``.
 
     Parameters
@@ -240,9 +239,8 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     comparison : a :class:`crsscore.validation.compare.Comparison` (optional).
     pdf : also print the page to ``<out_path>.pdf`` with headless Chromium.
     bias_corrected_calibration : a :class:`~crsscore.validation.calibrate_boot.BootstrapCalibration`
-        to show; ``None`` computes one when the run has a bootstrap validation (same B and
-        seed); ``False`` leaves it out.
-    n_jobs : worker processes for that bootstrap.
+        to show; ``None`` shows the one the run's validation bootstrap recorded (same
+        resamples as the optimism-corrected indexes); ``False`` leaves it out.
     dynamic : a :class:`crsscore.validation.dynamic.DynamicReport` (optional): adds the
         dynamic-model section (trajectories, AUC by horizon and day, calibration, replay).
 
@@ -256,7 +254,7 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     cal_failure: str | None = None
     if boot_cal is None and run.validation is not None:
         try:
-            boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.seed, n_jobs=n_jobs)
+            boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.validation.seed)
         except CrsscoreError as exc:  # the report is still worth writing; say why it is missing
             boot_cal, cal_failure = None, str(exc)
     if boot_cal is False:
@@ -377,7 +375,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
 
     figs = {
         "onset": F.onset_figure(run.outcomes.frame, float(lt.landmark_day)),
-        "roc": F.roc_figure(deriv_series, comp_series, band_seed=run.seed),
+        "roc": F.roc_figure(deriv_series, comp_series, band=run.roc_band),
         "calibration": F.calibration_figure(aset.y, aset.p_points, boot_cal=boot_cal,
                                             groups=m.risk_groups_, totals=aset.total,
                                             model_prob=model_prob),

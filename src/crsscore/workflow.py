@@ -9,6 +9,7 @@ Nothing here prints or writes files.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -604,3 +605,39 @@ def external_validation(cohort: Cohort, card: ScoreCard, *, outcomes: Outcomes |
                        n_no_outcome=int(no_y.sum()), events=int(y.sum()), validation=validation,
                        auc=auc_res, updates=updates, recalibrated=chosen, notes=notes,
                        synthetic=cohort.synthetic, data_hash=cohort.data_hash(), seed=seed)
+
+
+@dataclass(frozen=True)
+class DynamicInputs:
+    """A cohort's person-day table and the grading warnings met on the way."""
+
+    pdays: Any  # PersonDays
+    warnings: list[str]
+
+
+def dynamic_person_days(cohort: Cohort, *, horizons: Sequence[int], analytes: Sequence[str] | None,
+                        window: float, first_day: int, last_day: int,
+                        require_outcomes: bool = True) -> DynamicInputs:
+    """Grade the cohort and build its person-day table (:func:`build_person_days`).
+
+    With ``require_outcomes`` (deriving, replaying) a cohort whose severe CRS cannot be known
+    is refused (:func:`~crsscore.grading.require_crs_outcomes`); scoring does not need it.
+    """
+    from crsscore.data.persondays import build_person_days
+    from crsscore.grading import require_crs_outcomes
+
+    grading = grade_cohort(cohort)
+    if require_outcomes:
+        require_crs_outcomes(grading)
+    pdays = build_person_days(cohort, grading, horizons=horizons, analytes=analytes,
+                              window=window, first_day=first_day, last_day=last_day)
+    return DynamicInputs(pdays=pdays, warnings=[str(w) for w in grading.warnings])
+
+
+def card_person_days(cohort: Cohort, card: Any, *, require_outcomes: bool = True) -> DynamicInputs:
+    """The person-day table a dynamic score card reads: its horizons, analytes, window and
+    range of days (what ``score-dynamic`` scores and ``monitor replay`` replays)."""
+    lo, hi = card.day_range
+    return dynamic_person_days(cohort, horizons=card.horizons, analytes=card.analytes,
+                               window=card.window_days, first_day=lo, last_day=hi,
+                               require_outcomes=require_outcomes)

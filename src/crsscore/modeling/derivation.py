@@ -71,6 +71,7 @@ from crsscore.modeling.selection import (
     lasso_cv,
 )
 from crsscore.modeling.splines import rcs_basis, rcs_knots
+from crsscore.modeling.summary import ResultSummary
 from crsscore.scores.scorecard import (
     Band,
     Performance,
@@ -352,43 +353,8 @@ class _Term:
 # results that render themselves (statsmodels / lifelines style): the CLI, the report and the
 # service only show these, never reach into a model's attributes
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DerivationSummary:
-    """A derived score for reading: headline quantities and the tables behind them.
-
-    ``info`` maps a quantity's name to its value (method, selected variables, apparent AUCs,
-    shrinkage, the points-to-risk map); ``tables`` holds ``coefficients`` (the continuous
-    reference model, when there is one), ``score sheet``, ``risk groups`` and ``risk table``.
-    ``str()`` gives plain text, ``_repr_html_`` HTML (notebooks).
-    """
-
-    title: str
-    info: dict[str, Any]
-    tables: dict[str, pd.DataFrame]
-    notes: tuple[str, ...] = ()
-
-    def info_frame(self) -> pd.DataFrame:
-        """``info`` as a two-column frame (quantity, value)."""
-        return pd.DataFrame({"quantity": list(self.info),
-                             "value": [", ".join(map(str, v)) if isinstance(v, list | tuple)
-                                       else v for v in self.info.values()]})
-
-    def __str__(self) -> str:
-        parts = [self.title, self.info_frame().to_string(index=False)]
-        for name, tab in self.tables.items():
-            parts += ["", name, tab.to_string(index=False)]
-        parts += [f"- {n}" for n in self.notes]
-        return "\n".join(parts)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        out = [f"<h4>{html.escape(self.title)}</h4>", self.info_frame().to_html(index=False)]
-        for name, tab in self.tables.items():
-            out += [f"<h5>{html.escape(name)}</h5>", tab.to_html(index=False)]
-        if self.notes:
-            out.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>")
-        return "\n".join(out)
+#: A derived score's printable summary (:class:`~crsscore.modeling.summary.ResultSummary`).
+DerivationSummary = ResultSummary
 
 
 class ScoreResults:

@@ -126,3 +126,21 @@ def test_curves_come_from_the_validation_bootstrap(run) -> None:  # type: ignore
         np.testing.assert_allclose(band.lower, np.quantile(sens, 0.025, axis=0))
         np.testing.assert_allclose(band.upper, np.quantile(sens, 0.975, axis=0))
     assert np.all(band.lower <= band.upper)
+
+
+def test_validation_curves_plot_on_the_given_axes(run) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    try:
+        assert run.calibration.plot(ax, corrected_only=True) is ax
+        line = ax.get_lines()[-1]
+        np.testing.assert_array_equal(line.get_xdata(), run.calibration.predy)
+        np.testing.assert_array_equal(line.get_ydata(), run.calibration.calibrated_corrected)
+        assert run.roc_band.plot(ax) is ax
+        assert len(ax.collections) == 1  # the band's area
+    finally:
+        plt.close(fig)

@@ -169,6 +169,7 @@ def _data_section(cohort: Any, run: Any) -> list[tuple[str, str]]:
 
 def _methods(run: Any, boot_cal: Any) -> list[str]:
     m, s = run.model, run.settings
+    h = m.headline()
     lt = run.landmark
     out = [
         f"Outcome: severe CRS (ASTCT 2019 grade >= 3) graded by crsscore from the recorded data "
@@ -184,14 +185,15 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
         f"Fitting: {m.method_reason_}.",
         f"Selection: {s.select}" + (f" by {s.rule.upper()}" if s.select == "backward" else "")
         + f"; kept: {', '.join(m.selected_)}.",
-        (f"Points: Sullivan's method from the continuous model (constant {m.constant_:.4f} "
-         f"log-odds per point, total 0 to {m.scale_.max_total}, bound {s.max_points}; bands "
-         f"'{s.cutpoints}'); total points mapped to risk by logistic regression, slope shrunk "
-         f"by the heuristic factor {m.shrinkage_:.3f} (intercept {m.prob_intercept_:.4f}, "
-         f"slope {m.prob_slope_:.4f}); AUC lost to the points {m.auc_loss_:.3f} (apparent)."
-         if hasattr(m, "scale_") else
+        (f"Points: Sullivan's method from the continuous model (constant "
+         f"{h['points_constant']:.4f} log-odds per point, total 0 to {h['max_total']}, bound "
+         f"{s.max_points}; bands '{s.cutpoints}'); total points mapped to risk by logistic "
+         f"regression, slope shrunk by the heuristic factor {h['shrinkage']:.3f} (intercept "
+         f"{h['prob_intercept']:.4f}, slope {h['prob_slope']:.4f}); AUC lost to the points "
+         f"{h['auc_loss_points']:.3f} (apparent)."
+         if h["shrinkage"] is not None else
          f"Points learned directly as integers; total mapped to risk by logistic regression "
-         f"(intercept {m.prob_intercept_:.4f}, slope {m.prob_slope_:.4f})."),
+         f"(intercept {h['prob_intercept']:.4f}, slope {h['prob_slope']:.4f})."),
     ]
     v = run.validation
     if v is not None:
@@ -401,7 +403,9 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
     val_tab = T.validation_table(run)
     sub_tab = T.subgroup_table(aset)
     wide_risk = wide_risk_table(m.risk_table())
-    fit_name = f"{'Firth' if m.method_ == 'firth' else 'maximum likelihood'}, m = {m.continuous_.m}"
+    headline = m.headline()
+    fit_name = (f"{'Firth' if headline['method'] == 'firth' else 'maximum likelihood'}, "
+                f"m = {headline['imputations']}")
     tabs: dict[str, HtmlTable | None] = {
         "flow": HtmlTable("flow", "Cohort flow", T.flow_table(run)),
         "table1": HtmlTable("table1", f"Table 1: analysed patients by outcome (n = {run.table1.n})",
@@ -416,7 +420,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                            digits={"median": 1, "Q1": 1, "Q3": 1, "min": 1, "max": 1}),
         "univariable": HtmlTable("univariable", "Univariable logistic regression per candidate",
                                  T.univariable_report_table(run)),
-        "multivariable": HtmlTable("multivariable", "Multivariable continuous reference model on the "
+        "multivariable": _opt("multivariable", "Multivariable continuous reference model on the "
                                    f"selected variables ({fit_name}; pooled by Rubin's rules; "
                                    "coefficients on the transformed scale)",
                                    T.multivariable_table(run), digits={"coef": 4, "se": 4}),

@@ -229,8 +229,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
         ax.plot(cc.prob, cc.observed, color="0.4", lw=1.6, ls="--", label="Apparent (lowess)")
         if boot_cal is not None:
-            ax.plot(boot_cal.predy, boot_cal.calibrated_corrected, color="0.0", lw=1.9,
-                    label=f"Bias-corrected (bootstrap, B={boot_cal.B})")
+            boot_cal.plot(ax, corrected_only=True)
             top = max(top, float(np.nanmax(boot_cal.calibrated_corrected)))
         n_marked = 0
         if groups and totals is not None and model_prob is not None:

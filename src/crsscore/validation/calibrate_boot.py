@@ -127,12 +127,19 @@ class BootstrapCalibration:
             f"0.9 quantile of absolute error {self.q90_error:.3f}."
         )
 
-    def plot(self, ax: Axes | None = None) -> Axes:
-        """Ideal line, apparent and bias-corrected curves (line styles differ); returns the Axes."""
+    def plot(self, ax: Axes | None = None, *, corrected_only: bool = False) -> Axes:
+        """Ideal line, apparent and bias-corrected curves (line styles differ); returns the Axes.
+
+        ``corrected_only`` draws the bias-corrected curve alone onto an existing plot (the
+        report's calibration figure draws its own apparent curve over every patient)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(4.5, 4.5))
+        if corrected_only:
+            ax.plot(self.predy, self.calibrated_corrected, color="0.0", lw=1.9,
+                    label=f"Bias-corrected (bootstrap, B={self.B})")
+            return ax
         hi = float(min(1.0, np.nanmax([self.predy.max(), *self.calibrated_orig]) * 1.1 + 0.02))
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
         ax.plot(self.predy, self.calibrated_orig, color="0.45", lw=1.5, ls="--", label="Apparent")

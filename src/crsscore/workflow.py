@@ -9,6 +9,7 @@ Nothing here prints or writes files.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,22 @@ import pandas as pd
 from crsscore import __version__
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import LandmarkTable, build_landmark_table
-from crsscore.errors import CrsscoreWarning, LowEventsWarning, ModelError, SampleSizeWarning
+from crsscore.errors import (
+    CrsscoreError,
+    CrsscoreWarning,
+    LowEventsWarning,
+    ModelError,
+    SampleSizeWarning,
+)
 from crsscore.grading import grade_cohort
 from crsscore.modeling.candidates import Candidate
 from crsscore.modeling.candidates import candidates as make_candidates
-from crsscore.modeling.derivation import DerivationSettings, PointScoreModel, resampling_fit
+from crsscore.modeling.derivation import (
+    DerivationSettings,
+    DerivationSummary,
+    PointScoreModel,
+    resampling_fit,
+)
 from crsscore.modeling.table1 import Table1, table_one
 from crsscore.modeling.univariable import univariable_table
 from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
@@ -82,28 +94,57 @@ class DerivationRun:
     max_features: int = 5
     analysis_data: pd.DataFrame | None = None  # the rows the bootstrap resamples
     analysis_y: np.ndarray | None = None
+    #: bias-corrected calibration and ROC band read from ``validation`` (the same resamples)
+    calibration: Any | None = None  # BootstrapCalibration
+    roc_band: Any | None = None  # RocBand
+    calibration_failure: str | None = None  # why ``calibration`` is missing despite a bootstrap
 
-    def summary(self) -> dict[str, Any]:
-        m = self.model
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready headline of the run (what ``--json`` writes)."""
+        h = self.model.headline()
         out: dict[str, Any] = {
             "synthetic": self.synthetic, "data_hash": self.data_hash, "seed": self.seed,
             "crsscore_version": self.version, "landmark": self.landmark.landmark_day,
             "n_cohort": self.n_patients_cohort, "n_analysed": self.n_analysed,
-            "events": self.events, "method": m.method_, "method_reason": m.method_reason_,
-            "selected": list(m.selected_), "auc_points_apparent": m.auc_points_apparent_,
-            "auc_continuous_apparent": m.auc_continuous_apparent_,
-            "scored": list(getattr(m, "scored_", m.selected_)),
-            "auc_loss_points": getattr(m, "auc_loss_", None),
-            "shrinkage": getattr(m, "shrinkage_", None),
-            "max_total": getattr(getattr(m, "scale_", None), "max_total", None),
+            "events": self.events, "method": h["method"], "method_reason": h["method_reason"],
+            "selected": h["selected"], "auc_points_apparent": h["auc_points_apparent"],
+            "auc_continuous_apparent": h["auc_continuous_apparent"],
+            "scored": h["scored"], "auc_loss_points": h["auc_loss_points"],
+            "shrinkage": h["shrinkage"], "max_total": h["max_total"],
             "sample_size": (self.scorecard.sample_size.model_dump()
                             if self.scorecard.sample_size is not None else None),
-            "notes": list(m.notes_), "warnings": list(self.warnings),
+            "notes": list(self.model.notes_), "warnings": list(self.warnings),
         }
         if self.validation is not None:
             out["validation"] = self.validation.to_frame().reset_index().to_dict(orient="records")
             out["bootstrap_seconds"] = self.validation.options.get("seconds")
         return out
+
+    def summary(self) -> DerivationSummary:
+        """The model's summary with the run's own lines (cohort, landmark, seed, data hash)
+        and, when validated, the optimism-corrected indexes."""
+        base = self.model.summary()
+        info = {"landmark day": self.landmark.landmark_day, "patients in cohort":
+                self.n_patients_cohort, "analysed": self.n_analysed, "events": self.events,
+                "seed": self.seed, "data hash": self.data_hash, "synthetic": self.synthetic,
+                **base.info}
+        tables = dict(base.tables)
+        if self.validation is not None:
+            tables["validation"] = self.validation.to_frame().reset_index()
+        return DerivationSummary(title=base.title, info=info, tables=tables,
+                                 notes=(*base.notes, *self.warnings))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The derived score, one row per band (:meth:`PointScoreModel.to_frame`)."""
+        out: pd.DataFrame = self.model.to_frame()
+        return out
+
+    def plot(self, ax: Any = None) -> Any:
+        """The derived score's points-to-risk map (:meth:`PointScoreModel.plot`)."""
+        return self.model.plot(ax)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
 
 
 def _transform_fn(cand: Candidate) -> Any:
@@ -267,10 +308,16 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
 
         cc = ~np.isnan(design_matrix(data, cands)).any(axis=1)
         vdata, vy = pd.DataFrame(data[cc]).reset_index(drop=True), y[cc]
+    calibration = roc_band = None
+    calibration_failure = None
     if bootstrap > 0:
         validation = validate_pipeline(vdata, vy, settings, B=bootstrap, seed=seed, n_jobs=n_jobs,
                                        scheduler=scheduler, progress=progress, points=points,
                                        max_features=max_features, reported=model)
+        try:
+            calibration, roc_band = pipeline_curves(validation, model, vdata, vy)
+        except CrsscoreError as exc:  # the run stands; the report says why the curve is missing
+            calibration_failure = str(exc)
     perf = Performance(n=len(y), events=int(y.sum()), auc_apparent=model.auc_points_apparent_)
     if validation is not None:
         tab = validation.to_frame()
@@ -294,7 +341,8 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
         settings=settings, validation=validation, sample_size=ss, data_hash=data_hash,
         synthetic=cohort.synthetic, seed=seed, n_patients_cohort=cohort.n_patients,
         n_analysed=len(y), events=int(y.sum()), warnings=caught, points=points,
-        max_features=max_features, analysis_data=vdata, analysis_y=vy)
+        max_features=max_features, analysis_data=vdata, analysis_y=vy, calibration=calibration,
+        roc_band=roc_band, calibration_failure=calibration_failure)
 
 
 def _model(settings: DerivationSettings, points: str, max_features: int,
@@ -409,7 +457,10 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     Every resample repeats the reported procedure (all ``m`` imputations, the same selection
     and points).  ``index.orig`` is the performance of ``reported`` (the model actually
     reported) when given, so ``index.corrected`` is the reported model's apparent
-    performance minus the pipeline's optimism.
+    performance minus the pipeline's optimism.  With ``reported``, each resample also records
+    its calibration optimism and the reported score's ROC on the resampled patients
+    (:class:`~crsscore.validation.pipeline_curves.PipelineCurves`), read back by
+    :func:`pipeline_curves`.
     """
     import time
 
@@ -419,11 +470,47 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     fit_fn = pipeline_fit_fn(data, settings, points=points, max_features=max_features,
                              reported=reported)
     idx = np.arange(len(data)).reshape(-1, 1)
+    curves = None
+    if reported is not None:
+        try:
+            curves = _curves_statistic(reported, data, y)
+        except CrsscoreError:  # constant predictions: the indexes still, no curves
+            curves = None
     res = optimism_bootstrap(fit_fn, idx, y, B=B, seed=seed, n_jobs=n_jobs,
-                             scheduler=scheduler, progress=progress)
+                             scheduler=scheduler, progress=progress, per_resample=curves)
     # wall time of the bootstrap stage (issue 18: `derive --json` reports it)
     res.options["seconds"] = time.perf_counter() - t0
     return res
+
+
+def _reported_predictions(reported: Any, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The reported model's linear predictor and point total on ``data`` (inputs imputed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (np.asarray(reported.decision_function(data, impute=True), dtype=np.float64),
+                np.asarray(reported.total(data, impute=True), dtype=np.float64))
+
+
+def _curves_statistic(reported: Any, data: pd.DataFrame, y: np.ndarray) -> Any:
+    from crsscore.validation.pipeline_curves import PipelineCurves
+
+    lp, total = _reported_predictions(reported, data)
+    return PipelineCurves.for_reported(y, lp, total)
+
+
+def pipeline_curves(validation: Any, reported: Any, data: pd.DataFrame,
+                    y: np.ndarray) -> tuple[Any, Any]:
+    """The bias-corrected calibration curve (rms ``calibrate``) and the point score's ROC band
+    recorded by ``validation`` (:func:`validate_pipeline` with ``reported``): the same
+    resamples, seed and fits as its optimism-corrected indexes.  ``ModelError`` when they
+    cannot be formed (constant predictions, every fit failed)."""
+    from crsscore.validation.pipeline_curves import PipelineCurves, curves_from_validation
+
+    if validation.per_resample is None:
+        raise ModelError("the bootstrap recorded no calibration curve (the reported model's "
+                         "predictions are constant)")
+    lp, total = _reported_predictions(reported, data)
+    return curves_from_validation(validation, PipelineCurves.for_reported(y, lp, total), lp)
 
 
 @dataclass
@@ -518,3 +605,39 @@ def external_validation(cohort: Cohort, card: ScoreCard, *, outcomes: Outcomes |
                        n_no_outcome=int(no_y.sum()), events=int(y.sum()), validation=validation,
                        auc=auc_res, updates=updates, recalibrated=chosen, notes=notes,
                        synthetic=cohort.synthetic, data_hash=cohort.data_hash(), seed=seed)
+
+
+@dataclass(frozen=True)
+class DynamicInputs:
+    """A cohort's person-day table and the grading warnings met on the way."""
+
+    pdays: Any  # PersonDays
+    warnings: list[str]
+
+
+def dynamic_person_days(cohort: Cohort, *, horizons: Sequence[int], analytes: Sequence[str] | None,
+                        window: float, first_day: int, last_day: int,
+                        require_outcomes: bool = True) -> DynamicInputs:
+    """Grade the cohort and build its person-day table (:func:`build_person_days`).
+
+    With ``require_outcomes`` (deriving, replaying) a cohort whose severe CRS cannot be known
+    is refused (:func:`~crsscore.grading.require_crs_outcomes`); scoring does not need it.
+    """
+    from crsscore.data.persondays import build_person_days
+    from crsscore.grading import require_crs_outcomes
+
+    grading = grade_cohort(cohort)
+    if require_outcomes:
+        require_crs_outcomes(grading)
+    pdays = build_person_days(cohort, grading, horizons=horizons, analytes=analytes,
+                              window=window, first_day=first_day, last_day=last_day)
+    return DynamicInputs(pdays=pdays, warnings=[str(w) for w in grading.warnings])
+
+
+def card_person_days(cohort: Cohort, card: Any, *, require_outcomes: bool = True) -> DynamicInputs:
+    """The person-day table a dynamic score card reads: its horizons, analytes, window and
+    range of days (what ``score-dynamic`` scores and ``monitor replay`` replays)."""
+    lo, hi = card.day_range
+    return dynamic_person_days(cohort, horizons=card.horizons, analytes=card.analytes,
+                               window=card.window_days, first_day=lo, last_day=hi,
+                               require_outcomes=require_outcomes)

@@ -8,8 +8,11 @@ an option both of them take (``tests/cli/test_centre_export.py`` checks it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -47,6 +50,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "points": ("sullivan", "learned"),
     "prior-outcome": ("exclude", "keep"),
 }
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def choice(name: str, value: str, options: tuple[str, ...] | None = None) -> None:
@@ -146,3 +152,48 @@ def options_from_card(card: Any) -> DeriveOptions:
     raise CrsscoreError(f"score card {card.id!r} does not record how it was derived (not made "
                         "by this version of 'crsscore derive'): give the derivation options "
                         "(--candidates, --landmark, ...) instead of --scorecard")
+
+
+#: The command-line type of each :class:`DeriveOptions` field (one definition for every command).
+OPTION_TYPES: dict[str, Any] = {
+    "landmark": Landmark, "window": Window, "prior_outcome": PriorOutcome,
+    "candidates": Candidates, "method": Method, "select": Select, "rule": Rule,
+    "cutpoints": Cutpoints, "bands": Bands, "max_points": MaxPoints, "splines": Splines,
+    "knots": Knots, "shrinkage": Shrinkage, "missing": Missing, "imputations": Imputations,
+    "allow_small_sample": AllowSmallSample, "points": Points, "max_features": MaxFeatures,
+    "seed": Seed,
+}
+
+
+def derive_options(command: _F) -> _F:
+    """Give a typer command every derivation option, passed to it as one ``opts: DeriveOptions``.
+
+    The command declares a parameter ``opts``; in the command line it is replaced by one
+    option per :class:`DeriveOptions` field (type and help from :data:`OPTION_TYPES`, default
+    from the dataclass), in the field order, so ``derive`` and ``report`` take the same options
+    written once.
+    """
+    sig = inspect.signature(command, eval_str=True)
+    if "opts" not in sig.parameters:
+        raise TypeError(f"{command.__name__} has no 'opts' parameter for the derivation options")
+    names = [f.name for f in fields(DeriveOptions)]
+    defaults = DeriveOptions()
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=OPTION_TYPES[n],
+                               default=getattr(defaults, n)) for n in names]
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        if p.name == "opts":
+            params.extend(added)
+        else:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                          if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD else p)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {n: kwargs.pop(n) for n in names if n in kwargs}
+        return command(*args, opts=DeriveOptions(**given), **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params
+                               if p.annotation is not inspect.Parameter.empty}
+    return wrapper  # type: ignore[return-value]

@@ -112,10 +112,9 @@ def demo(
         console.rule("7. Report")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CrsscoreWarning)
-            report_path = build_report(cohort, out / "report.html", run=run, comparison=comp,
-                                       n_jobs=jobs)
+            report_path = build_report(cohort, out / "report.html", run=run, comparison=comp)
         console.print(f"Report -> [bold]{report_path}[/] (tables in {out / 'report_tables'})")
     write_json(json_out, {"synthetic": True, "n": n, "seed": seed, "any_crs": any_crs,
-                          "severe_crs": severe, **run.summary(),
+                          "severe_crs": severe, **run.to_dict(),
                           "comparison": comp.to_dict(), "scorecard": str(card_path),
                           "report": str(report_path) if report_path else None}, command="demo")

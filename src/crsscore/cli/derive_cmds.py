@@ -141,26 +141,28 @@ def print_derivation(run: Any, *, show_table1: bool = True, banner: bool = True)
                               compact=True, no_wrap=("variable", "OR (95% CI)")))
     for note in uni_notes:
         console.print(f"  {note}", style="dim", markup=False)
-    if getattr(m, "continuous_", None) is not None:
-        summ = m.continuous_.summary()
+    summ = m.summary()
+    info = summ.info
+    coef = summ.tables.get("coefficients")
+    if coef is not None:
         multi = pd.DataFrame({
-            "term": summ["term"].astype(str), "coef": summ["coef"], "se": summ["se"],
-            "p": [_p(float(x)) for x in summ["p"]],
+            "term": coef["term"].astype(str), "coef": coef["coef"], "se": coef["se"],
+            "p": [_p(float(x)) for x in coef["p"]],
             "OR (95% CI)": [f"{_num(o)} ({_num(a)}-{_num(b)})" for o, a, b in
-                            zip(summ["OR"], summ["OR 2.5%"], summ["OR 97.5%"], strict=True)],
+                            zip(coef["OR"], coef["OR 2.5%"], coef["OR 97.5%"], strict=True)],
         })
-        if "fmi" in summ.columns:
-            multi["fmi"] = summ["fmi"]
+        if "fmi" in coef.columns:
+            multi["fmi"] = coef["fmi"]
         console.print(frame_table(multi,
-                                  f"Multivariable model ({'Firth' if m.method_ == 'firth' else 'ML'}, "
-                                  f"continuous reference, m={m.continuous_.m} imputation(s))",
+                                  f"Multivariable model ({'Firth' if info['method'] == 'firth' else 'ML'}, "
+                                  f"continuous reference, m={info['imputations']} imputation(s))",
                                   compact=True, no_wrap=("term", "OR (95% CI)")))
-    for note in m.notes_:
+    for note in summ.notes:
         console.print(f"  [dim]- {note}[/]")
-    sheet = m.score_sheet()
+    sheet = summ.tables["score sheet"]
     console.print(frame_table(sheet[[c for c in ("variable", "unit", "range", "points") if c in sheet]],
                               "Score sheet (points)", compact=True, no_wrap=("range",)))
-    rg = pd.DataFrame([g.__dict__ for g in m.risk_groups_])
+    rg = summ.tables["risk groups"]
     if len(rg):
         def span(a: float, b: float) -> str:
             return f"{int(a)}-{int(b)}" if a == a and b == b else (f">= {int(a)}" if a == a else f"<= {int(b)}")
@@ -173,14 +175,15 @@ def print_derivation(run: Any, *, show_table1: bool = True, banner: bool = True)
             "95% CI": [f"{100 * float(a):.1f}-{100 * float(b):.1f} %"
                        for a, b in zip(rg["ci_low"], rg["ci_high"], strict=True)],
         })
-    console.print(frame_table(rg, f"Risk groups (observed, n={m.risk_group_n_} with every input measured)",
+    console.print(frame_table(rg, f"Risk groups (observed, n={info['risk_group_n']} with every input measured)",
                               compact=True, no_wrap=("group",)))
     console.print("Total points -> risk of severe CRS (each reachable total)", style="italic")
-    console.print(frame_table(risk_rows(m.risk_table()), compact=True))
-    cont = m.auc_continuous_apparent_
+    console.print(frame_table(risk_rows(summ.tables["risk table"]), compact=True))
+    cont = info["auc_continuous_apparent"]
     console.print(
-        f"Apparent AUC: point score [bold]{m.auc_points_apparent_:.3f}[/]"
-        + (f", continuous model {cont:.3f} (points lose {m.auc_loss_:.3f})" if cont == cont else "")
+        f"Apparent AUC: point score [bold]{info['auc_points_apparent']:.3f}[/]"
+        + (f", continuous model {cont:.3f} (points lose {info['auc_loss_points']:.3f})"
+           if cont == cont else "")
         # the study's figure belongs beside its simulated replica, never a centre's own results
         + (f"; the study reported {STUDY_AUC} (apparent)." if run.synthetic else "."))
     if run.validation is not None:
@@ -209,32 +212,15 @@ def print_derivation(run: Any, *, show_table1: bool = True, banner: bool = True)
 
 @app.command()
 @friendly_errors
+@O.derive_options
 def derive(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     out: Annotated[Path, typer.Option("--out", help="Score card JSON to write.")],
     mapping: Mapping = None,
     implausible: Implausible = "refuse",
-    landmark: O.Landmark = "day7",
-    window: O.Window = 1.0,
-    prior_outcome: O.PriorOutcome = "exclude",
-    candidates: O.Candidates = None,
-    method: O.Method = "auto",
-    select: O.Select = "backward",
-    rule: O.Rule = "aic",
-    cutpoints: O.Cutpoints = "points",
-    bands: O.Bands = 3,
-    max_points: O.MaxPoints = 20,
-    splines: O.Splines = "none",
-    knots: O.Knots = 3,
-    shrinkage: O.Shrinkage = "heuristic",
-    missing: O.Missing = "mice",
-    imputations: O.Imputations = 5,
-    allow_small_sample: O.AllowSmallSample = False,
-    points: O.Points = "sullivan",
-    max_features: O.MaxFeatures = 5,
+    opts: O.DeriveOptions = O.DeriveOptions(),
     certify: Annotated[float, typer.Option(help="Learned points: seconds for an exact check that no integer score fits better (support enumeration, else MIP; 0: no check).")] = 0.0,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for internal validation (0: none).")] = 0,
-    seed: O.Seed = 0,
     jobs: O.Jobs = 1,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
     json_out: JsonOut = None,
@@ -242,12 +228,6 @@ def derive(
     """Derive a point score at a landmark (the study's method, done right) and write its score card."""
     from crsscore.workflow import derive as run_derive
 
-    opts = O.DeriveOptions(
-        landmark=landmark, window=window, prior_outcome=prior_outcome, candidates=candidates,
-        method=method, select=select, rule=rule, cutpoints=cutpoints, bands=bands,
-        max_points=max_points, splines=splines, knots=knots, shrinkage=shrinkage,
-        missing=missing, imputations=imputations, points=points, max_features=max_features,
-        seed=seed, allow_small_sample=allow_small_sample)
     opts.check()
     cohort = load_data(data, mapping, implausible)
     with warnings.catch_warnings():
@@ -259,8 +239,8 @@ def derive(
     card.to_json(out)
     print_derivation(run)
     console.print(f"Score card written to [bold]{out}[/]")
-    write_json(json_out, {"scorecard": str(out), **run.summary(),
-                          "univariable": run.univariable, "score_sheet": run.model.score_sheet(),
+    write_json(json_out, {"scorecard": str(out), **run.to_dict(),
+                          "univariable": run.univariable, "score_sheet": run.model.to_frame(),
                           "table1": run.table1.to_frame()}, command="derive")
 
 

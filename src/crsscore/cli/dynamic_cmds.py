@@ -48,17 +48,12 @@ def parse_horizons(text: str) -> list[int]:
     return hs
 
 
-def _person_days(cohort: Any, *, horizons: list[int], analytes: list[str] | None,
-                 window: float, first_day: int, last_day: int) -> Any:
-    from crsscore.data.persondays import build_person_days
-    from crsscore.grading import grade_cohort, require_crs_outcomes
-
-    grading = grade_cohort(cohort)
-    require_crs_outcomes(grading)
-    for w in grading.warnings:
+def _shown(inputs: Any) -> Any:
+    """The person-day table of ``inputs`` (:class:`crsscore.workflow.DynamicInputs`), after
+    printing the grading warnings met while building it."""
+    for w in inputs.warnings:
         console.print(f"[yellow]Warning:[/] {w}")
-    return build_person_days(cohort, grading, horizons=horizons, analytes=analytes,
-                             window=window, first_day=first_day, last_day=last_day)
+    return inputs.pdays
 
 
 def _load_dynamic_card(path: Path) -> Any:
@@ -70,25 +65,16 @@ def _load_dynamic_card(path: Path) -> Any:
 
 
 def print_validation(val: Any, horizons: list[int]) -> None:
-    import pandas as pd
-
-    perf = val.performance
+    """Per horizon: the AUC table, the AUC gain and the calibration of the dynamic model."""
+    shown = {"dynamic": "dynamic", "comparator": "grade alone", "baseline": "baseline"}
     for h in horizons:
-        auc = perf[(perf["horizon"] == h) & (perf["metric"] == "auc")]
-        rows = auc[["subset", "model", "n", "events", "apparent", "optimism", "corrected",
-                    "ci_low", "ci_high"]].copy()
-        rows["model"] = rows["model"].map({"dynamic": "dynamic", "comparator": "grade alone",
-                                           "baseline": "baseline"})
+        rows = val.auc_table(h).drop(columns=["horizon"])
+        rows["model"] = rows["model"].map(shown)
         console.print(frame_table(rows, f"Horizon {h} day(s): AUC (patient-clustered "
                                         f"optimism correction, B = {val.B})"))
-        d = val.auc_difference[val.auc_difference["horizon"] == h]
-        console.print(frame_table(d[["versus", "subset", "apparent", "optimism", "corrected",
-                                     "ci_low", "ci_high"]],
+        console.print(frame_table(val.gain_table(h).drop(columns=["horizon"]),
                                   f"Horizon {h}: AUC gain of the dynamic model"))
-        cal = perf[(perf["horizon"] == h) & (perf["model"] == "dynamic")
-                   & (perf["subset"] == "all") & (perf["metric"] != "auc")]
-        console.print(frame_table(pd.DataFrame(cal[["metric", "apparent", "optimism",
-                                                    "corrected"]]),
+        console.print(frame_table(val.calibration_table(h).drop(columns=["horizon"]),
                                   f"Horizon {h}: calibration and Brier (dynamic model)"))
 
 
@@ -126,12 +112,13 @@ def derive_dynamic(
     """Derive the daily model of severe CRS within the next h days and write its card."""
     from crsscore.modeling.dynamic import fit_dynamic, fit_points
     from crsscore.validation.dynamic import validate_dynamic
+    from crsscore.workflow import dynamic_person_days
 
     hs = parse_horizons(horizons)
     codes = [a.strip() for a in analytes.split(",") if a.strip()]
     cohort = load_data(data, mapping, implausible)
-    pdays = _person_days(cohort, horizons=hs, analytes=codes, window=window, first_day=0,
-                         last_day=last_day)
+    pdays = _shown(dynamic_person_days(cohort, horizons=hs, analytes=codes, window=window,
+                                       first_day=0, last_day=last_day))
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)
     console.print(f"Person-days: {len(pdays.data)} rows, {pdays.data['patient_id'].nunique()} "
@@ -150,7 +137,7 @@ def derive_dynamic(
         console.print(f"  [dim]- {note}[/]")
     console.print(f"Dynamic card written to [bold]{out}[/]")
     write_json(json_out, {"card": str(out), "person_days": pdays.to_dict(),
-                          "penalty": {str(h): model.fits[h].lam for h in hs},
+                          "penalty": {str(h): lam for h, lam in model.penalties().items()},
                           "validation": val.to_dict(), "synthetic": cohort.synthetic},
                command="derive-dynamic")
 
@@ -167,13 +154,12 @@ def score_dynamic(
 ) -> None:
     """Daily risks for every patient-day at risk (one row per patient and day)."""
     from crsscore.atomicio import write_csv
-    from crsscore.data.persondays import build_person_days
+    from crsscore.workflow import card_person_days
 
     dyn = _load_dynamic_card(card)
     cohort = load_data(data, mapping, implausible)
-    lo, hi = dyn.day_range
-    pdays = build_person_days(cohort, horizons=dyn.horizons, analytes=dyn.analytes,
-                              window=dyn.window_days, first_day=lo, last_day=hi)
+    # scoring needs no outcome; the grading warnings are not shown (as before)
+    pdays = card_person_days(cohort, dyn, require_outcomes=False).pdays
     risks = dyn.predict(pdays.data)
     table = pdays.data[["patient_id", "day", "crs_grade"]].join(risks)
     if dyn.points:
@@ -206,12 +192,11 @@ def monitor_replay(
 ) -> None:
     """Silent trial: feed the cohort day by day to a card and count what it would have said."""
     from crsscore.validation.dynamic import replay
+    from crsscore.workflow import card_person_days
 
     dyn = _load_dynamic_card(card)
     cohort = load_data(data, mapping, implausible)
-    lo, hi = dyn.day_range
-    pdays = _person_days(cohort, horizons=dyn.horizons, analytes=dyn.analytes,
-                         window=dyn.window_days, first_day=lo, last_day=hi)
+    pdays = _shown(card_person_days(cohort, dyn))
     res = replay(dyn, pdays, threshold=threshold, horizon=horizon)
     if cohort.synthetic:
         console.print(SYNTHETIC_BANNER)

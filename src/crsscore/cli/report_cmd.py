@@ -28,32 +28,15 @@ from crsscore.errors import CrsscoreError, CrsscoreWarning
 
 @app.command()
 @friendly_errors
+@O.derive_options
 def report(
     data: Annotated[Path, typer.Argument(help="Cohort folder or file.")],
     out: Annotated[Path, typer.Option("--out", help="HTML report to write (tables go to report_tables/ beside it).")],
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")] = None,
     implausible: Implausible = "refuse",
     scorecard: Annotated[Path | None, typer.Option("--scorecard", help="A score card made by 'crsscore derive' on these data: the report derives it again with the options it records (other derivation options are then not allowed).")] = None,
-    landmark: O.Landmark = "day7",
-    window: O.Window = 1.0,
-    prior_outcome: O.PriorOutcome = "exclude",
-    candidates: O.Candidates = None,
-    method: O.Method = "auto",
-    select: O.Select = "backward",
-    rule: O.Rule = "aic",
-    cutpoints: O.Cutpoints = "points",
-    bands: O.Bands = 3,
-    max_points: O.MaxPoints = 20,
-    splines: O.Splines = "none",
-    knots: O.Knots = 3,
-    shrinkage: O.Shrinkage = "heuristic",
-    missing: O.Missing = "mice",
-    imputations: O.Imputations = 5,
-    allow_small_sample: O.AllowSmallSample = False,
-    points: O.Points = "sullivan",
-    max_features: O.MaxFeatures = 5,
+    opts: O.DeriveOptions = O.DeriveOptions(),
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of the whole pipeline (validation and calibration; 0: none).")] = 200,
-    seed: O.Seed = 0,
     jobs: O.Jobs = 1,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to PDF with headless Chromium.")] = False,
     builtin: Annotated[bool, typer.Option(help="Compare with the built-in published scores.")] = True,
@@ -72,12 +55,7 @@ def report(
         raise CrsscoreError(f"--bootstrap must be 0 or a positive number of resamples; got {bootstrap}")
     if out.suffix.lower() not in (".html", ".htm"):
         raise CrsscoreError(f"--out must name an .html file; got {out}")
-    opts = O.DeriveOptions(
-        landmark=landmark, window=window, prior_outcome=prior_outcome, candidates=candidates,
-        method=method, select=select, rule=rule, cutpoints=cutpoints, bands=bands,
-        max_points=max_points, splines=splines, knots=knots, shrinkage=shrinkage,
-        missing=missing, imputations=imputations, points=points, max_features=max_features,
-        seed=seed, allow_small_sample=allow_small_sample)
+    seed = opts.seed
     given = None
     if scorecard is not None:
         from crsscore.cli.derive_cmds import _load_card
@@ -118,13 +96,13 @@ def report(
                           threshold=dynamic_threshold) if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)
-        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf, n_jobs=jobs,
+        path = build_report(cohort, out, run=run, comparison=comp, pdf=pdf,
                             dynamic=dyn)
     console.print(f"Report -> [bold]{path}[/] (tables in {path.parent / 'report_tables'})")
     if pdf:
         console.print(f"PDF -> [bold]{path.with_suffix('.pdf')}[/]")
     write_json(json_out, {"report": str(path), "pdf": str(path.with_suffix(".pdf")) if pdf else None,
-                          "tables": str(path.parent / "report_tables"), **run.summary()},
+                          "tables": str(path.parent / "report_tables"), **run.to_dict()},
                command="report")
 
 

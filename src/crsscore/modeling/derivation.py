@@ -71,6 +71,7 @@ from crsscore.modeling.selection import (
     lasso_cv,
 )
 from crsscore.modeling.splines import rcs_basis, rcs_knots
+from crsscore.modeling.summary import ResultSummary
 from crsscore.scores.scorecard import (
     Band,
     Performance,
@@ -348,7 +349,116 @@ class _Term:
     knots: tuple[float, ...] | None  # None: linear
 
 
-class PointScoreModel:
+# ----------------------------------------------------------------------------------------------
+# results that render themselves (statsmodels / lifelines style): the CLI, the report and the
+# service only show these, never reach into a model's attributes
+# ----------------------------------------------------------------------------------------------
+#: A derived score's printable summary (:class:`~crsscore.modeling.summary.ResultSummary`).
+DerivationSummary = ResultSummary
+
+
+class ScoreResults:
+    """What a fitted point score shows of itself: :meth:`summary`, :meth:`to_frame`,
+    :meth:`plot` and ``_repr_html_``.  Mixed into :class:`PointScoreModel` and
+    :class:`~crsscore.modeling.learned.LearnedScoreModel`, which provide the fitted
+    attributes used here (``method_``, ``risk_groups_``, :meth:`score_sheet`, ...)."""
+
+    method_: str
+    method_reason_: str
+    selected_: list[str]
+    scored_: list[str]
+    n_used_: int
+    events_: int
+    m_: int
+    auc_points_apparent_: float
+    auc_continuous_apparent_: float
+    auc_loss_: float
+    prob_intercept_: float
+    prob_slope_: float
+    risk_groups_: list[RiskGroupSummary]
+    risk_group_n_: int
+    notes_: list[str]
+
+    def score_sheet(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def risk_table(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def coefficients(self) -> pd.DataFrame | None:
+        """The continuous reference model's coefficient table (None: the score has none)."""
+        return None
+
+    def headline(self) -> dict[str, Any]:
+        """The derivation's headline quantities, by name (JSON-ready values)."""
+        rt = self.risk_table()
+        return {"method": self.method_, "method_reason": self.method_reason_,
+                "selected": list(self.selected_), "scored": list(self.scored_),
+                "n": int(self.n_used_), "events": int(self.events_), "imputations": int(self.m_),
+                "risk_group_n": int(self.risk_group_n_),
+                "auc_points_apparent": float(self.auc_points_apparent_),
+                "auc_continuous_apparent": float(self.auc_continuous_apparent_),
+                "auc_loss_points": float(self.auc_loss_), "shrinkage": None,
+                "max_total": int(rt["total"].max()) if len(rt) else None,
+                "prob_intercept": float(self.prob_intercept_),
+                "prob_slope": float(self.prob_slope_)}
+
+    def risk_group_frame(self) -> pd.DataFrame:
+        """One row per risk group: name, points range, n, events, observed rate, Wilson CI."""
+        cols = ["name", "min_total", "max_total", "n", "events", "rate", "ci_low", "ci_high"]
+        return pd.DataFrame([{c: getattr(g, c) for c in cols} for g in self.risk_groups_],
+                            columns=cols)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The score as a frame: one row per band (variable, unit, range, points)."""
+        return self.score_sheet()
+
+    def summary(self) -> DerivationSummary:
+        """Headline quantities and the coefficient, score-sheet, risk-group and risk tables."""
+        tables: dict[str, pd.DataFrame] = {}
+        coef = self.coefficients()
+        if coef is not None:
+            tables["coefficients"] = coef
+        tables["score sheet"] = self.score_sheet()
+        tables["risk groups"] = self.risk_group_frame()
+        tables["risk table"] = self.risk_table()
+        return DerivationSummary(title=f"Point score ({self.method_reason_})",
+                                 info=self.headline(), tables=tables, notes=tuple(self.notes_))
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, ax: Any = None) -> Any:
+        """Points-to-risk map on ``ax`` (a new Axes when None): the probability of each
+        reachable total, and each risk group's observed rate with its Wilson 95% CI drawn
+        over the group's totals.  Returns the Axes."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(5.0, 3.6))
+        rt = self.risk_table()
+        ax.plot(rt["total"], rt["probability"], color="0.0", lw=1.5, marker="o", ms=3,
+                label="Model: risk at each total")
+        for k, g in enumerate(self.risk_groups_):
+            if not math.isfinite(g.rate):
+                continue
+            lo = (float(g.min_total) if g.min_total is not None and math.isfinite(g.min_total)
+                  else float(rt["total"].min()))
+            hi = (float(g.max_total) if g.max_total is not None and math.isfinite(g.max_total)
+                  else float(rt["total"].max()))
+            mid = (lo + hi) / 2
+            err = [[max(0.0, g.rate - g.ci_low)], [max(0.0, g.ci_high - g.rate)]]
+            ax.errorbar([mid], [g.rate], xerr=[[mid - lo], [hi - mid]], yerr=err,
+                        fmt="s^Dvo"[k % 5], color="0.35", mfc="white", capsize=3, lw=1,
+                        label=f"{g.name}: {g.events}/{g.n} observed")
+        ax.set_xlabel("Total points")
+        ax.set_ylabel("Probability of the outcome")
+        ax.set_ylim(0, 1)
+        ax.legend(frameon=False, fontsize=7)
+        return ax
+
+
+class PointScoreModel(ScoreResults):
     """The whole derivation pipeline as an estimator (``fit(frame, y) -> self``).
 
     ``frame`` holds one row per patient and a column per candidate in canonical units (a
@@ -756,6 +866,15 @@ class PointScoreModel:
         return lp
 
     # ------------------------------------------------------------------------------------
+    def coefficients(self) -> pd.DataFrame:
+        """The continuous reference model (pooled by Rubin's rules): term, coef, se, z, p,
+        OR with its 95% CI, fraction of missing information."""
+        return self.continuous_.summary()
+
+    def headline(self) -> dict[str, Any]:
+        return {**super().headline(), "shrinkage": float(self.shrinkage_),
+                "max_total": int(self.scale_.max_total), "points_constant": float(self.constant_)}
+
     @property
     def monotone_(self) -> dict[str, bool]:
         """Whether each variable's points are monotone in its value."""

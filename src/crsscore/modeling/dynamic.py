@@ -35,6 +35,7 @@ from crsscore.data.persondays import PersonDays, log_floor
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
 from crsscore.modeling.splines import rcs_knots
+from crsscore.modeling.summary import ResultSummary
 from crsscore.scores.dynamic_card import (
     DaySpline,
     DynamicScoreCard,
@@ -299,6 +300,71 @@ class DynamicModel:
         """Risk from the static baseline comparator (day spline + baseline covariates)."""
         x = design_matrix(frame, self.spline, self.baseline_predictors)
         return self.baseline[horizon].predict(x)
+
+    # -------------------------------------------------------------------------------------
+    # the model renders itself (the CLI and the report only show these)
+    def penalties(self) -> dict[int, float]:
+        """The ridge penalty chosen by patient-grouped cross-validation, per horizon."""
+        return {h: float(self.fits[h].lam) for h in self.horizons}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per horizon and term: the coefficient on the predictor's own (transformed)
+        scale, the standardised one the penalty acts on, and the horizon's penalty; the
+        intercept first (not penalised, no standardised value)."""
+        terms = self.spline.term_names + [p.name for p in self.predictors]
+        rows: list[dict[str, Any]] = []
+        for h in self.horizons:
+            fit = self.fits[h]
+            rows.append({"horizon": h, "term": "Intercept", "coef": float(fit.intercept),
+                         "coef_standardised": math.nan, "penalty": float(fit.lam)})
+            rows += [{"horizon": h, "term": t, "coef": float(b), "coef_standardised": float(z),
+                      "penalty": float(fit.lam)}
+                     for t, b, z in zip(terms, fit.coef, fit.beta_std[1:], strict=True)]
+        return pd.DataFrame(rows)
+
+    def summary(self) -> ResultSummary:
+        """Horizons, penalties, seed and person-day counts, with the coefficient table and the
+        cross-validated deviance of every penalty tried."""
+        info: dict[str, Any] = {
+            "horizons": self.horizons,
+            "penalty": ", ".join(f"h={h}: {v:g}" for h, v in self.penalties().items()),
+            "predictors": [p.name for p in self.predictors],
+            "day spline knots": [float(k) for k in self.spline.knots],
+            "seed": self.seed, "censoring": self.pdays_info.get("censoring", "")}
+        cv = pd.concat([t.assign(horizon=h) for h, t in sorted(self.cv.items())],
+                       ignore_index=True) if self.cv else pd.DataFrame()
+        tables = {"person-days": self.counts, "coefficients": self.to_frame(),
+                  "penalty choice (patient-grouped CV deviance)": cv}
+        return ResultSummary(title="Dynamic model of severe CRS within h days (ridge logistic, "
+                             "stacked person-days)", info=info, tables=tables,
+                             notes=tuple(self.notes))
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def plot(self, ax: Any = None) -> Any:
+        """Standardised coefficients (what the penalty shrinks), one marker style per
+        horizon, on ``ax`` (a new Axes when None); returns the Axes."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(5.5, 0.3 * len(self.predictors) + 2.0))
+        frame = self.to_frame()
+        frame = frame[frame["term"] != "Intercept"]
+        terms = list(dict.fromkeys(frame["term"]))
+        ypos = {t: i for i, t in enumerate(terms)}
+        for k, (h, sub) in enumerate(frame.groupby("horizon", sort=True)):
+            off = (k - (len(self.horizons) - 1) / 2) * 0.2
+            ax.plot(sub["coef_standardised"], [ypos[t] + off for t in sub["term"]],
+                    "osD^v"[k % 5], color=("0.0", "0.4", "0.65")[k % 3], ms=4, ls="none",
+                    label=f"h = {h} day(s)")
+        ax.axvline(0.0, color="0.6", lw=0.8, ls=":")
+        ax.set_yticks(range(len(terms)))
+        ax.set_yticklabels(terms)
+        ax.invert_yaxis()
+        ax.set_xlabel("Standardised coefficient (log-odds per SD)")
+        ax.legend(frameon=False, fontsize=7)
+        return ax
 
     def to_card(self, *, card_id: str = "dynamic-severe-crs",
                 name: str = "Daily risk of severe CRS within h days",

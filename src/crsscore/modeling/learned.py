@@ -21,7 +21,7 @@ import pandas as pd
 from crsscore.errors import ModelError
 from crsscore.modeling.binarize import Binarizer
 from crsscore.modeling.candidates import candidates
-from crsscore.modeling.derivation import DerivationSettings, _auc
+from crsscore.modeling.derivation import DerivationSettings, ScoreResults, _auc
 from crsscore.modeling.intscore import IntegerScoreClassifier
 from crsscore.modeling.points import RiskGroupSummary, probability_table, risk_groups
 from crsscore.scores.scorecard import Performance, RiskGroup, SampleSizeVerdict, ScoreCard
@@ -29,7 +29,7 @@ from crsscore.scores.scorecard import Performance, RiskGroup, SampleSizeVerdict,
 FloatArray = npt.NDArray[np.float64]
 
 
-class LearnedScoreModel:
+class LearnedScoreModel(ScoreResults):
     """Integer points learned directly from binary threshold features."""
 
     def __init__(self, settings: DerivationSettings | None = None, max_features: int = 5,

@@ -13,7 +13,6 @@ import math
 import shutil
 import subprocess
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,25 +108,24 @@ def _opt(id: str, caption: str, frame: pd.DataFrame | None, **kw: Any) -> HtmlTa
 # ------------------------------------------------------------------------------------------
 # bias-corrected calibration of the whole pipeline
 # ------------------------------------------------------------------------------------------
-def pipeline_calibration(run: Any, *, B: int, seed: int | None = None, n_jobs: int = 1) -> Any:
-    """rms ``calibrate`` of the run's whole derivation pipeline (every step refitted in each
-    resample exactly as reported, as ``crsscore.workflow.validate_pipeline``)."""
-    from crsscore.validation.calibrate_boot import calibrate_bootstrap
-    from crsscore.workflow import pipeline_fit_fn
+def pipeline_calibration(run: Any, *, B: int, seed: int | None = None) -> Any:
+    """The bias-corrected calibration (rms ``calibrate``) of the run's whole pipeline, as
+    recorded by its one validation bootstrap (:func:`crsscore.workflow.pipeline_curves`):
+    no resample is drawn or refitted here.  ``B`` and ``seed`` must be the validation's (the
+    curve shown is the procedure reported).  Raises ``ModelError``
+    with the reason when the run could not form the curve."""
+    from crsscore.errors import ModelError
 
-    if run.analysis_data is not None and run.analysis_y is not None:
-        data, y = run.analysis_data, np.asarray(run.analysis_y, dtype=np.int_)
-    else:
-        lt = run.landmark
-        data = lt.data[lt.data["severe_crs"].notna()].reset_index(drop=True)
-        y = data["severe_crs"].to_numpy(dtype=np.int_)
-    fit_fn = pipeline_fit_fn(data, run.settings, points=run.points, max_features=run.max_features)
-    idx = np.arange(len(data)).reshape(-1, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lp = run.model.decision_function(data, impute=True)
-    return calibrate_bootstrap(fit_fn, idx, y, B=B, seed=run.seed if seed is None else seed,
-                               n_jobs=n_jobs, lp=lp)
+    v = run.validation
+    if v is None:
+        raise ModelError("the run has no bootstrap validation (B = 0): no bias-corrected "
+                         "calibration curve")
+    if int(B) != int(v.B) or (seed is not None and seed != v.seed):
+        raise ModelError(f"the run was validated with B = {v.B}, seed {v.seed}; the report shows "
+                         "that bootstrap's calibration (derive again for other resamples)")
+    if run.calibration is None:
+        raise ModelError(run.calibration_failure or "no calibration curve was recorded")
+    return run.calibration
 
 
 # ------------------------------------------------------------------------------------------
@@ -171,6 +169,7 @@ def _data_section(cohort: Any, run: Any) -> list[tuple[str, str]]:
 
 def _methods(run: Any, boot_cal: Any) -> list[str]:
     m, s = run.model, run.settings
+    h = m.headline()
     lt = run.landmark
     out = [
         f"Outcome: severe CRS (ASTCT 2019 grade >= 3) graded by crsscore from the recorded data "
@@ -186,14 +185,15 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
         f"Fitting: {m.method_reason_}.",
         f"Selection: {s.select}" + (f" by {s.rule.upper()}" if s.select == "backward" else "")
         + f"; kept: {', '.join(m.selected_)}.",
-        (f"Points: Sullivan's method from the continuous model (constant {m.constant_:.4f} "
-         f"log-odds per point, total 0 to {m.scale_.max_total}, bound {s.max_points}; bands "
-         f"'{s.cutpoints}'); total points mapped to risk by logistic regression, slope shrunk "
-         f"by the heuristic factor {m.shrinkage_:.3f} (intercept {m.prob_intercept_:.4f}, "
-         f"slope {m.prob_slope_:.4f}); AUC lost to the points {m.auc_loss_:.3f} (apparent)."
-         if hasattr(m, "scale_") else
+        (f"Points: Sullivan's method from the continuous model (constant "
+         f"{h['points_constant']:.4f} log-odds per point, total 0 to {h['max_total']}, bound "
+         f"{s.max_points}; bands '{s.cutpoints}'); total points mapped to risk by logistic "
+         f"regression, slope shrunk by the heuristic factor {h['shrinkage']:.3f} (intercept "
+         f"{h['prob_intercept']:.4f}, slope {h['prob_slope']:.4f}); AUC lost to the points "
+         f"{h['auc_loss_points']:.3f} (apparent)."
+         if h["shrinkage"] is not None else
          f"Points learned directly as integers; total mapped to risk by logistic regression "
-         f"(intercept {m.prob_intercept_:.4f}, slope {m.prob_slope_:.4f})."),
+         f"(intercept {h['prob_intercept']:.4f}, slope {h['prob_slope']:.4f})."),
     ]
     v = run.validation
     if v is not None:
@@ -202,8 +202,9 @@ def _methods(run: Any, boot_cal: Any) -> list[str]:
                    f"{'stratified by outcome, ' if v.stratified else ''}seed {v.seed}; "
                    f"{v.n_failed} resample(s) failed.")
     if boot_cal is not None:
-        out.append(f"Bias-corrected calibration: rms calibrate-style bootstrap, B = {boot_cal.B}, "
-                   f"seed {boot_cal.seed}, lowess span {boot_cal.frac:.3g}; "
+        out.append(f"Bias-corrected calibration: rms calibrate-style, from the resamples and "
+                   f"pipeline refits of the internal validation (B = {boot_cal.B}, "
+                   f"seed {boot_cal.seed}), lowess span {boot_cal.frac:.3g}; "
                    f"{boot_cal.n_failed} resample(s) failed.")
     out.append("No resampling or reweighting for class imbalance: probabilities keep the "
                "cohort's prevalence.")
@@ -229,7 +230,7 @@ def _predictors(run: Any) -> pd.DataFrame:
 
 def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any = None,
                  pdf: bool = False, bias_corrected_calibration: Any = None,
-                 n_jobs: int = 1, dynamic: Any = None) -> Path:
+                 dynamic: Any = None) -> Path:
     """Write the TRIPOD+AI report of ``run`` (and ``comparison``) to ``out_path``.
 
     Parameters
@@ -240,9 +241,8 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     comparison : a :class:`crsscore.validation.compare.Comparison` (optional).
     pdf : also print the page to ``<out_path>.pdf`` with headless Chromium.
     bias_corrected_calibration : a :class:`~crsscore.validation.calibrate_boot.BootstrapCalibration`
-        to show; ``None`` computes one when the run has a bootstrap validation (same B and
-        seed); ``False`` leaves it out.
-    n_jobs : worker processes for that bootstrap.
+        to show; ``None`` shows the one the run's validation bootstrap recorded (same
+        resamples as the optimism-corrected indexes); ``False`` leaves it out.
     dynamic : a :class:`crsscore.validation.dynamic.DynamicReport` (optional): adds the
         dynamic-model section (trajectories, AUC by horizon and day, calibration, replay).
 
@@ -256,7 +256,7 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     cal_failure: str | None = None
     if boot_cal is None and run.validation is not None:
         try:
-            boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.seed, n_jobs=n_jobs)
+            boot_cal = pipeline_calibration(run, B=int(run.validation.B), seed=run.validation.seed)
         except CrsscoreError as exc:  # the report is still worth writing; say why it is missing
             boot_cal, cal_failure = None, str(exc)
     if boot_cal is False:
@@ -377,7 +377,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
 
     figs = {
         "onset": F.onset_figure(run.outcomes.frame, float(lt.landmark_day)),
-        "roc": F.roc_figure(deriv_series, comp_series, band_seed=run.seed),
+        "roc": F.roc_figure(deriv_series, comp_series, band=run.roc_band),
         "calibration": F.calibration_figure(aset.y, aset.p_points, boot_cal=boot_cal,
                                             groups=m.risk_groups_, totals=aset.total,
                                             model_prob=model_prob),
@@ -403,7 +403,9 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
     val_tab = T.validation_table(run)
     sub_tab = T.subgroup_table(aset)
     wide_risk = wide_risk_table(m.risk_table())
-    fit_name = f"{'Firth' if m.method_ == 'firth' else 'maximum likelihood'}, m = {m.continuous_.m}"
+    headline = m.headline()
+    fit_name = (f"{'Firth' if headline['method'] == 'firth' else 'maximum likelihood'}, "
+                f"m = {headline['imputations']}")
     tabs: dict[str, HtmlTable | None] = {
         "flow": HtmlTable("flow", "Cohort flow", T.flow_table(run)),
         "table1": HtmlTable("table1", f"Table 1: analysed patients by outcome (n = {run.table1.n})",
@@ -418,7 +420,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                            digits={"median": 1, "Q1": 1, "Q3": 1, "min": 1, "max": 1}),
         "univariable": HtmlTable("univariable", "Univariable logistic regression per candidate",
                                  T.univariable_report_table(run)),
-        "multivariable": HtmlTable("multivariable", "Multivariable continuous reference model on the "
+        "multivariable": _opt("multivariable", "Multivariable continuous reference model on the "
                                    f"selected variables ({fit_name}; pooled by Rubin's rules; "
                                    "coefficients on the transformed scale)",
                                    T.multivariable_table(run), digits={"coef": 4, "se": 4}),

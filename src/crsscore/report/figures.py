@@ -144,26 +144,12 @@ class RocSeries:
     ci: tuple[float, float]
 
 
-def _roc_band(y: np.ndarray, s: np.ndarray, grid: np.ndarray, B: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pointwise 95% band of sensitivity at fixed 1 - specificity (stratified bootstrap)."""
-    from crsscore.validation.discrimination import roc_curve
-
-    rng = np.random.default_rng(seed)
-    ev, ne = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    sens = np.empty((B, grid.size))
-    for b in range(B):
-        rows = np.concatenate([rng.choice(ev, ev.size), rng.choice(ne, ne.size)])
-        rc = roc_curve(y[rows], s[rows])
-        # step function: the highest tpr reached at fpr <= grid
-        idx = np.searchsorted(rc.fpr, grid, side="right") - 1
-        sens[b] = rc.tpr[np.clip(idx, 0, rc.tpr.size - 1)]
-    return np.quantile(sens, 0.025, axis=0), np.quantile(sens, 0.975, axis=0)
-
-
 def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries], *,
-               band_seed: int = 0, band_B: int = 200) -> Figure:
-    """ROC curves: (A) the derived score and continuous model on the analysed patients, with a
-    bootstrap 95% band for the point score; (B) every score of the comparison."""
+               band: Any = None) -> Figure:
+    """ROC curves: (A) the derived score and continuous model on the analysed patients, with
+    the point score's bootstrap 95% band when given (a
+    :class:`~crsscore.validation.pipeline_curves.RocBand` from the derivation's one
+    validation bootstrap, drawn by its ``plot``); (B) every score of the comparison."""
     from crsscore.validation.discrimination import roc_curve
 
     plt = _mpl()
@@ -177,11 +163,8 @@ def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries],
             for k, sr in enumerate(series):
                 ls, mk = STYLES[k % len(STYLES)]
                 rc = roc_curve(sr.y, sr.score)
-                if k == 0 and title.startswith("A") and band_B > 0:
-                    grid = np.linspace(0, 1, 101)
-                    lo, hi = _roc_band(sr.y, sr.score, grid, band_B, band_seed)
-                    ax.fill_between(grid, lo, hi, step="post", color="0.85", lw=0,
-                                    label="95% band (bootstrap)")
+                if k == 0 and title.startswith("A") and band is not None:
+                    band.plot(ax)
                 ci = f"{sr.ci[0]:.2f}-{sr.ci[1]:.2f}" if all(map(math.isfinite, sr.ci)) else "n/a"
                 ax.step(rc.fpr, rc.tpr, where="post", ls=ls, color=GREYS[k % len(GREYS)],
                         lw=1.5, marker=mk, markevery=max(1, rc.fpr.size // 8), ms=4,
@@ -197,8 +180,11 @@ def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries],
         fig.tight_layout()
     labels = "; ".join(f"{s.label} AUC {s.auc:.3f}" for s in [*derivation, *comparison])
     return _render(fig, "roc", f"ROC curves: {labels}",
-                   "ROC curves with AUC and DeLong 95% CI; shaded: pointwise bootstrap 95% band "
-                   "of sensitivity for the point score.")
+                   "ROC curves with AUC and DeLong 95% CI"
+                   + ("" if band is None else
+                      f"; shaded: pointwise 95% band of sensitivity for the point score over the "
+                      f"{band.n_used} resamples of the internal validation (B = {band.B})")
+                   + ".")
 
 
 # ------------------------------------------------------------------------------------------
@@ -243,8 +229,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
         ax.plot(cc.prob, cc.observed, color="0.4", lw=1.6, ls="--", label="Apparent (lowess)")
         if boot_cal is not None:
-            ax.plot(boot_cal.predy, boot_cal.calibrated_corrected, color="0.0", lw=1.9,
-                    label=f"Bias-corrected (bootstrap, B={boot_cal.B})")
+            boot_cal.plot(ax, corrected_only=True)
             top = max(top, float(np.nanmax(boot_cal.calibrated_corrected)))
         n_marked = 0
         if groups and totals is not None and model_prob is not None:

@@ -237,9 +237,9 @@ def univariable_report_table(run: Any) -> pd.DataFrame:
     return out
 
 
-def multivariable_table(run: Any) -> pd.DataFrame:
-    m = run.model
-    tab: pd.DataFrame = m.continuous_.summary()
+def multivariable_table(run: Any) -> pd.DataFrame | None:
+    """The continuous reference model's coefficients (None for a score learned directly)."""
+    tab: pd.DataFrame | None = run.model.coefficients()
     return tab
 
 
@@ -255,10 +255,10 @@ def risk_table(run: Any) -> pd.DataFrame:
 
 
 def risk_group_table(run: Any) -> pd.DataFrame:
-    rows = [{"group": g.name, "points from": g.min_total, "points to": g.max_total, "n": g.n,
-             "events": g.events, "observed rate": g.rate, "95% CI low": g.ci_low,
-             "95% CI high": g.ci_high} for g in run.model.risk_groups_]
-    return pd.DataFrame(rows)
+    out: pd.DataFrame = run.model.risk_group_frame().rename(columns={
+        "name": "group", "min_total": "points from", "max_total": "points to",
+        "rate": "observed rate", "ci_low": "95% CI low", "ci_high": "95% CI high"})
+    return out
 
 
 def validation_table(run: Any) -> pd.DataFrame | None:
@@ -454,10 +454,10 @@ def limitations(run: Any, *, aset: AnalysisSet | None = None, comparison: Any = 
                 f"Complete-case analysis: {miss_any} patients with a missing predictor were "
                 "dropped (PROBAST).")))
     out.append(Limitation("categorisation", (
-        f"The bedside score shows {len(getattr(run.model, 'scored_', run.model.selected_))} "
+        f"The bedside score shows {len(run.model.scored_)} "
         "continuous predictor(s) in bands, which loses information; the continuous reference "
         "model is reported beside it.")))
-    for i, text in enumerate(getattr(run.model, "limitations", lambda: [])()):
+    for i, text in enumerate(run.model.limitations()):
         out.append(Limitation(f"points-{i + 1}", text))
     verdict = getattr(run.scorecard, "sample_size", None)
     if verdict is not None and verdict.override:

@@ -53,6 +53,9 @@ class Predictor(Protocol):
 
 
 FitFn = Callable[[Any, NDArray[np.float64], "NDArray[np.float64] | None"], Predictor]
+#: ``statistic(train_rows, lp_train, lp_test) -> 1-D array`` computed on every resample whose
+#: fit succeeded (``lp_test`` on all original rows), kept in ``ValidationResult.per_resample``.
+PerResample = Callable[[NDArray[np.intp], FloatArray, FloatArray], FloatArray]
 
 
 _CONTROLLER: list[ThreadpoolController] = []
@@ -97,6 +100,9 @@ class ValidationResult:
     failures: tuple[str, ...] = ()
     kept: pd.Series | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: what the caller's ``per_resample`` statistic returned for each resample (one row per
+    #: resample; NaN rows for failed fits), e.g. calibration optimism and ROC sensitivities
+    per_resample: FloatArray | None = field(default=None, repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
@@ -259,18 +265,23 @@ def _run_chunk(
     k: int,
     resample: str,
     convention: str,
-) -> tuple[FloatArray, FloatArray, list[str]]:
-    """Run resamples ``ids``; return (len, 11) training and test index arrays and failures."""
+    per_resample: PerResample | None = None,
+) -> tuple[FloatArray, FloatArray, list[str], FloatArray | None]:
+    """Run resamples ``ids``; return (len, 11) training and test index arrays, failures and
+    the ``per_resample`` statistic's rows (None without one)."""
     with _single_thread_blas():
         return _run_chunk_inner(fit_fn, X, y, indices, ids, kind=kind, seed=seed, stratified=stratified,
-                                k=k, resample=resample, convention=convention)
+                                k=k, resample=resample, convention=convention,
+                                per_resample=per_resample)
 
 
 def _run_chunk_inner(
     fit_fn: FitFn, X: Any, y: FloatArray, indices: IntArray | None, ids: Sequence[int], *,
     kind: str, seed: int | None, stratified: bool, k: int, resample: str, convention: str,
-) -> tuple[FloatArray, FloatArray, list[str]]:
+    per_resample: PerResample | None = None,
+) -> tuple[FloatArray, FloatArray, list[str], FloatArray | None]:
     rms = convention == "rms"
+    extra: dict[int, FloatArray] = {}
     train_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     test_stats = np.full((len(ids), len(_MEASURES)), np.nan)
     failures: list[str] = []
@@ -299,6 +310,8 @@ def _run_chunk_inner(
         if err is not None:
             failures.append(err)
             continue
+        if per_resample is not None:
+            extra[r] = np.asarray(per_resample(train, lp_train, lp_test), dtype=np.float64)
         if boot is not None:  # equal lengths: indexes of the whole chunk in one batch below
             done.append(r)
             lp_tr.append(lp_train)
@@ -312,7 +325,12 @@ def _run_chunk_inner(
         b = lrm_indexes_batch(np.stack(lp_te), y, null=null)
         train_stats[rows] = np.column_stack([a[m] for m in _MEASURES])
         test_stats[rows] = np.column_stack([b[m] for m in _MEASURES])
-    return train_stats, test_stats, failures
+    stat: FloatArray | None = None
+    if per_resample is not None and extra:
+        stat = np.full((len(ids), next(iter(extra.values())).size), np.nan)
+        for r, v in extra.items():
+            stat[r] = v
+    return train_stats, test_stats, failures, stat
 
 
 def _chunks(total: int, size: int) -> list[list[int]]:
@@ -322,7 +340,7 @@ def _chunks(total: int, size: int) -> list[list[int]]:
 
 
 def _execute(
-    worker: Callable[..., tuple[FloatArray, FloatArray, list[str]]],
+    worker: Callable[..., tuple[FloatArray, FloatArray, list[str], FloatArray | None]],
     chunks: list[list[int]],
     *,
     n_jobs: int,
@@ -331,7 +349,7 @@ def _execute(
     label: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> Iterator[tuple[int, tuple[FloatArray, FloatArray, list[str]]]]:
+) -> Iterator[tuple[int, tuple[FloatArray, FloatArray, list[str], FloatArray | None]]]:
     """Yield (chunk number, result) from local joblib workers or a Dask cluster."""
     total = sum(len(c) for c in chunks)
     bar = _progress(progress, label, total)
@@ -522,6 +540,7 @@ def optimism_bootstrap(
     chunk_size: int | None = None,
     convention: str = "rms",
     indices: ArrayLike | None = None,
+    per_resample: PerResample | None = None,
 ) -> ValidationResult:
     """Bootstrap optimism-corrected rms indexes of a whole modelling pipeline.
 
@@ -546,6 +565,11 @@ def optimism_bootstrap(
     indices : optional (B, n) matrix of 0-based row numbers giving the resamples explicitly
         (e.g. to reproduce another program's bootstrap); ``B``, ``seed`` and ``stratified`` are
         then not used for drawing.
+    per_resample : optional ``statistic(train_rows, lp_train, lp_test) -> 1-D array``
+        computed on each resample whose fit succeeded, from the same fit the indexes use;
+        returned row by row in ``per_resample`` of the result (NaN rows for failed fits), so
+        a caller needing more than the indexes (a calibration curve, an ROC band) reads it
+        from this one bootstrap instead of running another.
 
     A resample whose fit raises a crsscore/numerical error, warns of separation or
     non-convergence, or predicts non-finite values counts as failed (``n_failed``).  With
@@ -570,7 +594,7 @@ def optimism_bootstrap(
     return _resampled(
         fit_fn, X, ya, orig, indices=idx, kind="boot", total=B, B=B, seed=seed, stratified=stratified, k=0,
         n_jobs=n_jobs, scheduler=scheduler, progress=progress, resample=resample,
-        chunk_size=chunk_size, method="boot", convention=convention,
+        chunk_size=chunk_size, method="boot", convention=convention, per_resample=per_resample,
     )
 
 
@@ -579,6 +603,7 @@ def _resampled(
     kind: str, total: int, B: int,
     seed: int | None, stratified: bool, k: int, n_jobs: int, scheduler: Any, progress: bool,
     resample: str, chunk_size: int | None, method: str, convention: str,
+    per_resample: PerResample | None = None,
 ) -> ValidationResult:
     workers = max(1, n_jobs if n_jobs > 0 else 8)
     size = chunk_size or max(1, math.ceil(total / (4 * workers)))
@@ -587,8 +612,9 @@ def _resampled(
     test = np.full((total, len(_MEASURES)), np.nan)
     failures: list[str] = []
     kwargs = {"kind": kind, "seed": seed, "stratified": stratified, "k": k, "resample": resample,
-              "convention": convention}
-    for j, (tr, te, fl) in _execute(
+              "convention": convention, "per_resample": per_resample}
+    stats: dict[int, FloatArray] = {}
+    for j, (tr, te, fl, st) in _execute(
         _run_chunk, chunks, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
         label=f"{method} validation", args=(fit_fn, X, ya, indices), kwargs=kwargs,
     ):
@@ -596,8 +622,16 @@ def _resampled(
         train[ids] = tr
         test[ids] = te
         failures.extend(fl)
-    return _aggregate(orig, train, test, method=method, B=B, seed=seed, y=ya,
-                      stratified=stratified, failures=failures, options={"convention": convention})
+        if st is not None:
+            stats[j] = st
+    per: FloatArray | None = None
+    if stats:
+        per = np.full((total, next(iter(stats.values())).shape[1]), np.nan)
+        for j, st in stats.items():
+            per[chunks[j]] = st
+    res = _aggregate(orig, train, test, method=method, B=B, seed=seed, y=ya,
+                     stratified=stratified, failures=failures, options={"convention": convention})
+    return res if per is None else ValidationResult(**{**res.__dict__, "per_resample": per})
 
 
 def cv_validate(

@@ -50,7 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FloatArray = NDArray[np.float64]
 
-__all__ = ["BootstrapCalibration", "calibrate_bootstrap", "smooth_at"]
+__all__ = ["BootstrapCalibration", "calibrate_bootstrap", "calibration_from_optimism",
+           "calibration_grid", "calibration_optimism", "smooth_at"]
 
 
 def _expit(x: FloatArray) -> FloatArray:
@@ -126,12 +127,19 @@ class BootstrapCalibration:
             f"0.9 quantile of absolute error {self.q90_error:.3f}."
         )
 
-    def plot(self, ax: Axes | None = None) -> Axes:
-        """Ideal line, apparent and bias-corrected curves (line styles differ); returns the Axes."""
+    def plot(self, ax: Axes | None = None, *, corrected_only: bool = False) -> Axes:
+        """Ideal line, apparent and bias-corrected curves (line styles differ); returns the Axes.
+
+        ``corrected_only`` draws the bias-corrected curve alone onto an existing plot (the
+        report's calibration figure draws its own apparent curve over every patient)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(4.5, 4.5))
+        if corrected_only:
+            ax.plot(self.predy, self.calibrated_corrected, color="0.0", lw=1.9,
+                    label=f"Bias-corrected (bootstrap, B={self.B})")
+            return ax
         hi = float(min(1.0, np.nanmax([self.predy.max(), *self.calibrated_orig]) * 1.1 + 0.02))
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls=":", label="Ideal")
         ax.plot(self.predy, self.calibrated_orig, color="0.45", lw=1.5, ls="--", label="Apparent")
@@ -157,9 +165,7 @@ def _calib_chunk(fit_fn: FitFn, X: Any, y: FloatArray, ids: Sequence[int], *, se
             if err is not None:
                 fails.append(err)
                 continue
-            cal_train = smooth_at(_expit(lp_train), y[train], predy, frac=frac)
-            cal_test = smooth_at(_expit(lp_test), y, predy, frac=frac)
-            out[r] = cal_train - cal_test
+            out[r] = calibration_optimism(lp_train, y[train], lp_test, y, predy, frac)
         return out, fails
 
 
@@ -208,11 +214,7 @@ def calibrate_bootstrap(
         lp_orig = np.asarray(lp, dtype=np.float64).reshape(-1)
         if lp_orig.shape[0] != ya.shape[0] or not np.all(np.isfinite(lp_orig)):
             raise ModelError(f"lp must hold {ya.shape[0]} finite values, one per patient")
-    pred = _expit(lp_orig)
-    lo, hi = np.quantile(pred, [0.01, 0.99])
-    if not hi > lo:
-        raise ModelError("the predictions are (nearly) constant: no calibration curve can be drawn")
-    predy = np.linspace(lo, hi, n_grid)
+    pred, predy = calibration_grid(lp_orig, n_grid)
     orig = smooth_at(pred, ya, predy, frac=frac)
 
     chunks = _chunks(B, max(1, math.ceil(B / (4 * max(1, n_jobs if n_jobs > 0 else 8)))))
@@ -226,8 +228,37 @@ def calibrate_bootstrap(
             delayed(_calib_chunk)(fit_fn, X, ya, c, **kw) for c in chunks))
     opt_all = np.vstack([r[0] for r in results])
     failures = [f for r in results for f in r[1]]
+    return calibration_from_optimism(pred, ya, predy, orig, opt_all, failures, B=B, seed=seed,
+                                     stratified=stratified, frac=frac)
+
+
+def calibration_grid(lp: FloatArray, n_grid: int = 50) -> tuple[FloatArray, FloatArray]:
+    """The original predictions ``expit(lp)`` and rms's ``predy`` grid: ``n_grid`` points
+    between their 1st and 99th percentiles."""
+    pred = _expit(np.asarray(lp, dtype=np.float64))
+    lo, hi = np.quantile(pred, [0.01, 0.99])
+    if not hi > lo:
+        raise ModelError("the predictions are (nearly) constant: no calibration curve can be drawn")
+    return pred, np.linspace(lo, hi, n_grid)
+
+
+def calibration_optimism(lp_train: FloatArray, y_train: FloatArray, lp_test: FloatArray,
+                         y: FloatArray, predy: FloatArray, frac: float = LOWESS_FRAC) -> FloatArray:
+    """One resample's optimism at ``predy``: the smoother on the resample's own predictions
+    minus the smoother on the original patients' predictions from the resample's model."""
+    out: FloatArray = (smooth_at(_expit(lp_train), y_train, predy, frac=frac)
+                       - smooth_at(_expit(lp_test), y, predy, frac=frac))
+    return out
+
+
+def calibration_from_optimism(pred: FloatArray, ya: FloatArray, predy: FloatArray,
+                              orig: FloatArray, opt_all: FloatArray, failures: Sequence[str], *,
+                              B: int, seed: int | None, stratified: bool, frac: float,
+                              n_failed: int | None = None) -> BootstrapCalibration:
+    """The rms ``calibrate`` result from per-resample optimism rows (NaN rows: failed fits;
+    ``n_failed`` defaults to the number of ``failures``)."""
     ok = ~np.all(np.isnan(opt_all), axis=1)
-    n_failed = len(failures)
+    n_failed = len(failures) if n_failed is None else n_failed
     if not ok.any():
         raise ModelError(f"all {B} resample fits failed; first failure: "
                          f"{failures[0] if failures else 'no calibration curve could be computed'}")

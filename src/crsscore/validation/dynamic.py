@@ -185,6 +185,46 @@ class DynamicValidation:
         return rows[["subset", "model", "apparent", "optimism", "corrected", "ci_low",
                      "ci_high", "n", "events", "patients"]].reset_index(drop=True)
 
+    def auc_table(self, horizon: int | None = None) -> pd.DataFrame:
+        """AUC of the dynamic model and both comparators per horizon and subset (apparent,
+        optimism, corrected, CI); ``model`` holds the codes of :data:`MODEL_LABELS`."""
+        perf = self.performance
+        rows = perf[(perf["metric"] == "auc")
+                    & ((perf["horizon"] == horizon) if horizon is not None else True)]
+        return rows[["horizon", "subset", "model", "n", "events", "apparent", "optimism",
+                     "corrected", "ci_low", "ci_high"]].reset_index(drop=True)
+
+    def gain_table(self, horizon: int | None = None) -> pd.DataFrame:
+        """AUC gain of the dynamic model over each comparator (apparent, corrected, CI)."""
+        d = self.auc_difference
+        if horizon is not None:
+            d = d[d["horizon"] == horizon]
+        return d[["horizon", "versus", "subset", "apparent", "optimism", "corrected", "ci_low",
+                  "ci_high"]].reset_index(drop=True)
+
+    def calibration_table(self, horizon: int | None = None) -> pd.DataFrame:
+        """Calibration intercept, slope and Brier score of the dynamic model (all person-days)."""
+        perf = self.performance
+        rows = perf[(perf["model"] == "dynamic") & (perf["subset"] == "all")
+                    & (perf["metric"] != "auc")
+                    & ((perf["horizon"] == horizon) if horizon is not None else True)]
+        return rows[["horizon", "metric", "apparent", "optimism", "corrected"]].reset_index(
+            drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every performance measure: horizon, model, subset, metric, apparent, optimism,
+        corrected and CI (the table :meth:`auc_table` and :meth:`calibration_table` select from)."""
+        return self.performance.copy()
+
+    def plot(self, ax: Any = None, *, horizon: int | None = None) -> Any:
+        """Apparent AUC by day since infusion (dynamic model beside the comparators), for
+        ``horizon`` (default: the middle one), on ``ax`` (a new Axes when None)."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(5.6, 3.2))
+        return _draw_auc_by_day(self.auc_by_day, ax, horizon=horizon)
+
     def to_dict(self) -> dict[str, Any]:
         return {"B": self.B, "B_effective": {str(k): v for k, v in self.B_effective.items()},
                 "seed": self.seed, "level": self.level, "censoring": self.censoring,
@@ -603,16 +643,10 @@ class DynamicReport:
     def context(self) -> dict[str, Any]:
         """Tables (caption, columns, formatted rows) and figures (caption, PNG data URI)."""
         v, r = self.validation, self.replay
-        perf = v.performance
-        auc = perf[perf["metric"] == "auc"][["horizon", "subset", "model", "n", "events",
-                                             "apparent", "optimism", "corrected", "ci_low",
-                                             "ci_high"]].copy()
+        auc = v.auc_table()
         auc["model"] = auc["model"].map(MODEL_LABELS)
-        diff = v.auc_difference[["horizon", "versus", "subset", "apparent", "optimism",
-                                 "corrected", "ci_low", "ci_high"]]
-        cal = perf[(perf["model"] == "dynamic") & (perf["subset"] == "all")
-                   & (perf["metric"] != "auc")][["horizon", "metric", "apparent", "optimism",
-                                                  "corrected"]]
+        diff = v.gain_table()
+        cal = v.calibration_table()
         tables = [_html_table("dyn-auc", "AUC per horizon: dynamic model beside today's CRS "
                               "grade alone and the static baseline, all person-days and days "
                               "at grade <= 1 "
@@ -627,7 +661,7 @@ class DynamicReport:
         figures = [("dyn-trajectories", "Daily risk trajectories by outcome",
                     _png_uri(lambda path: r.plot(path))),
                    ("dyn-auc-by-day", "Apparent AUC by day since infusion",
-                    _png_uri(lambda path: _plot_auc_by_day(v.auc_by_day, path))),
+                    _png_uri(lambda path: _plot_auc_by_day(v, path))),
                    ("dyn-calibration", "Calibration by deciles of predicted risk",
                     _png_uri(lambda path: _plot_calibration(v.calibration_bins, path)))]
         return {"card": self.card, "B": v.B, "seed": v.seed, "censoring": v.censoring,
@@ -656,25 +690,34 @@ def _png_uri(draw: Any) -> str:
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _plot_auc_by_day(byday: pd.DataFrame, path: Any) -> None:
+def _draw_auc_by_day(byday: pd.DataFrame, ax: Any, *, horizon: int | None = None) -> Any:
+    """One horizon's apparent AUC by day on ``ax`` (default: the middle horizon)."""
+    hs = sorted(byday["horizon"].unique())
+    h = horizon if horizon is not None else (hs[len(hs) // 2] if hs else None)
+    part = byday[(byday["horizon"] == h) & (byday["events"] > 0)]
+    ax.plot(part["day"], part["auc_dynamic"], "o-", color="#c0392b", label="dynamic")
+    ax.plot(part["day"], part["auc_comparator"], "s--", color="#7f8c8d", label="grade alone")
+    if "auc_baseline" in part and part["auc_baseline"].notna().any():
+        ax.plot(part["day"], part["auc_baseline"], "^:", color="#2e86c1",
+                label="static baseline")
+    ax.set_title(f"h = {h} day(s)")
+    ax.set_xlabel("day since infusion")
+    ax.set_ylim(0.4, 1.01)
+    return ax
+
+
+def _plot_auc_by_day(validation: DynamicValidation, path: Any) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, max(byday["horizon"].nunique(), 1), figsize=(9, 3.2), dpi=100,
+    byday = validation.auc_by_day
+    hs = sorted(byday["horizon"].unique())
+    fig, axes = plt.subplots(1, max(len(hs), 1), figsize=(9, 3.2), dpi=100,
                              sharey=True, squeeze=False)
-    for ax, (h, part) in zip(axes[0], byday.groupby("horizon"), strict=False):
-        part = part[part["events"] > 0]
-        ax.plot(part["day"], part["auc_dynamic"], "o-", color="#c0392b", label="dynamic")
-        ax.plot(part["day"], part["auc_comparator"], "s--", color="#7f8c8d",
-                label="grade alone")
-        if "auc_baseline" in part and part["auc_baseline"].notna().any():
-            ax.plot(part["day"], part["auc_baseline"], "^:", color="#2e86c1",
-                    label="static baseline")
-        ax.set_title(f"h = {h} day(s)")
-        ax.set_xlabel("day since infusion")
-        ax.set_ylim(0.4, 1.01)
+    for ax, h in zip(axes[0], hs, strict=False):
+        validation.plot(ax, horizon=int(h))
     axes[0][0].set_ylabel("AUC (apparent)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()

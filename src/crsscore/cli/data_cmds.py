@@ -52,7 +52,8 @@ def check(
 ) -> None:
     """Check a cohort: counts, missingness, implausible values, duplicates, every exclusion."""
     from crsscore.data.check import check_cohort
-    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES, MAX_LISTED
+    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES
+    from crsscore.problems import MAX_LISTED
 
     if implausible not in IMPLAUSIBLE_POLICIES:
         raise typer.BadParameter(f"--implausible must be one of "

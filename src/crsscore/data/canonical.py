@@ -325,14 +325,18 @@ def _exclude_bad_days(col_: Collector, rows: pd.DataFrame, keep: BoolArray, raw:
 
 
 def _day_values(raw: pd.DataFrame, day_col: str | None, date_col: str | None,
-                pid: pd.Series, ctx: Context, infusion: pd.Series | None
+                pid: pd.Series, ctx: Context, patients: pd.DataFrame
                 ) -> tuple[FloatArray, BoolArray, BoolArray]:
-    """Days since infusion, a mask of unreadable cells and a mask of missing cells."""
+    """Days since infusion, a mask of unreadable cells and a mask of missing cells.
+
+    Dates are turned into days by the patient's infusion date (from ``patients``).
+    """
     if day_col is not None:
         values, bad = parse_numbers(raw[day_col], ctx.mapping.decimal, ctx.missing)
         return values, bad, np.isnan(values) & ~bad
     assert date_col is not None
     dates, bad = parse_dates(raw[date_col], ctx.mapping.date_format, ctx.missing)
+    infusion = _infusion_lookup(patients)
     if infusion is None:
         base = pd.Series(pd.NaT, index=dates.index, dtype="datetime64[ns]")
     else:
@@ -418,7 +422,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
     frame["value"] = values
     frame["_orig"] = values  # as written, before unit conversion (quoted in messages)
     day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
-                                       _infusion_lookup(patients))
+                                       patients)
     frame["day"] = day
     if unit_col is not None:
         frame["unit"] = clean_categories(raw[unit_col], ctx.missing).array
@@ -536,7 +540,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
               message="no patient id; row left out", expected="an identifier in every row")
     if om.layout == "patient_day":
         day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
-                                           _infusion_lookup(patients))
+                                           patients)
         row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day,
                                    no_day)
     else:
@@ -668,7 +672,7 @@ def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
         names = clean_texts(raw[ev_col], ctx.missing)
         frame["event"] = map_text(names, lambda v: elookup.get(v.casefold(), v)).array
         day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
-                                           _infusion_lookup(patients))
+                                           patients)
         frame["day"] = day
         if val_col is not None:
             values, bad = parse_numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
@@ -739,7 +743,7 @@ def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: Context, patients: p
     col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
-                                       _infusion_lookup(patients))
+                                       patients)
     row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day, no_day)
     yes, no = ctx.mapping.yes_words(), ctx.mapping.no_words()
     out = []

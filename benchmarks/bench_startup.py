@@ -6,6 +6,11 @@ SRC`` compares with another source tree (for example ``git archive HEAD~1 src | 
 run through the same interpreter with ``PYTHONPATH=SRC``; the floor rows are the interpreter
 alone and ``import pandas`` (which ``check`` and ``score`` need to read a cohort).
 
+Modules are run from cached bytecode, as in an installed package (pip compiles at install):
+each tree gets its own ``PYTHONPYCACHEPREFIX`` in a temporary folder, filled by one untimed
+run of every command, and ``PYTHONDONTWRITEBYTECODE`` is unset.  ``--no-bytecode`` times
+compiling every module on every start instead (a source checkout with bytecode writing off).
+
     .venv/bin/python benchmarks/bench_startup.py --runs 15 [--baseline /tmp/b/src]
 """
 
@@ -38,6 +43,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--baseline", type=Path, default=None,
                     help="source folder (containing crsscore/) of the tree to compare with")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="compile every module at every start (no bytecode cache)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="crsscore-startup-"))
@@ -57,19 +64,35 @@ def main() -> None:
         trees["baseline"] = str(args.baseline.resolve())
     rows: list[tuple[str, str, list[float]]] = []
     base_env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    envs: dict[str, dict[str, str]] = {}
+    for i, (tree, src) in enumerate(trees.items()):
+        env = dict(base_env, PYTHONPATH=src)
+        if not args.no_bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(tmp / f"pycache-{i}")
+            for argv in commands.values():  # untimed: fills the bytecode cache
+                _run([py, "-c", cli, *argv], env)
+        envs[tree] = env
+    floor_env = dict(base_env)
+    if not args.no_bytecode:
+        floor_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        floor_env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache-0")
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.runs):
         for label, argv in commands.items():
-            for tree, src in trees.items():
-                env = dict(base_env, PYTHONPATH=src)
-                times.setdefault((label, tree), []).append(_run([py, "-c", cli, *argv], env))
-        times.setdefault(("python -c pass", "floor"), []).append(_run([py, "-c", "pass"], base_env))
+            for tree in trees:
+                times.setdefault((label, tree), []).append(
+                    _run([py, "-c", cli, *argv], envs[tree]))
+        times.setdefault(("python -c pass", "floor"), []).append(
+            _run([py, "-c", "pass"], floor_env))
         times.setdefault(("python -c 'import pandas'", "floor"), []).append(
-            _run([py, "-c", "import pandas"], base_env))
+            _run([py, "-c", "import pandas"], floor_env))
     for (label, tree), ts in times.items():
         rows.append((label, tree, ts))
     load = os.getloadavg()
-    print(f"{args.runs} runs each, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    cache = "compiled at every start" if args.no_bytecode else "cached bytecode"
+    print(f"{args.runs} runs each ({cache}), load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f}")
     print("| command | tree | median s | min s |")
     print("|---|---|---|---|")
     for label, tree, ts in rows:

@@ -60,6 +60,10 @@ from crsscore.errors import Problem
 from crsscore.grading._features import CRS_EVENTS
 from crsscore.problems import MAX_LISTED, Collector
 
+#: What ``implausible`` (``--implausible``) accepts: refuse the data (default) or exclude
+#: the cells.
+IMPLAUSIBLE_POLICIES = ("refuse", "exclude")
+
 #: Allowed value ranges of event values (all event values must be >= 0).
 EVENT_VALUE_RANGES: dict[str, tuple[float, float]] = {
     "ice": (0.0, 10.0),
@@ -398,7 +402,7 @@ def validate_tables(loaded: Loaded, index: _Index | None = None, *,
     removes them from the tables (set missing) and lists each in the exclusions.  Returns
     whether observations were removed (an index computed before is then stale).
     """
-    if implausible not in ("refuse", "exclude"):
+    if implausible not in IMPLAUSIBLE_POLICIES:
         raise ValueError(f"implausible must be 'refuse' or 'exclude'; got {implausible!r}")
     col = loaded.collector
     _check_patients(loaded.patients, col, implausible=implausible, decimal=loaded.decimal)
@@ -673,5 +677,5 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
     return report_from_tables(loaded, days=days, implausible=implausible)
 
 
-__all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "CheckReport", "check_cohort",
+__all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "IMPLAUSIBLE_POLICIES", "CheckReport", "check_cohort",
            "count_implausible", "report_from_tables", "validate_tables"]

@@ -30,9 +30,6 @@ from crsscore.errors import DataError, Problem, UnitError
 _UNIT_CODES = frozenset({"missing_unit", "unknown_unit", "ambiguous_unit"})
 
 
-#: What ``--implausible`` accepts: refuse the data (default) or exclude the cells.
-IMPLAUSIBLE_POLICIES = ("refuse", "exclude")
-
 IMPLAUSIBLE_HINT = ("rerun with --implausible exclude to set each implausible value missing "
                     "(every excluded cell is listed in the check report, --json and the "
                     "report), or correct the cells")
@@ -84,4 +81,4 @@ def load_cohort(path: str | Path, mapping: Mapping | dict[str, Any] | str | Path
     return to_cohort(loaded)
 
 
-__all__ = ["IMPLAUSIBLE_HINT", "IMPLAUSIBLE_POLICIES", "load_cohort"]
+__all__ = ["IMPLAUSIBLE_HINT", "load_cohort"]

@@ -59,10 +59,11 @@ BoolArray = npt.NDArray[Any]
 
 def _find(frame: pd.DataFrame, name: str) -> str | None:
     """The frame's column called ``name`` (exact, then ignoring case and spaces)."""
-    if name in frame.columns:
+    columns = frame.columns.tolist()  # a list: no hash table built for a few names
+    if name in columns:
         return name
     key = "".join(name.split()).casefold()
-    hits = [c for c in frame.columns if "".join(str(c).split()).casefold() == key]
+    hits = [c for c in columns if "".join(str(c).split()).casefold() == key]
     return str(hits[0]) if len(hits) == 1 else None
 
 

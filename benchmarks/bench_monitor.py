@@ -81,7 +81,7 @@ def batch_rate(cohort_dir: Path, card: Any) -> tuple[float, int]:
 
 def bulk_import(url: str, cohort_dir: Path, card: Any) -> tuple[float, int, int]:
     from crsscore.data.check import validate_tables
-    from crsscore.data.io import read_cohort_tables
+    from crsscore.data.tables import read_cohort_tables
     from crsscore.monitor.db import Database
     from crsscore.monitor.ingest import Monitor
     from crsscore.monitor.risk import DynamicCardRisk

@@ -1,15 +1,16 @@
 """Exception and warning classes used across crsscore.
 
 Every error that reaches a user names where the problem is (table, row, column) and what was
-expected (unit, range).  Problems are collected and raised once (see :class:`DataError`), so a
-centre fixing an export sees every problem in one pass.  Messages never contain patient values
-beyond the offending cell, and never identifiers unless the caller asked for them.
+expected (unit, range).  Problems are collected and raised once (see :class:`DataError`, and
+:class:`crsscore.problems.Collector` for a pass over tables), so a centre fixing an export sees
+every problem in one pass.  Messages never contain patient values beyond the offending cell,
+and never identifiers unless the caller asked for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class CrsscoreError(Exception):
@@ -109,34 +110,5 @@ class SampleSizeWarning(CrsscoreWarning):
     """The cohort is smaller than Riley's minimum sample size for the model."""
 
 
-class OutOfRangeWarning(CrsscoreWarning):
-    """A value lies outside the range seen in the derivation data or outside physiology."""
-
-
 class TocilizumabWarning(CrsscoreWarning):
     """A CRP- or IL-6-based score uses values measured after tocilizumab."""
-
-
-class SyntheticDataWarning(CrsscoreWarning):
-    """Results computed on simulated, not real, patients."""
-
-
-@dataclass
-class ProblemCollector:
-    """Collects problems during a pass over the data, then raises them together."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, problem: Problem) -> None:
-        self.problems.append(problem)
-
-    def extend(self, problems: Sequence[Problem]) -> None:
-        self.problems.extend(problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    def raise_if_errors(self, cls: type[DataError] = DataError) -> None:
-        if self.errors:
-            raise cls(self.errors)

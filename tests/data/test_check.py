@@ -148,16 +148,16 @@ def test_bad_values_in_files_are_reported_and_excluded_not_raised(tmp_path: Path
 
 
 def test_many_identical_problems_are_capped_but_counted(tmp_path: Path) -> None:
-    from crsscore.data import io
+    from crsscore import problems
 
-    n = io.MAX_LISTED + 50
+    n = problems.MAX_LISTED + 50
     rows = "".join(f"A,{i % 20},crp,{-1 - i},mg/L\n" for i in range(n))
     (tmp_path / "patients.csv").write_text("patient_id\nA\n", encoding="utf-8")
     (tmp_path / "observations.csv").write_text("patient_id,day,analyte,value,unit\n" + rows,
                                                encoding="utf-8")
     rep = check_cohort(tmp_path)
     oor = [p for p in rep.problems if p.code == "out_of_range"]
-    assert len(oor) == io.MAX_LISTED + 1
+    assert len(oor) == problems.MAX_LISTED + 1
     assert f"{n} rows in total" in oor[-1].message
 
 
@@ -165,11 +165,11 @@ def test_check_json_lists_every_problem(tmp_path: Path) -> None:
     """Issue 14.6: ``check --json`` gives every problem of a kind; the terminal says it is capped."""
     from typer.testing import CliRunner
 
+    from crsscore import problems
     from crsscore.cli import _register, app
-    from crsscore.data import io
 
     _register()
-    n = io.MAX_LISTED + 50
+    n = problems.MAX_LISTED + 50
     rows = "".join(f"A,{i % 20},crp,{-1 - i},mg/L\n" for i in range(n))
     (tmp_path / "patients.csv").write_text("patient_id\nA\n", encoding="utf-8")
     (tmp_path / "observations.csv").write_text("patient_id,day,analyte,value,unit\n" + rows,
@@ -186,7 +186,7 @@ def test_check_json_lists_every_problem(tmp_path: Path) -> None:
     assert {p["row"] for p in listed} == set(range(2, n + 2))
     assert report["problems_complete"] is True and report["truncated"] == []
     res = CliRunner().invoke(app, ["check", str(tmp_path)])
-    assert f"{n} in total, the first {io.MAX_LISTED} listed here" in " ".join(res.output.split())
+    assert f"{n} in total, the first {problems.MAX_LISTED} listed here" in " ".join(res.output.split())
     assert "--json FILE lists every one" in " ".join(res.output.split())
 
 

@@ -68,9 +68,9 @@ def test_units_converted_original_kept_and_idempotent(ward: Ward) -> None:
 def test_bad_row_refuses_the_whole_request(ward: Ward, row: dict[str, Any], code: str,
                                            column: str) -> None:
     """The loaders' own located messages; nothing of the request is stored."""
+    from crsscore.data.canonical import tables_from_cohort
     from crsscore.data.check import validate_tables
     from crsscore.data.cohort import Cohort
-    from crsscore.data.io import tables_from_cohort
 
     ward.post("/api/v1/patients", {"patients": [PAT]})
     before = ward.counts()

@@ -121,7 +121,7 @@ def test_http_replay_equals_batch(db_url: str, sim_cohort: Any, dyn_card: Any) -
 def test_import_of_the_whole_cohort_equals_batch(sqlite_url: str, sim_dir: Any,
                                                  sim_cohort: Any, dyn_card: Any) -> None:
     from crsscore.data.check import validate_tables
-    from crsscore.data.io import read_cohort_tables
+    from crsscore.data.tables import read_cohort_tables
     from crsscore.monitor.risk import DynamicCardRisk
 
     w = Ward(sqlite_url, DynamicCardRisk(dyn_card, THRESHOLD))

@@ -76,7 +76,7 @@ def test_ward_in_browser(tmp_path: Path, sim_dir: Path, dyn_card: Any) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     from crsscore.data.check import validate_tables
-    from crsscore.data.io import read_cohort_tables
+    from crsscore.data.tables import read_cohort_tables
     from crsscore.monitor.risk import DynamicCardRisk
 
     thr = threshold_between(dyn_card, tmp_path)

@@ -188,7 +188,8 @@ Implausible = Annotated[str, typer.Option("--implausible", help=IMPLAUSIBLE_HELP
 
 def load_data(data: Path, mapping: Path | None, implausible: str = "refuse") -> Any:
     """Load a cohort for a command, with its ``--implausible`` policy checked."""
-    from crsscore.data.io import IMPLAUSIBLE_POLICIES, load_cohort
+    from crsscore.data.check import IMPLAUSIBLE_POLICIES
+    from crsscore.data.io import load_cohort
 
     if implausible not in IMPLAUSIBLE_POLICIES:
         raise CrsscoreError(f"--implausible must be one of {', '.join(IMPLAUSIBLE_POLICIES)}; "

@@ -51,8 +51,9 @@ def check(
     implausible: str = typer.Option("refuse", "--implausible", help=IMPLAUSIBLE_HELP),
 ) -> None:
     """Check a cohort: counts, missingness, implausible values, duplicates, every exclusion."""
-    from crsscore.data.check import check_cohort
-    from crsscore.data.io import IMPLAUSIBLE_HINT, IMPLAUSIBLE_POLICIES, MAX_LISTED
+    from crsscore.data.check import IMPLAUSIBLE_POLICIES, check_cohort
+    from crsscore.data.io import IMPLAUSIBLE_HINT
+    from crsscore.problems import MAX_LISTED
 
     if implausible not in IMPLAUSIBLE_POLICIES:
         raise typer.BadParameter(f"--implausible must be one of "

@@ -141,7 +141,7 @@ def monitor_import(
     import time
 
     from crsscore.data.check import validate_tables
-    from crsscore.data.io import read_cohort_tables
+    from crsscore.data.tables import read_cohort_tables
     from crsscore.monitor.ingest import Monitor
 
     database = open_database(db)

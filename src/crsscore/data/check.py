@@ -29,7 +29,7 @@ no_table, empty_table  warning   no events/observations table, or one without da
 no_crs_events          warning   an events table without any CRS event
 unknown_unit           error     an event unit the grading cannot use (vasopressor dose,
                                  FiO2, oxygen flow, vasopressor hours)
-(reading codes)        ...       not_a_number, unknown_unit, missing_id... (see io.py)
+(reading codes)        ...       not_a_number, unknown_unit, missing_id... (see canonical.py)
 =====================  ========  ==========================================================
 """
 
@@ -43,17 +43,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore.columnar import encode
+from crsscore.data.canonical import ANALYTE_CODES, Loaded, tables_from_cohort
 from crsscore.data.cohort import Cohort
-from crsscore.data.io import (
-    ANALYTE_CODES,
-    MAX_LISTED,
-    Collector,
-    Loaded,
-    _encode,
-    count_implausible,
-    read_cohort_tables,
-    tables_from_cohort,
-)
 from crsscore.data.mapping import Mapping
 from crsscore.data.schema import (
     ANALYTES,
@@ -63,8 +55,14 @@ from crsscore.data.schema import (
     EXPECTED_MEDIANS,
     PATIENT_COLUMNS,
 )
+from crsscore.data.tables import read_cohort_tables
 from crsscore.errors import Problem
 from crsscore.grading._features import CRS_EVENTS
+from crsscore.problems import MAX_LISTED, Collector
+
+#: What ``implausible`` (``--implausible``) accepts: refuse the data (default) or exclude
+#: the cells.
+IMPLAUSIBLE_POLICIES = ("refuse", "exclude")
 
 #: Allowed value ranges of event values (all event values must be >= 0).
 EVENT_VALUE_RANGES: dict[str, tuple[float, float]] = {
@@ -93,7 +91,7 @@ DETAIL_REQUIRED = frozenset({"vasopressor", "oxygen", "consciousness", "seizure"
 
 
 # --------------------------------------------------------------------------------------------
-# Checks on normalised tables (with the ``_row``/``_src`` helper columns from io.py)
+# Checks on normalised tables (with the ``_row``/``_src`` helper columns from canonical.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -158,7 +156,7 @@ class _Index:
 
 
 def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
-    codes, uniques = _encode(o["patient_id"])
+    codes, uniques = encode(o["patient_id"])
     listed = pd.Index(uniques, dtype=object).isin(_id_array(patient_ids))
     known = np.append(np.asarray(listed, dtype=bool), False)[codes]
     analyte = o["analyte"]
@@ -166,7 +164,7 @@ def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
             analyte.cat.categories) == ANALYTE_CODES:
         a = analyte.cat.codes.to_numpy().astype(np.int64)
     else:
-        a_codes, a_uniques = _encode(analyte)
+        a_codes, a_uniques = encode(analyte)
         lookup = np.array([ANALYTE_CODES.index(u) if u in ANALYTES else -1
                            for u in a_uniques] + [-1], dtype=np.int64)
         a = lookup[a_codes]
@@ -180,7 +178,7 @@ def _check_orphans(frame: pd.DataFrame, known: npt.NDArray[np.bool_], col: Colle
 
 
 def _known(frame: pd.DataFrame, patient_ids: pd.Series) -> npt.NDArray[np.bool_]:
-    codes, uniques = _encode(frame["patient_id"])
+    codes, uniques = encode(frame["patient_id"])
     listed = pd.Index(uniques, dtype=object).isin(_id_array(patient_ids))
     return np.append(np.asarray(listed, dtype=bool), False)[codes]
 
@@ -316,12 +314,12 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
     _check_days(e, "events", col)
     ev_col = str(e["_evcol"].iloc[0]) if "_evcol" in e.columns else "event"
     det_col = str(e["_detcol"].iloc[0]) if "_detcol" in e.columns else "detail"
-    ev_codes, ev_names = _encode(e["event"])
+    ev_codes, ev_names = encode(e["event"])
     known_event = np.append(np.array([n in EVENTS for n in ev_names], dtype=bool), True)
     col.grouped(e, ~known_event[ev_codes], e["event"], code="unknown_event", column=ev_col,
                 message="event not recognised (map it in [events.events])",
                 expected=", ".join(EVENTS))
-    det_codes, det_values = _encode(e["detail"])
+    det_codes, det_values = encode(e["detail"])
     has_detail = np.append(np.array([str(d).strip() != "" for d in det_values], dtype=bool),
                            False)[det_codes]
     value = e["value"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -368,7 +366,7 @@ def _check_event_units(e: pd.DataFrame, name: str, is_ev: npt.NDArray[np.bool_],
     from crsscore.grading._features import dose_unit_problem
 
     unit_col = str(e["_unitcol"].iloc[0]) if "_unitcol" in e.columns else "unit"
-    u_codes, u_values = _encode(e["unit"])
+    u_codes, u_values = encode(e["unit"])
     units = ["" if u is None else str(u).strip() for u in u_values] + [""]
     u_idx = np.where(u_codes < 0, len(units) - 1, u_codes)
     no_unit = np.array([u == "" for u in units], dtype=bool)[u_idx]
@@ -376,7 +374,7 @@ def _check_event_units(e: pd.DataFrame, name: str, is_ev: npt.NDArray[np.bool_],
         col.rows(e, is_ev & no_unit & np.isfinite(value), code="missing_unit",
                  column=unit_col, message="vasopressor dose without a unit",
                  expected="ug/min, ug/kg/min (vasopressin: U/min or U/h)")
-        d_codes, d_values = _encode(e["detail"])
+        d_codes, d_values = encode(e["detail"])
         details = ["" if d is None else str(d) for d in d_values] + [""]
         d_idx = np.where(d_codes < 0, len(details) - 1, d_codes)
         key = d_idx * len(units) + u_idx
@@ -404,7 +402,7 @@ def validate_tables(loaded: Loaded, index: _Index | None = None, *,
     removes them from the tables (set missing) and lists each in the exclusions.  Returns
     whether observations were removed (an index computed before is then stale).
     """
-    if implausible not in ("refuse", "exclude"):
+    if implausible not in IMPLAUSIBLE_POLICIES:
         raise ValueError(f"implausible must be 'refuse' or 'exclude'; got {implausible!r}")
     col = loaded.collector
     _check_patients(loaded.patients, col, implausible=implausible, decimal=loaded.decimal)
@@ -417,6 +415,15 @@ def validate_tables(loaded: Loaded, index: _Index | None = None, *,
         loaded.observations = loaded.observations.loc[~drop].reset_index(drop=True)
         return True
     return False
+
+
+def count_implausible(collector: Collector) -> int:
+    """Values outside the physiological range flagged as errors, listed or not."""
+    listed = sum(1 for p in collector.errors if p.code == "out_of_range"
+                 and "rows in total, the first" not in p.message)
+    beyond = sum(int(t["total"]) - int(t["listed"]) for t in collector.truncated
+                 if t["code"] == "out_of_range")
+    return listed + beyond
 
 
 # --------------------------------------------------------------------------------------------
@@ -619,7 +626,7 @@ def report_from_tables(loaded: Loaded, *, days: tuple[int, int] = (-7, 28),
         "observations": len(o),
         "analytes": int((np.bincount(ix.analyte) > 0).sum()) if len(o) else 0,
         "events": len(e),
-        "event types": len(_encode(e["event"])[1]) if len(e) else 0,
+        "event types": len(encode(e["event"])[1]) if len(e) else 0,
     }
     return CheckReport(
         source=loaded.source, synthetic=loaded.synthetic,
@@ -670,5 +677,5 @@ def check_cohort(cohort_or_path: Cohort | str | Path,
     return report_from_tables(loaded, days=days, implausible=implausible)
 
 
-__all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "CheckReport", "check_cohort",
-           "report_from_tables", "validate_tables"]
+__all__ = ["DETAIL_REQUIRED", "EVENT_VALUE_RANGES", "IMPLAUSIBLE_POLICIES", "CheckReport", "check_cohort",
+           "count_implausible", "report_from_tables", "validate_tables"]

@@ -190,3 +190,12 @@ SYNTHETIC_NOTE: Final = (
     "SYNTHETIC DATA: simulated by crsscore to match published summary figures; "
     "these are not real patients."
 )
+
+#: What a cohort without the table loses (shown in warnings of check, grade and derive).
+MISSING_TABLE_EFFECT: Final[dict[str, str]] = {
+    "events": "hypotension, vasopressors, oxygen and deaths are unknown, so CRS cannot be "
+              "graded from raw data (days not gradable, severe CRS unknown) unless the "
+              "centre's recorded grades (crs_grade_recorded events) are given",
+    "observations": "no laboratory values or vital signs (temperature, blood pressure): "
+                    "fever cannot be assessed and no lab-based score can be computed",
+}

@@ -3,8 +3,9 @@
 Every way in (the REST API in the canonical long format, FHIR R4 Observations, and
 ``crsscore monitor import`` from files) ends in :meth:`Monitor.store`:
 
-1. the rows are checked by the loaders themselves (:func:`crsscore.data.io.tables_from_cohort`
-   or :func:`~crsscore.data.io.read_cohort_tables`, then
+1. the rows are checked by the loaders themselves
+   (:func:`crsscore.data.canonical.tables_from_cohort` or
+   :func:`~crsscore.data.tables.read_cohort_tables`, then
    :func:`crsscore.data.check.validate_tables`): units converted and values range-checked by
    the same rules as every other command, and any error refuses the whole request with the
    loaders' located messages;
@@ -34,8 +35,8 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from crsscore.data.canonical import Loaded, tables_from_cohort, to_cohort
 from crsscore.data.cohort import Cohort
-from crsscore.data.io import Loaded, tables_from_cohort, to_cohort
 from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS, PATIENT_COLUMNS
 from crsscore.errors import DataError, Problem
 from crsscore.monitor.db import (

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
-from crsscore.errors import ScoreCardError, UnitError
+from crsscore.errors import CrsscoreError, ScoreCardError, UnitError
 from crsscore.scores.scorecard import ScoreCard, Variable, round_half_up, score_frame, to_card_units
 from crsscore.service.schemas import ScoreResult, ScoreWarning, VariableResult
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
@@ -58,7 +58,9 @@ class InputProblem:
     loc: tuple[str | int, ...] | None = None  # overrides the location derived from the rest
 
 
-class InputError(Exception):
+class InputError(CrsscoreError):
+    """Request values the service refuses, each an :class:`InputProblem` (HTTP 422)."""
+
     def __init__(self, problems: Sequence[InputProblem]) -> None:
         self.problems = list(problems)[:MAX_PROBLEMS]
         super().__init__("; ".join(p.message for p in self.problems))

@@ -1,0 +1,913 @@
+"""Mapping a centre's raw tables onto the canonical tables, values in canonical units.
+
+The normalisers take frames as read (:func:`crsscore.data.files.read_table`: the centre's
+columns plus ``_row``/``_src``) and a :class:`~crsscore.data.mapping.TableMapping`, and return
+the canonical patients, observations and events tables (``schema.py``), still carrying the
+helper columns so that every problem stays located.  They resolve the mapped columns, parse
+the cells, convert every observation to its analyte's canonical unit (one conversion per
+distinct analyte and unit), and leave out **and list** the rows that cannot be represented
+(no patient id, a value that is not a number, an unknown unit or analyte).  Cells that cannot
+be read in the patients table are set missing and reported.  :class:`Loaded` holds the result
+with its :class:`~crsscore.problems.Collector`; :func:`to_cohort` turns it into a
+:class:`~crsscore.data.cohort.Cohort`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from crsscore.columnar import categorical, constant, decode, encode
+from crsscore.data.cells import (
+    apply_value_codes,
+    clean_categories,
+    clean_texts,
+    map_text,
+    parse_dates,
+    parse_numbers,
+)
+from crsscore.data.cohort import Cohort
+from crsscore.data.mapping import (
+    EventsMapping,
+    Mapping,
+    ObservationsMapping,
+    PatientsMapping,
+    TableMapping,
+)
+from crsscore.data.schema import (
+    ANALYTES,
+    EVENT_COLUMNS,
+    EVENTS,
+    MISSING_TABLE_EFFECT,
+    OBSERVATION_COLUMNS,
+    PATIENT_COLUMNS,
+)
+from crsscore.errors import DataError, MappingError, Problem, UnitError
+from crsscore.problems import MAX_LISTED, Collector
+from crsscore.units import canonical_unit, conversion_for, normalise_unit
+
+FloatArray = npt.NDArray[np.floating[Any]]
+BoolArray = npt.NDArray[Any]
+
+
+def _find(frame: pd.DataFrame, name: str) -> str | None:
+    """The frame's column called ``name`` (exact, then ignoring case and spaces)."""
+    columns = frame.columns.tolist()  # a list: no hash table built for a few names
+    if name in columns:
+        return name
+    key = "".join(name.split()).casefold()
+    hits = [c for c in columns if "".join(str(c).split()).casefold() == key]
+    return str(hits[0]) if len(hits) == 1 else None
+
+
+def _missing_column(table: str, name: str, frame: pd.DataFrame, *, mapped: bool,
+                    what: str) -> str:
+    columns = [str(c) for c in frame.columns if not str(c).startswith("_")]
+    close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    origin = "named in the mapping " if mapped else ""
+    shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
+    return f"{table}: column {name!r} ({what}) {origin}not found{hint} (columns: {shown})"
+
+
+def _category(value: object, *, allowed: set[str], defaults: dict[str, str]) -> object:
+    if not isinstance(value, str) or value in allowed:
+        return value
+    return defaults.get(value.casefold(), value)
+
+
+ANALYTE_CODES: list[str] = list(ANALYTES)
+_ANALYTE_INDEX = {code: i for i, code in enumerate(ANALYTE_CODES)}
+_CANON_UNITS: list[str] = list(dict.fromkeys(canonical_unit(a) for a in ANALYTE_CODES))
+_CANON_UNIT_INDEX = np.array([_CANON_UNITS.index(canonical_unit(a)) for a in ANALYTE_CODES],
+                             dtype=np.int64)
+
+_SEX = {"f": "F", "female": "F", "m": "M", "male": "M"}
+_COSTIM = {"cd28": "CD28", "4-1bb": "4-1BB", "41bb": "4-1BB", "4-1 bb": "4-1BB",
+           "cd137": "4-1BB"}
+
+
+@dataclass
+class Context:
+    mapping: Mapping
+    canonical: bool
+    collector: Collector
+    missing: frozenset[str]
+    structural: list[str] = field(default_factory=list)
+    used: dict[str, set[str]] = field(default_factory=dict)
+
+    def use(self, frame: pd.DataFrame, column: str) -> None:
+        key = str(frame["_src"].iloc[0]) if len(frame) else "?"
+        self.used.setdefault(key, set()).add(column)
+
+
+def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("day", "value") else "str")
+                          for c in columns})
+    if "analyte" in frame.columns:
+        frame["analyte"] = categorical(np.zeros(0, dtype=np.int8), ANALYTE_CODES)
+    frame["_row"] = pd.Series(dtype="int64")
+    frame["_src"] = pd.Series(dtype="str")
+    return frame
+
+
+def _resolve(frame: pd.DataFrame, tm: TableMapping, name: str, table: str, ctx: Context,
+             *, required: bool, what: str) -> str | None:
+    src = tm.source(name)
+    actual = _find(frame, src)
+    if actual is None and required:
+        ctx.structural.append(_missing_column(table, src, frame, mapped=name in tm.columns,
+                                              what=what))
+    elif actual is None and name in tm.columns:
+        ctx.structural.append(_missing_column(table, src, frame, mapped=True, what=what))
+    if actual is not None:
+        ctx.use(frame, actual)
+    return actual
+
+
+def normalise_patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: Context) -> pd.DataFrame:
+    m, col_ = ctx.mapping, ctx.collector
+    out = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+    resolved: dict[str, str] = {}
+    for name, spec in PATIENT_COLUMNS.items():
+        actual = _resolve(raw, tm, name, "patients", ctx, required=spec.required,
+                          what=spec.description or spec.kind)
+        if actual is not None:
+            resolved[name] = actual
+    if "patient_id" not in resolved:
+        return out.iloc[0:0]
+    for name, actual in resolved.items():
+        spec = PATIENT_COLUMNS[name]
+        series = raw[actual].reset_index(drop=True)
+        codes = tm.values.get(name, {})
+        if spec.kind in ("str", "category") or codes:
+            series = apply_value_codes(clean_texts(series, ctx.missing), codes)
+        if spec.kind == "str":
+            out[name] = clean_texts(series, ctx.missing)
+            if name == "patient_id":
+                bad = out[name].isna().to_numpy()
+                col_.rows(out, bad, code="missing_id", column=actual, exclude=True,
+                          message="no patient id; row left out",
+                          expected="an identifier in every row")
+        elif spec.kind == "float":
+            values, bad = parse_numbers(series, m.decimal, ctx.missing)
+            unit = tm.units.get(name) or spec.unit
+            col_.rows(out, bad, code="not_a_number", column=actual, values=series,
+                      message=f"{name} is not a number; cell set missing",
+                      expected=f"a number in {unit}" if unit else "a number")
+            if spec.unit_kind is not None:
+                conv = conversion_for(spec.unit_kind, unit, column=actual, table="patients")
+                values = conv.apply(values)
+            out[name] = values
+        elif spec.kind == "int01":
+            text = clean_texts(series, ctx.missing)
+            low = text.str.casefold()
+            yes, no = low.isin(m.yes_words()).to_numpy(), low.isin(m.no_words()).to_numpy()
+            values = np.where(yes, 1.0, np.where(no, 0.0, np.nan))
+            bad = text.notna().to_numpy() & ~yes & ~no
+            col_.rows(out, bad, code="not_01", column=actual, values=text,
+                      message=f"{name} is not yes/no; cell set missing",
+                      expected="0/1 or a yes/no word (add words with 'yes'/'no' in the mapping)")
+            # int64 like the canonical files when complete; float64 with NaN when not
+            out[name] = values.astype(np.int64) if not np.isnan(values).any() else values
+        elif spec.kind == "category":
+            defaults = _SEX if name == "sex" else _COSTIM if name == "costim" else {}
+            text = clean_texts(series, ctx.missing)
+            allowed = set(spec.categories or ())
+            canon = pd.Series(map_text(text, functools.partial(
+                _category, allowed=allowed, defaults=defaults)), dtype=object)
+            bad = canon.notna().to_numpy() & ~canon.isin(allowed).to_numpy()
+            col_.rows(out, bad, code="unknown_category", column=actual, values=text,
+                      message=f"{name} value not recognised; cell set missing",
+                      expected=f"one of {', '.join(sorted(allowed))} (or a value code in "
+                               f"[patients.values.{name}])")
+            out[name] = pd.Series(canon.where(~bad, None).to_numpy(), dtype="str")
+        elif spec.kind == "date":
+            dates, bad = parse_dates(series, m.date_format, ctx.missing)
+            col_.rows(out, bad, code="not_a_date", column=actual, values=series,
+                      message=f"{name} is not a date; cell set missing",
+                      expected=f"a date ({m.date_format or 'YYYY-MM-DD'})")
+            iso = dates.dt.strftime("%Y-%m-%d")  # canonical: ISO date text
+            out[name] = pd.Series(iso.to_numpy(), dtype="str").array
+    if ctx.canonical:  # the canonical format may carry extra columns: keep them as they are
+        for extra in raw.columns:
+            if extra not in PATIENT_COLUMNS and not str(extra).startswith("_"):
+                out[extra] = raw[extra].array
+    keep = out["patient_id"].notna().to_numpy()
+    out = out.loc[keep].reset_index(drop=True)
+    if tm.layout == "patient_day":
+        out = _collapse_patient_days(raw.loc[keep].reset_index(drop=True), out, tm, ctx,
+                                     resolved)
+    return out
+
+
+def _collapse_patient_days(raw: pd.DataFrame, out: pd.DataFrame, tm: PatientsMapping,
+                           ctx: Context, resolved: dict[str, str]) -> pd.DataFrame:
+    """One row per patient from a table given one row per patient and day.
+
+    Each patient column takes the value of the rule in ``tm.take``: ``constant`` (the value
+    must be the same on every row; rows that disagree are an error per patient and column),
+    ``first`` / ``last`` (by day, then file row) or ``day N`` (the row nearest day N).  With an
+    explicit rule, disagreeing rows are a warning per patient and column naming the rows.
+    The patient's row is its first row in the file.
+    """
+    rule, at_day = tm.take_rule()
+    day_col, date_col = _day_columns(raw, tm, "patients", ctx)
+    if day_col is None and date_col is None:
+        return out.iloc[0:0]
+    if day_col is not None:
+        day, _ = parse_numbers(raw[day_col], ctx.mapping.decimal, ctx.missing)
+    else:
+        assert date_col is not None
+        dates, _ = parse_dates(raw[date_col], ctx.mapping.date_format, ctx.missing)
+        stamp = dates.to_numpy(dtype="datetime64[ns]")
+        if "infusion_date" in out.columns:
+            base = pd.to_datetime(out["infusion_date"], format="%Y-%m-%d",
+                                  errors="coerce").to_numpy(dtype="datetime64[ns]")
+            day = (stamp - base) / np.timedelta64(1, "D")
+        else:
+            day = (stamp - stamp.min()) / np.timedelta64(1, "D") if len(stamp) else \
+                np.zeros(0)
+        day = np.asarray(day, dtype=np.float64)
+    col_ = ctx.collector
+    frame = out.assign(_day=day, _order=np.arange(len(out)))
+    if rule == "day":
+        assert at_day is not None
+        key = np.abs(day - at_day)
+        frame = frame.assign(_key=np.where(np.isnan(key), np.inf, key))
+        frame = frame.sort_values(["patient_id", "_key", "_day", "_row"], kind="stable")
+    else:
+        frame = frame.assign(_key=np.where(np.isnan(day), np.inf, day))
+        frame = frame.sort_values(["patient_id", "_key", "_row"], kind="stable",
+                                  ascending=[True, rule != "last", rule != "last"])
+    groups = frame.groupby("patient_id", sort=False, observed=True)
+    first_rows = groups["_row"].min()
+    taken = groups.first()  # first non-missing value of each column in rule order
+    result = pd.DataFrame({"patient_id": taken.index.astype(str)})
+    result["_row"] = first_rows.reindex(taken.index).to_numpy(dtype=np.int64)
+    result["_src"] = constant(len(result), str(out["_src"].iloc[0]) if len(out) else "patients")
+    severity = "error" if rule == "constant" else "warning"
+    for name, actual in resolved.items():
+        if name == "patient_id":
+            continue
+        result[name] = taken[name].to_numpy() if name in taken.columns else np.nan
+        col = frame[["patient_id", "_row", name]].dropna(subset=[name])
+        if col.empty:
+            continue
+        distinct = col.groupby("patient_id", observed=True)[name].nunique()
+        for pid in distinct.index[distinct.to_numpy() > 1]:
+            rows = col[col["patient_id"] == pid]
+            chosen = taken.at[pid, name]
+            by_value: dict[str, list[int]] = {}
+            for v, r in zip(rows[name].to_numpy(), rows["_row"].to_numpy(), strict=True):
+                by_value.setdefault(_show_value(v), []).append(int(r))
+            listed = "; ".join(f"{v!r} in row(s) {_row_list(rs)}" for v, rs in by_value.items())
+            other = min(r for v, rs in by_value.items() if v != _show_value(chosen) for r in rs)
+            what = ("must be the same on every row of a patient (set take = \"first\", "
+                    "\"last\" or \"day N\" in [patients] to choose one)"
+                    if rule == "constant" else f"took {_show_value(chosen)!r} by take = "
+                    f"{tm.take!r}")
+            col_.add(Problem(
+                table=str(out["_src"].iloc[0]), row=other, column=actual, severity=severity,
+                code="patient_value_conflict",
+                message=f"{name} differs between the rows of one patient ({listed}); {what}",
+                value=None, expected="one value per patient"))
+    for name in resolved:
+        if name != "patient_id" and name in out.columns:
+            dtype = out[name].dtype
+            if pd.api.types.is_numeric_dtype(dtype):
+                values = pd.to_numeric(result[name], errors="coerce").to_numpy(dtype=np.float64)
+                if PATIENT_COLUMNS[name].kind == "int01" and not np.isnan(values).any():
+                    result[name] = values.astype(np.int64)
+                else:
+                    result[name] = values
+            else:
+                result[name] = pd.Series(result[name].to_numpy(dtype=object), dtype="str").array
+    return result.sort_values("_row", kind="stable").reset_index(drop=True)
+
+
+def _show_value(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _row_list(rows: list[int]) -> str:
+    rows = sorted(rows)
+    if len(rows) > 2 and rows[-1] - rows[0] == len(rows) - 1:
+        return f"{rows[0]}-{rows[-1]}"
+    shown = ", ".join(str(r) for r in rows[:6])
+    return shown + (f" ... ({len(rows)} rows)" if len(rows) > 6 else "")
+
+
+def _analyte_lookup(om: ObservationsMapping, *, codes: bool = True) -> dict[str, str]:
+    """Centre's analyte names (case-folded) -> codes; ``codes``: analyte codes match too."""
+    lookup = {code: code for code in ANALYTES} if codes else {}
+    lookup.update({k.strip().casefold(): v for k, v in om.analytes.items()})
+    return lookup
+
+
+def _exclude_bad_days(col_: Collector, rows: pd.DataFrame, keep: BoolArray, raw: pd.DataFrame,
+                      day_label: str, bad_day: BoolArray, no_day: BoolArray) -> BoolArray:
+    """List and leave out the kept rows whose day is unreadable or missing; the rows still kept."""
+    col_.rows(rows, keep & bad_day, code="not_a_day", column=day_label, exclude=True,
+              values=raw[day_label], message="day is not readable; row left out")
+    col_.rows(rows, keep & no_day, code="missing_day", column=day_label, exclude=True,
+              message="no day (or no infusion date for this patient); row left out")
+    out: BoolArray = keep & ~bad_day & ~no_day
+    return out
+
+
+def _day_values(raw: pd.DataFrame, day_col: str | None, date_col: str | None,
+                pid: pd.Series, ctx: Context, patients: pd.DataFrame
+                ) -> tuple[FloatArray, BoolArray, BoolArray]:
+    """Days since infusion, a mask of unreadable cells and a mask of missing cells.
+
+    Dates are turned into days by the patient's infusion date (from ``patients``).
+    """
+    if day_col is not None:
+        values, bad = parse_numbers(raw[day_col], ctx.mapping.decimal, ctx.missing)
+        return values, bad, np.isnan(values) & ~bad
+    assert date_col is not None
+    dates, bad = parse_dates(raw[date_col], ctx.mapping.date_format, ctx.missing)
+    infusion = _infusion_lookup(patients)
+    if infusion is None:
+        base = pd.Series(pd.NaT, index=dates.index, dtype="datetime64[ns]")
+    else:
+        codes, uniques = encode(pid)
+        per_id = pd.Series(infusion.reindex(pd.Index(uniques, dtype=object)).to_numpy(),
+                           dtype="datetime64[ns]").to_numpy()
+        base = pd.Series(np.append(per_id, np.datetime64("NaT", "ns"))[codes],
+                         dtype="datetime64[ns]")
+    delta = (dates.reset_index(drop=True) - base.reset_index(drop=True))
+    days = (delta.dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan)
+    return days, bad, np.isnan(days) & ~bad
+
+
+def _infusion_lookup(patients: pd.DataFrame) -> pd.Series | None:
+    if "infusion_date" not in patients.columns:
+        return None
+    frame = patients[["patient_id", "infusion_date"]].dropna()
+    frame = frame.drop_duplicates("patient_id")
+    dates = pd.to_datetime(frame["infusion_date"], format="%Y-%m-%d")
+    return pd.Series(dates.to_numpy(), index=frame["patient_id"].to_numpy())
+
+
+def normalise_observations(raws: list[pd.DataFrame], om: ObservationsMapping, ctx: Context,
+                  patients: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    for raw in raws:
+        if om.layout == "long":
+            part = _obs_long(raw, om, ctx, patients)
+        else:
+            part = _obs_wide(raw, om, ctx, patients)
+        if part is not None:
+            parts.append(part)
+    if not parts:
+        return empty_frame(OBSERVATION_COLUMNS)
+    obs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    return _convert_units(obs, om, ctx)
+
+
+def _day_columns(raw: pd.DataFrame, tm: TableMapping, table: str, ctx: Context
+                 ) -> tuple[str | None, str | None]:
+    day_col = _find(raw, tm.source("day")) if "date" not in tm.columns else None
+    date_col = None
+    if day_col is None:
+        date_col = _find(raw, tm.source("date"))
+    if day_col is None and date_col is None:
+        if "date" in tm.columns:
+            ctx.structural.append(_missing_column(table, tm.source("date"), raw, mapped=True,
+                                                  what="date of the measurement"))
+        else:
+            ctx.structural.append(_missing_column(
+                table, tm.source("day"), raw, mapped="day" in tm.columns,
+                what="days since infusion; or map a 'date' column"))
+    for c in (day_col, date_col):
+        if c is not None:
+            ctx.use(raw, c)
+    return day_col, date_col
+
+
+def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
+              patients: pd.DataFrame) -> pd.DataFrame | None:
+    pid_col = _resolve(raw, om, "patient_id", "observations", ctx, required=True,
+                       what="patient id")
+    ana_col = _resolve(raw, om, "analyte", "observations", ctx, required=True,
+                       what="analyte name or code")
+    val_col = _resolve(raw, om, "value", "observations", ctx, required=True, what="value")
+    unit_col = _resolve(raw, om, "unit", "observations", ctx, required=False, what="unit")
+    day_col, date_col = _day_columns(raw, om, "observations", ctx)
+    if None in (pid_col, ana_col, val_col) or (day_col is None and date_col is None):
+        return None
+    assert pid_col is not None and ana_col is not None and val_col is not None
+    col_ = ctx.collector
+    frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+    frame["patient_id"] = clean_categories(raw[pid_col], ctx.missing).array
+    names = clean_categories(raw[ana_col], ctx.missing)
+    lookup = _analyte_lookup(om)
+    codes, uniques = encode(names)
+    mapped = np.array([_ANALYTE_INDEX.get(lookup.get(str(u).casefold(), ""), -1)
+                       for u in uniques] + [-1], dtype=np.int64)
+    a_codes = mapped[codes]  # code -1 picks the trailing -1
+    frame["analyte"] = categorical(a_codes, categories=ANALYTE_CODES)
+    frame["_col"] = constant(len(frame), val_col)
+    values, bad_value = parse_numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
+    frame["value"] = values
+    frame["_orig"] = values  # as written, before unit conversion (quoted in messages)
+    day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
+                                       patients)
+    frame["day"] = day
+    if unit_col is not None:
+        frame["unit"] = clean_categories(raw[unit_col], ctx.missing).array
+    else:
+        frame["unit"] = pd.Series([None] * len(frame), dtype="str").array
+    frame["_unitcol"] = constant(len(frame), unit_col or "[observations.units]")
+
+    no_id = frame["patient_id"].isna().to_numpy()
+    col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
+              message="no patient id; row left out", expected="an identifier in every row")
+    ok = ~no_id
+    unknown = ok & (a_codes < 0) & names.notna().to_numpy()
+    sev = "info" if om.unknown_analytes == "ignore" else "error"
+    col_.grouped(frame, unknown, names, code="unknown_analyte", column=ana_col,
+                 severity=sev, exclude=True,
+                 message="analyte not recognised; rows left out" + (
+                     "" if sev == "info" else " (map it in [observations.analytes] or set "
+                     "unknown_analytes = \"ignore\")"),
+                 expected="an analyte code or a name mapped in [observations.analytes]")
+    no_name = ok & names.isna().to_numpy()
+    col_.rows(frame, no_name, code="missing_analyte", column=ana_col, exclude=True,
+              message="no analyte name; row left out")
+    ok &= ~unknown & ~no_name
+    col_.rows(frame, ok & bad_value, code="not_a_number", column=val_col, exclude=True,
+              values=raw[val_col], message="value is not a number; row left out",
+              expected="a number (censored values such as '<5' are not guessed)")
+    no_value = ok & np.isnan(values) & ~bad_value
+    col_.rows(frame, no_value, code="missing_value", column=val_col, exclude=True,
+              severity="info", message="empty value; row left out")
+    ok &= ~bad_value & ~no_value
+    day_label = day_col or date_col
+    col_.rows(frame, ok & bad_day, code="not_a_day" if day_col else "not_a_date",
+              column=day_label, values=raw[day_label], exclude=True,
+              message="day is not readable; row left out",
+              expected="days since infusion" if day_col else
+              f"a date ({ctx.mapping.date_format or 'YYYY-MM-DD'})")
+    col_.rows(frame, ok & no_day, code="missing_day", column=day_label, exclude=True,
+              message="no day" if day_col else
+              "no date, or no infusion date for this patient; row left out")
+    ok &= ~bad_day & ~no_day
+    return frame.loc[ok].reset_index(drop=True)
+
+
+def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
+              patients: pd.DataFrame) -> pd.DataFrame | None:
+    col_ = ctx.collector
+    pid_col = _resolve(raw, om, "patient_id", "observations", ctx, required=True,
+                       what="patient id")
+    # Only the columns the mapping names are read: in [observations.analytes], or an analyte
+    # code whose unit [observations.units] gives.  A column that merely happens to be called
+    # 'albumin' is not read unless the mapping asks for automatic matching (auto_analytes).
+    lookup = _analyte_lookup(om, codes=om.auto_analytes or ctx.canonical)
+    for unit_code in om.units:
+        lookup.setdefault(unit_code, unit_code)
+    if om.layout == "wide":
+        day_col = date_col = None
+    else:
+        day_col, date_col = _day_columns(raw, om, "observations", ctx)
+    if pid_col is None or (om.layout == "patient_day" and day_col is None and date_col is None):
+        return None
+    skip = {pid_col, day_col, date_col, "_row", "_src"}
+    columns: list[tuple[str, str, float | None]] = []  # (source column, analyte, day)
+    unmatched: list[str] = []
+    regex = om.pattern_regex()
+    for c in raw.columns:
+        if c in skip:
+            continue
+        if om.layout == "wide":
+            hit = regex.match(str(c))
+            if hit is None:
+                continue
+            name, day_text = hit.group("analyte"), hit.group("day").replace(",", ".")
+            code = lookup.get(name.strip().casefold())
+            if code is None:
+                unmatched.append(str(c))
+                continue
+            columns.append((str(c), code, float(day_text)))
+        else:
+            code = lookup.get(str(c).strip().casefold())
+            if code is not None:
+                columns.append((str(c), code, None))
+    label = str(raw["_src"].iloc[0]) if len(raw) else "observations"
+    if unmatched:
+        sev = "info" if om.unknown_analytes == "ignore" else "error"
+        shown = ", ".join(unmatched[:20]) + (" ..." if len(unmatched) > 20 else "")
+        col_.add(Problem(table=label, severity=sev, code="unknown_analyte",
+                         message=f"{len(unmatched)} column(s) match the pattern "
+                         f"{om.pattern!r} but their analyte is not mapped; left out: {shown}",
+                         expected="analyte names mapped in [observations.analytes]"))
+    if not columns:
+        what = f"named like {om.pattern!r}" if om.layout == "wide" else \
+            "named in [observations.analytes]"
+        what += (" (map them in [observations.analytes] and give their units in "
+                 "[observations.units])") if not om.auto_analytes else ""
+        ctx.structural.append(f"{label}: no observation columns {what}")
+        return None
+    missing_units = sorted({code for _, code, _ in columns if code not in om.units})
+    if missing_units:
+        problems = []
+        for code in missing_units:
+            cols = [c for c, a, _ in columns if a == code]
+            problems.append(Problem(
+                table=label, column=cols[0], code="missing_unit",
+                message=f"no unit for {code} (columns {', '.join(cols[:5])}"
+                        f"{' ...' if len(cols) > 5 else ''}); add [observations.units] "
+                        f"{code} = \"...\"",
+                expected=f"one of {', '.join(_accepted(code))}"))
+        raise UnitError(problems)
+    for c, _, _ in columns:
+        ctx.use(raw, c)
+    pid = clean_categories(raw[pid_col], ctx.missing)
+    base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+    no_id = pid.isna().to_numpy()
+    col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
+              message="no patient id; row left out", expected="an identifier in every row")
+    if om.layout == "patient_day":
+        day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
+                                           patients)
+        row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day,
+                                   no_day)
+    else:
+        day = np.zeros(len(raw))
+        row_ok = ~no_id
+    parts: list[dict[str, Any]] = []
+    col_names = [c for c, _, _ in columns]
+    for k, (c, code, cday) in enumerate(columns):
+        values, bad = parse_numbers(raw[c], ctx.mapping.decimal, ctx.missing)
+        col_.rows(base, row_ok & bad, code="not_a_number", column=c, values=raw[c],
+                  exclude=True, message="value is not a number; cell left out",
+                  expected=f"a number in {om.units[code]}")
+        keep = np.flatnonzero(row_ok & ~bad & ~np.isnan(values))
+        if len(keep) == 0:
+            continue
+        parts.append({"take": keep, "day": np.full(len(keep), cday) if cday is not None
+                      else day[keep], "analyte": np.full(len(keep), _ANALYTE_INDEX[code]),
+                      "value": values[keep], "col": np.full(len(keep), k)})
+    if not parts:
+        return empty_frame(OBSERVATION_COLUMNS).assign(
+            analyte=categorical(np.zeros(0, dtype=np.int8), ANALYTE_CODES), _col=constant(0, ""),
+            _unitcol=constant(0, ""))
+    take = np.concatenate([p["take"] for p in parts])
+    n = len(take)
+    return pd.DataFrame({
+        "_row": base["_row"].to_numpy()[take], "_src": base["_src"].array.take(take),
+        "patient_id": pid.array.take(take),
+        "day": np.concatenate([p["day"] for p in parts]),
+        "analyte": categorical(np.concatenate([p["analyte"] for p in parts]),
+                                             categories=ANALYTE_CODES),
+        "value": np.concatenate([p["value"] for p in parts]),
+        "_orig": np.concatenate([p["value"] for p in parts]),
+        "unit": pd.Series([None] * n, dtype="str").array,
+        "_col": categorical(np.concatenate([p["col"] for p in parts]),
+                                          categories=col_names),
+        "_unitcol": constant(n, "[observations.units]")})
+
+
+def _accepted(kind: str) -> list[str]:
+    from crsscore.units import ANALYTE_UNITS
+
+    return list(ANALYTE_UNITS[kind])
+
+
+def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> pd.DataFrame:
+    """Convert every value to its analyte's canonical unit; refuse rows with bad units.
+
+    Works on distinct (analyte, unit) pairs: one conversion and at most one problem per pair.
+    """
+    col_ = ctx.collector
+    a_codes = obs["analyte"].cat.codes.to_numpy().astype(np.int64)
+    u_codes, u_uniques = encode(obs["unit"])
+    width = len(u_uniques) + 1
+    keys = a_codes * width + (u_codes + 1)  # small dense range: count, don't hash
+    present = np.bincount(keys, minlength=1) > 0 if len(keys) else np.zeros(1, dtype=bool)
+    pair = np.flatnonzero(present).astype(np.int64)
+    inv = (np.cumsum(present) - 1)[keys].astype(np.int64)
+    n_pairs = len(pair)
+    scale, offset = np.ones(n_pairs), np.zeros(n_pairs)
+    failed = np.zeros(n_pairs, dtype=bool)
+    given = np.empty(n_pairs, dtype=object)
+    unit_col = str(obs["_unitcol"].iloc[0]) if len(obs) else "unit"
+    for i, key in enumerate(pair):
+        analyte = ANALYTE_CODES[int(key) // width]
+        uc = int(key) % width - 1
+        unit = u_uniques[uc] if uc >= 0 else om.units.get(analyte)
+        given[i] = normalise_unit(str(unit)) if unit is not None else ""
+        try:
+            conv = conversion_for(analyte, unit, column=unit_col)
+        except UnitError as exc:
+            failed[i] = True
+            p = exc.problems[0]
+            col_.block(obs, inv == i, code=p.code, column=unit_col, value=p.value,
+                       exclude=True, message=f"{p.message}; rows left out",
+                       expected=p.expected)
+            continue
+        scale[i], offset[i] = conv.scale, conv.offset
+    ok = np.asarray(~failed[inv], dtype=bool)
+    obs = obs.assign(value=obs["value"].to_numpy() * scale[inv] + offset[inv],
+                     unit=categorical(_CANON_UNIT_INDEX[a_codes],
+                                                    categories=_CANON_UNITS))
+    # Several units for one analyte: converted, but worth a look.
+    pair_rows = np.bincount(inv, minlength=n_pairs)
+    per_analyte: dict[str, list[tuple[str, int]]] = {}
+    for i, key in enumerate(pair):
+        if not failed[i]:
+            per_analyte.setdefault(ANALYTE_CODES[int(key) // width], []).append(
+                (str(given[i]), int(pair_rows[i])))
+    src = str(obs["_src"].iloc[0]) if len(obs) else "observations"
+    for analyte, units in per_analyte.items():
+        merged: dict[str, int] = {}
+        for u, n in units:
+            merged[u] = merged.get(u, 0) + n
+        if len(merged) > 1:
+            listed = ", ".join(f"{u} ({n} rows)" for u, n in merged.items())
+            col_.add(Problem(table=src, column=unit_col, severity="warning",
+                             code="mixed_units",
+                             message=f"{analyte} is given in several units: {listed}; all "
+                             f"converted to {canonical_unit(analyte)}, check this is intended"))
+    if ok.all():
+        return obs
+    return obs.loc[ok].reset_index(drop=True)
+
+
+def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
+            patients: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    col_ = ctx.collector
+    elookup = {e: e for e in EVENTS}
+    elookup.update({k.strip().casefold(): v for k, v in em.events.items()})
+    dlookup = {k.strip().casefold(): v for k, v in em.details.items()}
+    for raw in raws:
+        if em.layout == "patient_day":
+            wide = _events_wide(raw, em, ctx, patients, dlookup)
+            if wide is not None:
+                parts.append(wide)
+            continue
+        pid_col = _resolve(raw, em, "patient_id", "events", ctx, required=True,
+                           what="patient id")
+        ev_col = _resolve(raw, em, "event", "events", ctx, required=True, what="event name")
+        val_col = _resolve(raw, em, "value", "events", ctx, required=False, what="value")
+        unit_col = _resolve(raw, em, "unit", "events", ctx, required=False, what="unit")
+        det_col = _resolve(raw, em, "detail", "events", ctx, required=False, what="detail")
+        day_col, date_col = _day_columns(raw, em, "events", ctx)
+        if pid_col is None or ev_col is None or (day_col is None and date_col is None):
+            continue
+        frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+        frame["patient_id"] = clean_categories(raw[pid_col], ctx.missing).array
+        names = clean_texts(raw[ev_col], ctx.missing)
+        frame["event"] = map_text(names, lambda v: elookup.get(v.casefold(), v)).array
+        day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
+                                           patients)
+        frame["day"] = day
+        if val_col is not None:
+            values, bad = parse_numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
+            col_.rows(frame, bad, code="not_a_number", column=val_col, values=raw[val_col],
+                      message="event value is not a number; cell set missing",
+                      expected="a number")
+            frame["value"] = values
+        else:
+            frame["value"] = np.nan
+        frame["unit"] = (map_text(clean_texts(raw[unit_col], ctx.missing), normalise_unit).array
+                         if unit_col else pd.Series([None] * len(frame), dtype="str").array)
+        if det_col is not None:
+            det = clean_texts(raw[det_col], ctx.missing)
+            frame["detail"] = map_text(det, lambda v: dlookup.get(v.casefold(), v)).array
+        else:
+            frame["detail"] = pd.Series([None] * len(frame), dtype="str").array
+        frame["_evcol"] = constant(len(frame), ev_col)
+        frame["_unitcol"] = constant(len(frame), unit_col or "unit")
+        frame["_detcol"] = constant(len(frame), det_col or "detail")
+        no_id = frame["patient_id"].isna().to_numpy()
+        col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
+                  message="no patient id; row left out", expected="an identifier in every row")
+        no_event = ~no_id & names.isna().to_numpy()
+        col_.rows(frame, no_event, code="missing_event", column=ev_col, exclude=True,
+                  message="no event name; row left out")
+        ok = ~no_id & ~no_event
+        ok = _exclude_bad_days(col_, frame, ok, raw, str(day_col or date_col), bad_day, no_day)
+        parts.append(frame.loc[ok].reset_index(drop=True))
+    if not parts:
+        return empty_frame(EVENT_COLUMNS)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+#: Events whose cell in a patient-day column is a number first (a recorded grade of 0 is
+#: information, not "no").
+_NUMERIC_EVENTS = frozenset({"crs_grade_recorded", "icans_grade_recorded", "ice", "capd",
+                             "fio2", "vasopressor_hours", "organ_toxicity"})
+#: 0/1 events: "yes" is 1.
+_FLAG_EVENTS = frozenset({"motor_weakness", "death"})
+
+
+def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: Context, patients: pd.DataFrame,
+                 dlookup: dict[str, str]) -> pd.DataFrame | None:
+    """Events from one row per patient and day, one column per event (``[events.wide]``).
+
+    A cell becomes an event on that row's day: grades and scores (``crs_grade_recorded``,
+    ``ice``...) are read as numbers; other events as yes/no words (no word or an empty cell:
+    no event), a number (the dose or flow) or, for events with details (oxygen device,
+    vasopressor agent), the detail itself (mapped through ``[events.details]``).
+    """
+    col_ = ctx.collector
+    pid_col = _resolve(raw, em, "patient_id", "events", ctx, required=True, what="patient id")
+    day_col, date_col = _day_columns(raw, em, "events", ctx)
+    found: list[tuple[str, str]] = []
+    for source, event in em.wide.items():
+        actual = _find(raw, source)
+        if actual is None:
+            ctx.structural.append(_missing_column("events", source, raw, mapped=True,
+                                                  what=f"{event} per day"))
+            continue
+        ctx.use(raw, actual)
+        found.append((actual, event))
+    if pid_col is None or (day_col is None and date_col is None) or not found:
+        return None
+    pid = clean_categories(raw[pid_col], ctx.missing)
+    base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
+    no_id = pid.isna().to_numpy()
+    col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
+              message="no patient id; row left out", expected="an identifier in every row")
+    day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
+                                       patients)
+    row_ok = _exclude_bad_days(col_, base, ~no_id, raw, str(day_col or date_col), bad_day, no_day)
+    yes, no = ctx.mapping.yes_words(), ctx.mapping.no_words()
+    out = []
+    for actual, event in found:
+        text = clean_texts(raw[actual], ctx.missing)
+        values, not_num = parse_numbers(raw[actual], ctx.mapping.decimal, ctx.missing)
+        cells = text.to_numpy(dtype=object)
+        present = text.notna().to_numpy()
+        low = [str(v).casefold() if p else "" for v, p in zip(cells, present, strict=True)]
+        is_yes = np.array([v in yes for v in low], dtype=bool) & present
+        is_no = np.array([v in no for v in low], dtype=bool) & present
+        numeric = present & ~not_num & np.isfinite(values)
+        detail = np.full(len(raw), None, dtype=object)
+        value = np.full(len(raw), np.nan)
+        if event in _NUMERIC_EVENTS:
+            take = numeric
+            value = np.where(numeric, values, np.nan)
+            bad = present & ~numeric
+        else:
+            take = present & ~is_no & (is_yes | numeric)
+            value = np.where(numeric & ~is_yes, values, np.nan)
+            if event in _FLAG_EVENTS or event == "hypotension":
+                value = np.where(is_yes, 1.0 if event in _FLAG_EVENTS else np.nan, value)
+            words = present & ~is_yes & ~is_no & ~numeric
+            if EVENTS.get(event) is not None:  # the cell names the detail (device, agent)
+                mapped = [dlookup.get(str(v).casefold(), str(v)) if w else None
+                          for v, w in zip(cells, words, strict=True)]
+                detail = np.asarray(mapped, dtype=object)
+                take = take | words
+                bad = np.zeros(len(raw), dtype=bool)
+            else:
+                bad = words
+        col_.rows(base, row_ok & bad, code="not_a_number", column=actual, values=raw[actual],
+                  exclude=True, message=f"{event}: cell not understood; left out",
+                  expected="a number" if event in _NUMERIC_EVENTS
+                  else "yes/no, a number or an empty cell")
+        keep = np.flatnonzero(row_ok & take & ~bad)
+        if len(keep) == 0:
+            continue
+        unit = em.units.get(event)
+        part = pd.DataFrame({
+            "_row": base["_row"].to_numpy()[keep], "_src": base["_src"].array.take(keep),
+            "patient_id": pid.array.take(keep), "event": event, "day": day[keep],
+            "value": value[keep],
+            "unit": normalise_unit(unit) if unit else None,
+            "detail": detail[keep]})
+        part["unit"] = pd.Series(part["unit"].to_numpy(dtype=object), dtype="str").array
+        part["detail"] = pd.Series(part["detail"].to_numpy(dtype=object), dtype="str").array
+        part["event"] = pd.Series(part["event"].to_numpy(dtype=object), dtype="str").array
+        part["_evcol"] = actual
+        part["_unitcol"] = f"[events.units] {event}" if unit else actual
+        part["_detcol"] = actual
+        out.append(part)
+    if not out:
+        return None
+    frame = pd.concat(out, ignore_index=True)
+    for c in ("_evcol", "_unitcol", "_detcol"):
+        frame[c] = pd.Series(frame[c].to_numpy(dtype=object), dtype="str").array
+    return frame
+
+
+@dataclass
+class Loaded:
+    """Tables as read, still carrying ``_row``/``_src`` helper columns, with the problems."""
+
+    patients: pd.DataFrame
+    observations: pd.DataFrame
+    events: pd.DataFrame
+    collector: Collector
+    source: str
+    synthetic: bool
+    missing_tables: tuple[str, ...] = ()
+    decimal: str = "."  # the export's decimal mark (values are quoted as written)
+
+
+def raise_structural(ctx: Context, canonical: bool) -> None:
+    if not ctx.structural:
+        return
+    if canonical:
+        raise DataError([Problem(table=s.split(":", 1)[0], message=s.split(":", 1)[1].strip(),
+                                 code="missing_column") for s in ctx.structural])
+    raise MappingError("the mapping does not fit the data:\n  " + "\n  ".join(ctx.structural))
+
+
+def tables_from_cohort(cohort: Cohort, *, max_listed: int | None = MAX_LISTED) -> Loaded:
+    """Run an in-memory cohort through the same normalisation (rows as in a CSV export)."""
+    ctx = Context(mapping=Mapping(observations=ObservationsMapping(), events=EventsMapping()),
+                   canonical=True, collector=Collector(max_listed=max_listed),
+                   missing=frozenset({"", "NA"}))
+
+    def raw(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+        out = frame.reset_index(drop=True).copy()
+        out["_row"] = np.arange(len(out), dtype=np.int64) + 2
+        out["_src"] = constant(len(out), table)
+        return out
+
+    m = ctx.mapping
+    assert m.observations is not None and m.events is not None
+    patients = normalise_patients(raw(cohort.patients, "patients"), m.patients, ctx)
+    raise_structural(ctx, True)
+    observations = (normalise_observations([raw(cohort.observations, "observations")], m.observations,
+                                  ctx, patients)
+                    if len(cohort.observations) else empty_frame(OBSERVATION_COLUMNS))
+    events = (normalise_events([raw(cohort.events, "events")], m.events, ctx, patients)
+              if len(cohort.events) else empty_frame(EVENT_COLUMNS))
+    raise_structural(ctx, True)
+    return Loaded(patients=patients, observations=observations, events=events,
+                  collector=ctx.collector, source=cohort.source, synthetic=cohort.synthetic)
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy().astype(np.int64)
+        return decode(codes, list(series.cat.categories))
+    if isinstance(series.dtype, pd.StringDtype):
+        return series
+    return series.astype("str")
+
+
+def to_cohort(loaded: Loaded) -> Cohort:
+    """Drop helper columns and build the :class:`Cohort`."""
+
+    def clean(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        keep = [c for c in frame.columns if not str(c).startswith("_")]
+        out = frame[keep].reset_index(drop=True)
+        ordered = [c for c in columns if c in out.columns]
+        return out[ordered + [c for c in out.columns if c not in ordered]]
+
+    patients = clean(loaded.patients, tuple(PATIENT_COLUMNS))
+    observations = clean(loaded.observations, OBSERVATION_COLUMNS)
+    events = clean(loaded.events, EVENT_COLUMNS)
+    for frame, cols in ((patients, ("patient_id",)),
+                        (observations, ("patient_id", "analyte", "unit")),
+                        (events, ("patient_id", "event", "unit", "detail"))):
+        for c in cols:
+            if c in frame.columns:
+                frame[c] = _as_text(frame[c])
+    tally: dict[str, int] = {}
+    for p in loaded.collector.problems:
+        if p.severity == "warning":
+            tally[p.code] = tally.get(p.code, 0) + 1
+    notes = [f"data check: {n} warning(s) of kind {code!r} (see check_cohort)"
+             for code, n in sorted(tally.items())]
+    notes += [f"no {t} data: {MISSING_TABLE_EFFECT[t]}" for t in loaded.missing_tables]
+    file_rows = {}
+    for name, frame in (("patients", loaded.patients), ("observations", loaded.observations),
+                        ("events", loaded.events)):
+        if "_row" in frame.columns and "_src" in frame.columns:
+            file_rows[name] = pd.DataFrame({
+                "table": frame["_src"].array,
+                "row": frame["_row"].to_numpy(dtype=np.int64)})
+    exclusions = loaded.collector.exclusions()
+    implausible = exclusions[exclusions["reason"] == "out_of_range"]
+    if len(implausible):
+        per = implausible["analyte"].fillna("?").value_counts().sort_index()
+        notes.append(f"{len(implausible)} implausible value(s) excluded (set missing; "
+                     f"--implausible exclude): " + ", ".join(f"{a} {n}" for a, n in per.items()))
+    return Cohort(patients=patients, observations=observations, events=events,
+                  source=loaded.source, synthetic=loaded.synthetic, notes=notes,
+                  missing_tables=loaded.missing_tables, file_rows=file_rows,
+                  exclusions=exclusions)
+
+
+__all__ = ["ANALYTE_CODES", "Context", "Loaded", "empty_frame", "normalise_events",
+           "normalise_observations", "normalise_patients", "raise_structural",
+           "tables_from_cohort", "to_cohort"]

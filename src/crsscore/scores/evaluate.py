@@ -398,12 +398,31 @@ def _conversion(var: Variable, unit: str | None, given: bool) -> tuple[Any, str 
     return None, var.unit
 
 
-def _to_card_unit(var: Variable, canon: FloatArray) -> FloatArray:
-    """Canonical values in the card's unit for ``var``."""
-    if var.unit_kind is None or var.unit is None:
-        return canon
-    with np.errstate(over="ignore", invalid="ignore"):
-        return conversion_for(var.unit_kind, var.unit, column=var.name).invert(canon)
+def _snap(x: FloatArray) -> FloatArray:
+    """``x`` to 14 significant digits: a value converted from another unit lands on the number
+    the card's unit writes (2,000 ug/L typed as 4,494 pmol/L is 2000, not 2000.0000000000002),
+    so that a value on a cut-off gets the same band in every unit."""
+    a = np.abs(x)
+    ok = np.isfinite(x) & (a > 1e-200) & (a < 1e200)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(ok, 13.0 - np.floor(np.log10(np.where(ok, a, 1.0))), 0.0)
+    p = 10.0 ** np.abs(k)  # an integer over (or times) a power of ten: correctly rounded
+    out = np.where(k >= 0, np.round(x * p) / p, np.round(x / p) * p)
+    snapped: FloatArray = np.where(ok, out, x)
+    return snapped
+
+
+def _unit_groups(spec: Sequence[str | None], present: npt.NDArray[np.intp]
+                 ) -> list[tuple[str | None, npt.NDArray[np.intp]]]:
+    """The present values' rows grouped by the unit given with them (None: no unit)."""
+    if len(spec) <= 32:  # one patient: plain Python beats building pandas objects
+        units = [spec[int(i)] for i in present]
+        return [(u, present[np.array([v == u for v in units], dtype=bool)])
+                for u in dict.fromkeys(units)]
+    codes, uniques = pd.factorize(pd.Series(list(spec), dtype=object), use_na_sentinel=True)
+    groups = [(None if k < 0 else str(uniques[k]), present[codes[present] == k])
+              for k in range(-1, len(uniques))]
+    return [(u, rows) for u, rows in groups if rows.size]
 
 
 def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refuser: _Refuser,
@@ -415,16 +434,15 @@ def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refu
     groups: list[tuple[str | None, npt.NDArray[np.intp]]]
     if per_row:
         assert spec is not None and not isinstance(spec, str)
-        codes, uniques = pd.factorize(pd.Series(list(spec), dtype=object), use_na_sentinel=True)
-        groups = [(None if k < 0 else str(uniques[k]), present[codes[present] == k])
-                  for k in range(-1, len(uniques))]
-        groups = [(u, rows) for u, rows in groups if rows.size]
+        groups = _unit_groups(spec, present)
         shown = np.full(n, None, dtype=object)
         refuser.shown = shown
-        canon = np.full(n, np.nan)
+        cu = np.full(n, np.nan)
     else:
         groups = [(spec if isinstance(spec, str) else None, present)]
-        canon = x
+        cu = x
+    card_conv = (conversion_for(var.unit_kind, var.unit, column=var.name)
+                 if var.unit_kind is not None and var.unit is not None else None)
     phys = physiological_range(var) if physiology else None
     for unit, rows in groups:
         got = _conversion(var, unit, spec is not None)
@@ -432,20 +450,25 @@ def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refu
             refuser.refuse_unit(got, rows, per_row=per_row)
             continue
         conv, unit_shown = got
+        given = x[rows] if per_row else x
+        if conv is None or card_conv is None or conv == card_conv:
+            in_card = given  # given in the card's unit
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                in_card = _snap(card_conv.invert(conv.apply(given)))
         if per_row:
             shown[rows] = unit_shown
-            canon[rows] = conv.apply(x[rows]) if conv is not None else x[rows]
+            cu[rows] = in_card
         else:
             refuser.shown = unit_shown
-            canon = conv.apply(x) if conv is not None else x
+            cu = in_card
         if phys is not None:
             lo, hi = phys
-            c = canon[rows]
+            c = conv.apply(x[rows]) if conv is not None else x[rows]
             lo_u, hi_u = ((float(v) for v in conv.invert(np.array([lo, hi])))
                           if conv is not None else (lo, hi))
             refuser.refuse(~((c >= lo) & (c <= hi)), rows, _PHYSIOLOGY,
                            _with_unit(f"{_fmt(lo_u)} to {_fmt(hi_u)}", unit_shown))
-    cu = _to_card_unit(var, canon)
     if var.round_to is not None:
         cu = round_half_up(cu, var.round_to)
     ok = present[~refuser.refused[present]]

@@ -490,6 +490,15 @@ def _where(card: ScoreCard, inputs: CardInputs) -> dict[str, Where]:
     return out
 
 
+def _in_cohort(cohort: Cohort, problem: Problem) -> Problem:
+    """The problem with its row as in the file the table was read from (header = row 1), as
+    ``check`` names it; a cohort built in memory keeps the frame's index label."""
+    if problem.row is None or problem.table not in cohort.file_rows:
+        return problem
+    table, row = cohort.locate(problem.table, problem.row)
+    return replace(problem, table=table, row=row)
+
+
 def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None = None,
                  inputs: CardInputs | None = None) -> pd.DataFrame:
     """Score every patient of ``cohort`` with ``card``.
@@ -513,7 +522,8 @@ def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None 
     ev = evaluate_card(card, {str(name): col.to_numpy() for name, col in inputs.values.items()},
                        where=_where(card, inputs))
     if ev.problems:  # each value refused, named by its cohort row (and the score too large)
-        named = [replace(p, message=f"cannot compute score '{card.id}' ({name}): {p.message}")
+        named = [_in_cohort(cohort, replace(p, message=f"cannot compute score '{card.id}' "
+                                                       f"({name}): {p.message}"))
                  for name, e in ev.variables.items() for p in e.problems]
         raise CardInputError(named + ev.problems[len(named):])
     total = ev.total

@@ -533,7 +533,8 @@ def evaluate_variable(card: ScoreCard, var: Variable, values: npt.ArrayLike, *,
     if var.missing == "zero":
         pts = np.where(np.isnan(pts), 0.0, pts)
     return VariableEvaluation(
-        variable=var, value=value, band=idx, points=pts, problems=refuser.problems,
+        variable=var, value=value, band=idx, points=pts,
+        problems=sorted(refuser.problems, key=lambda p: -1 if p.row is None else p.row),
         refused=refuser.refused, missing=missing, no_band=no_band, outside_training=outside,
         tocilizumab_sensitive=variable_tocilizumab_sensitive(card, var))
 

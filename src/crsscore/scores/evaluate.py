@@ -24,6 +24,7 @@ never re-check a value.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
-from crsscore.errors import CardInputError, Problem, UnitError
+from crsscore.errors import CardInputError, Problem, ScoreCardError, UnitError
 from crsscore.scores.scorecard import ScoreCard, Variable
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
@@ -120,43 +121,40 @@ def round_half_up(x: FloatArray, decimals: int) -> FloatArray:
     return out
 
 
-def _band_index(var: Variable, x: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    """Which band (bands), category (categorical) or side of the threshold (binary: 0 below,
-    1 at or above) each value falls in; -1 where none (or missing, or ``linear``)."""
+def _conditions(var: Variable, x: npt.NDArray[Any]) -> list[BoolArray]:
+    """Per band (category, threshold side: below, at or above), where a value falls in it."""
     if var.kind == "categorical":
         vals = np.asarray(x, dtype=object)
-        idx = np.full(vals.shape, -1, dtype=np.int64)
-        for k, cat in enumerate(var.categories):
-            idx[(vals == cat.value) & (idx < 0)] = k
-        return idx
+        return [vals == cat.value for cat in var.categories]
     xf = np.asarray(x, dtype=np.float64)
     if var.kind == "binary":
-        thr = float(var.threshold)  # type: ignore[arg-type]
-        return np.where(np.isnan(xf), -1, np.where(xf >= thr, 1, 0)).astype(np.int64)
-    idx = np.full(xf.shape, -1, dtype=np.int64)
-    if var.kind == "linear":
-        return idx
+        above = xf >= float(var.threshold)  # type: ignore[arg-type]
+        return [~above & ~np.isnan(xf), above]
     t = _transform(xf, var.transform)
-    for k, band in enumerate(var.bands):
-        idx[band.contains(t) & (idx < 0)] = k
-    return idx
+    return [band.contains(t) for band in var.bands]
 
 
-def _points_of_index(var: Variable, idx: npt.NDArray[np.int64]) -> FloatArray:
-    table = ([c.points for c in var.categories] if var.kind == "categorical"
-             else [0.0, var.threshold_points] if var.kind == "binary"
-             else [b.points for b in var.bands])
-    lookup = np.array([*table, np.nan], dtype=np.float64)  # index -1: no points
-    out: FloatArray = lookup[idx]
+def _band_index(var: Variable, x: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Which band (category, threshold side: 0 below, 1 at or above) each value falls in, the
+    first that contains it; -1 where none (or missing, or ``linear``)."""
+    if var.kind == "linear":
+        return np.full(len(x), -1, dtype=np.int64)
+    conds = _conditions(var, x)
+    out: npt.NDArray[np.int64] = np.select(conds, np.arange(len(conds), dtype=np.int64), -1)
     return out
 
 
 def variable_points(var: Variable, x: FloatArray | npt.NDArray[np.object_]) -> FloatArray:
-    """Points (or log-odds contribution for ``linear``) of one variable, NaN where missing."""
+    """Points (or log-odds contribution for ``linear``) of one variable, NaN where missing
+    or in no band: the points of the band :func:`_band_index` finds."""
     if var.kind == "linear":
         t = _transform(np.asarray(x, dtype=np.float64), var.transform)
         return np.asarray((var.coefficient or 0.0) * t, dtype=np.float64)
-    return _points_of_index(var, _band_index(var, x))
+    table = ([c.points for c in var.categories] if var.kind == "categorical"
+             else [0.0, var.threshold_points] if var.kind == "binary"
+             else [b.points for b in var.bands])
+    out: FloatArray = np.select(_conditions(var, x), np.asarray(table, dtype=np.float64), np.nan)
+    return out
 
 
 _INVERSE = {"none": lambda b: b, "log10": lambda b: 10.0 ** b, "log2": lambda b: 2.0 ** b,
@@ -247,31 +245,52 @@ class VariableEvaluation:
     value
         The card-unit value after rounding, the one every rule saw (object array of the
         category for a categorical variable); NaN (None) where missing or refused.
-    band
-        Index of the band, category or threshold side (0 below, 1 at or above) that gave the
-        points, -1 where none; :meth:`band_labels` words it.
     points
         Points (the contribution to the linear predictor for ``linear``, the factor for a
         product score) after the ``requires`` gate and the ``missing`` policy; NaN where none.
     problems
         Located problems of the refused values (at most :data:`MAX_PROBLEMS`).
-    refused, missing, no_band, outside_training
-        Masks: a value refused (see ``problems``); no value given; a value accepted that no
-        band or category covers; a value outside the card's ``training_range``.
+    refused, missing
+        Masks: a value refused (see ``problems``); no value given.  :attr:`no_band` and
+        :attr:`outside_training` are the other two warning masks.
     tocilizumab_sensitive
         Whether tocilizumab distorts this variable (a warning wherever it was given after it).
     """
 
     variable: Variable
     value: npt.NDArray[Any]
-    band: npt.NDArray[np.int64]
     points: FloatArray
     problems: list[Problem]
     refused: BoolArray
     missing: BoolArray
-    no_band: BoolArray
-    outside_training: BoolArray
     tocilizumab_sensitive: bool
+
+    @functools.cached_property
+    def band(self) -> npt.NDArray[np.int64]:
+        """Index of the band, category or threshold side (0 below, 1 at or above) that gave
+        the points, -1 where none; :meth:`band_labels` words it."""
+        if self.variable.kind == "linear":
+            return np.full(len(self.points), -1, dtype=np.int64)
+        return _band_index(self.variable, self.value)
+
+    @property
+    def no_band(self) -> BoolArray:
+        """A value given and accepted that no band, category or threshold side covers
+        (``linear`` and product terms have none to miss)."""
+        if self.variable.kind == "linear":
+            return np.zeros(self.band.shape, dtype=bool)
+        out: BoolArray = (self.band < 0) & ~self.missing & ~self.refused
+        return out
+
+    @property
+    def outside_training(self) -> BoolArray:
+        """A value outside the card's ``training_range`` (the derivation data's)."""
+        rng = self.variable.training_range
+        if rng is None or self.variable.kind == "categorical":
+            return np.zeros(self.band.shape, dtype=bool)
+        x = np.asarray(self.value, dtype=np.float64)
+        out: BoolArray = ~np.isnan(x) & ((x < rng[0]) | (x > rng[1]))
+        return out
 
     def band_labels(self) -> npt.NDArray[np.object_]:
         """The band (category) of each value as a clinician reads it; None where none."""
@@ -351,18 +370,17 @@ class _Refuser:
     """
 
     def __init__(self, var: Variable, where: Where, wording: Wording, given: FloatArray) -> None:
-        self.var, self.where, self.wording, self.given = var, where, wording, given
+        self.where, self.wording, self.given = where, wording, given
         self.column = where.column or var.name
         self.refused = np.zeros(len(given), dtype=bool)
         self.shown: str | npt.NDArray[np.object_] | None = None
         self.problems: list[Problem] = []
 
-    def refuse(self, bad: BoolArray, rows: npt.NDArray[np.intp], check: _Check,
-               expected: str, **fill: str) -> npt.NDArray[np.intp]:
-        """Refuse ``rows[bad]``; return the rows still accepted."""
-        hit = rows[bad]
+    def refuse(self, bad: BoolArray, check: _Check, expected: str, **fill: str) -> None:
+        """Refuse the values where ``bad`` (a mask over all values)."""
+        hit = np.flatnonzero(bad)
         if not hit.size:
-            return rows
+            return
         self.refused[hit] = True
         message = (check.data if self.wording == "data" else check.calculator).format(**fill)
         for i in hit[:max(0, MAX_PROBLEMS - len(self.problems))]:
@@ -372,12 +390,12 @@ class _Refuser:
                 table=self.where.table, row=self.where.row(int(i)), column=self.column,
                 message=message, value=_with_unit(f"{self.given[int(i)]:g}", unit),
                 expected=expected, code="out_of_range"))
-        return rows[~bad]
 
-    def refuse_unit(self, problem: Problem, rows: npt.NDArray[np.intp], *, per_row: bool) -> None:
+    def refuse_unit(self, problem: Problem, rows: BoolArray, *, per_row: bool) -> None:
         """Refuse every value given in a unit that does not convert (one problem for them)."""
-        self.refused[rows] = True
-        row = self.where.row(int(rows[0])) if per_row and rows.size else None
+        hit = np.flatnonzero(rows)
+        self.refused[hit] = True
+        row = self.where.row(int(hit[0])) if per_row and hit.size else None
         self.problems.append(replace(problem, table=self.where.table, row=row, column=self.column))
 
 
@@ -398,40 +416,53 @@ def _conversion(var: Variable, unit: str | None, given: bool) -> tuple[Any, str 
     return None, var.unit
 
 
+_POW10: Final = 10.0 ** np.arange(0, 250)  # |k| <= 213 inside the range snapped
+
+
 def _snap(x: FloatArray) -> FloatArray:
-    """``x`` to 14 significant digits: a value converted from another unit lands on the number
-    the card's unit writes (2,000 ug/L typed as 4,494 pmol/L is 2000, not 2000.0000000000002),
-    so that a value on a cut-off gets the same band in every unit."""
+    """``x`` (just converted from another unit) to 14 significant digits.
+
+    Unit factors are decimals (2.247, 88.42, 9/5), so the same quantity written in two units
+    differs only by float error after conversion; at 14 digits (far finer than any assay) it
+    is the same number: 2,000 ug/L typed as 4,494 pmol/L is 2000, not 2000.0000000000002,
+    and a cut-off or a product score's threshold is decided alike in every unit.  An integer
+    divided (or multiplied) by an exact power of ten is correctly rounded, so the result is
+    the double nearest the 14-digit decimal.
+    """
     a = np.abs(x)
-    ok = np.isfinite(x) & (a > 1e-200) & (a < 1e200)
+    ok = (a > 1e-200) & (a < 1e200)  # NaN and infinities fail both
     with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(ok, 13.0 - np.floor(np.log10(np.where(ok, a, 1.0))), 0.0)
-    p = 10.0 ** np.abs(k)  # an integer over (or times) a power of ten: correctly rounded
-    out = np.where(k >= 0, np.round(x * p) / p, np.round(x / p) * p)
+        k = (13.0 - np.floor(np.log10(np.where(ok, a, 1.0)))).astype(np.int64)
+    up = k >= 0
+    if up.all():
+        out = np.round(x * _POW10[k]) / _POW10[k]
+    else:
+        p = _POW10[np.abs(k)]
+        out = np.where(up, np.round(x * p) / p, np.round(x / p) * p)
     snapped: FloatArray = np.where(ok, out, x)
     return snapped
 
 
-def _unit_groups(spec: Sequence[str | None], present: npt.NDArray[np.intp]
-                 ) -> list[tuple[str | None, npt.NDArray[np.intp]]]:
-    """The present values' rows grouped by the unit given with them (None: no unit)."""
+def _unit_groups(spec: Sequence[str | None], present: BoolArray
+                 ) -> list[tuple[str | None, BoolArray]]:
+    """Masks of the present values by the unit given with them (None: no unit)."""
     if len(spec) <= 32:  # one patient: plain Python beats building pandas objects
-        units = [spec[int(i)] for i in present]
-        return [(u, present[np.array([v == u for v in units], dtype=bool)])
-                for u in dict.fromkeys(units)]
+        units = np.array([None if u is None else str(u) for u in spec], dtype=object)
+        return [(u, present & (units == u) if u is not None else present & pd.isna(units))
+                for u in dict.fromkeys(units[present].tolist())]
     codes, uniques = pd.factorize(pd.Series(list(spec), dtype=object), use_na_sentinel=True)
-    groups = [(None if k < 0 else str(uniques[k]), present[codes[present] == k])
+    groups = [(None if k < 0 else str(uniques[k]), present & (codes == k))
               for k in range(-1, len(uniques))]
-    return [(u, rows) for u, rows in groups if rows.size]
+    return [(u, rows) for u, rows in groups if rows.any()]
 
 
 def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refuser: _Refuser,
              physiology: bool) -> FloatArray:
     """The card-unit value, rounded; values refused are NaN (and listed by ``refuser``)."""
     n = len(x)
-    present = np.flatnonzero(~np.isnan(x))
+    present = ~np.isnan(x)
     per_row = spec is not None and not isinstance(spec, str)
-    groups: list[tuple[str | None, npt.NDArray[np.intp]]]
+    groups: list[tuple[str | None, BoolArray]]
     if per_row:
         assert spec is not None and not isinstance(spec, str)
         groups = _unit_groups(spec, present)
@@ -464,25 +495,25 @@ def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refu
             cu = in_card
         if phys is not None:
             lo, hi = phys
-            c = conv.apply(x[rows]) if conv is not None else x[rows]
+            c = conv.apply(x) if conv is not None else x
             lo_u, hi_u = ((float(v) for v in conv.invert(np.array([lo, hi])))
                           if conv is not None else (lo, hi))
-            refuser.refuse(~((c >= lo) & (c <= hi)), rows, _PHYSIOLOGY,
+            refuser.refuse(rows & ~((c >= lo) & (c <= hi)), _PHYSIOLOGY,
                            _with_unit(f"{_fmt(lo_u)} to {_fmt(hi_u)}", unit_shown))
     if var.round_to is not None:
         cu = round_half_up(cu, var.round_to)
-    ok = present[~refuser.refused[present]]
+    ok = present & ~refuser.refused if refuser.refused.any() else present
     if var.plausible_range is not None:
         lo, hi = var.plausible_range
-        v = cu[ok]
-        ok = refuser.refuse(~((v >= lo) & (v <= hi)), ok, _PLAUSIBLE,
-                            _with_unit(f"{_fmt(lo)} to {_fmt(hi)}", var.unit))
+        bad = ok & ~((cu >= lo) & (cu <= hi))
+        refuser.refuse(bad, _PLAUSIBLE, _with_unit(f"{_fmt(lo)} to {_fmt(hi)}", var.unit))
+        ok = ok & ~bad
     positive = _needs_positive(card, var)
     if positive is not None:
         rule, why = positive
-        refuser.refuse(~(cu[ok] > 0), ok, rule, _with_unit("> 0", var.unit), why=why)
+        refuser.refuse(ok & ~(cu > 0), rule, _with_unit("> 0", var.unit), why=why)
     elif card.kind == "product":
-        refuser.refuse(cu[ok] < 0, ok, _NON_NEGATIVE, _with_unit(">= 0", var.unit))
+        refuser.refuse(ok & (cu < 0), _NON_NEGATIVE, _with_unit(">= 0", var.unit))
     if refuser.refused.any():
         cu = np.where(refuser.refused, np.nan, cu)
     return cu
@@ -504,9 +535,7 @@ def evaluate_variable(card: ScoreCard, var: Variable, values: npt.ArrayLike, *,
         missing = np.asarray(pd.isna(cats), dtype=bool)
         value: npt.NDArray[Any] = cats.copy()
         value[missing] = None
-        idx = _band_index(var, value)
-        own = _points_of_index(var, idx)
-        outside = np.zeros(n, dtype=bool)
+        own = variable_points(var, value)
     else:
         x = np.asarray(values, dtype=np.float64)
         n = len(x)
@@ -514,28 +543,19 @@ def evaluate_variable(card: ScoreCard, var: Variable, values: npt.ArrayLike, *,
         value = _numeric(card, var, x, unit, refuser, physiology)
         missing = np.isnan(x)
         if card.kind == "product":
-            idx = np.full(n, -1, dtype=np.int64)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 own = np.power(value, float(var.exponent))  # type: ignore[arg-type]
         else:
-            idx = _band_index(var, value)
-            own = (variable_points(var, value) if var.kind == "linear"
-                   else _points_of_index(var, idx))
-        if var.training_range is not None:
-            lo, hi = var.training_range
-            outside = ~np.isnan(value) & ((value < lo) | (value > hi))
-        else:
-            outside = np.zeros(n, dtype=bool)
-    no_band = np.isnan(own) & ~missing & ~refuser.refused
+            own = variable_points(var, value)
     pts = own
     if gate is not None:
         pts = np.where(np.isnan(gate), np.nan, np.where(gate > 0, pts, 0.0))
     if var.missing == "zero":
         pts = np.where(np.isnan(pts), 0.0, pts)
     return VariableEvaluation(
-        variable=var, value=value, band=idx, points=pts,
+        variable=var, value=value, points=pts,
         problems=sorted(refuser.problems, key=lambda p: -1 if p.row is None else p.row),
-        refused=refuser.refused, missing=missing, no_band=no_band, outside_training=outside,
+        refused=refuser.refused, missing=missing,
         tocilizumab_sensitive=variable_tocilizumab_sensitive(card, var))
 
 
@@ -641,8 +661,6 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
     raise :class:`~crsscore.errors.CardInputError` (a :class:`ScoreCardError`) listing each
     by row and column.
     """
-    from crsscore.errors import ScoreCardError
-
     units = units or {}
     missing_cols = [v.name for v in card.variables if v.name not in data.columns]
     if missing_cols:
@@ -670,8 +688,8 @@ def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | 
     if problems:
         raise CardInputError(problems)
     ev = evaluate_card(card, values, units={k: v for k, v in units.items() if k in values})
-    problems = list(ev.problems)
-    if on_missing == "error" and not problems:
+    ev.raise_problems()
+    if on_missing == "error":
         for var in card.variables:
             pts = ev.variables[var.name].points
             if np.isnan(pts).any():

@@ -27,7 +27,7 @@ from crsscore.data.simulate import simulate_cohort
 from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
 from crsscore.modeling.imputation import impute_chained
 from crsscore.modeling.points import categorise
-from crsscore.scores.scorecard import score_frame
+from crsscore.scores.evaluate import score_frame
 from crsscore.workflow import cohort_outcomes, derive
 
 

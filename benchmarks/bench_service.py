@@ -276,7 +276,7 @@ def main() -> None:
         return
 
     from crsscore.scores.builtin import get_builtin
-    from crsscore.scores.scorecard import score_frame
+    from crsscore.scores.evaluate import score_frame
     from crsscore.service.scoring import score_patient
 
     meas = get_builtin("m-easix")

@@ -90,6 +90,10 @@ class ScoreCardError(CrsscoreError):
     """A score card that fails validation or cannot score the given data."""
 
 
+class CardInputError(ScoreCardError, DataError):
+    """Values a score card cannot score; carries every located :class:`Problem`."""
+
+
 class CrsscoreWarning(UserWarning):
     """Base class of crsscore's warnings."""
 

@@ -541,8 +541,8 @@ def external_validation(cohort: Cohort, card: ScoreCard, *, outcomes: Outcomes |
     silently.  Cards without a probability map are validated for discrimination only (their
     total is the predictor), and updating then means fitting a probability to the total.
     """
+    from crsscore.scores.evaluate import score_frame
     from crsscore.scores.extract import card_inputs, score_cohort
-    from crsscore.scores.scorecard import score_frame
     from crsscore.validation.discrimination import auc as auc_fn
     from crsscore.validation.external import compare_updates, update_model, validate_predictions
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from crsscore.errors import LowEventsWarning, ModelError
 from crsscore.modeling.derivation import DerivationSettings, PointScoreModel
-from crsscore.scores.scorecard import ScoreCard, score_frame
+from crsscore.scores.evaluate import score_frame
+from crsscore.scores.scorecard import ScoreCard
 
 
 def _cohort(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

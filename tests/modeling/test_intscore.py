@@ -25,7 +25,7 @@ from crsscore.errors import DataError, ModelError, ScoreCardError
 from crsscore.modeling import intscore_core as core
 from crsscore.modeling.binarize import Binarizer
 from crsscore.modeling.intscore import IntegerScoreClassifier
-from crsscore.scores.scorecard import score_frame
+from crsscore.scores.evaluate import score_frame
 
 REF = Path(__file__).with_name("intscore_reference.json")
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "riskslim"

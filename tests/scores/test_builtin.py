@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from crsscore.errors import ScoreCardError
 from crsscore.scores.builtin import builtin_ids, builtin_scorecards, get_builtin
+from crsscore.scores.evaluate import score_frame
 from crsscore.scores.extract import resolve_landmark_day
-from crsscore.scores.scorecard import ScoreCard, score_frame
+from crsscore.scores.scorecard import ScoreCard
 from crsscore.units import ANALYTE_UNITS
 
 EXPECTED_IDS = {"easix", "easix-log2", "m-easix", "m-easix-log2", "s-easix", "s-easix-log2",

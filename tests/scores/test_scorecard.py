@@ -13,16 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsscore.errors import ScoreCardError
+from crsscore.scores.evaluate import round_half_up, score_frame, to_card_units, variable_points
 from crsscore.scores.scorecard import (
     Band,
     ScoreCard,
     Variable,
     load_scorecard,
-    round_half_up,
-    score_frame,
     scorecard_json_schema,
-    to_card_units,
-    variable_points,
 )
 
 

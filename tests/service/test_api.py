@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from crsscore.scores.scorecard import ScoreCard, score_frame
+from crsscore.scores.evaluate import score_frame
+from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.main import create_app
 
 BODY = {"values": {"crp": {"value": 45, "unit": "mg/L"}, "ferritin": {"value": 1500, "unit": "ug/L"},

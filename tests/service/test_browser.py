@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crsscore.scores.scorecard import ScoreCard, score_frame
+from crsscore.scores.evaluate import score_frame
+from crsscore.scores.scorecard import ScoreCard
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crsscore.scores.scorecard import ScoreCard, score_frame
+from crsscore.scores.evaluate import score_frame
+from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.scoring import (
     InputError,
     parse_batch_csv,

@@ -4,7 +4,7 @@
 canonical unit, taken from ``cohort.observations`` by the variable's day window and aggregate
 (or from ``cohort.patients`` for patient-level variables), and records for every patient and
 variable why a value is missing.  :func:`score_cohort` scores every patient with
-:func:`~crsscore.scores.scorecard.score_frame` and adds per-patient warnings.  Patients
+:func:`~crsscore.scores.evaluate.evaluate_card` and adds per-patient warnings.  Patients
 without a score's inputs are kept (total NaN) and counted, never dropped.
 
 Window conventions (documented here once, used by every card):
@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -59,6 +59,7 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES, NAMED_LANDMARKS, PATIENT_COLUMNS
 from crsscore.errors import (
+    CardInputError,
     CrsscoreWarning,
     DataError,
     Problem,
@@ -66,13 +67,15 @@ from crsscore.errors import (
     TocilizumabWarning,
     UnitError,
 )
-from crsscore.scores.scorecard import ScoreCard, Variable, round_half_up, score_frame, to_card_units
+from crsscore.scores.evaluate import (
+    CYTOKINES,
+    TOCILIZUMAB_SENSITIVE,
+    Where,
+    evaluate_card,
+    tocilizumab_sensitive,
+)
+from crsscore.scores.scorecard import ScoreCard, Variable
 from crsscore.units import ANALYTE_UNITS, canonical_unit, conversion_for
-
-#: Analytes whose values tocilizumab distorts (CRP falls, IL-6 rises) whatever the clinical course.
-TOCILIZUMAB_SENSITIVE: Final = frozenset({"crp", "il6"})
-#: Further analytes checked when a card sets ``uses_cytokines_after_tocilizumab_warning``.
-CYTOKINES: Final = frozenset({"il6", "ifng", "il10", "mcp1"})
 
 #: Reason codes in :attr:`CardInputs.missing`.
 MISSING_REASONS: Final[dict[str, str]] = {
@@ -454,8 +457,8 @@ def tocilizumab_flags(cohort: Cohort, card_inputs: CardInputs) -> pd.DataFrame:
             earliest = day.groupby(pid.to_numpy()).min()
             first = earliest.reindex(ids)
             given = first.notna()
-    checked = set(TOCILIZUMAB_SENSITIVE) | (set(CYTOKINES) if card_inputs.cytokine_warning else set())
-    names = [v for v, a in card_inputs.analytes.items() if a is not None and a in checked]
+    names = [v for v, a in card_inputs.analytes.items()
+             if tocilizumab_sensitive(a, cytokines=card_inputs.cytokine_warning)]
     flags = pd.DataFrame(False, index=ids, columns=names, dtype=bool)
     for v in names:
         last = card_inputs.last_days[v]
@@ -473,39 +476,27 @@ def tocilizumab_flags(cohort: Cohort, card_inputs: CardInputs) -> pd.DataFrame:
 
 # --- scoring ----------------------------------------------------------------------------
 
-def _range_problems(card: ScoreCard, inputs: CardInputs) -> list[Problem]:
-    """Implausible or non-positive inputs, named by their cohort row (before score_frame)."""
-    problems: list[Problem] = []
+def _where(card: ScoreCard, inputs: CardInputs) -> dict[str, Where]:
+    """Each variable's values located in the cohort: observations or patients row, analyte."""
+    out: dict[str, Where] = {}
+    positions = np.arange(inputs.n_patients, dtype=np.int64)
     for var in card.variables:
-        if var.kind == "categorical" or var.name not in inputs.values:
+        if var.name not in inputs.rows:
             continue
-        raw = inputs.values[var.name].to_numpy(dtype=np.float64)
-        x = to_card_units(var, raw)
-        if var.round_to is not None:
-            x = round_half_up(x, var.round_to)
-        bad = np.zeros(x.shape, dtype=bool)
-        expected = ""
-        if var.plausible_range is not None:
-            lo, hi = var.plausible_range
-            bad |= ~np.isnan(x) & ((x < lo) | (x > hi))
-            expected = f"{lo:g} to {hi:g} {var.unit or ''}".strip()
-        needs_pos = (card.kind == "product" and (float(var.exponent or 0.0) < 0
-                                                 or card.product_transform != "none")) or (
-            var.transform != "none" and var.kind in ("bands", "linear"))
-        if needs_pos:
-            bad |= ~np.isnan(x) & (x <= 0)
-            expected = (expected + " and " if expected else "") + "> 0"
-        elif card.kind == "product":
-            bad |= ~np.isnan(x) & (x < 0)
-            expected = (expected + " and " if expected else "") + ">= 0"
-        for i in np.flatnonzero(bad)[:20]:
-            row = int(inputs.rows[var.name].iloc[i])
-            table = "observations" if inputs.analytes.get(var.name) else "patients"
-            problems.append(Problem(
-                table=table, row=row if row >= 0 else i, column=var.analyte_code,
-                message=f"cannot compute score '{card.id}' ({var.name}): value impossible for it",
-                value=f"{x[i]:g} {var.unit or ''}".strip(), expected=expected, code="out_of_range"))
-    return problems
+        rows = inputs.rows[var.name].to_numpy(dtype=np.int64)
+        table = "observations" if inputs.analytes.get(var.name) else "patients"
+        out[var.name] = Where(table=table, column=var.analyte_code,
+                              rows=np.where(rows >= 0, rows, positions))
+    return out
+
+
+def _in_cohort(cohort: Cohort, problem: Problem) -> Problem:
+    """The problem with its row as in the file the table was read from (header = row 1), as
+    ``check`` names it; a cohort built in memory keeps the frame's index label."""
+    if problem.row is None or problem.table not in cohort.file_rows:
+        return problem
+    table, row = cohort.locate(problem.table, problem.row)
+    return replace(problem, table=table, row=row)
 
 
 def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None = None,
@@ -519,23 +510,24 @@ def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None 
 
     Emits one :class:`~crsscore.errors.TocilizumabWarning` when any patient's CRP/IL-6 input
     was measured on or after tocilizumab, and one :class:`~crsscore.errors.CrsscoreWarning`
-    counting unscored patients.  Raises :class:`~crsscore.errors.ScoreCardError` naming the
-    cohort row and column when an input is impossible (platelets 0, negative LDH).
+    counting unscored patients.  Raises :class:`~crsscore.errors.CardInputError` (a
+    :class:`~crsscore.errors.ScoreCardError` carrying every located problem) naming the cohort
+    row and column when an input is impossible (platelets 0, negative LDH).
     ``inputs`` reuses a :class:`CardInputs` already built for this card and cohort.
     """
     if inputs is None:
         inputs = card_inputs(card, cohort, landmark_day=landmark_day)
     elif inputs.card_id != card.id:
         raise ScoreCardError(f"inputs were built for score card '{inputs.card_id}', not '{card.id}'")
-    problems = _range_problems(card, inputs)
-    if problems:
-        shown = "\n".join(str(p) for p in problems[:20])
-        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise ScoreCardError(shown + more)
-    frame = inputs.values.reset_index(drop=True)
-    scored = score_frame(card, frame)
-    total = scored["total"].to_numpy(dtype=np.float64)
-    notes: list[list[str]] = [[] for _ in range(len(frame))]
+    ev = evaluate_card(card, {str(name): col.to_numpy() for name, col in inputs.values.items()},
+                       where=_where(card, inputs))
+    if ev.problems:  # each value refused, named by its cohort row (and the score too large)
+        named = [_in_cohort(cohort, replace(p, message=f"cannot compute score '{card.id}' "
+                                                       f"({name}): {p.message}"))
+                 for name, e in ev.variables.items() for p in e.problems]
+        raise CardInputError(named + ev.problems[len(named):])
+    total = ev.total
+    notes: list[list[str]] = [[] for _ in range(inputs.n_patients)]
 
     unscored = np.isnan(total)
     pos = {pid: i for i, pid in enumerate(inputs.values.index)}
@@ -550,11 +542,10 @@ def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None 
             notes[i].append(f"{names} measured on or after tocilizumab")
 
     for var in card.variables:
-        if var.training_range is None or var.kind == "categorical":
+        if var.training_range is None:
             continue
-        x = to_card_units(var, inputs.values[var.name].to_numpy(dtype=np.float64))
         lo, hi = var.training_range
-        for j in np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi))):
+        for j in np.flatnonzero(ev.variables[var.name].outside_training):
             notes[int(j)].append(f"{var.name} outside the derivation range {lo:g}-{hi:g} {var.unit or ''}".rstrip())
 
     n_flag = int((flags["flagged"].to_numpy(dtype=bool) & ~unscored).sum())
@@ -571,11 +562,11 @@ def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None 
             f"score '{card.id}': {int(unscored.sum())} of {inputs.n_patients} patient(s) not "
             f"scored (missing inputs: {listed}); they are kept with total NaN"), stacklevel=2)
 
-    risk = [g if isinstance(g, str) else None for g in scored["risk_group"]]
+    risk = [g if isinstance(g, str) else None for g in ev.risk_group]
     return pd.DataFrame({
         "patient_id": inputs.values.index.to_numpy(),
         "total": total,
-        "probability": scored["probability"].to_numpy(dtype=np.float64),
+        "probability": ev.probability,
         "risk_group": pd.Series(risk, dtype=object),
         "warnings": ["; ".join(n) for n in notes],
     })

@@ -14,24 +14,24 @@ Two kinds of score are supported:
 ``product``
     A formula ``prod(value_i ** exponent_i)``, optionally log-transformed (EASIX family).
 
-Inputs to :func:`score_frame` are in each variable's *canonical* unit (the unit a landmark
-table carries); the card converts them to its own unit before applying cut-points, so a
-card written with CRP in mg/dL is never fed mg/L by mistake.
+A card is evaluated on values by :mod:`crsscore.scores.evaluate` (the one home of its
+rules: units, rounding, ranges, bands, points); inputs are in each variable's *canonical*
+unit (the unit a landmark table carries) unless a unit is named, and are converted to the
+card's own unit before cut-points apply, so a card written with CRP in mg/dL is never fed
+mg/L by mistake.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from crsscore.errors import Problem, ScoreCardError, UnitError
-from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
+from crsscore.errors import ScoreCardError
+from crsscore.units import ANALYTE_UNITS, normalise_unit
 
 SCHEMA_VERSION = "1.1"
 
@@ -301,224 +301,6 @@ class ScoreCard(CardFile):
         raise KeyError(name)
 
 
-def _transform(x: npt.NDArray[np.float64], how: str) -> npt.NDArray[np.float64]:
-    if how == "none":
-        return x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if how == "log10":
-            return np.log10(x)
-        if how == "log2":
-            return np.log2(x)
-        return np.log(x)
-
-
-def _expit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
-
-
-def to_card_units(var: Variable, values: npt.ArrayLike, unit: str | None = None) -> npt.NDArray[np.float64]:
-    """Convert values given in ``unit`` (default: canonical) to the card's unit for ``var``."""
-    x = np.asarray(values, dtype=np.float64)
-    if var.unit_kind is None or var.unit is None:
-        return x
-    src = unit if unit is not None else next(iter(ANALYTE_UNITS[var.unit_kind]))
-    canon = conversion_for(var.unit_kind, src, column=var.name).apply(x)
-    return conversion_for(var.unit_kind, var.unit, column=var.name).invert(canon)
-
-
-def round_half_up(x: npt.NDArray[np.float64], decimals: int) -> npt.NDArray[np.float64]:
-    """Round half away from zero for positive values (38.85 -> 38.9), NaN kept.
-
-    A relative tolerance of 1e-9 absorbs binary representation error (38.85 is stored as
-    38.8499999...), so the result matches rounding the decimal number a clinician wrote.
-    """
-    f = 10.0 ** decimals
-    scaled = x * f
-    out: npt.NDArray[np.float64] = np.floor(scaled + 0.5 + 1e-9 * np.maximum(1.0, np.abs(scaled))) / f
-    return out
-
-
-def variable_points(var: Variable, x: npt.NDArray[np.float64] | npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
-    """Points (or log-odds contribution for ``linear``) of one variable, NaN where missing."""
-    if var.kind == "categorical":
-        vals = np.asarray(x, dtype=object)
-        out = np.full(vals.shape, np.nan)
-        for cat in var.categories:
-            out[vals == cat.value] = cat.points
-        return out
-    xf = np.asarray(x, dtype=np.float64)
-    if var.kind == "linear":
-        t = _transform(xf, var.transform)
-        return np.asarray((var.coefficient or 0.0) * t, dtype=np.float64)
-    if var.kind == "binary":
-        thr = float(var.threshold)  # type: ignore[arg-type]
-        out = np.where(xf >= thr, var.threshold_points, 0.0)
-        return np.where(np.isnan(xf), np.nan, out)
-    t = _transform(xf, var.transform) if var.transform != "none" else xf
-    out = np.full(xf.shape, np.nan)
-    for band in var.bands:
-        hit = band.contains(t) & np.isnan(out)
-        out[hit] = band.points
-    return out
-
-
-def score_frame(card: ScoreCard, data: pd.DataFrame, *, units: dict[str, str] | None = None,
-                on_missing: Literal["nan", "error"] = "nan") -> pd.DataFrame:
-    """Score every row of ``data`` (one row per patient; one column per card variable).
-
-    Numeric columns are taken to be in canonical units unless ``units`` names another unit
-    for a column.  Returns one column of points per variable (``pts_<name>``), ``total``,
-    ``probability`` (NaN when the card has none) and ``risk_group``.  Rows with a missing
-    input get NaN totals (or raise, with ``on_missing='error'``) unless the variable's
-    ``missing`` policy is ``zero``; values outside a variable's plausible range raise
-    :class:`ScoreCardError` naming the row and column.
-    """
-    units = units or {}
-    missing_cols = [v.name for v in card.variables if v.name not in data.columns]
-    if missing_cols:
-        raise ScoreCardError(
-            f"score card '{card.id}' needs column(s) {', '.join(missing_cols)}; "
-            f"got {', '.join(map(str, data.columns)) or 'none'}")
-    n = len(data)
-    out = pd.DataFrame(index=data.index)
-    problems: list[Problem] = []
-    total = np.zeros(n) if card.kind == "points" else np.ones(n)
-    log2_total = np.zeros(n)  # product cards: the same product in log space (no under/overflow)
-    for var in card.variables:
-        col = data[var.name]
-        if var.kind == "categorical":
-            raw: npt.NDArray[Any] = col.astype(object).where(col.notna(), None).to_numpy()
-            pts = variable_points(var, raw)
-        else:
-            try:
-                xnum = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-            except (ValueError, TypeError):
-                bad = pd.to_numeric(col, errors="coerce").isna() & col.notna()
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ScoreCardError(f"row {data.index[i]}, column '{var.name}': not a number "
-                                     f"({col.iloc[i]!r})") from None
-            try:
-                x = to_card_units(var, xnum, units.get(var.name))
-            except UnitError as exc:
-                raise ScoreCardError(str(exc)) from None
-            if var.round_to is not None:
-                x = round_half_up(x, var.round_to)
-            if var.plausible_range is not None:
-                lo, hi = var.plausible_range
-                bad_idx = np.flatnonzero(~np.isnan(x) & ((x < lo) | (x > hi)))
-                for i in bad_idx[:20]:
-                    problems.append(Problem(table="input", row=int(i), column=var.name,
-                                            message="value outside the plausible range",
-                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
-                                            expected=f"{lo:g} to {hi:g} {var.unit or ''}".strip(),
-                                            code="out_of_range"))
-            if var.transform != "none" and var.kind in ("bands", "linear"):
-                nonpos = np.flatnonzero(~np.isnan(x) & (x <= 0))
-                for i in nonpos[:20]:
-                    problems.append(Problem(table="input", row=int(i), column=var.name,
-                                            message=f"{var.transform} needs a positive value",
-                                            value=f"{x[i]:g}", expected="> 0", code="out_of_range"))
-            if card.kind == "product" and (float(var.exponent or 0.0) < 0
-                                           or card.product_transform != "none"):
-                nonpos = np.flatnonzero(~np.isnan(x) & (x <= 0))
-                why = ("it divides the score" if float(var.exponent or 0.0) < 0
-                       else f"the score is {card.product_transform}-transformed")
-                for i in nonpos[:20]:
-                    problems.append(Problem(table="input", row=int(i), column=var.name,
-                                            message=f"needs a positive value ({why})",
-                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
-                                            expected="> 0", code="out_of_range"))
-            if card.kind == "product":
-                expo = float(var.exponent)  # type: ignore[arg-type]
-                for i in np.flatnonzero(~np.isnan(x) & (x < 0))[:20]:
-                    problems.append(Problem(table="input", row=int(i), column=var.name,
-                                            message="a product score needs values >= 0",
-                                            value=f"{x[i]:g} {var.unit or ''}".strip(),
-                                            expected=">= 0", code="out_of_range"))
-                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                    pts = np.power(x, expo)
-                    safe = np.where(x > 0, x, 1.0)
-                    log2_total += np.where(np.isnan(x), np.nan,
-                                           np.where(x > 0, expo * np.log2(safe), -np.inf))
-            else:
-                pts = variable_points(var, x)
-        if var.requires is not None:
-            gate = out[f"pts_{var.requires}"].to_numpy(dtype=np.float64)
-            pts = np.where(np.isnan(gate), np.nan, np.where(gate > 0, pts, 0.0))
-        if var.missing == "zero":
-            pts = np.where(np.isnan(pts), 0.0, pts)
-        elif on_missing == "error" and np.isnan(pts).any():
-            i = int(np.flatnonzero(np.isnan(pts))[0])
-            problems.append(Problem(table="input", row=i, column=var.name,
-                                    message="missing value, or no band covers it", code="missing"))
-        out[f"pts_{var.name}"] = pts
-        with np.errstate(invalid="ignore", over="ignore"):  # product: see _finish_product
-            total = total + pts if card.kind == "points" else total * pts
-    if problems:
-        raise ScoreCardError("\n".join(str(p) for p in problems))
-    if card.kind == "product":
-        total = _finish_product(card, total, log2_total)
-    else:
-        total = total + card.intercept if any(v.kind == "linear" for v in card.variables) else total
-    out["total"] = total
-    out["probability"] = probability_from_total(card, total)
-    # object dtype on purpose: pandas would otherwise copy a million group names into an
-    # Arrow string array (a third of the time of scoring a million patients)
-    out["risk_group"] = pd.Series(risk_group_from_total(card, total), index=out.index, dtype=object)
-    return out
-
-
-def _finish_product(card: ScoreCard, direct: npt.NDArray[np.float64],
-                    log2_total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The product score, transformed; exact products where representable, else from logs.
-
-    The plain product keeps published cut-offs exact (467 x 1 / 100 is 4.67, not
-    4.670000000000001); when it under- or overflows (tiny or huge inputs), the log-space sum
-    gives the log-transformed score, and an untransformed score too large for a float is
-    refused rather than returned as infinity.
-    """
-    exact = np.isfinite(direct) & ((direct > 0) | np.isneginf(log2_total))
-    if card.product_transform == "none":
-        with np.errstate(over="ignore"):
-            raw = np.where(exact, direct, np.exp2(log2_total))
-        bad = np.flatnonzero(np.isinf(raw))
-        if len(bad):
-            raise ScoreCardError("\n".join(
-                str(Problem(table="input", row=int(i), column=None, code="out_of_range",
-                            message=f"score '{card.id}' is too large to represent; check the "
-                                    "inputs' units")) for i in bad[:20]))
-        return raw
-    with np.errstate(divide="ignore", invalid="ignore"):
-        from_direct = _transform(direct, card.product_transform)
-    scale = {"log2": 1.0, "log10": math.log10(2.0), "ln": math.log(2.0)}[card.product_transform]
-    return np.where(exact & (direct > 0), from_direct, log2_total * scale)
-
-
-def probability_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    pm = card.probability
-    if pm.kind == "logistic":
-        return _expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
-    if pm.kind == "table" and pm.table:
-        tab = dict(pm.table)
-        return np.array([tab.get(float(t), math.nan) for t in total], dtype=np.float64)
-    return np.full(total.shape, np.nan)
-
-
-def risk_group_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
-    out = np.full(total.shape, None, dtype=object)
-    free = ~np.isnan(total)
-    for g in card.risk_groups:
-        hit = free.copy()
-        if g.min_total is not None:
-            hit &= total >= g.min_total
-        if g.max_total is not None:
-            hit &= total <= g.max_total
-        out[hit] = g.name
-        free &= ~hit  # the first group that matches wins
-    return out
-
-
 def load_scorecard(path: str | Path) -> ScoreCard:
     return ScoreCard.from_json(path)
 
@@ -529,7 +311,7 @@ def scorecard_json_schema() -> dict[str, Any]:
 
 __all__ = [
     "SCHEMA_VERSION", "Band", "Category", "Performance", "ProbabilityMap", "Provenance",
-    "RiskGroup", "SampleSizeVerdict", "ScoreCard", "Variable", "load_scorecard", "round_half_up", "score_frame",
-    "scorecard_json_schema", "to_card_units", "variable_points",
+    "RiskGroup", "SampleSizeVerdict", "ScoreCard", "Variable", "load_scorecard",
+    "scorecard_json_schema",
 ]
 

@@ -1,12 +1,12 @@
-"""Scoring for the service: unit checking, range checking and warnings around ``score_frame``.
+"""The calculator's HTTP side: values as sent (JSON, a form, a CSV or JSON file) to a card's
+evaluation, and its result to the response.
 
-The arithmetic is always :func:`crsscore.scores.scorecard.score_frame`; this module only turns
-values-with-units into the canonical one-column-per-variable frame it expects, refuses values
-that cannot be right (unknown unit, outside physiology or the card's plausible range, not
-positive where a logarithm or a product needs it) and collects warnings (missing input,
-outside the training range, measured after tocilizumab).
-
-Problems are collected over the whole input and raised once as :class:`InputError`.
+Every rule of the card (units, rounding, ranges, positivity, bands, points, tocilizumab
+sensitivity) is :func:`crsscore.scores.evaluate.evaluate_card`'s; this module only parses
+cells into numbers and categories with their units, maps the evaluation's located problems to
+:class:`InputProblem` (raised together as :class:`InputError`) and its warning masks to the
+warnings a clinician reads (missing input, outside the training range, measured after
+tocilizumab, no band).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -26,16 +26,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
-from crsscore.errors import CrsscoreError, ScoreCardError, UnitError
-from crsscore.scores.scorecard import ScoreCard, Variable, round_half_up, score_frame, to_card_units
+from crsscore.errors import CrsscoreError, Problem
+from crsscore.scores.evaluate import (
+    CardEvaluation,
+    evaluate_card,
+    physiological_range,
+    to_card_units,
+    variable_tocilizumab_sensitive,
+)
+from crsscore.scores.scorecard import ScoreCard, Variable
 from crsscore.service.schemas import ScoreResult, ScoreWarning, VariableResult
-from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
+from crsscore.units import ANALYTE_UNITS, normalise_unit
 
-#: Analytes whose measured value tocilizumab changes regardless of the clinical course.
-TOCILIZUMAB_SENSITIVE = frozenset({"crp", "il6"})
-#: Cytokines flagged too when a card sets ``uses_cytokines_after_tocilizumab_warning``.
-OTHER_CYTOKINES = frozenset({"ifng", "il10", "mcp1"})
 #: The cells of one input column: a list (JSON, one patient) or a text Series (CSV).
 Cells = Sequence[object] | pd.Series
 _NA_TEXT = pa.array(["", "na", "nan", "n/a"])
@@ -80,14 +82,14 @@ class MaskWarning:
     rows: npt.NDArray[np.bool_]
 
 
-@dataclass
-class Prepared:
-    """Inputs checked and converted: ``frame`` is in canonical units for ``score_frame``."""
+@dataclass(frozen=True)
+class Evaluated:
+    """A card evaluated on the values sent: the evaluation, each value's unit as shown, and
+    every warning with the rows it applies to."""
 
-    frame: pd.DataFrame
-    card_values: dict[str, npt.NDArray[Any]]
+    evaluation: CardEvaluation
     units: dict[str, list[str | None]]
-    warnings: list[MaskWarning] = field(default_factory=list)
+    warnings: list[MaskWarning]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -101,18 +103,6 @@ def accepted_units(var: Variable) -> list[str]:
     return [var.unit] if var.unit else []
 
 
-def physiological_range(var: Variable) -> tuple[float, float] | None:
-    """Physiologically possible values in the *canonical* unit, if crsscore knows them."""
-    col = PATIENT_COLUMNS.get(var.name)
-    if var.source == "patient" and col is not None and col.low is not None and col.high is not None:
-        return (float(col.low), float(col.high))
-    for code in (var.unit_kind, var.name):
-        if code is not None and code in ANALYTES:
-            a = ANALYTES[code]
-            return (a.low, a.high)
-    return None
-
-
 def physiological_range_card_units(var: Variable) -> tuple[float, float] | None:
     rng = physiological_range(var)
     if rng is None:
@@ -121,15 +111,8 @@ def physiological_range_card_units(var: Variable) -> tuple[float, float] | None:
     return (float(lo), float(hi))
 
 
-def _tocilizumab_sensitive_variable(card: ScoreCard, var: Variable) -> bool:
-    """CRP and IL-6 always; the other cytokines when the card asks for the warning."""
-    code = var.unit_kind or var.name
-    return code in TOCILIZUMAB_SENSITIVE or (
-        card.uses_cytokines_after_tocilizumab_warning and code in OTHER_CYTOKINES)
-
-
 def tocilizumab_sensitive(card: ScoreCard) -> bool:
-    return any(_tocilizumab_sensitive_variable(card, v) for v in card.variables)
+    return any(variable_tocilizumab_sensitive(card, v) for v in card.variables)
 
 
 def card_label(card: ScoreCard) -> str:
@@ -182,13 +165,6 @@ def _to_float(raw: object) -> float | str | None:
     except ValueError:
         return "a number"
     return f if math.isfinite(f) else "a finite number"
-
-
-def _missing(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    if values.dtype.kind == "f":
-        out: npt.NDArray[np.bool_] = np.isnan(values)
-        return out
-    return np.array([v is None for v in values], dtype=bool)
 
 
 def _parse_text_column(col: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
@@ -244,92 +220,6 @@ def _parse_numbers(raw: Cells) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.
     return num, bad
 
 
-def _numeric_column(card: ScoreCard, var: Variable, raw: Cells,
-                    units: Sequence[str | None], problems: list[InputProblem], single: bool
-                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    n = len(raw)
-    canon = np.full(n, np.nan)
-    card_unit_vals = np.full(n, np.nan)
-
-    def row_of(i: int) -> int | None:
-        return None if single else i
-
-    def report(mask: npt.NDArray[np.bool_], message: str, code: str, expected: str | None,
-               rows: npt.NDArray[np.intp]) -> None:
-        for j in np.flatnonzero(mask)[:MAX_PROBLEMS]:
-            problems.append(InputProblem(var.name, "value", message, code, expected,
-                                         row_of(int(rows[j]))))
-
-    x_all, not_number = _parse_numbers(raw)
-    for i in np.flatnonzero(not_number)[:MAX_PROBLEMS]:
-        reason = _to_float(raw.iloc[int(i)] if isinstance(raw, pd.Series) else raw[int(i)])
-        problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
-                                     "not_a_number", str(reason), row_of(int(i))))
-    if n <= _SMALL:
-        uniques_small = list(dict.fromkeys(u for u in units if u is not None))
-        codes = np.array([-1 if u is None else uniques_small.index(u) for u in units])
-        uniques: Sequence[object] = uniques_small
-    else:
-        codes, index = pd.factorize(pd.Series(list(units), dtype=object), use_na_sentinel=True)
-        uniques = list(index)
-    phys = physiological_range(var)
-    needs_positive = (var.transform != "none" and var.kind in ("bands", "linear")) or (
-        card.kind == "product" and (
-            (var.exponent is not None and var.exponent < 0) or card.product_transform != "none"))
-    for k, unit in [(-1, None), *enumerate(uniques)]:
-        rows = np.flatnonzero((codes == k) & ~np.isnan(x_all))
-        if rows.size == 0:
-            continue
-        x = x_all[rows]
-        if var.unit_kind is not None:
-            try:
-                conv = conversion_for(var.unit_kind, unit, column=var.name)
-            except UnitError as exc:
-                p = exc.problems[0]
-                problems.append(InputProblem(var.name, "unit", f"{var.label}: {p.message}",
-                                             p.code, p.expected, row_of(int(rows[0]))))
-                continue
-            c = conv.apply(x)
-            shown_unit: str | None = normalise_unit(str(unit))
-        else:
-            if unit is not None and str(unit).strip() != "" and (
-                    var.unit is None or normalise_unit(str(unit)) != normalise_unit(var.unit)):
-                problems.append(InputProblem(var.name, "unit", f"{var.label}: unexpected unit",
-                                             "unknown_unit", var.unit or "no unit",
-                                             row_of(int(rows[0]))))
-                continue
-            conv = None
-            c = x
-            shown_unit = var.unit
-        with np.errstate(over="ignore", invalid="ignore"):
-            cu = to_card_units(var, c)
-        bad_any = np.zeros(rows.size, dtype=bool)
-        if phys is not None:
-            lo, hi = phys
-            bad = ~((c >= lo) & (c <= hi))
-            lo_u, hi_u = ((float(v) for v in conv.invert(np.array([lo, hi])))
-                          if conv is not None else (lo, hi))
-            report(bad, f"{var.label}: outside the physiologically possible range "
-                   "(a typing error or the wrong unit?)", "out_of_range",
-                   _range_text(lo_u, hi_u, shown_unit), rows)
-            bad_any |= bad
-        if var.plausible_range is not None:
-            lo, hi = var.plausible_range
-            bad = ~((cu >= lo) & (cu <= hi)) & ~bad_any
-            report(bad, f"{var.label}: outside the range this score accepts", "out_of_range",
-                   _range_text(lo, hi, var.unit), rows)
-            bad_any |= bad
-        if needs_positive:
-            bad = ~(cu > 0) & ~bad_any
-            report(bad, f"{var.label}: must be greater than 0 for this score", "out_of_range",
-                   f"> 0 {var.unit or ''}".strip(), rows)
-            bad_any |= bad
-        ok = ~bad_any
-        canon[rows[ok]] = c[ok]
-        card_unit_vals[rows[ok]] = cu[ok]
-    return canon, card_unit_vals
-
-
 def _category_column(var: Variable, raw: Cells, problems: list[InputProblem],
                      single: bool) -> npt.NDArray[np.object_]:
     allowed = [c.value for c in var.categories]
@@ -351,10 +241,20 @@ def _category_column(var: Variable, raw: Cells, problems: list[InputProblem],
     return out
 
 
-def prepare(card: ScoreCard, columns: Mapping[str, Cells],
-            units: Mapping[str, Sequence[str | None]], n: int, *, single: bool,
-            after_tocilizumab: Sequence[bool] | None = None) -> Prepared:
-    """Check and convert raw inputs (one sequence of ``n`` cells per variable)."""
+def _input_problem(card: ScoreCard, p: Problem, single: bool) -> InputProblem:
+    """An evaluation's located problem as the calculator words it (after the label)."""
+    if p.column is None:  # the whole score (too large to represent)
+        return InputProblem("", "value", p.message, p.code, p.expected, None if single else p.row)
+    label = card.variable(p.column).label
+    return InputProblem(p.column, "unit" if p.code.endswith("unit") else "value",
+                        f"{label}: {p.message}", p.code, p.expected, None if single else p.row)
+
+
+def evaluate(card: ScoreCard, columns: Mapping[str, Cells],
+             units: Mapping[str, Sequence[str | None]], n: int, *, single: bool,
+             after_tocilizumab: Sequence[bool] | None = None) -> Evaluated:
+    """Parse raw inputs (one sequence of ``n`` cells per variable, with their units) and
+    evaluate the card on them; every problem is raised together as :class:`InputError`."""
     problems: list[InputProblem] = []
     known = set(card.input_names)
     for name in columns:
@@ -362,121 +262,63 @@ def prepare(card: ScoreCard, columns: Mapping[str, Cells],
             problems.append(InputProblem(name, "name", f"'{name}' is not an input of score card "
                                          f"'{card.id}'", "unknown_variable",
                                          "one of " + ", ".join(card.input_names)))
-    data: dict[str, npt.NDArray[Any]] = {}
-    card_values: dict[str, npt.NDArray[Any]] = {}
+    values: dict[str, npt.NDArray[Any]] = {}
+    unit_cells: dict[str, Sequence[str | None]] = {}
     shown_units: dict[str, list[str | None]] = {}
     for var in card.variables:
         raw = columns.get(var.name, [None] * n)
         u = list(units.get(var.name, [None] * n))
         if is_numeric(var):
-            canon, cu = _numeric_column(card, var, raw, u, problems, single)
-            data[var.name] = canon
-            card_values[var.name] = cu
+            values[var.name], not_number = _parse_numbers(raw)
+            for i in np.flatnonzero(not_number)[:MAX_PROBLEMS]:
+                reason = _to_float(raw.iloc[int(i)] if isinstance(raw, pd.Series) else raw[int(i)])
+                problems.append(InputProblem(var.name, "value", f"{var.label}: not a number",
+                                             "not_a_number", str(reason), None if single else int(i)))
+            unit_cells[var.name] = u
             shown = {x: (normalise_unit(x) if x else var.unit) if var.unit_kind is not None
                      else var.unit for x in set(u)}
             shown_units[var.name] = [shown[x] for x in u]
         else:
-            cats = _category_column(var, raw, problems, single)
-            data[var.name] = cats
-            card_values[var.name] = cats
+            values[var.name] = _category_column(var, raw, problems, single)
             shown_units[var.name] = [None] * n
+    ev = evaluate_card(card, values, units=unit_cells, physiology=True, wording="calculator")
+    problems.extend(_input_problem(card, p, single) for p in ev.problems)
     if problems:
         raise InputError(problems)
-    frame = pd.DataFrame(data)  # float64 arrays stay float64, categories stay object
-    warnings: list[MaskWarning] = []
     toci = np.asarray(list(after_tocilizumab) if after_tocilizumab is not None else [False] * n,
                       dtype=bool)
+    return Evaluated(ev, shown_units, _warnings(card, ev, toci))
+
+
+def _warnings(card: ScoreCard, ev: CardEvaluation, after_tocilizumab: npt.NDArray[np.bool_]
+              ) -> list[MaskWarning]:
+    """The evaluation's warning masks, worded, with the rows each applies to (none empty)."""
+    out: list[MaskWarning] = []
     for var in card.variables:
-        vals = card_values[var.name]
-        missing = _missing(vals)
+        e = ev.variables[var.name]
         msg = (f"{var.label}: missing, counted as 0 points" if var.missing == "zero"
                else f"{var.label}: missing; the total cannot be computed without it")
-        warnings.append(MaskWarning("missing", var.name, msg, missing))
-        if var.training_range is not None and is_numeric(var):
+        out.append(MaskWarning("missing", var.name, msg, e.missing))
+        if var.training_range is not None:
             lo, hi = var.training_range
-            x = np.asarray(vals, dtype=np.float64)
-            warnings.append(MaskWarning(
+            out.append(MaskWarning(
                 "out_of_training_range", var.name,
                 f"{var.label} is outside the range seen when the score was derived "
                 f"({_range_text(lo, hi, var.unit)}): the prediction is an extrapolation",
-                ~np.isnan(x) & ((x < lo) | (x > hi))))
-        if _tocilizumab_sensitive_variable(card, var):
-            warnings.append(MaskWarning(
+                e.outside_training))
+        if e.tocilizumab_sensitive:
+            out.append(MaskWarning(
                 "after_tocilizumab", var.name,
                 f"{var.label} was measured after tocilizumab, which lowers CRP and raises "
-                "IL-6 whatever the clinical course: the score is not valid", ~missing & toci))
-    return Prepared(frame, card_values, shown_units, warnings)
-
-
-def run_card(card: ScoreCard, prepared: Prepared) -> pd.DataFrame:
-    """``score_frame`` on checked inputs; its own refusals become :class:`InputError`."""
-    try:
-        return score_frame(card, prepared.frame)
-    except ScoreCardError as exc:
-        raise InputError([InputProblem("", "value", str(exc), "invalid")]) from None
-
-
-_INVERSE = {"none": lambda b: b, "log10": lambda b: 10.0 ** b, "log2": lambda b: 2.0 ** b,
-            "ln": math.exp}
-
-
-def _band_text(var: Variable, lower: float | None, upper: float | None,
-               lower_inclusive: bool, upper_inclusive: bool) -> str:
-    """A band in the card's unit, as a clinician reads it (">= 3 to < 10", "< 75")."""
-    inv = _INVERSE[var.transform]
-    lo = None if lower is None else _fmt(float(inv(lower)))
-    hi = None if upper is None else _fmt(float(inv(upper)))
-    lo_text = None if lo is None else (">= " if lower_inclusive else "> ") + lo
-    hi_text = None if hi is None else ("<= " if upper_inclusive else "< ") + hi
-    if lo_text and hi_text:
-        return f"{lo_text} to {hi_text}"
-    return lo_text or hi_text or "any value"
-
-
-def _band_label(var: Variable, x: object) -> str | None:
-    """The band (or category) a card-unit value falls in, decided exactly as its points are:
-    after the card's ``round_to`` rounding (102.0 F = 38.89 C counts as 38.9 C: ">= 38.9")."""
-    if var.kind == "categorical":
-        for c in var.categories:
-            if c.value == x:
-                return c.label or c.value
-        return None
-    if x is None or var.kind == "linear":
-        return None
-    xf = float(x)  # type: ignore[arg-type]
-    if math.isnan(xf):
-        return None
-    if var.round_to is not None:
-        xf = float(round_half_up(np.array([xf]), var.round_to)[0])
-    if var.kind == "binary":
-        thr = float(var.threshold or 0.0)
-        return f">= {_fmt(thr)}" if xf >= thr else f"< {_fmt(thr)}"
-    t = np.array([xf])
-    if var.transform != "none":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = {"log10": np.log10, "log2": np.log2, "ln": np.log}[var.transform](t)
-    for band in var.bands:
-        if bool(band.contains(t)[0]):
-            return band.label or _band_text(var, band.lower, band.upper, band.lower_inclusive,
-                                            band.upper_inclusive)
-    return None
-
-
-def all_warnings(card: ScoreCard, prepared: Prepared, scored: pd.DataFrame
-                 ) -> list[MaskWarning]:
-    """Every warning with the rows it applies to."""
-    out = [w for w in prepared.warnings if w.rows.any()]
+                "IL-6 whatever the clinical course: the score is not valid",
+                ~e.missing & after_tocilizumab))
     for var in card.variables:
-        missing = _missing(prepared.card_values[var.name])
-        no_band = np.isnan(scored[f"pts_{var.name}"].to_numpy(dtype=np.float64)) & ~missing
-        if no_band.any():
-            out.append(MaskWarning("no_band", var.name,
-                                   f"{var.label}: no band of the score covers this value", no_band))
-    total = scored["total"].to_numpy(dtype=np.float64)
-    if np.isinf(total).any():
-        out.append(MaskWarning("not_finite", None, "the total is not a finite number",
-                               np.isinf(total)))
-    return out
+        out.append(MaskWarning("no_band", var.name,
+                               f"{var.label}: no band of the score covers this value",
+                               ev.variables[var.name].no_band))
+    out.append(MaskWarning("not_finite", None, "the total is not a finite number",
+                           np.isinf(ev.total)))
+    return [w for w in out if w.rows.any()]
 
 
 def check_json_types(card: ScoreCard, values: Mapping[str, tuple[object, str | None]]) -> None:
@@ -503,33 +345,33 @@ def score_patient(card: ScoreCard, values: Mapping[str, tuple[object, str | None
     """Score one patient given ``{variable: (value, unit)}``."""
     columns = {k: [v[0]] for k, v in values.items()}
     units = {k: [v[1]] for k, v in values.items()}
-    prepared = prepare(card, columns, units, 1, single=True,
-                       after_tocilizumab=[after_tocilizumab])
-    scored = run_card(card, prepared)
+    got = evaluate(card, columns, units, 1, single=True, after_tocilizumab=[after_tocilizumab])
+    ev = got.evaluation
     warnings = [ScoreWarning(code=w.code, variable=w.variable, message=w.message)
-                for w in all_warnings(card, prepared, scored) if w.rows[0]]
+                for w in got.warnings if w.rows[0]]
     variables = []
     for var in card.variables:
         entered = values.get(var.name, (None, None))[0]
-        cu = prepared.card_values[var.name][0]
+        e = ev.variables[var.name]
+        cu = e.value[0]
         variables.append(VariableResult(
             name=var.name, label=var.label,
             value=_entered_number(entered) if is_numeric(var) else (
                 None if entered is None else str(entered)),
-            unit=prepared.units[var.name][0] if var.name in values else None,
+            unit=got.units[var.name][0] if var.name in values else None,
             value_card_unit=_finite(cu) if is_numeric(var) else cu,
             card_unit=var.unit,
-            points=_finite(scored[f"pts_{var.name}"].iloc[0]),
-            band=_band_label(var, cu)))
-    total = _finite(scored["total"].iloc[0])
-    rg = scored["risk_group"].iloc[0]
+            points=_finite(e.points[0]),
+            band=e.band_labels()[0]))
+    total = _finite(ev.total[0])
+    rg = ev.risk_group[0]
     if card.provenance.synthetic_data:
         warnings.append(ScoreWarning(code="synthetic", variable=None, message=card_label(card)))
     return ScoreResult(
         card_id=card.id, card_name=card.name, card_version=card.version, kind=card.kind,
         outcome=card.outcome, synthetic=card.provenance.synthetic_data, label=card_label(card),
         variables=variables, total=total,
-        probability=_finite(scored["probability"].iloc[0]) if total is not None else None,
+        probability=_finite(ev.probability[0]) if total is not None else None,
         risk_group=str(rg) if rg is not None and total is not None and not pd.isna(rg) else None,
         complete=all(v.points is not None for v in variables) and total is not None,
         warnings=warnings)
@@ -663,19 +505,17 @@ def _warning_text(warnings: list[MaskWarning], n: int) -> npt.NDArray[np.object_
 def score_batch(card: ScoreCard, batch: BatchInput) -> pd.DataFrame:
     """Score every row; the result has ``id`` (if given), ``pts_*``, total, probability,
     risk group and warnings."""
-    prepared = prepare(card, batch.columns, batch.units, batch.n, single=False,
-                       after_tocilizumab=batch.after_tocilizumab)
-    scored = run_card(card, prepared)
+    got = evaluate(card, batch.columns, batch.units, batch.n, single=False,
+                   after_tocilizumab=batch.after_tocilizumab)
+    ev = got.evaluation
     out = pd.DataFrame(index=range(batch.n))
     if batch.ids is not None:
         out["id"] = batch.ids
     for var in card.variables:
-        out[f"pts_{var.name}"] = scored[f"pts_{var.name}"].to_numpy()
-    total = scored["total"].to_numpy(dtype=np.float64)
-    finite = np.isfinite(total)
-    out["total"] = np.where(finite, total, np.nan)
-    out["probability"] = np.where(finite, scored["probability"].to_numpy(dtype=np.float64), np.nan)
-    rg = scored["risk_group"].to_numpy(dtype=object)
-    out["risk_group"] = [g if ok else None for g, ok in zip(rg, finite, strict=True)]
-    out["warnings"] = _warning_text(all_warnings(card, prepared, scored), batch.n)
+        out[f"pts_{var.name}"] = ev.variables[var.name].points
+    finite = np.isfinite(ev.total)
+    out["total"] = np.where(finite, ev.total, np.nan)
+    out["probability"] = np.where(finite, ev.probability, np.nan)
+    out["risk_group"] = [g if ok else None for g, ok in zip(ev.risk_group, finite, strict=True)]
+    out["warnings"] = _warning_text(got.warnings, batch.n)
     return out

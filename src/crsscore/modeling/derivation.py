@@ -41,6 +41,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore import __version__
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import (
     ConvergenceWarning,
     CrsscoreError,
@@ -56,7 +58,7 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic, ml_fit_stacked
+from crsscore.modeling.logistic import LogisticFit, fit_logistic, ml_fit_stacked
 from crsscore.modeling.points import (
     PointsScale,
     RiskGroupSummary,
@@ -82,9 +84,7 @@ from crsscore.scores.scorecard import (
     Variable,
 )
 
-FloatArray = npt.NDArray[np.float64]
 _T = TypeVar("_T")
-IntArray = npt.NDArray[np.int_]
 Method = Literal["auto", "ml", "firth"]
 Select = Literal["backward", "lasso", "none"]
 

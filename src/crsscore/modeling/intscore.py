@@ -45,10 +45,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, ModelError, Problem, ScoreCardError
 from crsscore.modeling import intscore_core as core
 from crsscore.modeling import intscore_mip as mip
@@ -62,8 +63,6 @@ from crsscore.scores.scorecard import (
     Variable,
 )
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 FeatureKey = str | int
 
 METHOD = ("learned integer points: beam search on the logistic loss, diverse pool by swaps, "

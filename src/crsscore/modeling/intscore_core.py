@@ -29,12 +29,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import numpy.typing as npt
-from scipy.special import expit
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray, IntArray
 
 _S_MIN = 1e-8  # smallest multiplier reciprocal (slope) allowed
 _RAW_LIMIT = 4_000_000  # batch sizes (elements) for batched fits

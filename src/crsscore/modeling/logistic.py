@@ -22,13 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
-from scipy import linalg, optimize, special, stats
+from numpy.typing import ArrayLike
+from scipy import linalg, optimize, stats
 
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray
 from crsscore.errors import ConvergenceWarning, ModelError, SeparationWarning
-
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from crsscore.modeling._newton import (
+    _information,
+    _loglik,
+    _newton_ml,
+    firth_newton,
+    penalised_loglik,
+)
 
 #: A fitted linear predictor beyond this magnitude (probability below 4.5e-5) makes
 #: :func:`fit_logistic` run the exact linear-programming check for separation.  A large linear
@@ -37,17 +43,6 @@ LP_CHECK = 10.0
 #: ... as does a final Newton step longer than this (the fit stopped on the log-likelihood
 #: change while a coefficient still moves: the signature of a diverging estimate).
 STEP_CHECK = 1e-4
-
-
-def expit(eta: FloatArray) -> FloatArray:
-    """Inverse logit, numerically stable for large |eta|."""
-    out: FloatArray = special.expit(eta)
-    return out
-
-
-def _loglik(eta: FloatArray, y: FloatArray, w: FloatArray) -> float:
-    """Bernoulli log-likelihood sum(w * (y * eta - log(1 + exp(eta))))."""
-    return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
 
 
 @dataclass(frozen=True)
@@ -257,52 +252,6 @@ def _check_rank(D: FloatArray, pnames: list[str]) -> None:
 # fitting
 
 
-def _newton_ml(
-    D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, max_iter: int, tol: float,
-    offset: FloatArray | None = None, fixed: BoolArray | None = None,
-) -> tuple[FloatArray, bool, int]:
-    """Newton-Raphson with step-halving on the log-likelihood; ``fixed`` entries are held."""
-    beta = beta0.copy()
-    off = np.zeros(D.shape[0]) if offset is None else offset
-    free = np.ones(D.shape[1], dtype=bool) if fixed is None else ~fixed
-    eta = D @ beta + off
-    ll = _loglik(eta, y, w)
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - it is returned
-        p = expit(eta)
-        score = D[:, free].T @ (w * (y - p))
-        Df = D[:, free]
-        info = Df.T @ (Df * (w * p * (1.0 - p))[:, None])
-        try:
-            step = np.linalg.solve(info, score)
-        except np.linalg.LinAlgError:
-            step = np.asarray(np.linalg.lstsq(info, score, rcond=None)[0], dtype=np.float64)
-        full = np.zeros_like(beta)
-        full[free] = step
-        factor = 1.0
-        for _ in range(30):
-            cand = beta + factor * full
-            eta_c = D @ cand + off
-            ll_c = _loglik(eta_c, y, w)
-            if ll_c >= ll - 1e-12 * (abs(ll) + 1.0):
-                break
-            factor /= 2.0
-        beta, eta = cand, eta_c
-        change = abs(ll_c - ll) / (abs(ll_c) + 0.1)
-        ll = ll_c
-        if np.max(np.abs(factor * full)) < max(tol, 1e-12) * 1e2 or change < tol:
-            converged = True
-            break
-    return beta, converged, it
-
-
-def _information(D: FloatArray, w: FloatArray, beta: FloatArray) -> FloatArray:
-    p = expit(D @ beta)
-    out: FloatArray = D.T @ (D * (w * p * (1.0 - p))[:, None])
-    return out
-
-
 def separation_direction(D: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray | None:
     """A direction of recession of the log-likelihood, or None when the MLE exists.
 
@@ -414,8 +363,6 @@ def fit_logistic(
     """
     D, ya, w, pnames = check_inputs(X, y, names=names, weights=weights, intercept=intercept)
     if firth:
-        from crsscore.modeling.firth import firth_newton, penalised_loglik
-
         beta0 = np.zeros(D.shape[1])
         beta, converged, n_iter = firth_newton(D, ya, w, beta0, max_iter=max_iter, tol=tol)
         if not converged:

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError, SeparationWarning
 from crsscore.modeling.firth import profile_ci
-from crsscore.modeling.logistic import FloatArray, fit_logistic
+from crsscore.modeling.logistic import fit_logistic
 
 Transform = str | float | int | Callable[[FloatArray], FloatArray] | None
 

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from crsscore._numeric import expit
 from crsscore.errors import Problem, ScoreCardError, UnitError
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
 
@@ -312,11 +313,6 @@ def _transform(x: npt.NDArray[np.float64], how: str) -> npt.NDArray[np.float64]:
         return np.log(x)
 
 
-def _expit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
-
-
 def to_card_units(var: Variable, values: npt.ArrayLike, unit: str | None = None) -> npt.NDArray[np.float64]:
     """Convert values given in ``unit`` (default: canonical) to the card's unit for ``var``."""
     x = np.asarray(values, dtype=np.float64)
@@ -498,7 +494,7 @@ def _finish_product(card: ScoreCard, direct: npt.NDArray[np.float64],
 def probability_from_total(card: ScoreCard, total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     pm = card.probability
     if pm.kind == "logistic":
-        return _expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
+        return expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
     if pm.kind == "table" and pm.table:
         tab = dict(pm.table)
         return np.array([tab.get(float(t), math.nan) for t in total], dtype=np.float64)

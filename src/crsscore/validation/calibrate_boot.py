@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
 from crsscore.validation.bootstrap import (
     FitFn,
@@ -48,14 +50,8 @@ from crsscore.validation.calibration import LOWESS_FRAC
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = ["BootstrapCalibration", "calibrate_bootstrap", "smooth_at"]
-
-
-def _expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
 
 
 def smooth_at(prob: FloatArray, y: FloatArray, grid: FloatArray, *, frac: float = LOWESS_FRAC) -> FloatArray:
@@ -157,8 +153,8 @@ def _calib_chunk(fit_fn: FitFn, X: Any, y: FloatArray, ids: Sequence[int], *, se
             if err is not None:
                 fails.append(err)
                 continue
-            cal_train = smooth_at(_expit(lp_train), y[train], predy, frac=frac)
-            cal_test = smooth_at(_expit(lp_test), y, predy, frac=frac)
+            cal_train = smooth_at(expit(lp_train), y[train], predy, frac=frac)
+            cal_test = smooth_at(expit(lp_test), y, predy, frac=frac)
             out[r] = cal_train - cal_test
         return out, fails
 
@@ -208,7 +204,7 @@ def calibrate_bootstrap(
         lp_orig = np.asarray(lp, dtype=np.float64).reshape(-1)
         if lp_orig.shape[0] != ya.shape[0] or not np.all(np.isfinite(lp_orig)):
             raise ModelError(f"lp must hold {ya.shape[0]} finite values, one per patient")
-    pred = _expit(lp_orig)
+    pred = expit(lp_orig)
     lo, hi = np.quantile(pred, [0.01, 0.99])
     if not hi > lo:
         raise ModelError("the predictions are (nearly) constant: no calibration curve can be drawn")

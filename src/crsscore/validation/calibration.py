@@ -36,6 +36,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from crsscore._types import FloatArray
 from crsscore.errors import DataError, ModelError, Problem
 from crsscore.validation.discrimination import (
     IntervalEstimate,
@@ -47,7 +48,6 @@ from crsscore.validation.discrimination import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "HL_CAVEAT",

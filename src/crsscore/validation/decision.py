@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import DataError, Problem
 from crsscore.validation.calibration import fit_logistic
 from crsscore.validation.discrimination import as_outcome, as_scores
@@ -35,7 +37,6 @@ from crsscore.validation.discrimination import as_outcome, as_scores
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = ["DEFAULT_THRESHOLDS", "DecisionCurve", "as_probability", "decision_curve"]
 
@@ -56,7 +57,7 @@ def as_probability(y: ArrayLike, x: ArrayLike) -> FloatArray:
     xx = as_scores(x, yy.size, name="x")
     fit = fit_logistic(np.column_stack([np.ones(yy.size), xx]), yy)
     eta = fit.params[0] + fit.params[1] * xx
-    return np.asarray(1.0 / (1.0 + np.exp(-eta)), dtype=np.float64)
+    return expit(eta)
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int_]
 
 __all__ = [
     "AUCResult",

@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.data.persondays import PersonDays
 from crsscore.modeling.dynamic import (
     DynamicModel,
@@ -39,11 +41,7 @@ from crsscore.modeling.dynamic import (
     single_thread_blas,
 )
 from crsscore.modeling.univariable import auc
-from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix, expit
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix
 
 METRICS: Final = ("auc", "calibration_intercept", "calibration_slope", "brier")
 #: Display names of the models in the validation tables.

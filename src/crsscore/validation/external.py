@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import stats
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, Problem
 from crsscore.validation.calibration import (
     CalibrationCurve,
@@ -57,8 +59,6 @@ from crsscore.validation.discrimination import AUCResult, as_outcome, as_scores,
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int_]
 
 __all__ = [
     "ExternalValidation",
@@ -84,10 +84,6 @@ class MetricCI:
     ci_high: float
     ci_method: str
     ideal: float | None
-
-
-def _sigmoid(x: FloatArray) -> FloatArray:
-    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +308,7 @@ class UpdatedModel:
 
     def predict_proba(self, lp: ArrayLike) -> FloatArray:
         """Updated risk for new patients' original ``lp``."""
-        return _sigmoid(self.transform(lp))
+        return expit(self.transform(lp))
 
     def summary(self) -> str:
         if self.method == "refit":
@@ -358,12 +354,12 @@ def update_model(
     nan = float("nan")
     if method == "original":
         ll = float(np.sum(yy * x - np.logaddexp(0.0, x)))
-        return UpdatedModel(method, 0.0, 1.0, 0.0, 0.0, x, _sigmoid(x), ll, 0, n, events)
+        return UpdatedModel(method, 0.0, 1.0, 0.0, 0.0, x, expit(x), ll, 0, n, events)
     if method == "intercept":
         fit = fit_logistic(np.ones((n, 1)), yy, offset=x)
         new = fit.params[0] + x
         return UpdatedModel(method, float(fit.params[0]), 1.0, float(fit.se[0]), 0.0, new,
-                            _sigmoid(new), fit.loglik, 1, n, events)
+                            expit(new), fit.loglik, 1, n, events)
     if method == "logistic":
         if np.ptp(x) == 0:
             raise DataError([Problem(table="lp", message="all linear predictors are equal: "
@@ -371,7 +367,7 @@ def update_model(
         fit = fit_logistic(np.column_stack([np.ones(n), x]), yy)
         new = fit.params[0] + fit.params[1] * x
         return UpdatedModel(method, float(fit.params[0]), float(fit.params[1]), float(fit.se[0]),
-                            float(fit.se[1]), new, _sigmoid(new), fit.loglik, 2, n, events)
+                            float(fit.se[1]), new, expit(new), fit.loglik, 2, n, events)
     # refit
     if refit is None or not callable(refit):
         raise ValueError("method 'refit' needs a 'refit' function: y -> refitted linear predictor")
@@ -382,7 +378,7 @@ def update_model(
         )
     new = as_scores(refit(yy.copy()), n, name="refit(y)")
     ll = float(np.sum(yy * new - np.logaddexp(0.0, new)))
-    return UpdatedModel(method, nan, nan, nan, nan, new, _sigmoid(new), ll, refit_parameters,
+    return UpdatedModel(method, nan, nan, nan, nan, new, expit(new), ll, refit_parameters,
                         n, events)
 
 

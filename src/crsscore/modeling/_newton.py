@@ -70,8 +70,10 @@ def _newton_ml(
     return beta, converged, it
 
 
-def _information(D: FloatArray, w: FloatArray, beta: FloatArray) -> FloatArray:
-    p = expit(D @ beta)
+def _information(D: FloatArray, w: FloatArray, beta: FloatArray,
+                 offset: FloatArray | None = None) -> FloatArray:
+    eta = D @ beta if offset is None else D @ beta + offset
+    p = expit(eta)
     out: FloatArray = D.T @ (D * (w * p * (1.0 - p))[:, None])
     return out
 

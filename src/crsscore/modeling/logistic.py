@@ -218,7 +218,9 @@ def check_inputs(
     used = w > 0
     const = [c for j, c in enumerate(cols) if np.ptp(Xa[used, j]) == 0]
     if const and (intercept or Xa.shape[1] > 1):
-        raise ModelError(f"constant column(s) (no variation among the rows used): {', '.join(const)}")
+        raise ModelError(
+            f"constant column(s) (no variation among the rows used, a singular design): {', '.join(const)}"
+        )
     if intercept:
         D = np.column_stack([np.ones(Xa.shape[0]), Xa])
         pnames = ["Intercept", *cols]
@@ -309,12 +311,13 @@ def _separation_1d(D: FloatArray, y: FloatArray) -> FloatArray | None:
     return None
 
 
-def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> bool:
+def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray,
+                            offset: FloatArray | None = None) -> bool:
     """Whether a converged ML fit may sit on a diverging path: some used row has a large linear
     predictor, or one more Newton step would still move a coefficient (ML converges
     quadratically, so at a true maximum that step is negligible)."""
     used = w > 0
-    eta = D @ beta
+    eta = D @ beta if offset is None else D @ beta + offset
     if float(np.max(np.abs(eta[used]))) > LP_CHECK:
         return True
     p = expit(eta)
@@ -336,6 +339,8 @@ def fit_logistic(
     intercept: bool = True,
     max_iter: int = 50,
     tol: float = 1e-10,
+    offset: ArrayLike | None = None,
+    strict: bool = False,
 ) -> LogisticFit:
     """Fit a binary logistic regression by maximum likelihood or Firth's penalised likelihood.
 
@@ -348,10 +353,17 @@ def fit_logistic(
     firth : Firth's bias-reduced estimate (Jeffreys-prior penalty), finite under separation.
     intercept : add an intercept column (first coefficient).
     max_iter, tol : Newton iteration limit and relative log-likelihood change for convergence.
+    offset : (n,) known part of the linear predictor, ``logit P = offset + X b`` (maximum
+        likelihood only), as R ``glm(..., offset = )``: recalibration of a frozen model's
+        linear predictor.  ``loglik_null`` is then that of the intercept and the offset
+        (R's null deviance), and ``predict_lp`` leaves the offset out.
+    strict : raise :class:`ModelError` where the estimates do not exist (separation) or the
+        iteration did not converge, instead of warning and returning them.
 
     Raises
     ------
-    ModelError : zero events or non-events, missing values, constant or collinear columns.
+    ModelError : zero events or non-events, missing values, constant or collinear columns;
+        with ``strict``, separation or no convergence.
 
     Warns
     -----
@@ -362,14 +374,15 @@ def fit_logistic(
     ConvergenceWarning : the iteration did not converge for another reason.
     """
     D, ya, w, pnames = check_inputs(X, y, names=names, weights=weights, intercept=intercept)
+    off = _check_offset(offset, ya.shape[0])
+    if firth and off is not None:
+        raise ModelError("an offset is supported for maximum likelihood fits only (firth=False)")
     if firth:
         beta0 = np.zeros(D.shape[1])
         beta, converged, n_iter = firth_newton(D, ya, w, beta0, max_iter=max_iter, tol=tol)
         if not converged:
-            warnings.warn(
-                f"Firth logistic regression did not converge in {max_iter} iterations",
-                ConvergenceWarning, stacklevel=2,
-            )
+            _warn_or_raise(f"Firth logistic regression did not converge in {max_iter} iterations",
+                           ConvergenceWarning, strict)
         info = _information(D, w, beta)
         cov = _safe_inverse(info, pnames)
         ll = _loglik(D @ beta, ya, w)
@@ -384,35 +397,60 @@ def fit_logistic(
     if intercept:
         ybar = float(np.sum(w * ya) / np.sum(w))
         beta0[0] = math.log(ybar / (1.0 - ybar))
-    beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol)
+    beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol, offset=off)
     direction = None
-    if not converged or _needs_separation_check(D, ya, w, beta):
+    if not converged or _needs_separation_check(D, ya, w, beta, off):
         direction = separation_direction(D, ya, w)
     separation = direction is not None
     if direction is not None:
         margin = np.where(ya == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
         rows = int(np.sum((w > 0) & (margin > 1e-9 * float(np.max(np.abs(margin))))))
         moving = [pnames[j] for j in np.flatnonzero(direction) if not (intercept and j == 0)]
-        warnings.warn(
+        _warn_or_raise(
             f"separation: {rows} row(s) have fitted probability 0 or 1 in the limit and the "
             f"estimates for {', '.join(moving or pnames)} diverge (maximum likelihood estimates "
             "do not exist); use firth=True or remove/merge the separating variable",
-            SeparationWarning, stacklevel=2,
+            SeparationWarning, strict,
         )
     elif not converged:
-        warnings.warn(
-            f"logistic regression did not converge in {max_iter} iterations",
-            ConvergenceWarning, stacklevel=2,
-        )
-    info = _information(D, w, beta)
+        _warn_or_raise(f"logistic regression did not converge in {max_iter} iterations",
+                       ConvergenceWarning, strict)
+    info = _information(D, w, beta, off)
     cov = _safe_inverse(info, pnames)
-    ll = _loglik(D @ beta, ya, w)
+    ll = _loglik(D @ beta if off is None else D @ beta + off, ya, w)
+    ll0 = (_null_loglik(ya, w, intercept) if off is None
+           else _null_loglik_offset(ya, w, off, intercept, max_iter, tol))
     return LogisticFit(
         coef=beta, se=np.sqrt(np.abs(np.diag(cov))), cov=cov, loglik=ll, loglik_penalised=ll,
-        loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
+        loglik_null=ll0, n=float(w.sum()),
         events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="ml",
         names=tuple(pnames), intercept=intercept, separation=separation,
     )
+
+
+def _check_offset(offset: ArrayLike | None, n: int) -> FloatArray | None:
+    if offset is None:
+        return None
+    off = np.asarray(offset, dtype=np.float64).reshape(-1)
+    if off.shape[0] != n or not np.all(np.isfinite(off)):
+        raise ModelError(f"offset must be finite and one per row ({n} rows); got {off.shape[0]} values")
+    return off
+
+
+def _warn_or_raise(message: str, category: type[Warning], strict: bool) -> None:
+    if strict:
+        raise ModelError(message)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _null_loglik_offset(y: FloatArray, w: FloatArray, offset: FloatArray, intercept: bool,
+                        max_iter: int, tol: float) -> float:
+    """Log-likelihood of the intercept and the offset alone (the offset alone without one)."""
+    if not intercept:
+        return _loglik(offset, y, w)
+    ones = np.ones((y.shape[0], 1))
+    b0, _, _ = _newton_ml(ones, y, w, np.zeros(1), max_iter, tol, offset=offset)
+    return _loglik(b0[0] + offset, y, w)
 
 
 def _null_loglik(y: FloatArray, w: FloatArray, intercept: bool) -> float:

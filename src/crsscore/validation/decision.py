@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from crsscore._numeric import expit
 from crsscore._types import FloatArray
 from crsscore.errors import DataError, Problem
-from crsscore.validation.calibration import fit_logistic
+from crsscore.validation.calibration import recalibration_fit
 from crsscore.validation.discrimination import as_outcome, as_scores
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,8 +55,8 @@ def as_probability(y: ArrayLike, x: ArrayLike) -> FloatArray:
     optimistic on the data it was fitted on."""
     yy = as_outcome(y)
     xx = as_scores(x, yy.size, name="x")
-    fit = fit_logistic(np.column_stack([np.ones(yy.size), xx]), yy)
-    eta = fit.params[0] + fit.params[1] * xx
+    fit = recalibration_fit(yy, xx, slope=True)
+    eta = fit.coef[0] + fit.coef[1] * xx
     return expit(eta)
 
 

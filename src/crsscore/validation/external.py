@@ -50,8 +50,8 @@ from crsscore.validation.calibration import (
     brier,
     calibration,
     calibration_curve,
-    fit_logistic,
     nagelkerke_r2,
+    recalibration_fit,
 )
 from crsscore.validation.decision import DecisionCurve, decision_curve
 from crsscore.validation.discrimination import AUCResult, as_outcome, as_scores, auc, check_level
@@ -356,17 +356,17 @@ def update_model(
         ll = float(np.sum(yy * x - np.logaddexp(0.0, x)))
         return UpdatedModel(method, 0.0, 1.0, 0.0, 0.0, x, expit(x), ll, 0, n, events)
     if method == "intercept":
-        fit = fit_logistic(np.ones((n, 1)), yy, offset=x)
-        new = fit.params[0] + x
-        return UpdatedModel(method, float(fit.params[0]), 1.0, float(fit.se[0]), 0.0, new,
+        fit = recalibration_fit(yy, x, slope=False)
+        new = fit.coef[0] + x
+        return UpdatedModel(method, float(fit.coef[0]), 1.0, float(fit.se[0]), 0.0, new,
                             expit(new), fit.loglik, 1, n, events)
     if method == "logistic":
         if np.ptp(x) == 0:
             raise DataError([Problem(table="lp", message="all linear predictors are equal: "
                                      "no slope can be fitted")])
-        fit = fit_logistic(np.column_stack([np.ones(n), x]), yy)
-        new = fit.params[0] + fit.params[1] * x
-        return UpdatedModel(method, float(fit.params[0]), float(fit.params[1]), float(fit.se[0]),
+        fit = recalibration_fit(yy, x, slope=True)
+        new = fit.coef[0] + fit.coef[1] * x
+        return UpdatedModel(method, float(fit.coef[0]), float(fit.coef[1]), float(fit.se[0]),
                             float(fit.se[1]), new, expit(new), fit.loglik, 2, n, events)
     # refit
     if refit is None or not callable(refit):
@@ -457,8 +457,8 @@ def compare_updates(
             pval = float(stats.chi2.sf(lr, df)) if df > 0 else float("nan")
             if selected == reference and df > 0 and pval >= alpha:
                 selected = m
-        cal_int = fit_logistic(np.ones((yy.size, 1)), yy, offset=um.lp).params[0]
-        slope = (fit_logistic(np.column_stack([np.ones(yy.size), um.lp]), yy).params[1]
+        cal_int = recalibration_fit(yy, um.lp, slope=False).coef[0]
+        slope = (recalibration_fit(yy, um.lp, slope=True).coef[1]
                  if np.ptp(um.lp) > 0 else float("nan"))
         rows.append({
             "method": m, "parameters estimated": um.n_estimated, "intercept": um.intercept,

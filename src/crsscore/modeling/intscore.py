@@ -48,7 +48,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from crsscore._numeric import expit
+from crsscore._numeric import dense_codes, expit, weighted_auc
 from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, ModelError, Problem, ScoreCardError
 from crsscore.modeling import intscore_core as core
@@ -323,7 +323,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
             pts = np.zeros(p, dtype=np.int64)
             pts[list(f.support)] = f.points
             pat = core.patterns(prob, f.support)
-            auc = core.weighted_auc(pat.P @ f.points.astype(np.float64), pat.n1, pat.n0)
+            auc = weighted_auc(dense_codes(pat.P @ f.points.astype(np.float64)), pat.n1, pat.n0)
             pool.append(IntegerScore(feature_names=tuple(names), points=tuple(int(v) for v in pts),
                                      intercept=f.intercept, multiplier=f.multiplier,
                                      loss=f.loss, auc=auc, n=n, events=float(prob.wy.sum()),

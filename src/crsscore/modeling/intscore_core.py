@@ -189,21 +189,6 @@ def logistic_loss(z: FloatArray, n1: FloatArray, n0: FloatArray) -> FloatArray:
     return np.asarray(n1 @ np.logaddexp(0.0, -z) + n0 @ np.logaddexp(0.0, z), dtype=np.float64)
 
 
-def weighted_auc(score: FloatArray, n1: FloatArray, n0: FloatArray) -> float:
-    """AUC of ``score`` for patterns with event/non-event weights (ties count one half)."""
-    order = np.argsort(score, kind="stable")
-    s, a, b = score[order], n1[order], n0[order]
-    uniq, start = np.unique(s, return_index=True)
-    a_g = np.add.reduceat(a, start) if len(s) else a
-    b_g = np.add.reduceat(b, start) if len(s) else b
-    del uniq
-    tot1, tot0 = a_g.sum(), b_g.sum()
-    if tot1 <= 0 or tot0 <= 0:
-        return float("nan")
-    below0 = np.cumsum(b_g) - b_g
-    return float((a_g * (below0 + 0.5 * b_g)).sum() / (tot1 * tot0))
-
-
 # --------------------------------------------------------------------------------------------
 # Continuous fits on a support (projected Newton, box bounds on the coefficients)
 # --------------------------------------------------------------------------------------------

@@ -377,55 +377,58 @@ def fit_logistic(
     off = _check_offset(offset, ya.shape[0])
     if firth and off is not None:
         raise ModelError("an offset is supported for maximum likelihood fits only (firth=False)")
+    beta0 = np.zeros(D.shape[1])
+    separation = False
     if firth:
-        beta0 = np.zeros(D.shape[1])
         beta, converged, n_iter = firth_newton(D, ya, w, beta0, max_iter=max_iter, tol=tol)
         if not converged:
             _warn_or_raise(f"Firth logistic regression did not converge in {max_iter} iterations",
                            ConvergenceWarning, strict)
-        info = _information(D, w, beta)
-        cov = _safe_inverse(info, pnames)
-        ll = _loglik(D @ beta, ya, w)
-        llp = penalised_loglik(D, ya, w, beta)
-        return LogisticFit(
-            coef=beta, se=np.sqrt(np.diag(cov)), cov=cov, loglik=ll, loglik_penalised=llp,
-            loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
-            events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="firth",
-            names=tuple(pnames), intercept=intercept, separation=False,
-        )
-    beta0 = np.zeros(D.shape[1])
-    if intercept:
-        ybar = float(np.sum(w * ya) / np.sum(w))
-        beta0[0] = math.log(ybar / (1.0 - ybar))
-    beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol, offset=off)
+    else:
+        if intercept:
+            ybar = float(np.sum(w * ya) / np.sum(w))
+            beta0[0] = math.log(ybar / (1.0 - ybar))
+        beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol, offset=off)
+        separation = _check_ml_estimates(D, ya, w, beta, off, converged, pnames, intercept,
+                                         max_iter, strict)
+    cov = _safe_inverse(_information(D, w, beta, off), pnames)
+    ll = _loglik(D @ beta if off is None else D @ beta + off, ya, w)
+    var = np.diag(cov)
+    return LogisticFit(
+        coef=beta, se=np.sqrt(var if firth else np.abs(var)), cov=cov, loglik=ll,
+        loglik_penalised=penalised_loglik(D, ya, w, beta) if firth else ll,
+        loglik_null=(_null_loglik(ya, w, intercept) if off is None
+                     else _null_loglik_offset(ya, w, off, intercept, max_iter, tol)),
+        n=float(w.sum()), events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter,
+        method="firth" if firth else "ml", names=tuple(pnames), intercept=intercept,
+        separation=separation,
+    )
+
+
+def _check_ml_estimates(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray,
+                        off: FloatArray | None, converged: bool, pnames: list[str],
+                        intercept: bool, max_iter: int, strict: bool) -> bool:
+    """Whether the ML estimates diverge (separation, found exactly by
+    :func:`separation_direction` where :func:`_needs_separation_check` says to look); warns (or
+    with ``strict`` raises) for separation and for no convergence."""
     direction = None
-    if not converged or _needs_separation_check(D, ya, w, beta, off):
-        direction = separation_direction(D, ya, w)
-    separation = direction is not None
+    if not converged or _needs_separation_check(D, y, w, beta, off):
+        direction = separation_direction(D, y, w)
     if direction is not None:
-        margin = np.where(ya == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
+        margin = np.where(y == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
         rows = int(np.sum((w > 0) & (margin > 1e-9 * float(np.max(np.abs(margin))))))
         moving = [pnames[j] for j in np.flatnonzero(direction) if not (intercept and j == 0)]
         _warn_or_raise(
             f"separation: {rows} row(s) have fitted probability 0 or 1 in the limit and the "
             f"estimates for {', '.join(moving or pnames)} diverge (maximum likelihood estimates "
             "do not exist); use firth=True or remove/merge the separating variable",
-            SeparationWarning, strict,
+            SeparationWarning, strict, stacklevel=4,
         )
-    elif not converged:
+        return True
+    if not converged:
         _warn_or_raise(f"logistic regression did not converge in {max_iter} iterations",
-                       ConvergenceWarning, strict)
-    info = _information(D, w, beta, off)
-    cov = _safe_inverse(info, pnames)
-    ll = _loglik(D @ beta if off is None else D @ beta + off, ya, w)
-    ll0 = (_null_loglik(ya, w, intercept) if off is None
-           else _null_loglik_offset(ya, w, off, intercept, max_iter, tol))
-    return LogisticFit(
-        coef=beta, se=np.sqrt(np.abs(np.diag(cov))), cov=cov, loglik=ll, loglik_penalised=ll,
-        loglik_null=ll0, n=float(w.sum()),
-        events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="ml",
-        names=tuple(pnames), intercept=intercept, separation=separation,
-    )
+                       ConvergenceWarning, strict, stacklevel=4)
+    return False
 
 
 def _check_offset(offset: ArrayLike | None, n: int) -> FloatArray | None:
@@ -437,10 +440,11 @@ def _check_offset(offset: ArrayLike | None, n: int) -> FloatArray | None:
     return off
 
 
-def _warn_or_raise(message: str, category: type[Warning], strict: bool) -> None:
+def _warn_or_raise(message: str, category: type[Warning], strict: bool, stacklevel: int = 3) -> None:
+    """Warn ``message`` at the caller of :func:`fit_logistic`, or raise it with ``strict``."""
     if strict:
         raise ModelError(message)
-    warnings.warn(message, category, stacklevel=3)
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def _null_loglik_offset(y: FloatArray, w: FloatArray, offset: FloatArray, intercept: bool,

@@ -22,7 +22,7 @@ __all__ = ["auc_tallies", "dense_codes", "expit", "rank_auc", "weighted_auc"]
 
 def expit(x: ArrayLike) -> FloatArray:
     """The logistic function ``1 / (1 + exp(-x))``, exact for large ``|x|`` (scipy's ufunc)."""
-    out: FloatArray = np.asarray(special.expit(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+    out: FloatArray = special.expit(np.asarray(x, dtype=np.float64))
     return out
 
 
@@ -54,8 +54,10 @@ def weighted_auc(codes: IntArray, events: ArrayLike, nonevents: ArrayLike) -> fl
     non-event weights (frequency weights, pattern counts or resample counts); O(n), no sort."""
     c = np.asarray(codes, dtype=np.intp)
     k = int(c.max()) + 1 if c.size else 1
-    e = np.bincount(c, weights=np.asarray(events, dtype=np.float64), minlength=k).astype(np.float64)
-    ne = np.bincount(c, weights=np.asarray(nonevents, dtype=np.float64), minlength=k).astype(np.float64)
+    e = np.asarray(np.bincount(c, weights=np.asarray(events, dtype=np.float64), minlength=k),
+                   dtype=np.float64)
+    ne = np.asarray(np.bincount(c, weights=np.asarray(nonevents, dtype=np.float64), minlength=k),
+                    dtype=np.float64)
     return float(auc_tallies(e, ne))
 
 

@@ -235,6 +235,7 @@ def test_offset_matches_statsmodels_glm(cohort: pd.DataFrame) -> None:
     only = fit_logistic(np.empty((y.size, 0)), y, offset=off, tol=1e-14)
     ref0 = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=off).fit(tol=1e-14)
     np.testing.assert_allclose(only.coef, ref0.params, atol=1e-10)
+    assert only.loglik_null == only.loglik == pytest.approx(ref0.llnull, rel=1e-12)
     with pytest.raises(ModelError, match="maximum likelihood"):
         fit_logistic(X, y, offset=off, firth=True)
     with pytest.raises(ModelError, match="offset"):

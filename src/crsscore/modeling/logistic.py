@@ -398,6 +398,7 @@ def fit_logistic(
         coef=beta, se=np.sqrt(var if firth else np.abs(var)), cov=cov, loglik=ll,
         loglik_penalised=penalised_loglik(D, ya, w, beta) if firth else ll,
         loglik_null=(_null_loglik(ya, w, intercept) if off is None
+                     else ll if intercept and D.shape[1] == 1  # the fit is the null model
                      else _null_loglik_offset(ya, w, off, intercept, max_iter, tol)),
         n=float(w.sum()), events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter,
         method="firth" if firth else "ml", names=tuple(pnames), intercept=intercept,

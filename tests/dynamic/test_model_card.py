@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crsscore._numeric import rank_auc, weighted_auc
 from crsscore.data.persondays import PersonDays
 from crsscore.errors import ScoreCardError
 from crsscore.modeling.dynamic import DynamicModel, grouped_folds, ridge_logistic
 from crsscore.scores.dynamic_card import DynamicScoreCard
 from crsscore.validation.discrimination import auc
 from crsscore.validation.dynamic import (
-    fast_auc,
-    grouped_auc,
     grouped_bootstrap_indices,
     grouped_split,
     validate_dynamic,
@@ -96,8 +95,8 @@ def test_grouped_auc_equals_the_auc_of_the_duplicated_rows() -> None:
     idx = rng.integers(0, 300, 300)
     _, codes = np.unique(s, return_inverse=True)
     w = np.bincount(idx, minlength=300).astype(float)
-    assert grouped_auc(codes, y, w) == pytest.approx(fast_auc(y[idx], s[idx]), abs=1e-12)
-    assert fast_auc(y, s) == pytest.approx(auc(y.astype(int), s).auc, abs=1e-12)
+    assert weighted_auc(codes, w * y, w * (1.0 - y)) == pytest.approx(rank_auc(y[idx], s[idx]), abs=1e-12)
+    assert rank_auc(y, s) == pytest.approx(auc(y.astype(int), s).auc, abs=1e-12)
 
 
 def test_validation_reports_both_models_subsets_and_censoring(model: DynamicModel,

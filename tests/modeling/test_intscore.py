@@ -100,14 +100,6 @@ def test_refit_scale_matches_statsmodels() -> None:
     assert loss[0] == pytest.approx(-ref.llf, rel=1e-9)
 
 
-def test_weighted_auc_matches_sklearn_with_ties() -> None:
-    rng = np.random.default_rng(0)
-    score = rng.integers(0, 5, 400).astype(float)
-    y = rng.random(400) < 0.3 + 0.1 * score
-    got = core.weighted_auc(score, y.astype(float), (~y).astype(float))
-    assert got == pytest.approx(roc_auc_score(y, score), abs=1e-12)
-
-
 def test_sample_weights_equal_duplicated_rows() -> None:
     X, y = _binary_data(n=150, p=6, seed=4)
     w = np.random.default_rng(1).integers(1, 4, 150)

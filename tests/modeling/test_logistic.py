@@ -219,3 +219,33 @@ def test_random_data_matches_statsmodels(seed: int, n: int, p: int) -> None:
     ref = sm.Logit(y, sm.add_constant(X)).fit(disp=0, method="newton", tol=1e-12, maxiter=100)
     np.testing.assert_allclose(fit.coef, ref.params, atol=1e-6)
     np.testing.assert_allclose(fit.se, ref.bse, atol=1e-6)
+
+
+def test_offset_matches_statsmodels_glm(cohort: pd.DataFrame) -> None:
+    """An offset (a frozen model's linear predictor) as R glm(offset = ): coefficients, SEs,
+    log-likelihood and the null log-likelihood of the intercept and the offset."""
+    X, y = cohort[XCOLS[:3]].to_numpy(), cohort["y"].to_numpy()
+    off = 0.4 * cohort["x4"].to_numpy() - 0.2
+    ref = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial(), offset=off).fit(tol=1e-14)
+    fit = fit_logistic(X, y, offset=off, tol=1e-14)
+    np.testing.assert_allclose(fit.coef, ref.params, atol=1e-10)
+    np.testing.assert_allclose(fit.se, ref.bse, rtol=1e-6)
+    assert fit.loglik == pytest.approx(ref.llf, rel=1e-12)
+    assert fit.loglik_null == pytest.approx(ref.llnull, rel=1e-10)
+    only = fit_logistic(np.empty((y.size, 0)), y, offset=off, tol=1e-14)
+    ref0 = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=off).fit(tol=1e-14)
+    np.testing.assert_allclose(only.coef, ref0.params, atol=1e-10)
+    assert only.loglik_null == only.loglik == pytest.approx(ref0.llnull, rel=1e-12)
+    with pytest.raises(ModelError, match="maximum likelihood"):
+        fit_logistic(X, y, offset=off, firth=True)
+    with pytest.raises(ModelError, match="offset"):
+        fit_logistic(X, y, offset=off[:-1])
+
+
+def test_strict_raises_where_the_estimates_do_not_exist() -> None:
+    x = np.arange(10.0)
+    y = (x > 4.5).astype(int)
+    with pytest.warns(SeparationWarning):
+        assert fit_logistic(x, y).separation
+    with pytest.raises(ModelError, match="separation"):
+        fit_logistic(x, y, strict=True)

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from crsscore.errors import ModelError
-from crsscore.modeling.univariable import auc, univariable_table
+from crsscore.modeling.univariable import univariable_table
 
 
 def test_matches_r_confint(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame]) -> None:
@@ -61,14 +61,3 @@ def test_separated_candidate_is_flagged(read_r: Callable[[str], pd.DataFrame]) -
 def test_errors(frame: pd.DataFrame, transforms: dict[str, object], match: str) -> None:
     with pytest.raises(ModelError, match=match):
         univariable_table(frame, "y", ["v"], transforms)  # type: ignore[arg-type]
-
-
-def test_auc_matches_pairwise_count() -> None:
-    rng = np.random.default_rng(4)
-    s = rng.integers(0, 5, 60).astype(float)  # many ties
-    y = (rng.random(60) < 0.4).astype(float)
-    w = rng.integers(1, 4, 60).astype(float)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    num = sum(w[i] * w[j] * ((s[i] > s[j]) + 0.5 * (s[i] == s[j])) for i in pos for j in neg)
-    assert auc(s, y, w) == pytest.approx(num / (w[pos].sum() * w[neg].sum()))
-    assert np.isnan(auc(s, np.zeros(60)))

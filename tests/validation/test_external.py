@@ -19,7 +19,8 @@ import statsmodels.api as sm
 from sklearn.metrics import roc_auc_score
 
 from crsscore.errors import DataError
-from crsscore.validation.calibration import brier, fit_logistic
+from crsscore.modeling.logistic import fit_logistic
+from crsscore.validation.calibration import brier
 from crsscore.validation.discrimination import delong_covariance
 from crsscore.validation.external import compare_updates, update_model, validate_predictions
 
@@ -114,7 +115,7 @@ def _cohort(seed: int, a: float, b: float, extra: float, n: int = 3000):  # type
     y = rng.binomial(1, 1 / (1 + np.exp(-(a + b * lp + extra * X[:, 2]))))
 
     def refit(yy: np.ndarray) -> np.ndarray:
-        return np.asarray(X @ fit_logistic(X, yy).params)
+        return np.asarray(X @ fit_logistic(X[:, 1:], yy).coef)
 
     return y, lp, refit
 

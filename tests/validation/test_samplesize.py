@@ -98,14 +98,14 @@ def test_cstat_to_r2_matches_pmsampsize_simulation() -> None:
 
 def test_cstat_to_r2_against_a_large_simulation() -> None:
     rng = np.random.default_rng(1)
-    from crsscore.validation.calibration import fit_logistic
+    from crsscore.modeling.logistic import fit_logistic
 
     c, prev, n = 0.8, 0.25, 200_000
     mu = math.sqrt(2) * 0.8416212335729143  # qnorm(0.8)
     m = int(prev * n)
     lp = np.r_[rng.normal(mu, 1, m), rng.normal(0, 1, n - m)]
     y = np.r_[np.ones(m), np.zeros(n - m)]
-    fit = fit_logistic(np.column_stack([np.ones(n), lp]), y)
+    fit = fit_logistic(lp, y)
     ll0 = m * math.log(prev) + (n - m) * math.log(1 - prev)
     r2_sim = 1 - math.exp(-2 * (fit.loglik - ll0) / n)
     assert cstat_to_r2(c, prev) == pytest.approx(r2_sim, abs=3e-3)

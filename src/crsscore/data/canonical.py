@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from crsscore._types import BoolArray, FloatArray
 from crsscore.columnar import categorical, constant, decode, encode
 from crsscore.data.cells import (
     apply_value_codes,
@@ -52,9 +52,6 @@ from crsscore.data.schema import (
 from crsscore.errors import DataError, MappingError, Problem, UnitError
 from crsscore.problems import MAX_LISTED, Collector
 from crsscore.units import canonical_unit, conversion_for, normalise_unit
-
-FloatArray = npt.NDArray[np.floating[Any]]
-BoolArray = npt.NDArray[Any]
 
 
 def _find(frame: pd.DataFrame, name: str) -> str | None:
@@ -347,7 +344,8 @@ def _day_values(raw: pd.DataFrame, day_col: str | None, date_col: str | None,
         base = pd.Series(np.append(per_id, np.datetime64("NaT", "ns"))[codes],
                          dtype="datetime64[ns]")
     delta = (dates.reset_index(drop=True) - base.reset_index(drop=True))
-    days = (delta.dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan)
+    days = np.asarray((delta.dt.total_seconds() / 86400.0).to_numpy(dtype=np.float64, na_value=np.nan),
+                      dtype=np.float64)
     return days, bad, np.isnan(days) & ~bad
 
 

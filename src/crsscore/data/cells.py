@@ -12,13 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
+from crsscore._types import BoolArray, FloatArray
 from crsscore.columnar import categorical, decode, encode, is_missing
-
-FloatArray = npt.NDArray[np.floating[Any]]
-BoolArray = npt.NDArray[Any]
 
 
 def clean_texts(series: pd.Series, missing: frozenset[str]) -> pd.Series:
@@ -62,13 +59,14 @@ def parse_numbers(series: pd.Series, decimal: str, missing: frozenset[str]
     """Floats and a mask of cells that hold something other than a finite number."""
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.asarray(series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan),
+                            dtype=np.float64)
         return values, np.zeros(len(values), dtype=bool)
     if pd.api.types.is_numeric_dtype(dtype):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
         return values, np.isinf(values)
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        return np.full(len(series), np.nan), series.notna().to_numpy()
+        return np.full(len(series), np.nan), np.asarray(series.notna().to_numpy(), dtype=bool)
     codes, uniques = encode(series)
     clean = [clean_text(u, missing) for u in uniques]
     if decimal == ",":

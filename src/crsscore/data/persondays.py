@@ -51,12 +51,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._types import FloatArray
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import _to_canonical
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import DataError, Problem
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Said in every output of the dynamic model.
 CENSORING_METHOD: Final = (

@@ -62,13 +62,10 @@ import pandas as pd
 import pyarrow as pa
 from scipy import special
 
+from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS, SYNTHETIC_NOTE
 from crsscore.units import canonical_unit
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: Detection floor of MRD (10^-5 of nucleated cells, in %): log10 MRD uses it for negatives.
 MRD_FLOOR: Final = 0.001

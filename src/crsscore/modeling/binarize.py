@@ -41,9 +41,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
+from crsscore._types import FloatArray
 from crsscore.errors import DataError, Problem
 
-FloatArray = npt.NDArray[np.float64]
 _NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.5, 8.0, 10.0)
 
 

@@ -41,6 +41,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore import __version__
+from crsscore._numeric import expit, rank_auc
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import (
     ConvergenceWarning,
     CrsscoreError,
@@ -56,7 +58,7 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic, ml_fit_stacked
+from crsscore.modeling.logistic import LogisticFit, fit_logistic, ml_fit_stacked
 from crsscore.modeling.points import (
     PointsScale,
     RiskGroupSummary,
@@ -83,9 +85,7 @@ from crsscore.scores.scorecard import (
     Variable,
 )
 
-FloatArray = npt.NDArray[np.float64]
 _T = TypeVar("_T")
-IntArray = npt.NDArray[np.int_]
 Method = Literal["auto", "ml", "firth"]
 Select = Literal["backward", "lasso", "none"]
 
@@ -313,14 +313,12 @@ def _pool(fits: Sequence[LogisticFit], method: str) -> PooledFit:
 def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
     """AUC (ties count one half) of the patients with a score; NaN without both classes.
 
-    The project's Mann-Whitney AUC (:func:`crsscore.modeling.univariable.auc`): sklearn
+    The project's AUC (:func:`crsscore._numeric.rank_auc`): sklearn
     ``roc_auc_score``'s value without its input validation (a large share of a bootstrap
     resample's time)."""
-    from crsscore.modeling.univariable import auc
-
     s = np.asarray(score, dtype=np.float64)
     ok = ~np.isnan(s)
-    return auc(s[ok], np.asarray(y, dtype=np.float64)[ok])
+    return rank_auc(np.asarray(y, dtype=np.float64)[ok], s[ok])
 
 
 def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:

@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.data.persondays import PersonDays, log_floor
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
@@ -42,11 +44,7 @@ from crsscore.scores.dynamic_card import (
     DynPredictor,
     HorizonModel,
     design_matrix,
-    expit,
 )
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 #: Penalty grid (ridge lambda on standardised terms, in units of the summed log-likelihood).
 DEFAULT_LAMBDAS: Final = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)

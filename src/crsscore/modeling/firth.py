@@ -20,118 +20,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
 
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.errors import ModelError
-from crsscore.modeling.logistic import (
-    BatchFit,
-    BoolArray,
-    FloatArray,
-    _batch_info,
-    _batched_solve,
-    _loglik,
-    _masked,
-    _newton_ml,
-    expit,
-)
+from crsscore.modeling._newton import MAX_STEP, _loglik, _newton_ml, firth_newton, penalised_loglik
+from crsscore.modeling.logistic import BatchFit, _batch_info, _batched_solve, _masked
 
 if TYPE_CHECKING:
     from crsscore.modeling.logistic import LogisticFit
 
-MAX_STEP = 5.0
-
-IntArray = npt.NDArray[np.int_]
-
-
-def penalised_loglik(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> float:
-    """Firth's penalised log-likelihood ``l(b) + 0.5 log det I(b)``."""
-    eta = D @ beta
-    p = expit(eta)
-    info = D.T @ (D * (w * p * (1.0 - p))[:, None])
-    sign, logdet = np.linalg.slogdet(info)
-    if sign <= 0:
-        return -math.inf
-    return _loglik(eta, y, w) + 0.5 * float(logdet)
-
-
-def _modified_score(
-    D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    p = expit(D @ beta)
-    wt = w * p * (1.0 - p)
-    info = D.T @ (D * wt[:, None])
-    cov = linalg.inv(info)
-    h = wt * np.einsum("ij,jk,ik->i", D, cov, D)
-    score: FloatArray = D.T @ (w * (y - p) + h * (0.5 - p))
-    return score, cov
-
-
-def firth_newton(
-    D: FloatArray,
-    y: FloatArray,
-    w: FloatArray,
-    beta0: FloatArray,
-    *,
-    max_iter: int = 50,
-    tol: float = 1e-10,
-    fixed: BoolArray | None = None,
-    max_halving: int = 25,
-) -> tuple[FloatArray, bool, int]:
-    """Solve the Firth modified score equations; entries where ``fixed`` is True are held.
-
-    The iteration runs on columns scaled to unit root-mean-square and the result is scaled
-    back: Firth's estimate is equivariant under rescaling a column (the Jeffreys prior is
-    invariant), and the step cap ``MAX_STEP`` then means the same in every unit, so a
-    predictor in kiloseconds converges as in seconds.
-    """
-    scale = np.sqrt(np.average(D * D, axis=0, weights=w)) if np.any(w > 0) else np.ones(D.shape[1])
-    scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
-    beta_s, converged, it = _firth_newton_scaled(D / scale, y, w, beta0 * scale, max_iter=max_iter,
-                                                 tol=tol, fixed=fixed, max_halving=max_halving)
-    return beta_s / scale, converged, it
-
-
-def _firth_newton_scaled(
-    D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, *, max_iter: int,
-    tol: float, fixed: BoolArray | None, max_halving: int,
-) -> tuple[FloatArray, bool, int]:
-    beta = beta0.copy()
-    free = np.ones(D.shape[1], dtype=bool) if fixed is None else ~fixed
-    lp_old = penalised_loglik(D, y, w, beta)
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - returned
-        try:
-            score, cov = _modified_score(D, y, w, beta)
-        except linalg.LinAlgError as exc:
-            raise ModelError("singular information matrix in the Firth fit") from exc
-        if fixed is not None:
-            # maximise over the free coefficients only: Newton on the free block
-            info = linalg.inv(cov)
-            step_f = linalg.solve(info[np.ix_(free, free)], score[free], assume_a="pos")
-            step = np.zeros_like(beta)
-            step[free] = step_f
-        else:
-            step = cov @ score
-        mx = float(np.max(np.abs(step))) if step.size else 0.0
-        if mx > MAX_STEP:
-            step *= MAX_STEP / mx
-        factor = 1.0
-        for _ in range(max_halving):
-            cand = beta + factor * step
-            lp_new = penalised_loglik(D, y, w, cand)
-            if lp_new >= lp_old - 1e-12 * (abs(lp_old) + 1.0):
-                break
-            factor /= 2.0
-        beta = cand
-        small_step = float(np.max(np.abs(factor * step))) if step.size else 0.0
-        small_score = float(np.max(np.abs(score[free]))) if free.any() else 0.0
-        lp_old = lp_new
-        if small_step < tol * 10.0 or small_score < tol:
-            converged = True
-            break
-    return beta, converged, it
+__all__ = ["StackedFit", "firth_fit_stacked", "firth_newton", "firth_newton_batch",
+           "penalised_loglik", "profile_ci"]
 
 
 def firth_newton_batch(

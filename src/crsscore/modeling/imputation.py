@@ -35,9 +35,9 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
 
-FloatArray = npt.NDArray[np.float64]
 _T = TypeVar("_T")
 
 

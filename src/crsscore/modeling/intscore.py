@@ -45,10 +45,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from crsscore._numeric import dense_codes, expit, weighted_auc
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, ModelError, Problem, ScoreCardError
 from crsscore.modeling import intscore_core as core
 from crsscore.modeling import intscore_mip as mip
@@ -62,8 +63,6 @@ from crsscore.scores.scorecard import (
     Variable,
 )
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 FeatureKey = str | int
 
 METHOD = ("learned integer points: beam search on the logistic loss, diverse pool by swaps, "
@@ -324,7 +323,7 @@ class IntegerScoreClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mi
             pts = np.zeros(p, dtype=np.int64)
             pts[list(f.support)] = f.points
             pat = core.patterns(prob, f.support)
-            auc = core.weighted_auc(pat.P @ f.points.astype(np.float64), pat.n1, pat.n0)
+            auc = weighted_auc(dense_codes(pat.P @ f.points.astype(np.float64)), pat.n1, pat.n0)
             pool.append(IntegerScore(feature_names=tuple(names), points=tuple(int(v) for v in pts),
                                      intercept=f.intercept, multiplier=f.multiplier,
                                      loss=f.loss, auc=auc, n=n, events=float(prob.wy.sum()),

@@ -29,12 +29,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import numpy.typing as npt
-from scipy.special import expit
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray, IntArray
 
 _S_MIN = 1e-8  # smallest multiplier reciprocal (slope) allowed
 _RAW_LIMIT = 4_000_000  # batch sizes (elements) for batched fits
@@ -190,21 +187,6 @@ def logistic_loss(z: FloatArray, n1: FloatArray, n0: FloatArray) -> FloatArray:
         out: FloatArray = n1 @ np.logaddexp(0.0, -z) + n0 @ np.logaddexp(0.0, z)
         return out
     return np.asarray(n1 @ np.logaddexp(0.0, -z) + n0 @ np.logaddexp(0.0, z), dtype=np.float64)
-
-
-def weighted_auc(score: FloatArray, n1: FloatArray, n0: FloatArray) -> float:
-    """AUC of ``score`` for patterns with event/non-event weights (ties count one half)."""
-    order = np.argsort(score, kind="stable")
-    s, a, b = score[order], n1[order], n0[order]
-    uniq, start = np.unique(s, return_index=True)
-    a_g = np.add.reduceat(a, start) if len(s) else a
-    b_g = np.add.reduceat(b, start) if len(s) else b
-    del uniq
-    tot1, tot0 = a_g.sum(), b_g.sum()
-    if tot1 <= 0 or tot0 <= 0:
-        return float("nan")
-    below0 = np.cumsum(b_g) - b_g
-    return float((a_g * (below0 + 0.5 * b_g)).sum() / (tot1 * tot0))
 
 
 # --------------------------------------------------------------------------------------------

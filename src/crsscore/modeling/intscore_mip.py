@@ -50,11 +50,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix, vstack
-from scipy.special import expit
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.modeling.intscore_core import (
     _S_MIN,
     Problem,
@@ -65,9 +65,6 @@ from crsscore.modeling.intscore_core import (
     stack_patterns,
 )
 from crsscore.modeling.intscore_core import patterns as core_patterns
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 Status = Literal["optimal", "time limit", "iteration limit", "solver stopped"]
 

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
 from crsscore.modeling.binarize import Binarizer
 from crsscore.modeling.candidates import candidates
@@ -25,8 +27,6 @@ from crsscore.modeling.derivation import DerivationSettings, ScoreResults, _auc
 from crsscore.modeling.intscore import IntegerScoreClassifier
 from crsscore.modeling.points import RiskGroupSummary, probability_table, risk_groups
 from crsscore.scores.scorecard import Performance, RiskGroup, SampleSizeVerdict, ScoreCard
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class LearnedScoreModel(ScoreResults):
@@ -112,8 +112,7 @@ class LearnedScoreModel(ScoreResults):
         return self.prob_intercept_ + self.prob_slope_ * self.total(frame)
 
     def predict_proba(self, frame: pd.DataFrame, *, impute: bool = False) -> FloatArray:
-        out: FloatArray = 1.0 / (1.0 + np.exp(-self.decision_function(frame)))
-        return out
+        return expit(self.decision_function(frame))
 
     def risk_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"total": t, "probability": p} for t, p in self.probability_table_])

@@ -22,13 +22,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
-from scipy import linalg, optimize, special, stats
+from numpy.typing import ArrayLike
+from scipy import linalg, optimize, stats
 
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray
 from crsscore.errors import ConvergenceWarning, ModelError, SeparationWarning
-
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+from crsscore.modeling._newton import (
+    _information,
+    _loglik,
+    _newton_ml,
+    firth_newton,
+    penalised_loglik,
+)
 
 #: A fitted linear predictor beyond this magnitude (probability below 4.5e-5) makes
 #: :func:`fit_logistic` run the exact linear-programming check for separation.  A large linear
@@ -37,17 +43,6 @@ LP_CHECK = 10.0
 #: ... as does a final Newton step longer than this (the fit stopped on the log-likelihood
 #: change while a coefficient still moves: the signature of a diverging estimate).
 STEP_CHECK = 1e-4
-
-
-def expit(eta: FloatArray) -> FloatArray:
-    """Inverse logit, numerically stable for large |eta|."""
-    out: FloatArray = special.expit(eta)
-    return out
-
-
-def _loglik(eta: FloatArray, y: FloatArray, w: FloatArray) -> float:
-    """Bernoulli log-likelihood sum(w * (y * eta - log(1 + exp(eta))))."""
-    return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
 
 
 @dataclass(frozen=True)
@@ -223,7 +218,9 @@ def check_inputs(
     used = w > 0
     const = [c for j, c in enumerate(cols) if np.ptp(Xa[used, j]) == 0]
     if const and (intercept or Xa.shape[1] > 1):
-        raise ModelError(f"constant column(s) (no variation among the rows used): {', '.join(const)}")
+        raise ModelError(
+            f"constant column(s) (no variation among the rows used, a singular design): {', '.join(const)}"
+        )
     if intercept:
         D = np.column_stack([np.ones(Xa.shape[0]), Xa])
         pnames = ["Intercept", *cols]
@@ -255,52 +252,6 @@ def _check_rank(D: FloatArray, pnames: list[str]) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # fitting
-
-
-def _newton_ml(
-    D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, max_iter: int, tol: float,
-    offset: FloatArray | None = None, fixed: BoolArray | None = None,
-) -> tuple[FloatArray, bool, int]:
-    """Newton-Raphson with step-halving on the log-likelihood; ``fixed`` entries are held."""
-    beta = beta0.copy()
-    off = np.zeros(D.shape[0]) if offset is None else offset
-    free = np.ones(D.shape[1], dtype=bool) if fixed is None else ~fixed
-    eta = D @ beta + off
-    ll = _loglik(eta, y, w)
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - it is returned
-        p = expit(eta)
-        score = D[:, free].T @ (w * (y - p))
-        Df = D[:, free]
-        info = Df.T @ (Df * (w * p * (1.0 - p))[:, None])
-        try:
-            step = np.linalg.solve(info, score)
-        except np.linalg.LinAlgError:
-            step = np.asarray(np.linalg.lstsq(info, score, rcond=None)[0], dtype=np.float64)
-        full = np.zeros_like(beta)
-        full[free] = step
-        factor = 1.0
-        for _ in range(30):
-            cand = beta + factor * full
-            eta_c = D @ cand + off
-            ll_c = _loglik(eta_c, y, w)
-            if ll_c >= ll - 1e-12 * (abs(ll) + 1.0):
-                break
-            factor /= 2.0
-        beta, eta = cand, eta_c
-        change = abs(ll_c - ll) / (abs(ll_c) + 0.1)
-        ll = ll_c
-        if np.max(np.abs(factor * full)) < max(tol, 1e-12) * 1e2 or change < tol:
-            converged = True
-            break
-    return beta, converged, it
-
-
-def _information(D: FloatArray, w: FloatArray, beta: FloatArray) -> FloatArray:
-    p = expit(D @ beta)
-    out: FloatArray = D.T @ (D * (w * p * (1.0 - p))[:, None])
-    return out
 
 
 def separation_direction(D: FloatArray, y: FloatArray, w: FloatArray) -> FloatArray | None:
@@ -360,12 +311,13 @@ def _separation_1d(D: FloatArray, y: FloatArray) -> FloatArray | None:
     return None
 
 
-def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray) -> bool:
+def _needs_separation_check(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray,
+                            offset: FloatArray | None = None) -> bool:
     """Whether a converged ML fit may sit on a diverging path: some used row has a large linear
     predictor, or one more Newton step would still move a coefficient (ML converges
     quadratically, so at a true maximum that step is negligible)."""
     used = w > 0
-    eta = D @ beta
+    eta = D @ beta if offset is None else D @ beta + offset
     if float(np.max(np.abs(eta[used]))) > LP_CHECK:
         return True
     p = expit(eta)
@@ -387,6 +339,8 @@ def fit_logistic(
     intercept: bool = True,
     max_iter: int = 50,
     tol: float = 1e-10,
+    offset: ArrayLike | None = None,
+    strict: bool = False,
 ) -> LogisticFit:
     """Fit a binary logistic regression by maximum likelihood or Firth's penalised likelihood.
 
@@ -399,10 +353,17 @@ def fit_logistic(
     firth : Firth's bias-reduced estimate (Jeffreys-prior penalty), finite under separation.
     intercept : add an intercept column (first coefficient).
     max_iter, tol : Newton iteration limit and relative log-likelihood change for convergence.
+    offset : (n,) known part of the linear predictor, ``logit P = offset + X b`` (maximum
+        likelihood only), as R ``glm(..., offset = )``: recalibration of a frozen model's
+        linear predictor.  ``loglik_null`` is then that of the intercept and the offset
+        (R's null deviance), and ``predict_lp`` leaves the offset out.
+    strict : raise :class:`ModelError` where the estimates do not exist (separation) or the
+        iteration did not converge, instead of warning and returning them.
 
     Raises
     ------
-    ModelError : zero events or non-events, missing values, constant or collinear columns.
+    ModelError : zero events or non-events, missing values, constant or collinear columns;
+        with ``strict``, separation or no convergence.
 
     Warns
     -----
@@ -413,59 +374,88 @@ def fit_logistic(
     ConvergenceWarning : the iteration did not converge for another reason.
     """
     D, ya, w, pnames = check_inputs(X, y, names=names, weights=weights, intercept=intercept)
+    off = _check_offset(offset, ya.shape[0])
+    if firth and off is not None:
+        raise ModelError("an offset is supported for maximum likelihood fits only (firth=False)")
+    beta0 = np.zeros(D.shape[1])
+    separation = False
     if firth:
-        from crsscore.modeling.firth import firth_newton, penalised_loglik
-
-        beta0 = np.zeros(D.shape[1])
         beta, converged, n_iter = firth_newton(D, ya, w, beta0, max_iter=max_iter, tol=tol)
         if not converged:
-            warnings.warn(
-                f"Firth logistic regression did not converge in {max_iter} iterations",
-                ConvergenceWarning, stacklevel=2,
-            )
-        info = _information(D, w, beta)
-        cov = _safe_inverse(info, pnames)
-        ll = _loglik(D @ beta, ya, w)
-        llp = penalised_loglik(D, ya, w, beta)
-        return LogisticFit(
-            coef=beta, se=np.sqrt(np.diag(cov)), cov=cov, loglik=ll, loglik_penalised=llp,
-            loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
-            events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="firth",
-            names=tuple(pnames), intercept=intercept, separation=False,
-        )
-    beta0 = np.zeros(D.shape[1])
-    if intercept:
-        ybar = float(np.sum(w * ya) / np.sum(w))
-        beta0[0] = math.log(ybar / (1.0 - ybar))
-    beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol)
+            _warn_or_raise(f"Firth logistic regression did not converge in {max_iter} iterations",
+                           ConvergenceWarning, strict)
+    else:
+        if intercept:
+            ybar = float(np.sum(w * ya) / np.sum(w))
+            beta0[0] = math.log(ybar / (1.0 - ybar))
+        beta, converged, n_iter = _newton_ml(D, ya, w, beta0, max_iter, tol, offset=off)
+        separation = _check_ml_estimates(D, ya, w, beta, off, converged, pnames, intercept,
+                                         max_iter, strict)
+    cov = _safe_inverse(_information(D, w, beta, off), pnames)
+    ll = _loglik(D @ beta if off is None else D @ beta + off, ya, w)
+    var = np.diag(cov)
+    return LogisticFit(
+        coef=beta, se=np.sqrt(var if firth else np.abs(var)), cov=cov, loglik=ll,
+        loglik_penalised=penalised_loglik(D, ya, w, beta) if firth else ll,
+        loglik_null=(_null_loglik(ya, w, intercept) if off is None
+                     else ll if intercept and D.shape[1] == 1  # the fit is the null model
+                     else _null_loglik_offset(ya, w, off, intercept, max_iter, tol)),
+        n=float(w.sum()), events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter,
+        method="firth" if firth else "ml", names=tuple(pnames), intercept=intercept,
+        separation=separation,
+    )
+
+
+def _check_ml_estimates(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatArray,
+                        off: FloatArray | None, converged: bool, pnames: list[str],
+                        intercept: bool, max_iter: int, strict: bool) -> bool:
+    """Whether the ML estimates diverge (separation, found exactly by
+    :func:`separation_direction` where :func:`_needs_separation_check` says to look); warns (or
+    with ``strict`` raises) for separation and for no convergence."""
     direction = None
-    if not converged or _needs_separation_check(D, ya, w, beta):
-        direction = separation_direction(D, ya, w)
-    separation = direction is not None
+    if not converged or _needs_separation_check(D, y, w, beta, off):
+        direction = separation_direction(D, y, w)
     if direction is not None:
-        margin = np.where(ya == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
+        margin = np.where(y == 1.0, 1.0, -1.0) * (D @ direction)  # > 0: p -> 0 or 1 along it
         rows = int(np.sum((w > 0) & (margin > 1e-9 * float(np.max(np.abs(margin))))))
         moving = [pnames[j] for j in np.flatnonzero(direction) if not (intercept and j == 0)]
-        warnings.warn(
+        _warn_or_raise(
             f"separation: {rows} row(s) have fitted probability 0 or 1 in the limit and the "
             f"estimates for {', '.join(moving or pnames)} diverge (maximum likelihood estimates "
             "do not exist); use firth=True or remove/merge the separating variable",
-            SeparationWarning, stacklevel=2,
+            SeparationWarning, strict, stacklevel=4,
         )
-    elif not converged:
-        warnings.warn(
-            f"logistic regression did not converge in {max_iter} iterations",
-            ConvergenceWarning, stacklevel=2,
-        )
-    info = _information(D, w, beta)
-    cov = _safe_inverse(info, pnames)
-    ll = _loglik(D @ beta, ya, w)
-    return LogisticFit(
-        coef=beta, se=np.sqrt(np.abs(np.diag(cov))), cov=cov, loglik=ll, loglik_penalised=ll,
-        loglik_null=_null_loglik(ya, w, intercept), n=float(w.sum()),
-        events=float(np.sum(w * ya)), converged=converged, n_iter=n_iter, method="ml",
-        names=tuple(pnames), intercept=intercept, separation=separation,
-    )
+        return True
+    if not converged:
+        _warn_or_raise(f"logistic regression did not converge in {max_iter} iterations",
+                       ConvergenceWarning, strict, stacklevel=4)
+    return False
+
+
+def _check_offset(offset: ArrayLike | None, n: int) -> FloatArray | None:
+    if offset is None:
+        return None
+    off = np.asarray(offset, dtype=np.float64).reshape(-1)
+    if off.shape[0] != n or not np.all(np.isfinite(off)):
+        raise ModelError(f"offset must be finite and one per row ({n} rows); got {off.shape[0]} values")
+    return off
+
+
+def _warn_or_raise(message: str, category: type[Warning], strict: bool, stacklevel: int = 3) -> None:
+    """Warn ``message`` at the caller of :func:`fit_logistic`, or raise it with ``strict``."""
+    if strict:
+        raise ModelError(message)
+    warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def _null_loglik_offset(y: FloatArray, w: FloatArray, offset: FloatArray, intercept: bool,
+                        max_iter: int, tol: float) -> float:
+    """Log-likelihood of the intercept and the offset alone (the offset alone without one)."""
+    if not intercept:
+        return _loglik(offset, y, w)
+    ones = np.ones((y.shape[0], 1))
+    b0, _, _ = _newton_ml(ones, y, w, np.zeros(1), max_iter, tol, offset=offset)
+    return _loglik(b0[0] + offset, y, w)
 
 
 def _null_loglik(y: FloatArray, w: FloatArray, intercept: bool) -> float:

@@ -31,9 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
 
-FloatArray = npt.NDArray[np.float64]
 CutMethod = Literal["clinical", "quantile"]
 BandMethod = Literal["points", "clinical", "quantile"]
 

@@ -24,14 +24,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
+from crsscore._types import BoolArray, FloatArray
 from crsscore.errors import ConvergenceWarning, ModelError
-from crsscore.modeling.logistic import (
-    BoolArray,
-    FloatArray,
-    LogisticFit,
-    check_inputs,
-    fit_logistic,
-)
+from crsscore.modeling.logistic import LogisticFit, check_inputs, fit_logistic
 
 RULES = ("aic", "p")
 
@@ -120,8 +115,8 @@ def restricted_loglik(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatAr
     logistf's ``drop1``/``backward``), so the likelihood-ratio statistic does not depend on
     the units of any column.  ``D`` includes the intercept column; ``drop`` indexes ``D``.
     """
+    from crsscore.modeling._newton import _loglik, _newton_ml
     from crsscore.modeling.firth import firth_newton, penalised_loglik
-    from crsscore.modeling.logistic import _loglik, _newton_ml
 
     fixed = np.zeros(D.shape[1], dtype=bool)
     fixed[list(drop)] = True

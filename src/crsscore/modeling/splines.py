@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
-from crsscore.modeling.logistic import FloatArray
 
 
 def rcs_knots(x: ArrayLike, nk: int = 4, fractied: float = 0.05) -> FloatArray:

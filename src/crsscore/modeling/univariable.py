@@ -19,28 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crsscore._numeric import rank_auc
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError, SeparationWarning
 from crsscore.modeling.firth import profile_ci
-from crsscore.modeling.logistic import FloatArray, fit_logistic
+from crsscore.modeling.logistic import fit_logistic
 
 Transform = str | float | int | Callable[[FloatArray], FloatArray] | None
-
-
-def auc(score: FloatArray, y: FloatArray, weights: FloatArray | None = None) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties count 1/2), optionally frequency-weighted."""
-    s = np.asarray(score, dtype=np.float64)
-    ya = np.asarray(y, dtype=np.float64)
-    w = np.ones_like(s) if weights is None else np.asarray(weights, dtype=np.float64)
-    order = np.argsort(s, kind="mergesort")
-    s, ya, w = s[order], ya[order], w[order]
-    _uniq, start = np.unique(s, return_index=True)
-    w1 = np.add.reduceat(w * ya, start)
-    w0 = np.add.reduceat(w * (1.0 - ya), start)
-    below0 = np.concatenate([[0.0], np.cumsum(w0)[:-1]])
-    n1, n0 = float(w1.sum()), float(w0.sum())
-    if n1 == 0 or n0 == 0:
-        return math.nan
-    return float(np.sum(w1 * (below0 + 0.5 * w0)) / (n1 * n0))
 
 
 def apply_transform(x: FloatArray, transform: Transform, name: str) -> tuple[FloatArray, str]:
@@ -151,7 +136,7 @@ def univariable_table(
             row[f"OR upper {lev} (profile)"] = math.nan
         row["p"] = float(2.0 * stats.norm.sf(abs(b / se)))
         row["p_lr"] = float(stats.chi2.sf(fit.lr_chi2, 1))
-        row["AUC"] = auc(b * xs, ys)
+        row["AUC"] = rank_auc(ys, b * xs)
         row["note"] = note
         rows.append(row)
     return pd.DataFrame(rows)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crsscore._numeric import expit
+
 __all__ = [
     "AnalysisSet",
     "Limitation",
@@ -73,10 +75,6 @@ def fmt_p(p: Any) -> str:
     return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def _expit(x: Any) -> Any:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
 # ------------------------------------------------------------------------------------------
 # the analysed patients and their apparent predictions
 # ------------------------------------------------------------------------------------------
@@ -104,7 +102,7 @@ def analysis_set(run: Any) -> AnalysisSet:
     m = run.model
     total = np.asarray(m.total(data, impute=True), dtype=np.float64)
     p_points = np.asarray(m.predict_proba(data, impute=True), dtype=np.float64)
-    p_cont = np.asarray(_expit(m.predict_lp_continuous(data, impute=True)), dtype=np.float64)
+    p_cont = np.asarray(expit(m.predict_lp_continuous(data, impute=True)), dtype=np.float64)
     prior = np.zeros(len(data), dtype=bool)
     onset = run.outcomes.frame.set_index("patient_id")["crs_severe_onset_day"]
     if "outcome_before_landmark" in data.columns:

@@ -24,13 +24,13 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import ScoreCardError
 from crsscore.modeling.splines import rcs_basis
 from crsscore.scores.scorecard import CardFile
 
 DYNAMIC_SCHEMA_VERSION = "1.0"
-
-FloatArray = npt.NDArray[np.float64]
 
 
 class _Model(BaseModel):
@@ -267,11 +267,6 @@ class DynamicScoreCard(CardFile):
 
 
 
-def expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
-
-
 def design_matrix(frame: pd.DataFrame, spline: DaySpline,
                   predictors: Sequence[DynPredictor]) -> FloatArray:
     """The (rows, terms) matrix: spline of day, then each predictor transformed and imputed."""
@@ -293,4 +288,4 @@ def load_dynamic_card(path: str | Path) -> DynamicScoreCard:
 
 
 __all__ = ["DYNAMIC_SCHEMA_VERSION", "DaySpline", "DynPredictor", "DynamicScoreCard",
-           "HorizonModel", "PointsModel", "PointsVariable", "design_matrix", "expit", "load_dynamic_card"]
+           "HorizonModel", "PointsModel", "PointsVariable", "design_matrix", "load_dynamic_card"]

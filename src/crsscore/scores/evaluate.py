@@ -34,13 +34,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._numeric import expit
+from crsscore._types import BoolArray, FloatArray
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
 from crsscore.errors import CardInputError, Problem, ScoreCardError, UnitError
 from crsscore.scores.scorecard import ScoreCard, Variable
 from crsscore.units import ANALYTE_UNITS, conversion_for, normalise_unit
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: Analytes whose values tocilizumab distorts (CRP falls, IL-6 rises) whatever the clinical course.
 TOCILIZUMAB_SENSITIVE: Final = frozenset({"crp", "il6"})
@@ -92,11 +91,6 @@ def _transform(x: FloatArray, how: str) -> FloatArray:
         if how == "log2":
             return np.log2(x)
         return np.log(x)
-
-
-def _expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
 
 
 def to_card_units(var: Variable, values: npt.ArrayLike, unit: str | None = None) -> FloatArray:
@@ -187,7 +181,7 @@ def band_text(var: Variable, k: int) -> str | None:
 def probability_from_total(card: ScoreCard, total: FloatArray) -> FloatArray:
     pm = card.probability
     if pm.kind == "logistic":
-        return _expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
+        return expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
     if pm.kind == "table" and pm.table:
         tab = dict(pm.table)
         return np.array([tab.get(float(t), math.nan) for t in total], dtype=np.float64)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crsscore import __version__
+from crsscore._numeric import rank_auc
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
@@ -84,9 +85,7 @@ def teachey_refit(cohort: Cohort, outcome: pd.DataFrame, *,
     X = np.log10(raw)
     fit = fit_logistic(X, y, names=[f"log10 {n}" for n in names], firth=firth)
     coefs = {n: float(c) for n, c in zip(names, fit.coef[1:], strict=True)}
-    from sklearn.metrics import roc_auc_score
-
-    auc = float(roc_auc_score(y, fit.predict_lp(X)))
+    auc = rank_auc(y, fit.predict_lp(X))
     card = ScoreCard(
         id=f"teachey-refit-{structure}",
         name=f"Teachey-structure refit ({structure}; LOCAL REFIT, not Teachey's model)",

@@ -31,17 +31,17 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import ThreadpoolController
 
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import (
     ConvergenceWarning,
     CrsscoreError,
     ModelError,
     SeparationWarning,
 )
-from crsscore.modeling.logistic import FloatArray, fit_logistic, fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
 from crsscore.modeling.selection import fastbw, fastbw_batch_coef
 from crsscore.validation.indexes import INDEX_NAMES, emax, lrm_indexes_batch
 
-IntArray = NDArray[np.intp]
 COLUMNS: tuple[str, ...] = ("index.orig", "training", "test", "optimism", "index.corrected", "n")
 _FIT_ERRORS = (CrsscoreError, ArithmeticError, ValueError, np.linalg.LinAlgError)
 _FAIL_WARNINGS = (SeparationWarning, ConvergenceWarning)

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
 from crsscore.validation.bootstrap import (
     FitFn,
@@ -48,15 +50,9 @@ from crsscore.validation.calibration import LOWESS_FRAC
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = ["BootstrapCalibration", "calibrate_bootstrap", "calibration_from_optimism",
            "calibration_grid", "calibration_optimism", "smooth_at"]
-
-
-def _expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * x))
-    return out
 
 
 def smooth_at(prob: FloatArray, y: FloatArray, grid: FloatArray, *, frac: float = LOWESS_FRAC) -> FloatArray:
@@ -235,7 +231,7 @@ def calibrate_bootstrap(
 def calibration_grid(lp: FloatArray, n_grid: int = 50) -> tuple[FloatArray, FloatArray]:
     """The original predictions ``expit(lp)`` and rms's ``predy`` grid: ``n_grid`` points
     between their 1st and 99th percentiles."""
-    pred = _expit(np.asarray(lp, dtype=np.float64))
+    pred = expit(np.asarray(lp, dtype=np.float64))
     lo, hi = np.quantile(pred, [0.01, 0.99])
     if not hi > lo:
         raise ModelError("the predictions are (nearly) constant: no calibration curve can be drawn")
@@ -246,8 +242,8 @@ def calibration_optimism(lp_train: FloatArray, y_train: FloatArray, lp_test: Flo
                          y: FloatArray, predy: FloatArray, frac: float = LOWESS_FRAC) -> FloatArray:
     """One resample's optimism at ``predy``: the smoother on the resample's own predictions
     minus the smoother on the original patients' predictions from the resample's model."""
-    out: FloatArray = (smooth_at(_expit(lp_train), y_train, predy, frac=frac)
-                       - smooth_at(_expit(lp_test), y, predy, frac=frac))
+    out: FloatArray = (smooth_at(expit(lp_train), y_train, predy, frac=frac)
+                       - smooth_at(expit(lp_test), y, predy, frac=frac))
     return out
 
 

@@ -33,10 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import stats
 
-from crsscore.errors import DataError, ModelError, Problem
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
+from crsscore.errors import DataError, Problem
+from crsscore.modeling.logistic import LogisticFit, fit_logistic
 from crsscore.validation.discrimination import (
     IntervalEstimate,
     as_outcome,
@@ -47,7 +50,6 @@ from crsscore.validation.discrimination import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = [
     "HL_CAVEAT",
@@ -58,7 +60,6 @@ __all__ = [
     "CalibrationResult",
     "Estimate",
     "HosmerLemeshow",
-    "LogisticFit",
     "ObservedExpected",
     "SlopeEstimate",
     "brier",
@@ -66,11 +67,11 @@ __all__ = [
     "calibration_curve",
     "calibration_in_the_large",
     "calibration_slope",
-    "fit_logistic",
     "hosmer_lemeshow",
     "logit",
     "nagelkerke_r2",
     "observed_expected",
+    "recalibration_fit",
 ]
 
 #: Fraction of the data used for each local fit: R's ``lowess`` default, used by rms ``val.prob``.
@@ -78,6 +79,9 @@ LOWESS_FRAC = 2.0 / 3.0
 #: Robustifying iterations: 0, as ``val.prob`` (``lowess(p, y, iter = 0)``); robustness weights
 #: would down-weight the 0/1 outcomes that disagree with the curve, which is wrong for binary y.
 LOWESS_ITERATIONS = 0
+
+#: Convergence tolerance of :func:`recalibration_fit` (relative log-likelihood change).
+RECALIBRATION_TOL = 1e-14
 
 HL_CAVEAT = (
     "Hosmer-Lemeshow: the p-value depends on the arbitrary number of groups, has low power in "
@@ -92,94 +96,24 @@ def logit(prob: FloatArray) -> FloatArray:
     return np.asarray(np.log(prob) - np.log1p(-prob), dtype=np.float64)
 
 
+def recalibration_fit(y: ArrayLike, lp: ArrayLike, *, slope: bool) -> LogisticFit:
+    """Logistic recalibration of a linear predictor: ``logit P(y=1) = a + lp`` (``lp`` as
+    offset) or, with ``slope``, ``a + b lp``; coefficients ``[a]`` or ``[a, b]``.
+
+    The project's maximum-likelihood fitter (:func:`crsscore.modeling.logistic.fit_logistic`)
+    iterated to machine precision (equal to R ``glm`` and statsmodels to ~1e-15); separation
+    or no convergence raises :class:`ModelError` (a recalibration without estimates is no
+    recalibration).
+    """
+    y_a = np.asarray(y)
+    if slope:
+        return fit_logistic(lp, y_a, strict=True, tol=RECALIBRATION_TOL)
+    return fit_logistic(np.empty((y_a.shape[0], 0)), y_a, offset=lp, strict=True,
+                        tol=RECALIBRATION_TOL)
+
+
 def _z(level: float) -> float:
     return float(stats.norm.ppf(0.5 + level / 2.0))
-
-
-# --------------------------------------------------------------------------------------------
-# a small logistic fitter (Newton-Raphson with step halving)
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LogisticFit:
-    """Maximum-likelihood logistic regression: ``params``, ``cov`` (inverse information),
-    ``loglik``, iterations and convergence."""
-
-    params: FloatArray
-    cov: FloatArray
-    loglik: float
-    n_iter: int
-    converged: bool
-
-    @property
-    def se(self) -> FloatArray:
-        return np.asarray(np.sqrt(np.diag(self.cov)), dtype=np.float64)
-
-
-def _loglik(y: NDArray[Any], eta: FloatArray) -> float:
-    # y*eta - log(1 + exp(eta)), computed stably
-    return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
-
-
-def fit_logistic(
-    X: ArrayLike,
-    y: ArrayLike,
-    *,
-    offset: ArrayLike | None = None,
-    tol: float = 1e-10,
-    max_iter: int = 50,
-) -> LogisticFit:
-    """Fit ``logit P(y=1) = X beta + offset`` by Newton-Raphson (no intercept added).
-
-    Raises :class:`ModelError` when the information matrix is singular or the fit does not
-    converge (for instance under separation); the estimates equal R ``glm`` and statsmodels.
-    """
-    Xa = np.asarray(X, dtype=np.float64)
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
-    ya = np.asarray(y, dtype=np.float64)
-    off = np.zeros(ya.size) if offset is None else np.asarray(offset, dtype=np.float64)
-    beta = np.zeros(Xa.shape[1])
-    ll = _loglik(ya, Xa @ beta + off)
-    converged = False
-    it = 0
-    info = np.eye(Xa.shape[1])
-    for it in range(1, max_iter + 1):  # noqa: B007 - iteration count is reported
-        eta = Xa @ beta + off
-        mu = 1.0 / (1.0 + np.exp(-eta))
-        w = mu * (1.0 - mu)
-        score = Xa.T @ (ya - mu)
-        info = (Xa * w[:, None]).T @ Xa
-        try:
-            step = np.linalg.solve(info, score)
-        except np.linalg.LinAlgError:
-            raise ModelError(
-                "logistic fit failed: singular information matrix (a constant predictor, or "
-                "complete separation)"
-            ) from None
-        t = 1.0
-        while True:
-            new = beta + t * step
-            ll_new = _loglik(ya, Xa @ new + off)
-            if ll_new >= ll - 1e-12 or t < 1e-6:
-                break
-            t /= 2.0
-        beta, ll_old, ll = new, ll, ll_new
-        if np.max(np.abs(t * step)) < tol or abs(ll - ll_old) < tol * (abs(ll) + tol):
-            converged = True
-            break
-    eta = Xa @ beta + off
-    mu = 1.0 / (1.0 + np.exp(-eta))
-    info = (Xa * (mu * (1.0 - mu))[:, None]).T @ Xa
-    if not converged or not np.all(np.isfinite(beta)):
-        raise ModelError(
-            f"logistic fit did not converge in {max_iter} iterations (separation?); "
-            "estimates would be meaningless"
-        )
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        raise ModelError("logistic fit failed: singular information matrix") from None
-    return LogisticFit(np.asarray(beta), np.asarray(cov), float(ll), it, converged)
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,8 +171,8 @@ def calibration_in_the_large(y: ArrayLike, prob: ArrayLike, *, level: float = 0.
     """
     level = check_level(level, "calibration_in_the_large")
     yy, p = _prepare(y, prob, open_interval=True)
-    fit = fit_logistic(np.ones((yy.size, 1)), yy, offset=logit(p))
-    a, se = float(fit.params[0]), float(fit.se[0])
+    fit = recalibration_fit(yy, logit(p), slope=False)
+    a, se = float(fit.coef[0]), float(fit.se[0])
     z = _z(level)
     return Estimate(
         "calibration intercept", a, se, a - z * se, a + z * se, int(yy.size), int(yy.sum()),
@@ -266,12 +200,12 @@ def calibration_slope(y: ArrayLike, prob: ArrayLike, *, level: float = 0.95) -> 
         raise DataError(
             [Problem(table="prob", message="all predictions are equal: no slope can be fitted")]
         )
-    fit = fit_logistic(np.column_stack([np.ones(yy.size), lp]), yy)
-    b, se = float(fit.params[1]), float(fit.se[1])
+    fit = recalibration_fit(yy, lp, slope=True)
+    b, se = float(fit.coef[1]), float(fit.se[1])
     z = _z(level)
     return SlopeEstimate(
         "calibration slope", b, se, b - z * se, b + z * se, int(yy.size), int(yy.sum()), level,
-        1.0, "logit P(y) = a + b lp; b < 1: predictions too extreme", float(fit.params[0]),
+        1.0, "logit P(y) = a + b lp; b < 1: predictions too extreme", float(fit.coef[0]),
     )
 
 
@@ -533,7 +467,8 @@ def nagelkerke_r2(y: ArrayLike, prob: ArrayLike) -> float:
     n = yy.size
     pbar = float(yy.mean())
     l0 = -2.0 * float(np.sum(yy * np.log(pbar) + (1 - yy) * np.log1p(-pbar)))
-    l1 = -2.0 * _loglik(yy, logit(p))
+    lp = logit(p)
+    l1 = -2.0 * float(np.sum(yy * lp - np.logaddexp(0.0, lp)))
     lr = l0 - l1
     return float((1.0 - np.exp(-lr / n)) / (1.0 - np.exp(-l0 / n)))
 
@@ -604,7 +539,7 @@ class CalibrationResult:
         ax = self.curve.plot(ax)
         grid = np.linspace(max(self.curve.prob.min(), 1e-4), min(self.curve.prob.max(), 1 - 1e-4), 200)
         a, b = self.slope.intercept, self.slope.estimate
-        ax.plot(grid, 1.0 / (1.0 + np.exp(-(a + b * logit(grid)))), color="C1", lw=1, ls="--",
+        ax.plot(grid, expit(a + b * logit(grid)), color="C1", lw=1, ls="--",
                 label="Logistic calibration")
         ax.text(0.98, 0.02,
                 f"intercept {self.intercept.estimate:.2f}\nslope {self.slope.estimate:.2f}\n"

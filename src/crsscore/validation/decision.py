@@ -26,16 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray
 from crsscore.errors import DataError, Problem
-from crsscore.validation.calibration import fit_logistic
+from crsscore.validation.calibration import recalibration_fit
 from crsscore.validation.discrimination import as_outcome, as_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
 
 __all__ = ["DEFAULT_THRESHOLDS", "DecisionCurve", "as_probability", "decision_curve"]
 
@@ -54,9 +55,9 @@ def as_probability(y: ArrayLike, x: ArrayLike) -> FloatArray:
     optimistic on the data it was fitted on."""
     yy = as_outcome(y)
     xx = as_scores(x, yy.size, name="x")
-    fit = fit_logistic(np.column_stack([np.ones(yy.size), xx]), yy)
-    eta = fit.params[0] + fit.params[1] * xx
-    return np.asarray(1.0 / (1.0 + np.exp(-eta)), dtype=np.float64)
+    fit = recalibration_fit(yy, xx, slope=True)
+    eta = fit.coef[0] + fit.coef[1] * xx
+    return expit(eta)
 
 
 @dataclass(frozen=True)

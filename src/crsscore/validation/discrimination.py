@@ -1,8 +1,9 @@
 """Discrimination: the area under the ROC curve (C statistic) with DeLong or bootstrap CIs.
 
-The DeLong variance uses the fast algorithm of Sun & Xu (2014), built on midranks, so ties in
-an integer point score count one half, as in R's pROC.  A higher score means a higher risk
-(pROC's ``direction = "<"``): the AUC is *not* flipped when it is below 0.5.
+The point estimate is the project's one AUC, :func:`crsscore._numeric.rank_auc` (the bootstrap
+here uses the same tallies); ties in an integer point score count one half, as in R's pROC.
+The DeLong variance uses the fast algorithm of Sun & Xu (2014), built on midranks.  A higher
+score means a higher risk (pROC's ``direction = "<"``): the AUC is *not* flipped when it is below 0.5.
 
 This module also holds the input checks shared by the other validation modules
 (:func:`as_outcome`, :func:`as_scores`): every metric takes plain arrays, refuses missing
@@ -27,13 +28,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from crsscore._numeric import auc_tallies, dense_codes, rank_auc
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, Problem
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int_]
 
 __all__ = [
     "AUCResult",
@@ -190,20 +191,13 @@ def delong_covariance(y: ArrayLike, scores: ArrayLike) -> tuple[FloatArray, Floa
     tx = _midranks(pos)
     ty = _midranks(neg)
     tz = _midranks(np.concatenate([pos, neg], axis=1))
-    aucs = (tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n_)
+    aucs = np.array([rank_auc(yy, s[j]) for j in range(s.shape[0])])
     v01 = (tz[:, :m] - tx) / n_  # structural components of the events
     v10 = 1.0 - (tz[:, m:] - ty) / m  # ... and of the non-events
     if m < 2 or n_ < 2:  # a variance needs two events and two non-events (pROC gives NA)
         return np.asarray(aucs, dtype=np.float64), np.full((s.shape[0], s.shape[0]), np.nan)
     cov = np.atleast_2d(np.cov(v01)) / m + np.atleast_2d(np.cov(v10)) / n_
     return np.asarray(aucs, dtype=np.float64), np.asarray(cov, dtype=np.float64)
-
-
-def _fast_auc_rows(pos: FloatArray, neg: FloatArray) -> FloatArray:
-    """AUC of each row (pos: (B, m), neg: (B, n)) by midranks."""
-    m, n_ = pos.shape[1], neg.shape[1]
-    tz = _midranks(np.concatenate([pos, neg], axis=1))
-    return np.asarray((tz[:, :m].sum(axis=1) - m * (m + 1) / 2.0) / (m * n_), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +404,7 @@ def auc(
         raise ValueError(f"The 'B' parameter of auc must be an int >= 10. Got {B!r} instead.")
     rng = np.random.default_rng(seed)
     pos, neg = s[yy == 1], s[yy == 0]
-    a = float(_fast_auc_rows(pos[None, :], neg[None, :])[0])
+    a = rank_auc(yy, s)
     boot = bootstrap_auc(pos, neg, B=B, rng=rng)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
@@ -423,14 +417,25 @@ def auc(
 def bootstrap_auc(
     pos: FloatArray, neg: FloatArray, *, B: int, rng: np.random.Generator, chunk: int = 500
 ) -> FloatArray:
-    """AUCs of ``B`` stratified resamples (events and non-events drawn separately)."""
+    """AUCs of ``B`` stratified resamples (events and non-events drawn separately).
+
+    Each resample is tallied as counts of events and non-events at each distinct score and
+    its AUC taken by :func:`crsscore._numeric.auc_tallies` (the AUC of the point estimate,
+    without sorting each resample).
+    """
     out = np.empty(B, dtype=np.float64)
     m, n_ = pos.size, neg.size
+    codes = dense_codes(np.concatenate([pos, neg]))
+    k = int(codes.max()) + 1
+    cp, cn = codes[:m], codes[m:]
     for start in range(0, B, chunk):
         b = min(chunk, B - start)
         ip = rng.integers(0, m, size=(b, m))
         ineg = rng.integers(0, n_, size=(b, n_))
-        out[start : start + b] = _fast_auc_rows(pos[ip], neg[ineg])
+        rows = np.arange(b)[:, None] * k
+        ev = np.bincount((rows + cp[ip]).ravel(), minlength=b * k).reshape(b, k)
+        ne = np.bincount((rows + cn[ineg]).ravel(), minlength=b * k).reshape(b, k)
+        out[start : start + b] = auc_tallies(ev.astype(np.float64), ne.astype(np.float64))
     return out
 
 
@@ -475,5 +480,5 @@ def roc_curve(y: ArrayLike, score: ArrayLike) -> ROCCurve:
     tpr = np.r_[0.0, tps / events]
     fpr = np.r_[0.0, fps / nonevents]
     thr = np.r_[np.inf, s_sorted[last]]
-    a = float(np.trapezoid(tpr, fpr))
+    a = rank_auc(yy, s)
     return ROCCurve(fpr, tpr, thr, a, int(yy.size), events)

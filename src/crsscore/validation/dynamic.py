@@ -31,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore._numeric import dense_codes, expit, rank_auc, weighted_auc
+from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.data.persondays import PersonDays
 from crsscore.modeling.dynamic import (
     DynamicModel,
@@ -38,12 +40,7 @@ from crsscore.modeling.dynamic import (
     newton_ridge,
     single_thread_blas,
 )
-from crsscore.modeling.univariable import auc
-from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix, expit
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix
 
 METRICS: Final = ("auc", "calibration_intercept", "calibration_slope", "brier")
 #: Display names of the models in the validation tables.
@@ -99,33 +96,6 @@ def grouped_split(groups: npt.ArrayLike, fraction: float = 0.5,
 # fast metrics (used inside the resampling loop)
 # ---------------------------------------------------------------------------------------------
 
-def fast_auc(y: FloatArray, s: FloatArray) -> float:
-    """Mann-Whitney AUC (ties count 1/2); NaN without both classes (the project's one,
-    :func:`crsscore.modeling.univariable.auc`)."""
-    return auc(s, y)
-
-
-def dense_codes(s: FloatArray) -> IntArray:
-    """Ordinal codes of a score (equal scores share a code): what an AUC depends on."""
-    _, inv = np.unique(s, return_inverse=True)
-    out: IntArray = inv.astype(np.int64).ravel()
-    return out
-
-
-def grouped_auc(codes: IntArray, y: FloatArray, w: FloatArray | None = None) -> float:
-    """AUC from ordinal score codes with optional row weights (a resample's row counts),
-    in O(n) without sorting; ties count 1/2."""
-    ww = np.ones(y.size) if w is None else w
-    k = int(codes.max()) + 1 if codes.size else 1
-    neg = np.bincount(codes, weights=ww * (1.0 - y), minlength=k)
-    pos = np.bincount(codes, weights=ww * y, minlength=k)
-    n1, n0 = float(pos.sum()), float(neg.sum())
-    if n1 == 0 or n0 == 0:
-        return math.nan
-    below = np.cumsum(neg) - neg
-    return float(np.sum(pos * (below + 0.5 * neg)) / (n1 * n0))
-
-
 def _logit(p: FloatArray) -> FloatArray:
     q = np.clip(p, 1e-12, 1 - 1e-12)
     out: FloatArray = np.log(q / (1 - q))
@@ -155,7 +125,7 @@ def fast_calibration(y: FloatArray, p: FloatArray) -> tuple[float, float]:
 def _metrics(y: FloatArray, p: FloatArray, *, calibration: bool = True,
              codes: IntArray | None = None) -> FloatArray:
     a, b = fast_calibration(y, p) if calibration else (math.nan, math.nan)
-    auc_ = fast_auc(y, p) if codes is None else grouped_auc(codes, y)
+    auc_ = rank_auc(y, p) if codes is None else weighted_auc(codes, y, 1.0 - y)
     return np.array([auc_, a, b, float(np.mean((p - y) ** 2))])
 
 
@@ -374,9 +344,9 @@ def validate_dynamic(model: DynamicModel, pdays: PersonDays, *, B: int = 200, se
                 at = day == t
                 day_rows.append({"horizon": h, "day": int(t), "n": int(at.sum()),
                                  "events": int(y[at].sum()),
-                                 "auc_dynamic": fast_auc(y[at], preds["dynamic"][at]),
-                                 "auc_comparator": fast_auc(y[at], preds["comparator"][at]),
-                                 "auc_baseline": (fast_auc(y[at], preds["baseline"][at])
+                                 "auc_dynamic": rank_auc(y[at], preds["dynamic"][at]),
+                                 "auc_comparator": rank_auc(y[at], preds["comparator"][at]),
+                                 "auc_baseline": (rank_auc(y[at], preds["baseline"][at])
                                                   if "baseline" in preds else math.nan)})
             p = preds["dynamic"]
             edges = np.unique(np.quantile(p, np.linspace(0, 1, 11)))
@@ -439,7 +409,8 @@ def _one_resample(c: _BootContext, idx: IntArray) -> dict[Any, Any] | None:
             res[(m, s)] = (_metrics(yb[mb], p_app[mb], calibration=cal, codes=ca)
                            - _metrics(y[mask], p_test[mask], calibration=cal, codes=ct))
         w = np.bincount(idx[mb], minlength=y.size).astype(np.float64)
-        res[("frozen", s)] = {m: grouped_auc(c.codes[(m, s)], y, w) for m in boot_pred}
+        res[("frozen", s)] = {m: weighted_auc(c.codes[(m, s)], w * y, w * (1.0 - y))
+                                 for m in boot_pred}
     return res
 
 
@@ -744,6 +715,6 @@ def _plot_calibration(bins: pd.DataFrame, path: Any) -> None:
     plt.close(fig)
 
 
-__all__ = ["METRICS", "MODEL_LABELS", "SUBSETS", "DynamicReport", "DynamicValidation", "ReplayResult", "fast_auc",
+__all__ = ["METRICS", "MODEL_LABELS", "SUBSETS", "DynamicReport", "DynamicValidation", "ReplayResult",
            "fast_calibration", "grouped_bootstrap_indices", "grouped_split",
            "plot_trajectories", "replay", "single_thread_blas", "validate_dynamic"]

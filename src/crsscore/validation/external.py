@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import stats
 
+from crsscore._numeric import expit
+from crsscore._types import FloatArray, IntArray
 from crsscore.errors import DataError, Problem
 from crsscore.validation.calibration import (
     CalibrationCurve,
@@ -48,8 +50,8 @@ from crsscore.validation.calibration import (
     brier,
     calibration,
     calibration_curve,
-    fit_logistic,
     nagelkerke_r2,
+    recalibration_fit,
 )
 from crsscore.validation.decision import DecisionCurve, decision_curve
 from crsscore.validation.discrimination import AUCResult, as_outcome, as_scores, auc, check_level
@@ -57,8 +59,6 @@ from crsscore.validation.discrimination import AUCResult, as_outcome, as_scores,
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int_]
 
 __all__ = [
     "ExternalValidation",
@@ -84,10 +84,6 @@ class MetricCI:
     ci_high: float
     ci_method: str
     ideal: float | None
-
-
-def _sigmoid(x: FloatArray) -> FloatArray:
-    return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +308,7 @@ class UpdatedModel:
 
     def predict_proba(self, lp: ArrayLike) -> FloatArray:
         """Updated risk for new patients' original ``lp``."""
-        return _sigmoid(self.transform(lp))
+        return expit(self.transform(lp))
 
     def summary(self) -> str:
         if self.method == "refit":
@@ -358,20 +354,20 @@ def update_model(
     nan = float("nan")
     if method == "original":
         ll = float(np.sum(yy * x - np.logaddexp(0.0, x)))
-        return UpdatedModel(method, 0.0, 1.0, 0.0, 0.0, x, _sigmoid(x), ll, 0, n, events)
+        return UpdatedModel(method, 0.0, 1.0, 0.0, 0.0, x, expit(x), ll, 0, n, events)
     if method == "intercept":
-        fit = fit_logistic(np.ones((n, 1)), yy, offset=x)
-        new = fit.params[0] + x
-        return UpdatedModel(method, float(fit.params[0]), 1.0, float(fit.se[0]), 0.0, new,
-                            _sigmoid(new), fit.loglik, 1, n, events)
+        fit = recalibration_fit(yy, x, slope=False)
+        new = fit.coef[0] + x
+        return UpdatedModel(method, float(fit.coef[0]), 1.0, float(fit.se[0]), 0.0, new,
+                            expit(new), fit.loglik, 1, n, events)
     if method == "logistic":
         if np.ptp(x) == 0:
             raise DataError([Problem(table="lp", message="all linear predictors are equal: "
                                      "no slope can be fitted")])
-        fit = fit_logistic(np.column_stack([np.ones(n), x]), yy)
-        new = fit.params[0] + fit.params[1] * x
-        return UpdatedModel(method, float(fit.params[0]), float(fit.params[1]), float(fit.se[0]),
-                            float(fit.se[1]), new, _sigmoid(new), fit.loglik, 2, n, events)
+        fit = recalibration_fit(yy, x, slope=True)
+        new = fit.coef[0] + fit.coef[1] * x
+        return UpdatedModel(method, float(fit.coef[0]), float(fit.coef[1]), float(fit.se[0]),
+                            float(fit.se[1]), new, expit(new), fit.loglik, 2, n, events)
     # refit
     if refit is None or not callable(refit):
         raise ValueError("method 'refit' needs a 'refit' function: y -> refitted linear predictor")
@@ -382,7 +378,7 @@ def update_model(
         )
     new = as_scores(refit(yy.copy()), n, name="refit(y)")
     ll = float(np.sum(yy * new - np.logaddexp(0.0, new)))
-    return UpdatedModel(method, nan, nan, nan, nan, new, _sigmoid(new), ll, refit_parameters,
+    return UpdatedModel(method, nan, nan, nan, nan, new, expit(new), ll, refit_parameters,
                         n, events)
 
 
@@ -461,8 +457,8 @@ def compare_updates(
             pval = float(stats.chi2.sf(lr, df)) if df > 0 else float("nan")
             if selected == reference and df > 0 and pval >= alpha:
                 selected = m
-        cal_int = fit_logistic(np.ones((yy.size, 1)), yy, offset=um.lp).params[0]
-        slope = (fit_logistic(np.column_stack([np.ones(yy.size), um.lp]), yy).params[1]
+        cal_int = recalibration_fit(yy, um.lp, slope=False).coef[0]
+        slope = (recalibration_fit(yy, um.lp, slope=True).coef[1]
                  if np.ptp(um.lp) > 0 else float("nan"))
         rows.append({
             "method": m, "parameters estimated": um.n_estimated, "intercept": um.intercept,

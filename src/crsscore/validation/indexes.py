@@ -28,19 +28,13 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special
 
+from crsscore._numeric import expit as _expit
+from crsscore._types import FloatArray
 from crsscore.errors import ModelError
-
-FloatArray = NDArray[np.float64]
 
 INDEX_NAMES: tuple[str, ...] = ("Dxy", "R2", "Intercept", "Slope", "Emax", "D", "U", "Q", "B", "g", "gp")
 _GRID = np.arange(0.0, 1.0 + 1e-12, 0.0005)
-
-
-def _expit(x: FloatArray) -> FloatArray:
-    out: FloatArray = special.expit(x)
-    return out
 
 
 def gini_md(x: ArrayLike, axis: int = -1) -> FloatArray:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from crsscore._types import FloatArray
 from crsscore.validation.calibrate_boot import (
     BootstrapCalibration,
     calibration_from_optimism,
@@ -31,7 +32,6 @@ from crsscore.validation.calibration import LOWESS_FRAC
 if TYPE_CHECKING:  # pragma: no cover
     from crsscore.validation.bootstrap import ValidationResult
 
-FloatArray = NDArray[np.float64]
 
 __all__ = ["PipelineCurves", "RocBand", "curves_from_validation", "roc_sensitivity"]
 

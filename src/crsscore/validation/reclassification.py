@@ -34,18 +34,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy import stats
 
+from crsscore._types import FloatArray, IntArray
 from crsscore.validation.discrimination import (
     IntervalEstimate,
     as_outcome,
     as_scores,
     check_level,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int_]
 
 __all__ = ["CAVEAT", "IDIResult", "NRIResult", "idi", "nri_categorical", "nri_continuous"]
 

@@ -271,15 +271,14 @@ def canonical_observations(observations: pd.DataFrame, analytes: Sequence[str],
     if absent:
         raise DataError([Problem(table="observations", column=c, message="column missing",
                                  code="missing_column") for c in absent])
-    spelled_code, spelled = pd.factorize(observations["analyte"])
-    position = np.array([-1] + [codes.index(c) if c in codes else -1
-                                for c in (str(u).strip().lower() for u in spelled)],
-                        dtype=np.int64)
-    analyte = position[spelled_code + 1]  # code -1 (blank) -> position[0] = -1
-    keep = analyte >= 0
+    raw_analyte = observations["analyte"]
+    spelled = {u: str(u).strip().lower() for u in pd.unique(raw_analyte) if not _blank(u)}
+    keep = raw_analyte.isin([u for u, code in spelled.items() if code in codes]).to_numpy(
+        dtype=bool, na_value=False)
     if not keep.any():
         return _no_observations(patient_ids, codes)
-    analyte = analyte[keep]
+    kept_code, kept = pd.factorize(raw_analyte[keep])
+    analyte = np.array([codes.index(spelled[u]) for u in kept], dtype=np.int64)[kept_code]
     position = np.flatnonzero(keep).astype(np.int64)
 
     def located(i: npt.NDArray[np.intp]) -> list[int | None]:

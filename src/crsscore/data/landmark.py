@@ -1,4 +1,4 @@
-"""Landmarks: reading each patient's laboratory values at a landmark, and the landmark table.
+"""Values at a landmark: the one rule that reads each patient's laboratory values there.
 
 A landmark model predicts, at a fixed time after infusion, the outcome of the patients still at
 risk then.  :class:`Landmark` (built by :func:`parse_landmark`) says where and how values are

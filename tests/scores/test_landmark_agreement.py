@@ -102,3 +102,24 @@ def test_the_aggregate_changes_the_value_read() -> None:
     assert table.to_dict()["aggregate"] == "max" and "max of the window" in str(table)
     with pytest.raises(ValueError, match="'aggregate' parameter must be one of"):
         build_landmark_table(cohort, "day7", aggregate="mean")  # type: ignore[arg-type]
+
+
+def test_both_refuse_the_same_bad_rows_naming_them() -> None:
+    """One conversion home: a bad day, a text value and an unknown unit (even outside the
+    window) are refused by both callers with the same located problems."""
+    from crsscore.errors import DataError
+
+    obs = pd.DataFrame([("A", 7.0, "crp", 5.0, "mg/L"), ("A", "x", "crp", 1.0, "mg/L"),
+                        ("A", 7.2, "crp", "lots", "mg/L"), ("A", 12.0, "crp", 3.0, "furlongs")],
+                       columns=["patient_id", "day", "analyte", "value", "unit"])
+    cohort = Cohort(pd.DataFrame({"patient_id": ["A"]}), obs)
+    with pytest.raises(DataError) as from_table:
+        build_landmark_table(cohort, "day7")
+    table = build_landmark_table(Cohort(cohort.patients, obs.iloc[:1]), "day7")
+    with pytest.raises(DataError) as from_card:
+        card_inputs(_card_for(table, ("crp",), "nearest"), cohort)
+    assert str(from_table.value) == str(from_card.value)
+    text = str(from_table.value)
+    for where in ("observations row 1, column 'day'", "observations row 2, column 'value'",
+                  "observations row 3, column 'unit'"):
+        assert where in text

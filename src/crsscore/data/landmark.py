@@ -325,6 +325,8 @@ def _no_observations(patient_ids: pd.Index, codes: tuple[str, ...]) -> Canonical
 
 def _labels(index: pd.Index, position: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     """Index labels at ``position`` as integers; -1 where a label is not an integer."""
+    if isinstance(index, pd.RangeIndex):
+        return (index.start + index.step * np.asarray(position)).astype(np.int64)
     if pd.api.types.is_integer_dtype(index.dtype):
         labels: npt.NDArray[np.int64] = index.to_numpy(dtype=np.int64)[position]
         return labels

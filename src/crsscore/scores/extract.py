@@ -7,18 +7,21 @@ variable why a value is missing.  :func:`score_cohort` scores every patient with
 :func:`~crsscore.scores.evaluate.evaluate_card` and adds per-patient warnings.  Patients
 without a score's inputs are kept (total NaN) and counted, never dropped.
 
-Window conventions (documented here once, used by every card):
+Values are read by the landmark table's rule (:mod:`crsscore.data.landmark`); what is
+card-specific is which variables are read and over which window:
 
-* Days are days since infusion.  A card's ``landmark`` gives the reference day: a named
-  landmark (``"pre-ld"`` = day -5, ``"day0"`` = 0, see ``schema.NAMED_LANDMARKS``),
-  ``"day<n>"`` (``"day-1"``, ``"day+1"``) or None (= day 0).  ``landmark_day=`` overrides it,
-  e.g. to evaluate m-EASIX at day -1 with the same card.
+* Days are days since infusion.  A card's ``landmark`` gives the reference day, parsed by
+  :func:`~crsscore.data.landmark.parse_landmark` (``"pre-ld"`` = day -5, ``"day0"``,
+  ``"day-1"``, ``"day+1"``), None meaning day 0.  ``landmark_day=`` overrides it, e.g. to
+  evaluate m-EASIX at day -1 with the same card.
 * A variable's ``day_window = (lo, hi)`` is relative to the landmark and inclusive at both
-  ends: observations with ``landmark + lo <= day <= landmark + hi`` qualify.
-* Aggregates: ``max``/``min`` over the window; ``first``/``last`` by day; ``nearest`` to the
-  landmark, ties going to the earlier measurement.  Ties on the same day keep table order.
-* Observation values are converted from their row's ``unit`` to the analyte's canonical unit;
-  a missing, unknown or ambiguous unit raises :class:`~crsscore.errors.UnitError`.
+  ends: observations with ``landmark + lo <= day <= landmark + hi`` qualify
+  (:meth:`~crsscore.data.landmark.Landmark.over`).
+* Its ``aggregate`` (``nearest``, ``max``, ``min``, ``first``, ``last``), the tie rules and the
+  conversion of each row's ``unit`` to the canonical unit are those of
+  :class:`~crsscore.data.landmark.Landmark` and
+  :func:`~crsscore.data.landmark.canonical_observations`; a missing, unknown or ambiguous unit
+  raises :class:`~crsscore.errors.UnitError`.
 
 Examples
 --------
@@ -48,7 +51,6 @@ Examples
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -57,6 +59,13 @@ import numpy as np
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
+from crsscore.data.landmark import (
+    Landmark,
+    canonical_observations,
+    parse_landmark,
+    patient_index,
+    read_values,
+)
 from crsscore.data.schema import ANALYTES, NAMED_LANDMARKS, PATIENT_COLUMNS
 from crsscore.errors import (
     CardInputError,
@@ -65,7 +74,6 @@ from crsscore.errors import (
     Problem,
     ScoreCardError,
     TocilizumabWarning,
-    UnitError,
 )
 from crsscore.scores.evaluate import (
     CYTOKINES,
@@ -75,7 +83,7 @@ from crsscore.scores.evaluate import (
     tocilizumab_sensitive,
 )
 from crsscore.scores.scorecard import ScoreCard, Variable
-from crsscore.units import ANALYTE_UNITS, canonical_unit, conversion_for
+from crsscore.units import ANALYTE_UNITS, canonical_unit
 
 #: Reason codes in :attr:`CardInputs.missing`.
 MISSING_REASONS: Final[dict[str, str]] = {
@@ -84,9 +92,6 @@ MISSING_REASONS: Final[dict[str, str]] = {
     "value_missing": "only blank values inside the window / blank patient value",
     "column_absent": "the patients table has no such column",
 }
-
-_EPS: Final = 1e-9  # days: absorbs float error in fractional days (36 h = 1.5 d)
-
 
 @dataclass(frozen=True)
 class CardInputs:
@@ -168,129 +173,27 @@ class CardInputs:
 
 # --- landmark ---------------------------------------------------------------------------
 
-_DAY_RE: Final = re.compile(r"(?:day|d)\s*([+-]?\d+(?:\.\d+)?)")
-
-
 def resolve_landmark_day(card: ScoreCard, landmark_day: float | None = None) -> float:
     """The landmark of ``card`` in days since infusion (``landmark_day`` overrides it)."""
+    return _card_landmark(card, landmark_day).day
+
+
+def _card_landmark(card: ScoreCard, landmark_day: float | None) -> Landmark:
+    """The card's landmark, parsed by the landmark table's parser (None means day 0)."""
     if landmark_day is not None:
         day = float(landmark_day)
         if not math.isfinite(day):
             raise ScoreCardError(f"landmark_day must be a finite number of days; got {landmark_day!r}")
-        return day
-    if card.landmark is None:
-        return 0.0
-    if card.landmark in NAMED_LANDMARKS:
-        return float(NAMED_LANDMARKS[card.landmark])
-    m = _DAY_RE.fullmatch(card.landmark.strip().lower())
-    if m is None:
+        return parse_landmark(day)
+    try:
+        return parse_landmark("day0" if card.landmark is None else card.landmark)
+    except ValueError:
         raise ScoreCardError(
             f"score card '{card.id}': landmark {card.landmark!r} is not a named landmark "
-            f"({', '.join(NAMED_LANDMARKS)}) nor 'day<n>'; pass landmark_day=")
-    return float(m.group(1))
+            f"({', '.join(NAMED_LANDMARKS)}) nor 'day<n>'; pass landmark_day=") from None
 
 
 # --- extraction -------------------------------------------------------------------------
-
-def _patient_ids(cohort: Cohort) -> pd.Index:
-    if "patient_id" not in cohort.patients.columns:
-        raise DataError([Problem(table="patients", column="patient_id",
-                                 message="column missing", code="missing_column")])
-    ids = cohort.patients["patient_id"].astype(str)
-    dup = ids.duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataError([Problem(table="patients", row=i, column="patient_id",
-                                 message=f"{int(dup.sum())} duplicated patient_id value(s)",
-                                 code="duplicate")])
-    return pd.Index(ids.to_numpy(), name="patient_id", dtype=object)
-
-
-def _observations_in_canonical(obs: pd.DataFrame, analytes: set[str]) -> pd.DataFrame:
-    """Rows of ``analytes`` with numeric day and value converted to canonical units.
-
-    Columns: ``patient_id`` (str), ``analyte``, ``day``, ``value``, ``row`` (source index
-    label), ``pos`` (source position, for stable ordering).  Raises once with every problem.
-    """
-    cols = {"patient_id", "day", "analyte", "value", "unit"}
-    if obs.empty or not analytes:
-        return pd.DataFrame({"patient_id": pd.Series(dtype=object), "analyte": pd.Series(dtype=object),
-                             "day": pd.Series(dtype=float), "value": pd.Series(dtype=float),
-                             "row": pd.Series(dtype="int64"), "pos": pd.Series(dtype="int64")})
-    absent = sorted(cols - set(obs.columns))
-    if absent:
-        raise DataError([Problem(table="observations", column=c, message="column missing",
-                                 code="missing_column") for c in absent])
-    analyte = obs["analyte"].astype(str).str.strip().str.lower()
-    keep = analyte.isin(sorted(analytes)).to_numpy()
-    sub = obs.loc[keep]
-    labels = obs.index[keep]
-    positions = np.flatnonzero(keep)
-    problems: list[Problem] = []
-    day = pd.to_numeric(sub["day"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    for i in np.flatnonzero(np.isnan(day))[:20]:
-        problems.append(Problem(table="observations", row=_label(labels[i]), column="day",
-                                message="day missing or not a number",
-                                value=str(sub["day"].iloc[i]), code="invalid_day"))
-    raw = sub["value"]
-    value = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.isnan(value) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
-    for i in np.flatnonzero(bad)[:20]:
-        problems.append(Problem(table="observations", row=_label(labels[i]), column="value",
-                                message="value is not a number", value=str(raw.iloc[i]),
-                                code="not_numeric"))
-    sub_analyte = analyte.loc[keep].to_numpy()
-    units = sub["unit"].astype(object).to_numpy()
-    unit_key = np.array(["" if pd.isna(u) else str(u) for u in units], dtype=object)
-    canon = np.full(value.shape, np.nan)
-    for code in sorted(set(sub_analyte)):
-        in_code = sub_analyte == code
-        for u in sorted(set(unit_key[in_code])):
-            hit = in_code & (unit_key == u)
-            first = int(np.flatnonzero(hit)[0])
-            try:
-                conv = conversion_for(code, u or None, column="unit", table="observations",
-                                      row=_label(labels[first]))
-            except UnitError as exc:
-                problems.extend(exc.problems)
-                continue
-            canon[hit] = conv.apply(value[hit])
-    if problems:
-        errs = [p for p in problems if p.code.endswith("unit")]
-        raise (UnitError(problems) if len(errs) == len(problems) else DataError(problems))
-    return pd.DataFrame({"patient_id": sub["patient_id"].astype(str).to_numpy(dtype=object),
-                         "analyte": sub_analyte, "day": day, "value": canon,
-                         "row": [_label(x) for x in labels], "pos": positions})
-
-
-def _label(x: object) -> int:
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    return -1
-
-
-def _select(rows: pd.DataFrame, aggregate: str, landmark: float) -> pd.DataFrame:
-    """One row per patient: the chosen value, its day and row, and the last day looked at."""
-    if aggregate in ("max", "min"):
-        order = rows.sort_values(["patient_id", "value", "pos"],
-                                 ascending=[True, aggregate == "min", True], kind="stable")
-        chosen = order.groupby("patient_id", sort=False).head(1)
-    elif aggregate in ("first", "last"):
-        order = rows.sort_values(["patient_id", "day", "pos"], kind="stable")
-        g = order.groupby("patient_id", sort=False)
-        chosen = g.head(1) if aggregate == "first" else g.tail(1)
-    else:  # nearest: smallest distance to the landmark, then the earlier day, then table order
-        rows = rows.assign(dist=(rows["day"] - landmark).abs().round(9))
-        order = rows.sort_values(["patient_id", "dist", "day", "pos"], kind="stable")
-        chosen = order.groupby("patient_id", sort=False).head(1)
-    chosen = chosen.set_index("patient_id")
-    if aggregate in ("max", "min"):
-        last = rows.groupby("patient_id")["day"].max()
-    else:
-        last = chosen["day"]
-    return pd.DataFrame({"value": chosen["value"], "day": chosen["day"],
-                         "row": chosen["row"], "last_day": last.reindex(chosen.index)})
-
 
 def _window_text(lo: float, hi: float) -> str:
     return f"day {lo:g} to day {hi:g}"
@@ -298,6 +201,9 @@ def _window_text(lo: float, hi: float) -> str:
 
 def card_inputs(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None = None) -> CardInputs:
     """Each card variable's value per patient, in canonical units, with reasons for gaps.
+
+    Observation variables are read by :func:`crsscore.data.landmark.read_values`, the rule the
+    landmark table uses, over the card's own ``day_window`` and ``aggregate``.
 
     Parameters
     ----------
@@ -320,12 +226,13 @@ def card_inputs(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None =
     DataError, UnitError
         Observations with a bad day, value or unit for an analyte the card reads.
     """
-    lm = resolve_landmark_day(card, landmark_day)
-    ids = _patient_ids(cohort)
-    obs_vars = [v for v in card.variables if v.source == "observation"]
+    lm = _card_landmark(card, landmark_day)
+    ids = patient_index(cohort.patients)
     for v in card.variables:
         _check_extractable(card, v)
-    obs = _observations_in_canonical(cohort.observations, {v.analyte_code for v in obs_vars})
+    codes = sorted({v.analyte_code for v in card.variables if v.source == "observation"})
+    obs = canonical_observations(cohort.observations, codes, ids)
+    observed = obs.observed()
 
     values: dict[str, pd.Series] = {}
     days: dict[str, pd.Series] = {}
@@ -347,26 +254,18 @@ def card_inputs(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None =
         else:
             code = var.analyte_code
             assert var.day_window is not None  # checked by _check_extractable
-            lo, hi = lm + var.day_window[0], lm + var.day_window[1]
-            rows = obs[(obs["analyte"] == code) & (obs["day"] >= lo - _EPS) & (obs["day"] <= hi + _EPS)]
-            in_window = set(rows["patient_id"])
-            rows = rows[~np.isnan(rows["value"].to_numpy(dtype=np.float64))]
-            sel = _select(rows, var.aggregate, lm).reindex(ids) if len(rows) else \
-                pd.DataFrame({"value": np.nan, "day": np.nan, "row": -1, "last_day": np.nan}, index=ids)
-            values[var.name] = sel["value"].astype(float)
-            days[var.name] = sel["day"].astype(float)
-            last_days[var.name] = sel["last_day"].astype(float)
-            src_rows[var.name] = sel["row"].fillna(-1).astype("int64")
+            window = lm.over(*var.day_window, aggregate=var.aggregate)
+            read = read_values(obs, window, [code])
+            values[var.name] = pd.Series(read.value[:, 0], index=ids)
+            days[var.name] = pd.Series(read.day[:, 0], index=ids)
+            last_days[var.name] = pd.Series(read.last_day[:, 0], index=ids)
+            src_rows[var.name] = pd.Series(read.row[:, 0], index=ids, dtype="int64")
             units[var.name] = canonical_unit(code)
             analytes[var.name] = code
-            seen = set(obs.loc[obs["analyte"] == code, "patient_id"])
-            gone = values[var.name].isna().to_numpy()
-            has_any = np.array([p in seen for p in ids], dtype=bool)
-            has_window = np.array([p in in_window for p in ids], dtype=bool)
-            reason = np.where(~has_any, "no_observations",
-                              np.where(has_window, "value_missing", "none_in_window"))
-            reason = np.where(gone, reason, "")
-            win = _window_text(lo, hi)
+            reason = np.where(~observed[:, codes.index(code)], "no_observations",
+                              np.where(read.in_window[:, 0], "value_missing", "none_in_window"))
+            reason = np.where(np.isnan(read.value[:, 0]), reason, "")
+            win = _window_text(window.earliest, window.latest)
             texts = {"": "", "no_observations": f"no {code} observation at all",
                      "none_in_window": f"no {code} observation from {win}",
                      "value_missing": f"only blank {code} values from {win}"}
@@ -378,7 +277,7 @@ def card_inputs(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None =
     missing_frame = pd.concat(missing, ignore_index=True) if missing else pd.DataFrame(
         columns=["patient_id", "variable", "reason", "detail"])
     return CardInputs(
-        card_id=card.id, landmark_day=lm,
+        card_id=card.id, landmark_day=lm.day,
         values=pd.DataFrame(values, index=index),
         days=pd.DataFrame(days, index=index),
         last_days=pd.DataFrame(last_days, index=index),

@@ -74,12 +74,12 @@ from crsscore.modeling.selection import (
 )
 from crsscore.modeling.splines import rcs_basis, rcs_knots
 from crsscore.modeling.summary import ResultSummary
+from crsscore.scores.build import card_risk_groups, derived_notes, uses_cytokines, variable_fields
 from crsscore.scores.scorecard import (
     Band,
     Performance,
     ProbabilityMap,
     Provenance,
-    RiskGroup,
     SampleSizeVerdict,
     ScoreCard,
     Variable,
@@ -920,40 +920,29 @@ class PointScoreModel(ScoreResults):
             bands = [Band(lower=edges[b], upper=edges[b + 1], points=float(vp.points[b]))
                      for b in range(len(edges) - 1)]
             variables.append(Variable(
-                name=vname, label=c.label, kind="bands", source=c.source, unit=c.unit,
-                unit_kind=c.unit_kind, loinc=c.loinc, bands=bands,
+                name=vname, kind="bands", bands=bands, **variable_fields(c, day_window),
                 training_range=self.training_ranges_[vname],
-                day_window=day_window if c.source == "observation" else None,
-                aggregate="nearest",
                 description=(f"points from the continuous model ({c.model_label}"
                              + (", restricted cubic spline" if self._term(vname).knots else "")
                              + f"); bands: {s.cutpoints}")))
-        groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,
-                            observed_rate=None if math.isnan(g.rate) else g.rate,
-                            ci_low=None if math.isnan(g.ci_low) else g.ci_low,
-                            ci_high=None if math.isnan(g.ci_high) else g.ci_high,
-                            n=g.n, events=g.events) for g in self.risk_groups_]
         extra = self.performance_extra()
         if performance is None:
             perf = Performance(n=self.n_used_, events=self.events_,
                                auc_apparent=self.auc_points_apparent_, extra=extra)
         else:
             perf = performance.model_copy(update={"extra": {**extra, **performance.extra}})
-        notes = list(self.notes_)
-        if synthetic:
-            notes.insert(0, "DERIVED ON SYNTHETIC (SIMULATED) DATA: not for clinical use")
         return ScoreCard(
             id=id, name=name, description=description, kind="points", landmark=landmark,
             population="B-ALL, anti-CD19 CAR-T (derivation cohort)",
             variables=variables,
             probability=ProbabilityMap(kind="logistic", intercept=self.prob_intercept_,
                                        slope=self.prob_slope_),
-            risk_groups=groups,
-            uses_cytokines_after_tocilizumab_warning=any(n in ("crp", "il6") for n in self.scored_),
+            risk_groups=card_risk_groups(self.risk_groups_),
+            uses_cytokines_after_tocilizumab_warning=uses_cytokines(self.scored_),
             provenance=Provenance(
                 software_version=__version__, data_hash=data_hash, seed=self.seed_,
                 synthetic_data=synthetic, verification="derived_locally",
-                method=self.method_text(), notes=notes),
+                method=self.method_text(), notes=derived_notes(self.notes_, synthetic=synthetic)),
             performance=perf,
             sample_size=sample_size,
         )

@@ -26,7 +26,8 @@ from crsscore.modeling.candidates import candidates
 from crsscore.modeling.derivation import DerivationSettings, ScoreResults, _auc
 from crsscore.modeling.intscore import IntegerScoreClassifier
 from crsscore.modeling.points import RiskGroupSummary, probability_table, risk_groups
-from crsscore.scores.scorecard import Performance, RiskGroup, SampleSizeVerdict, ScoreCard
+from crsscore.scores.build import card_risk_groups, derived_notes, uses_cytokines, variable_fields
+from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
 
 
 class LearnedScoreModel(ScoreResults):
@@ -146,25 +147,16 @@ class LearnedScoreModel(ScoreResults):
         for v in card.variables:
             c = by[v.name]
             variables.append(v.model_copy(update={
-                "label": c.label, "source": c.source, "unit": c.unit, "unit_kind": c.unit_kind,
-                "loinc": c.loinc, "aggregate": "nearest",
-                "day_window": day_window if c.source == "observation" else None,
-                "training_range": self.training_ranges_.get(v.name)}))
-        groups = [RiskGroup(name=g.name, min_total=g.min_total, max_total=g.max_total,
-                            observed_rate=None if math.isnan(g.rate) else g.rate,
-                            ci_low=None if math.isnan(g.ci_low) else g.ci_low,
-                            ci_high=None if math.isnan(g.ci_high) else g.ci_high,
-                            n=g.n, events=g.events) for g in self.risk_groups_]
-        notes = list(card.provenance.notes)
-        if synthetic:
-            notes.insert(0, "DERIVED ON SYNTHETIC (SIMULATED) DATA: not for clinical use")
+                **variable_fields(c, day_window), "training_range": self.training_ranges_.get(v.name)}))
+        notes = derived_notes(card.provenance.notes, synthetic=synthetic)
         prov = card.provenance.model_copy(update={"synthetic_data": synthetic, "notes": notes,
                                                   "verification": "derived_locally"})
         perf = performance or Performance(n=self.n_used_, events=self.events_,
                                           auc_apparent=self.auc_points_apparent_)
-        return card.model_copy(update={"variables": variables, "risk_groups": groups,
+        return card.model_copy(update={"variables": variables,
+                                       "risk_groups": card_risk_groups(self.risk_groups_),
                                        "provenance": prov, "performance": perf,
                                        "sample_size": sample_size,
                                        "uses_cytokines_after_tocilizumab_warning":
-                                       any(n in ("crp", "il6") for n in self.selected_)})
+                                       uses_cytokines(self.selected_)})
 

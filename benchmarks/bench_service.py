@@ -277,7 +277,7 @@ def main() -> None:
 
     from crsscore.scores.builtin import get_builtin
     from crsscore.scores.evaluate import score_frame
-    from crsscore.service.scoring import score_patient
+    from crsscore.service.inputs import score_patient
 
     meas = get_builtin("m-easix")
     frame = pd.DataFrame({"ldh": [250.0], "crp": [50.0], "plt": [100.0]})

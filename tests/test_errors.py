@@ -21,8 +21,8 @@ def test_every_error_class_is_a_crsscore_error() -> None:
 def test_service_input_errors_join_the_tree() -> None:
     """Issue 19.5: the service's refusals are caught by ``except CrsscoreError`` too."""
     pytest.importorskip("fastapi")
-    from crsscore.service.routers.scoring import BatchInputError
-    from crsscore.service.scoring import InputError, InputProblem
+    from crsscore.service.inputs import InputError, InputProblem
+    from crsscore.service.routers.calculate import BatchInputError
 
     problem = InputProblem("crp", "value", "not a number", "invalid")
     with pytest.raises(errors.CrsscoreError, match="not a number"):

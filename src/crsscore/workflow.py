@@ -19,6 +19,7 @@ import pandas as pd
 from crsscore import __version__
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import LandmarkTable, build_landmark_table
+from crsscore.data.table1 import Table1, table_one
 from crsscore.errors import (
     CrsscoreError,
     CrsscoreWarning,
@@ -35,7 +36,6 @@ from crsscore.modeling.derivation import (
     PointScoreModel,
     resampling_fit,
 )
-from crsscore.modeling.table1 import Table1, table_one
 from crsscore.modeling.univariable import univariable_table
 from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
 
@@ -77,7 +77,7 @@ class DerivationRun:
     outcomes: Outcomes
     table1: Table1
     univariable: pd.DataFrame
-    model: Any  # PointScoreModel or LearnedScoreModel
+    model: Any  # PointScoreModel or LearnedPointScoreModel
     scorecard: ScoreCard
     settings: DerivationSettings
     validation: Any | None
@@ -348,9 +348,9 @@ def derive(cohort: Cohort, *, landmark: str = "day7", window: float = 1.0,
 def _model(settings: DerivationSettings, points: str, max_features: int,
            certify: float = 0.0) -> Any:
     if points == "learned":
-        from crsscore.modeling.learned import LearnedScoreModel
+        from crsscore.modeling.learned import LearnedPointScoreModel
 
-        return LearnedScoreModel(settings, max_features=max_features, certify=certify)
+        return LearnedPointScoreModel(settings, max_features=max_features, certify=certify)
     return PointScoreModel(settings)
 
 
@@ -541,8 +541,8 @@ def external_validation(cohort: Cohort, card: ScoreCard, *, outcomes: Outcomes |
     silently.  Cards without a probability map are validated for discrimination only (their
     total is the predictor), and updating then means fitting a probability to the total.
     """
+    from crsscore.scores.cohort_inputs import card_inputs, score_cohort
     from crsscore.scores.evaluate import score_frame
-    from crsscore.scores.extract import card_inputs, score_cohort
     from crsscore.validation.discrimination import auc as auc_fn
     from crsscore.validation.external import compare_updates, update_model, validate_predictions
 

@@ -110,11 +110,11 @@ def test_given_cutpoints_are_used() -> None:
 
 
 def test_learned_score_card_reproduces_the_model() -> None:
-    from crsscore.modeling.learned import LearnedScoreModel
+    from crsscore.modeling.learned import LearnedPointScoreModel
 
     frame, y = _cohort(300, seed=7)
     frame.loc[frame.index[::15], "crp"] = np.nan
-    model = LearnedScoreModel(SETTINGS, max_features=3).fit(frame, y)
+    model = LearnedPointScoreModel(SETTINGS, max_features=3).fit(frame, y)
     card = model.to_scorecard(landmark="day7")
     assert all(isinstance(p, float) and p == int(p) for v in card.variables
                for p in [b.points for b in v.bands] + [v.threshold_points])

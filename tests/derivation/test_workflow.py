@@ -115,7 +115,7 @@ def test_card_totals_equal_model_totals_at_every_landmark(landmark: str) -> None
     """The card reads each value as the landmark table did: same window, same nearest rule."""
     import numpy as np
 
-    from crsscore.scores.extract import score_cohort
+    from crsscore.scores.cohort_inputs import score_cohort
 
     cohort = simulate_cohort(300, seed=1)
     cands = {"pre-ld": ("mrd_baseline_pct", "ldh", "plt", "crp"),

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from crsscore.errors import ScoreCardError
 from crsscore.scores.builtin import builtin_ids, builtin_scorecards, get_builtin
+from crsscore.scores.cohort_inputs import resolve_landmark_day
 from crsscore.scores.evaluate import score_frame
-from crsscore.scores.extract import resolve_landmark_day
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.units import ANALYTE_UNITS
 

@@ -24,10 +24,10 @@ from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import CardInputError, DataError, ScoreCardError
 from crsscore.scores.builtin import get_builtin
+from crsscore.scores.cohort_inputs import resolve_landmark_day, score_cohort
 from crsscore.scores.evaluate import score_frame
-from crsscore.scores.extract import resolve_landmark_day, score_cohort
 from crsscore.scores.scorecard import ScoreCard, Variable
-from crsscore.service.scoring import BatchInput, InputError, score_batch, score_patient
+from crsscore.service.inputs import BatchInput, InputError, score_batch, score_patient
 from crsscore.units import ANALYTE_UNITS, canonical_unit, convert
 
 CARDS = ["easix", "m-easix", "s-easix-log2", "car-hematotox", "hay2017", "easix-preld-4.67"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import AGGREGATES, LandmarkTable, build_landmark_table
 from crsscore.data.simulate import simulate_cohort
-from crsscore.scores.extract import card_inputs
+from crsscore.scores.cohort_inputs import card_inputs
 from crsscore.scores.scorecard import ScoreCard
 
 LANDMARKS = ("pre-ld", "day0", "day3", "day7")

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_cards import make_points_card
 
+import crsscore.service.routers.calculate  # noqa: F401  (the module patched below)
 from crsscore.service import routers
 from crsscore.service.main import create_app
 
@@ -21,7 +22,7 @@ def test_health_answers_while_a_batch_is_scored(monkeypatch: pytest.MonkeyPatch)
     """Reproducer: during an 8 MB /batch, /health went from 11 ms to 2,488 ms, because the
     async route scored on the event loop.  Here the scoring blocks for up to 5 s (standing in
     for a large file); /health must answer meanwhile."""
-    from crsscore.service.scoring import score_batch
+    from crsscore.service.inputs import score_batch
 
     started, release = threading.Event(), threading.Event()
 
@@ -30,7 +31,7 @@ def test_health_answers_while_a_batch_is_scored(monkeypatch: pytest.MonkeyPatch)
         release.wait(5.0)  # blocks whichever thread runs it, as CPU-bound scoring does
         return score_batch(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(routers.scoring, "score_batch", slow_score_batch)
+    monkeypatch.setattr(routers.calculate, "score_batch", slow_score_batch)
     app = create_app(builtin=False, cards=[make_points_card()])
     with TestClient(app, raise_server_exceptions=False) as client:
         statuses: list[int] = []

@@ -66,7 +66,7 @@ def run_comparison(cohort: Any, cards: list[Any], *, landmark: str | None, refer
                    outcomes: Any = None, refits: bool = True,
                    at: str | dict[str, str] | None = None) -> tuple[Any, int, list[str]]:
     """Compare ``cards`` (plus Teachey-structure refits where the cytokines exist)."""
-    from crsscore.scores.teachey import STRUCTURES, teachey_refit
+    from crsscore.modeling.teachey import STRUCTURES, teachey_refit
     from crsscore.validation.compare import compare_scores
     from crsscore.workflow import cohort_outcomes
 

@@ -255,7 +255,7 @@ def score(
     json_out: JsonOut = None,
 ) -> None:
     """Score every patient of a cohort with a score card (batch scoring)."""
-    from crsscore.scores.extract import card_inputs, score_cohort
+    from crsscore.scores.cohort_inputs import card_inputs, score_cohort
 
     card = _load_card(scorecard)
     cohort = load_data(data, mapping, implausible)

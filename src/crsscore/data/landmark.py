@@ -4,7 +4,7 @@ A landmark model predicts, at a fixed time after infusion, the outcome of the pa
 risk then.  :class:`Landmark` (built by :func:`parse_landmark`) says where and how values are
 read; :func:`canonical_observations` and :func:`read_values` read them.  That is the one
 reading rule: :func:`build_landmark_table` and the score cards' extractor
-(:func:`crsscore.scores.extract.card_inputs`) both use it.  :func:`build_landmark_table` turns
+(:func:`crsscore.scores.cohort_inputs.card_inputs`) both use it.  :func:`build_landmark_table` turns
 the long ``observations`` table into one row per patient:
 
 * **Which value.**  For each analyte, the measurement nearest the landmark time ``L`` within

@@ -358,7 +358,7 @@ DerivationSummary = ResultSummary
 class ScoreResults:
     """What a fitted point score shows of itself: :meth:`summary`, :meth:`to_frame`,
     :meth:`plot` and ``_repr_html_``.  Mixed into :class:`PointScoreModel` and
-    :class:`~crsscore.modeling.learned.LearnedScoreModel`, which provide the fitted
+    :class:`~crsscore.modeling.learned.LearnedPointScoreModel`, which provide the fitted
     attributes used here (``method_``, ``risk_groups_``, :meth:`score_sheet`, ...)."""
 
     method_: str

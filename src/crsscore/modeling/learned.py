@@ -1,6 +1,6 @@
 """A point score learned directly as sparse integers (``crsscore derive --points learned``).
 
-:class:`LearnedScoreModel` has the interface of
+:class:`LearnedPointScoreModel` has the interface of
 :class:`~crsscore.modeling.derivation.PointScoreModel` (``fit(frame, y)``, ``total``,
 ``decision_function``, ``predict_proba``, ``score_sheet``, ``to_scorecard``) so that the
 workflow, the bootstrap of the whole pipeline and the report treat both alike.  Candidate
@@ -30,7 +30,7 @@ from crsscore.scores.build import card_risk_groups, derived_notes, uses_cytokine
 from crsscore.scores.scorecard import Performance, SampleSizeVerdict, ScoreCard
 
 
-class LearnedScoreModel(ScoreResults):
+class LearnedPointScoreModel(ScoreResults):
     """Integer points learned directly from binary threshold features."""
 
     def __init__(self, settings: DerivationSettings | None = None, max_features: int = 5,
@@ -50,7 +50,7 @@ class LearnedScoreModel(ScoreResults):
         return pd.DataFrame({c.name: pd.to_numeric(frame[c.name], errors="coerce").astype(float)
                              for c in self.candidates_}, index=frame.index)
 
-    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike) -> LearnedScoreModel:
+    def fit(self, frame: pd.DataFrame, y: npt.ArrayLike) -> LearnedPointScoreModel:
         s = self.settings
         seed = s.seed
         yv = np.asarray(y, dtype=np.float64)

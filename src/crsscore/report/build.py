@@ -240,7 +240,7 @@ def build_report(cohort: Any, out_path: str | Path, *, run: Any, comparison: Any
     run : a :class:`crsscore.workflow.DerivationRun`.
     comparison : a :class:`crsscore.validation.compare.Comparison` (optional).
     pdf : also print the page to ``<out_path>.pdf`` with headless Chromium.
-    bias_corrected_calibration : a :class:`~crsscore.validation.calibrate_boot.BootstrapCalibration`
+    bias_corrected_calibration : a :class:`~crsscore.validation.calibration_curve.BootstrapCalibration`
         to show; ``None`` shows the one the run's validation bootstrap recorded (same
         resamples as the optimism-corrected indexes); ``False`` leaves it out.
     dynamic : a :class:`crsscore.validation.dynamic.DynamicReport` (optional): adds the

@@ -1,6 +1,6 @@
 """Evaluate a score card on values: every rule of a card, in the one place all callers use.
 
-Batch scoring (:func:`score_frame`), cohort scoring (``extract.score_cohort``) and the
+Batch scoring (:func:`score_frame`), cohort scoring (``cohort_inputs.score_cohort``) and the
 service's calculator all call :func:`evaluate_card`, which applies a card's rules to one array
 of values per variable, in this order:
 

@@ -2,7 +2,7 @@
 
 The grading itself is :func:`crsscore.grading.grade_crs_day` / ``grade_icans_day``; this
 module only translates the API's (and the form's) inputs and turns input problems the
-grader reports into :class:`~crsscore.service.scoring.InputError`.
+grader reports into :class:`~crsscore.service.inputs.InputError`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+from crsscore.service.inputs import InputError, InputProblem
 from crsscore.service.schemas import (
     TEMPERATURE_LIMITS,
     CrsDay,
@@ -18,7 +19,6 @@ from crsscore.service.schemas import (
     GradeResult,
     IcansDay,
 )
-from crsscore.service.scoring import InputError, InputProblem
 
 
 def grading_available() -> bool:

@@ -18,15 +18,15 @@ from crsscore import __version__
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import STATIC_DIR
 from crsscore.service.grading_form import grading_available
+from crsscore.service.inputs import InputError, InputProblem
 from crsscore.service.middleware import (
     BodySizeLimitMiddleware,
     SafeErrorMiddleware,
     SecurityHeadersMiddleware,
 )
 from crsscore.service.registry import load_registry
-from crsscore.service.routers import grading, health, pages, scorecards, scoring
-from crsscore.service.routers.scoring import BatchInputError
-from crsscore.service.scoring import InputError, InputProblem
+from crsscore.service.routers import calculate, grading, health, pages, scorecards
+from crsscore.service.routers.calculate import BatchInputError
 
 API_PREFIX = "/api/v1"
 
@@ -99,7 +99,7 @@ def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(scorecards.router, prefix=f"{API_PREFIX}/scorecards", tags=["score cards"])
-    app.include_router(scoring.router, prefix=f"{API_PREFIX}/scorecards", tags=["scoring"])
+    app.include_router(calculate.router, prefix=f"{API_PREFIX}/scorecards", tags=["scoring"])
     if app.state.grading:
         app.include_router(grading.router, prefix=f"{API_PREFIX}/grading", tags=["grading"])
     app.include_router(health.router, prefix=API_PREFIX, tags=["service"])

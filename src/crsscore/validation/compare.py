@@ -34,7 +34,7 @@ import pandas as pd
 
 from crsscore.data.cohort import Cohort
 from crsscore.errors import CrsscoreError, CrsscoreWarning, ModelError, TocilizumabWarning
-from crsscore.scores.extract import card_inputs, score_cohort
+from crsscore.scores.cohort_inputs import card_inputs, score_cohort
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.validation.discrimination import auc, delong_test
 
@@ -228,7 +228,7 @@ def evaluate_card(card: ScoreCard, cohort: Cohort, outcome: pd.DataFrame, *,
     ``at`` (a landmark such as ``"day0"``) evaluates the card at another timepoint than its
     published one; the evaluation then carries a ``deviation`` saying so.
     """
-    from crsscore.scores.extract import resolve_landmark_day
+    from crsscore.scores.cohort_inputs import resolve_landmark_day
 
     own_day = resolve_landmark_day(card)
     if at is not None and landmark_day is None:

@@ -6,7 +6,7 @@ it hands to :func:`~crsscore.validation.bootstrap.optimism_bootstrap`: from the 
 gives the rms indexes it records the resample's calibration optimism on rms's ``predy`` grid
 (``rms::calibrate``) and the sensitivity of the reported score at fixed 1 - specificity on
 the resampled patients (a pointwise ROC band).  :func:`curves_from_validation` turns those
-rows into a :class:`~crsscore.validation.calibrate_boot.BootstrapCalibration` and a
+rows into a :class:`~crsscore.validation.calibration_curve.BootstrapCalibration` and a
 :class:`RocBand`, so the report shows the procedure reported (same B, seed and resamples)
 and never runs a second bootstrap.
 """
@@ -20,14 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crsscore._types import FloatArray
-from crsscore.validation.calibrate_boot import (
+from crsscore.validation.calibration import LOWESS_FRAC
+from crsscore.validation.calibration_curve import (
     BootstrapCalibration,
     calibration_from_optimism,
     calibration_grid,
     calibration_optimism,
     smooth_at,
 )
-from crsscore.validation.calibration import LOWESS_FRAC
 
 if TYPE_CHECKING:  # pragma: no cover
     from crsscore.validation.bootstrap import ValidationResult

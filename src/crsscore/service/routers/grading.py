@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from crsscore.service.grading_form import grade_day
-from crsscore.service.routers.scoring import ERRORS
+from crsscore.service.routers.calculate import ERRORS
 from crsscore.service.schemas import GradeRequest, GradeResult
 
 router = APIRouter()

@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card, Registry, templates
 from crsscore.service.grading_form import grade_day
+from crsscore.service.inputs import InputError, score_patient
 from crsscore.service.routers.scorecards import detail, summary
 from crsscore.service.schemas import GradeRequest
-from crsscore.service.scoring import InputError, score_patient
 
 router = APIRouter()
 
@@ -93,7 +93,7 @@ def default_units(card: ScoreCard, centre: dict[str, str] | None = None) -> dict
     (a derived card: crsscore's canonical unit, in which it was derived; a published card: the
     card's own unit), or, for a published card, the centre's unit when the service was started
     with the centre's mapping (``crsscore serve --mapping``)."""
-    from crsscore.service.scoring import accepted_units
+    from crsscore.service.inputs import accepted_units
     from crsscore.units import normalise_unit
 
     derived = card.provenance.verification in ("derived_locally", "refit")

@@ -8,6 +8,13 @@ from fastapi import APIRouter
 
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card, Registry
+from crsscore.service.inputs import (
+    accepted_units,
+    card_label,
+    is_numeric,
+    physiological_range_card_units,
+    tocilizumab_sensitive,
+)
 from crsscore.service.schemas import (
     BandInfo,
     CategoryInfo,
@@ -19,13 +26,6 @@ from crsscore.service.schemas import (
     ScoreCardList,
     ScoreCardSummary,
     VariableInfo,
-)
-from crsscore.service.scoring import (
-    accepted_units,
-    card_label,
-    is_numeric,
-    physiological_range_card_units,
-    tocilizumab_sensitive,
 )
 
 router = APIRouter()

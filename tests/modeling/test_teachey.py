@@ -1,4 +1,4 @@
-"""Tests of the Teachey-structure refit (crsscore.scores.teachey)."""
+"""Tests of the Teachey-structure refit (crsscore.modeling.teachey)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from crsscore.data.cohort import Cohort
 from crsscore.errors import ModelError
-from crsscore.scores.extract import score_cohort
-from crsscore.scores.teachey import teachey_refit
+from crsscore.modeling.teachey import teachey_refit
+from crsscore.scores.cohort_inputs import score_cohort
 
 
 def _cohort(n: int = 120, seed: int = 0) -> tuple[Cohort, pd.DataFrame]:

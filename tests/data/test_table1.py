@@ -1,4 +1,4 @@
-"""Tests of crsscore.modeling.table1."""
+"""Tests of crsscore.data.table1."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from crsscore.data.table1 import table_one
 from crsscore.errors import ModelError
-from crsscore.modeling.table1 import table_one
 
 
 def _frame() -> pd.DataFrame:

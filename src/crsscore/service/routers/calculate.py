@@ -12,9 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from crsscore.csvsafe import neutralise_frame
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.dependencies import Card
-from crsscore.service.middleware import MAX_UPLOAD_BYTES
-from crsscore.service.schemas import Message, ProblemResponse, ScoreRequest, ScoreResult
-from crsscore.service.scoring import (
+from crsscore.service.inputs import (
     InputError,
     InputProblem,
     check_json_types,
@@ -23,6 +21,8 @@ from crsscore.service.scoring import (
     score_batch,
     score_patient,
 )
+from crsscore.service.middleware import MAX_UPLOAD_BYTES
+from crsscore.service.schemas import Message, ProblemResponse, ScoreRequest, ScoreResult
 
 router = APIRouter()
 

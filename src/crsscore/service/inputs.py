@@ -1,5 +1,4 @@
-"""The calculator's HTTP side: values as sent (JSON, a form, a CSV or JSON file) to a card's
-evaluation, and its result to the response.
+"""Turn the calculator's request values (JSON, form, CSV or JSON file) into a card's inputs.
 
 Every rule of the card (units, rounding, ranges, positivity, bands, points, tocilizumab
 sensitivity) is :func:`crsscore.scores.evaluate.evaluate_card`'s; this module only parses

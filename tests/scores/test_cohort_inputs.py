@@ -21,7 +21,7 @@ from crsscore.errors import (
     UnitError,
 )
 from crsscore.scores.builtin import get_builtin
-from crsscore.scores.extract import (
+from crsscore.scores.cohort_inputs import (
     card_inputs,
     resolve_landmark_day,
     score_cohort,
@@ -398,9 +398,9 @@ def test_empty_cohort_tables() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
-    from crsscore.scores import builtin, extract
+    from crsscore.scores import builtin, cohort_inputs
 
-    for module in (extract, builtin):
+    for module in (cohort_inputs, builtin):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0
 

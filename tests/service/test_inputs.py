@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crsscore.scores.evaluate import score_frame
 from crsscore.scores.scorecard import ScoreCard
-from crsscore.service.scoring import (
+from crsscore.service.inputs import (
     InputError,
     parse_batch_csv,
     parse_batch_json,

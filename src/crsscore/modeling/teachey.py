@@ -25,7 +25,7 @@ from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
 from crsscore.modeling.logistic import LogisticFit, fit_logistic
-from crsscore.scores.extract import card_inputs
+from crsscore.scores.cohort_inputs import card_inputs
 from crsscore.scores.scorecard import Performance, ProbabilityMap, Provenance, ScoreCard, Variable
 
 STRUCTURES: Final[dict[str, tuple[str, ...]]] = {

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from crsscore.modeling.firth import penalised_loglik, profile_ci
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic
 
 XCOLS = [f"x{i}" for i in range(1, 8)]
 

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsscore.errors import ModelError
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import backward_select, fastbw, fastbw_batch, lasso_cv
 
 XCOLS = [f"x{i}" for i in range(1, 8)]

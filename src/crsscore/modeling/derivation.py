@@ -56,7 +56,8 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic, ml_fit_stacked
+from crsscore.modeling._batched import ml_fit_stacked
+from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic
 from crsscore.modeling.points import (
     PointsScale,
     RiskGroupSummary,
@@ -276,7 +277,7 @@ def _fit_all(designs: Sequence[FloatArray], y: IntArray, names: Sequence[str], f
              checked: bool = False) -> Generator[Request, Any, list[LogisticFit]]:
     """:func:`_fit_safe` on every imputed design (a generator, see :meth:`PointScoreModel.fit`);
     Firth fits of the m designs are requested stacked
-    (:func:`~crsscore.modeling.firth.firth_fit_stacked`, equal to the single fits to rounding)."""
+    (:func:`~crsscore.modeling._batched.firth_fit_stacked`, equal to the single fits to rounding)."""
     if not firth or len(designs) < 2 or not _STACKED.get():
         return [_fit_safe(D, y, names, firth, notes, what) for D in designs]
     from crsscore.modeling.logistic import _null_loglik, check_inputs
@@ -377,7 +378,7 @@ class PointScoreModel:
                   arrays: tuple[FloatArray, FloatArray] | None = None
                   ) -> Generator[Request, Any, PointScoreModel]:
         """``fit`` as a generator of stacked Firth fit requests (``(designs, y)``, answered with
-        a :class:`~crsscore.modeling.firth.StackedFit`), so the bootstrap can answer the
+        a :class:`~crsscore.modeling._batched.StackedFit`), so the bootstrap can answer the
         requests of many resamples in one batch (:func:`fit_many`)."""
         s = self.settings
         yv = np.asarray(y, dtype=np.float64)
@@ -910,7 +911,7 @@ Request = tuple[str, Any]
 
 def _drive(steps: Generator[Request, Any, _T]) -> _T:
     """Run a generator of stacked Firth and MICE requests, answering each at once."""
-    from crsscore.modeling.firth import firth_fit_stacked
+    from crsscore.modeling._batched import firth_fit_stacked
 
     try:
         req = next(steps)
@@ -940,7 +941,7 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
     exception in place of the model.  If a batch cannot be solved (a singular information
     matrix in one fit), its requests are answered one by one so that only that fit fails.
     """
-    from crsscore.modeling.firth import StackedFit, firth_fit_stacked
+    from crsscore.modeling._batched import StackedFit, firth_fit_stacked
 
     results: list[PointScoreModel | Exception | None] = [None] * len(models)
     pending: dict[int, tuple[Generator[Request, Any, PointScoreModel], Request]] = {}

@@ -115,40 +115,64 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     A = np.empty((K, n, p + 1))
     A[:, :, 0] = 1.0
     A[:, :, 1:] = np.where(miss, means[:, None, :], X)
+    chi, zz, ee = _chain_draws(miss, has, cols, nobs, seeds, max_iter)
     eye = np.eye(p)
-    # every chain's draws, in _norm_draw's order (the numbers drawn do not depend on the data)
+    # regression of column j on the others (intercept first): rows and columns ``keep`` of the
+    # Gram matrix of A over the rows where j is observed, whose column j + 1 gives X't
+    keeps = {j: np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols}
+    AT = np.empty((K, p + 1, n))
+    for it in range(max_iter):
+        for c, j in enumerate(cols):
+            keep = keeps[j]
+            np.multiply(np.swapaxes(A, 1, 2), obsf[:, None, :, j], out=AT)
+            G = np.matmul(AT, A)
+            xtx = G[:, keep][:, :, keep]
+            diag = np.diagonal(xtx, axis1=1, axis2=2)
+            xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
+            v = np.linalg.inv(xtx)
+            v = (v + np.swapaxes(v, 1, 2)) / 2
+            beta = np.matmul(v, G[:, keep, j + 1, None])[:, :, 0]
+            chol = np.linalg.cholesky(v + 1e-14 * eye)
+            # the fitted values of beta and of the drawn beta*, in one product over A (the
+            # coefficient of column j itself is 0)
+            coefs = np.zeros((K, p + 1, 2))
+            coefs[:, keep, 0] = beta
+            t = A[:, :, j + 1]
+            fitted = np.matmul(A, coefs[:, :, :1])[:, :, 0]
+            resid = (t - fitted) * obsf[:, :, j]
+            ss = np.einsum("kn,kn->k", resid, resid)
+            sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
+            coefs[:, keep, 1] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
+            pred = np.matmul(A, coefs[:, :, 1:])[:, :, 0] + sigma[:, None] * ee[it, c]
+            A[:, :, j + 1] = np.where(miss[:, :, j], pred, t)
+    return A[:, :, 1:]
+
+
+def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: list[int],
+                 nobs: FloatArray, seeds: Sequence[int], max_iter: int
+                 ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Every chain's draws, in :func:`_norm_draw`'s order (they do not depend on the data):
+    chi-square (max_iter, cols, K), coefficient normals (.., K, p), value normals (.., K, n).
+
+    The normals of beta* and of the missing values, drawn one after the other in
+    :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
+    """
+    K, n, p = miss.shape
     chi = np.ones((max_iter, len(cols), K))
     zz = np.zeros((max_iter, len(cols), K, p))
     ee = np.zeros((max_iter, len(cols), K, n))
     for k in range(K):
         rng = np.random.default_rng(seeds[k])
-        mine = [(c, j, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
+        chisquare, normal = rng.chisquare, rng.standard_normal
+        mine = [(c, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
                 for c, j in enumerate(cols) if has[k, j]]
         for it in range(max_iter):
-            for c, _j, rows, df in mine:
-                chi[it, c, k] = rng.chisquare(df)
-                zz[it, c, k] = rng.standard_normal(p)
-                ee[it, c, k, rows] = rng.standard_normal(rows.size)
-    for it in range(max_iter):
-        for c, j in enumerate(cols):
-            keep = [0, *[q + 1 for q in range(p) if q != j]]
-            D = A[:, :, keep]
-            Do = D * obsf[:, :, j, None]
-            t = A[:, :, j + 1]
-            xtx = np.matmul(np.swapaxes(Do, 1, 2), D)
-            diag = np.diagonal(xtx, axis1=1, axis2=2)
-            xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
-            v = np.linalg.inv(xtx)
-            v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.matmul(v, np.matmul(np.swapaxes(Do, 1, 2), t[:, :, None]))[:, :, 0]
-            resid = (t - np.matmul(D, beta[:, :, None])[:, :, 0]) * obsf[:, :, j]
-            ss = np.einsum("kn,kn->k", resid, resid)
-            chol = np.linalg.cholesky(v + 1e-14 * eye)
-            sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
-            beta_star = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
-            pred = np.matmul(D, beta_star[:, :, None])[:, :, 0] + sigma[:, None] * ee[it, c]
-            A[:, :, j + 1] = np.where(miss[:, :, j], pred, t)
-    return A[:, :, 1:]
+            for c, rows, df in mine:
+                chi[it, c, k] = chisquare(df)
+                z = normal(p + rows.size)
+                zz[it, c, k] = z[:p]
+                ee[it, c, k, rows] = z[p:]
+    return chi, zz, ee
 
 
 #: A request for batched MICE chains: data and masks (K, n, p), seeds, iterations.

@@ -258,7 +258,7 @@ def backward_select_pooled(
     units of a predictor.  One data set (``m = 1``) falls back to :func:`backward_select`.
 
     ``stacked`` (Firth only) fits the ``m`` data sets of each step at once
-    (:func:`~crsscore.modeling.firth.firth_fit_stacked`); ``stacked=False`` is the reference
+    (:func:`~crsscore.modeling._batched.firth_fit_stacked`); ``stacked=False`` is the reference
     path of one :func:`fit_logistic` per data set, equal to rounding (tests/modeling).
     """
     _check_rule(rule)
@@ -271,13 +271,13 @@ def backward_select_pooled(
 
 
 #: A request for stacked Firth fits: ``("firth", (designs (K, n, p) with the intercept
-#: column, y (n,)))``, answered with a :class:`~crsscore.modeling.firth.StackedFit`.
+#: column, y (n,)))``, answered with a :class:`~crsscore.modeling._batched.StackedFit`.
 FirthRequest = tuple[str, tuple[FloatArray, FloatArray]]
 
 
 def drive_firth(steps: Generator[FirthRequest, Any, _T]) -> _T:
     """Run a generator that asks for stacked Firth fits, answering each request at once."""
-    from crsscore.modeling.firth import firth_fit_stacked
+    from crsscore.modeling._batched import firth_fit_stacked
 
     try:
         req = next(steps)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from crsscore.data.simulate import simulate_cohort
-from crsscore.modeling.derivation import DerivationSettings, reference_path
 from crsscore.modeling._batched import firth_fit_stacked
+from crsscore.modeling.derivation import DerivationSettings, reference_path
 from crsscore.modeling.imputation import impute_chained
 from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import backward_select_pooled

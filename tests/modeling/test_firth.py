@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crsscore.modeling.firth import penalised_loglik, profile_ci
 from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.firth import penalised_loglik, profile_ci
 from crsscore.modeling.logistic import fit_logistic
 
 XCOLS = [f"x{i}" for i in range(1, 8)]

@@ -187,7 +187,7 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
     log-likelihood change ``|l1 - l0| / (|l1| + 0.1)`` is below ``ll_tol``.  ``mask`` (K, p)
     fits only the active columns of each fit (the others stay at ``beta0``).
     """
-    K, pp = beta0.shape
+    K = beta0.shape[0]
     beta = np.array(beta0, dtype=np.float64, copy=True)
     allr = np.arange(K)
     with np.errstate(over="ignore", invalid="ignore"):

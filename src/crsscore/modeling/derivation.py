@@ -48,6 +48,7 @@ from crsscore.errors import (
     ModelError,
     SeparationWarning,
 )
+from crsscore.modeling._batched import ml_fit_stacked
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -56,7 +57,6 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling._batched import ml_fit_stacked
 from crsscore.modeling.logistic import LogisticFit, expit, fit_logistic
 from crsscore.modeling.points import (
     PointsScale,

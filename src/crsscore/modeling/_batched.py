@@ -567,3 +567,39 @@ def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None,
     llp = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
     return StackedFit(coef=beta, cov=cov, loglik=ll, loglik_penalised=llp, converged=converged,
                       n_iter=n_iter)
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks of many designs at once
+
+
+def check_stacked(X: FloatArray, y: FloatArray, names: list[str]) -> FloatArray:
+    """The designs (K, n, p + 1), intercept first, of the predictors ``X`` (K, n, p), each
+    checked as :func:`~crsscore.modeling.logistic.check_inputs` checks it (same errors).
+
+    A cheap sufficient screen clears the designs that surely pass: finite values, no constant
+    column, and a smallest eigenvalue of the column-scaled Gram matrix far above the
+    rank tolerance of ``check_inputs`` (its pivoted QR's diagonal is at least the smallest
+    singular value).  Any other design goes through ``check_inputs`` itself, which raises
+    the same error a single fit would.  ``y`` must already be a 0/1 outcome with both classes.
+    """
+    from crsscore.modeling.logistic import check_inputs
+
+    K, n, p = X.shape
+    D = np.empty((K, n, p + 1))
+    D[:, :, 0] = 1.0
+    D[:, :, 1:] = X
+    finite = np.isfinite(X).all(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        varies = (np.ptp(X, axis=1) > 0).all(axis=1)
+        norm = np.sqrt(np.einsum("knp,knp->kp", D, D))
+        Ds = D / np.where(norm > 0, norm, 1.0)[:, None, :]
+        gram = np.matmul(np.swapaxes(Ds, 1, 2), Ds)
+    clear = finite & varies
+    if clear.any():
+        lam = np.full(K, -1.0)
+        lam[clear] = np.linalg.eigvalsh(gram[clear])[:, 0]
+        clear &= lam > 1e-12
+    for k in np.flatnonzero(~clear):
+        D[k] = check_inputs(X[k], y, names=names)[0]
+    return D

@@ -280,17 +280,19 @@ def _fit_all(designs: Sequence[FloatArray], y: IntArray, names: Sequence[str], f
     (:func:`~crsscore.modeling._batched.firth_fit_stacked`, equal to the single fits to rounding)."""
     if not firth or len(designs) < 2 or not _STACKED.get():
         return [_fit_safe(D, y, names, firth, notes, what) for D in designs]
-    from crsscore.modeling.logistic import _null_loglik, check_inputs
+    from crsscore.modeling._batched import check_stacked
+    from crsscore.modeling.logistic import _null_loglik
 
+    ya = np.asarray(y, dtype=np.float64)
+    w = np.ones_like(ya)
+    pnames = ["Intercept", *[str(c) for c in names]]
+    X = np.stack(designs)
     if checked:  # column subsets of designs the selection validated (fit_logistic's checks)
-        ya = np.asarray(y, dtype=np.float64)
-        w = np.ones_like(ya)
-        pnames = ["Intercept", *[str(c) for c in names]]
-        stack = np.stack([np.column_stack([np.ones(D.shape[0]), D]) for D in designs])
-    else:
-        done = [check_inputs(D, y, names=list(names)) for D in designs]
-        ya, w, pnames = done[0][1], done[0][2], done[0][3]
-        stack = np.stack([c[0] for c in done])
+        stack = np.empty((X.shape[0], X.shape[1], X.shape[2] + 1))
+        stack[:, :, 0] = 1.0
+        stack[:, :, 1:] = X
+    else:  # checked as fit_logistic checks each (the same errors)
+        stack = check_stacked(X, ya, [str(c) for c in names])
     st = yield "firth", (stack, ya)
     if not st.converged.all():
         warnings.warn("Firth logistic regression did not converge in 50 iterations",
@@ -537,10 +539,11 @@ class PointScoreModel:
         if _STACKED.get() and len(totals) > 1:
             # the m maximum-likelihood fits at once; a fit that separates (or a singular step)
             # is redone by _fit_safe, which refits it by Firth with its note
-            from crsscore.modeling.logistic import check_inputs
+            from crsscore.modeling._batched import check_stacked
 
-            done = [check_inputs(t[:, None], yi, names=["total"]) for t in totals]
-            tcoef, exact = yield "ml", (np.stack([c[0] for c in done]), done[0][1])
+            yf = yi.astype(np.float64)
+            tD = check_stacked(np.stack(totals)[:, :, None], yf, ["total"])
+            tcoef, exact = yield "ml", (tD, yf)
             coefs = [tcoef[k] if exact[k] else
                      _fit_safe(t[:, None], yi, ["total"], False, self.notes_,
                                "points-to-risk map").coef
@@ -1022,8 +1025,5 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
             for i, k in zip(members, sizes, strict=True):
                 sl = slice(start, start + k)
                 start += k
-                part = StackedFit(coef=st.coef[sl], cov=st.cov[sl], loglik=st.loglik[sl],
-                                  loglik_penalised=st.loglik_penalised[sl],
-                                  converged=st.converged[sl], n_iter=st.n_iter[sl])
-                advance(i, todo[i][0], part)
+                advance(i, todo[i][0], st.part(sl))
     return [r if r is not None else ModelError("fit did not finish") for r in results]

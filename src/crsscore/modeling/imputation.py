@@ -120,16 +120,18 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     # regression of column j on the others (intercept first): rows and columns ``keep`` of the
     # Gram matrix of A over the rows where j is observed, whose column j + 1 gives X't
     keeps = {j: np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols}
-    AT = np.empty((K, p + 1, n))
+    AT = np.ascontiguousarray(np.swapaxes(A, 1, 2))  # kept equal to A, transposed
+    obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
+    masked = np.empty_like(AT)
     for it in range(max_iter):
         for c, j in enumerate(cols):
             keep = keeps[j]
-            np.multiply(np.swapaxes(A, 1, 2), obsf[:, None, :, j], out=AT)
-            G = np.matmul(AT, A)
+            np.multiply(AT, obsT[:, j, None, :], out=masked)
+            G = np.matmul(masked, A)
             xtx = G[:, keep][:, :, keep]
             diag = np.diagonal(xtx, axis1=1, axis2=2)
             xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
-            v = np.linalg.inv(xtx)
+            v = _spd_inv(xtx)
             v = (v + np.swapaxes(v, 1, 2)) / 2
             beta = np.matmul(v, G[:, keep, j + 1, None])[:, :, 0]
             chol = np.linalg.cholesky(v + 1e-14 * eye)
@@ -137,15 +139,28 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
             # coefficient of column j itself is 0)
             coefs = np.zeros((K, p + 1, 2))
             coefs[:, keep, 0] = beta
-            t = A[:, :, j + 1]
-            fitted = np.matmul(A, coefs[:, :, :1])[:, :, 0]
-            resid = (t - fitted) * obsf[:, :, j]
+            t = AT[:, j + 1]
+            resid = t - np.matmul(A, coefs[:, :, :1])[:, :, 0]
+            resid *= obsT[:, j]
             ss = np.einsum("kn,kn->k", resid, resid)
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
             coefs[:, keep, 1] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
             pred = np.matmul(A, coefs[:, :, 1:])[:, :, 0] + sigma[:, None] * ee[it, c]
-            A[:, :, j + 1] = np.where(miss[:, :, j], pred, t)
+            new = np.where(miss[:, :, j], pred, t)
+            A[:, :, j + 1] = new
+            AT[:, j + 1] = new
     return A[:, :, 1:]
+
+
+def _spd_inv(A: FloatArray) -> FloatArray:
+    """Inverses of symmetric positive definite matrices (K, p, p), by Cholesky factors."""
+    from crsscore.modeling._batched import spd_inverse
+
+    try:
+        return spd_inverse(A)[0]
+    except np.linalg.LinAlgError:
+        out: FloatArray = np.linalg.inv(A)
+        return out
 
 
 def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: list[int],

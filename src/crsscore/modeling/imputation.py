@@ -173,20 +173,38 @@ def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: 
     :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
     """
     K, n, p = miss.shape
-    chi = np.ones((max_iter, len(cols), K))
-    zz = np.zeros((max_iter, len(cols), K, p))
-    ee = np.zeros((max_iter, len(cols), K, n))
+    nc = len(cols)
+    chi = np.ones((max_iter, nc, K))
+    zz = np.zeros((max_iter, nc, K, p))
+    ee = np.zeros((max_iter, nc, K, n))
+    zflat, eflat = zz.reshape(-1), ee.reshape(-1)
     for k in range(K):
         rng = np.random.default_rng(seeds[k])
         chisquare, normal = rng.chisquare, rng.standard_normal
         mine = [(c, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
                 for c, j in enumerate(cols) if has[k, j]]
+        if not mine:
+            continue
+        # where each draw goes in zz and ee (flat), in the order the draws are made
+        zpos, epos = [], []
         for it in range(max_iter):
+            for c, rows, _df in mine:
+                zpos.append(((it * nc + c) * K + k) * p + np.arange(p))
+                epos.append(((it * nc + c) * K + k) * n + rows)
+        zdst, edst = np.concatenate(zpos), np.concatenate(epos)
+        chis, normals = [], []
+        for _it in range(max_iter):
             for c, rows, df in mine:
-                chi[it, c, k] = chisquare(df)
-                z = normal(p + rows.size)
-                zz[it, c, k] = z[:p]
-                ee[it, c, k, rows] = z[p:]
+                chis.append(chisquare(df))
+                normals.append(normal(p + rows.size))
+        sizes = np.array([[p, rows.size] for _, rows, _ in mine] * max_iter).reshape(-1)
+        allz = np.concatenate(normals)
+        isz = np.repeat(np.tile([True, False], sizes.size // 2), sizes)
+        zflat[zdst] = allz[isz]
+        eflat[edst] = allz[~isz]
+        its = np.repeat(np.arange(max_iter), len(mine))
+        cs = np.tile([c for c, _, _ in mine], max_iter)
+        chi[its, cs, k] = chis
     return chi, zz, ee
 
 
@@ -277,13 +295,18 @@ class FittedImputer:
         miss = np.isnan(X)
         if not miss.any():
             return X
-        cols = [j for j in range(X.shape[1]) if miss[:, j].any()]
+        p = X.shape[1]
+        cols = [j for j in range(p) if miss[:, j].any()]
         for j in cols:
             X[miss[:, j], j] = self.means[j]
+        # each column's regression on the others: intercept + rows x (coefficient 0 at j)
+        steps = []
+        for j in cols:
+            b = np.insert(self.betas[j][1:], j, 0.0)
+            steps.append((j, np.flatnonzero(miss[:, j]), float(self.betas[j][0]), b))
         for _ in range(self.max_iter):
-            for j in cols:
-                rows = miss[:, j]
-                X[rows, j] = _design(X[rows], j) @ self.betas[j]
+            for j, rows, b0, b in steps:
+                X[rows, j] = X[rows] @ b + b0
         return X
 
 

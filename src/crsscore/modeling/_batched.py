@@ -528,7 +528,7 @@ def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None,
             cov = spd_inverse(info)[0]
         except np.linalg.LinAlgError:
             try:
-                cov = np.linalg.inv(info)
+                cov = np.asarray(np.linalg.inv(info), dtype=np.float64)
             except np.linalg.LinAlgError as exc:
                 raise ModelError("singular information matrix in the Firth fit") from exc
         h = wt * np.einsum("knp,knp->kn", np.matmul(Da_, cov), Da_)

@@ -159,7 +159,7 @@ def _spd_inv(A: FloatArray) -> FloatArray:
     try:
         return spd_inverse(A)[0]
     except np.linalg.LinAlgError:
-        out: FloatArray = np.linalg.inv(A)
+        out: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
         return out
 
 
@@ -194,7 +194,7 @@ def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: 
         zdst, edst = np.concatenate(zpos), np.concatenate(epos)
         chis, normals = [], []
         for _it in range(max_iter):
-            for c, rows, df in mine:
+            for _c, rows, df in mine:
                 chis.append(chisquare(df))
                 normals.append(normal(p + rows.size))
         sizes = np.array([[p, rows.size] for _, rows, _ in mine] * max_iter).reshape(-1)

@@ -47,10 +47,10 @@ if (length(args) > 4) {  # the resamples validate() will draw after set.seed(see
   write.csv(sapply(1:B, function(i) sample(nrow(d), replace = TRUE)) - 1L, args[5], row.names = FALSE)
 }
 set.seed(seed)
-t <- system.time(v <- if (dobw) validate(f, B = B, bw = TRUE, rule = "aic", pr = FALSE)
-                      else validate(f, B = B))["elapsed"]
+st <- system.time(v <- if (dobw) validate(f, B = B, bw = TRUE, rule = "aic", pr = FALSE)
+                       else validate(f, B = B))
 sink(stderr()); sink()
-cat("SECONDS", t, "\n")
+cat("SECONDS", st[["elapsed"]], st[["user.self"]] + st[["sys.self"]], "\n")
 write.csv(data.frame(index = rownames(v), unclass(v)[, 1:6], check.names = FALSE), stdout(), row.names = FALSE)
 """
 
@@ -71,6 +71,7 @@ def run_r(csv: Path, B: int, bw: bool, seed: int, idx_file: Path | None = None) 
     out = proc.stdout
     secs_line = next(line for line in out.splitlines() if line.startswith("SECONDS"))
     table = pd.read_csv(io.StringIO(out[out.index("\n", out.index("SECONDS")) + 1 :])).set_index("index")
+    table.attrs["cpu_seconds"] = float(secs_line.split()[2])  # R's user + system CPU
     return float(secs_line.split()[1]), table
 
 
@@ -196,6 +197,7 @@ def command_row(B: int, jobs: int, seed: int = 3, baseline: Path | None = None) 
     """
     import json
     import os
+    import resource
     import warnings
 
     from crsscore.data.io import load_cohort
@@ -208,19 +210,26 @@ def command_row(B: int, jobs: int, seed: int = 3, baseline: Path | None = None) 
         cohort_dir, js = Path(tmp) / "cohort", Path(tmp) / "derive.json"
         subprocess.run([*cli, "simulate", "--n", "125", "--seed", str(seed), "--out", str(cohort_dir)],
                        check=True, stdout=subprocess.DEVNULL, env=env)
-        argv = [*cli, "derive", str(cohort_dir), "--landmark", "day7", "--prior-outcome", "keep",
-                "--select", "backward", "--bootstrap", str(B), "--seed", "1", "--jobs", str(jobs),
-                "--out", str(Path(tmp) / "card.json"), "--json", str(js)]
-        t0 = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        t_cmd = time.perf_counter() - t0
+        def argv(b: int) -> list[str]:
+            return [*cli, "derive", str(cohort_dir), "--landmark", "day7", "--prior-outcome",
+                    "keep", "--select", "backward", "--bootstrap", str(b), "--seed", "1",
+                    "--jobs", str(jobs), "--out", str(Path(tmp) / "card.json"), "--json", str(js)]
+
+        def run(args: list[str], run_env: dict[str, str]) -> tuple[float, float]:
+            """Wall and CPU seconds (user + system, the process and its workers)."""
+            r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+            subprocess.run(args, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=run_env)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return (time.perf_counter() - t0,
+                    (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+
+        t_cmd, c_cmd = run(argv(B), env)
         t_boot = float(json.loads(js.read_text())["bootstrap_seconds"])
-        t_base = float("nan")
+        t_zero, c_zero = run(argv(0), env)  # the command without the bootstrap
+        t_base = c_base = float("nan")
         if baseline is not None:  # the same command from another source tree (e.g. before)
-            t0 = time.perf_counter()
-            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=dict(env, PYTHONPATH=str(baseline.resolve())))
-            t_base = time.perf_counter() - t0
+            t_base, c_base = run(argv(B), dict(env, PYTHONPATH=str(baseline.resolve())))
         # the same patients for R, as the reported model sees them
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -235,17 +244,25 @@ def command_row(B: int, jobs: int, seed: int = 3, baseline: Path | None = None) 
         r = run_r(csv, B, True, 2026)
     load = os.getloadavg()
     t_r = r[0] if r else float("nan")
+    c_r = float(r[1].attrs["cpu_seconds"]) if r else float("nan")
     print(f"\n### The user's command (n = {len(run.analysis_y)}, {int(run.analysis_y.sum())} events, "
           f"B = {B}, --jobs {jobs}; load average {load[0]:.1f})\n")
-    print("| what | seconds | vs R rms validate(bw = TRUE) |")
-    print("|---|---|---|")
-    print(f"| `crsscore derive ... --bootstrap {B} --jobs {jobs}`: bootstrap stage (its --json) | "
-          f"{t_boot:.1f} | {t_boot / t_r:.1f}x R's time |")
-    print(f"| the same, whole command (process wall time) | {t_cmd:.1f} | {t_cmd / t_r:.1f}x R's time |")
+    print("CPU: user + system seconds of the process and its workers (for R, of `validate`); "
+          "the bootstrap stage's CPU is the command's minus that of the same command with "
+          "`--bootstrap 0`.\n")
+    print("| what | wall s | CPU s | wall vs R | CPU vs R |")
+    print("|---|---|---|---|---|")
+
+    def row(what: str, wall: float, cpu: float) -> None:
+        print(f"| {what} | {wall:.1f} | {cpu:.1f} | {wall / t_r:.2f}x | {cpu / c_r:.2f}x |")
+
+    row(f"`crsscore derive ... --bootstrap {B} --jobs {jobs}`: bootstrap stage (wall: its --json)",
+        t_boot, c_cmd - c_zero)
+    row("the same, whole command", t_cmd, c_cmd)
+    row("the same command with `--bootstrap 0`", t_zero, c_zero)
     if baseline is not None:
-        print(f"| the same command, source tree {baseline} (whole command) | {t_base:.1f} | "
-              f"{t_base / t_r:.1f}x R's time |")
-    print(f"| R rms `validate(lrm(7 candidates), B = {B}, bw = TRUE, rule = \"aic\")` | {t_r:.1f} | 1 |")
+        row(f"the same command, source tree {baseline} (whole command)", t_base, c_base)
+    row(f"R rms `validate(lrm(7 candidates), B = {B}, bw = TRUE, rule = \"aic\")`", t_r, c_r)
 
 
 def _scaling_one(n: int, B: int) -> dict[str, float]:

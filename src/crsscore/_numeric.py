@@ -17,7 +17,7 @@ from scipy import special
 
 from crsscore._types import FloatArray, IntArray
 
-__all__ = ["auc_tallies", "dense_codes", "expit", "rank_auc", "weighted_auc"]
+__all__ = ["auc_tallies", "dense_codes", "expit", "logistic_parts", "rank_auc", "weighted_auc"]
 
 
 def expit(x: ArrayLike) -> FloatArray:
@@ -67,3 +67,15 @@ def rank_auc(y: ArrayLike, score: ArrayLike, weights: ArrayLike | None = None) -
     ya = np.asarray(y, dtype=np.float64).reshape(-1)
     w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
     return weighted_auc(dense_codes(score), w * ya, w * (1.0 - ya))
+
+
+def logistic_parts(eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``expit(eta)`` and ``log(1 + exp(eta))`` from one exponential (stable for any eta).
+
+    The fused form of :func:`expit` for the batched Newton loops, which need both.
+    """
+    e = np.exp(-np.abs(eta))
+    sp: FloatArray = np.maximum(eta, 0.0) + np.log1p(e)
+    inv = 1.0 / (1.0 + e)
+    p: FloatArray = np.where(eta >= 0.0, inv, e * inv)
+    return p, sp

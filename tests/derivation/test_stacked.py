@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from crsscore.data.simulate import simulate_cohort
+from crsscore.modeling._batched import firth_fit_stacked
 from crsscore.modeling.derivation import DerivationSettings, reference_path
-from crsscore.modeling.firth import firth_fit_stacked
 from crsscore.modeling.imputation import impute_chained
 from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import backward_select_pooled
@@ -156,7 +156,7 @@ def test_one_predictor_separation_closed_form_agrees_with_the_linear_program() -
 
 
 def test_stacked_ml_fits_equal_fit_logistic_and_flag_separation() -> None:
-    from crsscore.modeling.logistic import ml_fit_stacked
+    from crsscore.modeling._batched import ml_fit_stacked
 
     rng = np.random.default_rng(3)
     for _ in range(60):

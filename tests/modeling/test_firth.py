@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crsscore.modeling.firth import penalised_loglik, profile_ci
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling._newton import penalised_loglik
+from crsscore.modeling.firth import profile_ci
+from crsscore.modeling.logistic import fit_logistic
 
 XCOLS = [f"x{i}" for i in range(1, 8)]
 
@@ -93,7 +95,7 @@ def test_firth_profile_ci_finite_under_separation(read_r: Callable[[str], pd.Dat
 def test_firth_profile_bound_is_a_penalised_likelihood_drop(cohort: pd.DataFrame) -> None:
     from scipy import stats
 
-    from crsscore.modeling.firth import firth_newton
+    from crsscore.modeling._newton import firth_newton
 
     X, y = cohort[["x1", "x2"]].to_numpy(), cohort["y"].to_numpy().astype(float)
     fit = fit_logistic(X, y, firth=True)

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsscore.errors import ModelError, SeparationWarning
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic
 
 XCOLS = [f"x{i}" for i in range(1, 8)]
 

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crsscore.errors import ModelError
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import backward_select, fastbw, fastbw_batch, lasso_cv
 
 XCOLS = [f"x{i}" for i in range(1, 8)]
@@ -77,7 +78,7 @@ def test_firth_backward_does_not_depend_on_units(k: int, rule: str) -> None:
 
 def test_penalised_lr_keeps_the_full_penalty(cohort: pd.DataFrame) -> None:
     """Firth LR statistic = 2 (l*(full) - l*(full design, beta_j = 0)), as logistf's drop1."""
-    from crsscore.modeling.firth import penalised_loglik
+    from crsscore.modeling._newton import penalised_loglik
     from crsscore.modeling.selection import restricted_loglik
 
     X = cohort[XCOLS[:3]].to_numpy()

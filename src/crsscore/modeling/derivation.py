@@ -50,6 +50,7 @@ from crsscore.errors import (
     ModelError,
     SeparationWarning,
 )
+from crsscore.modeling._batched import ml_fit_stacked
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -58,7 +59,7 @@ from crsscore.modeling.imputation import (
     impute_chained_steps,
     rubin_pool,
 )
-from crsscore.modeling.logistic import LogisticFit, fit_logistic, ml_fit_stacked
+from crsscore.modeling.logistic import LogisticFit, fit_logistic
 from crsscore.modeling.points import (
     PointsScale,
     RiskGroupSummary,
@@ -277,20 +278,22 @@ def _fit_all(designs: Sequence[FloatArray], y: IntArray, names: Sequence[str], f
              checked: bool = False) -> Generator[Request, Any, list[LogisticFit]]:
     """:func:`_fit_safe` on every imputed design (a generator, see :meth:`PointScoreModel.fit`);
     Firth fits of the m designs are requested stacked
-    (:func:`~crsscore.modeling.firth.firth_fit_stacked`, equal to the single fits to rounding)."""
+    (:func:`~crsscore.modeling._batched.firth_fit_stacked`, equal to the single fits to rounding)."""
     if not firth or len(designs) < 2 or not _STACKED.get():
         return [_fit_safe(D, y, names, firth, notes, what) for D in designs]
-    from crsscore.modeling.logistic import _null_loglik, check_inputs
+    from crsscore.modeling._batched import check_stacked
+    from crsscore.modeling.logistic import _null_loglik
 
+    ya = np.asarray(y, dtype=np.float64)
+    w = np.ones_like(ya)
+    pnames = ["Intercept", *[str(c) for c in names]]
+    X = np.stack(designs)
     if checked:  # column subsets of designs the selection validated (fit_logistic's checks)
-        ya = np.asarray(y, dtype=np.float64)
-        w = np.ones_like(ya)
-        pnames = ["Intercept", *[str(c) for c in names]]
-        stack = np.stack([np.column_stack([np.ones(D.shape[0]), D]) for D in designs])
-    else:
-        done = [check_inputs(D, y, names=list(names)) for D in designs]
-        ya, w, pnames = done[0][1], done[0][2], done[0][3]
-        stack = np.stack([c[0] for c in done])
+        stack = np.empty((X.shape[0], X.shape[1], X.shape[2] + 1))
+        stack[:, :, 0] = 1.0
+        stack[:, :, 1:] = X
+    else:  # checked as fit_logistic checks each (the same errors)
+        stack = check_stacked(X, ya, [str(c) for c in names])
     st = yield "firth", (stack, ya)
     if not st.converged.all():
         warnings.warn("Firth logistic regression did not converge in 50 iterations",
@@ -485,7 +488,7 @@ class PointScoreModel(ScoreResults):
                   arrays: tuple[FloatArray, FloatArray] | None = None
                   ) -> Generator[Request, Any, PointScoreModel]:
         """``fit`` as a generator of stacked Firth fit requests (``(designs, y)``, answered with
-        a :class:`~crsscore.modeling.firth.StackedFit`), so the bootstrap can answer the
+        a :class:`~crsscore.modeling._batched.StackedFit`), so the bootstrap can answer the
         requests of many resamples in one batch (:func:`fit_many`)."""
         s = self.settings
         yv = np.asarray(y, dtype=np.float64)
@@ -644,10 +647,11 @@ class PointScoreModel(ScoreResults):
         if _STACKED.get() and len(totals) > 1:
             # the m maximum-likelihood fits at once; a fit that separates (or a singular step)
             # is redone by _fit_safe, which refits it by Firth with its note
-            from crsscore.modeling.logistic import check_inputs
+            from crsscore.modeling._batched import check_stacked
 
-            done = [check_inputs(t[:, None], yi, names=["total"]) for t in totals]
-            tcoef, exact = yield "ml", (np.stack([c[0] for c in done]), done[0][1])
+            yf = yi.astype(np.float64)
+            tD = check_stacked(np.stack(totals)[:, :, None], yf, ["total"])
+            tcoef, exact = yield "ml", (tD, yf)
             coefs = [tcoef[k] if exact[k] else
                      _fit_safe(t[:, None], yi, ["total"], False, self.notes_,
                                "points-to-risk map").coef
@@ -1016,7 +1020,7 @@ Request = tuple[str, Any]
 
 def _drive(steps: Generator[Request, Any, _T]) -> _T:
     """Run a generator of stacked Firth and MICE requests, answering each at once."""
-    from crsscore.modeling.firth import firth_fit_stacked
+    from crsscore.modeling._batched import firth_fit_stacked
 
     try:
         req = next(steps)
@@ -1046,7 +1050,7 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
     exception in place of the model.  If a batch cannot be solved (a singular information
     matrix in one fit), its requests are answered one by one so that only that fit fails.
     """
-    from crsscore.modeling.firth import StackedFit, firth_fit_stacked
+    from crsscore.modeling._batched import StackedFit, firth_fit_stacked
 
     results: list[PointScoreModel | Exception | None] = [None] * len(models)
     pending: dict[int, tuple[Generator[Request, Any, PointScoreModel], Request]] = {}
@@ -1127,8 +1131,5 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
             for i, k in zip(members, sizes, strict=True):
                 sl = slice(start, start + k)
                 start += k
-                part = StackedFit(coef=st.coef[sl], cov=st.cov[sl], loglik=st.loglik[sl],
-                                  loglik_penalised=st.loglik_penalised[sl],
-                                  converged=st.converged[sl], n_iter=st.n_iter[sl])
-                advance(i, todo[i][0], part)
+                advance(i, todo[i][0], st.part(sl))
     return [r if r is not None else ModelError("fit did not finish") for r in results]

@@ -1,6 +1,7 @@
-"""Firth-penalised logistic regression (Jeffreys-prior penalty) and profile likelihood CIs.
+"""Profile likelihood confidence intervals for maximum-likelihood and Firth logistic fits.
 
-The estimate maximises ``l*(b) = l(b) + 0.5 log det I(b)`` by solving the modified score
+The Firth estimate (:func:`crsscore.modeling._newton.firth_newton`, reached through
+``fit_logistic(..., firth=True)``) maximises ``l*(b) = l(b) + 0.5 log det I(b)`` by solving the modified score
 ``U*(b) = X' (w (y - p) + h (1/2 - p)) = 0`` (Firth 1993), with ``h`` the diagonal of the
 weighted hat matrix.  Each step is ``I(b)^-1 U*(b)`` capped at ``max_step`` and halved while the
 penalised log-likelihood goes down, as in R ``logistf``.  The solution equals R ``brglm2``
@@ -16,97 +17,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize, stats
 
-from crsscore._numeric import expit
-from crsscore._types import BoolArray, FloatArray, IntArray
-from crsscore.errors import ModelError
-from crsscore.modeling._newton import MAX_STEP, _loglik, _newton_ml, firth_newton, penalised_loglik
-from crsscore.modeling.logistic import BatchFit, _batch_info, _batched_solve, _masked
+from crsscore._types import FloatArray
+from crsscore.modeling._newton import _loglik, _newton_ml, firth_newton, penalised_loglik
 
 if TYPE_CHECKING:
     from crsscore.modeling.logistic import LogisticFit
 
-__all__ = ["StackedFit", "firth_fit_stacked", "firth_newton", "firth_newton_batch",
-           "penalised_loglik", "profile_ci"]
-
-
-def firth_newton_batch(
-    D: FloatArray,
-    y: FloatArray,
-    W: FloatArray,
-    M: BoolArray,
-    *,
-    max_iter: int = 50,
-    tol: float = 1e-10,
-) -> BatchFit:
-    """Vectorised Firth fits for many frequency-weight vectors ``W`` (B, n) and masks ``M``."""
-    Bn, pp = W.shape[0], D.shape[1]
-    beta = np.zeros((Bn, pp))
-    active = np.ones(Bn, dtype=bool)
-    converged = np.zeros(Bn, dtype=bool)
-    ok = np.ones(Bn, dtype=bool)
-    lpen = _batch_penalised(beta, D, y, W, M)
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007
-        a = np.flatnonzero(active)
-        if a.size == 0:
-            break
-        b_a, W_a, M_a = beta[a], W[a], M[a]
-        p = expit(b_a @ D.T)
-        wt = W_a * p * (1.0 - p)
-        info = _batch_info(D, wt)
-        A, _ = _masked(info, np.zeros_like(b_a), M_a)
-        try:
-            cov = np.linalg.inv(A)
-        except np.linalg.LinAlgError:
-            cov = np.linalg.pinv(A)
-        m = M_a.astype(np.float64)
-        cov = cov * (m[:, :, None] * m[:, None, :])
-        h = wt * np.einsum("ij,bjk,ik->bi", D, cov, D)
-        score = (W_a * (y - p) + h * (0.5 - p)) @ D
-        A2, s2 = _masked(info, score, M_a)
-        step, good = _batched_solve(A2, s2)
-        ok[a[~good]] = False
-        mx = np.max(np.abs(step), axis=1)
-        big = mx > MAX_STEP
-        step[big] *= (MAX_STEP / mx[big])[:, None]
-        new = b_a + step
-        l_new = _batch_penalised(new, D, y, W_a, M_a)
-        worse = l_new < lpen[a] - 1e-12 * (np.abs(lpen[a]) + 1.0)
-        f = 1.0
-        while np.any(worse) and f > 1e-7:
-            f /= 2.0
-            new[worse] = b_a[worse] + f * step[worse]
-            l_new[worse] = _batch_penalised(new[worse], D, y, W_a[worse], M_a[worse])
-            worse = worse & (l_new < lpen[a] - 1e-12 * (np.abs(lpen[a]) + 1.0))
-        moved = np.max(np.abs(new - b_a), axis=1)
-        beta[a] = new
-        lpen[a] = l_new
-        done = (moved < tol * 10.0) | (np.max(np.abs(s2), axis=1) < tol) | ~good
-        converged[a[done & good]] = True
-        active[a[done]] = False
-    eta = beta @ D.T
-    ll: FloatArray = np.sum(W * (y * eta - np.logaddexp(0.0, eta)), axis=1)
-    conv = converged & ok & np.all(np.isfinite(beta), axis=1)
-    return BatchFit(coef=beta, converged=conv, loglik=ll, n_iter=it)
-
-
-def _batch_penalised(
-    beta: FloatArray, D: FloatArray, y: FloatArray, W: FloatArray, M: BoolArray
-) -> FloatArray:
-    eta = beta @ D.T
-    p = expit(eta)
-    info = _batch_info(D, W * p * (1.0 - p))
-    A, _ = _masked(info, np.zeros_like(beta), M)
-    sign, logdet = np.linalg.slogdet(A)
-    ll = np.sum(W * (y * eta - np.logaddexp(0.0, eta)), axis=1)
-    out: FloatArray = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
-    return out
+__all__ = ["profile_ci"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,112 +116,3 @@ def profile_ci(
                 # converge, e.g. one or two events): no bound can be given, say so (NaN)
                 out[r, side] = math.nan
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# stacked fits: one Firth fit per design of a stack (the imputations of a pipeline)
-
-
-@dataclass(frozen=True)
-class StackedFit:
-    """Firth fits of ``K`` designs at once (:func:`firth_fit_stacked`); arrays lead with ``K``."""
-
-    coef: FloatArray  # (K, p)
-    cov: FloatArray  # (K, p, p), inverse information at the estimate
-    loglik: FloatArray  # (K,) unpenalised
-    loglik_penalised: FloatArray  # (K,)
-    converged: BoolArray  # (K,)
-    n_iter: IntArray  # (K,)
-
-
-def _stacked_penalised(D: FloatArray, y: FloatArray, w: FloatArray,
-                       beta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Penalised log-likelihoods, with the fitted p, weights and information they used."""
-    eta = np.matmul(D, beta[:, :, None])[:, :, 0]
-    p = expit(eta)
-    wt = w * p * (1.0 - p)
-    info = np.matmul(np.swapaxes(D, 1, 2), D * wt[:, :, None])
-    sign, logdet = np.linalg.slogdet(info)
-    ll = np.sum(w * (y * eta - np.logaddexp(0.0, eta)), axis=1)
-    out: FloatArray = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
-    return out, p, wt, info
-
-
-def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None, *,
-                      max_iter: int = 50, tol: float = 1e-10,
-                      max_halving: int = 25) -> StackedFit:
-    """Firth fits of every design ``D[k]`` ((K, n, p), intercept column included) at once.
-
-    Each fit runs exactly the iteration of :func:`firth_newton` (unit-RMS column scaling,
-    the step cap, step halving on the penalised log-likelihood, the same stopping rule), so
-    ``coef[k]`` equals ``fit_logistic(D[k][:, 1:], y, firth=True).coef`` to rounding
-    (``tests/modeling/test_firth.py``).  ``y`` and ``w`` are (n,) or (K, n).  A design whose
-    information matrix becomes singular raises :class:`ModelError`, as a single fit does.
-    """
-    Da = np.asarray(D, dtype=np.float64)
-    K, n, pp = Da.shape
-    ya = np.broadcast_to(np.asarray(y, dtype=np.float64), (K, n))
-    wa = np.ones((K, n)) if w is None else np.broadcast_to(np.asarray(w, dtype=np.float64), (K, n))
-    wsum = wa.sum(axis=1)
-    scale = np.sqrt(np.einsum("knp,kn->kp", Da * Da, wa) / np.where(wsum > 0, wsum, 1.0)[:, None])
-    scale = np.where((scale > 0) & np.isfinite(scale) & (wsum > 0)[:, None], scale, 1.0)
-    Ds = Da / scale[:, None, :]
-    beta = np.zeros((K, pp))
-    # p, weights and information at the current estimates: computed with the penalised
-    # log-likelihood of the accepted step and reused by the next iteration
-    lp_old, p_cur, wt_cur, info_cur = _stacked_penalised(Ds, ya, wa, beta)
-    converged = np.zeros(K, dtype=bool)
-    n_iter = np.zeros(K, dtype=np.int_)
-    active = np.ones(K, dtype=bool)
-    for it in range(1, max_iter + 1):
-        a = np.flatnonzero(active)
-        if a.size == 0:
-            break
-        n_iter[a] = it
-        Da_, ya_, wa_, b_a = Ds[a], ya[a], wa[a], beta[a]
-        p, wt, info = p_cur[a], wt_cur[a], info_cur[a]
-        try:
-            cov = np.linalg.inv(info)
-        except np.linalg.LinAlgError as exc:
-            raise ModelError("singular information matrix in the Firth fit") from exc
-        h = wt * np.sum(np.matmul(Da_, cov) * Da_, axis=2)
-        score = np.matmul((wa_ * (ya_ - p) + h * (0.5 - p))[:, None, :], Da_)[:, 0]
-        step = np.matmul(cov, score[:, :, None])[:, :, 0]
-        mx = np.max(np.abs(step), axis=1)
-        big = mx > MAX_STEP
-        step[big] *= (MAX_STEP / mx[big])[:, None]
-        factor = np.ones(a.size)
-        cand = b_a + step
-        lp_new, p_new, wt_new, info_new = _stacked_penalised(Da_, ya_, wa_, cand)
-        worse = lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0)
-        for _ in range(max_halving - 1):
-            if not worse.any():
-                break
-            factor[worse] /= 2.0
-            cand[worse] = b_a[worse] + factor[worse, None] * step[worse]
-            (lp_new[worse], p_new[worse], wt_new[worse],
-             info_new[worse]) = _stacked_penalised(Da_[worse], ya_[worse], wa_[worse], cand[worse])
-            worse = worse & (lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0))
-        # as firth_newton: after the last failed halving the step is kept and the factor halved
-        factor[worse] /= 2.0
-        beta[a] = cand
-        lp_old[a] = lp_new
-        p_cur[a], wt_cur[a], info_cur[a] = p_new, wt_new, info_new
-        small_step = np.max(np.abs(factor[:, None] * step), axis=1)
-        small_score = np.max(np.abs(score), axis=1)
-        done = (small_step < tol * 10.0) | (small_score < tol)
-        converged[a[done]] = True
-        active[a[done]] = False
-    beta = beta / scale
-    eta = np.matmul(Da, beta[:, :, None])[:, :, 0]
-    p = expit(eta)
-    info = np.matmul(np.swapaxes(Da, 1, 2), Da * (wa * p * (1.0 - p))[:, :, None])
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError as exc:  # pragma: no cover - the iteration inverted it
-        raise ModelError("singular information matrix in the Firth fit") from exc
-    ll = np.sum(wa * (ya * eta - np.logaddexp(0.0, eta)), axis=1)
-    sign, logdet = np.linalg.slogdet(info)
-    llp = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
-    return StackedFit(coef=beta, cov=cov, loglik=ll, loglik_penalised=llp, converged=converged,
-                      n_iter=n_iter)

@@ -115,40 +115,97 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     A = np.empty((K, n, p + 1))
     A[:, :, 0] = 1.0
     A[:, :, 1:] = np.where(miss, means[:, None, :], X)
+    chi, zz, ee = _chain_draws(miss, has, cols, nobs, seeds, max_iter)
     eye = np.eye(p)
-    # every chain's draws, in _norm_draw's order (the numbers drawn do not depend on the data)
-    chi = np.ones((max_iter, len(cols), K))
-    zz = np.zeros((max_iter, len(cols), K, p))
-    ee = np.zeros((max_iter, len(cols), K, n))
-    for k in range(K):
-        rng = np.random.default_rng(seeds[k])
-        mine = [(c, j, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
-                for c, j in enumerate(cols) if has[k, j]]
-        for it in range(max_iter):
-            for c, _j, rows, df in mine:
-                chi[it, c, k] = rng.chisquare(df)
-                zz[it, c, k] = rng.standard_normal(p)
-                ee[it, c, k, rows] = rng.standard_normal(rows.size)
+    # regression of column j on the others (intercept first): rows and columns ``keep`` of the
+    # Gram matrix of A over the rows where j is observed, whose column j + 1 gives X't
+    keeps = {j: np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols}
+    AT = np.ascontiguousarray(np.swapaxes(A, 1, 2))  # kept equal to A, transposed
+    obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
+    masked = np.empty_like(AT)
     for it in range(max_iter):
         for c, j in enumerate(cols):
-            keep = [0, *[q + 1 for q in range(p) if q != j]]
-            D = A[:, :, keep]
-            Do = D * obsf[:, :, j, None]
-            t = A[:, :, j + 1]
-            xtx = np.matmul(np.swapaxes(Do, 1, 2), D)
+            keep = keeps[j]
+            np.multiply(AT, obsT[:, j, None, :], out=masked)
+            G = np.matmul(masked, A)
+            xtx = G[:, keep][:, :, keep]
             diag = np.diagonal(xtx, axis1=1, axis2=2)
             xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
-            v = np.linalg.inv(xtx)
+            v = _spd_inv(xtx)
             v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.matmul(v, np.matmul(np.swapaxes(Do, 1, 2), t[:, :, None]))[:, :, 0]
-            resid = (t - np.matmul(D, beta[:, :, None])[:, :, 0]) * obsf[:, :, j]
-            ss = np.einsum("kn,kn->k", resid, resid)
+            beta = np.matmul(v, G[:, keep, j + 1, None])[:, :, 0]
             chol = np.linalg.cholesky(v + 1e-14 * eye)
+            # the fitted values of beta and of the drawn beta*, in one product over A (the
+            # coefficient of column j itself is 0)
+            coefs = np.zeros((K, p + 1, 2))
+            coefs[:, keep, 0] = beta
+            t = AT[:, j + 1]
+            resid = t - np.matmul(A, coefs[:, :, :1])[:, :, 0]
+            resid *= obsT[:, j]
+            ss = np.einsum("kn,kn->k", resid, resid)
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
-            beta_star = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
-            pred = np.matmul(D, beta_star[:, :, None])[:, :, 0] + sigma[:, None] * ee[it, c]
-            A[:, :, j + 1] = np.where(miss[:, :, j], pred, t)
+            coefs[:, keep, 1] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
+            pred = np.matmul(A, coefs[:, :, 1:])[:, :, 0] + sigma[:, None] * ee[it, c]
+            new = np.where(miss[:, :, j], pred, t)
+            A[:, :, j + 1] = new
+            AT[:, j + 1] = new
     return A[:, :, 1:]
+
+
+def _spd_inv(A: FloatArray) -> FloatArray:
+    """Inverses of symmetric positive definite matrices (K, p, p), by Cholesky factors."""
+    from crsscore.modeling._batched import spd_inverse
+
+    try:
+        return spd_inverse(A)[0]
+    except np.linalg.LinAlgError:
+        out: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
+        return out
+
+
+def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: list[int],
+                 nobs: FloatArray, seeds: Sequence[int], max_iter: int
+                 ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Every chain's draws, in :func:`_norm_draw`'s order (they do not depend on the data):
+    chi-square (max_iter, cols, K), coefficient normals (.., K, p), value normals (.., K, n).
+
+    The normals of beta* and of the missing values, drawn one after the other in
+    :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
+    """
+    K, n, p = miss.shape
+    nc = len(cols)
+    chi = np.ones((max_iter, nc, K))
+    zz = np.zeros((max_iter, nc, K, p))
+    ee = np.zeros((max_iter, nc, K, n))
+    zflat, eflat = zz.reshape(-1), ee.reshape(-1)
+    for k in range(K):
+        rng = np.random.default_rng(seeds[k])
+        chisquare, normal = rng.chisquare, rng.standard_normal
+        mine = [(c, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
+                for c, j in enumerate(cols) if has[k, j]]
+        if not mine:
+            continue
+        # where each draw goes in zz and ee (flat), in the order the draws are made
+        zpos, epos = [], []
+        for it in range(max_iter):
+            for c, rows, _df in mine:
+                zpos.append(((it * nc + c) * K + k) * p + np.arange(p))
+                epos.append(((it * nc + c) * K + k) * n + rows)
+        zdst, edst = np.concatenate(zpos), np.concatenate(epos)
+        chis, normals = [], []
+        for _it in range(max_iter):
+            for _c, rows, df in mine:
+                chis.append(chisquare(df))
+                normals.append(normal(p + rows.size))
+        sizes = np.array([[p, rows.size] for _, rows, _ in mine] * max_iter).reshape(-1)
+        allz = np.concatenate(normals)
+        isz = np.repeat(np.tile([True, False], sizes.size // 2), sizes)
+        zflat[zdst] = allz[isz]
+        eflat[edst] = allz[~isz]
+        its = np.repeat(np.arange(max_iter), len(mine))
+        cs = np.tile([c for c, _, _ in mine], max_iter)
+        chi[its, cs, k] = chis
+    return chi, zz, ee
 
 
 #: A request for batched MICE chains: data and masks (K, n, p), seeds, iterations.
@@ -238,13 +295,18 @@ class FittedImputer:
         miss = np.isnan(X)
         if not miss.any():
             return X
-        cols = [j for j in range(X.shape[1]) if miss[:, j].any()]
+        p = X.shape[1]
+        cols = [j for j in range(p) if miss[:, j].any()]
         for j in cols:
             X[miss[:, j], j] = self.means[j]
+        # each column's regression on the others: intercept + rows x (coefficient 0 at j)
+        steps = []
+        for j in cols:
+            b = np.insert(self.betas[j][1:], j, 0.0)
+            steps.append((j, np.flatnonzero(miss[:, j]), float(self.betas[j][0]), b))
         for _ in range(self.max_iter):
-            for j in cols:
-                rows = miss[:, j]
-                X[rows, j] = _design(X[rows], j) @ self.betas[j]
+            for j, rows, b0, b in steps:
+                X[rows, j] = X[rows] @ b + b0
         return X
 
 

@@ -26,7 +26,7 @@ from scipy import special
 
 from crsscore._types import BoolArray, FloatArray
 from crsscore.errors import ConvergenceWarning, ModelError
-from crsscore.modeling.logistic import LogisticFit, check_inputs, fit_logistic
+from crsscore.modeling.logistic import LogisticFit, fit_logistic
 
 RULES = ("aic", "p")
 
@@ -115,8 +115,7 @@ def restricted_loglik(D: FloatArray, y: FloatArray, w: FloatArray, beta: FloatAr
     logistf's ``drop1``/``backward``), so the likelihood-ratio statistic does not depend on
     the units of any column.  ``D`` includes the intercept column; ``drop`` indexes ``D``.
     """
-    from crsscore.modeling._newton import _loglik, _newton_ml
-    from crsscore.modeling.firth import firth_newton, penalised_loglik
+    from crsscore.modeling._newton import _loglik, _newton_ml, firth_newton, penalised_loglik
 
     fixed = np.zeros(D.shape[1], dtype=bool)
     fixed[list(drop)] = True
@@ -253,7 +252,7 @@ def backward_select_pooled(
     units of a predictor.  One data set (``m = 1``) falls back to :func:`backward_select`.
 
     ``stacked`` (Firth only) fits the ``m`` data sets of each step at once
-    (:func:`~crsscore.modeling.firth.firth_fit_stacked`); ``stacked=False`` is the reference
+    (:func:`~crsscore.modeling._batched.firth_fit_stacked`); ``stacked=False`` is the reference
     path of one :func:`fit_logistic` per data set, equal to rounding (tests/modeling).
     """
     _check_rule(rule)
@@ -266,13 +265,13 @@ def backward_select_pooled(
 
 
 #: A request for stacked Firth fits: ``("firth", (designs (K, n, p) with the intercept
-#: column, y (n,)))``, answered with a :class:`~crsscore.modeling.firth.StackedFit`.
+#: column, y (n,)))``, answered with a :class:`~crsscore.modeling._batched.StackedFit`.
 FirthRequest = tuple[str, tuple[FloatArray, FloatArray]]
 
 
 def drive_firth(steps: Generator[FirthRequest, Any, _T]) -> _T:
     """Run a generator that asks for stacked Firth fits, answering each request at once."""
-    from crsscore.modeling.firth import firth_fit_stacked
+    from crsscore.modeling._batched import firth_fit_stacked
 
     try:
         req = next(steps)
@@ -323,11 +322,7 @@ def backward_select_pooled_steps(
             fits = [fit_logistic(Xi[:, idx], ya, firth=firth) for Xi in datasets]
             coefs = np.stack([f.coef for f in fits])
             covs = np.stack([f.cov for f in fits])
-        trials = []
-        for f in removable:
-            pos = [1 + idx.index(j) for j in factors[f]]
-            _, p, chi2 = pooled_wald(coefs[:, pos], covs[:, pos][:, :, pos])
-            trials.append((f, len(pos), chi2, p))
+        trials = _pooled_trials(removable, factors, idx, coefs, covs, vectorised=firth and stacked)
         choice = _drop_decision(trials, rule, alpha)
         if choice is None:
             break
@@ -343,6 +338,48 @@ def backward_select_pooled_steps(
                            test=f"pooled Wald (D1, m={len(datasets)})")
 
 
+def _pooled_trials(removable: list[str], factors: Mapping[str, Sequence[int]], idx: list[int],
+                   coefs: FloatArray, covs: FloatArray, *, vectorised: bool
+                   ) -> list[tuple[str, int, float, float]]:
+    """(factor, d.f., chi-square, p) of the pooled Wald test (:func:`pooled_wald`) of every
+    removable factor; ``vectorised`` tests the 1-d.f. factors together (equal to rounding)."""
+    pos = {f: [1 + idx.index(j) for j in factors[f]] for f in removable}
+    one = [f for f in removable if len(pos[f]) == 1] if vectorised else []
+    done: dict[str, tuple[str, int, float, float]] = {}
+    if one:
+        cols = [pos[f][0] for f in one]
+        chi2, pv = _pooled_wald_1df(coefs[:, cols], np.diagonal(covs, axis1=1, axis2=2)[:, cols])
+        done = {f: (f, 1, float(c), float(q)) for f, c, q in zip(one, chi2, pv, strict=True)}
+    for f in removable:
+        if f not in done:
+            _, q, c = pooled_wald(coefs[:, pos[f]], covs[:, pos[f]][:, :, pos[f]])
+            done[f] = (f, len(pos[f]), c, q)
+    return [done[f] for f in removable]
+
+
+def _pooled_wald_1df(Q: FloatArray, U: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`pooled_wald` of k single coefficients at once: ``Q``, ``U`` (m, k) estimates and
+    variances; returns the chi-square-scale statistics and p-values (k,)."""
+    m = Q.shape[0]
+    qbar = Q.mean(axis=0)
+    uinv = 1.0 / U.mean(axis=0)
+    if m > 1:
+        dev = Q - qbar
+        r1 = (1.0 + 1.0 / m) * (np.sum(dev * dev, axis=0) / (m - 1) * uinv)
+    else:
+        r1 = np.zeros_like(qbar)
+    d1 = qbar * uinv * qbar / (1.0 + r1)
+    t = m - 1
+    with np.errstate(divide="ignore"):
+        if t > 4:
+            v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r1) ** 2
+        else:
+            v = t * 2.0 * (1.0 + 1.0 / r1) ** 2 / 2.0
+    small = r1 <= 1e-12
+    pv = np.where(small, special.chdtrc(1, d1), special.fdtrc(1, np.where(small, 1.0, v), d1))
+    return d1, pv
+
+
 def _stacked_firth_request(datasets: Sequence[FloatArray], y: FloatArray, idx: list[int], *,
                            check: bool) -> FirthRequest:
     """The designs of the Firth fits of columns ``idx`` on every data set.
@@ -350,14 +387,15 @@ def _stacked_firth_request(datasets: Sequence[FloatArray], y: FloatArray, idx: l
     ``check`` validates each design as :func:`fit_logistic` does (the first, largest model of
     the elimination; its column subsets cannot become constant or collinear).
     """
-    designs = []
-    for Xi in datasets:
-        if check:
-            D, _, _, _ = check_inputs(Xi[:, idx], y)
-        else:
-            D = np.column_stack([np.ones(Xi.shape[0]), Xi[:, idx]])
-        designs.append(D)
-    return "firth", (np.stack(designs), y)
+    from crsscore.modeling._batched import check_stacked
+
+    X = np.stack([Xi[:, idx] for Xi in datasets])
+    if check:
+        return "firth", (check_stacked(X, y, [f"x{i + 1}" for i in range(len(idx))]), y)
+    D = np.empty((X.shape[0], X.shape[1], X.shape[2] + 1))
+    D[:, :, 0] = 1.0
+    D[:, :, 1:] = X
+    return "firth", (D, y)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ over the resamples whose fit succeeded, and ``index.corrected = index.orig - opt
 
 :func:`validate_lrm` is a fast path equal to ``rms::validate(lrm(y ~ ., x = TRUE, y = TRUE),
 B, bw, rule)``: all resamples are fitted at once by vectorised IRLS
-(:func:`crsscore.modeling.logistic.fit_logistic_batch`) with ``fastbw`` vectorised over
+(:func:`crsscore.modeling._batched.fit_logistic_batch`) with ``fastbw`` vectorised over
 resamples.  :func:`cv_validate` is repeated stratified k-fold cross-validation with the same
 output layout.
 
@@ -38,7 +38,8 @@ from crsscore.errors import (
     ModelError,
     SeparationWarning,
 )
-from crsscore.modeling.logistic import fit_logistic, fit_logistic_batch
+from crsscore.modeling._batched import fit_logistic_batch
+from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import fastbw, fastbw_batch_coef
 from crsscore.validation.indexes import INDEX_NAMES, emax, lrm_indexes_batch
 

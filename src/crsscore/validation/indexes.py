@@ -85,66 +85,22 @@ def recalibrate(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Row-wise logistic fit of ``y`` on ``x`` (frequency weights ``w``): intercept, slope, loglik.
 
-    Newton steps from (0, 1); the likelihood is only evaluated to guard long steps (step-halving)
-    and once at the end.  Rows whose fit does not converge (``x`` separates ``y``) get NaN.
+    Newton steps from (0, 1) (:func:`crsscore.modeling._batched.newton_ml`); the likelihood
+    only guards long steps (step-halving).  Rows whose fit does not converge (``x``
+    separates ``y``) get NaN.
     """
+    from crsscore.modeling._batched import InterceptSlope, newton_ml
+
     Bn = x.shape[0]
     W = np.ones_like(x) if w is None else w
-    a = np.zeros(Bn)
-    b = np.ones(Bn)
-
-    def ll(a: FloatArray, b: FloatArray, rows: NDArray[np.intp]) -> FloatArray:
-        eta = a[:, None] + b[:, None] * x[rows]
-        out: FloatArray = np.sum(W[rows] * (y[rows] * eta - _softplus(eta)), axis=1)
-        return out
-
-    active = np.ones(Bn, dtype=bool)
-    conv = np.zeros(Bn, dtype=bool)
-    for _ in range(max_iter):
-        r = np.flatnonzero(active)
-        if r.size == 0:
-            break
-        xr, yr, wr = x[r], y[r], W[r]
-        p = _expit(a[r, None] + b[r, None] * xr)
-        v = wr * p * (1.0 - p)
-        res = wr * (yr - p)
-        g0 = np.sum(res, axis=1)
-        g1 = np.sum(res * xr, axis=1)
-        h00 = np.sum(v, axis=1)
-        vx = v * xr
-        h01 = np.sum(vx, axis=1)
-        h11 = np.sum(vx * xr, axis=1)
-        det = h00 * h11 - h01 * h01
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            da = (h11 * g0 - h01 * g1) / det
-            db = (h00 * g1 - h01 * g0) / det
-        bad = ~np.isfinite(da) | ~np.isfinite(db)
-        da[bad] = 0.0
-        db[bad] = 0.0
-        f = np.ones(r.size)
-        big = np.flatnonzero(np.maximum(np.abs(da), np.abs(db)) > 0.5)
-        if big.size:  # guard long steps: halve while the likelihood goes down
-            rb = r[big]
-            old = ll(a[rb], b[rb], rb)
-            for _ in range(30):
-                new = ll(a[rb] + f[big] * da[big], b[rb] + f[big] * db[big], rb)
-                worse = new < old - 1e-12 * (np.abs(old) + 1.0)
-                if not worse.any():
-                    break
-                f[big[worse]] /= 2.0
-        a[r] += f * da
-        b[r] += f * db
-        step = np.maximum(np.abs(f * da), np.abs(f * db))
-        done = (step < 1e-9) | bad
-        conv[r[done & ~bad]] = True
-        active[r[done]] = False
-    diverged = ~conv | (np.abs(b) > 1e3)
+    start = np.column_stack([np.zeros(Bn), np.ones(Bn)])
+    res = newton_ml(InterceptSlope(x), y, W, start, max_iter=max_iter, step_tol=1e-9,
+                    guard=0.5, ll_rel=1e-12)
+    a, b = res.coef[:, 0].copy(), res.coef[:, 1].copy()
+    diverged = ~res.converged | (np.abs(b) > 1e3)
     a[diverged] = np.nan
     b[diverged] = np.nan
-    cur = np.full(Bn, np.nan)
-    okr = np.flatnonzero(~diverged)
-    if okr.size:
-        cur[okr] = ll(a[okr], b[okr], okr)
+    cur = np.where(diverged, np.nan, res.loglik)
     return a, b, cur
 
 

@@ -168,27 +168,32 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     derived_pat["icans"][f.patient[icans_grade >= 0]] = True
     rec = ext.recorded
     recorded_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
+    rec_kind = rec["kind"].to_numpy(dtype=object)
+    rec_pos = rec["pos"].to_numpy(dtype=np.int64)
+    rec_grade = rec["grade"].to_numpy(dtype=np.int64)
+    rec_system = rec["system"].to_numpy(dtype=object)
     for kind, grade_arr, rc, reasons, crit, src in (
             ("crs", crs_grade, crs_rc, crs_reason, crs_crit, crs_src),
             ("icans", icans_grade, icans_rc, icans_reason, icans_crit, icans_src)):
-        r = rec[rec["kind"] == kind]
-        if len(r) == 0:
+        of_kind = rec_kind == kind
+        if not of_kind.any():
             continue
-        pos = r["pos"].to_numpy(dtype=np.int64)
+        pos = rec_pos[of_kind]
         pat = f.patient[pos]
         recorded_pat[kind][pat] = True
         use = ~derived_pat[kind][pat]
         if use.any():
             p = pos[use]
-            grade_arr[p] = r["grade"].to_numpy(dtype=np.int64)[use].astype(np.int8)
-            for i, sysname in zip(p, r["system"].to_numpy(dtype=object)[use], strict=True):
+            r_system = rec_system[of_kind]
+            grade_arr[p] = rec_grade[of_kind][use].astype(np.int8)
+            for i, sysname in zip(p, r_system[use], strict=True):
                 text = f"recorded by the centre ({sysname or 'system not stated'})"
                 if text not in reasons:
                     reasons.append(text)
                 rc[i] = reasons.index(text)
             crit[p] = CRITERIA.index("recorded")
             src[p] = 1
-            systems = sorted({str(s) for s in r["system"].to_numpy(dtype=object)[use]})
+            systems = sorted({str(s) for s in r_system[use]})
             other = [s for s in systems if s and s != (system if kind == "crs" else "astct")]
             n_used = int(np.unique(pat[use]).size)
             notes.append(f"{n_used} patient(s) have no gradable raw {kind.upper()} data: "
@@ -303,17 +308,23 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGREEMENT_COLUMNS})
     cache: dict[str, Graded] = {system: crs}
     unknown_systems: set[str] = set()
+    # plain arrays (pandas' per-call overhead is most of the cost for one patient)
+    rec_kind = rec["kind"].to_numpy(dtype=object)
+    rec_pos = rec["pos"].to_numpy(dtype=np.int64)
+    rec_grade = rec["grade"].to_numpy(dtype=np.int64)
+    rec_system = rec["system"].to_numpy(dtype=object)
+    rec_pid = rec["patient_id"].to_numpy(dtype=object)
+    rec_day = rec["day"].to_numpy(dtype=np.int64)
     for kind in ("crs", "icans"):
-        r = rec[rec["kind"] == kind]
-        if len(r) == 0:
+        idx = np.flatnonzero(rec_kind == kind)
+        if idx.size == 0:
             continue
-        pos = r["pos"].to_numpy(dtype=np.int64)
-        keep = derived_pat[kind][f.patient[pos]]
-        r = r[keep]
-        pos = pos[keep]
-        if len(r) == 0:
+        idx = idx[derived_pat[kind][f.patient[rec_pos[idx]]]]
+        if idx.size == 0:
             continue
-        for sysname, grp in r.groupby("system", sort=True):
+        # one group per system, in sorted order, rows in their order (as a sorted groupby)
+        for sysname in sorted(set(rec_system[idx])):
+            gidx = idx[rec_system[idx] == sysname]
             name = str(sysname)
             if kind == "crs":
                 target = name if name in SYSTEMS else system
@@ -324,9 +335,9 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
                 g = cache[target]
             else:
                 target, g = "astct", icans
-            gpos = grp["pos"].to_numpy(dtype=np.int64)
+            gpos = rec_pos[gidx]
             derived = g.grade[gpos]
-            recorded = grp["grade"].to_numpy(dtype=np.int64)
+            recorded = rec_grade[gidx]
             for i in np.flatnonzero(derived != recorded):
                 d = int(derived[i])
                 why = g.reasons[g.reason[gpos[i]]]
@@ -335,8 +346,8 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
                 else:
                     expl = (f"{target} rules give grade {d} ({why}); centre recorded grade "
                             f"{recorded[i]}")
-                rows.append({"patient_id": grp["patient_id"].iloc[i], "level": "day",
-                             "day": int(grp["day"].iloc[i]), "kind": kind, "system": target,
+                rows.append({"patient_id": rec_pid[gidx[i]], "level": "day",
+                             "day": int(rec_day[gidx[i]]), "kind": kind, "system": target,
                              "recorded_grade": int(recorded[i]),
                              "derived_grade": None if d < 0 else d,
                              "derived_reason": why, "explanation": expl})

@@ -86,11 +86,12 @@ class IngestResult:
 # ------------------------------------------------------------------------------------------
 
 def _frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows))
-    for c in columns:
-        if c not in frame.columns:
-            frame[c] = pd.Series([None] * len(frame), dtype=object)
-    return frame
+    """The rows as a frame of ``columns`` (a key missing from a row is NaN, as in a frame
+    built from the records; a column no row has is an object column of None)."""
+    present = {k for r in rows for k in r}
+    return pd.DataFrame({c: ([r.get(c, np.nan) for r in rows] if c in present
+                             else pd.Series([None] * len(rows), dtype=object))
+                         for c in columns})
 
 
 def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[str, Any]],
@@ -105,9 +106,9 @@ def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[s
     given = {str(p.get("patient_id")) for p in patients}
     extra = [{"patient_id": pid} for pid in sorted(set(known_ids) - given)]
     pcols = [c for c in PATIENT_COLUMNS if c == "patient_id" or any(c in p for p in patients)]
-    pf = _frame([*patients, *extra], pcols)[pcols]
-    of = _frame(observations, OBSERVATION_COLUMNS)[list(OBSERVATION_COLUMNS)]
-    ef = _frame(events, EVENT_COLUMNS)[list(EVENT_COLUMNS)]
+    pf = _frame([*patients, *extra], pcols)
+    of = _frame(observations, list(OBSERVATION_COLUMNS))
+    ef = _frame(events, list(EVENT_COLUMNS))
     cohort = Cohort(patients=pf, observations=of, events=ef)
     loaded = tables_from_cohort(cohort)
     validate_tables(loaded)
@@ -471,10 +472,15 @@ class Monitor:
                                                  .where(t.c.id.in_(pks[k:k + _CHUNK]))):
                 pid_of[int(pk)] = str(pid)
                 recs.append({"patient_id": str(pid), **(base or {})})
-        patients = pd.DataFrame(recs)
-        for name, col in PATIENT_COLUMNS.items():
-            if name in patients.columns and col.kind in ("float", "int01"):
-                patients[name] = pd.to_numeric(patients[name], errors="coerce")
+        # one frame from columns (numeric baseline columns converted before, not set after)
+        names = list(dict.fromkeys(name for r in recs for name in r))
+        cols: dict[str, Any] = {}
+        for name in names:
+            values = [r.get(name, np.nan) for r in recs]
+            col = PATIENT_COLUMNS.get(name)
+            cols[name] = (pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+                          if col is not None and col.kind in ("float", "int01") else values)
+        patients = pd.DataFrame(cols)
         o = pd.DataFrame({
             "patient_id": [pid_of[r[0]] for r in obs_rows],
             "day": np.array([r[1] for r in obs_rows], dtype=float),
@@ -507,11 +513,11 @@ class Monitor:
         daily = grade_cohort(cohort).daily
         g_pk = np.array([pk_of[p] for p in daily["patient_id"].astype(str)], dtype=np.int64)
         g_day = daily["day"].to_numpy(dtype=np.int64)
-        g_crs = daily["crs_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        g_icans = daily["icans_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        g_cr = daily["crs_reason"].astype(str).to_numpy()
-        g_ir = daily["icans_reason"].astype(str).to_numpy()
-        g_src = daily["crs_source"].astype(str).to_numpy()
+        g_crs = daily["crs_grade"].to_numpy(dtype=float, na_value=np.nan)
+        g_icans = daily["icans_grade"].to_numpy(dtype=float, na_value=np.nan)
+        g_cr = daily["crs_reason"].to_numpy(dtype=object)
+        g_ir = daily["icans_reason"].to_numpy(dtype=object)
+        g_src = daily["crs_source"].to_numpy(dtype=object)
         gt, rt = _table(DailyGrade), _table(Risk)
         for k in range(0, len(pks), _CHUNK):
             chunk = pks[k:k + _CHUNK]

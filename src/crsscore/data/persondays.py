@@ -406,7 +406,8 @@ def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
 
 def _missing(value: object) -> bool:
     """A missing cell (None, NaN, pd.NA, NaT)."""
-    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
+    return (value is None or value is pd.NA or value is pd.NaT
+            or (isinstance(value, float | np.floating) and math.isnan(value)))
 
 
 def _canonical_units(analyte: npt.NDArray[np.object_], unit: pd.Series | None) -> bool:

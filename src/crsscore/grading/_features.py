@@ -877,17 +877,11 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     grade = np.maximum.reduceat(e_val[r_all].astype(np.int64), first)
     k = ukeys[pos[first]]
     detail = esub["detail"].to_numpy(dtype=object)[r_all[first]]
-    system = np.array(["" if _missing(v) else str(v).strip().lower() for v in detail],
-                      dtype=object)
+    system = np.array([_cell(v).strip().lower() for v in detail], dtype=object)
     return pd.DataFrame({
         "pos": pos[first], "kind": np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         "patient_id": pid_index[k // _SPAN].to_numpy(dtype=object),
         "day": (k % _SPAN + _DAY0).astype(np.int64), "grade": grade, "system": system})
-
-
-def _missing(value: object) -> bool:
-    """A missing cell (None, NaN, pd.NA, NaT), as ``fillna`` sees it."""
-    return value is None or bool(pd.isna(value)) if np.ndim(value) == 0 else False
 
 
 def add_history(f: DailyFeatures, settings: GradingSettings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,7 +93,14 @@ class GradingResult:
 
 
 def _categorical(codes: npt.NDArray[np.int32], items: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.Index(items, dtype="object"))
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)))
+
+
+@functools.lru_cache(maxsize=64)
+def _category_dtype(items: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (unordered) categorical dtype of ``items``; cached, as building one checks its
+    categories (the criteria and sources are the same on every call)."""
+    return pd.CategoricalDtype(pd.Index(list(items), dtype="object"))
 
 
 def grade_features(f: DailyFeatures, system: str, settings: GradingSettings) -> tuple[Graded, Graded]:

@@ -13,7 +13,13 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.errors import DataError, Problem
 from crsscore.grading._combine import CRITERIA, Graded
-from crsscore.grading._features import CRS_EVENTS, DailyFeatures, add_history, extract
+from crsscore.grading._features import (
+    CRS_EVENTS,
+    DailyFeatures,
+    Recorded,
+    add_history,
+    extract,
+)
 from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans, young_child
 from crsscore.grading.outcomes import int64_array, patient_outcomes
@@ -176,10 +182,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     derived_pat["icans"][f.patient[icans_grade >= 0]] = True
     rec = ext.recorded
     recorded_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
-    rec_kind = rec["kind"].to_numpy(dtype=object)
-    rec_pos = rec["pos"].to_numpy(dtype=np.int64)
-    rec_grade = rec["grade"].to_numpy(dtype=np.int64)
-    rec_system = rec["system"].to_numpy(dtype=object)
+    rec_kind, rec_pos, rec_grade, rec_system = rec.kind, rec.pos, rec.grade, rec.system
     for kind, grade_arr, rc, reasons, crit, src in (
             ("crs", crs_grade, crs_rc, crs_reason, crs_crit, crs_src),
             ("icans", icans_grade, icans_rc, icans_reason, icans_crit, icans_src)):
@@ -302,7 +305,7 @@ def require_crs_outcomes(result: GradingResult) -> None:
                      "grades")])
 
 
-def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
+def _disagreements(f: DailyFeatures, rec: Recorded,
                    derived_pat: dict[str, npt.NDArray[np.bool_]], system: str,
                    settings: GradingSettings, crs: Graded, icans: Graded,
                    notes: list[str]) -> pd.DataFrame:
@@ -317,12 +320,8 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
     cache: dict[str, Graded] = {system: crs}
     unknown_systems: set[str] = set()
     # plain arrays (pandas' per-call overhead is most of the cost for one patient)
-    rec_kind = rec["kind"].to_numpy(dtype=object)
-    rec_pos = rec["pos"].to_numpy(dtype=np.int64)
-    rec_grade = rec["grade"].to_numpy(dtype=np.int64)
-    rec_system = rec["system"].to_numpy(dtype=object)
-    rec_pid = rec["patient_id"].to_numpy(dtype=object)
-    rec_day = rec["day"].to_numpy(dtype=np.int64)
+    rec_kind, rec_pos, rec_grade, rec_system = rec.kind, rec.pos, rec.grade, rec.system
+    rec_pid, rec_day = rec.patient_id, rec.day
     for kind in ("crs", "icans"):
         idx = np.flatnonzero(rec_kind == kind)
         if idx.size == 0:

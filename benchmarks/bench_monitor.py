@@ -13,6 +13,9 @@ bulk import rate, on SQLite and PostgreSQL over loopback, beside plain batch sco
    rate (open loop, ``--rate`` requests/s for ``--seconds``). Each request is ingest +
    re-grade + re-score + alert check in one transaction. Latency is measured from the
    request's scheduled time (so a queue behind a slow request counts) and from its send time.
+5. Before 4, the same kind of update called in-process (``Monitor.ingest_rows``, no HTTP):
+   its CPU time (``time.process_time``, not disturbed by other processes' load as wall
+   time is), and that of the loaders' check of its rows alone.
 
 PostgreSQL: a throwaway cluster started with Debian's initdb/pg_ctl in a temp dir (as the
 tests do), or ``--pg-url``; skipped with the reason when neither works.
@@ -225,6 +228,39 @@ def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
     return out
 
 
+def inprocess_cpu(url: str, label: str, cohort_dir: Path, card: Any, tmp: Path,
+                  n: int = 200) -> dict[str, float]:
+    """CPU (``time.process_time``) of one patient-day update called in-process
+    (``Monitor.ingest_rows``: check, store, re-grade, re-score, alerts; no HTTP), and of the
+    loaders' check of the same request rows alone (``check_rows``), per update."""
+    from crsscore.monitor.db import Database
+    from crsscore.monitor.ingest import Monitor, check_rows
+    from crsscore.monitor.risk import DynamicCardRisk
+
+    hist = tmp / f"hist-cpu-{label}"
+    split_cohort(cohort_dir, hist, 7)
+    bulk_import(url, hist, card)
+    db = Database(url)
+    mon = Monitor(db, DynamicCardRisk(card, 0.2))
+    reqs = [[{**r, "patient_id": pid} for r in body["observations"]]
+            for pid, body in updates(cohort_dir, 7, n + 10)]
+    for rows in reqs[:10]:  # warm-up (first-call imports)
+        mon.ingest_rows(observations=rows, actor="bench", action="bench")
+    upd: list[float] = []
+    chk: list[float] = []
+    for rows in reqs[10:]:
+        c0 = time.process_time()
+        check_rows((), rows, (), {rows[0]["patient_id"]})
+        c1 = time.process_time()
+        mon.ingest_rows(observations=rows, actor="bench", action="bench")
+        c2 = time.process_time()
+        chk.append(c1 - c0)
+        upd.append(c2 - c1)
+    db.dispose()
+    return {"n": len(upd), "mean": statistics.mean(upd), "p50": statistics.median(upd),
+            "p99": pct(upd, 99), "check_mean": statistics.mean(chk)}
+
+
 def closed_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]]
                 ) -> dict[str, Any]:
     import httpx
@@ -297,6 +333,12 @@ def main() -> None:
             print(f"{label}: bulk import {pdays} patient-days ({rows} rows) in {best:.2f} s -> "
                   f"{pdays / best:,.0f} patient-days/s (runs: "
                   + ", ".join(f"{t:.2f}" for t in times) + ")")
+            cpu = inprocess_cpu(make("cpu"), label, cohort_dir, card, tmp)
+            print(f"{label}: one update in-process ({cpu['n']:.0f} updates): CPU mean "
+                  f"{1000 * cpu['mean']:.1f} ms, p50 {1000 * cpu['p50']:.1f} ms, p99 "
+                  f"{1000 * cpu['p99']:.1f} ms; of which the loaders' check of the request "
+                  f"rows (check_rows) {1000 * cpu['check_mean']:.1f} ms; load average "
+                  f"{load_average()}")
             rates = [float(r) for r in args.rates.split(",") if r.strip()]
             for mode, res in latency(make("lat"), label, cohort_dir, card, card_file, rates,
                                      args.seconds, args.workers, tmp):

@@ -203,11 +203,9 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
 
     # ---- daily grades -> (n, nd) arrays; severe onset S and follow-up end F over all days
     dpid = pids.get_indexer(pd.Index(daily["patient_id"].astype("str")))
-    dday = pd.to_numeric(daily["day"], errors="coerce").to_numpy(dtype=np.float64)
-    crs = pd.to_numeric(daily["crs_grade"], errors="coerce").to_numpy(dtype=np.float64,
-                                                                        na_value=np.nan)
-    icans = (pd.to_numeric(daily["icans_grade"], errors="coerce")
-             .to_numpy(dtype=np.float64, na_value=np.nan) if "icans_grade" in daily.columns
+    dday = _as_float(daily["day"])
+    crs = _as_float(daily["crs_grade"])
+    icans = (_as_float(daily["icans_grade"]) if "icans_grade" in daily.columns
              else np.full(len(daily), np.nan))
     ok = (dpid >= 0) & np.isfinite(dday)
     dpid, dday, crs, icans = dpid[ok], np.floor(dday[ok]), crs[ok], icans[ok]
@@ -217,11 +215,12 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     np.minimum.at(onset_sev, dpid[gradable & (crs >= 3)], dday[gradable & (crs >= 3)])
     fu_end = np.full(n, -big)
     np.maximum.at(fu_end, dpid[gradable], dday[gradable])
-    death = _event_first_day(cohort, pids, "death")
+    events = _EventDays(cohort, pids, ("death", "tocilizumab", "corticosteroid"))
+    death = events.first_day("death")
     fu_end = np.where(np.isfinite(death), np.minimum(fu_end, death), fu_end)
     if "crs_source" in daily.columns:
-        src = daily.loc[ok, "crs_source"].astype("str")[gradable]
-        kinds = sorted(set(src.unique()) - {"nan", "<NA>"})
+        src = daily["crs_source"].to_numpy(dtype=object)[ok][gradable]
+        kinds = sorted({str(x) for x in pd.unique(src) if not _missing(x)} - {"nan", "<NA>"})
         grade_source = "+".join(kinds) if kinds else "none"
     else:
         grade_source = "given"
@@ -247,8 +246,8 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
         np.float64)
 
     # ---- treatments so far
-    toci = _event_counts(cohort, pids, "tocilizumab", grid)
-    steroid = (_event_counts(cohort, pids, "corticosteroid", grid) > 0).astype(np.float64)
+    toci = events.counts("tocilizumab", grid)
+    steroid = (events.counts("corticosteroid", grid) > 0).astype(np.float64)
 
     # ---- analytes: latest within the window, changes on the model scale
     lab_cols: dict[str, FloatArray] = {}
@@ -303,37 +302,56 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                       data_hash=cohort.data_hash(), notes=notes)
 
 
-def _events(cohort: Cohort, name: str) -> pd.DataFrame:
-    ev = cohort.events
-    if len(ev) == 0 or "event" not in ev.columns:
-        return ev.iloc[0:0]
-    return ev[ev["event"].astype("str") == name]
+class _EventDays:
+    """Patient (position in ``pids``) and floor day of the events named in ``names``, read
+    from the events table once (plain arrays: a one-patient update pays no per-name
+    pandas filtering)."""
 
+    def __init__(self, cohort: Cohort, pids: pd.Index, names: tuple[str, ...]) -> None:
+        self.n = len(pids)
+        ev = cohort.events
+        self.name = np.zeros(0, dtype=object)
+        self.p = np.zeros(0, dtype=np.int64)
+        self.d = np.zeros(0, dtype=np.float64)
+        if len(ev) == 0 or "event" not in ev.columns:
+            return
+        name = ev["event"].astype("str").to_numpy(dtype=object)
+        rows = np.flatnonzero(np.isin(name, np.asarray(names, dtype=object)))
+        if rows.size == 0:
+            return
+        sub = ev.iloc[rows]
+        self.name = name[rows]
+        self.p = np.asarray(pids.get_indexer(pd.Index(sub["patient_id"].astype("str"))),
+                            dtype=np.int64)
+        self.d = np.floor(_as_float(sub["day"]))
 
-def _event_first_day(cohort: Cohort, pids: pd.Index, name: str) -> FloatArray:
-    ev = _events(cohort, name)
-    out = np.full(len(pids), np.inf)
-    if len(ev):
-        p = pids.get_indexer(pd.Index(ev["patient_id"].astype("str")))
-        d = np.floor(pd.to_numeric(ev["day"], errors="coerce").to_numpy(dtype=np.float64))
+    def first_day(self, name: str) -> FloatArray:
+        out = np.full(self.n, np.inf)
+        sel = self.name == name
+        p, d = self.p[sel], self.d[sel]
         ok = (p >= 0) & np.isfinite(d)
         np.minimum.at(out, p[ok], d[ok])
-    return out
+        return out
 
-
-def _event_counts(cohort: Cohort, pids: pd.Index, name: str,
-                  grid: npt.NDArray[np.int64]) -> FloatArray:
-    """Cumulative count of ``name`` events with floor(day) <= each grid day."""
-    ev = _events(cohort, name)
-    counts = np.zeros((len(pids), len(grid)))
-    if len(ev):
-        p = pids.get_indexer(pd.Index(ev["patient_id"].astype("str")))
-        d = np.floor(pd.to_numeric(ev["day"], errors="coerce").to_numpy(dtype=np.float64))
+    def counts(self, name: str, grid: npt.NDArray[np.int64]) -> FloatArray:
+        """Cumulative count of ``name`` events with floor(day) <= each grid day."""
+        counts = np.zeros((self.n, len(grid)))
+        sel = self.name == name
+        p, d = self.p[sel], self.d[sel]
         ok = (p >= 0) & np.isfinite(d) & (d <= grid[-1])
         gi = np.clip(d[ok] - grid[0], 0, None).astype(np.int64)
         np.add.at(counts, (p[ok], gi), 1.0)
-    out: FloatArray = np.cumsum(counts, axis=1)
-    return out
+        out: FloatArray = np.cumsum(counts, axis=1)
+        return out
+
+
+def _as_float(values: pd.Series) -> FloatArray:
+    """A column as float64 (NaN for what is not a number), without ``to_numeric``'s overhead
+    when it already is numeric."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+            values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
@@ -344,22 +362,25 @@ def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
     obs = cohort.observations
     if len(obs) == 0 or not {"patient_id", "analyte", "day", "value"} <= set(obs.columns):
         return out
-    sub = obs[obs["analyte"].astype("str").isin(codes)]
-    cols = [c for c in ("patient_id", "analyte", "value", "unit", "day") if c in sub.columns]
-    sub = sub[cols].copy()
-    if "unit" not in sub.columns:
-        sub["unit"] = ""
-    sub["value"] = pd.to_numeric(sub["value"], errors="coerce")
-    sub["day"] = pd.to_numeric(sub["day"], errors="coerce")
-    sub["analyte"] = sub["analyte"].astype("str")
-    sub = sub[sub["value"].notna() & sub["day"].notna()]
+    # plain arrays of the rows of these analytes (pandas' per-column overhead is most of the
+    # cost for one patient's rows)
+    analyte = obs["analyte"].astype("str").to_numpy(dtype=object)
+    rows = np.flatnonzero(np.isin(analyte, np.asarray(codes, dtype=object)))
+    sub = obs.iloc[rows]
+    an = analyte[rows]
+    v = _as_float(sub["value"])
+    d = _as_float(sub["day"])
+    keep = ~np.isnan(v) & ~np.isnan(d)
+    sub, an, v, d = sub.iloc[np.flatnonzero(keep)], an[keep], v[keep], d[keep]
     if len(sub) == 0:
         return out
-    sub = _to_canonical(sub)
+    if not _canonical_units(an, sub["unit"] if "unit" in sub.columns else None):
+        # conversion (and its located errors) by the landmark module's one rule
+        conv = _to_canonical(pd.DataFrame({"analyte": an, "value": v, "unit": (
+            sub["unit"].to_numpy(dtype=object) if "unit" in sub.columns else "")}))
+        v = conv["value"].to_numpy(dtype=np.float64)
     p = pids.get_indexer(pd.Index(sub["patient_id"].astype("str")))
-    a = pd.Index(codes).get_indexer(pd.Index(sub["analyte"]))
-    d = sub["day"].to_numpy(dtype=np.float64)
-    v = sub["value"].to_numpy(dtype=np.float64)
+    a = pd.Index(codes).get_indexer(pd.Index(an))
     gi = np.floor(d).astype(np.int64) - int(grid[0])
     ok = (p >= 0) & (gi >= 0) & (gi < nd)
     p, a, d, v, gi = p[ok], a[ok], d[ok], v[ok], gi[ok]
@@ -382,16 +403,35 @@ def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
     return result
 
 
+def _missing(value: object) -> bool:
+    """A missing cell (None, NaN, pd.NA, NaT)."""
+    return (value is None or value is pd.NA or value is pd.NaT
+            or (isinstance(value, float | np.floating) and math.isnan(value)))
+
+
+def _canonical_units(analyte: npt.NDArray[np.object_], unit: pd.Series | None) -> bool:
+    """True when every row's unit is its analyte's canonical unit (nothing to convert)."""
+    from crsscore.units import canonical_unit, normalise_unit
+
+    if unit is None:
+        return False
+    units = unit.astype("str").fillna("").to_numpy(dtype=object)
+    for a, u in set(zip(analyte.tolist(), units.tolist(), strict=True)):
+        if not u or normalise_unit(u) != canonical_unit(a):
+            return False
+    return True
+
+
 def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:
     out: dict[str, FloatArray] = {}
     n = len(patients)
     for name in ("mrd_baseline_pct", "mrd_post_ld_pct", "marrow_blasts_pct",
                  "dose_cells_per_kg"):
-        out[name] = (pd.to_numeric(patients[name], errors="coerce")
-                     .to_numpy(dtype=np.float64, na_value=np.nan)
-                     if name in patients.columns else np.full(n, np.nan))
+        out[name] = (_as_float(patients[name]) if name in patients.columns
+                     else np.full(n, np.nan))
     if "costim" in patients.columns:
-        c = patients["costim"].astype("str").str.strip().str.upper()
+        c = np.array([None if _missing(x) else str(x).strip().upper()
+                      for x in patients["costim"].to_numpy(dtype=object)], dtype=object)
         out["cd28"] = np.where(c == "CD28", 1.0, np.where(c == "4-1BB", 0.0, np.nan))
     else:
         out["cd28"] = np.full(n, np.nan)

@@ -140,11 +140,29 @@ class DailyFeatures:
         return int(self.patient.shape[0])
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The centre's recorded grades, one entry per (day position, kind), sorted by position
+    then kind: ``pos`` (index of the patient-day in the features), ``kind`` (``crs`` or
+    ``icans``), ``patient_id``, ``day``, ``grade`` (highest recorded that day) and
+    ``system`` (as the first row names it, lower case, '' when missing)."""
+
+    pos: I64
+    kind: npt.NDArray[np.object_]
+    patient_id: npt.NDArray[np.object_]
+    day: I64
+    grade: I64
+    system: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return int(self.pos.size)
+
+
 @dataclass
 class Extraction:
     features: DailyFeatures
     problems: list[Problem]
-    recorded: pd.DataFrame
+    recorded: Recorded
     notes: list[str]
 
 
@@ -842,8 +860,9 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
 
 def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
               esub: pd.DataFrame, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
-              problems: list[Problem]) -> pd.DataFrame:
-    parts = []
+              problems: list[Problem]) -> Recorded:
+    """The centre's recorded grades (:class:`Recorded`) of the valid recorded-grade rows."""
+    parts: list[tuple[str, npt.NDArray[np.intp]]] = []
     for kind, r in (("crs", crs_rows), ("icans", icans_rows)):
         if not r.size:
             continue
@@ -854,26 +873,30 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
                                     message=f"{kind}_grade_recorded must be an integer 0-5",
                                     value=str(esub["value"].iloc[i]), expected="0-5",
                                     code="grading_input"))
-        r = r[~bad]
-        k = ukeys[e_pos[r]]
-        sysname = (pd.Series(esub["detail"].iloc[r].to_numpy(dtype=object), dtype="object")
-                   .fillna("").astype(str).str.strip())
-        parts.append(pd.DataFrame({
-            "pos": e_pos[r].astype(np.int64),
-            "patient_id": pid_index[k // _SPAN].to_numpy(),
-            "day": (k % _SPAN + _DAY0).astype(np.int64),
-            "kind": kind, "grade": e_val[r].astype(np.int64),
-            "system": sysname.str.lower().to_numpy()}))
-    if not parts:
-        return pd.DataFrame({"pos": pd.Series(dtype=np.int64),
-                             "patient_id": pd.Series(dtype="string"),
-                             "day": pd.Series(dtype=np.int64), "kind": pd.Series(dtype="string"),
-                             "grade": pd.Series(dtype=np.int64),
-                             "system": pd.Series(dtype="string")})
-    rec = pd.concat(parts, ignore_index=True)
-    return (rec.groupby(["pos", "kind"], as_index=False)
-            .agg(patient_id=("patient_id", "first"), day=("day", "first"),
-                 grade=("grade", "max"), system=("system", "first")))
+        parts.append((kind, r[~bad]))
+    if not parts or not sum(r.size for _, r in parts):
+        none = np.zeros(0, dtype=np.int64)
+        text = np.zeros(0, dtype=object)
+        return Recorded(pos=none, kind=text, patient_id=text, day=none, grade=none, system=text)
+    # plain arrays and one stable sort (a pandas groupby costs more than the grading of a
+    # patient): rows of one (position, kind) are consecutive in their original order
+    r_all = np.concatenate([r for _, r in parts])
+    kind_code = np.concatenate([np.full(r.size, 0 if kind == "crs" else 1, dtype=np.int64)
+                                for kind, r in parts])
+    pos = e_pos[r_all].astype(np.int64)
+    order = np.lexsort((kind_code, pos))
+    pos, kind_code, r_all = pos[order], kind_code[order], r_all[order]
+    start = np.ones(pos.size, dtype=bool)
+    start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
+    first = np.flatnonzero(start)
+    k = ukeys[pos[first]]
+    detail = esub["detail"].to_numpy(dtype=object)[r_all[first]]
+    return Recorded(
+        pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
+        patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),
+        day=(k % _SPAN + _DAY0).astype(np.int64),
+        grade=np.maximum.reduceat(e_val[r_all].astype(np.int64), first),
+        system=np.array([_cell(v).strip().lower() for v in detail], dtype=object))
 
 
 def add_history(f: DailyFeatures, settings: GradingSettings) -> None:

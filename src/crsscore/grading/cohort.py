@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,13 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.errors import DataError, Problem
 from crsscore.grading._combine import CRITERIA, Graded
-from crsscore.grading._features import CRS_EVENTS, DailyFeatures, add_history, extract
+from crsscore.grading._features import (
+    CRS_EVENTS,
+    DailyFeatures,
+    Recorded,
+    add_history,
+    extract,
+)
 from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans, young_child
 from crsscore.grading.outcomes import int64_array, patient_outcomes
@@ -92,7 +99,14 @@ class GradingResult:
 
 
 def _categorical(codes: npt.NDArray[np.int32], items: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=pd.Index(items, dtype="object"))
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)))
+
+
+@functools.lru_cache(maxsize=64)
+def _category_dtype(items: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The (unordered) categorical dtype of ``items``; cached, as building one checks its
+    categories (the criteria and sources are the same on every call)."""
+    return pd.CategoricalDtype(pd.Index(list(items), dtype="object"))
 
 
 def grade_features(f: DailyFeatures, system: str, settings: GradingSettings) -> tuple[Graded, Graded]:
@@ -168,27 +182,29 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     derived_pat["icans"][f.patient[icans_grade >= 0]] = True
     rec = ext.recorded
     recorded_pat = {k: np.zeros(n_pat, dtype=bool) for k in ("crs", "icans")}
+    rec_kind, rec_pos, rec_grade, rec_system = rec.kind, rec.pos, rec.grade, rec.system
     for kind, grade_arr, rc, reasons, crit, src in (
             ("crs", crs_grade, crs_rc, crs_reason, crs_crit, crs_src),
             ("icans", icans_grade, icans_rc, icans_reason, icans_crit, icans_src)):
-        r = rec[rec["kind"] == kind]
-        if len(r) == 0:
+        of_kind = rec_kind == kind
+        if not of_kind.any():
             continue
-        pos = r["pos"].to_numpy(dtype=np.int64)
+        pos = rec_pos[of_kind]
         pat = f.patient[pos]
         recorded_pat[kind][pat] = True
         use = ~derived_pat[kind][pat]
         if use.any():
             p = pos[use]
-            grade_arr[p] = r["grade"].to_numpy(dtype=np.int64)[use].astype(np.int8)
-            for i, sysname in zip(p, r["system"].to_numpy(dtype=object)[use], strict=True):
+            r_system = rec_system[of_kind]
+            grade_arr[p] = rec_grade[of_kind][use].astype(np.int8)
+            for i, sysname in zip(p, r_system[use], strict=True):
                 text = f"recorded by the centre ({sysname or 'system not stated'})"
                 if text not in reasons:
                     reasons.append(text)
                 rc[i] = reasons.index(text)
             crit[p] = CRITERIA.index("recorded")
             src[p] = 1
-            systems = sorted({str(s) for s in r["system"].to_numpy(dtype=object)[use]})
+            systems = sorted({str(s) for s in r_system[use]})
             other = [s for s in systems if s and s != (system if kind == "crs" else "astct")]
             n_used = int(np.unique(pat[use]).size)
             notes.append(f"{n_used} patient(s) have no gradable raw {kind.upper()} data: "
@@ -289,7 +305,7 @@ def require_crs_outcomes(result: GradingResult) -> None:
                      "grades")])
 
 
-def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
+def _disagreements(f: DailyFeatures, rec: Recorded,
                    derived_pat: dict[str, npt.NDArray[np.bool_]], system: str,
                    settings: GradingSettings, crs: Graded, icans: Graded,
                    notes: list[str]) -> pd.DataFrame:
@@ -303,17 +319,19 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGREEMENT_COLUMNS})
     cache: dict[str, Graded] = {system: crs}
     unknown_systems: set[str] = set()
+    # plain arrays (pandas' per-call overhead is most of the cost for one patient)
+    rec_kind, rec_pos, rec_grade, rec_system = rec.kind, rec.pos, rec.grade, rec.system
+    rec_pid, rec_day = rec.patient_id, rec.day
     for kind in ("crs", "icans"):
-        r = rec[rec["kind"] == kind]
-        if len(r) == 0:
+        idx = np.flatnonzero(rec_kind == kind)
+        if idx.size == 0:
             continue
-        pos = r["pos"].to_numpy(dtype=np.int64)
-        keep = derived_pat[kind][f.patient[pos]]
-        r = r[keep]
-        pos = pos[keep]
-        if len(r) == 0:
+        idx = idx[derived_pat[kind][f.patient[rec_pos[idx]]]]
+        if idx.size == 0:
             continue
-        for sysname, grp in r.groupby("system", sort=True):
+        # one group per system, in sorted order, rows in their order (as a sorted groupby)
+        for sysname in sorted(set(rec_system[idx])):
+            gidx = idx[rec_system[idx] == sysname]
             name = str(sysname)
             if kind == "crs":
                 target = name if name in SYSTEMS else system
@@ -324,9 +342,9 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
                 g = cache[target]
             else:
                 target, g = "astct", icans
-            gpos = grp["pos"].to_numpy(dtype=np.int64)
+            gpos = rec_pos[gidx]
             derived = g.grade[gpos]
-            recorded = grp["grade"].to_numpy(dtype=np.int64)
+            recorded = rec_grade[gidx]
             for i in np.flatnonzero(derived != recorded):
                 d = int(derived[i])
                 why = g.reasons[g.reason[gpos[i]]]
@@ -335,8 +353,8 @@ def _disagreements(f: DailyFeatures, rec: pd.DataFrame,
                 else:
                     expl = (f"{target} rules give grade {d} ({why}); centre recorded grade "
                             f"{recorded[i]}")
-                rows.append({"patient_id": grp["patient_id"].iloc[i], "level": "day",
-                             "day": int(grp["day"].iloc[i]), "kind": kind, "system": target,
+                rows.append({"patient_id": rec_pid[gidx[i]], "level": "day",
+                             "day": int(rec_day[gidx[i]]), "kind": kind, "system": target,
                              "recorded_grade": int(recorded[i]),
                              "derived_grade": None if d < 0 else d,
                              "derived_reason": why, "explanation": expl})

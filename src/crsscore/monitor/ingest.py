@@ -87,11 +87,12 @@ class IngestResult:
 # ------------------------------------------------------------------------------------------
 
 def _frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows))
-    for c in columns:
-        if c not in frame.columns:
-            frame[c] = pd.Series([None] * len(frame), dtype=object)
-    return frame
+    """The rows as a frame of ``columns`` (a key missing from a row is NaN, as in a frame
+    built from the records; a column no row has is an object column of None)."""
+    present = {k for r in rows for k in r}
+    return pd.DataFrame({c: ([r.get(c, np.nan) for r in rows] if c in present
+                             else pd.Series([None] * len(rows), dtype=object))
+                         for c in columns})
 
 
 def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[str, Any]],
@@ -106,9 +107,9 @@ def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[s
     given = {str(p.get("patient_id")) for p in patients}
     extra = [{"patient_id": pid} for pid in sorted(set(known_ids) - given)]
     pcols = [c for c in PATIENT_COLUMNS if c == "patient_id" or any(c in p for p in patients)]
-    pf = _frame([*patients, *extra], pcols)[pcols]
-    of = _frame(observations, OBSERVATION_COLUMNS)[list(OBSERVATION_COLUMNS)]
-    ef = _frame(events, EVENT_COLUMNS)[list(EVENT_COLUMNS)]
+    pf = _frame([*patients, *extra], pcols)
+    of = _frame(observations, list(OBSERVATION_COLUMNS))
+    ef = _frame(events, list(EVENT_COLUMNS))
     cohort = Cohort(patients=pf, observations=of, events=ef)
     loaded = tables_from_cohort(cohort)
     validate_tables(loaded)
@@ -174,9 +175,9 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
         "value": le["value"].to_numpy(dtype=np.float64, na_value=np.nan) if len(le) else [],
         "unit": le["unit"].fillna("").astype(str).to_numpy() if len(le) else [],
         "detail": le["detail"].fillna("").astype(str).to_numpy() if len(le) else []})
-    for frame in (ev,):
+    if len(ev):
         for c in ("unit", "detail"):
-            frame[c] = frame[c].replace({"nan": "", "<NA>": "", "None": ""})
+            ev[c] = ev[c].replace({"nan": "", "<NA>": "", "None": ""})
     return pats.reset_index(drop=True), obs, ev
 
 
@@ -188,26 +189,40 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def _fast_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows through the driver's own executemany (the ORM's bulk path costs more
-    than the database here).  Every column of the rows is given; none is generated."""
+def _fast_insert(session: Session, model: Any, cols: Sequence[str],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows (tuples in the order of ``cols``) through the driver's own
+    executemany (the ORM's bulk path costs more than the database here).  Every column is
+    given; none is generated.  DateTime values must be bound with :func:`_stamp`."""
     if not rows:
         return
     table = _table(model)
-    cols = list(rows[0])
     conn = session.connection()
     dialect = conn.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     q = dialect.identifier_preparer
     sql = (f"INSERT INTO {q.quote(table.name)} ({', '.join(q.quote(c) for c in cols)}) "
            f"VALUES ({', '.join([mark] * len(cols))})")
-    if dialect.name == "sqlite":  # SQLAlchemy's own storage format of DateTime on SQLite
-        def conv(v: Any) -> Any:
-            return v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
-        params = [tuple(conv(r[c]) for c in cols) for r in rows]
-    else:
-        params = [tuple(r[c] for c in cols) for r in rows]
-    conn.exec_driver_sql(sql, params)
+    conn.exec_driver_sql(sql, rows)
+
+
+def _items(column: pd.Series) -> list[Any]:
+    """A column's values as a Python list (iterating a pandas string column element by
+    element costs more than the rest of a bulk import's loop)."""
+    values: list[Any] = column.to_numpy(dtype=object).tolist()
+    return values
+
+
+def _floats(column: pd.Series) -> list[float]:
+    return cast(list[float], column.to_numpy(dtype=float).tolist())
+
+
+def _stamp(session: Session, when: datetime) -> Any:
+    """``when`` as :func:`_fast_insert` binds a DateTime: SQLAlchemy's own storage format on
+    SQLite (a string), the datetime itself elsewhere."""
+    if session.connection().dialect.name == "sqlite":
+        return when.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return when
 
 
 class WardCohort(Cohort):
@@ -303,6 +318,7 @@ class Monitor:
     def _store(self, session: Session, pats: pd.DataFrame, obs: pd.DataFrame,
                ev: pd.DataFrame, source: str, res: IngestResult) -> None:
         now = utcnow()
+        stamp = _stamp(session, now)
         changed_from: dict[int, int] = {}  # patient pk -> earliest changed day
 
         def touch(pk: int, day: int) -> None:
@@ -377,22 +393,20 @@ class Monitor:
             return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
 
         # observations -------------------------------------------------------------------
-        ins_o: list[dict[str, Any]] = []
+        ins_o: list[tuple[Any, ...]] = []
         upd_o: list[dict[str, Any]] = []
         if len(obs):
             last: dict[tuple[int, str, float], tuple[Any, ...]] = {}
             for pid, day, analyte, value, unit, ov, ou in zip(
-                    obs["patient_id"], obs["day"].to_numpy(dtype=float), obs["analyte"],
-                    obs["value"].to_numpy(dtype=float), obs["unit"],
-                    obs["orig_value"].to_numpy(dtype=float), obs["orig_unit"], strict=True):
+                    _items(obs["patient_id"]), _floats(obs["day"]), _items(obs["analyte"]),
+                    _floats(obs["value"]), _items(obs["unit"]), _floats(obs["orig_value"]),
+                    _items(obs["orig_unit"]), strict=True):
                 last[(pk_of[pid], str(analyte), float(day))] = (
                     float(value), str(unit), float(ov), str(ou)[:40])
             for key, (value, unit, ov, ou) in last.items():
                 old = old_obs.get(key)
                 if old is None:
-                    ins_o.append({"patient_pk": key[0], "day": key[2], "analyte": key[1],
-                                  "value": value, "unit": unit, "orig_value": ov,
-                                  "orig_unit": ou, "source": source, "received_at": now})
+                    ins_o.append((key[0], key[2], key[1], value, unit, ov, ou, source, stamp))
                     old_obs[key] = [0, value, unit, ov, ou]
                 elif same(old[1], value) and same(old[3], ov) and old[4] == ou:
                     res.unchanged += 1
@@ -404,7 +418,9 @@ class Monitor:
                     old_obs[key] = [old[0], value, unit, ov, ou]
                 touch(key[0], math.floor(key[2]))
             if ins_o:
-                _fast_insert(session, Observation, ins_o)
+                _fast_insert(session, Observation, ("patient_pk", "day", "analyte", "value",
+                                                    "unit", "orig_value", "orig_unit", "source",
+                                                    "received_at"), ins_o)
             if upd_o:
                 session.execute(update(ot).where(ot.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
@@ -414,22 +430,22 @@ class Monitor:
             res.updated += len(upd_o)
 
         # events -------------------------------------------------------------------------
-        ins_e: list[dict[str, Any]] = []
+        ins_e: list[tuple[Any, ...]] = []
         upd_e: list[dict[str, Any]] = []
         if len(ev):
             last_e: dict[tuple[int, str, float, str], tuple[Any, ...]] = {}
             for pid, day, ev_name, value, unit, detail in zip(
-                    ev["patient_id"], ev["day"].to_numpy(dtype=float), ev["event"],
-                    ev["value"].to_numpy(dtype=float), ev["unit"], ev["detail"], strict=True):
+                    _items(ev["patient_id"]), _floats(ev["day"]), _items(ev["event"]),
+                    _floats(ev["value"]), _items(ev["unit"]), _items(ev["detail"]),
+                    strict=True):
                 v = float(value) if math.isfinite(value) else None
                 last_e[(pk_of[pid], str(ev_name), float(day), str(detail)[:100])] = (
                     v, str(unit)[:40])
             for ekey, (value, unit) in last_e.items():
                 old = old_ev.get(ekey)
                 if old is None:
-                    ins_e.append({"patient_pk": ekey[0], "day": ekey[2], "event": ekey[1],
-                                  "value": value, "unit": unit, "detail": ekey[3],
-                                  "source": source, "received_at": now})
+                    ins_e.append((ekey[0], ekey[2], ekey[1], value, unit, ekey[3], source,
+                                  stamp))
                     old_ev[ekey] = [0, value, unit]
                 elif same(old[1], value) and (old[2] or "") == unit:
                     res.unchanged += 1
@@ -440,7 +456,8 @@ class Monitor:
                     old_ev[ekey] = [old[0], value, unit]
                 touch(ekey[0], math.floor(ekey[2]))
             if ins_e:
-                _fast_insert(session, Event, ins_e)
+                _fast_insert(session, Event, ("patient_pk", "day", "event", "value", "unit",
+                                              "detail", "source", "received_at"), ins_e)
             if upd_e:
                 session.execute(update(et).where(et.c.id == bindparam("b_id")).values(
                     value=bindparam("value"), unit=bindparam("unit"),
@@ -472,10 +489,15 @@ class Monitor:
                                                  .where(t.c.id.in_(pks[k:k + _CHUNK]))):
                 pid_of[int(pk)] = str(pid)
                 recs.append({"patient_id": str(pid), **(base or {})})
-        patients = pd.DataFrame(recs)
-        for name, col in PATIENT_COLUMNS.items():
-            if name in patients.columns and col.kind in ("float", "int01"):
-                patients[name] = pd.to_numeric(patients[name], errors="coerce")
+        # one frame from columns (numeric baseline columns converted before, not set after)
+        names = list(dict.fromkeys(name for r in recs for name in r))
+        cols: dict[str, Any] = {}
+        for name in names:
+            values = [r.get(name, np.nan) for r in recs]
+            col = PATIENT_COLUMNS.get(name)
+            cols[name] = (pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+                          if col is not None and col.kind in ("float", "int01") else values)
+        patients = pd.DataFrame(cols)
         o = pd.DataFrame({
             "patient_id": [pid_of[r[0]] for r in obs_rows],
             "day": np.array([r[1] for r in obs_rows], dtype=float),
@@ -508,11 +530,11 @@ class Monitor:
         daily = grade_cohort(cohort).daily
         g_pk = np.array([pk_of[p] for p in daily["patient_id"].astype(str)], dtype=np.int64)
         g_day = daily["day"].to_numpy(dtype=np.int64)
-        g_crs = daily["crs_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        g_icans = daily["icans_grade"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        g_cr = daily["crs_reason"].astype(str).to_numpy()
-        g_ir = daily["icans_reason"].astype(str).to_numpy()
-        g_src = daily["crs_source"].astype(str).to_numpy()
+        g_crs = daily["crs_grade"].to_numpy(dtype=float, na_value=np.nan)
+        g_icans = daily["icans_grade"].to_numpy(dtype=float, na_value=np.nan)
+        g_cr = daily["crs_reason"].to_numpy(dtype=object)
+        g_ir = daily["icans_reason"].to_numpy(dtype=object)
+        g_src = daily["crs_source"].to_numpy(dtype=object)
         gt, rt = _table(DailyGrade), _table(Risk)
         for k in range(0, len(pks), _CHUNK):
             chunk = pks[k:k + _CHUNK]
@@ -524,12 +546,15 @@ class Monitor:
             return None if math.isnan(v) else int(v)
 
         if len(g_pk):
-            _fast_insert(session, DailyGrade, [
-                {"patient_pk": int(pk), "day": int(d), "crs_grade": opt(c), "icans_grade": opt(i),
-                 "crs_reason": str(cr)[:200], "icans_reason": str(ir)[:200],
-                 "crs_source": str(src)[:20], "updated_at": now}
-                for pk, d, c, i, cr, ir, src in zip(g_pk, g_day, g_crs, g_icans, g_cr, g_ir,
-                                                     g_src, strict=True)])
+            stamp = _stamp(session, now)
+            _fast_insert(session, DailyGrade, (
+                "patient_pk", "day", "crs_grade", "icans_grade", "crs_reason", "icans_reason",
+                "crs_source", "updated_at"), [
+                (int(pk), int(d), opt(c), opt(i), str(cr)[:200], str(ir)[:200], str(src)[:20],
+                 stamp)
+                for pk, d, c, i, cr, ir, src in zip(g_pk.tolist(), g_day.tolist(),
+                                                     g_crs.tolist(), g_icans.tolist(), g_cr,
+                                                     g_ir, g_src, strict=True)])
         existing_alerts = self._alert_keys(session, pks)
         alerts: list[dict[str, Any]] = []
         for kind, grades in (("crs_grade3", g_crs), ("icans_grade3", g_icans)):
@@ -554,10 +579,13 @@ class Monitor:
             r_out = risks["outside_day_range"].to_numpy(dtype=bool)
             card_id = self.risk.card_id[:100]
             if len(r_pk):
-                _fast_insert(session, Risk, [
-                    {"patient_pk": int(pk), "day": int(d), "horizon": int(h), "risk": float(v),
-                     "card_id": card_id, "outside_day_range": bool(o), "updated_at": now}
-                    for pk, d, h, v, o in zip(r_pk, r_day, r_h, r_v, r_out, strict=True)])
+                stamp = _stamp(session, now)
+                _fast_insert(session, Risk, (
+                    "patient_pk", "day", "horizon", "risk", "card_id", "outside_day_range",
+                    "updated_at"), [
+                    (pk, d, h, v, card_id, o, stamp)
+                    for pk, d, h, v, o in zip(r_pk.tolist(), r_day.tolist(), r_h.tolist(),
+                                              r_v.tolist(), r_out.tolist(), strict=True)])
             order = np.lexsort((r_day, r_h, r_pk))
             r_pk, r_day, r_h, r_v = r_pk[order], r_day[order], r_h[order], r_v[order]
             thr = np.array([self.risk.threshold(int(h)) for h in r_h], dtype=float)

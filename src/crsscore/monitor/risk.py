@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -94,16 +95,15 @@ class DynamicCardRisk:
         if len(frame) == 0:
             return pd.DataFrame({c: [] for c in RISK_COLUMNS})
         pred = card.predict(frame, self.horizons)
-        parts = []
-        for h in self.horizons:
-            parts.append(pd.DataFrame({
-                "patient_id": frame["patient_id"].astype(str).to_numpy(),
-                "day": frame["day"].to_numpy().astype(int),
-                "horizon": h,
-                "risk": pred[f"risk_h{h}"].to_numpy(dtype=float),
-                "outside_day_range": pred["outside_day_range"].to_numpy(dtype=bool)}))
-        return pd.concat(parts, ignore_index=True)
-
+        # one frame, horizon by horizon (no per-horizon frames and concat)
+        k = len(self.horizons)
+        return pd.DataFrame({
+            "patient_id": np.tile(frame["patient_id"].astype(str).to_numpy(), k),
+            "day": np.tile(frame["day"].to_numpy().astype(int), k),
+            "horizon": np.repeat(np.asarray(self.horizons, dtype=np.int64), len(frame)),
+            "risk": np.concatenate([pred[f"risk_h{h}"].to_numpy(dtype=float)
+                                    for h in self.horizons]),
+            "outside_day_range": np.tile(pred["outside_day_range"].to_numpy(dtype=bool), k)})
 
 __all__ = ["DEFAULT_THRESHOLD", "RISK_COLUMNS", "DynamicCardRisk", "RiskModel",
            "dynamic_available"]

@@ -69,8 +69,12 @@ class DynPredictor(_Model):
         if self.column not in frame.columns:
             raise ScoreCardError(f"the person-day data have no column '{self.column}' "
                                  f"(predictor {self.name})")
-        raw = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
+        col = frame[self.column]
+        if pd.api.types.is_float_dtype(col.dtype):  # the person-day table's own columns
+            raw = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            raw = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64,
+                                                               na_value=np.nan)
         if self.transform == "log10":
             v = np.log10(np.maximum(raw, float(self.floor or 1e-3)))
         elif self.transform == "indicator":

@@ -31,7 +31,7 @@ import pandas as pd
 
 from crsscore.data.cohort import Cohort
 from crsscore.grading import GradingSettings, grade_cohort
-from crsscore.grading._features import add_history, extract
+from crsscore.grading._features import add_history, daily_inputs
 from crsscore.grading.cohort import grade_features
 
 # --------------------------------------------------------------------------- reference
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     t_extract = t_rules = float("inf")
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        feats = extract(cohort, settings).features
+        feats = daily_inputs(cohort, settings).features
         add_history(feats, settings)
         t_extract = min(t_extract, time.perf_counter() - t0)
         t0 = time.perf_counter()

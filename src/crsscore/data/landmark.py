@@ -373,7 +373,7 @@ def _in_canonical_units(analyte: npt.NDArray[np.int64], codes: Sequence[str], un
     return value * scale[pair] + offset[pair], np.array(first, dtype=np.intp), problems
 
 
-def _to_canonical(sub: pd.DataFrame) -> pd.DataFrame:
+def to_canonical(sub: pd.DataFrame) -> pd.DataFrame:
     """``sub`` (``analyte``, ``unit``, numeric ``value``) with values in canonical units; a
     missing, unknown or ambiguous unit raises UnitError."""
     code, unique = pd.factorize(sub["analyte"].astype(str))

@@ -53,7 +53,7 @@ import pandas as pd
 
 from crsscore._types import FloatArray
 from crsscore.data.cohort import Cohort
-from crsscore.data.landmark import _to_canonical
+from crsscore.data.landmark import to_canonical
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import DataError, Problem
 
@@ -376,7 +376,7 @@ def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
         return out
     if not _canonical_units(an, sub["unit"] if "unit" in sub.columns else None):
         # conversion (and its located errors) by the landmark module's one rule
-        conv = _to_canonical(pd.DataFrame({"analyte": an, "value": v, "unit": (
+        conv = to_canonical(pd.DataFrame({"analyte": an, "value": v, "unit": (
             sub["unit"].to_numpy(dtype=object) if "unit" in sub.columns else "")}))
         v = conv["value"].to_numpy(dtype=np.float64)
     p = pids.get_indexer(pd.Index(sub["patient_id"].astype("str")))

@@ -286,7 +286,7 @@ def _pals_limit(age: F8, settings: GradingSettings) -> F8:
     return np.where(np.isfinite(age) & (age <= 10.0), np.minimum(child, fixed), fixed)
 
 
-def extract(cohort: Cohort, settings: GradingSettings) -> Extraction:
+def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     """Turn a cohort's raw tables into per patient-day grading features."""
     msgs = Reasons()  # interns per-day problem messages (shown in the daily reason)
     problems: list[Problem] = []

@@ -18,7 +18,7 @@ from crsscore.grading._features import (
     DailyFeatures,
     Recorded,
     add_history,
-    extract,
+    daily_inputs,
 )
 from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans, young_child
@@ -147,7 +147,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
     """
     settings = settings or DEFAULT_SETTINGS
     system = check_system(system)
-    ext = extract(cohort, settings)
+    ext = daily_inputs(cohort, settings)
     f = ext.features
     add_history(f, settings)
     crs, icans = grade_features(f, system, settings)

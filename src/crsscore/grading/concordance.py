@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
-from crsscore.grading._features import add_history, extract
+from crsscore.grading._features import add_history, daily_inputs
 from crsscore.grading.crs import GRADERS
 from crsscore.grading.settings import DEFAULT_SETTINGS, GradingSettings, check_system
 
@@ -144,7 +144,7 @@ def compare_systems(cohort: Cohort, system_a: str, system_b: str, *,
     if level not in ("patient", "day"):
         raise ValueError(f"The 'level' parameter must be 'patient' or 'day'. Got {level!r} "
                          "instead.")
-    f = extract(cohort, settings).features
+    f = daily_inputs(cohort, settings).features
     add_history(f, settings)
     ga = GRADERS[sa](f, settings).grade.astype(np.int64)
     gb = GRADERS[sb](f, settings).grade.astype(np.int64)

@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from crsscore.data.cohort import Cohort
-from crsscore.grading._features import Extraction, add_history, extract
+from crsscore.grading._features import Extraction, add_history, daily_inputs
 from crsscore.grading.crs import GRADERS, NOT_GRADABLE
 from crsscore.grading.icans import grade_icans
 from crsscore.grading.settings import DEFAULT_SETTINGS, GradingSettings, check_system
@@ -114,7 +114,7 @@ def _events(rows: list[tuple[str, object, str, str]], day: int) -> pd.DataFrame:
 
 def _extract(patients: pd.DataFrame, obs: pd.DataFrame, ev: pd.DataFrame,
              settings: GradingSettings) -> Extraction:
-    return extract(Cohort(patients=patients, observations=obs, events=ev), settings)
+    return daily_inputs(Cohort(patients=patients, observations=obs, events=ev), settings)
 
 
 def grade_crs_day(day_input: CrsDayInput, settings: GradingSettings | None = None, *,

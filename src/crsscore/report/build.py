@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from crsscore import __version__
+from crsscore._numeric import expit
 from crsscore.errors import CrsscoreError
 from crsscore.report import figures as F
 from crsscore.report import tables as T
@@ -373,7 +374,7 @@ def report_context(cohort: Any, *, run: Any, comparison: Any = None, boot_cal: A
                                            e.auc, e.auc_ci))
 
     def model_prob(t: np.ndarray) -> np.ndarray:
-        return np.asarray(1.0 / (1.0 + np.exp(-(m.prob_intercept_ + m.prob_slope_ * t))))
+        return expit(m.prob_intercept_ + m.prob_slope_ * t)
 
     figs = {
         "onset": F.onset_figure(run.outcomes.frame, float(lt.landmark_day)),

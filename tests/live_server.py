@@ -50,6 +50,10 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+#: The loggers ``crsscore serve`` configures (restored after a test that starts it).
+SERVICE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "crsscore.service")
+
+
 @contextlib.contextmanager
 def restored_logging(names: Sequence[str]) -> Iterator[None]:
     """Undo what a server's logging configuration did to the loggers ``names``."""

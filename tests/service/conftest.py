@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from service_cards import make_points_card, make_product_card
 
 import live_server as live
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.service.main import create_app
+from service_cards import make_points_card, make_product_card
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +46,9 @@ class LiveServer(live.LiveServer):
         return uvicorn_config(fastapi_app, port=port)
 
 
-_SERVICE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "crsscore.service")
-
-
 def restored_logging() -> contextlib.AbstractContextManager[None]:
     """uvicorn applies the service's logging config; undo it for the other tests."""
-    return live.restored_logging(_SERVICE_LOGGERS)
+    return live.restored_logging(live.SERVICE_LOGGERS)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ The home of every *batched* fitting kernel (the single fits live in
   Firth fits of :func:`fit_logistic_batch`.
 
 Each batched fit runs the iteration of its single-fit reference, so the results agree to
-rounding (``tests/modeling``, ``tests/derivation/test_stacked.py``).
+rounding (``tests/modeling/test_batched.py``, ``tests/modeling/test_stacked.py``).
 """
 
 from __future__ import annotations

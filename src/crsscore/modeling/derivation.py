@@ -239,7 +239,7 @@ def _fit_safe(X: FloatArray, y: IntArray, names: Sequence[str], firth: bool,
 #: Whether the m imputations are processed stacked (MICE chains in lock-step, the Firth fits
 #: of every selection step and of the continuous model at once); False runs the reference
 #: path, one imputation at a time.  Both give the same results to rounding
-#: (tests/derivation/test_stacked.py); see :func:`reference_path`.
+#: (tests/modeling/test_stacked.py); see :func:`reference_path`.
 _STACKED: contextvars.ContextVar[bool] = contextvars.ContextVar("crsscore_stacked", default=True)
 
 
@@ -1046,7 +1046,7 @@ def fit_many(models: Sequence[PointScoreModel], frames: Sequence[pd.DataFrame | 
     requests of all fits in one batch per step (grouped by design shape).
 
     Each element equals ``models[i].fit(frames[i], ys[i])`` to rounding (each fit in the batch
-    runs its own iteration; ``tests/derivation/test_stacked.py``); a fit that raises gives its
+    runs its own iteration; ``tests/modeling/test_stacked.py``); a fit that raises gives its
     exception in place of the model.  If a batch cannot be solved (a singular information
     matrix in one fit), its requests are answered one by one so that only that fit fails.
     """

@@ -104,7 +104,7 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     Each chain draws from its own generator in the order :func:`_norm_draw` does, and the
     linear algebra of the K chains is stacked (sums over the observed rows by masking), so
     chain ``k`` equals ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to
-    rounding (``tests/derivation/test_stacked.py``).
+    rounding (``tests/modeling/test_stacked.py``).
     """
     K, n, p = X.shape
     has: npt.NDArray[np.bool_] = np.asarray(miss.any(axis=1))  # (K, p): chain k imputes j

@@ -204,7 +204,7 @@ def _quantile_grid(x: FloatArray, grid_size: int) -> FloatArray:
     """``np.unique(np.quantile(x, np.linspace(0, 1, grid_size)))`` for NaN-free ``x``, by
     numpy's own linear-interpolation formulas on one sort (np.quantile's dispatch costs more
     than the work at these sizes; the bootstrap calls this for every variable of every
-    resample).  Equal to numpy's result bit for bit (tests/derivation/test_points.py)."""
+    resample).  Equal to numpy's result bit for bit (tests/modeling/test_points.py)."""
     xs = np.sort(np.asarray(x, dtype=np.float64))
     n = xs.size
     q = np.linspace(0.0, 1.0, grid_size)

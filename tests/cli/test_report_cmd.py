@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crsscore.cli import _register, app
-
-from ._parse import parse
+from report._parse import parse
 
 _register()
 runner = CliRunner()

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+import live_server as live
 from crsscore.cli import _COMMAND_MODULES, serve_cmd
 from crsscore.scores.scorecard import ScoreCard
+from service_cards import make_points_card
+
+
+@pytest.fixture
+def points_card() -> ScoreCard:
+    return make_points_card()
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """``serve`` applies the service's logging config; undo it for the other tests."""
+    with live.restored_logging(live.SERVICE_LOGGERS):
+        yield
 
 
 def test_registered() -> None:

@@ -22,9 +22,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from crsscore.data.persondays import build_person_days
 from crsscore.data.simulate import simulate_cohort
 from crsscore.modeling.dynamic import fit_dynamic
+from crsscore.modeling.persondays import build_person_days
 from crsscore.validation.dynamic import replay, validate_dynamic
 
 

@@ -61,8 +61,8 @@ def load_average() -> str:
 
 def batch_rate(cohort_dir: Path, card: Any) -> tuple[float, int]:
     from crsscore.data.io import load_cohort
-    from crsscore.data.persondays import build_person_days
     from crsscore.grading import grade_cohort
+    from crsscore.modeling.persondays import build_person_days
 
     t0 = time.perf_counter()
     cohort = load_cohort(cohort_dir)
@@ -290,9 +290,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from crsscore.data.io import load_cohort
-    from crsscore.data.persondays import build_person_days
     from crsscore.data.simulate import simulate_cohort, write_cohort
     from crsscore.modeling.dynamic import fit_dynamic
+    from crsscore.modeling.persondays import build_person_days
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     cluster = None

@@ -226,3 +226,68 @@ def conversion_table() -> list[dict[str, object]]:
             rows.append({"analyte": analyte, "unit": unit, "canonical_unit": canon,
                          "scale": conv.scale, "offset": conv.offset})
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# vasopressor doses: the agents, their canonical dose units and the conversions between them
+
+AGENTS: Final = ("norepinephrine", "epinephrine", "dopamine", "phenylephrine", "vasopressin",
+                 "angiotensin_ii", "dobutamine", "milrinone")
+#: Canonical dose unit of each agent.
+AGENT_UNIT: Final = ("ug/min", "ug/min", "ug/kg/min", "ug/min", "U/min", "ng/kg/min",
+                     "ug/kg/min", "ug/kg/min")
+_AGENT_ALIASES: Final = {"noradrenaline": "norepinephrine", "adrenaline": "epinephrine",
+                         "levophed": "norepinephrine", "neosynephrine": "phenylephrine",
+                         "angiotensin": "angiotensin_ii", "angiotensin ii": "angiotensin_ii",
+                         "adh": "vasopressin"}
+
+#: Spellings of vasopressor dose units (lower case, no spaces or underscores) -> canonical.
+DOSE_UNIT_FORMS: Final = {"ug/min": "ug/min", "mcg/min": "ug/min", "µg/min": "ug/min",
+                          "ug/kg/min": "ug/kg/min", "mcg/kg/min": "ug/kg/min",
+                          "µg/kg/min": "ug/kg/min", "u/min": "U/min", "units/min": "U/min",
+                          "iu/min": "U/min", "u/h": "U/h", "u/hr": "U/h", "units/h": "U/h",
+                          "units/hr": "U/h", "ng/kg/min": "ng/kg/min"}
+
+
+def agent_index(detail: str) -> int:
+    """Index in :data:`AGENTS` of a vasopressor named as in a ``detail`` cell (-1: unknown)."""
+    d = str(detail).strip().lower().replace(" ", "_")
+    name = _AGENT_ALIASES.get(d.replace("_", " "), _AGENT_ALIASES.get(d, d))
+    return AGENTS.index(name) if name in AGENTS else -1
+
+
+def dose_unit(unit: str) -> str | None:
+    """The canonical spelling of a vasopressor dose unit as written, or None if unknown."""
+    key = str(unit).strip().lower().replace(" ", "_").replace("_", "")
+    return DOSE_UNIT_FORMS.get(key)
+
+
+def dose_unit_problem(detail: str, unit: str) -> str | None:
+    """Why a vasopressor dose unit cannot be used for the agent in ``detail`` (None: fine).
+
+    The same rules the grading applies, so that loading refuses what grading could not use.
+    """
+    canon = dose_unit(unit)
+    if canon is None:
+        return "vasopressor dose unit not recognised"
+    agent = agent_index(detail)
+    if agent >= 0 and dose_factor(agent, canon) is None:
+        return f"vasopressor dose unit {canon} not valid for {AGENTS[agent]}"
+    return None
+
+
+def dose_factor(agent: int, unit: str) -> tuple[float, str] | None:
+    """(factor, weight use) converting ``unit`` to the agent's canonical unit; None if invalid.
+
+    weight use: '' none, 'mul' multiply by weight, 'div' divide by weight.
+    """
+    canon = AGENT_UNIT[agent]
+    if unit == canon:
+        return 1.0, ""
+    if canon == "U/min":
+        return (1.0 / 60.0, "") if unit == "U/h" else None
+    if canon == "ug/min" and unit == "ug/kg/min":
+        return 1.0, "mul"
+    if canon == "ug/kg/min" and unit == "ug/min":
+        return 1.0, "div"
+    return None

@@ -623,8 +623,8 @@ def dynamic_person_days(cohort: Cohort, *, horizons: Sequence[int], analytes: Se
     With ``require_outcomes`` (deriving, replaying) a cohort whose severe CRS cannot be known
     is refused (:func:`~crsscore.grading.require_crs_outcomes`); scoring does not need it.
     """
-    from crsscore.data.persondays import build_person_days
     from crsscore.grading import require_crs_outcomes
+    from crsscore.modeling.persondays import build_person_days
 
     grading = grade_cohort(cohort)
     if require_outcomes:

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crsscore.cli import _register, app
-from crsscore.data.persondays import PersonDays
 from crsscore.data.simulate import simulate_cohort, write_cohort
 from crsscore.modeling.dynamic import DynamicModel
+from crsscore.modeling.persondays import PersonDays
 from crsscore.validation.dynamic import replay
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.persondays import PersonDays, build_person_days
 from crsscore.data.simulate import simulate_cohort
 from crsscore.modeling.dynamic import DynamicModel, fit_dynamic
+from crsscore.modeling.persondays import PersonDays, build_person_days
 
 
 @pytest.fixture(scope="package")

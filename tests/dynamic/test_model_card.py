@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from crsscore._numeric import rank_auc, weighted_auc
-from crsscore.data.persondays import PersonDays
 from crsscore.errors import ScoreCardError
 from crsscore.modeling.dynamic import DynamicModel, grouped_folds, ridge_logistic
+from crsscore.modeling.persondays import PersonDays
 from crsscore.scores.dynamic_card import DynamicScoreCard
 from crsscore.validation.discrimination import auc
 from crsscore.validation.dynamic import (

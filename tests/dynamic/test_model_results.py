@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.persondays import PersonDays, build_person_days
 from crsscore.modeling.dynamic import DynamicModel
+from crsscore.modeling.persondays import PersonDays, build_person_days
 
 
 def test_to_frame_and_summary_are_the_fits(model: DynamicModel) -> None:

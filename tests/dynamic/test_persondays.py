@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.persondays import CENSORING_METHOD, PersonDays, build_person_days
 from crsscore.modeling.dynamic import DynamicModel
+from crsscore.modeling.persondays import CENSORING_METHOD, PersonDays, build_person_days
 
 
 def _truncate(cohort: Cohort, t: int) -> Cohort:

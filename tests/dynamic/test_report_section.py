@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.persondays import PersonDays
 from crsscore.modeling.dynamic import DynamicModel
+from crsscore.modeling.persondays import PersonDays
 from crsscore.validation.dynamic import DynamicReport, replay, validate_dynamic
 
 

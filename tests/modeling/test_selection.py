@@ -174,7 +174,7 @@ def test_lasso_cv_selects_true_signals(cohort: pd.DataFrame) -> None:
 @pytest.mark.parametrize(("rule", "sls"), [("aic", 0.05), ("p", 0.5)])
 def test_fastbw_spline_factor_matches_rms(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame], rule: str, sls: float) -> None:
     # R: fastbw(lrm(y ~ rcs(x1, 4) + x2 + x3 + x4 + x5)); the 3 spline columns are one factor
-    from crsscore.modeling.splines import rcs_basis
+    from crsscore.splines import rcs_basis
 
     ref = read_r("fastbw_rcs.csv")
     ref = ref[(ref["rule"] == rule) & (ref["sls"] == sls)]

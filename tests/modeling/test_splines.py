@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crsscore.errors import ModelError
-from crsscore.modeling.splines import rcs_basis, rcs_knots
+from crsscore.splines import rcs_basis, rcs_knots
 
 
 def test_knots_and_basis_match_r(cohort: pd.DataFrame, read_r: Callable[[str], pd.DataFrame]) -> None:

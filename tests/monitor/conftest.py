@@ -43,8 +43,8 @@ def dyn_card(sim_cohort: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     if reason is not None:
         print(f"SKIP: {reason}")
         pytest.skip(reason)
-    from crsscore.data.persondays import build_person_days
     from crsscore.modeling.dynamic import fit_dynamic
+    from crsscore.modeling.persondays import build_person_days
 
     pdays = build_person_days(sim_cohort)
     return fit_dynamic(pdays, seed=1).to_card(card_id="test-dynamic")

@@ -23,8 +23,8 @@ def batch(cohort: Any, card: Any, pids: list[str] | None = None
           ) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
     """The batch path: daily ASTCT grades, and the replay trajectories per horizon."""
     from crsscore.data.cohort import Cohort
-    from crsscore.data.persondays import build_person_days
     from crsscore.grading import grade_cohort
+    from crsscore.modeling.persondays import build_person_days
     from crsscore.validation.dynamic import replay
 
     if pids is not None:

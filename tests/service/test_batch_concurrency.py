@@ -8,11 +8,11 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from service_cards import make_points_card
 
 import crsscore.service.routers.calculate  # noqa: F401  (the module patched below)
 from crsscore.service import routers
 from crsscore.service.main import create_app
+from service_cards import make_points_card
 
 BATCH_CSV = ("id,crp [mg/dL],ferritin [ng/mL],plt [10^9/L],costim,mrd_baseline_pct [%]\n"
              "A1,4.5,1500,60,CD28,12\n")

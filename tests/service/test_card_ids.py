@@ -9,11 +9,11 @@ from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
-from service_cards import make_points_card, make_product_card
 
 from crsscore.service.main import create_app
 from crsscore.service.registry import card_id_problem
 from crsscore.service.routers.calculate import content_disposition
+from service_cards import make_points_card, make_product_card
 
 BATCH_CSV = ("id,crp [mg/dL],ferritin [ng/mL],plt [10^9/L],costim,mrd_baseline_pct [%]\n"
              "A1,4.5,1500,60,CD28,12\n")

@@ -8,11 +8,11 @@ import io
 
 import pytest
 from fastapi.testclient import TestClient
-from service_cards import make_points_card
 
 from crsscore.csvsafe import neutralise_cell, neutralise_frame
 from crsscore.scores.scorecard import RiskGroup
 from crsscore.service.main import create_app
+from service_cards import make_points_card
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -11,10 +11,10 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import checks as sc
-from service_cards import make_points_card, make_product_card
 
 from crsscore.service.main import create_app
 from crsscore.service.schemas import ScoreRequest
+from service_cards import make_points_card, make_product_card
 
 APP = create_app(builtin=False, cards=[make_points_card(), make_product_card()])
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

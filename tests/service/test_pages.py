@@ -96,10 +96,9 @@ def test_fuzz_forms_never_500(client: TestClient, form: dict[str, str], fragment
 
 def test_calculator_shows_the_derivation_cohort_and_its_sample_size_verdict() -> None:
     """A derived card carries n, events, its validated AUC and the sample-size verdict."""
-    from service_cards import make_points_card
-
     from crsscore.scores.scorecard import Performance, SampleSizeVerdict
     from crsscore.service.main import create_app
+    from service_cards import make_points_card
 
     card = make_points_card().model_copy(update={
         "id": "small-card",
@@ -124,10 +123,9 @@ def test_published_cards_show_no_derivation_block(client: TestClient) -> None:
 
 def test_help_texts_have_no_float_noise() -> None:
     """Issue 14.10: "Derived on 0.001 to 99.79999999999997 %" -> a few significant digits."""
-    from service_cards import make_points_card
-
     from crsscore.service.dependencies import significant
     from crsscore.service.main import create_app
+    from service_cards import make_points_card
 
     assert [significant(x) for x in (99.79999999999997, 0.001, 12345.6, 4.67, 0.0)] == [
         "99.8", "0.001", "12346", "4.67", "0"]
@@ -160,11 +158,10 @@ def test_a_result_the_page_calls_not_valid_is_greyed_with_the_reason_first(clien
 def test_unit_pickers_default_to_the_training_data_or_the_centres_unit(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Published m-EASIX: its CRP in mg/dL (its publication) unless the service runs with the
     centre's mapping (mg/L); a derived card: the unit it was derived in."""
-    from service_cards import make_points_card
-
     from crsscore.scores.builtin import get_builtin
     from crsscore.service.main import create_app
     from crsscore.service.routers.pages import centre_units
+    from service_cards import make_points_card
 
     def selected(html: str, name: str) -> str:
         block = re.search(rf'<select id="u-{name}".*?</select>', html, re.S)

@@ -112,8 +112,8 @@ def _dynamic_report(cohort: object, daily: object, *, bootstrap: int, seed: int,
 
     ``daily`` are the grades the report already has (graded once, not again here).
     """
-    from crsscore.data.persondays import build_person_days
     from crsscore.modeling.dynamic import fit_dynamic
+    from crsscore.modeling.persondays import build_person_days
     from crsscore.validation.dynamic import DynamicReport, replay, validate_dynamic
 
     console.print("Daily model (severe CRS within 1-3 days) ...")

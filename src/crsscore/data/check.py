@@ -49,6 +49,7 @@ from crsscore.data.cohort import Cohort
 from crsscore.data.mapping import Mapping
 from crsscore.data.schema import (
     ANALYTES,
+    CRS_EVENTS,
     DAY_MAX,
     DAY_MIN,
     EVENTS,
@@ -57,7 +58,6 @@ from crsscore.data.schema import (
 )
 from crsscore.data.tables import read_cohort_tables
 from crsscore.errors import Problem
-from crsscore.grading._features import CRS_EVENTS
 from crsscore.problems import MAX_LISTED, Collector
 
 #: What ``implausible`` (``--implausible``) accepts: refuse the data (default) or exclude
@@ -363,7 +363,7 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
 def _check_event_units(e: pd.DataFrame, name: str, is_ev: npt.NDArray[np.bool_],
                        value: npt.NDArray[np.float64], col: Collector) -> None:
     """Units of the events the grading reads: refused at load like observation units."""
-    from crsscore.grading._features import dose_unit_problem
+    from crsscore.units import dose_unit_problem
 
     unit_col = str(e["_unitcol"].iloc[0]) if "_unitcol" in e.columns else "unit"
     u_codes, u_values = encode(e["unit"])

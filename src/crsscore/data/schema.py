@@ -199,3 +199,10 @@ MISSING_TABLE_EFFECT: Final[dict[str, str]] = {
     "observations": "no laboratory values or vital signs (temperature, blood pressure): "
                     "fever cannot be assessed and no lab-based score can be computed",
 }
+
+
+#: Events that the ASTCT CRS grading reads (an events table without any of them leaves CRS
+#: ungradable).
+CRS_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen", "fio2",
+                               "tocilizumab", "corticosteroid", "antipyretic", "organ_toxicity",
+                               "death"})

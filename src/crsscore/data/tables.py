@@ -68,7 +68,7 @@ def _canonical_file(folder: Path, table: str, ctx: Context) -> Path | None:
 
 
 def _has_crs_events(events: pd.DataFrame) -> bool:
-    from crsscore.grading._features import CRS_EVENTS
+    from crsscore.data.schema import CRS_EVENTS
 
     _, names = encode(events["event"])
     return any(str(n) in CRS_EVENTS for n in names if n is not None)

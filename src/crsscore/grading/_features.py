@@ -18,11 +18,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
-from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS
+from crsscore.data.schema import CRS_EVENTS, EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
 from crsscore.grading._combine import Reasons
 from crsscore.grading.settings import GradingSettings
-from crsscore.units import conversion_for
+from crsscore.units import (
+    AGENTS,
+    DOSE_UNIT_FORMS,
+    agent_index,
+    conversion_for,
+    dose_factor,
+)
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
@@ -35,17 +41,8 @@ DENSE_MAX = 50_000_000
 _DAY0: Final = -100
 _SPAN: Final = 4000
 
-AGENTS: Final = ("norepinephrine", "epinephrine", "dopamine", "phenylephrine", "vasopressin",
-                 "angiotensin_ii", "dobutamine", "milrinone")
 _NE, _EPI, _DOPA, _PHE, _VASO, _ANG, _DOBU, _MIL = range(8)
 INOTROPES: Final = frozenset({_DOBU, _MIL})
-#: Canonical dose unit of each agent.
-AGENT_UNIT: Final = ("ug/min", "ug/min", "ug/kg/min", "ug/min", "U/min", "ng/kg/min",
-                     "ug/kg/min", "ug/kg/min")
-_AGENT_ALIASES: Final = {"noradrenaline": "norepinephrine", "adrenaline": "epinephrine",
-                         "levophed": "norepinephrine", "neosynephrine": "phenylephrine",
-                         "angiotensin": "angiotensin_ii", "angiotensin ii": "angiotensin_ii",
-                         "adh": "vasopressin"}
 #: Single-agent high-dose thresholds (Lee 2014 table; unverified), in the agent's canonical unit.
 HIGH_DOSE_SINGLE: Final = {_NE: 20.0, _DOPA: 10.0, _PHE: 200.0, _EPI: 10.0}
 
@@ -70,9 +67,6 @@ _LIVER: Final = frozenset({"transaminases", "transaminitis", "alt", "ast", "live
                            "hepatic"})
 _KIDNEY: Final = frozenset({"creatinine", "kidney", "renal", "aki"})
 
-CRS_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen", "fio2",
-                               "tocilizumab", "corticosteroid", "antipyretic", "organ_toxicity",
-                               "death"})
 #: Events that say something about blood pressure or oxygenation on a day.
 VITAL_EVENTS: Final = frozenset({"hypotension", "vasopressor", "vasopressor_hours", "oxygen",
                                  "fio2"})
@@ -672,57 +666,6 @@ class _Pressors:
     ne_eq: F8
 
 
-_UNIT_FORMS: Final = {"ug/min": "ug/min", "mcg/min": "ug/min", "µg/min": "ug/min",
-                      "ug/kg/min": "ug/kg/min", "mcg/kg/min": "ug/kg/min",
-                      "µg/kg/min": "ug/kg/min", "u/min": "U/min", "units/min": "U/min",
-                      "iu/min": "U/min", "u/h": "U/h", "u/hr": "U/h", "units/h": "U/h",
-                      "units/hr": "U/h", "ng/kg/min": "ng/kg/min"}
-
-
-def agent_index(detail: str) -> int:
-    """Index in :data:`AGENTS` of a vasopressor named as in a ``detail`` cell (-1: unknown)."""
-    d = str(detail).strip().lower().replace(" ", "_")
-    name = _AGENT_ALIASES.get(d.replace("_", " "), _AGENT_ALIASES.get(d, d))
-    return AGENTS.index(name) if name in AGENTS else -1
-
-
-def dose_unit(unit: str) -> str | None:
-    """The canonical spelling of a vasopressor dose unit as written, or None if unknown."""
-    key = str(unit).strip().lower().replace(" ", "_").replace("_", "")
-    return _UNIT_FORMS.get(key)
-
-
-def dose_unit_problem(detail: str, unit: str) -> str | None:
-    """Why a vasopressor dose unit cannot be used for the agent in ``detail`` (None: fine).
-
-    The same rules the grading applies, so that loading refuses what grading could not use.
-    """
-    canon = dose_unit(unit)
-    if canon is None:
-        return "vasopressor dose unit not recognised"
-    agent = agent_index(detail)
-    if agent >= 0 and _dose_factor(agent, canon) is None:
-        return f"vasopressor dose unit {canon} not valid for {AGENTS[agent]}"
-    return None
-
-
-def _dose_factor(agent: int, unit: str) -> tuple[float, str] | None:
-    """(factor, weight use) converting ``unit`` to the agent's canonical unit; None if invalid.
-
-    weight use: '' none, 'mul' multiply by weight, 'div' divide by weight.
-    """
-    canon = AGENT_UNIT[agent]
-    if unit == canon:
-        return 1.0, ""
-    if canon == "U/min":
-        return (1.0 / 60.0, "") if unit == "U/h" else None
-    if canon == "ug/min" and unit == "ug/kg/min":
-        return 1.0, "mul"
-    if canon == "ug/kg/min" and unit == "ug/min":
-        return 1.0, "div"
-    return None
-
-
 def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: pd.DataFrame,
                   e_pos: I64, e_val: F8, d_codes: npt.NDArray[np.intp], d_names: list[str],
                   u_codes: npt.NDArray[np.intp], u_names: list[str], patient: I64, weight: F8,
@@ -742,7 +685,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
 
     # doses -> canonical unit per agent
     dose = e_val[rows]
-    unit_norm = [_UNIT_FORMS.get(u.replace("_", ""), "?" if u else "") for u in u_names]
+    unit_norm = [DOSE_UNIT_FORMS.get(u.replace("_", ""), "?" if u else "") for u in u_names]
     unit_kinds = sorted(set(unit_norm))
     un_code = np.array([unit_kinds.index(u) for u in unit_norm], dtype=np.int64)[u_codes[rows]]
     un = np.asarray(unit_kinds, dtype=object)[un_code]
@@ -762,7 +705,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
         if ag < 0 or u == "":
             continue
         sel = (a_dose == ag) & (un_code == pair % 64)
-        fac = _dose_factor(ag, u) if u != "?" else None
+        fac = dose_factor(ag, u) if u != "?" else None
         if fac is None:
             bad_unit |= sel
             continue

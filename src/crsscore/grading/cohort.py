@@ -11,10 +11,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore.data.cohort import Cohort
+from crsscore.data.schema import CRS_EVENTS
 from crsscore.errors import DataError, Problem
 from crsscore.grading._combine import CRITERIA, Graded
 from crsscore.grading._features import (
-    CRS_EVENTS,
     DailyFeatures,
     Recorded,
     add_history,

@@ -73,7 +73,6 @@ from crsscore.modeling.selection import (
     backward_select_pooled_steps,
     lasso_cv,
 )
-from crsscore.modeling.splines import rcs_basis, rcs_knots
 from crsscore.modeling.summary import ResultSummary
 from crsscore.scores.build import card_risk_groups, derived_notes, uses_cytokines, variable_fields
 from crsscore.scores.scorecard import (
@@ -85,6 +84,7 @@ from crsscore.scores.scorecard import (
     ScoreCard,
     Variable,
 )
+from crsscore.splines import rcs_basis, rcs_knots
 
 _T = TypeVar("_T")
 Method = Literal["auto", "ml", "firth"]

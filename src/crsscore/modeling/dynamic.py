@@ -1,10 +1,10 @@
 """Dynamic (daily) model of severe CRS within the next h days: penalised logistic regression
 on stacked person-days (issue 16).
 
-For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.data.persondays`)
+For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.modeling.persondays`)
 with a known outcome (censored person-days removed for that horizon, never counted as
 non-events) are fitted by L2-penalised (ridge) logistic regression on standardised terms:
-a restricted cubic spline of day since infusion (:func:`crsscore.modeling.splines.rcs_knots`,
+a restricted cubic spline of day since infusion (:func:`crsscore.splines.rcs_knots`,
 4 knots) and the predictors known at the row's day.  The penalty is chosen by
 patient-grouped K-fold cross-validation (every patient's days in one fold; held-out
 deviance).  The intercept is not penalised.  The fitted model is written as a
@@ -33,10 +33,9 @@ import pandas as pd
 
 from crsscore._numeric import expit
 from crsscore._types import FloatArray, IntArray
-from crsscore.data.persondays import PersonDays, log_floor
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
-from crsscore.modeling.splines import rcs_knots
+from crsscore.modeling.persondays import PersonDays, log_floor
 from crsscore.modeling.summary import ResultSummary
 from crsscore.scores.dynamic_card import (
     DaySpline,
@@ -45,6 +44,7 @@ from crsscore.scores.dynamic_card import (
     HorizonModel,
     design_matrix,
 )
+from crsscore.splines import rcs_knots
 
 #: Penalty grid (ridge lambda on standardised terms, in units of the summed log-likelihood).
 DEFAULT_LAMBDAS: Final = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -416,7 +416,7 @@ def fit_dynamic(pdays: PersonDays, *, horizons: Sequence[int] | None = None,
     The knots and the values used for missing predictors come from all person-days; the
     penalty of each horizon from patient-grouped ``folds``-fold cross-validation.
     """
-    from crsscore.data.persondays import CENSORING_CODE
+    from crsscore.modeling.persondays import CENSORING_CODE
 
     hs = list(pdays.horizons if horizons is None else horizons)
     data = pdays.data

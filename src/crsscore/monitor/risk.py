@@ -1,7 +1,7 @@
 """The risk step of the monitor: a thin adapter over the dynamic score card (issue 16).
 
 The monitor never computes a risk itself.  :class:`DynamicCardRisk` lays the affected
-patients out as person-days with :func:`crsscore.data.persondays.build_person_days` (the
+patients out as person-days with :func:`crsscore.modeling.persondays.build_person_days` (the
 same table the model was fitted on, from the grades the monitor just computed) and scores
 them with :meth:`crsscore.scores.dynamic_card.DynamicScoreCard.predict`, the card's one
 vectorised code path.  Any other model only has to satisfy :class:`RiskModel`.
@@ -29,7 +29,7 @@ DEFAULT_THRESHOLD = 0.2
 def dynamic_available() -> str | None:
     """None when the dynamic model of issue 16 can be imported, else the reason."""
     try:
-        for name in ("crsscore.data.persondays", "crsscore.scores.dynamic_card"):
+        for name in ("crsscore.modeling.persondays", "crsscore.scores.dynamic_card"):
             importlib.import_module(name)
     except ImportError as exc:  # pragma: no cover - depends on the checkout
         return f"the dynamic risk model (issue 16) is not available: {exc}"
@@ -84,7 +84,7 @@ class DynamicCardRisk:
         return self._thresholds.get(int(horizon), DEFAULT_THRESHOLD)
 
     def score(self, cohort: Cohort, daily: pd.DataFrame) -> pd.DataFrame:
-        from crsscore.data.persondays import build_person_days
+        from crsscore.modeling.persondays import build_person_days
 
         card = self.card
         lo, hi = card.day_range

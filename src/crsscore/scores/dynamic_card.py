@@ -1,7 +1,7 @@
 """Dynamic score cards: a daily severe-CRS risk model as versioned, schema-validated data.
 
 A dynamic card (issue 16) holds everything needed to turn a row of the person-day table
-(:mod:`crsscore.data.persondays`) into the risk of severe CRS (ASTCT grade >= 3) within the
+(:mod:`crsscore.modeling.persondays`) into the risk of severe CRS (ASTCT grade >= 3) within the
 next ``h`` days: the predictors (column, transform, floor, value used when missing, the
 analyte window), the restricted cubic spline of day since infusion (knots), one logistic
 model per horizon (intercept and coefficients on the stated scale), the day range it was
@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from crsscore._numeric import expit
 from crsscore._types import FloatArray
 from crsscore.errors import ScoreCardError
-from crsscore.modeling.splines import rcs_basis
 from crsscore.scores.scorecard import CardFile
+from crsscore.splines import rcs_basis
 
 DYNAMIC_SCHEMA_VERSION = "1.0"
 

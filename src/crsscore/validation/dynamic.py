@@ -16,7 +16,7 @@ slope, Brier score; the difference in AUC (dynamic - each comparator) the same w
 apparent AUC by day since infusion.
 
 :func:`replay` feeds the person-days to a card day by day (a row uses only what was known by
-its day: see :mod:`crsscore.data.persondays`) and reports what a silent trial would have seen.
+its day: see :mod:`crsscore.modeling.persondays`) and reports what a silent trial would have seen.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ import pandas as pd
 
 from crsscore._numeric import dense_codes, expit, rank_auc, weighted_auc
 from crsscore._types import BoolArray, FloatArray, IntArray
-from crsscore.data.persondays import PersonDays
 from crsscore.modeling.dynamic import (
     DynamicModel,
     comparator_predictors,
     newton_ridge,
     single_thread_blas,
 )
+from crsscore.modeling.persondays import PersonDays
 from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix
 
 METRICS: Final = ("auc", "calibration_intercept", "calibration_slope", "brier")

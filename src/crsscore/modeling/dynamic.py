@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crsscore._numeric import expit
+from crsscore._numeric import expit, rank_auc
 from crsscore._types import FloatArray, IntArray
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
@@ -560,12 +560,10 @@ def fit_points(pdays: PersonDays, horizon: int, *, lam: float | None = None,
     for v in pvars:
         total += v.score(frame)
     beta, _ = newton_ridge(np.column_stack([np.ones(y.size), total]), y, 0.0, max_iter=50)
-    from crsscore.validation.discrimination import auc as _auc
-
-    auc_points = float(_auc(y_int, total).auc) if 0 < y.sum() < y.size else None
+    auc_points = rank_auc(y_int, total) if 0 < y.sum() < y.size else None
     auc_cont = None
     if continuous is not None and 0 < y.sum() < y.size:
-        auc_cont = float(_auc(y_int, continuous.predict(frame, horizon)).auc)
+        auc_cont = rank_auc(y_int, continuous.predict(frame, horizon))
     return PointsModel(horizon=horizon, variables=pvars, intercept=float(beta[0]),
                        slope=float(beta[1]), logodds_per_point=unit, auc_points=auc_points,
                        auc_continuous=auc_cont,

@@ -9,7 +9,7 @@ Data: tests/fixtures/r/cohort125.csv (n = 125, x1..x7 standard normal, 24 events
 simulated n = 10,000 cohort with the same design (written to a temporary CSV for R).
 R side: ``Rscript`` with rms, ``validate(lrm(y ~ ., x = TRUE, y = TRUE), B = 1000)`` without
 and with ``bw = TRUE, rule = "aic"``; skipped with a note if Rscript or rms is missing.
-Python side: :func:`crsscore.validation.bootstrap.validate_lrm` (vectorised IRLS + fastbw) and
+Python side: :func:`crsscore.validation.internal.validate_lrm` (vectorised IRLS + fastbw) and
 the generic whole-pipeline engine :func:`optimism_bootstrap` refitting fit_logistic + fastbw
 in every resample.  Prints Markdown tables (times and estimates with Monte Carlo SE).
 """
@@ -31,7 +31,7 @@ import pandas as pd
 
 from crsscore.modeling.logistic import fit_logistic
 from crsscore.modeling.selection import fastbw
-from crsscore.validation.bootstrap import ValidationResult, optimism_bootstrap, validate_lrm
+from crsscore.validation.internal import ValidationResult, optimism_bootstrap, validate_lrm
 
 ROOT = Path(__file__).resolve().parents[1]
 XCOLS = [f"x{i}" for i in range(1, 8)]

@@ -464,7 +464,7 @@ def validate_pipeline(data: pd.DataFrame, y: np.ndarray, settings: DerivationSet
     """
     import time
 
-    from crsscore.validation.bootstrap import optimism_bootstrap
+    from crsscore.validation.internal import optimism_bootstrap
 
     t0 = time.perf_counter()
     fit_fn = pipeline_fit_fn(data, settings, points=points, max_features=max_features,

@@ -98,8 +98,8 @@ def test_curves_come_from_the_validation_bootstrap(run) -> None:  # type: ignore
     """The bias-corrected calibration the report shows equals rms calibrate run separately
     on the same pipeline, seed and B (the same resamples), and the ROC band holds the
     validation's resamples."""
-    from crsscore.validation.bootstrap import bootstrap_indices
     from crsscore.validation.calibration_curve import calibrate_bootstrap
+    from crsscore.validation.internal import bootstrap_indices
     from crsscore.validation.pipeline_curves import roc_sensitivity
     from crsscore.workflow import pipeline_fit_fn
 

@@ -15,7 +15,7 @@ def test_report_runs_exactly_one_bootstrap(tmp_path: Path, monkeypatch: pytest.M
     from crsscore.data.simulate import simulate_cohort
     from crsscore.modeling.derivation import DerivationSettings
     from crsscore.report import build_report
-    from crsscore.validation import bootstrap, calibration_curve
+    from crsscore.validation import calibration_curve, internal
     from crsscore.validation.discrimination import roc_curve
 
     calls = {"optimism_bootstrap": 0, "calibrate_bootstrap": 0, "pipeline_fit_fn": 0,
@@ -30,10 +30,10 @@ def test_report_runs_exactly_one_bootstrap(tmp_path: Path, monkeypatch: pytest.M
 
         monkeypatch.setattr(module, name, wrapper)
 
-    counting(bootstrap, "optimism_bootstrap")
+    counting(internal, "optimism_bootstrap")
     counting(calibration_curve, "calibrate_bootstrap")
     counting(workflow, "pipeline_fit_fn")
-    counting(bootstrap, "bootstrap_indices")
+    counting(internal, "bootstrap_indices")
     settings = DerivationSettings(candidates=("mrd_post_ld_pct", "crp", "il6"), n_imputations=1,
                                   seed=2)
     cohort = simulate_cohort(n=90, seed=2)

@@ -10,9 +10,9 @@ import pytest
 
 from crsscore.errors import ModelError
 from crsscore.modeling.logistic import fit_logistic
-from crsscore.validation.bootstrap import bootstrap_indices
 from crsscore.validation.calibration import calibration_curve
 from crsscore.validation.calibration_curve import calibrate_bootstrap, smooth_at
+from crsscore.validation.internal import bootstrap_indices
 
 Predictor = Callable[[Any], Any]
 

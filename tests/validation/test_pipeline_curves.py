@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from crsscore.modeling.logistic import fit_logistic
-from crsscore.validation.bootstrap import bootstrap_indices, optimism_bootstrap
 from crsscore.validation.calibration_curve import calibrate_bootstrap
+from crsscore.validation.internal import bootstrap_indices, optimism_bootstrap
 from crsscore.validation.pipeline_curves import (
     PipelineCurves,
     curves_from_validation,

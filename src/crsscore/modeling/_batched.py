@@ -8,7 +8,7 @@ The home of every *batched* fitting kernel (the single fits live in
   weights per fit: bootstrap resamples as counts), :class:`StackedDesign` (a design per fit,
   (K, n, p): the imputations of many resamples) and :class:`InterceptSlope` (``a + b x`` per
   row of ``x``: the recalibration of the bootstrap indexes).  Its callers are
-  :func:`fit_logistic_batch` (the engine of :func:`~crsscore.validation.bootstrap.validate_lrm`),
+  :func:`fit_logistic_batch` (the engine of :func:`~crsscore.validation.internal.validate_lrm`),
   :func:`ml_fit_stacked` (the points-to-risk maps of the derivation bootstrap) and
   :func:`crsscore.validation.indexes.recalibrate`.
 * :func:`firth_fit_stacked` runs :func:`~crsscore.modeling.firth.firth_newton` on K designs

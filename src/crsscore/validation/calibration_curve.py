@@ -3,7 +3,7 @@
 For the original fit, a lowess smoother (``iter = 0``, as rms) of the outcome on the predicted
 probability gives ``calibrated.orig`` at a grid ``predy`` of predicted probabilities.  In each
 bootstrap resample the *whole* pipeline is refitted (the caller's ``fit_fn``, the same
-convention as :func:`crsscore.validation.bootstrap.optimism_bootstrap` and
+convention as :func:`crsscore.validation.internal.optimism_bootstrap` and
 ``crsscore.workflow.validate_pipeline``); the smoother is computed on the resample's own
 predictions (``training``) and on the original patients' predictions from the resample's
 model (``test``).  The optimism at each ``predy`` is ``training - test`` averaged over the
@@ -11,7 +11,7 @@ resamples whose fit succeeded, and ``calibrated.corrected = calibrated.orig - op
 (clipped to [0, 1]).  As rms's print, the result gives the mean and the 0.9 quantile of
 ``|predicted - calibrated.corrected|`` over the original predictions.
 
-Resamples are drawn by :func:`crsscore.validation.bootstrap.bootstrap_indices`, so resample
+Resamples are drawn by :func:`crsscore.validation.internal.bootstrap_indices`, so resample
 ``i`` is the same as resample ``i`` of ``optimism_bootstrap`` with the same seed and
 stratification.
 
@@ -35,7 +35,8 @@ from numpy.typing import ArrayLike, NDArray
 from crsscore._numeric import expit
 from crsscore._types import FloatArray
 from crsscore.errors import ModelError
-from crsscore.validation.bootstrap import (
+from crsscore.validation.calibration import LOWESS_FRAC
+from crsscore.validation.internal import (
     FitFn,
     _check_common,
     _check_y,
@@ -45,7 +46,6 @@ from crsscore.validation.bootstrap import (
     _version,
     bootstrap_indices,
 )
-from crsscore.validation.calibration import LOWESS_FRAC
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

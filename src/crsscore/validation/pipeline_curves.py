@@ -2,7 +2,7 @@
 
 The derivation's internal validation (:func:`crsscore.workflow.validate_pipeline`) refits the
 whole pipeline in each resample once.  :class:`PipelineCurves` is the per-resample statistic
-it hands to :func:`~crsscore.validation.bootstrap.optimism_bootstrap`: from the same fit that
+it hands to :func:`~crsscore.validation.internal.optimism_bootstrap`: from the same fit that
 gives the rms indexes it records the resample's calibration optimism on rms's ``predy`` grid
 (``rms::calibrate``) and the sensitivity of the reported score at fixed 1 - specificity on
 the resampled patients (a pointwise ROC band).  :func:`curves_from_validation` turns those
@@ -30,7 +30,7 @@ from crsscore.validation.calibration_curve import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from crsscore.validation.bootstrap import ValidationResult
+    from crsscore.validation.internal import ValidationResult
 
 
 __all__ = ["PipelineCurves", "RocBand", "curves_from_validation", "roc_sensitivity"]

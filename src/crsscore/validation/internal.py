@@ -1,4 +1,4 @@
-"""Harrell's bootstrap optimism correction and repeated cross-validation of a whole pipeline.
+"""Internal validation: Harrell's bootstrap optimism correction and repeated CV of a pipeline.
 
 :func:`optimism_bootstrap` is the generic engine of ``rms::predab.resample``: the caller's
 ``fit_fn(X_train, y_train, weights)`` must return a predictor ``X -> linear predictor``; it is

@@ -19,14 +19,14 @@ import pytest
 from crsscore.errors import ModelError
 from crsscore.modeling.logistic import LogisticFit, fit_logistic
 from crsscore.modeling.selection import fastbw
-from crsscore.validation.bootstrap import (
+from crsscore.validation.indexes import lrm_indexes
+from crsscore.validation.internal import (
     COLUMNS,
     bootstrap_indices,
     cv_validate,
     optimism_bootstrap,
     validate_lrm,
 )
-from crsscore.validation.indexes import lrm_indexes
 
 R_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "r"
 XCOLS = [f"x{i}" for i in range(1, 8)]
@@ -197,7 +197,7 @@ def test_recalibrate_convention_differs_only_in_calibration(cohort: pd.DataFrame
 
 
 def test_cv_validate_matches_manual_folds(cohort: pd.DataFrame) -> None:
-    from crsscore.validation.bootstrap import _cv_split
+    from crsscore.validation.internal import _cv_split
 
     X, y = cohort[XCOLS].to_numpy(), cohort["y"].to_numpy().astype(float)
     res = cv_validate(_Lrm(False), X, y, k=5, repeats=2, seed=7)

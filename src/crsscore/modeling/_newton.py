@@ -30,6 +30,25 @@ def _loglik(eta: FloatArray, y: FloatArray, w: FloatArray) -> float:
     return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
 
 
+def intercept_given_offset(y: FloatArray, offset: FloatArray, *, max_iter: int = 100,
+                           tol: float = 1e-12) -> float:
+    """The intercept ``a`` of ``logit P(y) = a + offset`` by maximum likelihood: the root of
+    ``sum(expit(a + offset)) = sum(y)`` (calibration in the large), by Newton steps capped at 5.
+    """
+    a = 0.0
+    target = float(np.sum(y))
+    for _ in range(max_iter):
+        p = expit(a + offset)
+        h = float(np.sum(p * (1.0 - p)))
+        if h <= 0:
+            break
+        step = (target - float(p.sum())) / h
+        a += float(np.clip(step, -5.0, 5.0))
+        if abs(step) < tol:
+            break
+    return a
+
+
 def _newton_ml(
     D: FloatArray, y: FloatArray, w: FloatArray, beta0: FloatArray, max_iter: int, tol: float,
     offset: FloatArray | None = None, fixed: BoolArray | None = None,

@@ -51,6 +51,7 @@ from crsscore.errors import (
     SeparationWarning,
 )
 from crsscore.modeling._batched import ml_fit_stacked
+from crsscore.modeling._newton import intercept_given_offset
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -326,19 +327,7 @@ def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
 
 def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:
     """Intercept ``a`` solving ``sum(expit(a + offset)) = sum(y)`` (calibration in the large)."""
-    a = 0.0
-    target = float(y.sum())
-    for _ in range(100):
-        p = expit(a + offset)
-        g = target - float(p.sum())
-        h = float(np.sum(p * (1.0 - p)))
-        if h <= 0:
-            break
-        step = g / h
-        a += float(np.clip(step, -5.0, 5.0))
-        if abs(step) < 1e-12:
-            break
-    return a
+    return intercept_given_offset(y.astype(np.float64), offset)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from crsscore._numeric import dense_codes, expit, rank_auc, weighted_auc
 from crsscore._types import BoolArray, FloatArray, IntArray
+from crsscore.modeling._newton import intercept_given_offset
 from crsscore.modeling.dynamic import (
     DynamicModel,
     comparator_predictors,
@@ -108,15 +109,7 @@ def fast_calibration(y: FloatArray, p: FloatArray) -> tuple[float, float]:
     if n1 == 0 or n1 == y.size:
         return math.nan, math.nan
     lp = _logit(p)
-    a = 0.0
-    for _ in range(30):  # intercept with offset: 1-parameter Newton
-        pr = expit(a + lp)
-        g = float(np.sum(y - pr))
-        h = float(np.sum(pr * (1 - pr)))
-        step = g / max(h, 1e-12)
-        a += step
-        if abs(step) < 1e-10:
-            break
+    a = intercept_given_offset(y, lp)
     z1 = np.column_stack([np.ones_like(lp), lp])
     beta, _ = newton_ridge(z1, y, 0.0, start=np.array([0.0, 1.0]), max_iter=30, tol=1e-10)
     return float(a), float(beta[1])

@@ -29,18 +29,6 @@ def artifacts_dir() -> Path:
     return out
 
 
-def dynamic_reason() -> str | None:
-    from crsscore.monitor.risk import dynamic_available
-
-    reason = dynamic_available()
-    if reason is None:
-        try:
-            import crsscore.modeling.dynamic  # noqa: F401
-        except ImportError as exc:
-            reason = f"the dynamic model fitter (issue 16) is not available: {exc}"
-    return reason
-
-
 def _pg_bin() -> Path | None:
     for pattern in ("/usr/lib/postgresql/*/bin",):
         for d in sorted(glob.glob(pattern), reverse=True):

@@ -9,7 +9,6 @@ vectorised code path.  Any other model only has to satisfy :class:`RiskModel`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,16 +23,6 @@ RISK_COLUMNS = ("patient_id", "day", "horizon", "risk", "outside_day_range")
 
 #: The ward's alert threshold when neither the card nor the command line sets one.
 DEFAULT_THRESHOLD = 0.2
-
-
-def dynamic_available() -> str | None:
-    """None when the dynamic model of issue 16 can be imported, else the reason."""
-    try:
-        for name in ("crsscore.modeling.persondays", "crsscore.scores.dynamic_card"):
-            importlib.import_module(name)
-    except ImportError as exc:  # pragma: no cover - depends on the checkout
-        return f"the dynamic risk model (issue 16) is not available: {exc}"
-    return None
 
 
 class RiskModel(Protocol):
@@ -73,9 +62,6 @@ class DynamicCardRisk:
     @classmethod
     def from_file(cls, path: str | Path,
                   thresholds: Mapping[int, float] | float | None = None) -> DynamicCardRisk:
-        reason = dynamic_available()
-        if reason is not None:
-            raise RuntimeError(reason)
         from crsscore.scores.dynamic_card import load_dynamic_card
 
         return cls(load_dynamic_card(path), thresholds)
@@ -105,5 +91,4 @@ class DynamicCardRisk:
                                     for h in self.horizons]),
             "outside_day_range": np.tile(pred["outside_day_range"].to_numpy(dtype=bool), k)})
 
-__all__ = ["DEFAULT_THRESHOLD", "RISK_COLUMNS", "DynamicCardRisk", "RiskModel",
-           "dynamic_available"]
+__all__ = ["DEFAULT_THRESHOLD", "RISK_COLUMNS", "DynamicCardRisk", "RiskModel"]

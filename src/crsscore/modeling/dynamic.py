@@ -1,7 +1,6 @@
-"""Dynamic (daily) model of severe CRS within the next h days: penalised logistic regression
-on stacked person-days (issue 16).
+"""Dynamic (daily) model of severe CRS within the next h days (issue 16).
 
-For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.data.persondays`)
+Penalised logistic regression on stacked person-days.  For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.data.persondays`)
 with a known outcome (censored person-days removed for that horizon, never counted as
 non-events) are fitted by L2-penalised (ridge) logistic regression on standardised terms:
 a restricted cubic spline of day since infusion (:func:`crsscore.modeling.splines.rcs_knots`,

@@ -81,7 +81,6 @@ def floor_pins(extras: list[str]) -> list[str]:
 def frozen_pins(extras: list[str]) -> list[str]:
     from importlib import metadata
 
-    from packaging.markers import default_environment
     from packaging.requirements import Requirement
 
     own = normalise(str(project()["name"]))
@@ -90,8 +89,8 @@ def frozen_pins(extras: list[str]) -> list[str]:
     todo = [(Requirement(r), "") for r in declared(extras)]
     while todo:
         req, extra = todo.pop()
-        env = {**default_environment(), "extra": extra}
-        if req.marker is not None and not req.marker.evaluate(env):
+        # evaluate() fills in this interpreter's environment around the extra
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
             continue
         name = normalise(req.name)
         if name == own:

@@ -130,8 +130,26 @@ def _import_names() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()  # scans every installed distribution: once
 
 
+@functools.cache
+def _metapackages() -> Mapping[str, set[str]]:
+    """Distribution -> the metapackages that ship it under another name at the same version.
+
+    typer 0.12, for one, is an empty package that requires ``typer-slim==0.12.0``, which
+    holds the ``typer`` module.
+    """
+    out: dict[str, set[str]] = {}
+    for dist in metadata.distributions():
+        for req in dist.requires or []:
+            m = PINS._REQUIREMENT.match(req)
+            if m and not m["marker"] and m["spec"].replace(" ", "") == f"=={dist.version}":
+                out.setdefault(PINS.normalise(m["name"]), set()).add(
+                    PINS.normalise(dist.metadata["Name"]))
+    return out
+
+
 def distributions_of(name: str) -> set[str]:
-    return {PINS.normalise(d) for d in _import_names().get(name, [])}
+    dists = {PINS.normalise(d) for d in _import_names().get(name, [])}
+    return dists.union(*(_metapackages().get(d, set()) for d in dists))
 
 
 def _undeclared(tree: str, allowed: set[str]) -> list[str]:

@@ -369,7 +369,7 @@ def wilson_ci(events: int, n: int, level: float = 0.95) -> tuple[float, float]:
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(events, n, alpha=1.0 - level, method="wilson")
-    # clipped to [0, 1] here too, as statsmodels versions before 0.14.2 did not for "wilson"
+    # clipped to [0, 1] here: statsmodels 0.14 clips only "normal" and "agresti_coull" (0.15 all)
     return (max(0.0, float(low)), min(1.0, float(high)))
 
 

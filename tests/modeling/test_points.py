@@ -145,6 +145,34 @@ def test_wilson_matches_statsmodels(events: int, n: int) -> None:
     assert wilson_ci(events, n) == pytest.approx((lo, hi), abs=1e-12)
 
 
+def _wilson_closed_form(k: int, n: int, z: float) -> tuple[float, float]:
+    # the formula crsscore carried by hand (three copies) before it called statsmodels
+    p = k / n
+    den = 1.0 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+@pytest.mark.parametrize(("events", "n", "level", "z"), [
+    (0, 10, 0.95, 1.959963984540054), (10, 10, 0.95, 1.959963984540054),
+    (0, 1, 0.95, 1.959963984540054), (1, 1, 0.95, 1.959963984540054),
+    (3, 17, 0.95, 1.959963984540054), (17, 125, 0.95, 1.959963984540054),
+    (124, 125, 0.95, 1.959963984540054), (5, 40, 0.90, 1.6448536269514722),
+])
+def test_wilson_numbers_unchanged(events: int, n: int, level: float, z: float) -> None:
+    assert wilson_ci(events, n, level) == pytest.approx(_wilson_closed_form(events, n, z),
+                                                        abs=1e-12, rel=0)
+
+
+def test_wilson_inside_unit_interval_and_empty_group() -> None:
+    for n in (1, 2, 7, 125):
+        for k in range(n + 1):
+            lo, hi = wilson_ci(k, n)
+            assert 0.0 <= lo < k / n + 1e-15 and k / n - 1e-15 < hi <= 1.0
+    assert all(math.isnan(v) for v in wilson_ci(0, 0))
+
+
 def test_risk_groups_given_boundaries() -> None:
     total = np.array([0, 0, 1, 2, 2, 3, 4, 5, 5, 6], dtype=float)
     y = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])

@@ -1,4 +1,4 @@
-"""Validation commands.  For now ``crsscore samplesize`` (Riley et al. 2020 minimum sample size)."""
+"""Validation commands: for now ``crsscore samplesize`` (Riley et al. 2020 minimum sample size)."""
 
 from __future__ import annotations
 

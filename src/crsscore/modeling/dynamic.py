@@ -1,8 +1,7 @@
-"""Dynamic (daily) model of severe CRS within the next h days: penalised logistic regression
-on stacked person-days (issue 16).
+"""Dynamic (daily) model of severe CRS within the next h days (issue 16).
 
-For each horizon ``h`` the rows of the person-day table (:mod:`crsscore.modeling.persondays`)
-with a known outcome (censored person-days removed for that horizon, never counted as
+Penalised logistic regression on stacked person-days.  For each horizon ``h`` the rows of the
+person-day table (:mod:`crsscore.modeling.persondays`) with a known outcome (censored person-days removed for that horizon, never counted as
 non-events) are fitted by L2-penalised (ridge) logistic regression on standardised terms:
 a restricted cubic spline of day since infusion (:func:`crsscore.splines.rcs_knots`,
 4 knots) and the predictors known at the row's day.  The penalty is chosen by

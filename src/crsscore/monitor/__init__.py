@@ -1,5 +1,7 @@
-"""The ward monitor (issue 17): a service that takes each day's results, grades CRS, keeps the
-daily risk current and raises alerts.
+"""The ward monitor (issue 17): CRS grades, daily risks and alerts kept current as results arrive.
+
+A service that takes each day's results, grades CRS, keeps the daily risk current and raises
+alerts.
 
 Modules: :mod:`.db` (SQLAlchemy 2 tables, engine, Alembic upgrade), :mod:`.ingest` (the one
 ingestion path: canonical long rows, checked by the loaders, stored idempotently, re-graded,

@@ -188,14 +188,6 @@ def roc_figure(derivation: Sequence[RocSeries], comparison: Sequence[RocSeries],
 
 
 # ------------------------------------------------------------------------------------------
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    p = k / n
-    den = 1.0 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
-
-
 def calibration_figure(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
                        groups: Sequence[Any] = (), totals: np.ndarray | None = None,
                        model_prob: Any = None) -> Figure:
@@ -219,6 +211,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
                      groups: Sequence[Any] = (), totals: np.ndarray | None = None,
                      model_prob: Any = None) -> tuple[Any, int]:
     """The calibration figure unrendered, and how many patients its risk-group markers hold."""
+    from crsscore.modeling.points import wilson_ci
     from crsscore.validation.calibration import calibration_curve
 
     plt = _mpl()
@@ -246,7 +239,7 @@ def calibration_plot(y: np.ndarray, p: np.ndarray, *, boot_cal: Any = None,
                     continue
                 ev = int(yy[sel].sum())
                 rate = ev / n
-                ci_lo, ci_hi = _wilson(ev, n)
+                ci_lo, ci_hi = wilson_ci(ev, n)
                 n_marked += n
                 mp = float(np.mean(model_prob(totals[sel])))
                 err = [[max(0.0, rate - ci_lo)], [max(0.0, ci_hi - rate)]]

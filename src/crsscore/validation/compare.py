@@ -34,6 +34,7 @@ import pandas as pd
 
 from crsscore.data.cohort import Cohort
 from crsscore.errors import CrsscoreError, CrsscoreWarning, ModelError, TocilizumabWarning
+from crsscore.modeling.points import wilson_ci
 from crsscore.scores.cohort_inputs import card_inputs, score_cohort
 from crsscore.scores.scorecard import ScoreCard
 from crsscore.validation.discrimination import auc, delong_test
@@ -131,16 +132,6 @@ def timepoint_label(e: ScoreEvaluation) -> str:
     if e.deviation:
         return f"{at} (DEVIATION: published {e.landmark or 'day0'})"
     return at
-
-
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = k / n
-    den = 1.0 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def _day_text(day: float) -> str:
@@ -280,8 +271,8 @@ def evaluate_card(card: ScoreCard, cohort: Cohort, outcome: pd.DataFrame, *,
         ev, ne = int(y.sum()), int(len(y) - y.sum())
         tp, tn = int((pos & (y == 1)).sum()), int((~pos & (y == 0)).sum())
         binary = {"n_positive": int(pos.sum()),
-                  "sensitivity": tp / ev if ev else math.nan, "sensitivity_ci": _wilson(tp, ev),
-                  "specificity": tn / ne if ne else math.nan, "specificity_ci": _wilson(tn, ne)}
+                  "sensitivity": tp / ev if ev else math.nan, "sensitivity_ci": wilson_ci(tp, ev),
+                  "specificity": tn / ne if ne else math.nan, "specificity_ci": wilson_ci(tn, ne)}
     flagged = int(scored["warnings"].str.contains("tocilizumab", regex=False).sum())
     return ScoreEvaluation(
         card_id=card.id, name=card.name, landmark=card.landmark,

@@ -1,5 +1,6 @@
-"""Reclassification: net reclassification improvement (NRI) and integrated discrimination
-improvement (IDI) of a new model over an old one, on the same patients.
+"""Reclassification (NRI and IDI) of a new model over an old one, on the same patients.
+
+Net reclassification improvement (NRI) and integrated discrimination improvement (IDI):
 
 * categorical NRI: patients move between risk categories set by cut-offs (a risk equal to a
   cut-off belongs to the higher category);

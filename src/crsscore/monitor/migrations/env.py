@@ -1,5 +1,8 @@
-"""Alembic environment: run with a connection passed in ``config.attributes`` (see
-:func:`crsscore.monitor.db.upgrade`) or with ``sqlalchemy.url`` set."""
+"""Alembic environment of the ward monitor's database migrations.
+
+Runs with a connection passed in ``config.attributes`` (see
+:func:`crsscore.monitor.db.upgrade`) or with ``sqlalchemy.url`` set.
+"""
 
 from __future__ import annotations
 

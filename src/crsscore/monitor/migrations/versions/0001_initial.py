@@ -1,5 +1,7 @@
-"""The ward monitor's first schema: patients, observations, events, daily grades, risks,
-alerts, API tokens, page sessions and the audit log.
+"""The ward monitor's first database schema.
+
+Patients, observations, events, daily grades, risks, alerts, API tokens, page sessions and the
+audit log.
 
 Revision ID: 0001
 Revises:

@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the ward monitor's database, one per schema change."""

@@ -1,0 +1,125 @@
+"""Version pins from pyproject.toml: the declared floors, or the versions a venv passed with.
+
+    python .ci/pins.py min [--extra test]   one ``name==floor`` line per direct dependency
+                                            (core and the named extras), for pip's ``-c``
+    python .ci/pins.py freeze [--extra dev] ``name==version`` of every distribution that the
+                                            declared dependencies pull in, as installed in
+                                            the running interpreter (run it with the venv's
+                                            python after a green ``make test``)
+
+``min`` needs only the standard library (it runs before the venv has anything in it) and
+refuses a dependency without a ``>=`` floor: a floor that is declared is a floor that is
+tested (``make test-min``).  ``freeze`` reads the installed metadata with ``packaging`` (a
+dependency of matplotlib and statsmodels, so present in every crsscore venv) to follow each
+requirement's environment markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?\s*"
+    r"(?P<spec>[^;]*?)\s*(?:;\s*(?P<marker>.+?))?\s*$")
+
+
+def normalise(name: str) -> str:
+    """The name as PyPI compares it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project() -> dict[str, object]:
+    with PYPROJECT.open("rb") as fh:
+        data: dict[str, object] = tomllib.load(fh)["project"]
+    return data
+
+
+def declared(extras: list[str]) -> list[str]:
+    """The core requirements and those of ``extras``, self-references (``crsscore[x]``) expanded."""
+    meta = project()
+    own = normalise(str(meta["name"]))
+    optional: dict[str, list[str]] = meta.get("optional-dependencies", {})  # type: ignore[assignment]
+    out: list[str] = list(meta.get("dependencies", []))  # type: ignore[call-overload]
+    seen: set[str] = set()
+    todo = list(extras)
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        if extra not in optional:
+            sys.exit(f"pins.py: no optional dependency group {extra!r} in {PYPROJECT}")
+        seen.add(extra)
+        for req in optional[extra]:
+            m = _REQUIREMENT.match(req)
+            if m and normalise(m["name"]) == own:
+                todo.extend(e.strip() for e in (m["extras"] or "").split(",") if e.strip())
+            else:
+                out.append(req)
+    return out
+
+
+def floor_pins(extras: list[str]) -> list[str]:
+    pins: dict[str, str] = {}
+    for req in declared(extras):
+        m = _REQUIREMENT.match(req)
+        floors = re.findall(r">=\s*([^,\s]+)", m["spec"]) if m else []
+        if not m or len(floors) != 1:
+            sys.exit(f"pins.py: {req!r} in {PYPROJECT} has no single '>=' floor to test")
+        line = f"{normalise(m['name'])}=={floors[0]}"
+        if m["marker"]:
+            line += f"; {m['marker']}"
+        pins[normalise(m["name"])] = line
+    return [pins[k] for k in sorted(pins)]
+
+
+def frozen_pins(extras: list[str]) -> list[str]:
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    own = normalise(str(project()["name"]))
+    versions: dict[str, str] = {}
+    visited: set[tuple[str, str]] = set()  # (distribution, extra) whose requirements are queued
+    todo = [(Requirement(r), "") for r in declared(extras)]
+    while todo:
+        req, extra = todo.pop()
+        # evaluate() fills in this interpreter's environment around the extra
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+            continue
+        name = normalise(req.name)
+        if name == own:
+            continue
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            sys.exit(f"pins.py: {req.name} is required but not installed in {sys.prefix}")
+        versions[name] = dist.version
+        for wanted in ["", *sorted(req.extras)]:
+            if (name, wanted) not in visited:
+                visited.add((name, wanted))
+                todo.extend((Requirement(r), wanted) for r in dist.requires or [])
+    return [f"{name}=={versions[name]}" for name in sorted(versions)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["min", "freeze"])
+    parser.add_argument("--extra", action="append", default=[],
+                        help="optional dependency group to include (repeatable)")
+    args = parser.parse_args(argv)
+    lines = floor_pins(args.extra) if args.mode == "min" else frozen_pins(args.extra)
+    header = ("# the declared floors of crsscore's direct dependencies (generated by "
+              ".ci/pins.py min)" if args.mode == "min" else
+              "# versions the test suite last passed with (generated by .ci/pins.py freeze "
+              f"on Python {sys.version_info.major}.{sys.version_info.minor})")
+    print("\n".join([header, *lines]))
+
+
+if __name__ == "__main__":
+    main()

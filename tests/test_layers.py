@@ -42,7 +42,8 @@ ROOT = "crsscore"
 #: Layers, lowest first.  A module belongs to the layer of the longest name here that is
 #: the module itself or one of its packages.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("crsscore", "crsscore._types", "crsscore.errors"),
+    ("crsscore", "crsscore._types", "crsscore.errors", "crsscore._numeric", "crsscore.problems",
+     "crsscore.columnar", "crsscore.splines"),
     ("crsscore.units", "crsscore.atomicio", "crsscore.csvsafe"),
     ("crsscore.data",),
     ("crsscore.grading", "crsscore.scores"),
@@ -53,35 +54,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("crsscore.cli", "crsscore.service", "crsscore.monitor"),
 )
 
-#: Known violations on this branch, each removed by the named item of an issue.  An entry is
-#: an arrow (importing module, imported module).  For a circle, the entry is one arrow of it
-#: (the one the fix is expected to remove); the rest of the circle stays checked.  Empty this
-#: as the fixes land: the test fails on an entry that is no longer a violation (its arrow is
-#: gone, points down, or lies on no circle).
-ALLOWED: dict[tuple[str, str], str] = {
-    # circles
-    ("crsscore.data.check", "crsscore.data.io"):
-        "19.2: the problem collector moves next to errors.Problem; io and check stop "
-        "importing each other",
-    ("crsscore.modeling.firth", "crsscore.modeling.logistic"):
-        "19.3: one logistic fitter, kernels in a private module both import",
-    # arrows up
-    ("crsscore.scores.teachey", "crsscore.modeling.logistic"):
-        "19.5: the Teachey refit moves to modeling/",
-    ("crsscore.scores.dynamic_card", "crsscore.modeling.splines"):
-        "19.5: the card's spline basis (rcs_basis) needs a home below scores/",
-    ("crsscore.modeling.dynamic", "crsscore.validation.discrimination"):
-        "19.3: one AUC; the dynamic model's points AUC must not reach up into validation",
-    ("crsscore.data.check", "crsscore.grading._features"):
-        "19.2: CRS_EVENTS (which events grade CRS) is a fact of the data schema",
-    ("crsscore.data.io", "crsscore.grading._features"):
-        "19.2: CRS_EVENTS (which events grade CRS) is a fact of the data schema",
-    ("crsscore.data.persondays", "crsscore.modeling.candidates"):
-        "19.5: LOG_FLOORS (the modelling floor before log10) needs a home below data/, or "
-        "persondays a home above modeling/",
-    ("crsscore.data.persondays", "crsscore.grading"):
-        "19.5: the person-day table grades the cohort, so it sits above grading/, not in data/",
-}
+#: Known violations, each with the issue item that removes it (empty since issue 19 landed:
+#: keep it so).  An entry is an arrow (importing module, imported module); for a circle, the
+#: one arrow the fix is expected to remove, the rest of the circle staying checked.  The test
+#: fails on an entry that is no longer a violation (its arrow is gone, points down, or lies on
+#: no circle).
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

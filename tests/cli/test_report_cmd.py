@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crsscore.cli import _register, app
-from report._parse import parse
+from report_html import parse
 
 _register()
 runner = CliRunner()

@@ -19,8 +19,7 @@ import pytest
 from crsscore import __version__
 from crsscore.report import tables as T
 from crsscore.report.build import render_pdf
-
-from ._parse import parse
+from report_html import parse
 
 SECTIONS = ("data", "flow", "table1", "predictors", "missing", "outcome", "methods", "samplesize",
             "univariable", "multivariable", "scoresheet", "riskgroups", "performance",

@@ -1,6 +1,7 @@
-"""Newton iterations of single logistic fits (maximum likelihood and Firth), shared by
-:mod:`crsscore.modeling.logistic` and :mod:`crsscore.modeling.firth` (which import this module
-and not each other for single fits).
+"""Newton iterations of single logistic fits (maximum likelihood and Firth).
+
+Shared by :mod:`crsscore.modeling.logistic` and :mod:`crsscore.modeling.firth`, which import
+this module and not each other.
 
 ``_newton_ml`` is Newton-Raphson (= IRLS for the canonical logit link) with step-halving on the
 log-likelihood; ``firth_newton`` solves Firth's modified score equations ``X' (w (y - p) +

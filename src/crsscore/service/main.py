@@ -89,6 +89,9 @@ def create_app(scorecard_dir: str | Path | None = None, *, builtin: bool = True,
                     "judgement.",
         # /docs is our own page (routers/pages.py): Swagger UI from the package, not a CDN
         docs_url=None, redoc_url=None,
+        # a path with a trailing slash is not found, never redirected: an empty card id
+        # (/api/v1/scorecards/) answers 404 as documented, not an undocumented 307
+        redirect_slashes=False,
     )
     app.state.registry = load_registry(scorecard_dir, builtin=builtin, extra=cards)
     app.state.grading = grading_available()

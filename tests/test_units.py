@@ -116,3 +116,39 @@ def test_normalise_unit_spellings(spelling: str, canonical: str) -> None:
 def test_quantity_converts_and_prints() -> None:
     q = Quantity(5.0, "mg/dL", "crp").to()
     assert (q.value, q.unit, str(q)) == (50.0, "mg/L", "50 mg/L")
+
+
+def test_a_value_changing_unit_is_the_same_number_in_every_unit() -> None:
+    """The one rescaling (units.rescale) snaps to 14 significant digits: 2,000 ug/L typed as
+    4,494 pmol/L is 2000, not 2000.0000000000002, so a cut-off is decided alike in any unit."""
+    import numpy as np
+
+    from crsscore.units import conversion_for, rescale, snap_significant
+
+    conv = conversion_for("ferritin", "pmol/L")
+    assert float(np.asarray(4494.0) * conv.scale) != 2000.0  # the float error being removed
+    assert float(conv.apply(4494.0)) == 2000.0
+    assert float(conversion_for("crp", "mg/dL").invert(np.array(1.0))) == 0.1
+    assert float(conversion_for("crp", "mg/L").apply(0.1)) == 0.1  # identity: untouched
+    x = np.array([4494.0, 10.0, np.nan])
+    out = rescale(x, np.array([conv.scale, 1.0, conv.scale]), 0.0)
+    assert out[0] == 2000.0 and out[1] == 10.0 and np.isnan(out[2])
+    kept = snap_significant(np.array([0.0, np.inf, -np.inf, np.nan, 1e-300]))
+    assert kept[0] == 0.0 and np.isposinf(kept[1]) and np.isneginf(kept[2]) and np.isnan(kept[3])
+    assert kept[4] == 1e-300
+
+
+def test_a_cohort_file_in_other_units_loads_to_the_same_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from crsscore.data.io import load_cohort
+
+    pd.DataFrame({"patient_id": ["P1"], "age_years": [30], "weight_kg": [70]}).to_csv(
+        tmp_path / "patients.csv", index=False)
+    pd.DataFrame({"patient_id": ["P1", "P1"], "day": [7.0, 7.0], "analyte": ["ferritin", "crp"],
+                  "value": [4494.0, 0.1], "unit": ["pmol/L", "mg/dL"]}).to_csv(
+        tmp_path / "observations.csv", index=False)
+    pd.DataFrame({"patient_id": ["P1"], "day": [1.0], "event": ["hypotension"], "value": [""],
+                  "unit": [""], "detail": [""]}).to_csv(tmp_path / "events.csv", index=False)
+    obs = load_cohort(tmp_path).observations.set_index("analyte")["value"]
+    assert obs["ferritin"] == 2000.0 and obs["crp"] == 1.0

@@ -30,13 +30,62 @@ class Conversion:
     offset: float = 0.0
 
     def apply(self, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        return np.asarray(value, dtype=np.float64) * self.scale + self.offset
+        """``value`` in the canonical unit (snapped to 14 significant digits unless identity)."""
+        return rescale(value, self.scale, self.offset)
 
     def invert(self, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        return (np.asarray(value, dtype=np.float64) - self.offset) / self.scale
+        """Canonical ``value`` back in this unit (snapped like :meth:`apply`)."""
+        out = (np.asarray(value, dtype=np.float64) - self.offset) / self.scale
+        return out if self.scale == 1.0 and self.offset == 0.0 else snap_significant(out)
 
 
 IDENTITY: Final = Conversion(1.0)
+
+
+def rescale(value: npt.ArrayLike, scale: npt.ArrayLike, offset: npt.ArrayLike = 0.0
+            ) -> npt.NDArray[np.float64]:
+    """``value * scale + offset`` (elementwise), snapped to 14 significant digits where the
+    conversion is not the identity: the one way a value changes unit, so that the same
+    quantity written in two units is the same number (:func:`snap_significant`)."""
+    v = np.asarray(value, dtype=np.float64)
+    sc = np.asarray(scale, dtype=np.float64)
+    off = np.asarray(offset, dtype=np.float64)
+    out = v * sc + off
+    moved = (sc != 1.0) | (off != 0.0)
+    if not np.any(moved):
+        return out
+    snapped = snap_significant(out)
+    result: npt.NDArray[np.float64] = np.where(moved, snapped, out)
+    return result
+
+
+_POW10: Final = 10.0 ** np.arange(0, 250)  # |k| <= 213 inside the range snapped
+
+
+def snap_significant(x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """``x`` (just converted from another unit) to 14 significant digits (NaN, 0, inf kept).
+
+    Unit factors are decimals (2.247, 88.42, 9/5), so the same quantity written in two units
+    differs only by float error after conversion; at 14 digits (far finer than any assay) it
+    is the same number: 2,000 ug/L typed as 4,494 pmol/L is 2000, not 2000.0000000000002,
+    and a cut-off or a product score's threshold is decided alike in every unit.  An integer
+    divided (or multiplied) by an exact power of ten is correctly rounded, so the result is
+    the double nearest the 14-digit decimal.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    ok = (a > 1e-200) & (a < 1e200)  # NaN and infinities fail both
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = (13.0 - np.floor(np.log10(np.where(ok, a, 1.0)))).astype(np.int64)
+    up = k >= 0
+    if up.all():
+        out = np.round(x * _POW10[k]) / _POW10[k]
+    else:
+        p = _POW10[np.abs(k)]
+        out = np.where(up, np.round(x * p) / p, np.round(x / p) * p)
+    snapped: npt.NDArray[np.float64] = np.where(ok, out, x)
+    return snapped
+
 
 # Quantity kinds: canonical unit -> {accepted unit: conversion to canonical}.
 _COUNT = {  # cell counts, canonical 10^9/L

@@ -51,7 +51,7 @@ from crsscore.data.schema import (
 )
 from crsscore.errors import DataError, MappingError, Problem, UnitError
 from crsscore.problems import MAX_LISTED, Collector
-from crsscore.units import canonical_unit, conversion_for, normalise_unit
+from crsscore.units import canonical_unit, conversion_for, normalise_unit, rescale
 
 
 def _find(frame: pd.DataFrame, name: str) -> str | None:
@@ -618,7 +618,7 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> 
             continue
         scale[i], offset[i] = conv.scale, conv.offset
     ok = np.asarray(~failed[inv], dtype=bool)
-    obs = obs.assign(value=obs["value"].to_numpy() * scale[inv] + offset[inv],
+    obs = obs.assign(value=rescale(obs["value"].to_numpy(), scale[inv], offset[inv]),
                      unit=categorical(_CANON_UNIT_INDEX[a_codes],
                                                     categories=_CANON_UNITS))
     # Several units for one analyte: converted, but worth a look.

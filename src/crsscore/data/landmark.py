@@ -54,7 +54,7 @@ import pandas as pd
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import ANALYTES, NAMED_LANDMARKS
 from crsscore.errors import DataError, Problem, UnitError
-from crsscore.units import canonical_unit, conversion_for
+from crsscore.units import canonical_unit, conversion_for, rescale
 
 PriorOutcome = Literal["exclude", "keep"]
 Aggregate = Literal["nearest", "max", "min", "first", "last"]
@@ -370,7 +370,7 @@ def _in_canonical_units(analyte: npt.NDArray[np.int64], codes: Sequence[str], un
         scale[i], offset[i] = conv.scale, conv.offset
     if np.all(scale == 1.0) and np.all(offset == 0.0):
         return value, np.array(first, dtype=np.intp), problems
-    return value * scale[pair] + offset[pair], np.array(first, dtype=np.intp), problems
+    return rescale(value, scale[pair], offset[pair]), np.array(first, dtype=np.intp), problems
 
 
 def to_canonical(sub: pd.DataFrame) -> pd.DataFrame:

@@ -410,33 +410,6 @@ def _conversion(var: Variable, unit: str | None, given: bool) -> tuple[Any, str 
     return None, var.unit
 
 
-_POW10: Final = 10.0 ** np.arange(0, 250)  # |k| <= 213 inside the range snapped
-
-
-def _snap(x: FloatArray) -> FloatArray:
-    """``x`` (just converted from another unit) to 14 significant digits.
-
-    Unit factors are decimals (2.247, 88.42, 9/5), so the same quantity written in two units
-    differs only by float error after conversion; at 14 digits (far finer than any assay) it
-    is the same number: 2,000 ug/L typed as 4,494 pmol/L is 2000, not 2000.0000000000002,
-    and a cut-off or a product score's threshold is decided alike in every unit.  An integer
-    divided (or multiplied) by an exact power of ten is correctly rounded, so the result is
-    the double nearest the 14-digit decimal.
-    """
-    a = np.abs(x)
-    ok = (a > 1e-200) & (a < 1e200)  # NaN and infinities fail both
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = (13.0 - np.floor(np.log10(np.where(ok, a, 1.0)))).astype(np.int64)
-    up = k >= 0
-    if up.all():
-        out = np.round(x * _POW10[k]) / _POW10[k]
-    else:
-        p = _POW10[np.abs(k)]
-        out = np.where(up, np.round(x * p) / p, np.round(x / p) * p)
-    snapped: FloatArray = np.where(ok, out, x)
-    return snapped
-
-
 def _unit_groups(spec: Sequence[str | None], present: BoolArray
                  ) -> list[tuple[str | None, BoolArray]]:
     """Masks of the present values by the unit given with them (None: no unit)."""
@@ -480,7 +453,7 @@ def _numeric(card: ScoreCard, var: Variable, x: FloatArray, spec: UnitSpec, refu
             in_card = given  # given in the card's unit
         else:
             with np.errstate(over="ignore", invalid="ignore"):
-                in_card = _snap(card_conv.invert(conv.apply(given)))
+                in_card = card_conv.invert(conv.apply(given))  # each step snapped (units)
         if per_row:
             shown[rows] = unit_shown
             cu[rows] = in_card

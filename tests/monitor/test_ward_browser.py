@@ -5,21 +5,14 @@ open list once acknowledged; screenshots at 390 px and 1280 px are kept as test 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from monitor_support import LiveServer, Ward, artifacts_dir, restored_logging
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+from headless import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
-]
+pytestmark = NEEDS_CHROMIUM
 
 NEW = {"patient_id": "NEW01", "infusion_date": "2024-05-01", "costim": "CD28",
        "mrd_baseline_pct": 8.0, "mrd_post_ld_pct": 3.0, "marrow_blasts_pct": 10.0,
@@ -89,7 +82,7 @@ def test_ward_in_browser(tmp_path: Path, sim_dir: Path, dyn_card: Any) -> None:
     csp_errors: list[str] = []
     try:
         with restored_logging(), LiveServer(w.app) as server, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.on("console", lambda m: csp_errors.append(m.text)

@@ -19,13 +19,13 @@ import pytest
 from crsscore import __version__
 from crsscore.report import tables as T
 from crsscore.report.build import render_pdf
+from headless import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from report_html import parse
 
 SECTIONS = ("data", "flow", "table1", "predictors", "missing", "outcome", "methods", "samplesize",
             "univariable", "multivariable", "scoresheet", "riskgroups", "performance",
             "calibration", "decision", "validation", "limitations", "tripod", "reproducibility")
 FIGURES = ("fig-onset", "fig-points", "fig-roc", "fig-calibration", "fig-decision")
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def f3(x: float) -> str:
@@ -326,12 +326,9 @@ def test_pdf_needs_chromium(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 def test_page_renders_in_chromium_without_errors_or_broken_images(built: Any, tmp_path: Path) -> None:
     import os
 
@@ -366,8 +363,7 @@ def test_page_renders_in_chromium_without_errors_or_broken_images(built: Any, tm
         shutil.copy(shot, keep)
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@needs_chromium
 def test_pdf_is_printed_by_chromium(built: Any, tmp_path: Path) -> None:
     html = tmp_path / "report.html"
     shutil.copy(built.html_path, html)

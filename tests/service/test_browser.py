@@ -11,15 +11,9 @@ import pytest
 
 from crsscore.scores.evaluate import score_frame
 from crsscore.scores.scorecard import ScoreCard
+from headless import CHROMIUM, CHROMIUM_ARGS, NEEDS_CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs /usr/bin/chromium"),
-]
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_calculator_in_browser_equals_score_frame(live_server: object, points_card: ScoreCard,
@@ -36,7 +30,7 @@ def test_calculator_in_browser_equals_score_frame(live_server: object, points_ca
     expected = score_frame(points_card, canonical).iloc[0]
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1024, "height": 900})  # a tablet
             page.goto(f"{url}/")
@@ -99,7 +93,7 @@ def test_grading_form_in_browser_shows_deciding_criterion(live_server: object) -
         "oxygen": [{"device": "nasal_cannula", "flow_l_min": 4}]}))
     icans = grade_icans_day(IcansDayInput.model_validate({"ice": 5, "consciousness": "voice"}))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 800, "height": 1000})
             page.goto(f"{url}/grading")
@@ -138,7 +132,7 @@ def test_pages_and_docs_run_under_the_csp(live_server: object) -> None:
     url = live_server.url  # type: ignore[attr-defined]
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page()
             page.add_init_script(CSP_LISTENER)
@@ -176,7 +170,7 @@ def test_no_horizontal_scroll_on_calculator_and_home(live_server: object, width:
     width_js = ("() => Math.max(document.documentElement.scrollWidth, "
                 "document.body.scrollWidth)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": width, "height": 800})
             page.goto(f"{url}/")

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import linalg
 
 from crsscore._numeric import expit
-from crsscore._types import BoolArray, FloatArray
+from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.errors import ModelError
 
 #: Largest Newton step (in any coefficient, on unit-RMS columns) of a Firth iteration.
@@ -31,7 +31,7 @@ def _loglik(eta: FloatArray, y: FloatArray, w: FloatArray) -> float:
     return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
 
 
-def intercept_given_offset(y: FloatArray, offset: FloatArray, *, max_iter: int = 100,
+def intercept_given_offset(y: FloatArray | IntArray, offset: FloatArray, *, max_iter: int = 100,
                            tol: float = 1e-12) -> float:
     """The intercept ``a`` of ``logit P(y) = a + offset`` by maximum likelihood: the root of
     ``sum(expit(a + offset)) = sum(y)`` (calibration in the large), by Newton steps capped at 5.

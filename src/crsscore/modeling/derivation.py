@@ -325,11 +325,6 @@ def _auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
     return rank_auc(np.asarray(y, dtype=np.float64)[ok], s[ok])
 
 
-def _intercept_given_slope(y: IntArray, offset: FloatArray) -> float:
-    """Intercept ``a`` solving ``sum(expit(a + offset)) = sum(y)`` (calibration in the large)."""
-    return intercept_given_offset(y.astype(np.float64), offset)
-
-
 @dataclass(frozen=True)
 class _Term:
     """How one candidate enters the model: its columns in the design and its knots."""
@@ -653,7 +648,7 @@ class PointScoreModel(ScoreResults):
         self.prob_slope_ = self.shrinkage_ * self.prob_slope_raw_
         if self.shrinkage_ < 1.0:
             self.prob_intercept_ = float(np.mean(
-                [_intercept_given_slope(yi, self.prob_slope_ * t) for t in totals]))
+                [intercept_given_offset(yi, self.prob_slope_ * t) for t in totals]))
         else:
             self.prob_intercept_ = self.prob_intercept_raw_
 

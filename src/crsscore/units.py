@@ -50,13 +50,14 @@ def rescale(value: npt.ArrayLike, scale: npt.ArrayLike, offset: npt.ArrayLike = 
     v = np.asarray(value, dtype=np.float64)
     sc = np.asarray(scale, dtype=np.float64)
     off = np.asarray(offset, dtype=np.float64)
-    out = v * sc + off
-    moved = (sc != 1.0) | (off != 0.0)
-    if not np.any(moved):
+    out: npt.NDArray[np.float64] = np.asarray(v * sc + off, dtype=np.float64)
+    moved = np.broadcast_to((sc != 1.0) | (off != 0.0), out.shape)
+    if not moved.any():
         return out
-    snapped = snap_significant(out)
-    result: npt.NDArray[np.float64] = np.where(moved, snapped, out)
-    return result
+    if moved.all():
+        return snap_significant(out)
+    out[moved] = snap_significant(out[moved])  # only the rows that changed unit (loading)
+    return out
 
 
 _POW10: Final = 10.0 ** np.arange(0, 250)  # |k| <= 213 inside the range snapped

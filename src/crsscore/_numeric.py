@@ -17,7 +17,9 @@ from scipy import special
 
 from crsscore._types import FloatArray, IntArray
 
-__all__ = ["auc_tallies", "dense_codes", "expit", "logistic_parts", "rank_auc", "weighted_auc"]
+__all__ = [
+    "auc_tallies", "dense_codes", "expit", "expit_exp", "logistic_parts", "rank_auc", "weighted_auc",
+]
 
 
 def expit(x: ArrayLike) -> FloatArray:
@@ -74,8 +76,23 @@ def logistic_parts(eta: FloatArray) -> tuple[FloatArray, FloatArray]:
 
     The fused form of :func:`expit` for the batched Newton loops, which need both.
     """
-    e = np.exp(-np.abs(eta))
-    sp: FloatArray = np.maximum(eta, 0.0) + np.log1p(e)
-    inv = 1.0 / (1.0 + e)
-    p: FloatArray = np.where(eta >= 0.0, inv, e * inv)
+    p, e = expit_exp(eta)
+    sp: FloatArray = np.maximum(eta, 0.0)
+    sp += np.log1p(e)
     return p, sp
+
+
+def expit_exp(eta: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``expit(eta)`` and ``exp(-|eta|)`` (in (0, 1], no overflow), from one exponential.
+
+    ``log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|))``: callers that need only sums of
+    the softplus (a log-likelihood) can take them from the second array.
+    """
+    e = np.array(eta, dtype=np.float64)
+    np.abs(e, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    inv = np.add(1.0, e, out=np.empty_like(e))
+    np.divide(1.0, inv, out=inv)
+    p: FloatArray = np.where(eta >= 0.0, inv, e * inv)
+    return p, e

@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from crsscore._numeric import logistic_parts
+from crsscore._numeric import expit_exp, logistic_parts
 from crsscore._types import BoolArray, FloatArray, IntArray
 from crsscore.errors import ModelError
 from crsscore.modeling._newton import MAX_STEP
@@ -452,22 +452,83 @@ class StackedFit:
                           converged=self.converged[sl], n_iter=self.n_iter[sl])
 
 
-def _stacked_penalised(D: FloatArray, y: FloatArray, w: FloatArray,
-                       beta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Penalised log-likelihoods, with the fitted p, weights and information they used."""
-    eta = np.matmul(D, beta[:, :, None])[:, :, 0]
-    p, sp = logistic_parts(eta)
-    wt = w * p * (1.0 - p)
-    info = np.matmul(np.swapaxes(D, 1, 2), D * wt[:, :, None])
-    ll = np.sum(w * (y * eta - sp), axis=1)
-    try:  # log det of the positive definite information from its Cholesky factor
-        L = np.linalg.cholesky(info)
-        logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-        out: FloatArray = ll + 0.5 * logdet
-    except np.linalg.LinAlgError:
-        sign, logdet = np.linalg.slogdet(info)
-        out = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
-    return out, p, wt, info
+def _sum_softplus(eta: FloatArray, e: FloatArray, w: FloatArray | None) -> FloatArray:
+    """``sum_i w_i log(1 + exp(eta_i))`` of each row, from ``e = exp(-|eta|)``.
+
+    With unit weights (``w`` None) the ``log1p`` terms are summed as the log of one product
+    per row (``1 + e`` lies in [1, 2], so blocks of 512 cannot overflow): a logarithm per row
+    instead of per element, with an absolute error of about ``n`` units in the last place.
+    """
+    if w is not None:
+        out: FloatArray = np.sum(w * (np.maximum(eta, 0.0) + np.log1p(e)), axis=-1)
+        return out
+    u = e + 1.0
+    n = u.shape[-1]
+    if n > 512:  # pad with ones to whole blocks of 512
+        nb = -(-n // 512)
+        u = np.concatenate([u, np.ones((*u.shape[:-1], nb * 512 - n))], axis=-1)
+        u = np.prod(u.reshape(*u.shape[:-1], nb, 512), axis=-1)
+    out = np.sum(np.maximum(eta, 0.0), axis=-1) + np.sum(np.log(np.prod(u, axis=-1, keepdims=True)),
+                                                         axis=-1)
+    return out
+
+
+@dataclass
+class _FirthState:
+    """The penalised log-likelihood of stacked Firth fits at ``beta`` and what the next Newton
+    step needs there (fitted p, working weights, information, its inverse)."""
+
+    lp: FloatArray  # (K,) penalised log-likelihood, -inf where the information is not PD
+    ll: FloatArray  # (K,) log-likelihood
+    logdet: FloatArray  # (K,) log det of the information (NaN where it is not PD)
+    p: FloatArray  # (K, n)
+    wt: FloatArray  # (K, n)
+    info: FloatArray  # (K, p, p)
+    cov: FloatArray  # (K, p, p) its inverse (NaN rows where it is not PD)
+
+    def take(self, rows: IntArray | BoolArray) -> _FirthState:
+        return _FirthState(self.lp[rows], self.ll[rows], self.logdet[rows], self.p[rows],
+                           self.wt[rows], self.info[rows], self.cov[rows])
+
+    def put(self, rows: IntArray, other: _FirthState) -> None:
+        self.lp[rows], self.ll[rows], self.logdet[rows] = other.lp, other.ll, other.logdet
+        self.p[rows], self.wt[rows] = other.p, other.wt
+        self.info[rows], self.cov[rows] = other.info, other.cov
+
+
+def _firth_state(DT: FloatArray, Dty: FloatArray, w: FloatArray | None,
+                 beta: FloatArray) -> _FirthState:
+    """:class:`_FirthState` of the designs ``DT`` (K, p, n), transposed, at ``beta`` (K, p);
+    ``Dty`` is ``D' (w y)`` (K, p) and ``w`` None for unit weights."""
+    eta = np.matmul(beta[:, None, :], DT)[:, 0]
+    p, e = expit_exp(eta)
+    wt = p * (1.0 - p)
+    if w is not None:
+        wt *= w
+    info = np.matmul(DT * wt[:, None, :], np.swapaxes(DT, 1, 2))
+    # sum w y eta = beta' D' (w y)
+    ll = np.einsum("kp,kp->k", Dty, beta) - _sum_softplus(eta, e, w)
+    cov, logdet, pd = _spd_sweep(info)
+    lp: FloatArray = ll + 0.5 * logdet
+    if not pd.all():  # as penalised_loglik: the sign and log det by LU
+        bad = np.flatnonzero(~pd)
+        sign, ld = np.linalg.slogdet(info[bad])
+        logdet[bad] = np.where(sign > 0, ld, np.nan)
+        lp[bad] = np.where(sign > 0, ll[bad] + 0.5 * ld, -np.inf)
+        cov[bad] = np.nan
+    return _FirthState(lp=lp, ll=ll, logdet=logdet, p=p, wt=wt, info=info, cov=cov)
+
+
+def _firth_cov(st: _FirthState) -> FloatArray:
+    """The inverse information of every fit of ``st`` (LU for those the sweep could not invert);
+    :class:`ModelError` if one is singular, as a single fit raises."""
+    bad = np.flatnonzero(~np.isfinite(st.cov[:, 0, 0]))
+    if bad.size:
+        try:
+            st.cov[bad] = np.linalg.inv(st.info[bad])
+        except np.linalg.LinAlgError as exc:
+            raise ModelError("singular information matrix in the Firth fit") from exc
+    return st.cov
 
 
 def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None, *,
@@ -481,84 +542,95 @@ def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None,
     to rounding (``tests/modeling/test_firth.py``).  ``y`` and ``w`` are (n,) or (K, n).  A
     design whose information matrix becomes singular raises :class:`ModelError`, as a single
     fit does.
+
+    The information, its inverse and log-determinant are computed once per evaluated step
+    (:func:`_firth_state`) and the accepted step's serve the next iteration; a fit leaves the
+    working arrays when it stops.  The covariance and log-likelihoods returned are those of
+    the last accepted step, mapped back to the original columns.
     """
     Da = np.asarray(D, dtype=np.float64)
     K, n, pp = Da.shape
     ya = np.broadcast_to(np.asarray(y, dtype=np.float64), (K, n))
-    wa = np.ones((K, n)) if w is None else np.broadcast_to(np.asarray(w, dtype=np.float64), (K, n))
-    wsum = wa.sum(axis=1)
-    scale = np.sqrt(np.einsum("knp,kn->kp", Da * Da, wa) / np.where(wsum > 0, wsum, 1.0)[:, None])
+    wa = None if w is None else np.broadcast_to(np.asarray(w, dtype=np.float64), (K, n))
+    if wa is None:
+        wsum = np.full(K, float(n))
+        ms = np.einsum("knp,knp->kp", Da, Da) / max(n, 1)
+    else:
+        wsum = wa.sum(axis=1)
+        ms = np.einsum("knp,kn->kp", Da * Da, wa) / np.where(wsum > 0, wsum, 1.0)[:, None]
+    scale = np.sqrt(ms)
     scale = np.where((scale > 0) & np.isfinite(scale) & (wsum > 0)[:, None], scale, 1.0)
-    Ds = Da / scale[:, None, :]
+    # the scaled designs, transposed (K, p, n): every product below runs along n
+    DT = np.swapaxes(Da, 1, 2) / scale[:, :, None]
+    wy = ya if wa is None else wa * ya
+    Dty = np.matmul(DT, wy[:, :, None])[:, :, 0]
+
+    # working arrays of the fits still iterating (row j is the fit idx[j])
+    idx = np.arange(K)
+    DTw, Dtyw, wyw, ww = DT, Dty, wy, wa
+    beta_w = np.zeros((K, pp))
+    st = _firth_state(DTw, Dtyw, ww, beta_w)
     beta = np.zeros((K, pp))
-    # p, weights and information at the current estimates: computed with the penalised
-    # log-likelihood of the accepted step and reused by the next iteration
-    lp_old, p_cur, wt_cur, info_cur = _stacked_penalised(Ds, ya, wa, beta)
+    final = st.take(idx)  # the state at each fit's last step, filled in as the fits stop
     converged = np.zeros(K, dtype=bool)
     n_iter = np.zeros(K, dtype=np.int_)
-    active = np.ones(K, dtype=bool)
     for it in range(1, max_iter + 1):
-        a = np.flatnonzero(active)
-        if a.size == 0:
+        if idx.size == 0:
             break
-        n_iter[a] = it
-        if a.size == K:
-            Da_, ya_, wa_, b_a = Ds, ya, wa, beta.copy()
-            p, wt, info = p_cur, wt_cur, info_cur
-        else:
-            Da_, ya_, wa_, b_a = Ds[a], ya[a], wa[a], beta[a]
-            p, wt, info = p_cur[a], wt_cur[a], info_cur[a]
-        try:
-            cov = spd_inverse(info)[0]
-        except np.linalg.LinAlgError:
-            try:
-                cov = np.asarray(np.linalg.inv(info), dtype=np.float64)
-            except np.linalg.LinAlgError as exc:
-                raise ModelError("singular information matrix in the Firth fit") from exc
-        h = wt * np.einsum("knp,knp->kn", np.matmul(Da_, cov), Da_)
-        score = np.matmul((wa_ * (ya_ - p) + h * (0.5 - p))[:, None, :], Da_)[:, 0]
+        n_iter[idx] = it
+        cov = _firth_cov(st)
+        # the modified score D' (w (y - p) + h (1/2 - p)), h = wt * diag(D cov D')
+        h = np.einsum("kpn,kpn->kn", np.matmul(cov, DTw), DTw)
+        h *= st.wt
+        v = 0.5 - st.p
+        v *= h
+        v += wyw
+        v -= st.p if ww is None else ww * st.p
+        score = np.matmul(DTw, v[:, :, None])[:, :, 0]
         step = np.matmul(cov, score[:, :, None])[:, :, 0]
         mx = np.max(np.abs(step), axis=1)
         big = mx > MAX_STEP
-        step[big] *= (MAX_STEP / mx[big])[:, None]
-        factor = np.ones(a.size)
-        cand = b_a + step
-        lp_new, p_new, wt_new, info_new = _stacked_penalised(Da_, ya_, wa_, cand)
-        worse = lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0)
+        if big.any():
+            step[big] *= (MAX_STEP / mx[big])[:, None]
+            mx[big] = MAX_STEP
+        factor = np.ones(idx.size)
+        cand = beta_w + step
+        new = _firth_state(DTw, Dtyw, ww, cand)
+        floor = st.lp - 1e-12 * (np.abs(st.lp) + 1.0)
+        worse = new.lp < floor
         for _ in range(max_halving - 1):
             if not worse.any():
                 break
-            factor[worse] /= 2.0
-            cand[worse] = b_a[worse] + factor[worse, None] * step[worse]
-            (lp_new[worse], p_new[worse], wt_new[worse],
-             info_new[worse]) = _stacked_penalised(Da_[worse], ya_[worse], wa_[worse], cand[worse])
-            worse = worse & (lp_new < lp_old[a] - 1e-12 * (np.abs(lp_old[a]) + 1.0))
+            r = np.flatnonzero(worse)
+            factor[r] /= 2.0
+            cand[r] = beta_w[r] + factor[r, None] * step[r]
+            sub = _firth_state(DTw[r], Dtyw[r], None if ww is None else ww[r], cand[r])
+            new.put(r, sub)
+            worse[r] = sub.lp < floor[r]
         # as firth_newton: after the last failed halving the step is kept and the factor halved
         factor[worse] /= 2.0
-        beta[a] = cand
-        lp_old[a] = lp_new
-        if a.size == K:
-            p_cur, wt_cur, info_cur = p_new, wt_new, info_new
-        else:
-            p_cur[a], wt_cur[a], info_cur[a] = p_new, wt_new, info_new
-        small_step = np.max(np.abs(factor[:, None] * step), axis=1)
+        beta_w, st = cand, new
+        small_step = factor * mx  # the largest |factor * step|
         small_score = np.max(np.abs(score), axis=1)
         done = (small_step < tol * 10.0) | (small_score < tol)
-        converged[a[done]] = True
-        active[a[done]] = False
-    beta = beta / scale
-    eta = np.matmul(Da, beta[:, :, None])[:, :, 0]
-    p, sp = logistic_parts(eta)
-    info = np.matmul(np.swapaxes(Da, 1, 2), Da * (wa * p * (1.0 - p))[:, :, None])
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError as exc:  # pragma: no cover - the iteration inverted it
-        raise ModelError("singular information matrix in the Firth fit") from exc
-    ll = np.sum(wa * (ya * eta - sp), axis=1)
-    sign, logdet = np.linalg.slogdet(info)
-    llp = np.where(sign > 0, ll + 0.5 * logdet, -np.inf)
-    return StackedFit(coef=beta, cov=cov, loglik=ll, loglik_penalised=llp, converged=converged,
-                      n_iter=n_iter)
+        if done.any() or it == max_iter:
+            stop = np.flatnonzero(done) if it < max_iter else np.arange(idx.size)
+            beta[idx[stop]] = beta_w[stop]
+            final.put(idx[stop], st.take(stop))
+            converged[idx[done]] = True
+            keep = np.flatnonzero(~done)
+            idx = idx[keep]
+            if idx.size and keep.size < done.size:
+                DTw, Dtyw, wyw = DTw[keep], Dtyw[keep], wyw[keep]
+                ww = None if ww is None else ww[keep]
+                beta_w, st = beta_w[keep], st.take(keep)
+    cov_s = _firth_cov(final)
+    coef = beta / scale
+    cov_out = cov_s / (scale[:, :, None] * scale[:, None, :])
+    logdet = final.logdet + 2.0 * np.sum(np.log(scale), axis=1)
+    llp = np.where(np.isfinite(final.lp), final.ll + 0.5 * logdet, -np.inf)
+    return StackedFit(coef=coef, cov=cov_out, loglik=final.ll, loglik_penalised=llp,
+                      converged=converged, n_iter=n_iter)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -604,19 +676,55 @@ def check_stacked(X: FloatArray, y: FloatArray, names: list[str]) -> FloatArray:
 def spd_inverse(A: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Inverses and log-determinants of symmetric positive definite matrices ``A`` (K, p, p).
 
-    By Cholesky factors and one vectorised forward substitution (numpy's batched ``inv`` and
+    By one vectorised Gauss-Jordan sweep (:func:`_spd_sweep`; numpy's batched ``inv`` and
     ``slogdet`` factorise each small matrix separately, which costs more than the
     arithmetic); equal to ``inv``/``slogdet`` to rounding.  Raises
     :class:`numpy.linalg.LinAlgError` if a matrix is not positive definite.
     """
-    L = np.linalg.cholesky(A)
-    K, p, _ = A.shape
-    d = np.diagonal(L, axis1=1, axis2=2)
-    logdet: FloatArray = 2.0 * np.sum(np.log(d), axis=1)
-    Li = np.zeros_like(L)  # L^-1, row by row
-    for i in range(p):
-        row = -np.matmul(L[:, i:i + 1, :i], Li[:, :i, :])[:, 0] if i else np.zeros((K, p))
-        row[:, i] += 1.0
-        Li[:, i, :] = row / d[:, i:i + 1]
-    inv: FloatArray = np.matmul(np.swapaxes(Li, 1, 2), Li)
+    inv, logdet, pd = _spd_sweep(A)
+    if not pd.all():
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
     return inv, logdet
+
+
+def _spd_sweep(A: FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Inverses and log-determinants of the symmetric matrices ``A`` (K, p, p), and whether
+    each is positive definite, by Gauss-Jordan elimination without pivoting.
+
+    For a positive definite matrix the pivots are the squared diagonal of its Cholesky factor
+    (all positive, no pivoting needed, backward stable); their logs sum to the log-determinant.
+    A matrix with a pivot that is not positive (or not finite) is flagged False and its
+    inverse and log-determinant are meaningless.  The batch is put last so that each step
+    is a few operations over contiguous arrays of all K matrices.
+    """
+    K, p, _ = A.shape
+    if K < 128:  # few matrices: LAPACK's per-matrix factorisations cost less than the sweep
+        try:
+            L = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            pass
+        else:
+            ld: FloatArray = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
+            iv: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
+            return iv, ld, np.ones(K, dtype=bool)
+    S = np.ascontiguousarray(np.moveaxis(A, 0, -1))  # (p, p, K)
+    piv = np.empty((p, K))
+    tmp = np.empty_like(S)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for j in range(p):
+            d = S[j, j].copy()
+            piv[j] = d
+            r = S[j] / d
+            c = S[:, j].copy()
+            np.multiply(c[:, None, :], r[None, :, :], out=tmp)
+            S -= tmp
+            S[j] = r
+            np.divide(c, d, out=c)
+            np.negative(c, out=c)
+            S[:, j] = c
+            S[j, j] = 1.0 / d
+        pd: BoolArray = np.all(piv > 0.0, axis=0) & np.all(np.isfinite(piv), axis=0)
+        logdet: FloatArray = np.sum(np.log(np.where(pd, piv, 1.0)), axis=0)
+    logdet[~pd] = np.nan
+    inv: FloatArray = np.ascontiguousarray(np.moveaxis(S, -1, 0))
+    return inv, logdet, pd

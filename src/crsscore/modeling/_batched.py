@@ -38,7 +38,8 @@ from crsscore.modeling.logistic import _needs_separation_check, separation_direc
 
 
 class Design(Protocol):
-    """``eta = lin(beta)``, ``X' v`` and ``X' diag(v) X`` for the fits ``rows`` of a batch."""
+    """``eta = lin(beta)``, ``X' v`` and ``X' diag(v) X`` for the fits ``rows`` (increasing
+    indices) of a batch."""
 
     def lin(self, beta: FloatArray, rows: IntArray) -> FloatArray: ...
 
@@ -79,16 +80,20 @@ class StackedDesign:
 
     D: FloatArray
 
+    def _take(self, rows: IntArray) -> FloatArray:
+        # rows are increasing indices: as many as fits means all of them (no copy)
+        return self.D if rows.size == self.D.shape[0] else self.D[rows]
+
     def lin(self, beta: FloatArray, rows: IntArray) -> FloatArray:
-        out: FloatArray = np.matmul(self.D[rows], beta[:, :, None])[:, :, 0]
+        out: FloatArray = np.matmul(self._take(rows), beta[:, :, None])[:, :, 0]
         return out
 
     def xtv(self, v: FloatArray, rows: IntArray) -> FloatArray:
-        out: FloatArray = np.matmul(v[:, None, :], self.D[rows])[:, 0]
+        out: FloatArray = np.matmul(v[:, None, :], self._take(rows))[:, 0]
         return out
 
     def xtwx(self, v: FloatArray, rows: IntArray) -> FloatArray:
-        Dk = self.D[rows]
+        Dk = self._take(rows)
         out: FloatArray = np.matmul(np.swapaxes(Dk, 1, 2), Dk * v[:, :, None])
         return out
 
@@ -176,7 +181,8 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
     allr = np.arange(K)
     with np.errstate(over="ignore", invalid="ignore"):
         eta = design.lin(beta, allr)
-        ll = np.sum(w * (y * eta - logistic_parts(eta)[1]), axis=1)
+        pr, sp = logistic_parts(eta)  # fitted p at the current estimates, kept with eta
+        ll = np.sum(w * (y * eta - sp), axis=1)
     converged = np.zeros(K, dtype=bool)
     singular = np.zeros(K, dtype=bool)
     active = np.ones(K, dtype=bool)
@@ -186,7 +192,7 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
         if a.size == 0:
             break
         w_a, y_a = w[a], y[a]
-        p, _ = logistic_parts(eta[a])
+        p = pr[a]
         score = design.xtv(w_a * (y_a - p), a)
         info = design.xtwx(w_a * p * (1.0 - p), a)
         if mask is not None:
@@ -197,6 +203,7 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
         factor = np.ones(a.size)
         cand = b_a + step
         eta_c = eta[a].copy()
+        p_c = p.copy()
         ll_c = ll_a.copy()
         check = good & (np.max(np.abs(step), axis=1) > guard)
         g = np.flatnonzero(check)
@@ -207,7 +214,8 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
         if g.size:
             with np.errstate(over="ignore", invalid="ignore"):
                 eta_c[g] = design.lin(cand[g], a[g])
-                ll_c[g] = np.sum(w_a[g] * (y_a[g] * eta_c[g] - logistic_parts(eta_c[g])[1]), axis=1)
+                p_c[g], sp = logistic_parts(eta_c[g])
+                ll_c[g] = np.sum(w_a[g] * (y_a[g] * eta_c[g] - sp), axis=1)
             worse[g] = ll_c[g] < ll_a[g] - ll_rel * (np.abs(ll_a[g]) + 1.0)
             for _ in range(max_halving - 1):
                 if not worse.any():
@@ -217,15 +225,15 @@ def newton_ml(design: Design, y: FloatArray, w: FloatArray, beta0: FloatArray, *
                 cand[r] = b_a[r] + factor[r, None] * step[r]
                 with np.errstate(over="ignore", invalid="ignore"):
                     eta_c[r] = design.lin(cand[r], a[r])
-                    ll_c[r] = np.sum(w_a[r] * (y_a[r] * eta_c[r]
-                                               - logistic_parts(eta_c[r])[1]), axis=1)
+                    p_c[r], sp = logistic_parts(eta_c[r])
+                    ll_c[r] = np.sum(w_a[r] * (y_a[r] * eta_c[r] - sp), axis=1)
                 worse[r] = ll_c[r] < ll_a[r] - ll_rel * (np.abs(ll_a[r]) + 1.0)
             factor[worse] /= 2.0  # the last halving's step is kept
         if ok.size:
             with np.errstate(over="ignore", invalid="ignore"):
-                ll_c[ok] = np.sum(w_a[ok] * (y_a[ok] * eta_c[ok]
-                                             - logistic_parts(eta_c[ok])[1]), axis=1)
-        beta[a], eta[a] = cand, eta_c
+                p_c[ok], sp = logistic_parts(eta_c[ok])
+                ll_c[ok] = np.sum(w_a[ok] * (y_a[ok] * eta_c[ok] - sp), axis=1)
+        beta[a], eta[a], pr[a] = cand, eta_c, p_c
         ll[a] = ll_c
         done = np.max(np.abs(factor[:, None] * step), axis=1) < step_tol
         if ll_tol is not None:

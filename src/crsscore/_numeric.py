@@ -77,8 +77,7 @@ def logistic_parts(eta: FloatArray) -> tuple[FloatArray, FloatArray]:
     The fused form of :func:`expit` for the batched Newton loops, which need both.
     """
     p, e = expit_exp(eta)
-    sp: FloatArray = np.maximum(eta, 0.0)
-    sp += np.log1p(e)
+    sp: FloatArray = np.maximum(eta, 0.0) + np.log1p(e)
     return p, sp
 
 
@@ -88,11 +87,7 @@ def expit_exp(eta: FloatArray) -> tuple[FloatArray, FloatArray]:
     ``log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|))``: callers that need only sums of
     the softplus (a log-likelihood) can take them from the second array.
     """
-    e = np.array(eta, dtype=np.float64)
-    np.abs(e, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    inv = np.add(1.0, e, out=np.empty_like(e))
-    np.divide(1.0, inv, out=inv)
+    e: FloatArray = np.exp(-np.abs(eta))
+    inv = 1.0 / (1.0 + e)
     p: FloatArray = np.where(eta >= 0.0, inv, e * inv)
     return p, e

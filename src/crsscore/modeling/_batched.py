@@ -464,20 +464,22 @@ def _sum_softplus(eta: FloatArray, e: FloatArray, w: FloatArray | None) -> Float
     """``sum_i w_i log(1 + exp(eta_i))`` of each row, from ``e = exp(-|eta|)``.
 
     With unit weights (``w`` None) the ``log1p`` terms are summed as the log of one product
-    per row (``1 + e`` lies in [1, 2], so blocks of 512 cannot overflow): a logarithm per row
-    instead of per element, with an absolute error of about ``n`` units in the last place.
+    per row (each factor ``1 + e`` lies in [1, 2], so blocks of 512 cannot overflow): a
+    logarithm per row instead of per element, with an absolute error of about ``n`` units in
+    the last place.
     """
     if w is not None:
         out: FloatArray = np.sum(w * (np.maximum(eta, 0.0) + np.log1p(e)), axis=-1)
         return out
     u = e + 1.0
     n = u.shape[-1]
-    if n > 512:  # pad with ones to whole blocks of 512
+    if n <= 512:
+        logs = np.log(np.prod(u, axis=-1))
+    else:  # pad with ones to whole blocks of 512
         nb = -(-n // 512)
         u = np.concatenate([u, np.ones((*u.shape[:-1], nb * 512 - n))], axis=-1)
-        u = np.prod(u.reshape(*u.shape[:-1], nb, 512), axis=-1)
-    out = np.sum(np.maximum(eta, 0.0), axis=-1) + np.sum(np.log(np.prod(u, axis=-1, keepdims=True)),
-                                                         axis=-1)
+        logs = np.sum(np.log(np.prod(u.reshape(*u.shape[:-1], nb, 512), axis=-1)), axis=-1)
+    out = np.sum(np.maximum(eta, 0.0), axis=-1) + logs
     return out
 
 
@@ -492,16 +494,31 @@ class _FirthState:
     p: FloatArray  # (K, n)
     wt: FloatArray  # (K, n)
     info: FloatArray  # (K, p, p)
-    cov: FloatArray  # (K, p, p) its inverse (NaN rows where it is not PD)
+    cov: FloatArray  # (K, p, p) its inverse (NaN where the sweep could not invert it)
+    all_pd: bool  # every information matrix was inverted (no NaN in cov)
 
-    def take(self, rows: IntArray | BoolArray) -> _FirthState:
+    def take(self, rows: IntArray) -> _FirthState:
         return _FirthState(self.lp[rows], self.ll[rows], self.logdet[rows], self.p[rows],
-                           self.wt[rows], self.info[rows], self.cov[rows])
+                           self.wt[rows], self.info[rows], self.cov[rows], self.all_pd)
 
     def put(self, rows: IntArray, other: _FirthState) -> None:
         self.lp[rows], self.ll[rows], self.logdet[rows] = other.lp, other.ll, other.logdet
         self.p[rows], self.wt[rows] = other.p, other.wt
         self.info[rows], self.cov[rows] = other.info, other.cov
+        self.all_pd = self.all_pd and other.all_pd
+
+    def inverse(self) -> FloatArray:
+        """The inverse information of every fit (by LU where the sweep could not invert it);
+        :class:`ModelError` if one is singular, as a single fit raises."""
+        if not self.all_pd:
+            bad = np.flatnonzero(~np.isfinite(self.cov[:, 0, 0]))
+            if bad.size:
+                try:
+                    self.cov[bad] = np.linalg.inv(self.info[bad])
+                except np.linalg.LinAlgError as exc:
+                    raise ModelError("singular information matrix in the Firth fit") from exc
+            self.all_pd = True
+        return self.cov
 
 
 def _firth_state(DT: FloatArray, Dty: FloatArray, w: FloatArray | None,
@@ -518,25 +535,14 @@ def _firth_state(DT: FloatArray, Dty: FloatArray, w: FloatArray | None,
     ll = np.einsum("kp,kp->k", Dty, beta) - _sum_softplus(eta, e, w)
     cov, logdet, pd = _spd_sweep(info)
     lp: FloatArray = ll + 0.5 * logdet
-    if not pd.all():  # as penalised_loglik: the sign and log det by LU
+    all_pd = bool(pd.all())
+    if not all_pd:  # as penalised_loglik: the sign and log det by LU
         bad = np.flatnonzero(~pd)
         sign, ld = np.linalg.slogdet(info[bad])
         logdet[bad] = np.where(sign > 0, ld, np.nan)
         lp[bad] = np.where(sign > 0, ll[bad] + 0.5 * ld, -np.inf)
         cov[bad] = np.nan
-    return _FirthState(lp=lp, ll=ll, logdet=logdet, p=p, wt=wt, info=info, cov=cov)
-
-
-def _firth_cov(st: _FirthState) -> FloatArray:
-    """The inverse information of every fit of ``st`` (LU for those the sweep could not invert);
-    :class:`ModelError` if one is singular, as a single fit raises."""
-    bad = np.flatnonzero(~np.isfinite(st.cov[:, 0, 0]))
-    if bad.size:
-        try:
-            st.cov[bad] = np.linalg.inv(st.info[bad])
-        except np.linalg.LinAlgError as exc:
-            raise ModelError("singular information matrix in the Firth fit") from exc
-    return st.cov
+    return _FirthState(lp, ll, logdet, p, wt, info, cov, all_pd)
 
 
 def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None, *,
@@ -582,18 +588,12 @@ def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None,
     final = st.take(idx)  # the state at each fit's last step, filled in as the fits stop
     converged = np.zeros(K, dtype=bool)
     n_iter = np.zeros(K, dtype=np.int_)
+    stop_step, stop_score = tol * 10.0, tol
     for it in range(1, max_iter + 1):
-        if idx.size == 0:
-            break
-        n_iter[idx] = it
-        cov = _firth_cov(st)
+        cov = st.inverse()
         # the modified score D' (w (y - p) + h (1/2 - p)), h = wt * diag(D cov D')
-        h = np.einsum("kpn,kpn->kn", np.matmul(cov, DTw), DTw)
-        h *= st.wt
-        v = 0.5 - st.p
-        v *= h
-        v += wyw
-        v -= st.p if ww is None else ww * st.p
+        h = np.einsum("kpn,kpn,kn->kn", np.matmul(cov, DTw), DTw, st.wt)
+        v = (0.5 - st.p) * h + (wyw - (st.p if ww is None else ww * st.p))
         score = np.matmul(DTw, v[:, :, None])[:, :, 0]
         step = np.matmul(cov, score[:, :, None])[:, :, 0]
         mx = np.max(np.abs(step), axis=1)
@@ -601,38 +601,42 @@ def firth_fit_stacked(D: FloatArray, y: FloatArray, w: FloatArray | None = None,
         if big.any():
             step[big] *= (MAX_STEP / mx[big])[:, None]
             mx[big] = MAX_STEP
-        factor = np.ones(idx.size)
         cand = beta_w + step
         new = _firth_state(DTw, Dtyw, ww, cand)
         floor = st.lp - 1e-12 * (np.abs(st.lp) + 1.0)
         worse = new.lp < floor
-        for _ in range(max_halving - 1):
-            if not worse.any():
-                break
-            r = np.flatnonzero(worse)
-            factor[r] /= 2.0
-            cand[r] = beta_w[r] + factor[r, None] * step[r]
-            sub = _firth_state(DTw[r], Dtyw[r], None if ww is None else ww[r], cand[r])
-            new.put(r, sub)
-            worse[r] = sub.lp < floor[r]
-        # as firth_newton: after the last failed halving the step is kept and the factor halved
-        factor[worse] /= 2.0
+        factor = None
+        if worse.any():
+            factor = np.ones(idx.size)
+            for _ in range(max_halving - 1):
+                r = np.flatnonzero(worse)
+                factor[r] /= 2.0
+                cand[r] = beta_w[r] + factor[r, None] * step[r]
+                sub = _firth_state(DTw[r], Dtyw[r], None if ww is None else ww[r], cand[r])
+                new.put(r, sub)
+                worse[r] = sub.lp < floor[r]
+                if not worse.any():
+                    break
+            # as firth_newton: after the last failed halving the step is kept, factor halved
+            factor[worse] /= 2.0
+            mx *= factor  # the largest |factor * step| (factor is a power of 2: exact)
         beta_w, st = cand, new
-        small_step = factor * mx  # the largest |factor * step|
-        small_score = np.max(np.abs(score), axis=1)
-        done = (small_step < tol * 10.0) | (small_score < tol)
-        if done.any() or it == max_iter:
-            stop = np.flatnonzero(done) if it < max_iter else np.arange(idx.size)
+        done = (mx < stop_step) | (np.max(np.abs(score), axis=1) < stop_score)
+        last = it == max_iter
+        if last or done.any():
+            stop = np.arange(idx.size) if last else np.flatnonzero(done)
             beta[idx[stop]] = beta_w[stop]
+            n_iter[idx[stop]] = it
             final.put(idx[stop], st.take(stop))
             converged[idx[done]] = True
             keep = np.flatnonzero(~done)
+            if last or keep.size == 0:
+                break
             idx = idx[keep]
-            if idx.size and keep.size < done.size:
-                DTw, Dtyw, wyw = DTw[keep], Dtyw[keep], wyw[keep]
-                ww = None if ww is None else ww[keep]
-                beta_w, st = beta_w[keep], st.take(keep)
-    cov_s = _firth_cov(final)
+            DTw, Dtyw, wyw = DTw[keep], Dtyw[keep], wyw[keep]
+            ww = None if ww is None else ww[keep]
+            beta_w, st = beta_w[keep], st.take(keep)
+    cov_s = final.inverse()
     coef = beta / scale
     cov_out = cov_s / (scale[:, :, None] * scale[:, None, :])
     logdet = final.logdet + 2.0 * np.sum(np.log(scale), axis=1)

@@ -694,9 +694,9 @@ def check_stacked(X: FloatArray, y: FloatArray, names: list[str]) -> FloatArray:
 def spd_inverse(A: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Inverses and log-determinants of symmetric positive definite matrices ``A`` (K, p, p).
 
-    By one vectorised Gauss-Jordan sweep (:func:`_spd_sweep`; numpy's batched ``inv`` and
-    ``slogdet`` factorise each small matrix separately, which costs more than the
-    arithmetic); equal to ``inv``/``slogdet`` to rounding.  Raises
+    By :func:`_spd_sweep` (for many matrices one vectorised Gauss-Jordan sweep: numpy's
+    batched ``inv`` and ``slogdet`` factorise each small matrix separately, which then costs
+    more than the arithmetic); equal to ``inv``/``slogdet`` to rounding.  Raises
     :class:`numpy.linalg.LinAlgError` if a matrix is not positive definite.
     """
     inv, logdet, pd = _spd_sweep(A)
@@ -713,7 +713,10 @@ def _spd_sweep(A: FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
     (all positive, no pivoting needed, backward stable); their logs sum to the log-determinant.
     A matrix with a pivot that is not positive (or not finite) is flagged False and its
     inverse and log-determinant are meaningless.  The batch is put last so that each step
-    is a few operations over contiguous arrays of all K matrices.
+    is a few operations over contiguous arrays of all K matrices.  Below 128 matrices the
+    per-call cost of those operations dominates: LAPACK's Cholesky (log-determinant) and
+    ``inv`` then cost less, and the sweep runs only to flag a matrix that is not positive
+    definite.
     """
     K, p, _ = A.shape
     if K < 128:  # few matrices: LAPACK's per-matrix factorisations cost less than the sweep

@@ -171,41 +171,39 @@ def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: 
 
     The normals of beta* and of the missing values, drawn one after the other in
     :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
+    All draws are collected in draw order (chain, cycle, column) and put in place by boolean
+    masks laid out in that order, so the per-chain work is only the generator calls.
     """
     K, n, p = miss.shape
     nc = len(cols)
-    chi = np.ones((max_iter, nc, K))
-    zz = np.zeros((max_iter, nc, K, p))
-    ee = np.zeros((max_iter, nc, K, n))
-    zflat, eflat = zz.reshape(-1), ee.reshape(-1)
-    for k in range(K):
+    hc = has[:, cols]  # (K, nc): chain k imputes column cols[c]
+    mc = np.moveaxis(miss[:, :, cols], 2, 1)  # (K, nc, n): the rows it imputes
+    rows = mc.sum(axis=2)
+    df = np.maximum(1, nobs[:, cols].astype(np.int64) - p)
+    chis: list[float] = []
+    normals: list[FloatArray] = []
+    add_chi, add_normal = chis.append, normals.append
+    for k in np.flatnonzero(hc.any(axis=1)).tolist():
+        plan = [(int(df[k, c]), p + int(rows[k, c])) for c in np.flatnonzero(hc[k]).tolist()]
         rng = np.random.default_rng(seeds[k])
         chisquare, normal = rng.chisquare, rng.standard_normal
-        mine = [(c, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
-                for c, j in enumerate(cols) if has[k, j]]
-        if not mine:
-            continue
-        # where each draw goes in zz and ee (flat), in the order the draws are made
-        zpos, epos = [], []
-        for it in range(max_iter):
-            for c, rows, _df in mine:
-                zpos.append(((it * nc + c) * K + k) * p + np.arange(p))
-                epos.append(((it * nc + c) * K + k) * n + rows)
-        zdst, edst = np.concatenate(zpos), np.concatenate(epos)
-        chis, normals = [], []
-        for _it in range(max_iter):
-            for _c, rows, df in mine:
-                chis.append(chisquare(df))
-                normals.append(normal(p + rows.size))
-        sizes = np.array([[p, rows.size] for _, rows, _ in mine] * max_iter).reshape(-1)
+        for _ in range(max_iter):
+            for d, size in plan:
+                add_chi(chisquare(d))
+                add_normal(normal(size))
+    # (chain, cycle, column, ...) is the draw order; the masks select the draws made
+    chi = np.ones((K, max_iter, nc))
+    zz = np.zeros((K, max_iter, nc, p))
+    ee = np.zeros((K, max_iter, nc, n))
+    if chis:
+        chi[np.broadcast_to(hc[:, None, :], chi.shape)] = chis
+        sizes = np.stack([np.where(hc, p, 0), rows], axis=2)  # (K, nc, 2): [p, rows]
+        sizes = np.broadcast_to(sizes[:, None], (K, max_iter, nc, 2)).reshape(-1)
         allz = np.concatenate(normals)
-        isz = np.repeat(np.tile([True, False], sizes.size // 2), sizes)
-        zflat[zdst] = allz[isz]
-        eflat[edst] = allz[~isz]
-        its = np.repeat(np.arange(max_iter), len(mine))
-        cs = np.tile([c for c, _, _ in mine], max_iter)
-        chi[its, cs, k] = chis
-    return chi, zz, ee
+        isz = np.repeat(np.tile(np.array([True, False]), sizes.size // 2), sizes)
+        zz[np.broadcast_to(hc[:, None, :, None], zz.shape)] = allz[isz]
+        ee[np.broadcast_to(mc[:, None], ee.shape)] = allz[~isz]
+    return (np.moveaxis(chi, 0, 2), np.moveaxis(zz, 0, 2), np.moveaxis(ee, 0, 2))
 
 
 #: A request for batched MICE chains: data and masks (K, n, p), seeds, iterations.

@@ -102,83 +102,96 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
 
     Chains may differ in data and missingness (the imputations of many bootstrap resamples).
     Each chain draws from its own generator in the order :func:`_norm_draw` does, and the
-    linear algebra of the K chains is stacked (sums over the observed rows by masking), so
-    chain ``k`` equals ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to
-    rounding (``tests/modeling/test_stacked.py``).
+    linear algebra of the K chains is stacked, so chain ``k`` equals
+    ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to rounding
+    (``tests/modeling/test_stacked.py``, ``tests/modeling/test_imputation.py``).
+
+    The Gram matrix of ``[1, X]`` over all rows is kept in step (a column's imputation
+    changes one row and column of it); a column's regression takes it minus the Gram matrix
+    of the few rows where that column is missing, gathered with the new values drawn there.
     """
     K, n, p = X.shape
+    P = p + 1
     has: npt.NDArray[np.bool_] = np.asarray(miss.any(axis=1))  # (K, p): chain k imputes j
     cols = [j for j in range(p) if has[:, j].any()]
     obsf = (~miss).astype(np.float64)
     nobs = obsf.sum(axis=1)
     means = np.where(miss, 0.0, X).sum(axis=1) / np.where(nobs > 0, nobs, 1.0)
-    A = np.empty((K, n, p + 1))
+    # A = [1, X] (K, n, P), flat in ``buf`` whose last element takes the padding's writes
+    buf = np.empty(K * n * P + 1)
+    A = buf[:-1].reshape(K, n, P)
     A[:, :, 0] = 1.0
     A[:, :, 1:] = np.where(miss, means[:, None, :], X)
-    chi, zz, ee = _chain_draws(miss, has, cols, nobs, seeds, max_iter)
+    rows, valid = _missing_rows(miss, cols)
+    chi, zz, ee = _chain_draws(has, cols, nobs, valid, seeds, max_iter)
     eye = np.eye(p)
-    # regression of column j on the others (intercept first): rows and columns ``keep`` of the
-    # Gram matrix of A over the rows where j is observed, whose column j + 1 gives X't
-    keeps = {j: np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols}
-    AT = np.ascontiguousarray(np.swapaxes(A, 1, 2))  # kept equal to A, transposed
-    obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
-    masked = np.empty_like(AT)
+    diag = np.arange(p) * (p + 1)  # the diagonal of a flattened (p, p) matrix
+    cells = np.arange(P)
+    # regression of column j on the others (intercept first): rows and columns ``keep`` of
+    # the Gram matrix over the rows where j is observed, whose column j + 1 gives X't; the
+    # rows j misses, as flat offsets into ``buf`` (gathered, and written back: padding
+    # gathers row 0 with weight 0 and writes to the spare element)
+    keeps = [np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols]
+    starts = (np.arange(K)[:, None, None] * n + rows) * P  # (K, nc, R)
+    gather = [starts[:, c, :, None] + cells for c in range(len(cols))]
+    weight = [valid[:, c, :, None].astype(np.float64) for c in range(len(cols))]
+    put = [np.where(valid[:, c], starts[:, c] + j + 1, K * n * P) for c, j in enumerate(cols)]
+    G = np.matmul(np.swapaxes(A, 1, 2), A)  # over all rows, kept in step with A
     for it in range(max_iter):
         for c, j in enumerate(cols):
-            keep = keeps[j]
-            np.multiply(AT, obsT[:, j, None, :], out=masked)
-            G = np.matmul(masked, A)
-            xtx = G[:, keep][:, :, keep]
-            diag = np.diagonal(xtx, axis1=1, axis2=2)
-            xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
-            v = _spd_inv(xtx)
+            keep = keeps[c]
+            Am = buf[gather[c]]  # (K, R, P): the rows where j is missing
+            Gobs = G - np.matmul(np.swapaxes(Am, 1, 2), Am * weight[c])
+            xtx = Gobs[:, keep][:, :, keep].reshape(K, p * p)
+            dg = xtx[:, diag]
+            xtx[:, diag] = (dg + _RIDGE * dg) + 1e-12
+            v = np.linalg.inv(xtx.reshape(K, p, p))
             v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.matmul(v, G[:, keep, j + 1, None])[:, :, 0]
+            beta = np.matmul(v, Gobs[:, keep, j + 1, None])[:, :, 0]
             chol = np.linalg.cholesky(v + 1e-14 * eye)
-            # the fitted values of beta and of the drawn beta*, in one product over A (the
-            # coefficient of column j itself is 0)
-            coefs = np.zeros((K, p + 1, 2))
+            # fitted values over A (the coefficient of column j itself is 0)
+            coefs = np.zeros((K, P, 1))
             coefs[:, keep, 0] = beta
-            t = AT[:, j + 1]
-            resid = t - np.matmul(A, coefs[:, :, :1])[:, :, 0]
-            resid *= obsT[:, j]
+            resid = A[:, :, j + 1] - np.matmul(A, coefs)[:, :, 0]
+            resid *= obsf[:, :, j]
             ss = np.einsum("kn,kn->k", resid, resid)
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
-            coefs[:, keep, 1] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
-            pred = np.matmul(A, coefs[:, :, 1:])[:, :, 0] + sigma[:, None] * ee[it, c]
-            new = np.where(miss[:, :, j], pred, t)
-            A[:, :, j + 1] = new
-            AT[:, j + 1] = new
+            coefs[:, keep, 0] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
+            buf[put[c]] = np.matmul(Am, coefs)[:, :, 0] + sigma[:, None] * ee[it, c]
+            g = np.matmul(A[:, None, :, j + 1], A)[:, 0]
+            G[:, j + 1, :] = g
+            G[:, :, j + 1] = g
     return A[:, :, 1:]
 
 
-def _spd_inv(A: FloatArray) -> FloatArray:
-    """Inverses of symmetric positive definite matrices (K, p, p), by Cholesky factors."""
-    from crsscore.modeling._batched import spd_inverse
+def _missing_rows(miss: npt.NDArray[np.bool_], cols: list[int]
+                  ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """The rows where each chain misses each column of ``cols``, ascending, padded: indices
+    (K, nc, R) and which are real (R the largest count; padding is row 0)."""
+    mc = np.moveaxis(miss[:, :, cols], 2, 1)  # (K, nc, n)
+    count = mc.sum(axis=2)
+    R = max(1, int(count.max(initial=0)))
+    valid = np.arange(R) < count[:, :, None]
+    order = np.argsort(~mc, axis=2, kind="stable")[:, :, :R]  # missing rows first, in order
+    return np.where(valid, order, 0), valid
 
-    try:
-        return spd_inverse(A)[0]
-    except np.linalg.LinAlgError:
-        out: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
-        return out
 
-
-def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: list[int],
-                 nobs: FloatArray, seeds: Sequence[int], max_iter: int
+def _chain_draws(has: npt.NDArray[np.bool_], cols: list[int], nobs: FloatArray,
+                 valid: npt.NDArray[np.bool_], seeds: Sequence[int], max_iter: int
                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Every chain's draws, in :func:`_norm_draw`'s order (they do not depend on the data):
-    chi-square (max_iter, cols, K), coefficient normals (.., K, p), value normals (.., K, n).
+    chi-square (max_iter, cols, K), coefficient normals (.., K, p), and the normals of the
+    missing values (.., K, R) in the layout of :func:`_missing_rows` (``valid``, (K, cols, R)).
 
     The normals of beta* and of the missing values, drawn one after the other in
     :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
     All draws are collected in draw order (chain, cycle, column) and put in place by boolean
     masks laid out in that order, so the per-chain work is only the generator calls.
     """
-    K, n, p = miss.shape
-    nc = len(cols)
+    K, p = has.shape
+    nc, R = len(cols), valid.shape[2]
     hc = has[:, cols]  # (K, nc): chain k imputes column cols[c]
-    mc = np.moveaxis(miss[:, :, cols], 2, 1)  # (K, nc, n): the rows it imputes
-    rows = mc.sum(axis=2)
+    rows = valid.sum(axis=2)
     df = np.maximum(1, nobs[:, cols].astype(np.int64) - p)
     chis: list[float] = []
     normals: list[FloatArray] = []
@@ -194,7 +207,7 @@ def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: 
     # (chain, cycle, column, ...) is the draw order; the masks select the draws made
     chi = np.ones((K, max_iter, nc))
     zz = np.zeros((K, max_iter, nc, p))
-    ee = np.zeros((K, max_iter, nc, n))
+    ee = np.zeros((K, max_iter, nc, R))
     if chis:
         chi[np.broadcast_to(hc[:, None, :], chi.shape)] = chis
         sizes = np.stack([np.where(hc, p, 0), rows], axis=2)  # (K, nc, 2): [p, rows]
@@ -202,7 +215,7 @@ def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: 
         allz = np.concatenate(normals)
         isz = np.repeat(np.tile(np.array([True, False]), sizes.size // 2), sizes)
         zz[np.broadcast_to(hc[:, None, :, None], zz.shape)] = allz[isz]
-        ee[np.broadcast_to(mc[:, None], ee.shape)] = allz[~isz]
+        ee[np.broadcast_to(valid[:, None], ee.shape)] = allz[~isz]
     return (np.moveaxis(chi, 0, 2), np.moveaxis(zz, 0, 2), np.moveaxis(ee, 0, 2))
 
 

@@ -136,3 +136,28 @@ def test_batched_chains_with_different_missingness_equal_single_chains() -> None
         ref = _norm_draw(np.where(miss[k], np.nan, X[k]), miss[k], np.random.default_rng(seeds[k]), 4)
         np.testing.assert_allclose(out[k], ref, rtol=0, atol=1e-12 * np.abs(X).max())
         np.testing.assert_array_equal(out[k][~miss[k]], X[k][~miss[k]])
+
+
+def test_prediction_imputer_runs_every_cycle_over_rows_missing_several_values() -> None:
+    # transform updates only the rows missing more than one value after the first cycle;
+    # the result must equal max_iter plain chained cycles over every incomplete row
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(80, 4)) @ rng.normal(size=(4, 4)) + np.array([0.0, 5.0, -2.0, 40.0])
+    X[rng.random(X.shape) < 0.25] = np.nan
+    X[3, 2:] = np.nan
+    imp = fit_prediction_imputer(X, seed=1, max_iter=6)
+    new = rng.normal(size=(30, 4)) + np.array([0.0, 5.0, -2.0, 40.0])
+    new[rng.random(new.shape) < 0.4] = np.nan
+    new[0] = np.nan  # a row missing everything
+    miss = np.isnan(new)
+    assert (miss.sum(axis=1) == 1).any() and (miss.sum(axis=1) > 2).any()
+    ref = np.where(miss, imp.means, new)
+    for _ in range(6):
+        for j in range(4):
+            b = imp.betas[j]
+            fit = b[0] + np.delete(ref, j, axis=1) @ b[1:]
+            ref[:, j] = np.where(miss[:, j], fit, ref[:, j])
+    out = imp.transform(new)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(out[~miss], new[~miss])
+    np.testing.assert_array_equal(imp.transform(new[:0]), new[:0])

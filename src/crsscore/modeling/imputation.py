@@ -30,6 +30,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
@@ -301,23 +302,38 @@ class FittedImputer:
     betas: list[FloatArray]
     max_iter: int = 10
 
+    @cached_property
+    def _regressions(self) -> FloatArray:
+        """Each column's regression as a row of coefficients on ``[x, 1]``: the other columns
+        (its own coefficient is 0), then the intercept."""
+        return np.array([np.append(np.insert(b[1:], j, 0.0), b[0])
+                         for j, b in enumerate(self.betas)])
+
     def transform(self, X: FloatArray) -> FloatArray:
         X = np.array(X, dtype=np.float64, copy=True)
         miss = np.isnan(X)
         if not miss.any():
             return X
         p = X.shape[1]
-        cols = [j for j in range(p) if miss[:, j].any()]
-        for j in cols:
-            X[miss[:, j], j] = self.means[j]
-        # each column's regression on the others: intercept + rows x (coefficient 0 at j)
-        steps = []
-        for j in cols:
-            b = np.insert(self.betas[j][1:], j, 0.0)
-            steps.append((j, np.flatnonzero(miss[:, j]), float(self.betas[j][0]), b))
-        for _ in range(self.max_iter):
-            for j, rows, b0, b in steps:
-                X[rows, j] = X[rows] @ b + b0
+        cols = np.flatnonzero(miss.any(axis=0)).tolist()
+        # the incomplete rows as [x, 1], those missing more than one value first: a row
+        # missing one value has all its others observed, so that value is final after the
+        # first cycle, and later cycles update only the first ``m`` rows
+        count = np.count_nonzero(miss, axis=1)
+        rows = np.concatenate([np.flatnonzero(count > 1), np.flatnonzero(count == 1)])
+        m = int(np.count_nonzero(count > 1))
+        S = np.ones((rows.size, p + 1))
+        S[:, :p] = np.where(miss[rows], self.means, X[rows])
+        holes = miss[rows]
+        coef = self._regressions
+        new = np.empty(rows.size)
+        steps = [(S, coef[j], new, S[:, j], holes[:, j]) for j in cols]
+        later = [(S[:m], coef[j], new[:m], S[:m, j], holes[:m, j])
+                 for j in cols if holes[:m, j].any()]
+        for cycle in range(self.max_iter):
+            for D, b, out, target, where in steps if cycle == 0 else later:
+                np.copyto(target, np.dot(D, b, out=out), where=where)
+        X[rows] = S[:, :p]
         return X
 
 

@@ -28,7 +28,7 @@ Rubin's degrees of freedom and the fraction of missing information per coefficie
 from __future__ import annotations
 
 import warnings
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -197,9 +197,17 @@ def _chain_draws(has: npt.NDArray[np.bool_], cols: list[int], nobs: FloatArray,
     chis: list[float] = []
     normals: list[FloatArray] = []
     add_chi, add_normal = chis.append, normals.append
+    # chains often share a seed (the same imputation of many resamples): one generator per
+    # seed, reset to the seed's initial state for each chain (cheaper than seeding anew)
+    generators: dict[int, tuple[np.random.Generator, Mapping[str, Any]]] = {}
     for k in np.flatnonzero(hc.any(axis=1)).tolist():
         plan = [(int(df[k, c]), p + int(rows[k, c])) for c in np.flatnonzero(hc[k]).tolist()]
-        rng = np.random.default_rng(seeds[k])
+        if seeds[k] in generators:
+            rng, start = generators[seeds[k]]
+            rng.bit_generator.state = start
+        else:
+            rng = np.random.default_rng(seeds[k])
+            generators[seeds[k]] = (rng, rng.bit_generator.state)
         chisquare, normal = rng.chisquare, rng.standard_normal
         for _ in range(max_iter):
             for d, size in plan:

@@ -133,6 +133,10 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     # rows j misses, as flat offsets into ``buf`` (gathered, and written back: padding
     # gathers row 0 with weight 0 and writes to the spare element)
     keeps = [np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols]
+    # X'X then X't, flattened: one take from the flattened Gram matrix
+    cuts = [np.concatenate([(keep[:, None] * P + keep).ravel(), keep * P + j + 1])
+            for keep, j in zip(keeps, cols, strict=True)]
+    obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
     starts = (np.arange(K)[:, None, None] * n + rows) * P  # (K, nc, R)
     gather = [starts[:, c, :, None] + cells for c in range(len(cols))]
     weight = [valid[:, c, :, None].astype(np.float64) for c in range(len(cols))]
@@ -143,19 +147,23 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
             keep = keeps[c]
             Am = buf[gather[c]]  # (K, R, P): the rows where j is missing
             Gobs = G - np.matmul(np.swapaxes(Am, 1, 2), Am * weight[c])
-            xtx = Gobs[:, keep][:, :, keep].reshape(K, p * p)
+            cut = Gobs.reshape(K, P * P)[:, cuts[c]]
+            xtx = cut[:, : p * p]
             dg = xtx[:, diag]
             xtx[:, diag] = (dg + _RIDGE * dg) + 1e-12
             v = np.linalg.inv(xtx.reshape(K, p, p))
             v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.matmul(v, Gobs[:, keep, j + 1, None])[:, :, 0]
+            beta = np.matmul(v, cut[:, p * p:, None])[:, :, 0]
             chol = np.linalg.cholesky(v + 1e-14 * eye)
-            # fitted values over A (the coefficient of column j itself is 0)
+            # residuals (their opposite: fitted minus t, coefficient -1 on column j) and the
+            # drawn values, as products over A
             coefs = np.zeros((K, P, 1))
             coefs[:, keep, 0] = beta
-            resid = A[:, :, j + 1] - np.matmul(A, coefs)[:, :, 0]
-            resid *= obsf[:, :, j]
+            coefs[:, j + 1, 0] = -1.0
+            resid = np.matmul(A, coefs)[:, :, 0]
+            resid *= obsT[:, j]
             ss = np.einsum("kn,kn->k", resid, resid)
+            coefs[:, j + 1, 0] = 0.0
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
             coefs[:, keep, 0] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
             buf[put[c]] = np.matmul(Am, coefs)[:, :, 0] + sigma[:, None] * ee[it, c]

@@ -118,9 +118,11 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     obsf = (~miss).astype(np.float64)
     nobs = obsf.sum(axis=1)
     means = np.where(miss, 0.0, X).sum(axis=1) / np.where(nobs > 0, nobs, 1.0)
-    # A = [1, X] (K, n, P), flat in ``buf`` whose last element takes the padding's writes
-    buf = np.empty(K * n * P + 1)
-    A = buf[:-1].reshape(K, n, P)
+    # A = [1, X] (K, n, P), flat in ``buf``, then a row of zeros that the padding gathers and
+    # one element that takes the padding's writes
+    end = K * n * P
+    buf = np.zeros(end + P + 1)
+    A = buf[:end].reshape(K, n, P)
     A[:, :, 0] = 1.0
     A[:, :, 1:] = np.where(miss, means[:, None, :], X)
     rows, valid = _missing_rows(miss, cols)
@@ -130,23 +132,21 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
     cells = np.arange(P)
     # regression of column j on the others (intercept first): rows and columns ``keep`` of
     # the Gram matrix over the rows where j is observed, whose column j + 1 gives X't; the
-    # rows j misses, as flat offsets into ``buf`` (gathered, and written back: padding
-    # gathers row 0 with weight 0 and writes to the spare element)
+    # rows j misses, as flat offsets into ``buf`` (gathered, and written back)
     keeps = [np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols]
     # X'X then X't, flattened: one take from the flattened Gram matrix
     cuts = [np.concatenate([(keep[:, None] * P + keep).ravel(), keep * P + j + 1])
             for keep, j in zip(keeps, cols, strict=True)]
     obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
-    starts = (np.arange(K)[:, None, None] * n + rows) * P  # (K, nc, R)
+    starts = np.where(valid, (np.arange(K)[:, None, None] * n + rows) * P, end)  # (K, nc, R)
     gather = [starts[:, c, :, None] + cells for c in range(len(cols))]
-    weight = [valid[:, c, :, None].astype(np.float64) for c in range(len(cols))]
-    put = [np.where(valid[:, c], starts[:, c] + j + 1, K * n * P) for c, j in enumerate(cols)]
+    put = [np.where(valid[:, c], starts[:, c] + j + 1, end + P) for c, j in enumerate(cols)]
     G = np.matmul(np.swapaxes(A, 1, 2), A)  # over all rows, kept in step with A
     for it in range(max_iter):
         for c, j in enumerate(cols):
             keep = keeps[c]
             Am = buf[gather[c]]  # (K, R, P): the rows where j is missing
-            Gobs = G - np.matmul(np.swapaxes(Am, 1, 2), Am * weight[c])
+            Gobs = G - np.matmul(np.swapaxes(Am, 1, 2), Am)
             cut = Gobs.reshape(K, P * P)[:, cuts[c]]
             xtx = cut[:, : p * p]
             dg = xtx[:, diag]
@@ -176,7 +176,7 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
 def _missing_rows(miss: npt.NDArray[np.bool_], cols: list[int]
                   ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """The rows where each chain misses each column of ``cols``, ascending, padded: indices
-    (K, nc, R) and which are real (R the largest count; padding is row 0)."""
+    (K, nc, R) and which are real (R the largest count)."""
     mc = np.moveaxis(miss[:, :, cols], 2, 1)  # (K, nc, n)
     count = mc.sum(axis=2)
     R = max(1, int(count.max(initial=0)))

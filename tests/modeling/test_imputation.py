@@ -115,3 +115,49 @@ def test_prediction_imputer_uses_conditional_means() -> None:
     out = imp.transform(np.array([[2.0, np.nan], [np.nan, 6.0]]))
     assert out[0, 1] == pytest.approx(6.0, abs=1e-3)
     assert out[1, 0] == pytest.approx(2.0, abs=1e-2)
+
+
+def test_batched_chains_with_different_missingness_equal_single_chains() -> None:
+    # the bootstrap stacks chains of different resamples: each draws from its own generator
+    # only for the columns it imputes, in _norm_draw's order, whatever the other chains miss
+    from crsscore.modeling.imputation import _norm_draw, _norm_draw_batch
+
+    rng = np.random.default_rng(7)
+    K, n, p = 6, 40, 4
+    X = rng.normal(size=(K, n, p)) @ rng.normal(size=(p, p)) * np.array([1.0, 30.0, 0.2, 5.0])
+    miss = rng.random((K, n, p)) < np.array([0.0, 0.15, 0.3, 0.1])
+    miss[1, :, 1] = False  # chain 1 does not impute column 1 (the others do)
+    miss[2] = False  # chain 2 imputes nothing
+    miss[3, :, 3] = False
+    miss[3, :5, 3] = True  # chain 3: few missing values in column 3
+    seeds = [11, 12, 11, 13, 14, 11]  # chains may share a seed (resamples of one bootstrap)
+    out = _norm_draw_batch(np.where(miss, np.nan, X), miss, seeds, 4)
+    for k in range(K):
+        ref = _norm_draw(np.where(miss[k], np.nan, X[k]), miss[k], np.random.default_rng(seeds[k]), 4)
+        np.testing.assert_allclose(out[k], ref, rtol=0, atol=1e-12 * np.abs(X).max())
+        np.testing.assert_array_equal(out[k][~miss[k]], X[k][~miss[k]])
+
+
+def test_prediction_imputer_runs_every_cycle_over_rows_missing_several_values() -> None:
+    # transform updates only the rows missing more than one value after the first cycle;
+    # the result must equal max_iter plain chained cycles over every incomplete row
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(80, 4)) @ rng.normal(size=(4, 4)) + np.array([0.0, 5.0, -2.0, 40.0])
+    X[rng.random(X.shape) < 0.25] = np.nan
+    X[3, 2:] = np.nan
+    imp = fit_prediction_imputer(X, seed=1, max_iter=6)
+    new = rng.normal(size=(30, 4)) + np.array([0.0, 5.0, -2.0, 40.0])
+    new[rng.random(new.shape) < 0.4] = np.nan
+    new[0] = np.nan  # a row missing everything
+    miss = np.isnan(new)
+    assert (miss.sum(axis=1) == 1).any() and (miss.sum(axis=1) > 2).any()
+    ref = np.where(miss, imp.means, new)
+    for _ in range(6):
+        for j in range(4):
+            b = imp.betas[j]
+            fit = b[0] + np.delete(ref, j, axis=1) @ b[1:]
+            ref[:, j] = np.where(miss[:, j], fit, ref[:, j])
+    out = imp.transform(new)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(out[~miss], new[~miss])
+    np.testing.assert_array_equal(imp.transform(new[:0]), new[:0])

@@ -28,8 +28,9 @@ Rubin's degrees of freedom and the fraction of missing information per coefficie
 from __future__ import annotations
 
 import warnings
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
@@ -102,110 +103,137 @@ def _norm_draw_batch(X: FloatArray, miss: npt.NDArray[np.bool_], seeds: Sequence
 
     Chains may differ in data and missingness (the imputations of many bootstrap resamples).
     Each chain draws from its own generator in the order :func:`_norm_draw` does, and the
-    linear algebra of the K chains is stacked (sums over the observed rows by masking), so
-    chain ``k`` equals ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to
-    rounding (``tests/modeling/test_stacked.py``).
+    linear algebra of the K chains is stacked, so chain ``k`` equals
+    ``_norm_draw(X[k], miss[k], default_rng(seeds[k]), max_iter)`` to rounding
+    (``tests/modeling/test_stacked.py``, ``tests/modeling/test_imputation.py``).
+
+    The Gram matrix of ``[1, X]`` over all rows is kept in step (a column's imputation
+    changes one row and column of it); a column's regression takes it minus the Gram matrix
+    of the few rows where that column is missing, gathered with the new values drawn there.
     """
     K, n, p = X.shape
+    P = p + 1
     has: npt.NDArray[np.bool_] = np.asarray(miss.any(axis=1))  # (K, p): chain k imputes j
     cols = [j for j in range(p) if has[:, j].any()]
     obsf = (~miss).astype(np.float64)
     nobs = obsf.sum(axis=1)
     means = np.where(miss, 0.0, X).sum(axis=1) / np.where(nobs > 0, nobs, 1.0)
-    A = np.empty((K, n, p + 1))
+    # A = [1, X] (K, n, P), flat in ``buf``, then a row of zeros that the padding gathers and
+    # one element that takes the padding's writes
+    end = K * n * P
+    buf = np.zeros(end + P + 1)
+    A = buf[:end].reshape(K, n, P)
     A[:, :, 0] = 1.0
     A[:, :, 1:] = np.where(miss, means[:, None, :], X)
-    chi, zz, ee = _chain_draws(miss, has, cols, nobs, seeds, max_iter)
+    rows, valid = _missing_rows(miss, cols)
+    chi, zz, ee = _chain_draws(has, cols, nobs, valid, seeds, max_iter)
     eye = np.eye(p)
-    # regression of column j on the others (intercept first): rows and columns ``keep`` of the
-    # Gram matrix of A over the rows where j is observed, whose column j + 1 gives X't
-    keeps = {j: np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols}
-    AT = np.ascontiguousarray(np.swapaxes(A, 1, 2))  # kept equal to A, transposed
+    diag = np.arange(p) * (p + 1)  # the diagonal of a flattened (p, p) matrix
+    cells = np.arange(P)
+    # regression of column j on the others (intercept first): rows and columns ``keep`` of
+    # the Gram matrix over the rows where j is observed, whose column j + 1 gives X't; the
+    # rows j misses, as flat offsets into ``buf`` (gathered, and written back)
+    keeps = [np.array([0, *[q + 1 for q in range(p) if q != j]]) for j in cols]
+    # X'X then X't, flattened: one take from the flattened Gram matrix
+    cuts = [np.concatenate([(keep[:, None] * P + keep).ravel(), keep * P + j + 1])
+            for keep, j in zip(keeps, cols, strict=True)]
     obsT = np.ascontiguousarray(np.moveaxis(obsf, 2, 1))  # (K, p, n)
-    masked = np.empty_like(AT)
+    starts = np.where(valid, (np.arange(K)[:, None, None] * n + rows) * P, end)  # (K, nc, R)
+    gather = [starts[:, c, :, None] + cells for c in range(len(cols))]
+    put = [np.where(valid[:, c], starts[:, c] + j + 1, end + P) for c, j in enumerate(cols)]
+    G = np.matmul(np.swapaxes(A, 1, 2), A)  # over all rows, kept in step with A
     for it in range(max_iter):
         for c, j in enumerate(cols):
-            keep = keeps[j]
-            np.multiply(AT, obsT[:, j, None, :], out=masked)
-            G = np.matmul(masked, A)
-            xtx = G[:, keep][:, :, keep]
-            diag = np.diagonal(xtx, axis1=1, axis2=2)
-            xtx = xtx + _RIDGE * (diag[:, :, None] * eye) + 1e-12 * eye
-            v = _spd_inv(xtx)
+            keep = keeps[c]
+            Am = buf[gather[c]]  # (K, R, P): the rows where j is missing
+            Gobs = G - np.matmul(np.swapaxes(Am, 1, 2), Am)
+            cut = Gobs.reshape(K, P * P)[:, cuts[c]]
+            xtx = cut[:, : p * p]
+            dg = xtx[:, diag]
+            xtx[:, diag] = (dg + _RIDGE * dg) + 1e-12
+            v = np.linalg.inv(xtx.reshape(K, p, p))
             v = (v + np.swapaxes(v, 1, 2)) / 2
-            beta = np.matmul(v, G[:, keep, j + 1, None])[:, :, 0]
+            beta = np.matmul(v, cut[:, p * p:, None])[:, :, 0]
             chol = np.linalg.cholesky(v + 1e-14 * eye)
-            # the fitted values of beta and of the drawn beta*, in one product over A (the
-            # coefficient of column j itself is 0)
-            coefs = np.zeros((K, p + 1, 2))
+            # residuals (their opposite: fitted minus t, coefficient -1 on column j) and the
+            # drawn values, as products over A
+            coefs = np.zeros((K, P, 1))
             coefs[:, keep, 0] = beta
-            t = AT[:, j + 1]
-            resid = t - np.matmul(A, coefs[:, :, :1])[:, :, 0]
+            coefs[:, j + 1, 0] = -1.0
+            resid = np.matmul(A, coefs)[:, :, 0]
             resid *= obsT[:, j]
             ss = np.einsum("kn,kn->k", resid, resid)
+            coefs[:, j + 1, 0] = 0.0
             sigma = np.where(ss > 0, np.sqrt(np.where(ss > 0, ss, 0.0) / chi[it, c]), 0.0)
-            coefs[:, keep, 1] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
-            pred = np.matmul(A, coefs[:, :, 1:])[:, :, 0] + sigma[:, None] * ee[it, c]
-            new = np.where(miss[:, :, j], pred, t)
-            A[:, :, j + 1] = new
-            AT[:, j + 1] = new
+            coefs[:, keep, 0] = beta + sigma[:, None] * np.matmul(chol, zz[it, c][:, :, None])[:, :, 0]
+            buf[put[c]] = np.matmul(Am, coefs)[:, :, 0] + sigma[:, None] * ee[it, c]
+            g = np.matmul(A[:, None, :, j + 1], A)[:, 0]
+            G[:, j + 1, :] = g
+            G[:, :, j + 1] = g
     return A[:, :, 1:]
 
 
-def _spd_inv(A: FloatArray) -> FloatArray:
-    """Inverses of symmetric positive definite matrices (K, p, p), by Cholesky factors."""
-    from crsscore.modeling._batched import spd_inverse
+def _missing_rows(miss: npt.NDArray[np.bool_], cols: list[int]
+                  ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """The rows where each chain misses each column of ``cols``, ascending, padded: indices
+    (K, nc, R) and which are real (R the largest count)."""
+    mc = np.moveaxis(miss[:, :, cols], 2, 1)  # (K, nc, n)
+    count = mc.sum(axis=2)
+    R = max(1, int(count.max(initial=0)))
+    valid = np.arange(R) < count[:, :, None]
+    order = np.argsort(~mc, axis=2, kind="stable")[:, :, :R]  # missing rows first, in order
+    return np.where(valid, order, 0), valid
 
-    try:
-        return spd_inverse(A)[0]
-    except np.linalg.LinAlgError:
-        out: FloatArray = np.asarray(np.linalg.inv(A), dtype=np.float64)
-        return out
 
-
-def _chain_draws(miss: npt.NDArray[np.bool_], has: npt.NDArray[np.bool_], cols: list[int],
-                 nobs: FloatArray, seeds: Sequence[int], max_iter: int
+def _chain_draws(has: npt.NDArray[np.bool_], cols: list[int], nobs: FloatArray,
+                 valid: npt.NDArray[np.bool_], seeds: Sequence[int], max_iter: int
                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Every chain's draws, in :func:`_norm_draw`'s order (they do not depend on the data):
-    chi-square (max_iter, cols, K), coefficient normals (.., K, p), value normals (.., K, n).
+    chi-square (max_iter, cols, K), coefficient normals (.., K, p), and the normals of the
+    missing values (.., K, R) in the layout of :func:`_missing_rows` (``valid``, (K, cols, R)).
 
     The normals of beta* and of the missing values, drawn one after the other in
     :func:`_norm_draw`, come from one call (the generator's normals have no carried state).
+    All draws are collected in draw order (chain, cycle, column) and put in place by boolean
+    masks laid out in that order, so the per-chain work is only the generator calls.
     """
-    K, n, p = miss.shape
-    nc = len(cols)
-    chi = np.ones((max_iter, nc, K))
-    zz = np.zeros((max_iter, nc, K, p))
-    ee = np.zeros((max_iter, nc, K, n))
-    zflat, eflat = zz.reshape(-1), ee.reshape(-1)
-    for k in range(K):
-        rng = np.random.default_rng(seeds[k])
+    K, p = has.shape
+    nc, R = len(cols), valid.shape[2]
+    hc = has[:, cols]  # (K, nc): chain k imputes column cols[c]
+    rows = valid.sum(axis=2)
+    df = np.maximum(1, nobs[:, cols].astype(np.int64) - p)
+    chis: list[float] = []
+    normals: list[FloatArray] = []
+    add_chi, add_normal = chis.append, normals.append
+    # chains often share a seed (the same imputation of many resamples): one generator per
+    # seed, reset to the seed's initial state for each chain (cheaper than seeding anew)
+    generators: dict[int, tuple[np.random.Generator, Mapping[str, Any]]] = {}
+    for k in np.flatnonzero(hc.any(axis=1)).tolist():
+        plan = [(int(df[k, c]), p + int(rows[k, c])) for c in np.flatnonzero(hc[k]).tolist()]
+        if seeds[k] in generators:
+            rng, start = generators[seeds[k]]
+            rng.bit_generator.state = start
+        else:
+            rng = np.random.default_rng(seeds[k])
+            generators[seeds[k]] = (rng, rng.bit_generator.state)
         chisquare, normal = rng.chisquare, rng.standard_normal
-        mine = [(c, np.flatnonzero(miss[k, :, j]), max(1, int(nobs[k, j]) - p))
-                for c, j in enumerate(cols) if has[k, j]]
-        if not mine:
-            continue
-        # where each draw goes in zz and ee (flat), in the order the draws are made
-        zpos, epos = [], []
-        for it in range(max_iter):
-            for c, rows, _df in mine:
-                zpos.append(((it * nc + c) * K + k) * p + np.arange(p))
-                epos.append(((it * nc + c) * K + k) * n + rows)
-        zdst, edst = np.concatenate(zpos), np.concatenate(epos)
-        chis, normals = [], []
-        for _it in range(max_iter):
-            for _c, rows, df in mine:
-                chis.append(chisquare(df))
-                normals.append(normal(p + rows.size))
-        sizes = np.array([[p, rows.size] for _, rows, _ in mine] * max_iter).reshape(-1)
+        for _ in range(max_iter):
+            for d, size in plan:
+                add_chi(chisquare(d))
+                add_normal(normal(size))
+    # (chain, cycle, column, ...) is the draw order; the masks select the draws made
+    chi = np.ones((K, max_iter, nc))
+    zz = np.zeros((K, max_iter, nc, p))
+    ee = np.zeros((K, max_iter, nc, R))
+    if chis:
+        chi[np.broadcast_to(hc[:, None, :], chi.shape)] = chis
+        sizes = np.stack([np.where(hc, p, 0), rows], axis=2)  # (K, nc, 2): [p, rows]
+        sizes = np.broadcast_to(sizes[:, None], (K, max_iter, nc, 2)).reshape(-1)
         allz = np.concatenate(normals)
-        isz = np.repeat(np.tile([True, False], sizes.size // 2), sizes)
-        zflat[zdst] = allz[isz]
-        eflat[edst] = allz[~isz]
-        its = np.repeat(np.arange(max_iter), len(mine))
-        cs = np.tile([c for c, _, _ in mine], max_iter)
-        chi[its, cs, k] = chis
-    return chi, zz, ee
+        isz = np.repeat(np.tile(np.array([True, False]), sizes.size // 2), sizes)
+        zz[np.broadcast_to(hc[:, None, :, None], zz.shape)] = allz[isz]
+        ee[np.broadcast_to(valid[:, None], ee.shape)] = allz[~isz]
+    return (np.moveaxis(chi, 0, 2), np.moveaxis(zz, 0, 2), np.moveaxis(ee, 0, 2))
 
 
 #: A request for batched MICE chains: data and masks (K, n, p), seeds, iterations.
@@ -290,23 +318,38 @@ class FittedImputer:
     betas: list[FloatArray]
     max_iter: int = 10
 
+    @cached_property
+    def _regressions(self) -> FloatArray:
+        """Each column's regression as a row of coefficients on ``[x, 1]``: the other columns
+        (its own coefficient is 0), then the intercept."""
+        return np.array([np.append(np.insert(b[1:], j, 0.0), b[0])
+                         for j, b in enumerate(self.betas)])
+
     def transform(self, X: FloatArray) -> FloatArray:
         X = np.array(X, dtype=np.float64, copy=True)
         miss = np.isnan(X)
         if not miss.any():
             return X
         p = X.shape[1]
-        cols = [j for j in range(p) if miss[:, j].any()]
-        for j in cols:
-            X[miss[:, j], j] = self.means[j]
-        # each column's regression on the others: intercept + rows x (coefficient 0 at j)
-        steps = []
-        for j in cols:
-            b = np.insert(self.betas[j][1:], j, 0.0)
-            steps.append((j, np.flatnonzero(miss[:, j]), float(self.betas[j][0]), b))
-        for _ in range(self.max_iter):
-            for j, rows, b0, b in steps:
-                X[rows, j] = X[rows] @ b + b0
+        cols = np.flatnonzero(miss.any(axis=0)).tolist()
+        # the incomplete rows as [x, 1], those missing more than one value first: a row
+        # missing one value has all its others observed, so that value is final after the
+        # first cycle, and later cycles update only the first ``m`` rows
+        count = np.count_nonzero(miss, axis=1)
+        rows = np.concatenate([np.flatnonzero(count > 1), np.flatnonzero(count == 1)])
+        m = int(np.count_nonzero(count > 1))
+        S = np.ones((rows.size, p + 1))
+        S[:, :p] = np.where(miss[rows], self.means, X[rows])
+        holes = miss[rows]
+        coef = self._regressions
+        new = np.empty(rows.size)
+        steps = [(S, coef[j], new, S[:, j], holes[:, j]) for j in cols]
+        later = [(S[:m], coef[j], new[:m], S[:m, j], holes[:m, j])
+                 for j in cols if holes[:m, j].any()]
+        for cycle in range(self.max_iter):
+            for D, b, out, target, where in steps if cycle == 0 else later:
+                np.copyto(target, np.dot(D, b, out=out), where=where)
+        X[rows] = S[:, :p]
         return X
 
 

@@ -356,7 +356,7 @@ def _pooled_trials(removable: list[str], factors: Mapping[str, Sequence[int]], i
     if one:
         cols = [pos[f][0] for f in one]
         chi2, pv = _pooled_wald_1df(coefs[:, cols], np.diagonal(covs, axis1=1, axis2=2)[:, cols])
-        done = {f: (f, 1, float(c), float(q)) for f, c, q in zip(one, chi2, pv, strict=True)}
+        done = {f: (f, 1, c, q) for f, c, q in zip(one, chi2.tolist(), pv.tolist(), strict=True)}
     for f in removable:
         if f not in done:
             _, q, c = pooled_wald(coefs[:, pos[f]], covs[:, pos[f]][:, :, pos[f]])
@@ -377,12 +377,12 @@ def _pooled_wald_1df(Q: FloatArray, U: FloatArray) -> tuple[FloatArray, FloatArr
         r1 = np.zeros_like(qbar)
     d1 = qbar * uinv * qbar / (1.0 + r1)
     t = m - 1
-    with np.errstate(divide="ignore"):
-        if t > 4:
-            v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r1) ** 2
-        else:
-            v = t * 2.0 * (1.0 + 1.0 / r1) ** 2 / 2.0
-    small = r1 <= 1e-12
+    small = r1 <= 1e-12  # no between-imputation variance: the chi-square reference
+    rs = np.where(small, 1.0, r1)  # (the F's d.f. are not used there)
+    if t > 4:
+        v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / rs) ** 2
+    else:
+        v = t * 2.0 * (1.0 + 1.0 / rs) ** 2 / 2.0
     pv = np.where(small, special.chdtrc(1, d1), special.fdtrc(1, np.where(small, 1.0, v), d1))
     return d1, pv
 

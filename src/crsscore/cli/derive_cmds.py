@@ -23,6 +23,10 @@ from crsscore.errors import CrsscoreError, CrsscoreWarning
 
 STUDY_AUC = 0.875
 
+#: What a bootstrap worker of ``derive`` imports before its first resample.
+BOOTSTRAP_WORKER_MODULES = ("crsscore.workflow", "crsscore.validation.pipeline_curves",
+                            "statsmodels.nonparametric.smoothers_lowess")
+
 Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
 
@@ -226,9 +230,14 @@ def derive(
     json_out: JsonOut = None,
 ) -> None:
     """Derive a point score at a landmark (the study's method, done right) and write its score card."""
+    opts.check()
+    if bootstrap > 0 and jobs != 1 and scheduler is None:
+        # the bootstrap's local workers import the pipeline while this process loads and fits
+        from crsscore.validation import prestart_workers
+
+        prestart_workers(jobs, BOOTSTRAP_WORKER_MODULES)
     from crsscore.workflow import derive as run_derive
 
-    opts.check()
     cohort = load_data(data, mapping, implausible)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CrsscoreWarning)

@@ -45,14 +45,14 @@ def intercepts_given_offsets(y: FloatArray | IntArray, offsets: FloatArray, *,
     """:func:`intercept_given_offset` for each row of ``offsets`` (k, n) at once: each row runs
     its own Newton iteration and stops on its own test, so row ``i`` is exactly the single
     solve with ``offsets[i]``."""
-    O = np.asarray(offsets, dtype=np.float64)
-    a = np.zeros(O.shape[0])
+    off = np.asarray(offsets, dtype=np.float64)
+    a = np.zeros(off.shape[0])
     target = float(np.sum(y))
-    active = np.arange(O.shape[0])
+    active = np.arange(off.shape[0])
     for _ in range(max_iter):
         if active.size == 0:
             break
-        p = expit(a[active, None] + O[active])
+        p = expit(a[active, None] + off[active])
         h = np.sum(p * (1.0 - p), axis=1)
         ok = ~(h <= 0)  # a row whose curvature vanished stops where it is
         step = (target - p[ok].sum(axis=1)) / h[ok]

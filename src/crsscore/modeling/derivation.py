@@ -726,6 +726,8 @@ class PointScoreModel(ScoreResults):
 
     def _expand(self, Xt: FloatArray) -> FloatArray:
         """Design columns (linear or spline terms) from transformed candidate values."""
+        if all(t.knots is None for t in self.terms_):  # every term linear: the values as given
+            return np.array(Xt, dtype=np.float64, order="C", copy=True)
         cols = []
         for j, t in enumerate(self.terms_):
             if t.knots is None:

@@ -30,6 +30,7 @@ class _Full:
 def fresh(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     started: list[Any] = []
     monkeypatch.setattr(validation, "_STARTED", started)
+    monkeypatch.setattr(validation, "_STOPPED", [])
     return started
 
 
@@ -54,3 +55,13 @@ def test_no_workers_without_parallel_jobs(fresh: list[Any]) -> None:
 
 def test_a_worker_imports_the_modules_named() -> None:
     assert validation._import_modules(("json", "crsscore.validation.internal")) == 2
+
+
+def test_stopped_workers_do_not_hold_the_exit(fresh: list[Any]) -> None:
+    """A command failing before its bootstrap stops the workers it started: the start thread
+    ends without waiting for their imports."""
+    validation.prestart_workers(2, ("crsscore.workflow",))
+    validation.stop_prestarted_workers()
+    fresh[0].join(timeout=60)
+    assert not fresh[0].is_alive()
+    validation.wait_for_workers()

@@ -236,13 +236,19 @@ def derive(
         from crsscore.validation import prestart_workers
 
         prestart_workers(jobs, BOOTSTRAP_WORKER_MODULES)
-    from crsscore.workflow import derive as run_derive
+    try:
+        from crsscore.workflow import derive as run_derive
 
-    cohort = load_data(data, mapping, implausible)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CrsscoreWarning)
-        run = run_derive(cohort, bootstrap=bootstrap, n_jobs=jobs, scheduler=scheduler,
-                         progress=bootstrap > 0, certify=certify, **opts.derive_kwargs())
+        cohort = load_data(data, mapping, implausible)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CrsscoreWarning)
+            run = run_derive(cohort, bootstrap=bootstrap, n_jobs=jobs, scheduler=scheduler,
+                             progress=bootstrap > 0, certify=certify, **opts.derive_kwargs())
+    except BaseException:
+        from crsscore.validation import stop_prestarted_workers
+
+        stop_prestarted_workers()  # failed before (or in) the bootstrap: exit without waiting
+        raise
     card = O.record_options(run.scorecard, opts)
     run.scorecard = card
     card.to_json(out)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-__all__ = ["prestart_workers", "wait_for_workers"]
+__all__ = ["prestart_workers", "stop_prestarted_workers", "wait_for_workers"]
 
 _STARTED: list[threading.Thread] = []
+_STOPPED: list[bool] = []
 
 
 def prestart_workers(n_jobs: int, modules: Sequence[str]) -> None:
@@ -32,6 +33,8 @@ def prestart_workers(n_jobs: int, modules: Sequence[str]) -> None:
         try:
             from joblib import Parallel, delayed, effective_n_jobs
 
+            if _STOPPED:  # the command failed while joblib was being imported
+                return
             workers = int(effective_n_jobs(n_jobs))
             Parallel(n_jobs=n_jobs)(delayed(_import_modules)(names) for _ in range(workers))
         except Exception:  # pragma: no cover - the bootstrap starts its workers itself
@@ -46,6 +49,22 @@ def wait_for_workers() -> None:
     """Wait until a :func:`prestart_workers` start has finished (at once when none was made)."""
     for thread in _STARTED:
         thread.join()
+
+
+def stop_prestarted_workers() -> None:
+    """Stop the workers :func:`prestart_workers` started, without waiting for their imports:
+    for a command that fails before its bootstrap, whose exit would otherwise wait for them."""
+    if not _STARTED:
+        return
+    _STOPPED.append(True)
+    try:
+        from joblib.externals.loky import reusable_executor
+
+        executor = reusable_executor._executor
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
+    except Exception:  # pragma: no cover - nothing to stop
+        pass
 
 
 def _import_modules(names: tuple[str, ...]) -> int:

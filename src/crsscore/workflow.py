@@ -412,11 +412,18 @@ def pipeline_fit_fn(data: pd.DataFrame, settings: DerivationSettings, *, points:
         all_X, all_raw = design_matrix(data, cands), _raw_matrix(data, cands)
 
         def array_predictor(model: Any) -> Any:
+            # the prediction is a function of each row alone: computed once for every row of
+            # ``data``, then read for the rows asked (the resample's own, then all of them)
+            lp_all: list[np.ndarray] = []
+
             def predict(X_eval: Any) -> Any:
                 ev = np.asarray(X_eval, dtype=np.int_).ravel()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return model.decision_function_arrays(all_X[ev], all_raw[ev])
+                if not lp_all:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        lp_all.append(np.asarray(model.decision_function_arrays(all_X, all_raw),
+                                                 dtype=np.float64))
+                return lp_all[0][ev]
 
             return predict
 

@@ -23,6 +23,10 @@ from crsscore.errors import CrsscoreError, CrsscoreWarning
 
 STUDY_AUC = 0.875
 
+#: What a bootstrap worker of ``derive`` imports before its first resample.
+BOOTSTRAP_WORKER_MODULES = ("crsscore.workflow", "crsscore.validation.pipeline_curves",
+                            "statsmodels.nonparametric.smoothers_lowess")
+
 Mapping = Annotated[Path | None, typer.Option("--mapping", help="TOML mapping file for a centre's own export.")]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Write machine-readable output here ('-' for stdout).")]
 
@@ -226,14 +230,25 @@ def derive(
     json_out: JsonOut = None,
 ) -> None:
     """Derive a point score at a landmark (the study's method, done right) and write its score card."""
-    from crsscore.workflow import derive as run_derive
-
     opts.check()
-    cohort = load_data(data, mapping, implausible)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CrsscoreWarning)
-        run = run_derive(cohort, bootstrap=bootstrap, n_jobs=jobs, scheduler=scheduler,
-                         progress=bootstrap > 0, certify=certify, **opts.derive_kwargs())
+    if bootstrap > 0 and jobs != 1 and scheduler is None:
+        # the bootstrap's local workers import the pipeline while this process loads and fits
+        from crsscore.validation import prestart_workers
+
+        prestart_workers(jobs, BOOTSTRAP_WORKER_MODULES)
+    try:
+        from crsscore.workflow import derive as run_derive
+
+        cohort = load_data(data, mapping, implausible)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CrsscoreWarning)
+            run = run_derive(cohort, bootstrap=bootstrap, n_jobs=jobs, scheduler=scheduler,
+                             progress=bootstrap > 0, certify=certify, **opts.derive_kwargs())
+    except BaseException:
+        from crsscore.validation import stop_prestarted_workers
+
+        stop_prestarted_workers()  # failed before (or in) the bootstrap: exit without waiting
+        raise
     card = O.record_options(run.scorecard, opts)
     run.scorecard = card
     card.to_json(out)

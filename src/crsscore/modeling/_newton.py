@@ -36,17 +36,31 @@ def intercept_given_offset(y: FloatArray | IntArray, offset: FloatArray, *, max_
     """The intercept ``a`` of ``logit P(y) = a + offset`` by maximum likelihood: the root of
     ``sum(expit(a + offset)) = sum(y)`` (calibration in the large), by Newton steps capped at 5.
     """
-    a = 0.0
+    return float(intercepts_given_offsets(y, np.asarray(offset, dtype=np.float64)[None, :],
+                                          max_iter=max_iter, tol=tol)[0])
+
+
+def intercepts_given_offsets(y: FloatArray | IntArray, offsets: FloatArray, *,
+                             max_iter: int = 100, tol: float = 1e-12) -> FloatArray:
+    """:func:`intercept_given_offset` for each row of ``offsets`` (k, n) at once: each row runs
+    its own Newton iteration and stops on its own test, so row ``i`` is exactly the single
+    solve with ``offsets[i]``."""
+    off = np.asarray(offsets, dtype=np.float64)
+    a = np.zeros(off.shape[0])
     target = float(np.sum(y))
+    active = np.arange(off.shape[0])
     for _ in range(max_iter):
-        p = expit(a + offset)
-        h = float(np.sum(p * (1.0 - p)))
-        if h <= 0:
+        if active.size == 0:
             break
-        step = (target - float(p.sum())) / h
-        a += float(np.clip(step, -5.0, 5.0))
-        if abs(step) < tol:
-            break
+        p = expit(a[active, None] + off[active])
+        h = np.sum(p * (1.0 - p), axis=1)
+        ok = ~(h <= 0)  # a row whose curvature vanished stops where it is
+        step = (target - p[ok].sum(axis=1)) / h[ok]
+        rows = active[ok]
+        a[rows] += np.clip(step, -5.0, 5.0)
+        go = np.zeros(active.size, dtype=bool)
+        go[ok] = ~(np.abs(step) < tol)  # NaN goes on, as the single solve (it stays NaN)
+        active = active[go]
     return a
 
 

@@ -51,7 +51,7 @@ from crsscore.errors import (
     SeparationWarning,
 )
 from crsscore.modeling._batched import ml_fit_stacked
-from crsscore.modeling._newton import intercept_given_offset
+from crsscore.modeling._newton import intercepts_given_offsets
 from crsscore.modeling.candidates import STUDY_CANDIDATES, Candidate, candidates, design_matrix
 from crsscore.modeling.imputation import (
     FittedImputer,
@@ -626,15 +626,15 @@ class PointScoreModel(ScoreResults):
             f"{self.scale_.max_total}")
 
         # --- points-to-risk map ---------------------------------------------------------
-        raw_imputed = [self._complete_raw(raw_frame, Xi) for Xi in imputed]
-        totals = [self._total_raw(R) for R in raw_imputed]
+        # the m completed data sets at once: (m, n) totals
+        totals = self._total_raw(self._complete_raw(raw_frame, np.stack(imputed)))
         if _STACKED.get() and len(totals) > 1:
             # the m maximum-likelihood fits at once; a fit that separates (or a singular step)
             # is redone by _fit_safe, which refits it by Firth with its note
             from crsscore.modeling._batched import check_stacked
 
             yf = yi.astype(np.float64)
-            tD = check_stacked(np.stack(totals)[:, :, None], yf, ["total"])
+            tD = check_stacked(totals[:, :, None], yf, ["total"])
             tcoef, exact = yield "ml", (tD, yf)
             coefs = [tcoef[k] if exact[k] else
                      _fit_safe(t[:, None], yi, ["total"], False, self.notes_,
@@ -648,7 +648,7 @@ class PointScoreModel(ScoreResults):
         self.prob_slope_ = self.shrinkage_ * self.prob_slope_raw_
         if self.shrinkage_ < 1.0:
             self.prob_intercept_ = float(np.mean(
-                [intercept_given_offset(yi, self.prob_slope_ * t) for t in totals]))
+                intercepts_given_offsets(yi, self.prob_slope_ * totals)))
         else:
             self.prob_intercept_ = self.prob_intercept_raw_
 
@@ -685,12 +685,13 @@ class PointScoreModel(ScoreResults):
 
     # ------------------------------------------------------------------------------------
     def _check_columns(self, X: FloatArray, names: list[str]) -> None:
-        empty = [n for j, n in enumerate(names) if np.isnan(X[:, j]).all()]
+        # fmin/fmax skip NaN: NaN only for a column without an observed value
+        lo, hi = np.fmin.reduce(X, axis=0), np.fmax.reduce(X, axis=0)
+        empty = [n for j, n in enumerate(names) if np.isnan(lo[j])]
         if empty:
             raise ModelError(f"candidate(s) with no observed value at this landmark: {', '.join(empty)}; "
                              "drop them from --candidates")
-        const = [n for j, n in enumerate(names)
-                 if np.unique(X[~np.isnan(X[:, j]), j]).size < 2]
+        const = [n for j, n in enumerate(names) if lo[j] == hi[j]]
         if const:
             raise ModelError(f"candidate(s) constant in these data, carrying no information: "
                              f"{', '.join(const)}; drop them from --candidates")
@@ -725,6 +726,8 @@ class PointScoreModel(ScoreResults):
 
     def _expand(self, Xt: FloatArray) -> FloatArray:
         """Design columns (linear or spline terms) from transformed candidate values."""
+        if all(t.knots is None for t in self.terms_):  # every term linear: the values as given
+            return np.array(Xt, dtype=np.float64, order="C", copy=True)
         cols = []
         for j, t in enumerate(self.terms_):
             if t.knots is None:
@@ -789,23 +792,26 @@ class PointScoreModel(ScoreResults):
 
         Observed values are used as given (never through ``10 ** log10(x)``, which is not
         exact and would move a value sitting on a cut-point into the band below).
+        ``Xt`` may carry leading axes (the m completed data sets stacked, ``(m, n, p)``); the
+        result then has them too.
         """
-        R = raw.copy()
-        miss = np.isnan(R)
-        if miss.any():
-            back = Xt.copy()
-            for j, c in enumerate(self.candidates_):
-                if c.transform == "log10":
-                    back[:, j] = 10.0 ** Xt[:, j]
-            R[miss] = back[miss]
+        miss = np.isnan(raw)
+        if not miss.any():
+            return np.array(np.broadcast_to(raw, Xt.shape))
+        back = Xt.copy()
+        for j, c in enumerate(self.candidates_):
+            if c.transform == "log10":
+                back[..., j] = 10.0 ** Xt[..., j]
+        R: FloatArray = np.where(miss, back, raw)
         return R
 
     def _total_raw(self, R: FloatArray) -> FloatArray:
-        """Total points from raw (canonical-unit) candidate values; NaN where one is missing."""
+        """Total points from raw (canonical-unit) candidate values ``R`` (..., n, p); NaN where
+        one is missing."""
         names = [c.name for c in self.candidates_]
-        total = np.zeros(R.shape[0])
+        total = np.zeros(R.shape[:-1])
         for name in self.scored_:
-            band = categorise(R[:, names.index(name)], self.cuts_[name])
+            band = categorise(R[..., names.index(name)], self.cuts_[name])
             pts = np.asarray(self.points_[name], dtype=np.float64)
             b = np.where(np.isnan(band), 0, band).astype(np.int_)
             total = total + np.where(np.isnan(band), np.nan, pts[b])

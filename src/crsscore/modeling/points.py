@@ -95,23 +95,6 @@ def choose_cutpoints(x: npt.ArrayLike, *, method: CutMethod = "clinical", n_band
     return _usable_cuts(cuts, xv_ok)
 
 
-def _usable_cuts(cuts: Sequence[float], xv_ok: FloatArray) -> list[float]:
-    """Sorted distinct cut-points that leave observed data on both sides."""
-    lo, hi = float(xv_ok.min()), float(xv_ok.max())
-    uniq = np.unique(xv_ok)
-    if uniq.size < 2:
-        raise ModelError("cannot choose cut-points: the variable has a single value")
-    out: set[float] = set()
-    for c in cuts:
-        # a cut-point at or below the minimum moves up to the next observed value; one above
-        # the maximum is dropped
-        if c <= lo:
-            c = float(uniq[uniq > c][0])
-        if lo < c <= hi:
-            out.add(float(c))
-    return sorted(out)
-
-
 def categorise(x: npt.ArrayLike, cuts: Sequence[float]) -> npt.NDArray[np.float64]:
     """Band index of each value: 0 below ``cuts[0]``, k for ``cuts[k-1] <= x < cuts[k]``.
 
@@ -184,30 +167,38 @@ def _monotone(v: FloatArray, tol: float = 1e-9) -> bool:
     return bool(np.all(d >= -scale) or np.all(d <= scale))
 
 
-def _representatives(x: FloatArray, cuts: Sequence[float]) -> FloatArray:
-    """Median of the training values in each band; the midpoint of an empty band."""
-    band = categorise(x, cuts)
-    edges = [-math.inf, *cuts, math.inf]
-    out = np.empty(len(cuts) + 1)
-    for b in range(len(cuts) + 1):
-        inside = x[band == b]
-        if inside.size:
-            out[b] = float(np.median(inside))
+def _representatives(xs: FloatArray, cuts: Sequence[float]) -> FloatArray:
+    """Median of the training values in each band; the midpoint of an empty band.
+
+    ``xs`` is sorted (NaN-free), so band ``b`` (``cuts[b-1] <= x < cuts[b]``, as
+    :func:`categorise`) is one slice of it and its median the middle value, or the mean of the
+    two middle values: ``np.median``'s own result, without a partition per band.
+    """
+    k = len(cuts)
+    bounds = np.empty(k + 2, dtype=np.intp)
+    bounds[0], bounds[-1] = 0, xs.size
+    bounds[1:-1] = np.searchsorted(xs, np.asarray(cuts, dtype=np.float64), side="left")
+    out = np.empty(k + 1)
+    for b in range(k + 1):
+        lo_i, hi_i = int(bounds[b]), int(bounds[b + 1])
+        size = hi_i - lo_i
+        if size > 0:
+            mid = lo_i + size // 2
+            out[b] = xs[mid] if size % 2 else (xs[mid - 1] + xs[mid]) / 2.0
         else:
-            lo, hi = edges[b], edges[b + 1]
+            lo = cuts[b - 1] if b > 0 else -math.inf
+            hi = cuts[b] if b < k else math.inf
             out[b] = (lo + hi) / 2.0 if math.isfinite(lo) and math.isfinite(hi) else (
                 lo if math.isfinite(lo) else hi)
     return out
 
 
-def _quantile_grid(x: FloatArray, grid_size: int) -> FloatArray:
-    """``np.unique(np.quantile(x, np.linspace(0, 1, grid_size)))`` for NaN-free ``x``, by
-    numpy's own linear-interpolation formulas on one sort (np.quantile's dispatch costs more
-    than the work at these sizes; the bootstrap calls this for every variable of every
-    resample).  Equal to numpy's result bit for bit (tests/modeling/test_points.py)."""
-    xs = np.sort(np.asarray(x, dtype=np.float64))
+def _sorted_quantiles(xs: FloatArray, q: FloatArray) -> FloatArray:
+    """``np.quantile(xs, q)`` (linear interpolation) of sorted, NaN-free ``xs``, by numpy's own
+    formulas on the sorted values (np.quantile's dispatch and partition cost more than the
+    work at these sizes; the bootstrap calls this for every variable of every resample).
+    Equal to numpy's result bit for bit (tests/modeling/test_stacked.py)."""
     n = xs.size
-    q = np.linspace(0.0, 1.0, grid_size)
     virtual = (n - 1) * q
     prev = np.floor(virtual)
     nxt = prev + 1
@@ -220,35 +211,82 @@ def _quantile_grid(x: FloatArray, grid_size: int) -> FloatArray:
     diff = b - a
     out = a + diff * gamma
     out = np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
-    grid: FloatArray = np.unique(out)
+    return out
+
+
+def _quantile_grid(x: FloatArray, grid_size: int) -> FloatArray:
+    """``np.unique(np.quantile(x, np.linspace(0, 1, grid_size)))`` for NaN-free ``x`` (one sort,
+    :func:`_sorted_quantiles`); equal to numpy's result bit for bit."""
+    xs = np.sort(np.asarray(x, dtype=np.float64))
+    return _grid_of_sorted(xs, grid_size)
+
+
+def _grid_of_sorted(xs: FloatArray, grid_size: int) -> FloatArray:
+    """:func:`_quantile_grid` of values already sorted."""
+    out = _sorted_quantiles(xs, np.linspace(0.0, 1.0, grid_size))
+    # sorted input gives a non-decreasing grid: dropping repeats is np.unique's result
+    keep = np.empty(out.size, dtype=bool)
+    keep[:1] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    grid: FloatArray = out[keep]
     return grid
 
 
-def _step_cuts(x: FloatArray, f: EffectFn, constant: float, grid_size: int) -> list[float]:
-    """Values where the rounded contribution ``round((f - min f) / B)`` changes, rounded."""
-    grid = _quantile_grid(x, grid_size)
+def _usable_cuts(cuts: Sequence[float], xv_ok: FloatArray, *, is_sorted: bool = False) -> list[float]:
+    """Sorted distinct cut-points that leave observed data on both sides."""
+    xs = xv_ok if is_sorted else np.sort(xv_ok)
+    lo, hi = float(xs[0]), float(xs[-1])
+    if not hi > lo:
+        raise ModelError("cannot choose cut-points: the variable has a single value")
+    out: set[float] = set()
+    for c in cuts:
+        # a cut-point at or below the minimum moves up to the next observed value; one above
+        # the maximum is dropped
+        if c <= lo:
+            c = float(xs[np.searchsorted(xs, c, side="right")])
+        if lo < c <= hi:
+            out.add(float(c))
+    return sorted(out)
+
+
+def _step_cuts(xs: FloatArray, grid: FloatArray, e: FloatArray, constant: float) -> list[float]:
+    """Values where the rounded contribution ``round((f - min f) / B)`` changes, rounded;
+    ``e`` is the effect ``f`` on ``grid`` (the quantile grid of the sorted values ``xs``)."""
     if grid.size < 2:
         return []
-    e = np.asarray(f(grid), dtype=np.float64)
     scaled = (e - e.min()) / constant
     r = np.floor(scaled + 0.5)
     cuts: list[float] = []
-    for i in np.flatnonzero(np.diff(r) != 0):
+    for i in np.flatnonzero(r[1:] != r[:-1]).tolist():
         # crossing of the half-point level between grid[i] and grid[i + 1]
-        level = (min(r[i], r[i + 1]) + 0.5)
-        a, b = scaled[i], scaled[i + 1]
-        t = 0.5 if a == b else float(np.clip((level - a) / (b - a), 0.0, 1.0))
-        cuts.append(round_sig(float(grid[i] + t * (grid[i + 1] - grid[i])), 2))
-    return _usable_cuts(cuts, x) if cuts else []
+        r0, r1 = float(r[i]), float(r[i + 1])
+        level = min(r0, r1) + 0.5
+        a, b = float(scaled[i]), float(scaled[i + 1])
+        t = 0.5 if a == b else min(max((level - a) / (b - a), 0.0), 1.0)
+        g0, g1 = float(grid[i]), float(grid[i + 1])
+        cuts.append(round_sig(g0 + t * (g1 - g0), 2))
+    return _usable_cuts(cuts, xs, is_sorted=True) if cuts else []
 
 
-def _variable_points(name: str, x: FloatArray, f: EffectFn, constant: float, *, bands: str,
-                     n_bands: int, given: Sequence[float] | None, grid_size: int,
-                     span: float, monotone_effect: bool) -> VariablePoints:
+@dataclass(frozen=True)
+class _Prepared:
+    """One variable's winsorised training values (sorted) and its effect on their quantile
+    grid: computed once, used by every try of the scale's constant."""
+
+    xs: FloatArray
+    grid: FloatArray
+    e: FloatArray
+    span: float
+    monotone: bool
+
+
+def _variable_points(name: str, prep: _Prepared, f: EffectFn, constant: float, *, bands: str,
+                     n_bands: int, given: Sequence[float] | None) -> VariablePoints:
+    x = prep.xs
     if given is not None:
         cuts = choose_cutpoints(x, given=given)
     elif bands == "points":
-        cuts = _step_cuts(x, f, constant, grid_size)
+        cuts = _step_cuts(x, prep.grid, prep.e, constant)
     else:
         cuts = choose_cutpoints(x, method=bands, n_bands=n_bands)  # type: ignore[arg-type]
     for _ in range(len(cuts) + 1):
@@ -259,15 +297,16 @@ def _variable_points(name: str, x: FloatArray, f: EffectFn, constant: float, *, 
         if given is not None or bands != "points":
             break
         # neighbouring bands with equal points are one band
-        same = [k for k in range(len(cuts)) if pts[k] == pts[k + 1]]
+        pl = pts.tolist()
+        same = {k for k in range(len(cuts)) if pl[k] == pl[k + 1]}
         if not same:
             break
         cuts = [c for k, c in enumerate(cuts) if k not in same]
     return VariablePoints(
-        name=name, cuts=tuple(float(c) for c in cuts), representative=tuple(float(v) for v in rep),
-        contribution=tuple(float(v) for v in contrib), points=tuple(int(v) for v in pts),
-        monotone_effect=monotone_effect, monotone_points=_monotone(pts.astype(np.float64)),
-        span=span)
+        name=name, cuts=tuple(float(c) for c in cuts), representative=tuple(rep.tolist()),
+        contribution=tuple(contrib.tolist()), points=tuple(pts.tolist()),
+        monotone_effect=prep.monotone, monotone_points=_monotone(pts.astype(np.float64)),
+        span=prep.span)
 
 
 def points_from_effects(effects: Mapping[str, EffectFn], values: Mapping[str, npt.ArrayLike], *,
@@ -290,32 +329,31 @@ def points_from_effects(effects: Mapping[str, EffectFn], values: Mapping[str, np
     if not effects:
         raise ModelError("no variables to give points to")
     given = dict(given or {})
-    xs: dict[str, FloatArray] = {}
-    spans: dict[str, float] = {}
-    mono: dict[str, bool] = {}
+    prepared: dict[str, _Prepared] = {}
+    q_trim = np.array([trim, 1.0 - trim])
     for name, f in effects.items():
         x = np.asarray(values[name], dtype=np.float64)
-        x = x[~np.isnan(x)]
+        x = np.sort(x[~np.isnan(x)])
         if x.size == 0:
             raise ModelError(f"variable {name}: no observed values to place cut-points on")
-        lo, hi = np.quantile(x, [trim, 1.0 - trim])
+        lo, hi = _sorted_quantiles(x, q_trim)
         if hi > lo:
-            x = np.clip(x, lo, hi)
-        grid = _quantile_grid(x, grid_size)
+            x = np.clip(x, lo, hi)  # still sorted
+        grid = _grid_of_sorted(x, grid_size)
         e = np.asarray(f(grid), dtype=np.float64)
         if not np.all(np.isfinite(e)):
             raise ModelError(f"variable {name}: the fitted effect is not finite over the training values")
-        xs[name], spans[name], mono[name] = x, float(e.max() - e.min()), _monotone(e)
-    total_span = sum(spans.values())
+        prepared[name] = _Prepared(xs=x, grid=grid, e=e, span=float(e.max() - e.min()),
+                                   monotone=_monotone(e))
+    total_span = sum(p.span for p in prepared.values())
     if total_span <= 0:
         raise ModelError("no selected variable changes the risk: cannot assign points")
     constant = total_span / max_points
     first = constant
     notes: list[str] = []
     for _ in range(60):
-        vp = {name: _variable_points(name, xs[name], f, constant, bands=bands, n_bands=n_bands,
-                                     given=given.get(name), grid_size=grid_size,
-                                     span=spans[name], monotone_effect=mono[name])
+        vp = {name: _variable_points(name, prepared[name], f, constant, bands=bands,
+                                     n_bands=n_bands, given=given.get(name))
               for name, f in effects.items()}
         max_total = sum(v.max_points for v in vp.values())
         if max_total <= max_points:

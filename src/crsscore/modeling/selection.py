@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Generator, Mapping, Sequence
@@ -50,11 +51,16 @@ class SelectionResult:
 
     kept: tuple[str, ...]
     dropped: tuple[str, ...]
-    steps: pd.DataFrame
+    step_rows: tuple[dict[str, object], ...]  # one per removal, keyed by STEP_COLUMNS
     fit: LogisticFit | None
     rule: str
     alpha: float
     test: str = "LR"
+
+    @functools.cached_property
+    def steps(self) -> pd.DataFrame:
+        """The removal steps as a frame (built on access: the bootstrap never reads it)."""
+        return pd.DataFrame(list(self.step_rows), columns=STEP_COLUMNS)
 
     def summary(self) -> pd.DataFrame:
         return self.steps
@@ -195,8 +201,8 @@ def backward_select(
         fit, idx = fit_factors(current)
     kept = tuple(current)
     dropped = tuple(str(s["removed"]) for s in steps)
-    frame = pd.DataFrame(steps, columns=STEP_COLUMNS)
-    return SelectionResult(kept=kept, dropped=dropped, steps=frame, fit=fit if current else None,
+    return SelectionResult(kept=kept, dropped=dropped, step_rows=tuple(steps),
+                           fit=fit if current else None,
                            rule=rule, alpha=alpha, test="penalised LR" if firth else "LR")
 
 
@@ -307,13 +313,15 @@ def backward_select_pooled_steps(
     ya = np.asarray(y, dtype=np.float64)
     current = list(factors)
     steps: list[dict[str, object]] = []
+    # the m data sets stacked once; each step's designs are a column subset of it
+    stack = np.stack(datasets) if firth and stacked else None
     while True:
         removable = [f for f in current if f not in force]
         if not removable:
             break
         idx = [j for f in current for j in factors[f]]
-        if firth and stacked:
-            st = yield _stacked_firth_request(datasets, ya, idx, check=not steps)
+        if stack is not None:
+            st = yield _stacked_firth_request(stack, ya, idx, check=not steps)
             if not st.converged.all():
                 warnings.warn("Firth logistic regression did not converge in 50 iterations",
                               ConvergenceWarning, stacklevel=2)
@@ -332,9 +340,8 @@ def backward_select_pooled_steps(
         current.remove(f)
         if not current:
             break
-    frame = pd.DataFrame(steps, columns=STEP_COLUMNS)
     return SelectionResult(kept=tuple(current), dropped=tuple(str(s["removed"]) for s in steps),
-                           steps=frame, fit=None, rule=rule, alpha=alpha,
+                           step_rows=tuple(steps), fit=None, rule=rule, alpha=alpha,
                            test=f"pooled Wald (D1, m={len(datasets)})")
 
 
@@ -349,7 +356,7 @@ def _pooled_trials(removable: list[str], factors: Mapping[str, Sequence[int]], i
     if one:
         cols = [pos[f][0] for f in one]
         chi2, pv = _pooled_wald_1df(coefs[:, cols], np.diagonal(covs, axis1=1, axis2=2)[:, cols])
-        done = {f: (f, 1, float(c), float(q)) for f, c, q in zip(one, chi2, pv, strict=True)}
+        done = {f: (f, 1, c, q) for f, c, q in zip(one, chi2.tolist(), pv.tolist(), strict=True)}
     for f in removable:
         if f not in done:
             _, q, c = pooled_wald(coefs[:, pos[f]], covs[:, pos[f]][:, :, pos[f]])
@@ -370,26 +377,27 @@ def _pooled_wald_1df(Q: FloatArray, U: FloatArray) -> tuple[FloatArray, FloatArr
         r1 = np.zeros_like(qbar)
     d1 = qbar * uinv * qbar / (1.0 + r1)
     t = m - 1
-    with np.errstate(divide="ignore"):
-        if t > 4:
-            v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r1) ** 2
-        else:
-            v = t * 2.0 * (1.0 + 1.0 / r1) ** 2 / 2.0
-    small = r1 <= 1e-12
+    small = r1 <= 1e-12  # no between-imputation variance: the chi-square reference
+    rs = np.where(small, 1.0, r1)  # (the F's d.f. are not used there)
+    if t > 4:
+        v = 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / rs) ** 2
+    else:
+        v = t * 2.0 * (1.0 + 1.0 / rs) ** 2 / 2.0
     pv = np.where(small, special.chdtrc(1, d1), special.fdtrc(1, np.where(small, 1.0, v), d1))
     return d1, pv
 
 
-def _stacked_firth_request(datasets: Sequence[FloatArray], y: FloatArray, idx: list[int], *,
+def _stacked_firth_request(stack: FloatArray, y: FloatArray, idx: list[int], *,
                            check: bool) -> FirthRequest:
-    """The designs of the Firth fits of columns ``idx`` on every data set.
+    """The designs of the Firth fits of columns ``idx`` on every data set (``stack``: the
+    data sets stacked, (m, n, p)).
 
     ``check`` validates each design as :func:`fit_logistic` does (the first, largest model of
     the elimination; its column subsets cannot become constant or collinear).
     """
     from crsscore.modeling._batched import check_stacked
 
-    X = np.stack([Xi[:, idx] for Xi in datasets])
+    X = stack[:, :, idx]
     if check:
         return "firth", (check_stacked(X, y, [f"x{i + 1}" for i in range(len(idx))]), y)
     D = np.empty((X.shape[0], X.shape[1], X.shape[2] + 1))

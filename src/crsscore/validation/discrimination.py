@@ -471,14 +471,21 @@ def roc_curve(y: ArrayLike, score: ArrayLike) -> ROCCurve:
     """Empirical ROC curve: one point per distinct score (plus the (0, 0) corner)."""
     yy = as_outcome(y)
     s = as_scores(score, yy.size)
+    fpr, tpr, thr = roc_points(yy, s)
+    a = rank_auc(yy, s)
+    return ROCCurve(fpr, tpr, thr, a, int(yy.size), int(yy.sum()))
+
+
+def roc_points(yy: IntArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """False and true positive rates and thresholds of :func:`roc_curve`, for an outcome and
+    scores already checked (:func:`as_outcome`, :func:`as_scores`); no AUC."""
     order = np.argsort(-s, kind="mergesort")
     s_sorted, y_sorted = s[order], yy[order]
-    last = np.r_[np.flatnonzero(np.diff(s_sorted)), s_sorted.size - 1]
+    last = np.concatenate((np.flatnonzero(np.diff(s_sorted)), [s_sorted.size - 1]))
     tps = np.cumsum(y_sorted)[last]
     fps = (last + 1) - tps
     events, nonevents = int(yy.sum()), int(yy.size - yy.sum())
-    tpr = np.r_[0.0, tps / events]
-    fpr = np.r_[0.0, fps / nonevents]
-    thr = np.r_[np.inf, s_sorted[last]]
-    a = rank_auc(yy, s)
-    return ROCCurve(fpr, tpr, thr, a, int(yy.size), events)
+    tpr: FloatArray = np.concatenate(([0.0], tps / events))
+    fpr: FloatArray = np.concatenate(([0.0], fps / nonevents))
+    thr: FloatArray = np.concatenate(([np.inf], s_sorted[last]))
+    return fpr, tpr, thr

@@ -387,6 +387,9 @@ def _execute(
         else:
             from joblib import Parallel, delayed
 
+            from crsscore.validation import wait_for_workers
+
+            wait_for_workers()  # workers started ahead (prestart_workers) are reused here
             par = Parallel(n_jobs=n_jobs, return_as="generator")
             gen = par(delayed(worker)(*args, c, **kwargs) for c in chunks)
             for j, res in enumerate(gen):

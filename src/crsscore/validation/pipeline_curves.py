@@ -42,11 +42,12 @@ FPR_GRID: FloatArray = np.linspace(0.0, 1.0, 101)
 def roc_sensitivity(y: FloatArray, score: FloatArray, grid: FloatArray = FPR_GRID) -> FloatArray:
     """Sensitivity of ``score`` at each 1 - specificity of ``grid`` (the empirical ROC step
     function: the highest sensitivity reached at a false-positive rate <= the grid point)."""
-    from crsscore.validation.discrimination import roc_curve
+    from crsscore.validation.discrimination import as_outcome, as_scores, roc_points
 
-    rc = roc_curve(y, score)
-    idx = np.searchsorted(rc.fpr, grid, side="right") - 1
-    out: FloatArray = rc.tpr[np.clip(idx, 0, rc.tpr.size - 1)]
+    yy = as_outcome(y)
+    fpr, tpr, _ = roc_points(yy, as_scores(score, yy.size))  # the curve of roc_curve, no AUC
+    idx = np.searchsorted(fpr, grid, side="right") - 1
+    out: FloatArray = tpr[np.clip(idx, 0, tpr.size - 1)]
     return out
 
 

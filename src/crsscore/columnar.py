@@ -40,8 +40,8 @@ def encode(series: pd.Series) -> tuple[npt.NDArray[np.int64], list[Any]]:
             zero_copy_only=False)
         return codes.astype(np.int64), list(encoded.dictionary.to_pylist())
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return (series.cat.codes.to_numpy().astype(np.int64),
-                list(series.cat.categories))
+        cat = series.array  # the Categorical itself: .cat.codes builds a Series first
+        return np.asarray(cat.codes).astype(np.int64), list(cat.categories)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return codes.astype(np.int64), list(uniques)
 
@@ -58,7 +58,8 @@ def decode(codes: npt.NDArray[np.int64], uniques: Sequence[object]) -> pd.Series
     arr = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
     # wrapped as the "str" dtype's array directly: pd.Series(arr, dtype="str") converts it
     # again (~0.1 ms a call on a few rows)
-    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR))
+    # (pandas 3's signature has dtype=; pandas-stubs does not know it yet)
+    return pd.Series(pd.arrays.ArrowStringArray(arr, dtype=_STR))  # type: ignore[call-arg]
 
 
 _STR = pd.StringDtype(storage="pyarrow", na_value=np.nan)  # the "str" dtype of pandas 3

@@ -619,7 +619,7 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> 
     Works on distinct (analyte, unit) pairs: one conversion and at most one problem per pair.
     """
     col_ = ctx.collector
-    a_codes = obs["analyte"].cat.codes.to_numpy().astype(np.int64)
+    a_codes, _ = encode(obs["analyte"])  # categorical: its codes
     u_codes, u_uniques = encode(obs["unit"])
     width = len(u_uniques) + 1
     keys = a_codes * width + (u_codes + 1)  # small dense range: count, don't hash
@@ -890,8 +890,7 @@ def tables_from_cohort(cohort: Cohort, *, max_listed: int | None = MAX_LISTED) -
 
 def _as_text(series: pd.Series) -> pd.Series:
     if isinstance(series.dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy().astype(np.int64)
-        return decode(codes, list(series.cat.categories))
+        return decode(*encode(series))  # categorical: its codes and categories
     if isinstance(series.dtype, pd.StringDtype):
         return series
     return series.astype("str")

@@ -172,7 +172,7 @@ def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
     analyte = o["analyte"]
     if isinstance(analyte.dtype, pd.CategoricalDtype) and list(
             analyte.cat.categories) == ANALYTE_CODES:
-        a = analyte.cat.codes.to_numpy().astype(np.int64)
+        a, _ = encode(analyte)  # categorical: its codes
     else:
         a_codes, a_uniques = encode(analyte)
         lookup = np.array([ANALYTE_CODES.index(u) if u in ANALYTES else -1

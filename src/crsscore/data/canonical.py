@@ -458,11 +458,11 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
                  else pd.array([None] * n, dtype="str")),
         "_unitcol": constant(n, unit_col or "[observations.units]")})
 
-    no_id = pid.isna().to_numpy()
+    no_id = np.asarray(pid.array.codes < 0)  # categorical: code -1 is missing
     col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     ok = ~no_id
-    unknown = ok & (a_codes < 0) & names.notna().to_numpy()
+    unknown = ok & (a_codes < 0) & (codes >= 0)  # codes: of names, -1 missing
     sev = "info" if om.unknown_analytes == "ignore" else "error"
     col_.grouped(frame, unknown, names, code="unknown_analyte", column=ana_col,
                  severity=sev, exclude=True,
@@ -470,7 +470,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
                      "" if sev == "info" else " (map it in [observations.analytes] or set "
                      "unknown_analytes = \"ignore\")"),
                  expected="an analyte code or a name mapped in [observations.analytes]")
-    no_name = ok & names.isna().to_numpy()
+    no_name = ok & (codes < 0)
     col_.rows(frame, no_name, code="missing_analyte", column=ana_col, exclude=True,
               message="no analyte name; row left out")
     ok &= ~unknown & ~no_name

@@ -1,8 +1,9 @@
 """Start-up (issue 18.4): reading and checking a cohort loads no modelling library.
 
-``crsscore check`` and ``crsscore score`` import the loaders and the checks; scipy,
-scikit-learn, statsmodels and matplotlib cost about a second to import and are only needed
-by fitting, validation and the report.  Each case runs in a fresh interpreter, since this
+``crsscore check`` and ``crsscore score`` import the loaders, the checks and the batch
+scoring (``scores.cohort_inputs``; expit, hence scipy, loads only for a logistic card);
+scipy, scikit-learn, statsmodels and matplotlib cost about a second to import and are only
+needed by fitting, validation and the report.  Each case runs in a fresh interpreter, since this
 test session has imported them already.
 """
 
@@ -17,7 +18,8 @@ import pytest
 HEAVY = ("scipy", "sklearn", "statsmodels", "matplotlib")
 
 
-@pytest.mark.parametrize("module", ["crsscore.data.io", "crsscore.data.check"])
+@pytest.mark.parametrize("module", ["crsscore.data.io", "crsscore.data.check",
+                                    "crsscore.scores.cohort_inputs"])
 def test_loading_and_checking_import_no_modelling_library(module: str) -> None:
     code = (f"import sys, json, {module}; "
             f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))")

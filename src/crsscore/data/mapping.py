@@ -66,7 +66,6 @@ Parquet.  See ``docs/mapping.md``.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -323,6 +322,8 @@ def parse_mapping(data: dict[str, Any], *, base_dir: Path | None = None,
 
 def read_mapping(path: str | Path) -> Mapping:
     """Read and validate a TOML mapping file; relative ``file`` entries resolve beside it."""
+    import tomllib  # only when a mapping file is read (start-up of `crsscore check`)
+
     path = Path(path)
     try:
         raw = path.read_bytes()

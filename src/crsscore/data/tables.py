@@ -10,7 +10,6 @@ when the input cannot be read at all; row-level problems are collected in the re
 
 from __future__ import annotations
 
-import difflib
 import glob
 from pathlib import Path
 from typing import Any
@@ -76,6 +75,8 @@ def _has_crs_events(events: pd.DataFrame) -> bool:
 
 def _near_names(folder: Path, table: str) -> list[str]:
     """Files in ``folder`` whose name looks like ``table`` (a misnamed export)."""
+    import difflib  # only when a table is missing (start-up of the commands)
+
     try:
         names = [p.name for p in folder.iterdir() if p.is_file()]
     except OSError:

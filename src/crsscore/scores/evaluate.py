@@ -34,7 +34,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crsscore._numeric import expit
 from crsscore._types import BoolArray, FloatArray
 from crsscore.data.schema import ANALYTES, PATIENT_COLUMNS
 from crsscore.errors import CardInputError, Problem, ScoreCardError, UnitError
@@ -181,6 +180,9 @@ def band_text(var: Variable, k: int) -> str | None:
 def probability_from_total(card: ScoreCard, total: FloatArray) -> FloatArray:
     pm = card.probability
     if pm.kind == "logistic":
+        # scipy (behind expit) costs ~0.4 s to import: only the cards that need it pay
+        from crsscore._numeric import expit
+
         return expit(float(pm.intercept or 0.0) + float(pm.slope if pm.slope is not None else 1.0) * total)
     if pm.kind == "table" and pm.table:
         tab = dict(pm.table)

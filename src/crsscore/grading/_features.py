@@ -160,7 +160,7 @@ class Extraction:
     notes: list[str]
 
 
-def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
+def _norm_text(values: pd.Series | npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
     """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     norm = ["" if (u is None or (isinstance(u, float) and math.isnan(u)))
@@ -170,6 +170,31 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     codes = np.where(codes < 0, len(norm), codes)
     norm.append("")
     return codes, norm
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows ``rows`` (positions) of ``frame``: a subset read through numpy, without copying
+    the frame (a ``.loc`` per subset is most of the cost for one patient's rows).  Positions
+    ``i`` below are positions in the subset."""
+
+    frame: pd.DataFrame
+    rows: npt.NDArray[np.intp]
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def label(self, i: int) -> int:
+        """The frame's index label of subset row ``i``."""
+        return int(self.frame.index[self.rows[i]])
+
+    def cell(self, column: str, i: int) -> object:
+        """The cell of ``column`` at subset row ``i`` (as ``subset[column].iloc[i]``)."""
+        return self.frame[column].iloc[int(self.rows[i])]
+
+    def cells(self, column: str, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.object_]:
+        """The cells of ``column`` at subset positions (as ``subset[column].iloc[...]``)."""
+        return np.asarray(self.frame[column].iloc[self.rows[positions]].to_numpy(dtype=object))
 
 
 def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -307,13 +332,14 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     ev = _with_columns(cohort.events, EVENT_COLUMNS)
 
     # ---------------------------------------------------------------- rows -> keys
-    def rows_keys(frame: pd.DataFrame, table: str) -> tuple[I64, B, I64]:
-        """Return patient codes, a keep mask and floor days for a frame."""
-        if len(frame) == 0:
+    def rows_keys(sub: _Rows, table: str) -> tuple[I64, B, I64]:
+        """Return patient codes, a keep mask and floor days for the rows of a frame."""
+        if len(sub) == 0:
             z = np.zeros(0, dtype=np.int64)
             return z, np.zeros(0, dtype=bool), z
-        pcode = _patient_codes(frame["patient_id"], pid_index)
-        dayf = _numeric(frame["day"])
+        # whole columns (element-wise conversions), then the rows
+        pcode = _patient_codes(sub.frame["patient_id"], pid_index)[sub.rows]
+        dayf = _numeric(sub.frame["day"])[sub.rows]
         keep = (pcode >= 0) & np.isfinite(dayf)
         n_unknown = int(np.sum(pcode < 0))
         if n_unknown:
@@ -321,9 +347,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
                          "and were ignored")
         bad_day = np.flatnonzero((pcode >= 0) & ~np.isfinite(dayf))
         for i in bad_day[:200]:
-            problems.append(Problem(table=table, row=int(frame.index[i]), column="day",
+            problems.append(Problem(table=table, row=sub.label(int(i)), column="day",
                                     message="day is missing or not a number", code="bad_day",
-                                    value=str(frame["day"].iloc[i]), expected="days since infusion"))
+                                    value=str(sub.cell("day", int(i))),
+                                    expected="days since infusion"))
         dayi = np.floor(np.where(np.isfinite(dayf), dayf, 0.0)).astype(np.int64)
         keep &= (dayi >= settings.start_day) & (dayi - _DAY0 < _SPAN)
         return pcode, keep, dayi
@@ -333,10 +360,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         an_codes, an_names = _norm_text(obs["analyte"])
         is_temp = np.array([a == "temp" for a in an_names], dtype=bool)[an_codes]
         is_sbp = np.array([a == "sbp" for a in an_names], dtype=bool)[an_codes]
-        osub = obs.loc[is_temp | is_sbp]
+        osub = _Rows(obs, np.flatnonzero(is_temp | is_sbp))
         o_is_temp = is_temp[is_temp | is_sbp]
     else:
-        osub = obs
+        osub = _Rows(obs, np.zeros(0, np.intp))
         o_is_temp = np.zeros(0, dtype=bool)
     o_pc, o_keep, o_day = rows_keys(osub, "observations")
 
@@ -344,10 +371,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         e_codes, e_names = _norm_text(ev["event"])
         relevant_names = CRS_EVENTS | ICANS_EVENTS | RECORDED_EVENTS
         rel = np.array([n in relevant_names for n in e_names], dtype=bool)[e_codes]
-        esub = ev.loc[rel]
+        esub = _Rows(ev, np.flatnonzero(rel))
         e_codes = e_codes[rel]
     else:
-        esub = ev
+        esub = _Rows(ev, np.zeros(0, np.intp))
         e_codes, e_names = np.zeros(0, dtype=np.intp), []
     e_pc, e_keep, e_day = rows_keys(esub, "events")
     # events grouped by name once (rows of one event type = a slice of a stable sort)
@@ -370,7 +397,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     icans_problem = np.full(n, -1, dtype=np.int32)
     organ_problem = np.full(n, -1, dtype=np.int32)
 
-    def flag(target: npt.NDArray[np.int32], table: str, frame: pd.DataFrame,
+    def flag(target: npt.NDArray[np.int32], table: str, frame: _Rows,
              rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
              expected: str | None = None, value_col: str | None = None) -> None:
         """Record one problem per offending row and mark its day."""
@@ -380,11 +407,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         code = msgs.code(message)
         target[positions[rows]] = code
         shown = rows[:500]
-        vals = (frame[value_col].iloc[shown].to_numpy(dtype=object) if value_col
-                else [None] * shown.size)
+        vals = (frame.cells(value_col, shown) if value_col else [None] * shown.size)
         for i, v in zip(shown, vals, strict=True):
             problems.append(Problem(
-                table=table, row=int(frame.index[i]), column=column, message=message,
+                table=table, row=frame.label(int(i)), column=column, message=message,
                 value=None if value_col is None else _cell(v), expected=expected,
                 code="grading_input"))
         if rows.size > 500:
@@ -395,8 +421,9 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     sbp_min = np.full(n, np.nan)
     has_crs = np.zeros(n, dtype=bool)
     if len(osub):
-        o_val = _numeric(osub["value"])
-        u_codes, u_uniques = pd.factorize(osub["unit"], use_na_sentinel=True)
+        o_val = _numeric(obs["value"])[osub.rows]
+        u_codes, u_uniques = pd.factorize(obs["unit"].to_numpy(dtype=object)[osub.rows],
+                                          use_na_sentinel=True)
         u_codes = np.asarray(u_codes)
         conv = np.full(len(osub), np.nan)
         for analyte, amask in (("temp", o_is_temp), ("sbp", ~o_is_temp)):
@@ -428,15 +455,23 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         has_crs[o_pos[o_pos >= 0]] = True
 
     # ---------------------------------------------------------------- events
-    e_val = _numeric(esub["value"]) if len(esub) else np.zeros(0)
-    e_txt_bad = _nonnumeric_text(esub["value"], e_val) if len(esub) else np.zeros(0, bool)
+    if len(esub):  # whole columns (element-wise conversions), then the rows
+        e_val_all = _numeric(ev["value"])
+        e_val = e_val_all[esub.rows]
+        e_txt_bad = _nonnumeric_text(ev["value"], e_val_all)[esub.rows]
+    else:
+        e_val, e_txt_bad = np.zeros(0), np.zeros(0, bool)
+    text_cols: dict[str, npt.NDArray[np.object_]] = {}
+
     def subset_text(column: str, events: tuple[str, ...]
                     ) -> tuple[npt.NDArray[np.intp], list[str]]:
         """Normalised text codes of ``column``, read only on the rows of ``events``."""
         parts = [e_groups[e] for e in events if e in e_groups]
         rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
         if rows.size:
-            codes, names = _norm_text(esub[column].iloc[rows])
+            if column not in text_cols:
+                text_cols[column] = np.asarray(ev[column].to_numpy(dtype=object))
+            codes, names = _norm_text(text_cols[column][esub.rows[rows]])
         else:
             codes, names = np.zeros(0, np.intp), [""]
         full = np.full(len(esub), len(names) - 1, dtype=np.intp)  # '' elsewhere
@@ -666,7 +701,7 @@ class _Pressors:
     ne_eq: F8
 
 
-def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: pd.DataFrame,
+def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: _Rows,
                   e_pos: I64, e_val: F8, d_codes: npt.NDArray[np.intp], d_names: list[str],
                   u_codes: npt.NDArray[np.intp], u_names: list[str], patient: I64, weight: F8,
                   n: int, settings: GradingSettings, flag: object,
@@ -802,7 +837,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
 
 
 def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
-              esub: pd.DataFrame, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
+              esub: _Rows, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
               problems: list[Problem]) -> Recorded:
     """The centre's recorded grades (:class:`Recorded`) of the valid recorded-grade rows."""
     parts: list[tuple[str, npt.NDArray[np.intp]]] = []
@@ -812,9 +847,9 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
         g = e_val[r]
         bad = ~(np.isfinite(g) & (g >= 0) & (g <= 5) & (g == np.round(g)))
         for i in r[bad][:200]:
-            problems.append(Problem(table="events", row=int(esub.index[i]), column="value",
+            problems.append(Problem(table="events", row=esub.label(int(i)), column="value",
                                     message=f"{kind}_grade_recorded must be an integer 0-5",
-                                    value=str(esub["value"].iloc[i]), expected="0-5",
+                                    value=str(esub.cell("value", int(i))), expected="0-5",
                                     code="grading_input"))
         parts.append((kind, r[~bad]))
     if not parts or not sum(r.size for _, r in parts):
@@ -833,7 +868,7 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
     first = np.flatnonzero(start)
     k = ukeys[pos[first]]
-    detail = esub["detail"].to_numpy(dtype=object)[r_all[first]]
+    detail = esub.cells("detail", r_all[first])
     return Recorded(
         pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),

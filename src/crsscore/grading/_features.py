@@ -160,9 +160,20 @@ class Extraction:
     notes: list[str]
 
 
+def _objects(values: pd.Series) -> npt.NDArray[np.object_]:
+    """A text column's cells as a numpy object array (missing: None or NaN), read straight
+    from Arrow for Arrow-backed strings (pandas' own conversion and factorisation cost more
+    than the rest of the work on one patient's few hundred rows)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        return np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(values.to_numpy(dtype=object), dtype=object)
+
+
 def _norm_text(values: pd.Series | npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
     """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cells = values if isinstance(values, np.ndarray) else _objects(values)
+    codes, uniques = pd.factorize(cells, use_na_sentinel=True)
     norm = ["" if (u is None or (isinstance(u, float) and math.isnan(u)))
             else str(u).strip().lower().replace(" ", "_") for u in uniques]
     codes = np.asarray(codes, dtype=np.intp)
@@ -210,12 +221,12 @@ def _patient_codes(values: pd.Series, pid_index: pd.Index) -> I64:
     """Position of each row's patient_id in ``pid_index`` (-1 when absent or missing)."""
     arrow = getattr(values.array, "_pa_array", None)
     if arrow is not None and pa_types_is_string(arrow.type):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        value_set = pa.array(pid_index.astype(str).to_numpy(dtype=object), type=arrow.type)
-        idx = pc.index_in(arrow, value_set=value_set).to_numpy(zero_copy_only=False)
-        return np.asarray(np.where(np.isnan(idx.astype(float)), -1, idx), dtype=np.int64)
+        # exact string match: factorise, then look the few distinct ids up
+        codes, uniques = pd.factorize(_objects(values), use_na_sentinel=True)
+        where = {p: i for i, p in enumerate(pid_index.to_numpy(dtype=object).tolist())
+                 if isinstance(p, str)}
+        lut = np.array([where.get(u, -1) for u in uniques.tolist()] + [-1], dtype=np.int64)
+        return lut[np.asarray(codes, dtype=np.int64)]
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.asarray(pid_index.get_indexer(pd.Index(uniques).astype("string")), dtype=np.int64)
     lut = np.append(lut, -1)  # missing patient_id -> -1
@@ -286,6 +297,9 @@ def _cell(value: object) -> str:
 
 
 def _numeric(values: pd.Series) -> F8:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu":
+        # already numbers (to_numeric would return them as they are)
+        return np.asarray(values.to_numpy(), dtype=np.float64)
     return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
 
@@ -470,7 +484,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
         if rows.size:
             if column not in text_cols:
-                text_cols[column] = np.asarray(ev[column].to_numpy(dtype=object))
+                text_cols[column] = _objects(ev[column])
             codes, names = _norm_text(text_cols[column][esub.rows[rows]])
         else:
             codes, names = np.zeros(0, np.intp), [""]
@@ -868,7 +882,7 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
     first = np.flatnonzero(start)
     k = ukeys[pos[first]]
-    detail = esub.cells("detail", r_all[first])
+    detail = _objects(esub.frame["detail"])[esub.rows[r_all[first]]]
     return Recorded(
         pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),

@@ -928,8 +928,33 @@ def add_history(f: DailyFeatures, settings: GradingSettings) -> None:
     prev_same = np.zeros(n, dtype=bool)
     prev_same[1:] = (~start[1:]) & on[:-1] & (f.day[1:] == f.day[:-1] + 1)
     run_start = on & ~prev_same
-    run_id = np.cumsum(run_start)
-    hrs = np.where(on, f.pressor_hours, 0.0)
-    run = pd.Series(hrs).groupby(run_id).cumsum(skipna=False).to_numpy()
     # a NaN (unknown hours) earlier in the run makes the running total unknown
-    f.pressor_run_hours = np.where(on, run, 0.0)
+    f.pressor_run_hours = np.where(on, _run_cumsum(f.pressor_hours, on, run_start), 0.0)
+
+
+def _run_cumsum(values: F8, on: B, run_start: B) -> F8:
+    """Running sum of ``values`` over each run of consecutive ``on`` days (a run begins at
+    ``run_start``), NaN from the first NaN of the run on; 0 off the runs.
+
+    The sum is compensated (Kahan) as pandas' ``groupby(...).cumsum(skipna=False)`` is, which
+    this replaces: a plain loop over the (few) vasopressor days costs less than a groupby,
+    with the same floating-point result.
+    """
+    out = np.zeros(values.shape[0])
+    idx = np.flatnonzero(on)
+    if idx.size == 0:
+        return out
+    acc = comp = 0.0
+    for i, v, new in zip(idx.tolist(), values[idx].tolist(), run_start[idx].tolist(),
+                         strict=True):
+        if new:
+            acc = comp = 0.0
+        if math.isnan(acc) or math.isnan(v):
+            acc = math.nan
+        else:
+            y = v - comp
+            t = acc + y
+            comp = t - acc - y
+            acc = t
+        out[i] = acc
+    return out

@@ -160,7 +160,7 @@ class Extraction:
     notes: list[str]
 
 
-def _objects(values: pd.Series) -> npt.NDArray[np.object_]:
+def text_cells(values: pd.Series) -> npt.NDArray[np.object_]:
     """A text column's cells as a numpy object array (missing: None or NaN), read straight
     from Arrow for Arrow-backed strings (pandas' own conversion and factorisation cost more
     than the rest of the work on one patient's few hundred rows)."""
@@ -170,7 +170,7 @@ def _objects(values: pd.Series) -> npt.NDArray[np.object_]:
     return np.asarray(values.to_numpy(dtype=object), dtype=object)
 
 
-def _factorize(values: pd.Series | npt.NDArray[np.object_]
+def factorize_text(values: pd.Series | npt.NDArray[np.object_]
                ) -> tuple[npt.NDArray[np.intp], list[object]]:
     """``pandas.factorize(values, use_na_sentinel=True)`` (codes, -1 for missing, and the
     distinct values in order of appearance), by Arrow's dictionary encoding directly for
@@ -190,7 +190,7 @@ def _factorize(values: pd.Series | npt.NDArray[np.object_]
 
 def _norm_text(values: pd.Series | npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
     """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
-    codes, uniques = _factorize(values)
+    codes, uniques = factorize_text(values)
     norm = ["" if (u is None or (isinstance(u, float) and math.isnan(u)))
             else str(u).strip().lower().replace(" ", "_") for u in uniques]
     codes = np.asarray(codes, dtype=np.intp)
@@ -236,18 +236,30 @@ def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame
 
 def _patient_codes(values: pd.Series, pid_index: pd.Index) -> I64:
     """Position of each row's patient_id in ``pid_index`` (-1 when absent or missing)."""
-    arrow = getattr(values.array, "_pa_array", None)
-    if arrow is not None and pa_types_is_string(arrow.type):
-        # exact string match: factorise, then look the few distinct ids up
-        codes, uniques = _factorize(values)
-        where = {p: i for i, p in enumerate(pid_index.to_numpy(dtype=object).tolist())
-                 if isinstance(p, str)}
-        lut = np.array([where.get(u, -1) for u in uniques] + [-1], dtype=np.int64)
-        return lut[np.asarray(codes, dtype=np.int64)]
+    ids = pid_index.to_numpy(dtype=object).tolist()
+    pos = id_positions(values, {p: i for i, p in enumerate(ids) if isinstance(p, str)})
+    if pos is not None:
+        return pos
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.asarray(pid_index.get_indexer(pd.Index(uniques).astype("string")), dtype=np.int64)
     lut = np.append(lut, -1)  # missing patient_id -> -1
     return lut[np.asarray(codes, dtype=np.int64)]
+
+
+def id_positions(values: pd.Series, where: dict[str, int]) -> I64 | None:
+    """Position ``where[id]`` of each cell's id (exact string match; -1 when absent or
+    missing) when ``values`` are Arrow-backed strings, else None.  One id (the monitor's
+    one-patient update) is one comparison; more are factorised and looked up."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is None or not pa_types_is_string(arrow.type):
+        return None
+    if len(where) == 1:
+        ((only, k),) = where.items()
+        return np.where(text_cells(values) == only, k, -1).astype(np.int64)
+    codes, uniques = factorize_text(values)
+    lut = np.array([where.get(u, -1) for u in uniques] + [-1], dtype=np.int64)
+    out: I64 = lut[codes]
+    return out
 
 
 def pa_types_is_string(t: object) -> bool:
@@ -501,7 +513,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
         if rows.size:
             if column not in text_cols:
-                text_cols[column] = _objects(ev[column])
+                text_cols[column] = text_cells(ev[column])
             codes, names = _norm_text(text_cols[column][esub.rows[rows]])
         else:
             codes, names = np.zeros(0, np.intp), [""]
@@ -899,7 +911,7 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
     first = np.flatnonzero(start)
     k = ukeys[pos[first]]
-    detail = _objects(esub.frame["detail"])[esub.rows[r_all[first]]]
+    detail = text_cells(esub.frame["detail"])[esub.rows[r_all[first]]]
     return Recorded(
         pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),

@@ -262,6 +262,18 @@ def id_positions(values: pd.Series, where: dict[str, int]) -> I64 | None:
     return out
 
 
+def _id_index(values: pd.Series) -> tuple[pd.Index, bool]:
+    """``pd.Index(values.astype("string"))`` and whether it has duplicates: for Arrow-backed
+    strings, the index is built on the Arrow array itself and duplicates are counted in a
+    set (pandas' conversion and hash table cost more than grading one patient)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        index = pd.Index(pd.arrays.ArrowStringArray(arrow), name=values.name)
+        return index, len(set(text_cells(values).tolist())) != len(values)
+    index = pd.Index(values.astype("string"))
+    return index, bool(index.has_duplicates)
+
+
 def pa_types_is_string(t: object) -> bool:
     import pyarrow as pa
 
@@ -358,8 +370,8 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         raise UnitError([Problem(table="patients", column="patient_id",
                                  message="the patients table has no patient_id column",
                                  code="missing_column")])
-    pid_index = pd.Index(patients["patient_id"].astype("string"))
-    if pid_index.has_duplicates:
+    pid_index, has_duplicates = _id_index(patients["patient_id"])
+    if has_duplicates:
         pid_index = pid_index.drop_duplicates()
         notes.append("duplicate patient_id rows in patients: the first of each was used")
     n_pat = len(pid_index)
@@ -465,7 +477,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     has_crs = np.zeros(n, dtype=bool)
     if len(osub):
         o_val = _numeric(obs["value"])[osub.rows]
-        u_codes, u_uniques = pd.factorize(obs["unit"].to_numpy(dtype=object)[osub.rows],
+        u_codes, u_uniques = pd.factorize(text_cells(obs["unit"])[osub.rows],
                                           use_na_sentinel=True)
         u_codes = np.asarray(u_codes)
         conv = np.full(len(osub), np.nan)

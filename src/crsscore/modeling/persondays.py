@@ -195,7 +195,9 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     if "patient_id" not in patients.columns:
         raise DataError([Problem(table="patients", column="patient_id",
                                  message="no patient_id column", code="missing_column")])
-    pids = pd.Index(patients["patient_id"].astype("str"))
+    pid_col = patients["patient_id"]
+    # as str (a column already str is used as it is: astype would copy it)
+    pids = pd.Index(pid_col if pid_col.dtype == "str" else pid_col.astype("str"))
     n = len(pids)
     g0 = first_day - math.ceil(window) - 3
     grid = np.arange(g0, last_day + 1, dtype=np.int64)
@@ -220,8 +222,14 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     death = events.first_day("death")
     fu_end = np.where(np.isfinite(death), np.minimum(fu_end, death), fu_end)
     if "crs_source" in daily.columns:
-        src = daily["crs_source"].to_numpy(dtype=object)[ok][gradable]
-        kinds = sorted({str(x) for x in pd.unique(src) if not _missing(x)} - {"nan", "<NA>"})
+        src_col = daily["crs_source"]
+        if isinstance(src_col.dtype, pd.CategoricalDtype):  # grade_cohort's: codes, no cells
+            cats = src_col.array.categories
+            used = np.unique(np.asarray(src_col.array.codes)[ok][gradable])
+            present = [cats[c] for c in used.tolist() if c >= 0]
+        else:
+            present = list(pd.unique(src_col.to_numpy(dtype=object)[ok][gradable]))
+        kinds = sorted({str(x) for x in present if not _missing(x)} - {"nan", "<NA>"})
         grade_source = "+".join(kinds) if kinds else "none"
     else:
         grade_source = "given"
@@ -268,7 +276,7 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                & (t <= fu_end[:, None]))
     pi, di = np.nonzero(at_risk)
     frame: dict[str, Any] = {
-        "patient_id": pd.Series(pids.to_numpy()[pi], dtype="str"),
+        "patient_id": pids.array.take(pi),  # str, as pids
         "day": grid[di].astype(np.float64),
         "crs_grade": grade_today[pi, di],
         "crs_grade_known": known[pi, di].astype(np.float64),
@@ -380,6 +388,9 @@ def _str_cells(values: pd.Series) -> npt.NDArray[np.object_]:
 def _as_float(values: pd.Series) -> FloatArray:
     """A column as float64 (NaN for what is not a number), without ``to_numeric``'s overhead
     when it already is numeric."""
+    dt = values.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "fiu":  # plain numpy numbers
+        return np.asarray(values.to_numpy(), dtype=np.float64)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)

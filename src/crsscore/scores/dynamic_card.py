@@ -286,13 +286,28 @@ def design_matrix(frame: pd.DataFrame, spline: DaySpline,
 
 def _design(frame: pd.DataFrame, spline: DaySpline,
             predictors: Sequence[DynPredictor]) -> tuple[FloatArray, FloatArray]:
-    """:func:`design_matrix` and the day column.  Each column is read once (pandas' cost of
-    reading a column is most of the work for one patient's rows)."""
-    names = set(frame.columns.tolist())
+    """:func:`design_matrix` and the day column.  The float64 columns are read in one block
+    and every other column once (pandas' cost of reading a column is most of the work for
+    one patient's rows)."""
+    columns = frame.columns.tolist()
+    names = set(columns)
     if spline.column not in names:
         raise ScoreCardError(f"the person-day data have no column '{spline.column}'")
-    day = pd.to_numeric(frame[spline.column], errors="coerce").to_numpy(dtype=np.float64,
-                                                                          na_value=np.nan)
+    block: FloatArray | None = None
+    where: dict[str, int] = {}
+    if len(names) == len(columns):  # unique names: a column is one block column
+        floats = frame.select_dtypes(include=[np.float64])
+        where = {c: j for j, c in enumerate(floats.columns.tolist())}
+        block = floats.to_numpy(dtype=np.float64)
+
+    def column(name: str) -> FloatArray:
+        """The column as float64, NaN when not a number."""
+        if block is not None and name in where:
+            out: FloatArray = block[:, where[name]]
+            return out
+        return _raw_column(frame[name])
+
+    day = column(spline.column)
     if np.isnan(day).any():
         raise ScoreCardError(f"column '{spline.column}' has missing days")
     raw: dict[str, FloatArray] = {}
@@ -301,7 +316,7 @@ def _design(frame: pd.DataFrame, spline: DaySpline,
             raise ScoreCardError(f"the person-day data have no column '{p.column}' "
                                  f"(predictor {p.name})")
         if p.column not in raw:
-            raw[p.column] = _raw_column(frame[p.column])
+            raw[p.column] = column(p.column)
     if not len(frame):
         return np.empty((0, len(spline.knots) - 1 + len(predictors))), day
     basis = rcs_basis(day, spline.knots, inclx=True)

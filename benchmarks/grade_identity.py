@@ -133,7 +133,7 @@ def outputs(tag: str, cohort: Any, card: Any, systems: tuple[str, ...]) -> dict[
         p = build_person_days(cohort)
         out[f"{tag}/pdays_default"] = p.data
         out[f"{tag}/pdays_default/meta"] = repr(p.to_dict())
-    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+    except Exception as exc:
         out[f"{tag}/pdays_default"] = f"error: {exc!r}"
     lo, hi = card.day_range
     try:
@@ -143,7 +143,7 @@ def outputs(tag: str, cohort: Any, card: Any, systems: tuple[str, ...]) -> dict[
         if len(p.data):
             out[f"{tag}/predict"] = card.predict(p.data, card.horizons)
         out[f"{tag}/risk"] = DynamicCardRisk(card, 0.2).score(cohort, g.daily)
-    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+    except Exception as exc:
         out[f"{tag}/pdays_card"] = f"error: {exc!r}"
     return out
 

@@ -74,7 +74,7 @@ def test_lookup_refuses_duplicate_ids_as_pandas_does() -> None:
 def test_one_patient_person_days_as_in_the_cohort(cohort: Cohort) -> None:
     whole = build_person_days(cohort).data
     for pid in cohort.patients["patient_id"].astype(str).tolist()[::20]:
-        def rows(frame: pd.DataFrame) -> pd.DataFrame:
+        def rows(frame: pd.DataFrame, pid: str = pid) -> pd.DataFrame:
             return frame[frame["patient_id"].astype(str) == pid].reset_index(drop=True)
         one = Cohort(patients=rows(cohort.patients), observations=rows(cohort.observations),
                      events=rows(cohort.events), synthetic=True)

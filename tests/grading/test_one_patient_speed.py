@@ -50,7 +50,7 @@ def test_patient_codes_match_the_index(ids: list[str], dtype: object) -> None:
     np.testing.assert_array_equal(_patient_codes(rows, pid_index), expected)
     where = {p: i for i, p in enumerate(ids)}
     pos = id_positions(rows, where)
-    if dtype == object:
+    if dtype is object:
         assert pos is None  # not Arrow strings: left to pandas
     else:
         assert pos is not None

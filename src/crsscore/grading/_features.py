@@ -257,7 +257,8 @@ def id_positions(values: pd.Series, where: dict[str, int]) -> I64 | None:
         ((only, k),) = where.items()
         return np.where(text_cells(values) == only, k, -1).astype(np.int64)
     codes, uniques = factorize_text(values)
-    lut = np.array([where.get(u, -1) for u in uniques] + [-1], dtype=np.int64)
+    lut = np.array([where.get(u, -1) if isinstance(u, str) else -1 for u in uniques] + [-1],
+                   dtype=np.int64)
     out: I64 = lut[codes]
     return out
 
@@ -268,9 +269,9 @@ def _id_index(values: pd.Series) -> tuple[pd.Index, bool]:
     set (pandas' conversion and hash table cost more than grading one patient)."""
     arrow = getattr(values.array, "_pa_array", None)
     if arrow is not None and pa_types_is_string(arrow.type):
-        index = pd.Index(pd.arrays.ArrowStringArray(arrow), name=values.name)
-        return index, len(set(text_cells(values).tolist())) != len(values)
-    index = pd.Index(values.astype("string"))
+        built: pd.Index = pd.Index(pd.arrays.ArrowStringArray(arrow), name=values.name)
+        return built, len(set(text_cells(values).tolist())) != len(values)
+    index: pd.Index = pd.Index(values.astype("string"))
     return index, bool(index.has_duplicates)
 
 

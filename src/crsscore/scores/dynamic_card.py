@@ -87,7 +87,7 @@ class DynPredictor(_Model):
 def _raw_column(col: pd.Series) -> FloatArray:
     """A column as float64 (NaN for what is not a number)."""
     dt = col.dtype
-    if isinstance(dt, np.dtype) and dt.kind == "f" or pd.api.types.is_float_dtype(dt):
+    if (isinstance(dt, np.dtype) and dt.kind == "f") or pd.api.types.is_float_dtype(dt):
         # the person-day table's own columns (to_numeric would return them as they are)
         out: FloatArray = col.to_numpy(dtype=np.float64, na_value=np.nan)
         return out

@@ -208,9 +208,17 @@ class _Rows:
 
     frame: pd.DataFrame
     rows: npt.NDArray[np.intp]
+    _texts: dict[str, npt.NDArray[np.object_]] = field(default_factory=dict, repr=False,
+                                                       compare=False)
 
     def __len__(self) -> int:
         return int(self.rows.size)
+
+    def texts(self, column: str) -> npt.NDArray[np.object_]:
+        """:func:`text_cells` of the whole column (read once)."""
+        if column not in self._texts:
+            self._texts[column] = text_cells(self.frame[column])
+        return self._texts[column]
 
     def label(self, i: int) -> int:
         """The frame's index label of subset row ``i``."""
@@ -512,12 +520,12 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     # ---------------------------------------------------------------- events
     if len(esub):  # whole columns (element-wise conversions), then the rows
-        e_val_all = _numeric(ev["value"])
+        ev_value = ev["value"]
+        e_val_all = _numeric(ev_value)
         e_val = e_val_all[esub.rows]
-        e_txt_bad = _nonnumeric_text(ev["value"], e_val_all)[esub.rows]
+        e_txt_bad = _nonnumeric_text(ev_value, e_val_all)[esub.rows]
     else:
         e_val, e_txt_bad = np.zeros(0), np.zeros(0, bool)
-    text_cols: dict[str, npt.NDArray[np.object_]] = {}
 
     def subset_text(column: str, events: tuple[str, ...]
                     ) -> tuple[npt.NDArray[np.intp], list[str]]:
@@ -525,9 +533,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         parts = [e_groups[e] for e in events if e in e_groups]
         rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
         if rows.size:
-            if column not in text_cols:
-                text_cols[column] = text_cells(ev[column])
-            codes, names = _norm_text(text_cols[column][esub.rows[rows]])
+            codes, names = _norm_text(esub.texts(column)[esub.rows[rows]])
         else:
             codes, names = np.zeros(0, np.intp), [""]
         full = np.full(len(esub), len(names) - 1, dtype=np.intp)  # '' elsewhere
@@ -924,7 +930,7 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
     first = np.flatnonzero(start)
     k = ukeys[pos[first]]
-    detail = text_cells(esub.frame["detail"])[esub.rows[r_all[first]]]
+    detail = esub.texts("detail")[esub.rows[r_all[first]]]
     return Recorded(
         pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),

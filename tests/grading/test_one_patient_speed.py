@@ -105,3 +105,25 @@ def test_one_patient_grades_as_in_the_cohort() -> None:
             check_exact=True)
         for col in ("crs_reason", "icans_reason", "crs_criterion", "crs_source"):
             assert alone[col].astype(str).tolist() == part[col].astype(str).tolist()
+
+
+def test_astct_reason_table_follows_the_low_flow_setting() -> None:
+    """The cached ASTCT reason table is per low-flow limit, and grading adds its own reasons
+    without changing the cached one."""
+    from crsscore.grading import GradingSettings
+
+    c = Cohort(
+        patients=pd.DataFrame({"patient_id": ["P1"]}),
+        observations=pd.DataFrame({"patient_id": ["P1", "P1"], "day": [1.2, 2.2],
+                                   "analyte": ["temp", "temp"], "value": [39.0, 38.6],
+                                   "unit": ["C", "C"]}),
+        events=pd.DataFrame({"patient_id": ["P1", "P1"], "day": [1.5, 2.5],
+                             "event": ["oxygen", "death"], "value": [5.0, np.nan],
+                             "unit": ["L/min", None], "detail": ["nasal_cannula", "crs"]}))
+    reasons = []
+    for limit in (4.0, 6.0, 4.0):
+        daily = grade_cohort(c, settings=GradingSettings(low_flow_max_l_min=limit)).daily
+        reasons.append(daily["crs_reason"].astype(str).tolist())
+    assert reasons[0] == reasons[2] != reasons[1]
+    assert "> 4 L/min" in reasons[0][0] and "<= 6 L/min" in reasons[1][0]
+    assert reasons[0][1] == "death due to CRS"

@@ -221,7 +221,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
 
     pid = f.patient_ids
     daily = pd.DataFrame({
-        "patient_id": pd.Series(pid.array.take(f.patient), dtype=pid.dtype),
+        "patient_id": pid.array.take(f.patient),  # of pid's dtype
         "day": f.day.astype(np.int64),
         "crs_grade": int64_array(crs_grade, crs_grade < 0),
         "icans_grade": int64_array(icans_grade, icans_grade < 0),

@@ -465,11 +465,9 @@ def _canonical_units(analyte: npt.NDArray[np.object_],
 
     if units is None:
         return False
-    units = np.array(["" if u is None or (isinstance(u, float) and math.isnan(u)) else u
-                      for u in units.tolist()], dtype=object)
     for a, u in set(zip(analyte.tolist(), units.tolist(), strict=True)):
-        if not u or normalise_unit(u) != canonical_unit(a):
-            return False
+        if _missing(u) or not u or normalise_unit(u) != canonical_unit(a):
+            return False  # a missing unit (read as '') is not the canonical one
     return True
 
 

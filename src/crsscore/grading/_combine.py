@@ -37,6 +37,14 @@ class Reasons:
         self.items: list[str] = []
         self._index: dict[str, int] = {}
 
+    @classmethod
+    def of(cls, items: tuple[str, ...]) -> Reasons:
+        """Reasons already holding ``items`` (distinct), coded 0, 1, ... in that order."""
+        rs = cls()
+        rs.items = list(items)
+        rs._index = {t: k for k, t in enumerate(items)}
+        return rs
+
     def code(self, text: str) -> int:
         if text not in self._index:
             self._index[text] = len(self.items)

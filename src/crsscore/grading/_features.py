@@ -160,9 +160,37 @@ class Extraction:
     notes: list[str]
 
 
-def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
-    """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
+def text_cells(values: pd.Series) -> npt.NDArray[np.object_]:
+    """A text column's cells as a numpy object array (missing: None or NaN), read straight
+    from Arrow for Arrow-backed strings (pandas' own conversion and factorisation cost more
+    than the rest of the work on one patient's few hundred rows)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        return np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(values.to_numpy(dtype=object), dtype=object)
+
+
+def factorize_text(values: pd.Series | npt.NDArray[np.object_]
+               ) -> tuple[npt.NDArray[np.intp], list[object]]:
+    """``pandas.factorize(values, use_na_sentinel=True)`` (codes, -1 for missing, and the
+    distinct values in order of appearance), by Arrow's dictionary encoding directly for
+    Arrow-backed strings (as pandas does, without its per-call overhead)."""
+    arrow = None if isinstance(values, np.ndarray) else getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        import pyarrow as pa
+
+        arr = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+        enc = arr.dictionary_encode()
+        codes = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False),
+                           dtype=np.intp)
+        return codes, enc.dictionary.to_pylist()
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), list(uniques)
+
+
+def _norm_text(values: pd.Series | npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Factorise a text column; return codes and the normalised unique values ('' for missing)."""
+    codes, uniques = factorize_text(values)
     norm = ["" if (u is None or (isinstance(u, float) and math.isnan(u)))
             else str(u).strip().lower().replace(" ", "_") for u in uniques]
     codes = np.asarray(codes, dtype=np.intp)
@@ -170,6 +198,39 @@ def _norm_text(values: pd.Series) -> tuple[npt.NDArray[np.intp], list[str]]:
     codes = np.where(codes < 0, len(norm), codes)
     norm.append("")
     return codes, norm
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows ``rows`` (positions) of ``frame``: a subset read through numpy, without copying
+    the frame (a ``.loc`` per subset is most of the cost for one patient's rows).  Positions
+    ``i`` below are positions in the subset."""
+
+    frame: pd.DataFrame
+    rows: npt.NDArray[np.intp]
+    _texts: dict[str, npt.NDArray[np.object_]] = field(default_factory=dict, repr=False,
+                                                       compare=False)
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def texts(self, column: str) -> npt.NDArray[np.object_]:
+        """:func:`text_cells` of the whole column (read once)."""
+        if column not in self._texts:
+            self._texts[column] = text_cells(self.frame[column])
+        return self._texts[column]
+
+    def label(self, i: int) -> int:
+        """The frame's index label of subset row ``i``."""
+        return int(self.frame.index[self.rows[i]])
+
+    def cell(self, column: str, i: int) -> object:
+        """The cell of ``column`` at subset row ``i`` (as ``subset[column].iloc[i]``)."""
+        return self.frame[column].iloc[int(self.rows[i])]
+
+    def cells(self, column: str, positions: npt.NDArray[np.intp]) -> npt.NDArray[np.object_]:
+        """The cells of ``column`` at subset positions (as ``subset[column].iloc[...]``)."""
+        return np.asarray(self.frame[column].iloc[self.rows[positions]].to_numpy(dtype=object))
 
 
 def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -183,18 +244,43 @@ def _with_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame
 
 def _patient_codes(values: pd.Series, pid_index: pd.Index) -> I64:
     """Position of each row's patient_id in ``pid_index`` (-1 when absent or missing)."""
-    arrow = getattr(values.array, "_pa_array", None)
-    if arrow is not None and pa_types_is_string(arrow.type):
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        value_set = pa.array(pid_index.astype(str).to_numpy(dtype=object), type=arrow.type)
-        idx = pc.index_in(arrow, value_set=value_set).to_numpy(zero_copy_only=False)
-        return np.asarray(np.where(np.isnan(idx.astype(float)), -1, idx), dtype=np.int64)
+    ids = pid_index.to_numpy(dtype=object).tolist()
+    pos = id_positions(values, {p: i for i, p in enumerate(ids) if isinstance(p, str)})
+    if pos is not None:
+        return pos
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lut = np.asarray(pid_index.get_indexer(pd.Index(uniques).astype("string")), dtype=np.int64)
     lut = np.append(lut, -1)  # missing patient_id -> -1
     return lut[np.asarray(codes, dtype=np.int64)]
+
+
+def id_positions(values: pd.Series, where: dict[str, int]) -> I64 | None:
+    """Position ``where[id]`` of each cell's id (exact string match; -1 when absent or
+    missing) when ``values`` are Arrow-backed strings, else None.  One id (the monitor's
+    one-patient update) is one comparison; more are factorised and looked up."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is None or not pa_types_is_string(arrow.type):
+        return None
+    if len(where) == 1:
+        ((only, k),) = where.items()
+        return np.where(text_cells(values) == only, k, -1).astype(np.int64)
+    codes, uniques = factorize_text(values)
+    lut = np.array([where.get(u, -1) if isinstance(u, str) else -1 for u in uniques] + [-1],
+                   dtype=np.int64)
+    out: I64 = lut[codes]
+    return out
+
+
+def _id_index(values: pd.Series) -> tuple[pd.Index, bool]:
+    """``pd.Index(values.astype("string"))`` and whether it has duplicates: for Arrow-backed
+    strings, the index is built on the Arrow array itself and duplicates are counted in a
+    set (pandas' conversion and hash table cost more than grading one patient)."""
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is not None and pa_types_is_string(arrow.type):
+        built: pd.Index = pd.Index(pd.arrays.ArrowStringArray(arrow), name=values.name)
+        return built, len(set(text_cells(values).tolist())) != len(values)
+    index: pd.Index = pd.Index(values.astype("string"))
+    return index, bool(index.has_duplicates)
 
 
 def pa_types_is_string(t: object) -> bool:
@@ -261,6 +347,9 @@ def _cell(value: object) -> str:
 
 
 def _numeric(values: pd.Series) -> F8:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu":
+        # already numbers (to_numeric would return them as they are)
+        return np.asarray(values.to_numpy(), dtype=np.float64)
     return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
 
 
@@ -290,8 +379,8 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         raise UnitError([Problem(table="patients", column="patient_id",
                                  message="the patients table has no patient_id column",
                                  code="missing_column")])
-    pid_index = pd.Index(patients["patient_id"].astype("string"))
-    if pid_index.has_duplicates:
+    pid_index, has_duplicates = _id_index(patients["patient_id"])
+    if has_duplicates:
         pid_index = pid_index.drop_duplicates()
         notes.append("duplicate patient_id rows in patients: the first of each was used")
     n_pat = len(pid_index)
@@ -307,13 +396,14 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     ev = _with_columns(cohort.events, EVENT_COLUMNS)
 
     # ---------------------------------------------------------------- rows -> keys
-    def rows_keys(frame: pd.DataFrame, table: str) -> tuple[I64, B, I64]:
-        """Return patient codes, a keep mask and floor days for a frame."""
-        if len(frame) == 0:
+    def rows_keys(sub: _Rows, table: str) -> tuple[I64, B, I64]:
+        """Return patient codes, a keep mask and floor days for the rows of a frame."""
+        if len(sub) == 0:
             z = np.zeros(0, dtype=np.int64)
             return z, np.zeros(0, dtype=bool), z
-        pcode = _patient_codes(frame["patient_id"], pid_index)
-        dayf = _numeric(frame["day"])
+        # whole columns (element-wise conversions), then the rows
+        pcode = _patient_codes(sub.frame["patient_id"], pid_index)[sub.rows]
+        dayf = _numeric(sub.frame["day"])[sub.rows]
         keep = (pcode >= 0) & np.isfinite(dayf)
         n_unknown = int(np.sum(pcode < 0))
         if n_unknown:
@@ -321,9 +411,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
                          "and were ignored")
         bad_day = np.flatnonzero((pcode >= 0) & ~np.isfinite(dayf))
         for i in bad_day[:200]:
-            problems.append(Problem(table=table, row=int(frame.index[i]), column="day",
+            problems.append(Problem(table=table, row=sub.label(int(i)), column="day",
                                     message="day is missing or not a number", code="bad_day",
-                                    value=str(frame["day"].iloc[i]), expected="days since infusion"))
+                                    value=str(sub.cell("day", int(i))),
+                                    expected="days since infusion"))
         dayi = np.floor(np.where(np.isfinite(dayf), dayf, 0.0)).astype(np.int64)
         keep &= (dayi >= settings.start_day) & (dayi - _DAY0 < _SPAN)
         return pcode, keep, dayi
@@ -333,10 +424,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         an_codes, an_names = _norm_text(obs["analyte"])
         is_temp = np.array([a == "temp" for a in an_names], dtype=bool)[an_codes]
         is_sbp = np.array([a == "sbp" for a in an_names], dtype=bool)[an_codes]
-        osub = obs.loc[is_temp | is_sbp]
+        osub = _Rows(obs, np.flatnonzero(is_temp | is_sbp))
         o_is_temp = is_temp[is_temp | is_sbp]
     else:
-        osub = obs
+        osub = _Rows(obs, np.zeros(0, np.intp))
         o_is_temp = np.zeros(0, dtype=bool)
     o_pc, o_keep, o_day = rows_keys(osub, "observations")
 
@@ -344,10 +435,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         e_codes, e_names = _norm_text(ev["event"])
         relevant_names = CRS_EVENTS | ICANS_EVENTS | RECORDED_EVENTS
         rel = np.array([n in relevant_names for n in e_names], dtype=bool)[e_codes]
-        esub = ev.loc[rel]
+        esub = _Rows(ev, np.flatnonzero(rel))
         e_codes = e_codes[rel]
     else:
-        esub = ev
+        esub = _Rows(ev, np.zeros(0, np.intp))
         e_codes, e_names = np.zeros(0, dtype=np.intp), []
     e_pc, e_keep, e_day = rows_keys(esub, "events")
     # events grouped by name once (rows of one event type = a slice of a stable sort)
@@ -370,7 +461,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     icans_problem = np.full(n, -1, dtype=np.int32)
     organ_problem = np.full(n, -1, dtype=np.int32)
 
-    def flag(target: npt.NDArray[np.int32], table: str, frame: pd.DataFrame,
+    def flag(target: npt.NDArray[np.int32], table: str, frame: _Rows,
              rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
              expected: str | None = None, value_col: str | None = None) -> None:
         """Record one problem per offending row and mark its day."""
@@ -380,11 +471,10 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         code = msgs.code(message)
         target[positions[rows]] = code
         shown = rows[:500]
-        vals = (frame[value_col].iloc[shown].to_numpy(dtype=object) if value_col
-                else [None] * shown.size)
+        vals = (frame.cells(value_col, shown) if value_col else [None] * shown.size)
         for i, v in zip(shown, vals, strict=True):
             problems.append(Problem(
-                table=table, row=int(frame.index[i]), column=column, message=message,
+                table=table, row=frame.label(int(i)), column=column, message=message,
                 value=None if value_col is None else _cell(v), expected=expected,
                 code="grading_input"))
         if rows.size > 500:
@@ -395,8 +485,9 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     sbp_min = np.full(n, np.nan)
     has_crs = np.zeros(n, dtype=bool)
     if len(osub):
-        o_val = _numeric(osub["value"])
-        u_codes, u_uniques = pd.factorize(osub["unit"], use_na_sentinel=True)
+        o_val = _numeric(obs["value"])[osub.rows]
+        u_codes, u_uniques = pd.factorize(text_cells(obs["unit"])[osub.rows],
+                                          use_na_sentinel=True)
         u_codes = np.asarray(u_codes)
         conv = np.full(len(osub), np.nan)
         for analyte, amask in (("temp", o_is_temp), ("sbp", ~o_is_temp)):
@@ -428,15 +519,21 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         has_crs[o_pos[o_pos >= 0]] = True
 
     # ---------------------------------------------------------------- events
-    e_val = _numeric(esub["value"]) if len(esub) else np.zeros(0)
-    e_txt_bad = _nonnumeric_text(esub["value"], e_val) if len(esub) else np.zeros(0, bool)
+    if len(esub):  # whole columns (element-wise conversions), then the rows
+        ev_value = ev["value"]
+        e_val_all = _numeric(ev_value)
+        e_val = e_val_all[esub.rows]
+        e_txt_bad = _nonnumeric_text(ev_value, e_val_all)[esub.rows]
+    else:
+        e_val, e_txt_bad = np.zeros(0), np.zeros(0, bool)
+
     def subset_text(column: str, events: tuple[str, ...]
                     ) -> tuple[npt.NDArray[np.intp], list[str]]:
         """Normalised text codes of ``column``, read only on the rows of ``events``."""
         parts = [e_groups[e] for e in events if e in e_groups]
         rows = np.concatenate(parts) if parts else np.zeros(0, np.intp)
         if rows.size:
-            codes, names = _norm_text(esub[column].iloc[rows])
+            codes, names = _norm_text(esub.texts(column)[esub.rows[rows]])
         else:
             codes, names = np.zeros(0, np.intp), [""]
         full = np.full(len(esub), len(names) - 1, dtype=np.intp)  # '' elsewhere
@@ -666,7 +763,7 @@ class _Pressors:
     ne_eq: F8
 
 
-def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: pd.DataFrame,
+def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub: _Rows,
                   e_pos: I64, e_val: F8, d_codes: npt.NDArray[np.intp], d_names: list[str],
                   u_codes: npt.NDArray[np.intp], u_names: list[str], patient: I64, weight: F8,
                   n: int, settings: GradingSettings, flag: object,
@@ -802,7 +899,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
 
 
 def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
-              esub: pd.DataFrame, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
+              esub: _Rows, e_pos: I64, e_val: F8, ukeys: I64, pid_index: pd.Index,
               problems: list[Problem]) -> Recorded:
     """The centre's recorded grades (:class:`Recorded`) of the valid recorded-grade rows."""
     parts: list[tuple[str, npt.NDArray[np.intp]]] = []
@@ -812,9 +909,9 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
         g = e_val[r]
         bad = ~(np.isfinite(g) & (g >= 0) & (g <= 5) & (g == np.round(g)))
         for i in r[bad][:200]:
-            problems.append(Problem(table="events", row=int(esub.index[i]), column="value",
+            problems.append(Problem(table="events", row=esub.label(int(i)), column="value",
                                     message=f"{kind}_grade_recorded must be an integer 0-5",
-                                    value=str(esub["value"].iloc[i]), expected="0-5",
+                                    value=str(esub.cell("value", int(i))), expected="0-5",
                                     code="grading_input"))
         parts.append((kind, r[~bad]))
     if not parts or not sum(r.size for _, r in parts):
@@ -833,7 +930,7 @@ def _recorded(crs_rows: npt.NDArray[np.intp], icans_rows: npt.NDArray[np.intp],
     start[1:] = (pos[1:] != pos[:-1]) | (kind_code[1:] != kind_code[:-1])
     first = np.flatnonzero(start)
     k = ukeys[pos[first]]
-    detail = esub["detail"].to_numpy(dtype=object)[r_all[first]]
+    detail = esub.texts("detail")[esub.rows[r_all[first]]]
     return Recorded(
         pos=pos[first], kind=np.array(["crs", "icans"], dtype=object)[kind_code[first]],
         patient_id=np.asarray(pid_index.to_numpy(dtype=object)[k // _SPAN], dtype=object),
@@ -879,8 +976,33 @@ def add_history(f: DailyFeatures, settings: GradingSettings) -> None:
     prev_same = np.zeros(n, dtype=bool)
     prev_same[1:] = (~start[1:]) & on[:-1] & (f.day[1:] == f.day[:-1] + 1)
     run_start = on & ~prev_same
-    run_id = np.cumsum(run_start)
-    hrs = np.where(on, f.pressor_hours, 0.0)
-    run = pd.Series(hrs).groupby(run_id).cumsum(skipna=False).to_numpy()
     # a NaN (unknown hours) earlier in the run makes the running total unknown
-    f.pressor_run_hours = np.where(on, run, 0.0)
+    f.pressor_run_hours = np.where(on, _run_cumsum(f.pressor_hours, on, run_start), 0.0)
+
+
+def _run_cumsum(values: F8, on: B, run_start: B) -> F8:
+    """Running sum of ``values`` over each run of consecutive ``on`` days (a run begins at
+    ``run_start``), NaN from the first NaN of the run on; 0 off the runs.
+
+    The sum is compensated (Kahan) as pandas' ``groupby(...).cumsum(skipna=False)`` is, which
+    this replaces: a plain loop over the (few) vasopressor days costs less than a groupby,
+    with the same floating-point result.
+    """
+    out = np.zeros(values.shape[0])
+    idx = np.flatnonzero(on)
+    if idx.size == 0:
+        return out
+    acc = comp = 0.0
+    for i, v, new in zip(idx.tolist(), values[idx].tolist(), run_start[idx].tolist(),
+                         strict=True):
+        if new:
+            acc = comp = 0.0
+        if math.isnan(acc) or math.isnan(v):
+            acc = math.nan
+        else:
+            y = v - comp
+            t = acc + y
+            comp = t - acc - y
+            acc = t
+        out[i] = acc
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -220,7 +221,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
 
     pid = f.patient_ids
     daily = pd.DataFrame({
-        "patient_id": pd.Series(pid.array.take(f.patient), dtype=pid.dtype),
+        "patient_id": pid.array.take(f.patient),  # of pid's dtype
         "day": f.day.astype(np.int64),
         "crs_grade": int64_array(crs_grade, crs_grade < 0),
         "icans_grade": int64_array(icans_grade, icans_grade < 0),
@@ -230,7 +231,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
         "icans_criterion": _categorical(icans_crit.astype(np.int32), list(CRITERIA)),
         "crs_source": _categorical(crs_src.astype(np.int32), ["derived", "recorded"]),
         "icans_source": _categorical(icans_src.astype(np.int32), ["derived", "recorded"]),
-    })
+    }, copy=False)  # every column is a new array made above
 
     out: dict[str, object] = {"patient_id": pid.to_numpy()}
     out.update(patient_outcomes(f.patient, f.day, crs_grade, n_pat, prefix="crs",
@@ -305,6 +306,12 @@ def require_crs_outcomes(result: GradingResult) -> None:
                      "grades")])
 
 
+#: The disagreements frame without recorded grades, and with recorded grades that all agree
+#: (built once: an empty frame costs pandas more than grading one patient; copied per call).
+_NO_RECORDED: Final = pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGREEMENT_COLUMNS})
+_NO_DISAGREEMENT: Final = pd.DataFrame([], columns=list(DISAGREEMENT_COLUMNS))
+
+
 def _disagreements(f: DailyFeatures, rec: Recorded,
                    derived_pat: dict[str, npt.NDArray[np.bool_]], system: str,
                    settings: GradingSettings, crs: Graded, icans: Graded,
@@ -316,7 +323,7 @@ def _disagreements(f: DailyFeatures, rec: Recorded,
     """
     rows: list[dict[str, object]] = []
     if len(rec) == 0:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGREEMENT_COLUMNS})
+        return _NO_RECORDED.copy()
     cache: dict[str, Graded] = {system: crs}
     unknown_systems: set[str] = set()
     # plain arrays (pandas' per-call overhead is most of the cost for one patient)
@@ -380,6 +387,8 @@ def _disagreements(f: DailyFeatures, rec: Recorded,
     if unknown_systems:
         notes.append(f"recorded grades name system(s) crsscore does not know "
                      f"({', '.join(sorted(unknown_systems))}): compared with {system}")
+    if not rows:
+        return _NO_DISAGREEMENT.copy()
     frame = pd.DataFrame(rows, columns=list(DISAGREEMENT_COLUMNS))
     if len(frame):
         frame["day"] = frame["day"].astype("Int64")

@@ -7,6 +7,9 @@ the grade (-1 = not gradable), the reason and the name of the criterion that set
 
 from __future__ import annotations
 
+import functools
+from typing import Final
+
 import numpy as np
 import numpy.typing as npt
 
@@ -31,12 +34,12 @@ _HEMO: list[tuple[int, str]] = [
 ]
 
 
-def _resp_texts(settings: GradingSettings) -> list[str]:
+def _resp_texts(low_flow_max_l_min: float) -> list[str]:
     return [
         "",
         "",
-        f"low-flow oxygen (nasal cannula <= {settings.low_flow_max_l_min:g} L/min or blow-by)",
-        f"high-flow oxygen (nasal cannula > {settings.low_flow_max_l_min:g} L/min, facemask, "
+        f"low-flow oxygen (nasal cannula <= {low_flow_max_l_min:g} L/min or blow-by)",
+        f"high-flow oxygen (nasal cannula > {low_flow_max_l_min:g} L/min, facemask, "
         "non-rebreather or Venturi mask)",
         "positive pressure (CPAP, BiPAP or mechanical ventilation)",
     ]
@@ -57,13 +60,16 @@ def astct_hemo_kind(f: DailyFeatures, settings: GradingSettings) -> npt.NDArray[
         [5, 4, 3, vaso_alone, 1], 0).astype(np.int64)
 
 
-def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
-    """ASTCT 2019 consensus CRS grade for every patient-day."""
+_HEMO_LEVEL: Final = np.array([h[0] for h in _HEMO], dtype=np.int8)
+_HEMO_LEVEL.setflags(write=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _astct_reasons(low_flow_max_l_min: float) -> tuple[tuple[str, ...], npt.NDArray[np.int32]]:
+    """The ASTCT reason texts of (fever or waiver, hypotension kind, respiratory rank) and
+    their codes (read-only), built once per low-flow limit (the only setting in them)."""
     rs = Reasons()
-    hemo_kind = astct_hemo_kind(f, settings)
-    hemo_lvl = np.array([h[0] for h in _HEMO], dtype=np.int8)[hemo_kind]
-    resp_lvl = f.o2_rank.astype(np.int8)
-    resp_txt = _resp_texts(settings)
+    resp_txt = _resp_texts(low_flow_max_l_min)
     prefixes = ["fever", "no fever needed (CRS established, tocilizumab/corticosteroids given)"]
     lut = np.zeros((2, len(_HEMO), 5), dtype=np.int32)
     for p, prefix in enumerate(prefixes):
@@ -79,6 +85,17 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
                 else:
                     detail = "no hypotension or hypoxia"
                 lut[p, h, r] = rs.code(f"{prefix}; {detail}")
+    lut.setflags(write=False)
+    return tuple(rs.items), lut
+
+
+def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
+    """ASTCT 2019 consensus CRS grade for every patient-day."""
+    texts, lut = _astct_reasons(settings.low_flow_max_l_min)
+    rs = Reasons.of(texts)
+    hemo_kind = astct_hemo_kind(f, settings)
+    hemo_lvl = _HEMO_LEVEL[hemo_kind]
+    resp_lvl = f.o2_rank.astype(np.int8)
 
     febrile = f.tmax >= settings.fever_c
     temp_known = np.isfinite(f.tmax)

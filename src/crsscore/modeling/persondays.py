@@ -195,14 +195,17 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     if "patient_id" not in patients.columns:
         raise DataError([Problem(table="patients", column="patient_id",
                                  message="no patient_id column", code="missing_column")])
-    pids = pd.Index(patients["patient_id"].astype("str"))
+    pid_col = patients["patient_id"]
+    # as str (a column already str is used as it is: astype would copy it)
+    pids = pd.Index(pid_col if pid_col.dtype == "str" else pid_col.astype("str"))
     n = len(pids)
     g0 = first_day - math.ceil(window) - 3
     grid = np.arange(g0, last_day + 1, dtype=np.int64)
     nd = len(grid)
 
     # ---- daily grades -> (n, nd) arrays; severe onset S and follow-up end F over all days
-    dpid = pids.get_indexer(pd.Index(daily["patient_id"].astype("str")))
+    lookup = _Lookup(pids)
+    dpid = lookup.positions(daily["patient_id"])
     dday = _as_float(daily["day"])
     crs = _as_float(daily["crs_grade"])
     icans = (_as_float(daily["icans_grade"]) if "icans_grade" in daily.columns
@@ -215,12 +218,18 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     np.minimum.at(onset_sev, dpid[gradable & (crs >= 3)], dday[gradable & (crs >= 3)])
     fu_end = np.full(n, -big)
     np.maximum.at(fu_end, dpid[gradable], dday[gradable])
-    events = _EventDays(cohort, pids, ("death", "tocilizumab", "corticosteroid"))
+    events = _EventDays(cohort, lookup, ("death", "tocilizumab", "corticosteroid"))
     death = events.first_day("death")
     fu_end = np.where(np.isfinite(death), np.minimum(fu_end, death), fu_end)
     if "crs_source" in daily.columns:
-        src = daily["crs_source"].to_numpy(dtype=object)[ok][gradable]
-        kinds = sorted({str(x) for x in pd.unique(src) if not _missing(x)} - {"nan", "<NA>"})
+        src_col = daily["crs_source"]
+        if isinstance(src_col.dtype, pd.CategoricalDtype):  # grade_cohort's: codes, no cells
+            cats = src_col.array.categories
+            used = np.unique(np.asarray(src_col.array.codes)[ok][gradable])
+            present = [cats[c] for c in used.tolist() if c >= 0]
+        else:
+            present = list(pd.unique(src_col.to_numpy(dtype=object)[ok][gradable]))
+        kinds = sorted({str(x) for x in present if not _missing(x)} - {"nan", "<NA>"})
         grade_source = "+".join(kinds) if kinds else "none"
     else:
         grade_source = "given"
@@ -251,7 +260,7 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
 
     # ---- analytes: latest within the window, changes on the model scale
     lab_cols: dict[str, FloatArray] = {}
-    latest = _latest_values(cohort, pids, codes, grid, window)
+    latest = _latest_values(cohort, lookup, codes, grid, window)
     for k, code in enumerate(codes):
         v = latest[:, k, :]
         ms = model_scale(code, v)
@@ -267,7 +276,7 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                & (t <= fu_end[:, None]))
     pi, di = np.nonzero(at_risk)
     frame: dict[str, Any] = {
-        "patient_id": pd.Series(pids.to_numpy()[pi], dtype="str"),
+        "patient_id": pids.array.take(pi),  # str, as pids
         "day": grid[di].astype(np.float64),
         "crs_grade": grade_today[pi, di],
         "crs_grade_known": known[pi, di].astype(np.float64),
@@ -292,9 +301,9 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
         # known free through t + h: onset observed later, or followed to t + h
         nonevent = ~event & ((np.isfinite(s_row) & (s_row > day_row + h))
                              | (f_row >= day_row + h))
-        y = pd.array(np.where(event, 1, 0), dtype="Int64")
-        y[~(event | nonevent)] = pd.NA
-        frame[f"y_h{h}"] = y
+        # nullable Int64: <NA> where censored
+        frame[f"y_h{h}"] = pd.arrays.IntegerArray(np.where(event, 1, 0).astype(np.int64),
+                                                  ~(event | nonevent))
     data = pd.DataFrame(frame)
     return PersonDays(data=data, horizons=hs, analytes=codes, window=float(window),
                       first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
@@ -307,23 +316,22 @@ class _EventDays:
     from the events table once (plain arrays: a one-patient update pays no per-name
     pandas filtering)."""
 
-    def __init__(self, cohort: Cohort, pids: pd.Index, names: tuple[str, ...]) -> None:
-        self.n = len(pids)
+    def __init__(self, cohort: Cohort, lookup: _Lookup, names: tuple[str, ...]) -> None:
+        self.n = len(lookup.pids)
         ev = cohort.events
         self.name = np.zeros(0, dtype=object)
         self.p = np.zeros(0, dtype=np.int64)
         self.d = np.zeros(0, dtype=np.float64)
         if len(ev) == 0 or "event" not in ev.columns:
             return
-        name = ev["event"].astype("str").to_numpy(dtype=object)
+        name = _str_cells(ev["event"])
         rows = np.flatnonzero(np.isin(name, np.asarray(names, dtype=object)))
         if rows.size == 0:
             return
-        sub = ev.iloc[rows]
+        # whole columns (element-wise conversions), then the rows: no frame copy
         self.name = name[rows]
-        self.p = np.asarray(pids.get_indexer(pd.Index(sub["patient_id"].astype("str"))),
-                            dtype=np.int64)
-        self.d = np.floor(_as_float(sub["day"]))
+        self.p = lookup.positions(ev["patient_id"])[rows]
+        self.d = np.floor(_as_float(ev["day"])[rows])
 
     def first_day(self, name: str) -> FloatArray:
         out = np.full(self.n, np.inf)
@@ -345,42 +353,82 @@ class _EventDays:
         return out
 
 
+class _Lookup:
+    """Position of patient ids in ``pids`` (``pids.get_indexer`` of the ids as ``str``, -1
+    when absent), by a dict of the few distinct ids when the ids are Arrow strings (pandas'
+    string index costs more than the rest of the work for one patient)."""
+
+    def __init__(self, pids: pd.Index) -> None:
+        self.pids = pids
+        ids = pids.to_numpy(dtype=object).tolist()
+        self.where: dict[str, int] | None = {p: i for i, p in enumerate(ids)}
+        if len(self.where) != len(ids) or not all(isinstance(p, str) for p in ids):
+            self.where = None  # duplicated or missing ids: pandas says what is wrong
+
+    def positions(self, values: pd.Series) -> npt.NDArray[np.int64]:
+        from crsscore.grading._features import id_positions
+
+        out = None if self.where is None else id_positions(values, self.where)
+        if out is not None:
+            return out
+        return np.asarray(self.pids.get_indexer(pd.Index(values.astype("str"))), dtype=np.int64)
+
+
+def _str_cells(values: pd.Series) -> npt.NDArray[np.object_]:
+    """``values.astype("str")`` as an object array (missing: None or NaN), read straight
+    from Arrow for Arrow-backed strings."""
+    arrow = getattr(values.array, "_pa_array", None)
+    from crsscore.grading._features import pa_types_is_string, text_cells
+
+    if arrow is not None and pa_types_is_string(arrow.type):
+        return text_cells(values)
+    return np.asarray(values.astype("str").to_numpy(dtype=object), dtype=object)
+
+
 def _as_float(values: pd.Series) -> FloatArray:
     """A column as float64 (NaN for what is not a number), without ``to_numeric``'s overhead
     when it already is numeric."""
+    dt = values.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "fiu":  # plain numpy numbers
+        return np.asarray(values.to_numpy(), dtype=np.float64)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
             values.dtype):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _latest_values(cohort: Cohort, pids: pd.Index, codes: tuple[str, ...],
+def _latest_values(cohort: Cohort, lookup: _Lookup, codes: tuple[str, ...],
                    grid: npt.NDArray[np.int64], window: float) -> FloatArray:
     """(n, analytes, days): latest value with day in [t + 1 - window, t + 1)."""
-    n, na, nd = len(pids), len(codes), len(grid)
+    n, na, nd = len(lookup.pids), len(codes), len(grid)
     out = np.full((n, na, nd), np.nan)
     obs = cohort.observations
     if len(obs) == 0 or not {"patient_id", "analyte", "day", "value"} <= set(obs.columns):
         return out
     # plain arrays of the rows of these analytes (pandas' per-column overhead is most of the
     # cost for one patient's rows)
-    analyte = obs["analyte"].astype("str").to_numpy(dtype=object)
+    analyte = _str_cells(obs["analyte"])
     rows = np.flatnonzero(np.isin(analyte, np.asarray(codes, dtype=object)))
-    sub = obs.iloc[rows]
+    # whole columns (element-wise conversions), then the rows: no frame copy
     an = analyte[rows]
-    v = _as_float(sub["value"])
-    d = _as_float(sub["day"])
+    v = _as_float(obs["value"])[rows]
+    d = _as_float(obs["day"])[rows]
     keep = ~np.isnan(v) & ~np.isnan(d)
-    sub, an, v, d = sub.iloc[np.flatnonzero(keep)], an[keep], v[keep], d[keep]
-    if len(sub) == 0:
+    rows, an, v, d = rows[keep], an[keep], v[keep], d[keep]
+    if rows.size == 0:
         return out
-    if not _canonical_units(an, sub["unit"] if "unit" in sub.columns else None):
+    has_unit = "unit" in obs.columns
+    if not _canonical_units(an, _str_cells(obs["unit"])[rows] if has_unit else None):
         # conversion (and its located errors) by the landmark module's one rule
         conv = to_canonical(pd.DataFrame({"analyte": an, "value": v, "unit": (
-            sub["unit"].to_numpy(dtype=object) if "unit" in sub.columns else "")}))
+            obs["unit"].to_numpy(dtype=object)[rows] if has_unit else "")}))
         v = conv["value"].to_numpy(dtype=np.float64)
-    p = pids.get_indexer(pd.Index(sub["patient_id"].astype("str")))
-    a = pd.Index(codes).get_indexer(pd.Index(an))
+    p = lookup.positions(obs["patient_id"])[rows]
+    if len(set(codes)) == len(codes):
+        where = {c: i for i, c in enumerate(codes)}
+        a = np.array([where[x] for x in an.tolist()], dtype=np.int64)
+    else:
+        a = pd.Index(codes).get_indexer(pd.Index(an))
     gi = np.floor(d).astype(np.int64) - int(grid[0])
     ok = (p >= 0) & (gi >= 0) & (gi < nd)
     p, a, d, v, gi = p[ok], a[ok], d[ok], v[ok], gi[ok]
@@ -409,16 +457,17 @@ def _missing(value: object) -> bool:
             or (isinstance(value, float | np.floating) and math.isnan(value)))
 
 
-def _canonical_units(analyte: npt.NDArray[np.object_], unit: pd.Series | None) -> bool:
-    """True when every row's unit is its analyte's canonical unit (nothing to convert)."""
+def _canonical_units(analyte: npt.NDArray[np.object_],
+                     units: npt.NDArray[np.object_] | None) -> bool:
+    """True when every row's unit (:func:`_str_cells`) is its analyte's canonical unit
+    (nothing to convert)."""
     from crsscore.units import canonical_unit, normalise_unit
 
-    if unit is None:
+    if units is None:
         return False
-    units = unit.astype("str").fillna("").to_numpy(dtype=object)
     for a, u in set(zip(analyte.tolist(), units.tolist(), strict=True)):
-        if not u or normalise_unit(u) != canonical_unit(a):
-            return False
+        if _missing(u) or not u or normalise_unit(u) != canonical_unit(a):
+            return False  # a missing unit (read as '') is not the canonical one
     return True
 
 

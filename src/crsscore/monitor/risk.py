@@ -83,8 +83,12 @@ class DynamicCardRisk:
         pred = card.predict(frame, self.horizons)
         # one frame, horizon by horizon (no per-horizon frames and concat)
         k = len(self.horizons)
+        pid = frame["patient_id"]
+        rows = np.tile(np.arange(len(frame)), k)
         return pd.DataFrame({
-            "patient_id": np.tile(frame["patient_id"].astype(str).to_numpy(), k),
+            # the person-days' str ids taken as they are (no conversion and re-inference)
+            "patient_id": (pid.array.take(rows) if pid.dtype == "str"
+                           else np.tile(pid.astype(str).to_numpy(), k)),
             "day": np.tile(frame["day"].to_numpy().astype(int), k),
             "horizon": np.repeat(np.asarray(self.horizons, dtype=np.int64), len(frame)),
             "risk": np.concatenate([pred[f"risk_h{h}"].to_numpy(dtype=float)

@@ -69,12 +69,11 @@ class DynPredictor(_Model):
         if self.column not in frame.columns:
             raise ScoreCardError(f"the person-day data have no column '{self.column}' "
                                  f"(predictor {self.name})")
-        col = frame[self.column]
-        if pd.api.types.is_float_dtype(col.dtype):  # the person-day table's own columns
-            raw = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            raw = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64,
-                                                               na_value=np.nan)
+        return self.transformed(_raw_column(frame[self.column]))
+
+    def transformed(self, raw: FloatArray) -> FloatArray:
+        """The transform of the column's raw values (float, NaN when missing), missing ones
+        imputed."""
         if self.transform == "log10":
             v = np.log10(np.maximum(raw, float(self.floor or 1e-3)))
         elif self.transform == "indicator":
@@ -83,6 +82,17 @@ class DynPredictor(_Model):
             v = raw
         out: FloatArray = np.where(np.isfinite(v), v, self.impute)
         return out
+
+
+def _raw_column(col: pd.Series) -> FloatArray:
+    """A column as float64 (NaN for what is not a number)."""
+    dt = col.dtype
+    if (isinstance(dt, np.dtype) and dt.kind == "f") or pd.api.types.is_float_dtype(dt):
+        # the person-day table's own columns (to_numeric would return them as they are)
+        out: FloatArray = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+    out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 class DaySpline(_Model):
@@ -242,17 +252,14 @@ class DynamicScoreCard(CardFile):
     def predict(self, frame: pd.DataFrame,
                 horizons: Sequence[int] | None = None) -> pd.DataFrame:
         """Risk per horizon (``risk_h<h>``) for every row of ``frame`` (one code path)."""
-        x = design_matrix(frame, self.spline, self.predictors)
-        out = {}
+        x, day = _design(frame, self.spline, self.predictors)
+        out: dict[str, Any] = {}
         for h in (self.horizons if horizons is None else horizons):
             b0, b = self.coefficient_vector(int(h))
             out[f"risk_h{int(h)}"] = expit(b0 + x @ b)
         lo, hi = self.day_range
-        day = pd.to_numeric(frame[self.spline.column], errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
-        res = pd.DataFrame(out, index=frame.index)
-        res["outside_day_range"] = (day < lo) | (day > hi)
-        return res
+        out["outside_day_range"] = (day < lo) | (day > hi)
+        return pd.DataFrame(out, index=frame.index)
 
     def points_model(self, horizon: int) -> PointsModel:
         for m in self.points:
@@ -274,17 +281,51 @@ class DynamicScoreCard(CardFile):
 def design_matrix(frame: pd.DataFrame, spline: DaySpline,
                   predictors: Sequence[DynPredictor]) -> FloatArray:
     """The (rows, terms) matrix: spline of day, then each predictor transformed and imputed."""
-    if spline.column not in frame.columns:
+    return _design(frame, spline, predictors)[0]
+
+
+def _design(frame: pd.DataFrame, spline: DaySpline,
+            predictors: Sequence[DynPredictor]) -> tuple[FloatArray, FloatArray]:
+    """:func:`design_matrix` and the day column.  The float64 columns are read in one block
+    and every other column once (pandas' cost of reading a column is most of the work for
+    one patient's rows)."""
+    columns = frame.columns.tolist()
+    names = set(columns)
+    if spline.column not in names:
         raise ScoreCardError(f"the person-day data have no column '{spline.column}'")
-    day = pd.to_numeric(frame[spline.column], errors="coerce").to_numpy(dtype=np.float64,
-                                                                          na_value=np.nan)
+    block: FloatArray | None = None
+    where: dict[str, int] = {}
+    if len(names) == len(columns):  # unique names: a column is one block column
+        floats = frame.select_dtypes(include=[np.float64])
+        where = {c: j for j, c in enumerate(floats.columns.tolist())}
+        block = floats.to_numpy(dtype=np.float64)
+
+    def column(name: str) -> FloatArray:
+        """The column as float64, NaN when not a number."""
+        if block is not None and name in where:
+            out: FloatArray = block[:, where[name]]
+            return out
+        return _raw_column(frame[name])
+
+    day = column(spline.column)
     if np.isnan(day).any():
         raise ScoreCardError(f"column '{spline.column}' has missing days")
-    cols = [rcs_basis(day, spline.knots, inclx=True)]
-    cols += [p.values(frame)[:, None] for p in predictors]
-    out: FloatArray = np.hstack(cols) if len(frame) else np.empty(
-        (0, len(spline.knots) - 1 + len(predictors)))
-    return out
+    raw: dict[str, FloatArray] = {}
+    for p in predictors:
+        if p.column not in names:
+            raise ScoreCardError(f"the person-day data have no column '{p.column}' "
+                                 f"(predictor {p.name})")
+        if p.column not in raw:
+            raw[p.column] = column(p.column)
+    if not len(frame):
+        return np.empty((0, len(spline.knots) - 1 + len(predictors))), day
+    basis = rcs_basis(day, spline.knots, inclx=True)
+    k = basis.shape[1]
+    x = np.empty((len(frame), k + len(predictors)))
+    x[:, :k] = basis
+    for j, p in enumerate(predictors):
+        x[:, k + j] = p.transformed(raw[p.column])
+    return x, day
 
 
 def load_dynamic_card(path: str | Path) -> DynamicScoreCard:

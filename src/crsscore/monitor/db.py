@@ -60,6 +60,8 @@ class Patient(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: bumped by every write that changes the patient's rows (see ``monitor.ingest``)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Observation(Base):

@@ -132,6 +132,15 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | bool) else str(value)
 
 
+def _strs(column: pd.Series) -> Any:
+    """``column.astype(str).to_numpy()`` (object array of str) without the cost of casting a
+    categorical column, where no value is missing."""
+    values = column.to_numpy(dtype=object)
+    if pd.isna(values).any():
+        return column.astype(str).to_numpy()
+    return pd.Series([v if type(v) is str else str(v) for v in values], dtype=object)
+
+
 def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
                      orig_units: Sequence[object] | None = None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -148,7 +157,7 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
         cohort = to_cohort(loaded)
         pats = cohort.patients if n_patients is None else cohort.patients.iloc[:n_patients]
     lo = loaded.observations
-    canon_unit = lo["unit"].astype(str).to_numpy() if len(lo) else np.array([], dtype=object)
+    canon_unit = _strs(lo["unit"]) if len(lo) else np.array([], dtype=object)
     value = lo["value"].to_numpy(dtype=np.float64) if len(lo) else np.array([])
     orig = (lo["_orig"].to_numpy(dtype=np.float64) if "_orig" in lo.columns and len(lo)
             else value.copy())
@@ -159,9 +168,9 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
     else:
         ounit = np.where(np.isclose(orig, value, equal_nan=True), canon_unit, "converted")
     obs = pd.DataFrame({
-        "patient_id": lo["patient_id"].astype(str).to_numpy() if len(lo) else [],
+        "patient_id": _strs(lo["patient_id"]) if len(lo) else [],
         "day": np.round(lo["day"].to_numpy(dtype=np.float64), DAY_DECIMALS) if len(lo) else [],
-        "analyte": lo["analyte"].astype(str).to_numpy() if len(lo) else [],
+        "analyte": _strs(lo["analyte"]) if len(lo) else [],
         "value": value, "unit": canon_unit, "orig_value": orig, "orig_unit": ounit})
     le = loaded.events
     ev = pd.DataFrame({
@@ -202,6 +211,18 @@ def _stamp(session: Session, when: datetime) -> Any:
     if session.connection().dialect.name == "sqlite":
         return when.strftime("%Y-%m-%d %H:%M:%S.%f")
     return when
+
+
+def _numeric(values: list[Any]) -> Any:
+    """``pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")`` of a stored
+    baseline column: built directly where every value is an int (int64) or every value is
+    a float, an int or missing (float64), as ``to_numeric`` does; anything else through it."""
+    kinds = {type(v) for v in values}
+    if kinds <= {int}:
+        return np.array(values, dtype=np.int64)
+    if kinds <= {int, float, type(None)}:
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
 
 
 class WardCohort(Cohort):
@@ -580,8 +601,8 @@ class Monitor:
         for name in names:
             values = [r.get(name, np.nan) for r in baselines]
             col = PATIENT_COLUMNS.get(name)
-            cols[name] = (pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-                          if col is not None and col.kind in ("float", "int01") else values)
+            cols[name] = (_numeric(values) if col is not None
+                          and col.kind in ("float", "int01") else values)
         patients = pd.DataFrame(cols)
         o = pd.DataFrame({
             "patient_id": [pid_of[r[0]] for r in obs_rows],

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
@@ -132,24 +132,44 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | bool) else str(value)
 
 
-def _strs(column: pd.Series) -> Any:
-    """``column.astype(str).to_numpy()`` (object array of str) without the cost of casting a
-    categorical column, where no value is missing."""
+def _strs(column: pd.Series) -> list[Any]:
+    """``column.astype(str)``'s values as a list, without the cost of casting a categorical
+    column where no value is missing."""
     values = column.to_numpy(dtype=object)
     if pd.isna(values).any():
-        return column.astype(str).to_numpy()
-    return pd.Series([v if type(v) is str else str(v) for v in values], dtype=object)
+        return list(column.astype(str).to_numpy().tolist())
+    return [v if type(v) is str else str(v) for v in values]
+
+
+class Rows(Mapping[str, list[Any]]):
+    """Canonical rows as columns of plain lists (one per name, all of one length)."""
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        self._columns = columns
+        self._n = len(next(iter(columns.values()))) if columns else 0
+
+    def __getitem__(self, name: str) -> list[Any]:
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        """The number of rows (not of columns)."""
+        return self._n
 
 
 def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
                      orig_units: Sequence[object] | None = None
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                     ) -> tuple[pd.DataFrame, Rows, Rows]:
     """(patients, observations, events) of a checked :class:`Loaded` in canonical units.
 
     ``n_patients``: only the first rows of the patients table are patient data to store
     (the others stand for stored patients).  ``orig_units``: the unit of each request
     observation (by request index); without it the original unit is the canonical one
-    where the value was not converted, else ``converted``.
+    where the value was not converted, else ``converted``.  Observations: ``patient_id,
+    day, analyte, value, unit, orig_value, orig_unit``; events: ``patient_id, day, event,
+    value, unit, detail`` (days rounded to :data:`DAY_DECIMALS`).
     """
     if n_patients == 0:
         pats = pd.DataFrame({"patient_id": pd.Series([], dtype=object)})
@@ -157,32 +177,38 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
         cohort = to_cohort(loaded)
         pats = cohort.patients if n_patients is None else cohort.patients.iloc[:n_patients]
     lo = loaded.observations
-    canon_unit = _strs(lo["unit"]) if len(lo) else np.array([], dtype=object)
-    value = lo["value"].to_numpy(dtype=np.float64) if len(lo) else np.array([])
-    orig = (lo["_orig"].to_numpy(dtype=np.float64) if "_orig" in lo.columns and len(lo)
-            else value.copy())
-    if orig_units is not None and len(lo):
-        idx = lo["_row"].to_numpy(dtype=np.int64) - 2
-        ounit = np.array([("" if orig_units[i] is None else str(orig_units[i])) for i in idx],
-                         dtype=object)
+    if len(lo):
+        canon_unit = _strs(lo["unit"])
+        value = lo["value"].to_numpy(dtype=np.float64)
+        orig = (lo["_orig"].to_numpy(dtype=np.float64) if "_orig" in lo.columns
+                else value.copy())
+        if orig_units is not None:
+            idx = lo["_row"].to_numpy(dtype=np.int64) - 2
+            ounit = [("" if orig_units[i] is None else str(orig_units[i])) for i in idx]
+        else:
+            ounit = np.where(np.isclose(orig, value, equal_nan=True),
+                             np.array(canon_unit, dtype=object), "converted").tolist()
+        obs = Rows({
+            "patient_id": _strs(lo["patient_id"]),
+            "day": np.round(lo["day"].to_numpy(dtype=np.float64), DAY_DECIMALS).tolist(),
+            "analyte": _strs(lo["analyte"]), "value": value.tolist(), "unit": canon_unit,
+            "orig_value": orig.tolist(), "orig_unit": ounit})
     else:
-        ounit = np.where(np.isclose(orig, value, equal_nan=True), canon_unit, "converted")
-    obs = pd.DataFrame({
-        "patient_id": _strs(lo["patient_id"]) if len(lo) else [],
-        "day": np.round(lo["day"].to_numpy(dtype=np.float64), DAY_DECIMALS) if len(lo) else [],
-        "analyte": _strs(lo["analyte"]) if len(lo) else [],
-        "value": value, "unit": canon_unit, "orig_value": orig, "orig_unit": ounit})
+        obs = Rows({c: [] for c in ("patient_id", "day", "analyte", "value", "unit",
+                                    "orig_value", "orig_unit")})
     le = loaded.events
-    ev = pd.DataFrame({
-        "patient_id": le["patient_id"].astype(str).to_numpy() if len(le) else [],
-        "day": np.round(le["day"].to_numpy(dtype=np.float64), DAY_DECIMALS) if len(le) else [],
-        "event": le["event"].astype(str).to_numpy() if len(le) else [],
-        "value": le["value"].to_numpy(dtype=np.float64, na_value=np.nan) if len(le) else [],
-        "unit": le["unit"].fillna("").astype(str).to_numpy() if len(le) else [],
-        "detail": le["detail"].fillna("").astype(str).to_numpy() if len(le) else []})
-    if len(ev):
-        for c in ("unit", "detail"):
-            ev[c] = ev[c].replace({"nan": "", "<NA>": "", "None": ""})
+    if len(le):
+        unit, detail = (le[c].fillna("").astype(str).replace(
+            {"nan": "", "<NA>": "", "None": ""}).to_numpy(dtype=object).tolist()
+                        for c in ("unit", "detail"))
+        ev = Rows({
+            "patient_id": le["patient_id"].astype(str).to_numpy(dtype=object).tolist(),
+            "day": np.round(le["day"].to_numpy(dtype=np.float64), DAY_DECIMALS).tolist(),
+            "event": le["event"].astype(str).to_numpy(dtype=object).tolist(),
+            "value": le["value"].to_numpy(dtype=np.float64, na_value=np.nan).tolist(),
+            "unit": unit, "detail": detail})
+    else:
+        ev = Rows({c: [] for c in ("patient_id", "day", "event", "value", "unit", "detail")})
     return pats.reset_index(drop=True), obs, ev
 
 
@@ -192,17 +218,6 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
 
 def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
-
-
-def _items(column: pd.Series) -> list[Any]:
-    """A column's values as a Python list (iterating a pandas string column element by
-    element costs more than the rest of a bulk import's loop)."""
-    values: list[Any] = column.to_numpy(dtype=object).tolist()
-    return values
-
-
-def _floats(column: pd.Series) -> list[float]:
-    return cast(list[float], column.to_numpy(dtype=float).tolist())
 
 
 def _stamp(session: Session, when: datetime) -> Any:
@@ -223,6 +238,40 @@ def _numeric(values: list[Any]) -> Any:
     if kinds <= {int, float, type(None)}:
         return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
     return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+
+
+def _patients_frame_of(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The patients table of ``(patient_id, baseline)`` records as stored."""
+    baselines = [{"patient_id": pid, **(base or {})} for pid, base in recs]
+    # one frame from columns (numeric baseline columns converted before, not set after)
+    names = list(dict.fromkeys(name for r in baselines for name in r))
+    cols: dict[str, Any] = {}
+    for name in names:
+        values = [r.get(name, np.nan) for r in baselines]
+        col = PATIENT_COLUMNS.get(name)
+        cols[name] = (_numeric(values) if col is not None
+                      and col.kind in ("float", "int01") else values)
+    return pd.DataFrame(cols)
+
+
+#: One patient's table by (patient_id, baseline): a patient-day update re-grades one patient
+#: whose baseline seldom changes (a copy is handed out: the cached frame never leaves here).
+_ONE_PATIENT: dict[tuple[str, str], pd.DataFrame] = {}
+_ONE_PATIENT_MAX = 4096
+
+
+def _patients_frame(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    if len(recs) != 1:
+        return _patients_frame_of(recs)
+    import json
+
+    key = (recs[0][0], json.dumps(recs[0][1], sort_keys=True, default=repr))
+    frame = _ONE_PATIENT.get(key)
+    if frame is None:
+        if len(_ONE_PATIENT) >= _ONE_PATIENT_MAX:
+            _ONE_PATIENT.clear()
+        frame = _ONE_PATIENT[key] = _patients_frame_of(recs)
+    return frame.copy()
 
 
 class WardCohort(Cohort):
@@ -381,7 +430,7 @@ class Monitor:
                           n_rows=len(pats) + len(obs) + len(ev))
 
     # -- the transaction ------------------------------------------------------------------
-    def store(self, pats: pd.DataFrame, obs: pd.DataFrame, ev: pd.DataFrame, *, actor: str,
+    def store(self, pats: pd.DataFrame, obs: Rows, ev: Rows, *, actor: str,
               action: str, source: str, n_rows: int,
               snapshot: _Snapshot | None = None) -> IngestResult:
         """Store canonical rows, re-grade, re-score and check alerts: all or nothing.
@@ -478,7 +527,7 @@ class Monitor:
         return _Snapshot(tuple(ids), pats, obs, ev, grades, risks, alerts)
 
     # -- 2. the work, outside the write transaction -----------------------------------------
-    def _plan(self, snap: _Snapshot, pats: pd.DataFrame, obs: pd.DataFrame, ev: pd.DataFrame,
+    def _plan(self, snap: _Snapshot, pats: pd.DataFrame, obs: Rows, ev: Rows,
               source: str, res: IngestResult, now: datetime) -> _Plan:
         """The writes of a request against ``snap``: rows inserted or corrected, and every
         changed patient re-graded and re-scored (grades, risks, alerts).  ``snap``'s row
@@ -493,7 +542,7 @@ class Monitor:
         base_of: dict[int, tuple[str, dict[str, Any]]] = {
             pk: (pid, base) for pid, (pk, base, _v) in snap.patients.items()}
         pk_of = {pid: v[0] for pid, v in snap.patients.items()}
-        for rec in pats.to_dict(orient="records"):
+        for rec in (pats.to_dict(orient="records") if len(pats) else []):
             pid = str(rec["patient_id"])
             base = {str(k): _jsonable(v) for k, v in rec.items() if k != "patient_id"}
             base = {k: v for k, v in base.items() if v is not None}
@@ -524,9 +573,8 @@ class Monitor:
         if len(obs):
             last: dict[tuple[int, str, float], tuple[Any, ...]] = {}
             for pid, day, analyte, value, unit, ov, ou in zip(
-                    _items(obs["patient_id"]), _floats(obs["day"]), _items(obs["analyte"]),
-                    _floats(obs["value"]), _items(obs["unit"]), _floats(obs["orig_value"]),
-                    _items(obs["orig_unit"]), strict=True):
+                    obs["patient_id"], obs["day"], obs["analyte"], obs["value"], obs["unit"],
+                    obs["orig_value"], obs["orig_unit"], strict=True):
                 last[(pk_of[pid], str(analyte), float(day))] = (
                     float(value), str(unit), float(ov), str(ou)[:40])
             for key, (value, unit, ov, ou) in last.items():
@@ -549,9 +597,8 @@ class Monitor:
         if len(ev):
             last_e: dict[tuple[int, str, float, str], tuple[Any, ...]] = {}
             for pid, day, ev_name, value, unit, detail in zip(
-                    _items(ev["patient_id"]), _floats(ev["day"]), _items(ev["event"]),
-                    _floats(ev["value"]), _items(ev["unit"]), _items(ev["detail"]),
-                    strict=True):
+                    ev["patient_id"], ev["day"], ev["event"], ev["value"], ev["unit"],
+                    ev["detail"], strict=True):
                 v = float(value) if math.isfinite(value) else None
                 last_e[(pk_of[pid], str(ev_name), float(day), str(detail)[:100])] = (
                     v, str(unit)[:40])
@@ -594,16 +641,7 @@ class Monitor:
         rows: observations ``(pk, day, analyte, value, unit)``, events ``(pk, day, event,
         value, unit, detail)``."""
         pid_of = {pk: pid for pk, pid, _b in recs}
-        baselines = [{"patient_id": pid, **(base or {})} for _pk, pid, base in recs]
-        # one frame from columns (numeric baseline columns converted before, not set after)
-        names = list(dict.fromkeys(name for r in baselines for name in r))
-        cols: dict[str, Any] = {}
-        for name in names:
-            values = [r.get(name, np.nan) for r in baselines]
-            col = PATIENT_COLUMNS.get(name)
-            cols[name] = (_numeric(values) if col is not None
-                          and col.kind in ("float", "int01") else values)
-        patients = pd.DataFrame(cols)
+        patients = _patients_frame([(pid, base) for _pk, pid, base in recs])
         o = pd.DataFrame({
             "patient_id": [pid_of[r[0]] for r in obs_rows],
             "day": np.array([r[1] for r in obs_rows], dtype=float),
@@ -783,4 +821,4 @@ class Monitor:
             return True
 
 
-__all__ = ["DAY_DECIMALS", "IngestResult", "Monitor", "canonical_tables", "check_rows"]
+__all__ = ["DAY_DECIMALS", "IngestResult", "Monitor", "Rows", "canonical_tables", "check_rows"]

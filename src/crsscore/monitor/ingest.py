@@ -9,15 +9,22 @@ Every way in (the REST API in the canonical long format, FHIR R4 Observations, a
    :func:`crsscore.data.check.validate_tables`): units converted and values range-checked by
    the same rules as every other command, and any error refuses the whole request with the
    loaders' located messages;
-2. in one transaction the rows are stored under their natural keys (re-sent rows change
-   nothing, a re-sent observation with another value is a correction);
-3. every patient whose data changed is re-graded from all of its stored rows by
+2. the patients' stored rows, grades, risks and alert keys are read as one snapshot (with
+   each patient's version); the request's rows are set against them under their natural
+   keys (re-sent rows change nothing, a re-sent observation with another value is a
+   correction);
+3. every patient whose data changed is re-graded from all of its rows by
    :func:`crsscore.grading.grade_cohort` (ASTCT CRS and ICANS, the batch engine) and
-   re-scored by the risk adapter (:mod:`crsscore.monitor.risk`); the patient's grades and
-   risks are replaced, so a late result re-grades and re-scores its day and the days after
-   it (and the monitor's grades and risks equal the batch path's for every patient-day);
+   re-scored by the risk adapter (:mod:`crsscore.monitor.risk`), outside any write
+   transaction: a late result re-grades and re-scores its day and the days after it (and
+   the monitor's grades and risks equal the batch path's for every patient-day);
 4. alerts are raised for a risk crossing its threshold (upward, per horizon) and for the
    first day of CRS or ICANS grade >= 3; each has a natural key, so it is never raised twice;
+   then one short write transaction checks that every patient's version is still the
+   snapshot's (else steps 2-4 are done again, the last tries inside the write transaction),
+   stores the rows, the grades and risks that differ from the stored ones and the alerts,
+   and bumps the changed patients' versions: all or nothing, and the result of concurrent
+   requests (threads or ``monitor serve`` worker processes) is that of one after the other;
 5. one audit row says who did what with how many rows (no values, no identifiers).
 """
 

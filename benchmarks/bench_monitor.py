@@ -23,7 +23,7 @@ tests do), or ``--pg-url``; skipped with the reason when neither works.
     .venv/bin/python benchmarks/bench_monitor.py [--rates 5,50] [--seconds 10] [--no-pg]
         [--workers 1,2]
 
-The server's CPU per update (its processes' user + system time over a phase, by psutil) is
+The server's CPU per update (its processes' user + system time over a phase, from /proc) is
 printed beside the wall-clock figures: it does not depend on the other processes' load.
 """
 
@@ -201,21 +201,23 @@ def cpu_delta(before: float | None, after: float | None) -> float | None:
 
 
 def server_cpu(proc: subprocess.Popen[bytes]) -> float | None:
-    """CPU seconds (user + system) used so far by the server and its worker processes
-    (None without psutil)."""
+    """CPU seconds (user + system) used so far by the server and its worker processes, from
+    Linux's /proc (None elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    todo = [proc.pid]
     try:
-        import psutil
-    except ImportError:
+        while todo:
+            pid = todo.pop()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+    except (OSError, ValueError):
         return None
-    try:
-        root = psutil.Process(proc.pid)
-        total = 0.0
-        for p in [root, *root.children(recursive=True)]:
-            t = p.cpu_times()
-            total += t.user + t.system
-        return total
-    except psutil.Error:
-        return None
+    return total
 
 
 def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,

@@ -20,7 +20,11 @@ bulk import rate, on SQLite and PostgreSQL over loopback, beside plain batch sco
 PostgreSQL: a throwaway cluster started with Debian's initdb/pg_ctl in a temp dir (as the
 tests do), or ``--pg-url``; skipped with the reason when neither works.
 
-    .venv/bin/python benchmarks/bench_monitor.py [--rate 50] [--seconds 10] [--no-pg]
+    .venv/bin/python benchmarks/bench_monitor.py [--rates 5,50] [--seconds 10] [--no-pg]
+        [--workers 1,2]
+
+The server's CPU per update (its processes' user + system time over a phase, from /proc) is
+printed beside the wall-clock figures: it does not depend on the other processes' load.
 """
 
 from __future__ import annotations
@@ -192,6 +196,30 @@ def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rat
             "sched": from_sched, "send": from_send}
 
 
+def cpu_delta(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def server_cpu(proc: subprocess.Popen[bytes]) -> float | None:
+    """CPU seconds (user + system) used so far by the server and its worker processes, from
+    Linux's /proc (None elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    todo = [proc.pid]
+    try:
+        while todo:
+            pid = todo.pop()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                kids = (task / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+    except (OSError, ValueError):
+        return None
+    return total
+
+
 def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
             rates: list[float], seconds: float, workers: int, tmp: Path
             ) -> list[tuple[str, dict[str, Any]]]:
@@ -215,12 +243,16 @@ def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
         warm = updates(cohort_dir, 6, 2 * workers + 3)
         open_loop(port, token, warm, 2)
         # closed loop: one client, one request at a time (the update's own latency)
-        out.append(("sequential", closed_loop(port, token, pool[:100])))
+        c0 = server_cpu(proc)
+        res = closed_loop(port, token, pool[:100])
+        out.append(("sequential", {**res, "cpu": cpu_delta(c0, server_cpu(proc))}))
         used = 100
         for rate in rates:
             n = int(rate * seconds)
-            out.append((f"{rate:g}/s open loop", open_loop(port, token,
-                                                          pool[used:used + n], rate)))
+            c0 = server_cpu(proc)
+            res = open_loop(port, token, pool[used:used + n], rate)
+            out.append((f"{rate:g}/s open loop", {**res,
+                                                  "cpu": cpu_delta(c0, server_cpu(proc))}))
             used += n
     finally:
         proc.terminate()
@@ -284,7 +316,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rates", default="5,50", help="open-loop request rates (per second)")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--workers", type=int, default=1, help="monitor serve --workers")
+    ap.add_argument("--workers", default="1,2",
+                    help="monitor serve --workers, one run each (comma-separated)")
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--pg-url", default=None)
     args = ap.parse_args()
@@ -340,15 +373,20 @@ def main() -> None:
                   f"rows (check_rows) {1000 * cpu['check_mean']:.1f} ms; load average "
                   f"{load_average()}")
             rates = [float(r) for r in args.rates.split(",") if r.strip()]
-            for mode, res in latency(make("lat"), label, cohort_dir, card, card_file, rates,
-                                     args.seconds, args.workers, tmp):
-                s, d = res["sched"], res["send"]
-                print(f"{label} ({args.workers} worker(s)), {mode}: {res['n']} patient-day "
-                      f"updates in {res['wall']:.1f} s ({res['n'] / res['wall']:.1f}/s, "
-                      f"errors {len(res['errors'])}): from schedule p50 "
-                      f"{1000 * statistics.median(s):.0f} ms, p99 {1000 * pct(s, 99):.0f} ms; "
-                      f"from send p50 {1000 * statistics.median(d):.0f} ms, p99 "
-                      f"{1000 * pct(d, 99):.0f} ms; load average {load_average()}")
+            for workers in [int(w) for w in args.workers.split(",") if w.strip()]:
+                for mode, res in latency(make(f"lat{workers}"), label, cohort_dir, card,
+                                         card_file, rates, args.seconds, workers, tmp):
+                    s, d = res["sched"], res["send"]
+                    cpu_per = ("?" if res["cpu"] is None
+                               else f"{1000 * res['cpu'] / res['n']:.0f} ms")
+                    print(f"{label} ({workers} worker(s)), {mode}: {res['n']} patient-day "
+                          f"updates in {res['wall']:.1f} s ({res['n'] / res['wall']:.1f}/s, "
+                          f"errors {len(res['errors'])}): from schedule p50 "
+                          f"{1000 * statistics.median(s):.0f} ms, p99 "
+                          f"{1000 * pct(s, 99):.0f} ms; from send p50 "
+                          f"{1000 * statistics.median(d):.0f} ms, p99 "
+                          f"{1000 * pct(d, 99):.0f} ms; server CPU per update {cpu_per}; "
+                          f"load average {load_average()}")
     finally:
         if cluster is not None:
             cluster.stop()

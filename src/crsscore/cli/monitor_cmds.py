@@ -31,6 +31,9 @@ token_app = typer.Typer(name="token", help="API tokens of the ward monitor (stor
 monitor_app.add_typer(token_app, name="token")
 
 DEFAULT_DB_FILE = "crsscore-monitor.db"
+#: ``monitor serve --workers``: two processes grade and score two requests at once (the
+#: write is short and checked against a snapshot, see :mod:`crsscore.monitor.ingest`)
+DEFAULT_WORKERS = 2
 
 Db = Annotated[str | None, typer.Option(
     "--db", help="Database URL (sqlite:///FILE or postgresql+psycopg://USER@HOST/DB); default "
@@ -94,9 +97,11 @@ def monitor_serve(
     threshold: Threshold = None,
     host: Annotated[str, typer.Option(help="Address to bind; the default is this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8001,
-    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes (each grades and scores on its own core).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Worker processes (default 2). Each grades and scores a request on its own core from a read snapshot of the patient's stored rows, outside the write transaction; only the short write (checked against the patient's version, redone on a conflict) is one at a time on SQLite. Use 1 on a one-core machine.")] = DEFAULT_WORKERS,
 ) -> None:
-    """Serve the ward monitor: API (/api/v1, /fhir) and pages (/ward)."""
+    """Serve the ward monitor: API (/api/v1, /fhir) and pages (/ward).
+
+    Two worker processes by default: two updates are graded and scored at once."""
     import uvicorn
 
     from crsscore.monitor.app import create_monitor_app
@@ -122,7 +127,7 @@ def monitor_serve(
         database.dispose()
         uvicorn.run("crsscore.monitor.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_config=monitor_log_config("INFO"), access_log=True,
-                    server_header=False, proxy_headers=False)
+                    server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
         return
     fastapi_app = create_monitor_app(database, risk)
     uvicorn.Server(monitor_uvicorn_config(fastapi_app, host=host, port=port)).run()

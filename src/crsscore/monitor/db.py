@@ -18,6 +18,7 @@ how many rows: never values or identifiers.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,8 @@ class Patient(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: bumped by every write that changes the patient's rows (see ``monitor.ingest``)
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Observation(Base):
@@ -208,8 +211,51 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+class _WriterFileLock:
+    """The SQLite file's writers queue on an exclusive ``flock`` of ``<file>-writer.lock``
+    (several ``monitor serve`` worker processes): the kernel wakes the next writer as soon as
+    the lock is free, where SQLite's busy handler would poll with sleeps of up to 100 ms."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _writer_file_lock(engine: Engine) -> _WriterFileLock | None:
+    """A writers' file lock for a SQLite file where ``flock`` exists (POSIX), else None (the
+    busy timeout alone serialises the processes)."""
+    name = engine.url.database
+    if engine.dialect.name != "sqlite" or not name or name == ":memory:" or \
+            name.startswith("file:"):
+        return None
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    return _WriterFileLock(Path(f"{name}-writer.lock"))
+
+
 class Database:
-    """Engine, session factory and the write lock (SQLite has one writer at a time)."""
+    """Engine, session factory and the write lock (SQLite has one writer at a time: a
+    thread lock in the process, and a file lock between processes)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -219,6 +265,7 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
+        self._file_lock = _writer_file_lock(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -227,10 +274,16 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            with self.sessions() as session, session.begin():
-                if self.is_sqlite:
-                    session.connection(execution_options={"sqlite_immediate": True})
-                yield session
+            if self._file_lock is not None:
+                self._file_lock.acquire()
+            try:
+                with self.sessions() as session, session.begin():
+                    if self.is_sqlite:
+                        session.connection(execution_options={"sqlite_immediate": True})
+                    yield session
+            finally:
+                if self._file_lock is not None:
+                    self._file_lock.release()
         finally:
             if lock is not None:
                 lock.release()
@@ -242,3 +295,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()

@@ -9,15 +9,22 @@ Every way in (the REST API in the canonical long format, FHIR R4 Observations, a
    :func:`crsscore.data.check.validate_tables`): units converted and values range-checked by
    the same rules as every other command, and any error refuses the whole request with the
    loaders' located messages;
-2. in one transaction the rows are stored under their natural keys (re-sent rows change
-   nothing, a re-sent observation with another value is a correction);
-3. every patient whose data changed is re-graded from all of its stored rows by
+2. the patients' stored rows, grades, risks and alert keys are read as one snapshot (with
+   each patient's version); the request's rows are set against them under their natural
+   keys (re-sent rows change nothing, a re-sent observation with another value is a
+   correction);
+3. every patient whose data changed is re-graded from all of its rows by
    :func:`crsscore.grading.grade_cohort` (ASTCT CRS and ICANS, the batch engine) and
-   re-scored by the risk adapter (:mod:`crsscore.monitor.risk`); the patient's grades and
-   risks are replaced, so a late result re-grades and re-scores its day and the days after
-   it (and the monitor's grades and risks equal the batch path's for every patient-day);
+   re-scored by the risk adapter (:mod:`crsscore.monitor.risk`), outside any write
+   transaction: a late result re-grades and re-scores its day and the days after it (and
+   the monitor's grades and risks equal the batch path's for every patient-day);
 4. alerts are raised for a risk crossing its threshold (upward, per horizon) and for the
    first day of CRS or ICANS grade >= 3; each has a natural key, so it is never raised twice;
+   then one short write transaction checks that every patient's version is still the
+   snapshot's (else steps 2-4 are done again, the last tries inside the write transaction),
+   stores the rows, the grades and risks that differ from the stored ones and the alerts,
+   and bumps the changed patients' versions: all or nothing, and the result of concurrent
+   requests (threads or ``monitor serve`` worker processes) is that of one after the other;
 5. one audit row says who did what with how many rows (no values, no identifiers).
 """
 
@@ -25,14 +32,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from crsscore.data.canonical import Loaded, tables_from_cohort, to_cohort
@@ -42,12 +49,8 @@ from crsscore.errors import DataError, Problem
 from crsscore.monitor.db import (
     Alert,
     AuditLog,
-    DailyGrade,
     Database,
-    Event,
-    Observation,
     Patient,
-    Risk,
     utcnow,
 )
 from crsscore.monitor.risk import RiskModel
@@ -136,15 +139,44 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | bool) else str(value)
 
 
+def _strs(column: pd.Series) -> list[Any]:
+    """``column.astype(str)``'s values as a list, without the cost of casting a categorical
+    column where no value is missing."""
+    values = column.to_numpy(dtype=object)
+    if pd.isna(values).any():
+        return list(column.astype(str).to_numpy().tolist())
+    return [v if type(v) is str else str(v) for v in values]
+
+
+class Rows(Mapping[str, list[Any]]):
+    """Canonical rows as columns of plain lists (one per name, all of one length)."""
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        self._columns = columns
+        self._n = len(next(iter(columns.values()))) if columns else 0
+
+    def __getitem__(self, name: str) -> list[Any]:
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        """The number of rows (not of columns)."""
+        return self._n
+
+
 def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
                      orig_units: Sequence[object] | None = None
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                     ) -> tuple[pd.DataFrame, Rows, Rows]:
     """(patients, observations, events) of a checked :class:`Loaded` in canonical units.
 
     ``n_patients``: only the first rows of the patients table are patient data to store
     (the others stand for stored patients).  ``orig_units``: the unit of each request
     observation (by request index); without it the original unit is the canonical one
-    where the value was not converted, else ``converted``.
+    where the value was not converted, else ``converted``.  Observations: ``patient_id,
+    day, analyte, value, unit, orig_value, orig_unit``; events: ``patient_id, day, event,
+    value, unit, detail`` (days rounded to :data:`DAY_DECIMALS`).
     """
     if n_patients == 0:
         pats = pd.DataFrame({"patient_id": pd.Series([], dtype=object)})
@@ -152,32 +184,38 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
         cohort = to_cohort(loaded)
         pats = cohort.patients if n_patients is None else cohort.patients.iloc[:n_patients]
     lo = loaded.observations
-    canon_unit = lo["unit"].astype(str).to_numpy() if len(lo) else np.array([], dtype=object)
-    value = lo["value"].to_numpy(dtype=np.float64) if len(lo) else np.array([])
-    orig = (lo["_orig"].to_numpy(dtype=np.float64) if "_orig" in lo.columns and len(lo)
-            else value.copy())
-    if orig_units is not None and len(lo):
-        idx = lo["_row"].to_numpy(dtype=np.int64) - 2
-        ounit = np.array([("" if orig_units[i] is None else str(orig_units[i])) for i in idx],
-                         dtype=object)
+    if len(lo):
+        canon_unit = _strs(lo["unit"])
+        value = lo["value"].to_numpy(dtype=np.float64)
+        orig = (lo["_orig"].to_numpy(dtype=np.float64) if "_orig" in lo.columns
+                else value.copy())
+        if orig_units is not None:
+            idx = lo["_row"].to_numpy(dtype=np.int64) - 2
+            ounit = [("" if orig_units[i] is None else str(orig_units[i])) for i in idx]
+        else:
+            ounit = np.where(np.isclose(orig, value, equal_nan=True),
+                             np.array(canon_unit, dtype=object), "converted").tolist()
+        obs = Rows({
+            "patient_id": _strs(lo["patient_id"]),
+            "day": np.round(lo["day"].to_numpy(dtype=np.float64), DAY_DECIMALS).tolist(),
+            "analyte": _strs(lo["analyte"]), "value": value.tolist(), "unit": canon_unit,
+            "orig_value": orig.tolist(), "orig_unit": ounit})
     else:
-        ounit = np.where(np.isclose(orig, value, equal_nan=True), canon_unit, "converted")
-    obs = pd.DataFrame({
-        "patient_id": lo["patient_id"].astype(str).to_numpy() if len(lo) else [],
-        "day": np.round(lo["day"].to_numpy(dtype=np.float64), DAY_DECIMALS) if len(lo) else [],
-        "analyte": lo["analyte"].astype(str).to_numpy() if len(lo) else [],
-        "value": value, "unit": canon_unit, "orig_value": orig, "orig_unit": ounit})
+        obs = Rows({c: [] for c in ("patient_id", "day", "analyte", "value", "unit",
+                                    "orig_value", "orig_unit")})
     le = loaded.events
-    ev = pd.DataFrame({
-        "patient_id": le["patient_id"].astype(str).to_numpy() if len(le) else [],
-        "day": np.round(le["day"].to_numpy(dtype=np.float64), DAY_DECIMALS) if len(le) else [],
-        "event": le["event"].astype(str).to_numpy() if len(le) else [],
-        "value": le["value"].to_numpy(dtype=np.float64, na_value=np.nan) if len(le) else [],
-        "unit": le["unit"].fillna("").astype(str).to_numpy() if len(le) else [],
-        "detail": le["detail"].fillna("").astype(str).to_numpy() if len(le) else []})
-    if len(ev):
-        for c in ("unit", "detail"):
-            ev[c] = ev[c].replace({"nan": "", "<NA>": "", "None": ""})
+    if len(le):
+        unit, detail = (le[c].fillna("").astype(str).replace(
+            {"nan": "", "<NA>": "", "None": ""}).to_numpy(dtype=object).tolist()
+                        for c in ("unit", "detail"))
+        ev = Rows({
+            "patient_id": le["patient_id"].astype(str).to_numpy(dtype=object).tolist(),
+            "day": np.round(le["day"].to_numpy(dtype=np.float64), DAY_DECIMALS).tolist(),
+            "event": le["event"].astype(str).to_numpy(dtype=object).tolist(),
+            "value": le["value"].to_numpy(dtype=np.float64, na_value=np.nan).tolist(),
+            "unit": unit, "detail": detail})
+    else:
+        ev = Rows({c: [] for c in ("patient_id", "day", "event", "value", "unit", "detail")})
     return pats.reset_index(drop=True), obs, ev
 
 
@@ -189,40 +227,58 @@ def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def _fast_insert(session: Session, model: Any, cols: Sequence[str],
-                 rows: list[tuple[Any, ...]]) -> None:
-    """Insert many rows (tuples in the order of ``cols``) through the driver's own
-    executemany (the ORM's bulk path costs more than the database here).  Every column is
-    given; none is generated.  DateTime values must be bound with :func:`_stamp`."""
-    if not rows:
-        return
-    table = _table(model)
-    conn = session.connection()
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    q = dialect.identifier_preparer
-    sql = (f"INSERT INTO {q.quote(table.name)} ({', '.join(q.quote(c) for c in cols)}) "
-           f"VALUES ({', '.join([mark] * len(cols))})")
-    conn.exec_driver_sql(sql, rows)
-
-
-def _items(column: pd.Series) -> list[Any]:
-    """A column's values as a Python list (iterating a pandas string column element by
-    element costs more than the rest of a bulk import's loop)."""
-    values: list[Any] = column.to_numpy(dtype=object).tolist()
-    return values
-
-
-def _floats(column: pd.Series) -> list[float]:
-    return cast(list[float], column.to_numpy(dtype=float).tolist())
-
-
 def _stamp(session: Session, when: datetime) -> Any:
-    """``when`` as :func:`_fast_insert` binds a DateTime: SQLAlchemy's own storage format on
+    """``when`` as the driver binds a DateTime: SQLAlchemy's own storage format on
     SQLite (a string), the datetime itself elsewhere."""
     if session.connection().dialect.name == "sqlite":
         return when.strftime("%Y-%m-%d %H:%M:%S.%f")
     return when
+
+
+def _numeric(values: list[Any]) -> Any:
+    """``pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")`` of a stored
+    baseline column: built directly where every value is an int (int64) or every value is
+    a float, an int or missing (float64), as ``to_numeric`` does; anything else through it."""
+    kinds = {type(v) for v in values}
+    if kinds <= {int}:
+        return np.array(values, dtype=np.int64)
+    if kinds <= {int, float, type(None)}:
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+
+
+def _patients_frame_of(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    """The patients table of ``(patient_id, baseline)`` records as stored."""
+    baselines = [{"patient_id": pid, **(base or {})} for pid, base in recs]
+    # one frame from columns (numeric baseline columns converted before, not set after)
+    names = list(dict.fromkeys(name for r in baselines for name in r))
+    cols: dict[str, Any] = {}
+    for name in names:
+        values = [r.get(name, np.nan) for r in baselines]
+        col = PATIENT_COLUMNS.get(name)
+        cols[name] = (_numeric(values) if col is not None
+                      and col.kind in ("float", "int01") else values)
+    return pd.DataFrame(cols)
+
+
+#: One patient's table by (patient_id, baseline): a patient-day update re-grades one patient
+#: whose baseline seldom changes (a copy is handed out: the cached frame never leaves here).
+_ONE_PATIENT: dict[tuple[str, str], pd.DataFrame] = {}
+_ONE_PATIENT_MAX = 4096
+
+
+def _patients_frame(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+    if len(recs) != 1:
+        return _patients_frame_of(recs)
+    import json
+
+    key = (recs[0][0], json.dumps(recs[0][1], sort_keys=True, default=repr))
+    frame = _ONE_PATIENT.get(key)
+    if frame is None:
+        if len(_ONE_PATIENT) >= _ONE_PATIENT_MAX:
+            _ONE_PATIENT.clear()
+        frame = _ONE_PATIENT[key] = _patients_frame_of(recs)
+    return frame.copy()
 
 
 class WardCohort(Cohort):
@@ -233,8 +289,114 @@ class WardCohort(Cohort):
         return ""
 
 
+class SnapshotConflict(RuntimeError):
+    """The patients' stored rows changed between the read snapshot and the write."""
+
+
+#: Tries of one request: graded from a read snapshot outside the write transaction (the
+#: first ones), then inside it (the last ones: no other writer can come between).
+_SNAPSHOT_TRIES = 3
+_TRIES = 5
+
+
+class _Sql:
+    """Plain SQL through the driver on a session's connection (the hot path: no ORM, no
+    statement compilation); ``?`` marks are rewritten for the driver."""
+
+    def __init__(self, session: Session) -> None:
+        self.conn = session.connection()
+        dialect = self.conn.dialect
+        self.sqlite = dialect.name == "sqlite"
+        self.qmark = dialect.paramstyle == "qmark"
+
+    def _text(self, sql: str) -> str:
+        return sql if self.qmark else sql.replace("?", "%s")
+
+    def rows_in(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        """Rows of ``sql`` whose ``(*)`` is an IN list of ``values`` (in chunks)."""
+        out: list[Any] = []
+        for k in range(0, len(values), _CHUNK):
+            chunk = tuple(values[k:k + _CHUNK])
+            text = self._text(sql.replace("(*)", "(" + ", ".join("?" * len(chunk)) + ")"))
+            out.extend(self.conn.exec_driver_sql(text, chunk).fetchall())
+        return out
+
+    def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(self._text(sql), rows)
+
+
+@dataclass
+class _Snapshot:
+    """What is stored for the patients ``ids`` of one request, read in one transaction."""
+
+    ids: tuple[str, ...]
+    #: patient id -> (pk, baseline, version), in pk order
+    patients: dict[str, tuple[int, dict[str, Any], int]]
+    #: (pk, analyte, day) -> [id, value, unit, orig_value, orig_unit]
+    obs: dict[tuple[int, str, float], list[Any]]
+    #: (pk, event, day, detail) -> [id, value, unit]
+    ev: dict[tuple[int, str, float, str], list[Any]]
+    #: (pk, day) -> (crs, icans, crs_reason, icans_reason, crs_source)
+    grades: dict[tuple[int, int], tuple[Any, ...]]
+    #: (pk, day, horizon) -> (risk, card_id, outside_day_range)
+    risks: dict[tuple[int, int, int], tuple[Any, ...]]
+    alerts: set[tuple[int, str, int]]
+
+
+@dataclass
+class _Plan:
+    """The writes of one request, computed from a snapshot; a pk < 0 stands for a patient the
+    write creates (``new_patients[-pk - 1]``)."""
+
+    new_patients: list[dict[str, Any]] = field(default_factory=list)
+    upd_patients: list[dict[str, Any]] = field(default_factory=list)
+    ins_obs: list[tuple[Any, ...]] = field(default_factory=list)
+    upd_obs: list[tuple[Any, ...]] = field(default_factory=list)
+    ins_ev: list[tuple[Any, ...]] = field(default_factory=list)
+    upd_ev: list[tuple[Any, ...]] = field(default_factory=list)
+    del_grades: list[tuple[int, int]] = field(default_factory=list)
+    ins_grades: list[tuple[Any, ...]] = field(default_factory=list)
+    del_risks: list[tuple[int, int, int]] = field(default_factory=list)
+    ins_risks: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
+        return (a is None or not math.isfinite(a)) == (b is None or not math.isfinite(b))
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def _opt(v: float) -> int | None:
+    return None if math.isnan(v) else int(v)
+
+
+def _diff(old: dict[Any, tuple[Any, ...]], new: dict[Any, tuple[Any, ...]],
+          pks: set[int]) -> tuple[list[Any], list[tuple[Any, ...]]]:
+    """Keys to delete and rows to insert so that the rows of patients ``pks`` (key[0]) become
+    ``new``: only the rows that changed are written."""
+    dele: list[Any] = [k for k in old if k[0] in pks and k not in new]
+    ins: list[tuple[Any, ...]] = []
+    for key, val in new.items():
+        was = old.get(key)
+        if was != val:
+            ins.append((*key, *val))
+            if was is not None:
+                dele.append(key)
+    return dele, ins
+
+
 class Monitor:
-    """Ingestion, grading, risk and alerts over one database."""
+    """Ingestion, grading, risk and alerts over one database.
+
+    A request is graded and scored from a read snapshot of its patients' stored rows, outside
+    the write transaction; the short write transaction stores the result only if every
+    patient's version is still the snapshot's (else the request is done again, the last tries
+    inside the write transaction), so concurrent requests and worker processes grade in
+    parallel and the result is the serial one.
+    """
 
     def __init__(self, db: Database, risk: RiskModel | None = None) -> None:
         self.db = db
@@ -243,12 +405,9 @@ class Monitor:
     # -- entry points ---------------------------------------------------------------------
     def known_ids(self, session: Session, ids: Iterable[str]) -> set[str]:
         wanted = sorted({str(i) for i in ids})
-        out: set[str] = set()
-        for k in range(0, len(wanted), _CHUNK):
-            chunk = wanted[k:k + _CHUNK]
-            out.update(session.scalars(select(Patient.patient_id).where(
-                Patient.patient_id.in_(chunk))).all())
-        return out
+        q = _Sql(session)
+        return {str(r[0]) for r in q.rows_in(
+            "SELECT patient_id FROM mon_patients WHERE patient_id IN (*)", wanted)}
 
     def ingest_rows(self, *, patients: Sequence[dict[str, Any]] = (),
                     observations: Sequence[dict[str, Any]] = (),
@@ -256,13 +415,16 @@ class Monitor:
                     source: str = "api") -> IngestResult:
         """Check request rows with the loaders, then :meth:`store` them (one transaction)."""
         referenced = {str(r.get("patient_id")) for r in (*observations, *events)}
+        ids = sorted(referenced | {str(p.get("patient_id")) for p in patients})
         with self.db.read() as session:
-            known = self.known_ids(session, referenced)
+            snap = self._read(session, ids, lock=False)
+        known = referenced & set(snap.patients)
         loaded = check_rows(patients, observations, events, known)
         pats, obs, ev = canonical_tables(loaded, n_patients=len(patients),
                                          orig_units=[r.get("unit") for r in observations])
         return self.store(pats, obs, ev, actor=actor, action=action, source=source,
-                          n_rows=len(patients) + len(observations) + len(events))
+                          n_rows=len(patients) + len(observations) + len(events),
+                          snapshot=snap)
 
     def ingest_loaded(self, loaded: Loaded, *, actor: str, action: str,
                       source: str = "import") -> IngestResult:
@@ -275,25 +437,40 @@ class Monitor:
                           n_rows=len(pats) + len(obs) + len(ev))
 
     # -- the transaction ------------------------------------------------------------------
-    def store(self, pats: pd.DataFrame, obs: pd.DataFrame, ev: pd.DataFrame, *, actor: str,
-              action: str, source: str, n_rows: int) -> IngestResult:
-        """Store canonical rows, re-grade, re-score and check alerts: all or nothing."""
+    def store(self, pats: pd.DataFrame, obs: Rows, ev: Rows, *, actor: str,
+              action: str, source: str, n_rows: int,
+              snapshot: _Snapshot | None = None) -> IngestResult:
+        """Store canonical rows, re-grade, re-score and check alerts: all or nothing.
+
+        ``snapshot``: the patients' stored rows as the caller read them (used when it covers
+        exactly this request's patients)."""
         from sqlalchemy.exc import IntegrityError
 
-        for attempt in (1, 2):
+        ids = tuple(sorted(set(pats["patient_id"].astype(str)) | set(obs["patient_id"])
+                           | set(ev["patient_id"])))
+        snap = snapshot if snapshot is not None and snapshot.ids == ids else None
+        for attempt in range(_TRIES):
             res = IngestResult(rows=n_rows)
             try:
-                with self.db.write() as session:
-                    self._store(session, pats, obs, ev, source, res)
-                    session.execute(insert(AuditLog), [{
-                        "at": utcnow(), "actor": actor[:100], "action": action[:60],
-                        "n_rows": n_rows, "n_inserted": res.inserted,
-                        "n_updated": res.updated, "n_patients": res.patients_regraded,
-                        "outcome": "ok"}])
+                now = utcnow()
+                if attempt < _SNAPSHOT_TRIES:
+                    if snap is None:
+                        with self.db.read() as session:
+                            snap = self._read(session, ids, lock=False)
+                    plan = self._plan(snap, pats, obs, ev, source, res, now)
+                    with self.db.write() as session:
+                        self._write(session, snap, plan, res, now, actor, action, n_rows)
+                else:
+                    with self.db.write() as session:
+                        snap = self._read(session, ids, lock=True)
+                        plan = self._plan(snap, pats, obs, ev, source, res, now)
+                        self._write(session, snap, plan, res, now, actor, action, n_rows)
                 break
-            except IntegrityError:
-                # a concurrent request stored the same key first: once more, as an update
-                if attempt == 2:
+            except (SnapshotConflict, IntegrityError):
+                # another request changed these patients (or created one of them) first:
+                # once more from what is stored now
+                snap = None
+                if attempt == _TRIES - 1:
                     self.audit(actor, action, n_rows, "failed")
                     raise
             except Exception:
@@ -315,189 +492,163 @@ class Monitor:
         except Exception:  # pragma: no cover - the audit must not hide the first error
             log.error("audit row could not be written")
 
-    def _store(self, session: Session, pats: pd.DataFrame, obs: pd.DataFrame,
-               ev: pd.DataFrame, source: str, res: IngestResult) -> None:
-        now = utcnow()
-        stamp = _stamp(session, now)
+    # -- 1. the snapshot ------------------------------------------------------------------
+    def _read(self, session: Session, ids: Sequence[str], *, lock: bool) -> _Snapshot:
+        """The stored rows of patients ``ids`` (``lock``: rows locked for the write, where
+        the database locks rows)."""
+        import json
+
+        q = _Sql(session)
+        pats: dict[str, tuple[int, dict[str, Any], int]] = {}
+        for pk, pid, base, ver in q.rows_in(
+                "SELECT id, patient_id, baseline, version FROM mon_patients WHERE patient_id "
+                "IN (*) ORDER BY id" + (" FOR UPDATE" if lock and not q.sqlite else ""), ids):
+            if isinstance(base, str | bytes):
+                base = json.loads(base)
+            pats[str(pid)] = (int(pk), dict(base or {}), int(ver))
+        pks = sorted(v[0] for v in pats.values())
+        obs: dict[tuple[int, str, float], list[Any]] = {}
+        ev: dict[tuple[int, str, float, str], list[Any]] = {}
+        grades: dict[tuple[int, int], tuple[Any, ...]] = {}
+        risks: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+        alerts: set[tuple[int, str, int]] = set()
+        if pks:
+            for oid, pk, day, analyte, value, unit, ov, ou in q.rows_in(
+                    "SELECT id, patient_pk, day, analyte, value, unit, orig_value, orig_unit "
+                    "FROM mon_observations WHERE patient_pk IN (*)", pks):
+                obs[(pk, analyte, day)] = [oid, value, unit, ov, ou]
+            for eid, pk, day, ev_name, value, unit, detail in q.rows_in(
+                    "SELECT id, patient_pk, day, event, value, unit, detail FROM mon_events "
+                    "WHERE patient_pk IN (*)", pks):
+                ev[(pk, ev_name, day, detail)] = [eid, value, unit]
+            for pk, day, c, i, cr, ir, src in q.rows_in(
+                    "SELECT patient_pk, day, crs_grade, icans_grade, crs_reason, icans_reason, "
+                    "crs_source FROM mon_daily_grades WHERE patient_pk IN (*)", pks):
+                grades[(int(pk), int(day))] = (c, i, cr, ir, src)
+            for pk, day, h, r, card, out in q.rows_in(
+                    "SELECT patient_pk, day, horizon, risk, card_id, outside_day_range FROM "
+                    "mon_risks WHERE patient_pk IN (*)", pks):
+                risks[(int(pk), int(day), int(h))] = (float(r), card, bool(out))
+            alerts = {(int(a), str(b), int(c)) for a, b, c in q.rows_in(
+                "SELECT patient_pk, kind, day FROM mon_alerts WHERE patient_pk IN (*)", pks)}
+        return _Snapshot(tuple(ids), pats, obs, ev, grades, risks, alerts)
+
+    # -- 2. the work, outside the write transaction -----------------------------------------
+    def _plan(self, snap: _Snapshot, pats: pd.DataFrame, obs: Rows, ev: Rows,
+              source: str, res: IngestResult, now: datetime) -> _Plan:
+        """The writes of a request against ``snap``: rows inserted or corrected, and every
+        changed patient re-graded and re-scored (grades, risks, alerts).  ``snap``'s row
+        dictionaries are updated in place."""
+        plan = _Plan()
         changed_from: dict[int, int] = {}  # patient pk -> earliest changed day
 
         def touch(pk: int, day: int) -> None:
             changed_from[pk] = min(changed_from.get(pk, day), day)
 
         # patients ---------------------------------------------------------------------
-        ids = sorted(set(pats["patient_id"].astype(str)) | set(obs["patient_id"])
-                     | set(ev["patient_id"]))
-        existing: dict[str, tuple[int, dict[str, Any], str | None]] = {}
-        for k in range(0, len(ids), _CHUNK):
-            q = select(Patient.id, Patient.patient_id, Patient.baseline, Patient.infusion_date
-                       ).where(Patient.patient_id.in_(ids[k:k + _CHUNK])).order_by(Patient.id)
-            if not self.db.is_sqlite:
-                q = q.with_for_update()
-            for pk, pid, base, inf in session.execute(q):
-                existing[pid] = (pk, dict(base or {}), inf)
-        new_rows: list[dict[str, Any]] = []
-        upd_rows: list[dict[str, Any]] = []
-        for rec in pats.to_dict(orient="records"):
+        base_of: dict[int, tuple[str, dict[str, Any]]] = {
+            pk: (pid, base) for pid, (pk, base, _v) in snap.patients.items()}
+        pk_of = {pid: v[0] for pid, v in snap.patients.items()}
+        for rec in (pats.to_dict(orient="records") if len(pats) else []):
             pid = str(rec["patient_id"])
-            base = {k: _jsonable(v) for k, v in rec.items() if k != "patient_id"}
+            base = {str(k): _jsonable(v) for k, v in rec.items() if k != "patient_id"}
             base = {k: v for k, v in base.items() if v is not None}
             inf = base.get("infusion_date")
-            if pid not in existing:
-                new_rows.append({"patient_id": pid, "baseline": base, "infusion_date": inf,
-                                 "active": True, "created_at": now, "updated_at": now})
-            elif existing[pid][1] != base:
-                upd_rows.append({"b_pk": existing[pid][0], "baseline": base,
-                                 "infusion_date": inf, "updated_at": now})
-        if new_rows:
-            session.execute(insert(Patient), new_rows)
-            res.patients_created = len(new_rows)
-            for k in range(0, len(new_rows), _CHUNK):
-                chunk = [r["patient_id"] for r in new_rows[k:k + _CHUNK]]
-                for pk, pid in session.execute(select(Patient.id, Patient.patient_id).where(
-                        Patient.patient_id.in_(chunk))):
-                    existing[pid] = (pk, {}, None)
-        if upd_rows:
-            t = _table(Patient)
-            session.execute(update(t).where(t.c.id == bindparam("b_pk")).values(
-                baseline=bindparam("baseline"), infusion_date=bindparam("infusion_date"),
-                updated_at=bindparam("updated_at")), upd_rows)
-            res.patients_updated = len(upd_rows)
-            for r in upd_rows:
-                touch(int(r["b_pk"]), _ALL_DAYS)  # baseline enters every day's risk
-        pk_of = {pid: v[0] for pid, v in existing.items()}
-        missing = [pid for pid in ids if pid not in pk_of]
+            if pid not in pk_of:
+                plan.new_patients.append({"patient_id": pid, "baseline": base,
+                                          "infusion_date": inf, "active": True,
+                                          "created_at": now, "updated_at": now,
+                                          "version": 0})
+                pk_of[pid] = -len(plan.new_patients)
+                base_of[pk_of[pid]] = (pid, base)
+            elif snap.patients[pid][1] != base:
+                pk = pk_of[pid]
+                plan.upd_patients.append({"b_pk": pk, "baseline": base, "infusion_date": inf,
+                                          "updated_at": now})
+                base_of[pk] = (pid, base)
+                touch(pk, _ALL_DAYS)  # baseline enters every day's risk
+        res.patients_created = len(plan.new_patients)
+        res.patients_updated = len(plan.upd_patients)
+        missing = [pid for pid in snap.ids if pid not in pk_of]
         if missing:  # checked before, but a patient may have gone since: refuse, say no id
             raise DataError([Problem(table="patients", code="unknown_patient",
                                      message=f"{len(missing)} patient(s) not stored")])
-        pks = sorted({pk_of[p] for p in ids})
-
-        # stored rows of these patients -----------------------------------------------
-        # plain dicts keyed by the natural keys: cheap for one patient-day, fine for a cohort
-        ot, et = _table(Observation), _table(Event)
-        old_obs: dict[tuple[int, str, float], list[Any]] = {}
-        old_ev: dict[tuple[int, str, float, str], list[Any]] = {}
-        for k in range(0, len(pks), _CHUNK):
-            chunk = pks[k:k + _CHUNK]
-            for oid, pk, day, analyte, value, unit, ov, ou in session.execute(select(
-                    ot.c.id, ot.c.patient_pk, ot.c.day, ot.c.analyte, ot.c.value, ot.c.unit,
-                    ot.c.orig_value, ot.c.orig_unit).where(ot.c.patient_pk.in_(chunk))):
-                old_obs[(pk, analyte, day)] = [oid, value, unit, ov, ou]
-            for eid, pk, day, ev_name, value, unit, detail in session.execute(select(
-                    et.c.id, et.c.patient_pk, et.c.day, et.c.event, et.c.value, et.c.unit,
-                    et.c.detail).where(et.c.patient_pk.in_(chunk))):
-                old_ev[(pk, ev_name, day, detail)] = [eid, value, unit]
-
-        def same(a: float | None, b: float | None) -> bool:
-            if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
-                return (a is None or not math.isfinite(a)) == (b is None or not math.isfinite(b))
-            return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+        stamp = now  # bound by _write (the driver's format)
 
         # observations -------------------------------------------------------------------
-        ins_o: list[tuple[Any, ...]] = []
-        upd_o: list[dict[str, Any]] = []
+        old_obs, old_ev = snap.obs, snap.ev
         if len(obs):
             last: dict[tuple[int, str, float], tuple[Any, ...]] = {}
             for pid, day, analyte, value, unit, ov, ou in zip(
-                    _items(obs["patient_id"]), _floats(obs["day"]), _items(obs["analyte"]),
-                    _floats(obs["value"]), _items(obs["unit"]), _floats(obs["orig_value"]),
-                    _items(obs["orig_unit"]), strict=True):
+                    obs["patient_id"], obs["day"], obs["analyte"], obs["value"], obs["unit"],
+                    obs["orig_value"], obs["orig_unit"], strict=True):
                 last[(pk_of[pid], str(analyte), float(day))] = (
                     float(value), str(unit), float(ov), str(ou)[:40])
             for key, (value, unit, ov, ou) in last.items():
                 old = old_obs.get(key)
                 if old is None:
-                    ins_o.append((key[0], key[2], key[1], value, unit, ov, ou, source, stamp))
+                    plan.ins_obs.append((key[0], key[2], key[1], value, unit, ov, ou, source,
+                                         stamp))
                     old_obs[key] = [0, value, unit, ov, ou]
-                elif same(old[1], value) and same(old[3], ov) and old[4] == ou:
+                elif _same(old[1], value) and _same(old[3], ov) and old[4] == ou:
                     res.unchanged += 1
                     continue
                 else:
-                    upd_o.append({"b_id": old[0], "value": value, "unit": unit,
-                                  "orig_value": ov, "orig_unit": ou, "source": source,
-                                  "received_at": now})
+                    plan.upd_obs.append((value, unit, ov, ou, source, stamp, old[0]))
                     old_obs[key] = [old[0], value, unit, ov, ou]
                 touch(key[0], math.floor(key[2]))
-            if ins_o:
-                _fast_insert(session, Observation, ("patient_pk", "day", "analyte", "value",
-                                                    "unit", "orig_value", "orig_unit", "source",
-                                                    "received_at"), ins_o)
-            if upd_o:
-                session.execute(update(ot).where(ot.c.id == bindparam("b_id")).values(
-                    value=bindparam("value"), unit=bindparam("unit"),
-                    orig_value=bindparam("orig_value"), orig_unit=bindparam("orig_unit"),
-                    source=bindparam("source"), received_at=bindparam("received_at")), upd_o)
-            res.inserted += len(ins_o)
-            res.updated += len(upd_o)
+            res.inserted += len(plan.ins_obs)
+            res.updated += len(plan.upd_obs)
 
         # events -------------------------------------------------------------------------
-        ins_e: list[tuple[Any, ...]] = []
-        upd_e: list[dict[str, Any]] = []
         if len(ev):
             last_e: dict[tuple[int, str, float, str], tuple[Any, ...]] = {}
             for pid, day, ev_name, value, unit, detail in zip(
-                    _items(ev["patient_id"]), _floats(ev["day"]), _items(ev["event"]),
-                    _floats(ev["value"]), _items(ev["unit"]), _items(ev["detail"]),
-                    strict=True):
+                    ev["patient_id"], ev["day"], ev["event"], ev["value"], ev["unit"],
+                    ev["detail"], strict=True):
                 v = float(value) if math.isfinite(value) else None
                 last_e[(pk_of[pid], str(ev_name), float(day), str(detail)[:100])] = (
                     v, str(unit)[:40])
-            for ekey, (value, unit) in last_e.items():
+            for ekey, (evalue, eunit) in last_e.items():
                 old = old_ev.get(ekey)
                 if old is None:
-                    ins_e.append((ekey[0], ekey[2], ekey[1], value, unit, ekey[3], source,
-                                  stamp))
-                    old_ev[ekey] = [0, value, unit]
-                elif same(old[1], value) and (old[2] or "") == unit:
+                    plan.ins_ev.append((ekey[0], ekey[2], ekey[1], evalue, eunit, ekey[3],
+                                        source, stamp))
+                    old_ev[ekey] = [0, evalue, eunit]
+                elif _same(old[1], evalue) and (old[2] or "") == eunit:
                     res.unchanged += 1
                     continue
                 else:
-                    upd_e.append({"b_id": old[0], "value": value, "unit": unit,
-                                  "source": source, "received_at": now})
-                    old_ev[ekey] = [old[0], value, unit]
+                    plan.upd_ev.append((evalue, eunit, source, stamp, old[0]))
+                    old_ev[ekey] = [old[0], evalue, eunit]
                 touch(ekey[0], math.floor(ekey[2]))
-            if ins_e:
-                _fast_insert(session, Event, ("patient_pk", "day", "event", "value", "unit",
-                                              "detail", "source", "received_at"), ins_e)
-            if upd_e:
-                session.execute(update(et).where(et.c.id == bindparam("b_id")).values(
-                    value=bindparam("value"), unit=bindparam("unit"),
-                    source=bindparam("source"), received_at=bindparam("received_at")), upd_e)
-            res.inserted += len(ins_e)
-            res.updated += len(upd_e)
+            res.inserted += len(plan.ins_ev)
+            res.updated += len(plan.upd_ev)
 
         if not changed_from:
-            return
+            return plan
         changed = set(changed_from)
+        plan.changed = sorted(changed)
         obs_rows = [(k[0], k[2], k[1], v[1], v[2]) for k, v in old_obs.items() if k[0] in changed]
         ev_rows = [(k[0], k[2], k[1], v[1], v[2], k[3]) for k, v in old_ev.items()
                    if k[0] in changed]
         res.patient_days = len({(r[0], math.floor(r[1])) for r in obs_rows}
                                | {(r[0], math.floor(r[1])) for r in ev_rows})
-        self._regrade(session, changed_from, obs_rows, ev_rows, res, now)
+        # stored patients in pk order, then the new ones in creation order (their pks follow)
+        order = sorted(changed, key=lambda pk: (pk < 0, abs(pk)))
+        self._regrade(snap, plan, [(pk, *base_of[pk]) for pk in order], obs_rows, ev_rows,
+                      res)
+        return plan
 
-    # -- grading, risk and alerts -------------------------------------------------------------
-    def cohort_of(self, session: Session, pks: Sequence[int], obs_rows: Sequence[tuple[Any, ...]],
-                  ev_rows: Sequence[tuple[Any, ...]]) -> tuple[Cohort, dict[int, str]]:
-        """The canonical cohort of stored patients ``pks`` from their rows (ids as stored):
-        observations ``(pk, day, analyte, value, unit)``, events ``(pk, day, event, value,
-        unit, detail)``."""
-        recs = []
-        pid_of: dict[int, str] = {}
-        t = _table(Patient)
-        for k in range(0, len(pks), _CHUNK):
-            for pk, pid, base in session.execute(select(t.c.id, t.c.patient_id, t.c.baseline)
-                                                 .where(t.c.id.in_(pks[k:k + _CHUNK]))):
-                pid_of[int(pk)] = str(pid)
-                recs.append({"patient_id": str(pid), **(base or {})})
-        # one frame from columns (numeric baseline columns converted before, not set after)
-        names = list(dict.fromkeys(name for r in recs for name in r))
-        cols: dict[str, Any] = {}
-        for name in names:
-            values = [r.get(name, np.nan) for r in recs]
-            col = PATIENT_COLUMNS.get(name)
-            cols[name] = (pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-                          if col is not None and col.kind in ("float", "int01") else values)
-        patients = pd.DataFrame(cols)
+    @staticmethod
+    def cohort_of(recs: Sequence[tuple[int, str, dict[str, Any]]],
+                  obs_rows: Sequence[tuple[Any, ...]], ev_rows: Sequence[tuple[Any, ...]]
+                  ) -> WardCohort:
+        """The canonical cohort of patients ``recs`` ``(pk, patient_id, baseline)`` from their
+        rows: observations ``(pk, day, analyte, value, unit)``, events ``(pk, day, event,
+        value, unit, detail)``."""
+        pid_of = {pk: pid for pk, pid, _b in recs}
+        patients = _patients_frame([(pid, base) for _pk, pid, base in recs])
         o = pd.DataFrame({
             "patient_id": [pid_of[r[0]] for r in obs_rows],
             "day": np.array([r[1] for r in obs_rows], dtype=float),
@@ -511,22 +662,23 @@ class Monitor:
             "value": np.array([np.nan if r[3] is None else r[3] for r in ev_rows], dtype=float),
             "unit": [r[4] or None for r in ev_rows],
             "detail": [r[5] or None for r in ev_rows]})
-        return WardCohort(patients=patients, observations=o, events=e), pid_of
+        return WardCohort(patients=patients, observations=o, events=e)
 
-    def _regrade(self, session: Session, changed_from: dict[int, int],
+    def _regrade(self, snap: _Snapshot, plan: _Plan,
+                 recs: Sequence[tuple[int, str, dict[str, Any]]],
                  obs_rows: Sequence[tuple[Any, ...]], ev_rows: Sequence[tuple[Any, ...]],
-                 res: IngestResult, now: datetime) -> None:
+                 res: IngestResult) -> None:
         from crsscore.grading import grade_cohort
 
-        # Every day of a changed patient is recomputed and replaced, not only the days from
-        # the earliest change on: a late result changes its day and the days after it, and
-        # a day that only now has a gradable successor gains its risk row (the earlier days
-        # come out the same by the person-day time convention; tests/monitor check it).
-        # Alerts are keyed, so recomputing never raises one twice.
-        pks = sorted(changed_from)
-        cohort, pid_of = self.cohort_of(session, pks, obs_rows, ev_rows)
-        pk_of = {pid: pk for pk, pid in pid_of.items()}
-        res.patients_regraded = len(pks)
+        # Every day of a changed patient is recomputed, not only the days from the earliest
+        # change on: a late result changes its day and the days after it, and a day that only
+        # now has a gradable successor gains its risk row (the earlier days come out the same
+        # by the person-day time convention; tests/monitor check it).  Only the rows that
+        # differ from the stored ones are written.  Alerts are keyed: never raised twice.
+        cohort = self.cohort_of(recs, obs_rows, ev_rows)
+        pk_of = {pid: pk for pk, pid, _b in recs}
+        changed = set(pk_of.values())
+        res.patients_regraded = len(recs)
         daily = grade_cohort(cohort).daily
         g_pk = np.array([pk_of[p] for p in daily["patient_id"].astype(str)], dtype=np.int64)
         g_day = daily["day"].to_numpy(dtype=np.int64)
@@ -535,96 +687,130 @@ class Monitor:
         g_cr = daily["crs_reason"].to_numpy(dtype=object)
         g_ir = daily["icans_reason"].to_numpy(dtype=object)
         g_src = daily["crs_source"].to_numpy(dtype=object)
-        gt, rt = _table(DailyGrade), _table(Risk)
-        for k in range(0, len(pks), _CHUNK):
-            chunk = pks[k:k + _CHUNK]
-            session.execute(delete(gt).where(gt.c.patient_pk.in_(chunk)))
-            if self.risk is not None:
-                session.execute(delete(rt).where(rt.c.patient_pk.in_(chunk)))
-
-        def opt(v: float) -> int | None:
-            return None if math.isnan(v) else int(v)
-
-        if len(g_pk):
-            stamp = _stamp(session, now)
-            _fast_insert(session, DailyGrade, (
-                "patient_pk", "day", "crs_grade", "icans_grade", "crs_reason", "icans_reason",
-                "crs_source", "updated_at"), [
-                (int(pk), int(d), opt(c), opt(i), str(cr)[:200], str(ir)[:200], str(src)[:20],
-                 stamp)
-                for pk, d, c, i, cr, ir, src in zip(g_pk.tolist(), g_day.tolist(),
-                                                     g_crs.tolist(), g_icans.tolist(), g_cr,
-                                                     g_ir, g_src, strict=True)])
-        existing_alerts = self._alert_keys(session, pks)
-        alerts: list[dict[str, Any]] = []
+        new_g = {(pk, d): (_opt(c), _opt(i), str(cr)[:200], str(ir)[:200], str(src)[:20])
+                 for pk, d, c, i, cr, ir, src in zip(g_pk.tolist(), g_day.tolist(),
+                                                      g_crs.tolist(), g_icans.tolist(), g_cr,
+                                                      g_ir, g_src, strict=True)}
+        plan.del_grades, plan.ins_grades = _diff(snap.grades, new_g, changed)
+        kinds = {(a, b) for a, b, _ in snap.alerts}
+        alerts = plan.alerts
         for kind, grades in (("crs_grade3", g_crs), ("icans_grade3", g_icans)):
             sev = np.flatnonzero(np.nan_to_num(grades, nan=-1.0) >= 3)
             first: dict[int, int] = {}
             for j in sev[np.lexsort((g_day[sev], g_pk[sev]))]:
                 first.setdefault(int(g_pk[j]), int(j))
             for pk_i, j in first.items():
-                if (pk_i, kind) in existing_alerts["kinds"]:
+                if (pk_i, kind) in kinds:
                     continue
                 grade, day_i = int(grades[j]), int(g_day[j])
                 label = "CRS" if kind.startswith("crs") else "ICANS"
                 alerts.append({"patient_pk": pk_i, "kind": kind, "day": day_i,
                                "value": float(grade), "threshold": 3.0,
                                "message": f"ASTCT {label} grade {grade} on day {day_i}"})
-        if self.risk is not None:
-            risks = self.risk.score(cohort, daily)
-            r_pk = np.array([pk_of[p] for p in risks["patient_id"].astype(str)], dtype=np.int64)
-            r_day = risks["day"].to_numpy(dtype=np.int64)
-            r_h = risks["horizon"].to_numpy(dtype=np.int64)
-            r_v = risks["risk"].to_numpy(dtype=float)
-            r_out = risks["outside_day_range"].to_numpy(dtype=bool)
-            card_id = self.risk.card_id[:100]
-            if len(r_pk):
-                stamp = _stamp(session, now)
-                _fast_insert(session, Risk, (
-                    "patient_pk", "day", "horizon", "risk", "card_id", "outside_day_range",
-                    "updated_at"), [
-                    (pk, d, h, v, card_id, o, stamp)
-                    for pk, d, h, v, o in zip(r_pk.tolist(), r_day.tolist(), r_h.tolist(),
-                                              r_v.tolist(), r_out.tolist(), strict=True)])
-            order = np.lexsort((r_day, r_h, r_pk))
-            r_pk, r_day, r_h, r_v = r_pk[order], r_day[order], r_h[order], r_v[order]
-            thr = np.array([self.risk.threshold(int(h)) for h in r_h], dtype=float)
-            same_run = np.zeros(len(r_pk), dtype=bool)
-            same_run[1:] = (r_pk[1:] == r_pk[:-1]) & (r_h[1:] == r_h[:-1])
-            prev = np.where(same_run, np.roll(r_v, 1), -np.inf)
-            up = np.flatnonzero((r_v >= thr) & ~(prev >= thr))
-            for j in up:
-                kind = f"risk_h{int(r_h[j])}"
-                key = (int(r_pk[j]), kind, int(r_day[j]))
-                if key in existing_alerts["keys"]:
-                    continue
-                t = float(thr[j])
-                alerts.append({"patient_pk": key[0], "kind": kind, "day": key[2],
-                               "value": float(r_v[j]), "threshold": t,
-                               "message": f"risk of severe CRS within {int(r_h[j])} day(s) "
-                                          f"crossed {t:.0%} on day {key[2]}"})
-        if alerts:
-            for a in alerts:
-                a["created_at"] = now
+        if self.risk is None:
+            return
+        risks = self.risk.score(cohort, daily)
+        r_pk = np.array([pk_of[p] for p in risks["patient_id"].astype(str)], dtype=np.int64)
+        r_day = risks["day"].to_numpy(dtype=np.int64)
+        r_h = risks["horizon"].to_numpy(dtype=np.int64)
+        r_v = risks["risk"].to_numpy(dtype=float)
+        r_out = risks["outside_day_range"].to_numpy(dtype=bool)
+        card_id = self.risk.card_id[:100]
+        new_r = {(pk, d, h): (v, card_id, o)
+                 for pk, d, h, v, o in zip(r_pk.tolist(), r_day.tolist(), r_h.tolist(),
+                                           r_v.tolist(), r_out.tolist(), strict=True)}
+        plan.del_risks, plan.ins_risks = _diff(snap.risks, new_r, changed)
+        order = np.lexsort((r_day, r_h, r_pk))
+        r_pk, r_day, r_h, r_v = r_pk[order], r_day[order], r_h[order], r_v[order]
+        thr = np.array([self.risk.threshold(int(h)) for h in r_h], dtype=float)
+        same_run = np.zeros(len(r_pk), dtype=bool)
+        same_run[1:] = (r_pk[1:] == r_pk[:-1]) & (r_h[1:] == r_h[:-1])
+        prev = np.where(same_run, np.roll(r_v, 1), -np.inf)
+        up = np.flatnonzero((r_v >= thr) & ~(prev >= thr))
+        for j in up:
+            kind = f"risk_h{int(r_h[j])}"
+            key = (int(r_pk[j]), kind, int(r_day[j]))
+            if key in snap.alerts:
+                continue
+            t = float(thr[j])
+            alerts.append({"patient_pk": key[0], "kind": kind, "day": key[2],
+                           "value": float(r_v[j]), "threshold": t,
+                           "message": f"risk of severe CRS within {int(r_h[j])} day(s) "
+                                      f"crossed {t:.0%} on day {key[2]}"})
+
+    # -- 3. the short write transaction ---------------------------------------------------
+    def _write(self, session: Session, snap: _Snapshot, plan: _Plan, res: IngestResult,
+               now: datetime, actor: str, action: str, n_rows: int) -> None:
+        """Store ``plan`` if the patients are still as in ``snap`` (else
+        :class:`SnapshotConflict`), bump the changed patients' versions, write the audit
+        row."""
+        q = _Sql(session)
+        current = {str(pid): (int(pk), int(ver)) for pk, pid, ver in q.rows_in(
+            "SELECT id, patient_id, version FROM mon_patients WHERE patient_id IN (*) ORDER BY "
+            "id" + ("" if q.sqlite else " FOR UPDATE"), snap.ids)}
+        if current != {pid: (v[0], v[2]) for pid, v in snap.patients.items()}:
+            raise SnapshotConflict("the patients' rows changed during the request")
+        real: dict[int, int] = {}
+        if plan.new_patients:
+            session.execute(insert(Patient), plan.new_patients)
+            pk_new = {str(pid): int(pk) for pk, pid in q.rows_in(
+                "SELECT id, patient_id FROM mon_patients WHERE patient_id IN (*)",
+                [r["patient_id"] for r in plan.new_patients])}
+            real = {-(i + 1): pk_new[r["patient_id"]] for i, r in enumerate(plan.new_patients)}
+        if plan.upd_patients:
+            t = _table(Patient)
+            session.execute(update(t).where(t.c.id == bindparam("b_pk")).values(
+                baseline=bindparam("baseline"), infusion_date=bindparam("infusion_date"),
+                updated_at=bindparam("updated_at")), plan.upd_patients)
+        stamp = _stamp(session, now)
+
+        def rows(items: list[tuple[Any, ...]], *, pk_at: int | None = 0,
+                 stamp_at: int | None = None) -> list[tuple[Any, ...]]:
+            """``items`` with the pk of a created patient and the stamp as bound."""
+            if not real and stamp_at is None:
+                return items
+            out = []
+            for r in items:
+                x = list(r)
+                if real and pk_at is not None and x[pk_at] in real:
+                    x[pk_at] = real[x[pk_at]]
+                if stamp_at is not None:
+                    x[stamp_at] = stamp
+                out.append(tuple(x))
+            return out
+
+        q.many("INSERT INTO mon_observations (patient_pk, day, analyte, value, unit, orig_value, "
+               "orig_unit, source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               rows(plan.ins_obs, stamp_at=8))
+        q.many("UPDATE mon_observations SET value = ?, unit = ?, orig_value = ?, orig_unit = ?, "
+               "source = ?, received_at = ? WHERE id = ?", rows(plan.upd_obs, pk_at=None,
+                                                               stamp_at=5))
+        q.many("INSERT INTO mon_events (patient_pk, day, event, value, unit, detail, source, "
+               "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows(plan.ins_ev, stamp_at=7))
+        q.many("UPDATE mon_events SET value = ?, unit = ?, source = ?, received_at = ? "
+               "WHERE id = ?", rows(plan.upd_ev, pk_at=None, stamp_at=3))
+        q.many("DELETE FROM mon_daily_grades WHERE patient_pk = ? AND day = ?",
+               plan.del_grades)
+        q.many("INSERT INTO mon_daily_grades (patient_pk, day, crs_grade, icans_grade, "
+               "crs_reason, icans_reason, crs_source, updated_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               rows([(*r, None) for r in plan.ins_grades], stamp_at=7))
+        q.many("DELETE FROM mon_risks WHERE patient_pk = ? AND day = ? AND horizon = ?",
+               plan.del_risks)
+        q.many("INSERT INTO mon_risks (patient_pk, day, horizon, risk, card_id, "
+               "outside_day_range, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+               rows([(*r, None) for r in plan.ins_risks], stamp_at=6))
+        if plan.alerts:
+            alerts = [{**a, "patient_pk": real.get(a["patient_pk"], a["patient_pk"]),
+                       "created_at": now} for a in plan.alerts]
             ids = session.scalars(insert(Alert).returning(Alert.id), alerts).all()
             res.alerts.extend(int(i) for i in ids)
-
-    def _ids(self, session: Session, pks: Sequence[int]) -> list[str]:
-        t = _table(Patient)
-        got: dict[int, str] = {}
-        for k in range(0, len(pks), _CHUNK):
-            got.update({int(pk): str(pid) for pk, pid in session.execute(
-                select(t.c.id, t.c.patient_id).where(t.c.id.in_(pks[k:k + _CHUNK])))})
-        return [got[int(pk)] for pk in pks]
-
-    def _alert_keys(self, session: Session, pks: Sequence[int]) -> dict[str, set[Any]]:
-        t = _table(Alert)
-        keys: set[tuple[int, str, int]] = set()
-        for k in range(0, len(pks), _CHUNK):
-            keys.update((int(a), str(b), int(c)) for a, b, c in session.execute(
-                select(t.c.patient_pk, t.c.kind, t.c.day).where(
-                    t.c.patient_pk.in_(pks[k:k + _CHUNK]))))
-        return {"keys": keys, "kinds": {(a, b) for a, b, _ in keys}}
+        q.many("UPDATE mon_patients SET version = version + 1 WHERE id = ?",
+               [(real.get(pk, pk),) for pk in plan.changed if pk > 0])
+        q.many("INSERT INTO mon_audit_log (at, actor, action, n_rows, n_inserted, n_updated, "
+               "n_patients, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [(stamp, actor[:100], action[:60], n_rows, res.inserted, res.updated,
+                 res.patients_regraded, "ok")])
 
     # -- alerts -------------------------------------------------------------------------------
     def acknowledge(self, alert_id: int, actor: str) -> bool | None:
@@ -642,4 +828,4 @@ class Monitor:
             return True
 
 
-__all__ = ["DAY_DECIMALS", "IngestResult", "Monitor", "canonical_tables", "check_rows"]
+__all__ = ["DAY_DECIMALS", "IngestResult", "Monitor", "Rows", "canonical_tables", "check_rows"]

@@ -100,7 +100,9 @@ def _by_cohort(card: ScoreCard, rows: list[dict[str, float | None]]) -> dict[str
             out = score_cohort(card, cohort)
     except CardInputError as exc:
         # the cohort names the observations row: back to the patient it belongs to
-        return {"problems": {(p.column, patient_of_row[p.row] if p.row is not None else None,
+        # a value is named by its observations row, the whole score by its patients row
+        return {"problems": {(p.column, p.row if p.table == "patients" else
+                              patient_of_row[p.row] if p.row is not None else None,
                               p.code, p.expected) for p in exc.problems}}
     return {"total": out["total"].to_numpy(), "risk_group": _groups(out["risk_group"])}
 
@@ -113,7 +115,9 @@ def _by_service(card: ScoreCard, rows: list[dict[str, float | None]]) -> dict[st
     try:
         out = score_batch(card, batch)
     except InputError as exc:
-        return {"problems": {(p.variable, p.row, p.code, p.expected) for p in exc.problems}}
+        # the calculator names a problem of the whole score (no variable) with variable ""
+        return {"problems": {(p.variable or None, p.row, p.code, p.expected)
+                             for p in exc.problems}}
     return {"total": out["total"].to_numpy(), "risk_group": _groups(out["risk_group"]),
             "points": {v.name: out[f"pts_{v.name}"].to_numpy() for v in card.variables}}
 

@@ -424,7 +424,10 @@ def score_cohort(card: ScoreCard, cohort: Cohort, *, landmark_day: float | None 
         named = [_in_cohort(cohort, replace(p, message=f"cannot compute score '{card.id}' "
                                                        f"({name}): {p.message}"))
                  for name, e in ev.variables.items() for p in e.problems]
-        raise CardInputError(named + ev.problems[len(named):])
+        # the whole score too large: the patient's row of the patients table (in its file)
+        whole = [_in_cohort(cohort, replace(p, table="patients"))
+                 for p in ev.problems[len(named):]]
+        raise CardInputError(named + whole)
     total = ev.total
     notes: list[list[str]] = [[] for _ in range(inputs.n_patients)]
 

@@ -1,6 +1,8 @@
-"""A version counter per patient: the monitor grades and scores a request from a read snapshot
-of the patient's stored rows outside the write transaction, and stores the result only if the
-patient's version is still the one it read (else it does the work again).
+"""A version counter per patient: a request graded from a snapshot is stored only if current.
+
+The monitor grades and scores a request from a read snapshot of the patient's stored rows
+outside the write transaction, and stores the result only if the patient's version is still
+the one it read (else it does the work again).
 
 Revision ID: 0002
 Revises: 0001

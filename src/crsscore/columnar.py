@@ -22,23 +22,36 @@ def _arrow_strings(series: pd.Series) -> Any:
 
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        arr = pa.array(series.array)  # from the array: the same values, ~70 us less a call
+        # the array's own Arrow data where pandas exposes it (no conversion), else converted
+        # from the array (the same values, ~70 us less a call than from the Series)
+        arr = getattr(series.array, "_pa_array", None)
+        if arr is None:
+            arr = pa.array(series.array)
         return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     return None
 
 
-def encode(series: pd.Series) -> tuple[npt.NDArray[np.int64], list[Any]]:
-    """Integer codes (-1 for missing) and the distinct values, like ``pd.factorize``."""
+def encode_text(series: pd.Series) -> tuple[npt.NDArray[np.int64], list[Any]] | None:
+    """:func:`encode` of an Arrow-backed string column by Arrow's dictionary encoding (codes
+    and values in order of appearance, as ``pd.factorize``); None for any other column."""
     import pyarrow.compute as pc
 
     arr = _arrow_strings(series)
-    if arr is not None:
-        encoded = pc.dictionary_encode(arr)
-        indices = encoded.indices
-        # fill_null costs a compute call (~20 us): only when there is a null to fill
-        codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy(
-            zero_copy_only=False)
-        return codes.astype(np.int64), list(encoded.dictionary.to_pylist())
+    if arr is None:
+        return None
+    encoded = pc.dictionary_encode(arr)
+    indices = encoded.indices
+    # fill_null costs a compute call (~20 us): only when there is a null to fill
+    codes = (indices.fill_null(-1) if indices.null_count else indices).to_numpy(
+        zero_copy_only=False)
+    return codes.astype(np.int64), list(encoded.dictionary.to_pylist())
+
+
+def encode(series: pd.Series) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    """Integer codes (-1 for missing) and the distinct values, like ``pd.factorize``."""
+    text = encode_text(series)
+    if text is not None:
+        return text
     if isinstance(series.dtype, pd.CategoricalDtype):
         cat = series.array  # the Categorical itself: .cat.codes builds a Series first
         return np.asarray(cat.codes).astype(np.int64), list(cat.categories)
@@ -106,6 +119,19 @@ def _labels(names: tuple[Hashable, ...]) -> pd.Index:
     return pd.Index(list(names))
 
 
+def as_float(values: pd.Series) -> npt.NDArray[np.float64]:
+    """A column as float64, NaN for what is not a number (``pd.to_numeric(errors="coerce")``),
+    without ``to_numeric``'s overhead when the column already holds numbers."""
+    dt = values.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "fiu":  # plain numpy numbers
+        return np.asarray(values.to_numpy(), dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt):
+        return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    return np.asarray(pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64,
+                                                                       na_value=np.nan),
+                      dtype=np.float64)
+
+
 def constant(n: int, value: str) -> pd.Categorical[str]:
     return categorical(np.zeros(n, dtype=np.int8), categories=[value])
 
@@ -121,5 +147,5 @@ def text_or_none(value: object) -> str | None:
     return None if value is None or is_missing(value) else str(value)
 
 
-__all__ = ["categorical", "constant", "decode", "encode", "frame_of", "is_missing",
-           "text_or_none"]
+__all__ = ["as_float", "categorical", "constant", "decode", "encode", "encode_text",
+           "frame_of", "is_missing", "text_or_none"]

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore.columnar import as_float, encode_text
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import CRS_EVENTS, EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
@@ -174,16 +175,12 @@ def factorize_text(values: pd.Series | npt.NDArray[np.object_]
                ) -> tuple[npt.NDArray[np.intp], list[object]]:
     """``pandas.factorize(values, use_na_sentinel=True)`` (codes, -1 for missing, and the
     distinct values in order of appearance), by Arrow's dictionary encoding directly for
-    Arrow-backed strings (as pandas does, without its per-call overhead)."""
-    arrow = None if isinstance(values, np.ndarray) else getattr(values.array, "_pa_array", None)
-    if arrow is not None and pa_types_is_string(arrow.type):
-        import pyarrow as pa
-
-        arr = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
-        enc = arr.dictionary_encode()
-        codes = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False),
-                           dtype=np.intp)
-        return codes, enc.dictionary.to_pylist()
+    Arrow-backed strings (:func:`crsscore.columnar.encode_text`: as pandas does, without its
+    per-call overhead)."""
+    if not isinstance(values, np.ndarray):
+        text = encode_text(values)
+        if text is not None:
+            return np.asarray(text[0], dtype=np.intp), text[1]
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return np.asarray(codes, dtype=np.intp), list(uniques)
 
@@ -346,13 +343,6 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _numeric(values: pd.Series) -> F8:
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "fiu":
-        # already numbers (to_numeric would return them as they are)
-        return np.asarray(values.to_numpy(), dtype=np.float64)
-    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=np.float64)
-
-
 def _nonnumeric_text(values: pd.Series, num: F8) -> B:
     """Cells holding text that is not a number (as opposed to empty cells)."""
     if pd.api.types.is_numeric_dtype(values.dtype):
@@ -384,9 +374,9 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         pid_index = pid_index.drop_duplicates()
         notes.append("duplicate patient_id rows in patients: the first of each was used")
     n_pat = len(pid_index)
-    weight = (_numeric(patients["weight_kg"]) if "weight_kg" in patients.columns
+    weight = (as_float(patients["weight_kg"]) if "weight_kg" in patients.columns
               else np.full(len(patients), np.nan))
-    age = (_numeric(patients["age_years"]) if "age_years" in patients.columns
+    age = (as_float(patients["age_years"]) if "age_years" in patients.columns
            else np.full(len(patients), np.nan))
     if len(weight) != n_pat:  # duplicates dropped: keep the first row of each patient
         first = ~patients["patient_id"].astype("string").duplicated().to_numpy()
@@ -403,7 +393,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
             return z, np.zeros(0, dtype=bool), z
         # whole columns (element-wise conversions), then the rows
         pcode = _patient_codes(sub.frame["patient_id"], pid_index)[sub.rows]
-        dayf = _numeric(sub.frame["day"])[sub.rows]
+        dayf = as_float(sub.frame["day"])[sub.rows]
         keep = (pcode >= 0) & np.isfinite(dayf)
         n_unknown = int(np.sum(pcode < 0))
         if n_unknown:
@@ -485,7 +475,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     sbp_min = np.full(n, np.nan)
     has_crs = np.zeros(n, dtype=bool)
     if len(osub):
-        o_val = _numeric(obs["value"])[osub.rows]
+        o_val = as_float(obs["value"])[osub.rows]
         u_codes, u_uniques = pd.factorize(text_cells(obs["unit"])[osub.rows],
                                           use_na_sentinel=True)
         u_codes = np.asarray(u_codes)
@@ -521,7 +511,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     # ---------------------------------------------------------------- events
     if len(esub):  # whole columns (element-wise conversions), then the rows
         ev_value = ev["value"]
-        e_val_all = _numeric(ev_value)
+        e_val_all = as_float(ev_value)
         e_val = e_val_all[esub.rows]
         e_txt_bad = _nonnumeric_text(ev_value, e_val_all)[esub.rows]
     else:

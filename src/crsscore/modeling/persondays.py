@@ -52,6 +52,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore._types import FloatArray
+from crsscore.columnar import as_float
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import to_canonical
 from crsscore.data.schema import ANALYTES
@@ -206,9 +207,9 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     # ---- daily grades -> (n, nd) arrays; severe onset S and follow-up end F over all days
     lookup = _Lookup(pids)
     dpid = lookup.positions(daily["patient_id"])
-    dday = _as_float(daily["day"])
-    crs = _as_float(daily["crs_grade"])
-    icans = (_as_float(daily["icans_grade"]) if "icans_grade" in daily.columns
+    dday = as_float(daily["day"])
+    crs = as_float(daily["crs_grade"])
+    icans = (as_float(daily["icans_grade"]) if "icans_grade" in daily.columns
              else np.full(len(daily), np.nan))
     ok = (dpid >= 0) & np.isfinite(dday)
     dpid, dday, crs, icans = dpid[ok], np.floor(dday[ok]), crs[ok], icans[ok]
@@ -331,7 +332,7 @@ class _EventDays:
         # whole columns (element-wise conversions), then the rows: no frame copy
         self.name = name[rows]
         self.p = lookup.positions(ev["patient_id"])[rows]
-        self.d = np.floor(_as_float(ev["day"])[rows])
+        self.d = np.floor(as_float(ev["day"])[rows])
 
     def first_day(self, name: str) -> FloatArray:
         out = np.full(self.n, np.inf)
@@ -385,18 +386,6 @@ def _str_cells(values: pd.Series) -> npt.NDArray[np.object_]:
     return np.asarray(values.astype("str").to_numpy(dtype=object), dtype=object)
 
 
-def _as_float(values: pd.Series) -> FloatArray:
-    """A column as float64 (NaN for what is not a number), without ``to_numeric``'s overhead
-    when it already is numeric."""
-    dt = values.dtype
-    if isinstance(dt, np.dtype) and dt.kind in "fiu":  # plain numpy numbers
-        return np.asarray(values.to_numpy(), dtype=np.float64)
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-            values.dtype):
-        return values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 def _latest_values(cohort: Cohort, lookup: _Lookup, codes: tuple[str, ...],
                    grid: npt.NDArray[np.int64], window: float) -> FloatArray:
     """(n, analytes, days): latest value with day in [t + 1 - window, t + 1)."""
@@ -411,8 +400,8 @@ def _latest_values(cohort: Cohort, lookup: _Lookup, codes: tuple[str, ...],
     rows = np.flatnonzero(np.isin(analyte, np.asarray(codes, dtype=object)))
     # whole columns (element-wise conversions), then the rows: no frame copy
     an = analyte[rows]
-    v = _as_float(obs["value"])[rows]
-    d = _as_float(obs["day"])[rows]
+    v = as_float(obs["value"])[rows]
+    d = as_float(obs["day"])[rows]
     keep = ~np.isnan(v) & ~np.isnan(d)
     rows, an, v, d = rows[keep], an[keep], v[keep], d[keep]
     if rows.size == 0:
@@ -476,7 +465,7 @@ def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:
     n = len(patients)
     for name in ("mrd_baseline_pct", "mrd_post_ld_pct", "marrow_blasts_pct",
                  "dose_cells_per_kg"):
-        out[name] = (_as_float(patients[name]) if name in patients.columns
+        out[name] = (as_float(patients[name]) if name in patients.columns
                      else np.full(n, np.nan))
     if "costim" in patients.columns:
         c = np.array([None if _missing(x) else str(x).strip().upper()

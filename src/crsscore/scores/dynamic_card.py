@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crsscore._numeric import expit
 from crsscore._types import FloatArray
+from crsscore.columnar import as_float
 from crsscore.errors import ScoreCardError
 from crsscore.scores.scorecard import CardFile
 from crsscore.splines import rcs_basis
@@ -69,7 +70,7 @@ class DynPredictor(_Model):
         if self.column not in frame.columns:
             raise ScoreCardError(f"the person-day data have no column '{self.column}' "
                                  f"(predictor {self.name})")
-        return self.transformed(_raw_column(frame[self.column]))
+        return self.transformed(as_float(frame[self.column]))
 
     def transformed(self, raw: FloatArray) -> FloatArray:
         """The transform of the column's raw values (float, NaN when missing), missing ones
@@ -82,17 +83,6 @@ class DynPredictor(_Model):
             v = raw
         out: FloatArray = np.where(np.isfinite(v), v, self.impute)
         return out
-
-
-def _raw_column(col: pd.Series) -> FloatArray:
-    """A column as float64 (NaN for what is not a number)."""
-    dt = col.dtype
-    if (isinstance(dt, np.dtype) and dt.kind == "f") or pd.api.types.is_float_dtype(dt):
-        # the person-day table's own columns (to_numeric would return them as they are)
-        out: FloatArray = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        return out
-    out = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return out
 
 
 class DaySpline(_Model):
@@ -305,7 +295,7 @@ def _design(frame: pd.DataFrame, spline: DaySpline,
         if block is not None and name in where:
             out: FloatArray = block[:, where[name]]
             return out
-        return _raw_column(frame[name])
+        return as_float(frame[name])
 
     day = column(spline.column)
     if np.isnan(day).any():

@@ -6,21 +6,22 @@ import numpy as np
 import pytest
 
 from crsscore.errors import ModelError
-from crsscore.modeling._batched import check_stacked, logistic_parts, spd_inverse
+from crsscore.modeling._batched import _spd_sweep, check_stacked, logistic_parts
 from crsscore.modeling.logistic import check_inputs
 from crsscore.modeling.selection import _pooled_wald_1df, pooled_wald
 
 
-def test_spd_inverse_equals_inv_and_slogdet() -> None:
+@pytest.mark.parametrize("K", [40, 200])  # LAPACK per matrix below 128, the sweep above
+def test_spd_sweep_equals_inv_and_slogdet(K: int) -> None:
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((40, 60, 6)) * rng.uniform(0.01, 100, size=(40, 1, 6))
+    X = rng.standard_normal((K, 60, 6)) * rng.uniform(0.01, 100, size=(K, 1, 6))
     A = np.matmul(np.swapaxes(X, 1, 2), X)
-    inv, logdet = spd_inverse(A)
+    inv, logdet, pd_ = _spd_sweep(A)
+    assert pd_.all()
     ref = np.linalg.inv(A)
     assert np.max(np.abs(inv - ref) / np.max(np.abs(ref), axis=(1, 2))[:, None, None]) < 1e-12
     np.testing.assert_allclose(logdet, np.linalg.slogdet(A)[1], rtol=0, atol=1e-10)
-    with pytest.raises(np.linalg.LinAlgError):
-        spd_inverse(-A)
+    assert not _spd_sweep(-A)[2].any()  # none of the negated matrices is positive definite
 
 
 def test_logistic_parts_equal_expit_and_softplus() -> None:
@@ -68,8 +69,6 @@ def test_pooled_wald_1df_equals_pooled_wald() -> None:
 
 @pytest.mark.parametrize("K", [3, 200])  # LAPACK per matrix below 128, the sweep above
 def test_spd_sweep_flags_matrices_that_are_not_positive_definite(K: int) -> None:
-    from crsscore.modeling._batched import _spd_sweep
-
     rng = np.random.default_rng(4)
     X = rng.standard_normal((K, 30, 5))
     A = np.matmul(np.swapaxes(X, 1, 2), X)

@@ -691,20 +691,6 @@ def check_stacked(X: FloatArray, y: FloatArray, names: list[str]) -> FloatArray:
 # small symmetric positive definite systems, many at once
 
 
-def spd_inverse(A: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Inverses and log-determinants of symmetric positive definite matrices ``A`` (K, p, p).
-
-    By :func:`_spd_sweep` (for many matrices one vectorised Gauss-Jordan sweep: numpy's
-    batched ``inv`` and ``slogdet`` factorise each small matrix separately, which then costs
-    more than the arithmetic); equal to ``inv``/``slogdet`` to rounding.  Raises
-    :class:`numpy.linalg.LinAlgError` if a matrix is not positive definite.
-    """
-    inv, logdet, pd = _spd_sweep(A)
-    if not pd.all():
-        raise np.linalg.LinAlgError("Matrix is not positive definite")
-    return inv, logdet
-
-
 def _spd_sweep(A: FloatArray) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Inverses and log-determinants of the symmetric matrices ``A`` (K, p, p), and whether
     each is positive definite, by Gauss-Jordan elimination without pivoting.

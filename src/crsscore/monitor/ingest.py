@@ -806,7 +806,7 @@ class Monitor:
             ids = session.scalars(insert(Alert).returning(Alert.id), alerts).all()
             res.alerts.extend(int(i) for i in ids)
         q.many("UPDATE mon_patients SET version = version + 1 WHERE id = ?",
-               [(real.get(pk, pk),) for pk in plan.changed if pk > 0])
+               [(pk,) for pk in plan.changed if pk > 0])  # created ones start at 0
         q.many("INSERT INTO mon_audit_log (at, actor, action, n_rows, n_inserted, n_updated, "
                "n_patients, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                [(stamp, actor[:100], action[:60], n_rows, res.inserted, res.updated,

@@ -125,8 +125,11 @@ def monitor_serve(
         if threshold is not None:
             os.environ["CRSSCORE_MONITOR_THRESHOLD"] = str(threshold)
         database.dispose()
+        from crsscore.monitor.serving import HTTP_PROTOCOL
+
         uvicorn.run("crsscore.monitor.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_config=monitor_log_config("INFO"), access_log=True,
+                    workers=workers, http=HTTP_PROTOCOL,
+                    log_config=monitor_log_config("INFO"), access_log=True,
                     server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
         return
     fastapi_app = create_monitor_app(database, risk)

@@ -60,7 +60,9 @@ def monitor_uvicorn_config(fastapi_app: Any, *, host: str = "127.0.0.1", port: i
                            log_level: str = "info") -> Any:
     import uvicorn
 
-    return uvicorn.Config(fastapi_app, host=host, port=port,
+    from crsscore.monitor.serving import HTTP_PROTOCOL
+
+    return uvicorn.Config(fastapi_app, host=host, port=port, http=HTTP_PROTOCOL,
                           log_config=monitor_log_config(log_level.upper()),
                           log_level=log_level, access_log=True, server_header=False,
                           proxy_headers=False, timeout_graceful_shutdown=5)

@@ -147,5 +147,16 @@ def text_or_none(value: object) -> str | None:
     return None if value is None or is_missing(value) else str(value)
 
 
+def text_array(values: Sequence[str | None]) -> pd.api.extensions.ExtensionArray:
+    """The pandas "str" array of Python strings (None: missing), as ``pd.Series(values)``
+    makes it, built by Arrow in one call (pandas' own conversion checks every value in
+    Python: ~0.1 ms a column on a few rows)."""
+    import pyarrow as pa
+
+    arr = pa.array(values, type=pa.large_string())
+    # (pandas 3's signature has dtype=; pandas-stubs does not know it yet)
+    return pd.arrays.ArrowStringArray(arr, dtype=_STR)  # type: ignore[call-arg]
+
+
 __all__ = ["as_float", "categorical", "constant", "decode", "encode", "encode_text",
-           "frame_of", "is_missing", "text_or_none"]
+           "frame_of", "is_missing", "text_array", "text_or_none"]

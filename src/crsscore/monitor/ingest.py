@@ -42,6 +42,7 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from crsscore.columnar import frame_of, text_array
 from crsscore.data.canonical import Loaded, tables_from_cohort, to_cohort
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS, PATIENT_COLUMNS
@@ -649,19 +650,21 @@ class Monitor:
         value, unit, detail)``."""
         pid_of = {pk: pid for pk, pid, _b in recs}
         patients = _patients_frame([(pid, base) for _pk, pid, base in recs])
-        o = pd.DataFrame({
-            "patient_id": [pid_of[r[0]] for r in obs_rows],
+        # built from columns in one step (text as Arrow strings, the dtype a frame of Python
+        # strings gets): pandas' own construction costs more than grading one patient's day
+        o = frame_of({
+            "patient_id": text_array([pid_of[r[0]] for r in obs_rows]),
             "day": np.array([r[1] for r in obs_rows], dtype=float),
-            "analyte": [r[2] for r in obs_rows],
+            "analyte": text_array([r[2] for r in obs_rows]),
             "value": np.array([r[3] for r in obs_rows], dtype=float),
-            "unit": [r[4] for r in obs_rows]})
-        e = pd.DataFrame({
-            "patient_id": [pid_of[r[0]] for r in ev_rows],
+            "unit": text_array([r[4] for r in obs_rows])})
+        e = frame_of({
+            "patient_id": text_array([pid_of[r[0]] for r in ev_rows]),
             "day": np.array([r[1] for r in ev_rows], dtype=float),
-            "event": [r[2] for r in ev_rows],
+            "event": text_array([r[2] for r in ev_rows]),
             "value": np.array([np.nan if r[3] is None else r[3] for r in ev_rows], dtype=float),
-            "unit": [r[4] or None for r in ev_rows],
-            "detail": [r[5] or None for r in ev_rows]})
+            "unit": text_array([r[4] or None for r in ev_rows]),
+            "detail": text_array([r[5] or None for r in ev_rows])})
         return WardCohort(patients=patients, observations=o, events=e)
 
     def _regrade(self, snap: _Snapshot, plan: _Plan,

@@ -102,3 +102,21 @@ def test_two_workers_serve_the_api(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_prepare_process_freezes_a_warm_heap() -> None:
+    """In a fresh interpreter (freezing this one would outlive the test): the lazily imported
+    modules are loaded, the heap is frozen, young collections are rarer."""
+    code = (
+        "import gc, sys\n"
+        "from crsscore.monitor.serving import GC_THRESHOLD0, WARM_MODULES, prepare_process\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "prepare_process()\n"
+        "print(gc.get_freeze_count(), gc.get_threshold()[0],"
+        " all(m in sys.modules for m in WARM_MODULES), GC_THRESHOLD0)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    frozen, threshold, warm, wanted = int(out[0]), int(out[1]), out[2], int(out[3])
+    assert frozen > 10_000
+    assert threshold == wanted > 700
+    assert warm == "True"

@@ -132,7 +132,10 @@ def monitor_serve(
                     log_config=monitor_log_config("INFO"), access_log=True,
                     server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
         return
+    from crsscore.monitor.serving import prepare_process
+
     fastapi_app = create_monitor_app(database, risk)
+    prepare_process()
     uvicorn.Server(monitor_uvicorn_config(fastapi_app, host=host, port=port)).run()
 
 

@@ -507,8 +507,12 @@ def app_from_env() -> FastAPI:
     url = os.environ["CRSSCORE_MONITOR_DB"]
     card = os.environ.get("CRSSCORE_MONITOR_CARD")
     thr = os.environ.get("CRSSCORE_MONITOR_THRESHOLD")
+    from crsscore.monitor.serving import prepare_process
+
     risk = (DynamicCardRisk.from_file(card, float(thr) if thr else None) if card else None)
-    return create_monitor_app(Database(url), risk)
+    app = create_monitor_app(Database(url), risk)
+    prepare_process()
+    return app
 
 
 __all__ = ["API", "app_from_env", "create_monitor_app"]

@@ -42,8 +42,8 @@ import pandas as pd
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from crsscore.columnar import frame_of, text_array
-from crsscore.data.canonical import Loaded, tables_from_cohort, to_cohort
+from crsscore.columnar import column_of, frame_of, text_array
+from crsscore.data.canonical import Loaded, tables_from_columns, to_cohort
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import EVENT_COLUMNS, OBSERVATION_COLUMNS, PATIENT_COLUMNS
 from crsscore.errors import DataError, Problem
@@ -90,18 +90,19 @@ class IngestResult:
 # checking: the loaders' own rules
 # ------------------------------------------------------------------------------------------
 
-def _frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
-    """The rows as a frame of ``columns`` (a key missing from a row is NaN, as in a frame
-    built from the records; a column no row has is an object column of None)."""
+def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, Any]:
+    """The rows as the columns of the frame of ``columns`` built from them (a key missing
+    from a row is NaN, as in a frame built from the records; a column no row has is an object
+    column of None)."""
     present = {k for r in rows for k in r}
-    return pd.DataFrame({c: ([r.get(c, np.nan) for r in rows] if c in present
-                             else pd.Series([None] * len(rows), dtype=object))
-                         for c in columns})
+    return {c: (column_of([r.get(c, np.nan) for r in rows]) if c in present
+                else np.full(len(rows), None, dtype=object))
+            for c in columns}
 
 
 def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[str, Any]],
                events: Sequence[dict[str, Any]], known_ids: Iterable[str]) -> Loaded:
-    """Check request rows with the loaders (``tables_from_cohort`` + ``validate_tables``).
+    """Check request rows with the loaders (``tables_from_columns`` + ``validate_tables``).
 
     ``known_ids``: patients already stored (they need no patients row in the request).
     Raises :class:`DataError` with every error; row numbers are the loaders' (index + 2).
@@ -111,16 +112,14 @@ def check_rows(patients: Sequence[dict[str, Any]], observations: Sequence[dict[s
     given = {str(p.get("patient_id")) for p in patients}
     extra = [{"patient_id": pid} for pid in sorted(set(known_ids) - given)]
     pcols = [c for c in PATIENT_COLUMNS if c == "patient_id" or any(c in p for p in patients)]
-    pf = _frame([*patients, *extra], pcols)
-    of = _frame(observations, list(OBSERVATION_COLUMNS))
-    ef = _frame(events, list(EVENT_COLUMNS))
-    cohort = Cohort(patients=pf, observations=of, events=ef)
-    loaded = tables_from_cohort(cohort)
+    loaded = tables_from_columns(_columns([*patients, *extra], pcols),
+                                 _columns(observations, OBSERVATION_COLUMNS),
+                                 _columns(events, EVENT_COLUMNS))
     validate_tables(loaded)
     errors = loaded.collector.errors
     if errors:
         raise DataError(errors)
-    if len(loaded.observations) != len(of) or len(loaded.events) != len(ef):
+    if len(loaded.observations) != len(observations) or len(loaded.events) != len(events):
         raise DataError([Problem(table="input", code="rows_left_out",
                                  message="some rows could not be read; nothing was stored")])
     return loaded

@@ -389,10 +389,101 @@ def cohort_cases(tmp: Path) -> Iterator[tuple[str, Callable[[], dict[str, Any]]]
             yield (f"fuzz/{i:02d}-{mode}-{'+'.join(case.damages)}",
                    lambda c=case, m=mode: _checked(
                        lambda: read_cohort_tables(c.folder, c.mapping), m))
+    yield from mapped_cases(tmp)
     fixtures = ROOT / "tests" / "data" / "fixtures"
     for name in ("de", "zh"):
         m = fixtures / name / "mapping.toml"
         yield f"mapped/{name}", lambda m=m: _checked(lambda: read_cohort_tables(m))
+
+
+def _export(tmp: Path, name: str, files: dict[str, pd.DataFrame], mapping: str) -> Path:
+    folder = tmp / "mapped" / name
+    folder.mkdir(parents=True)
+    for fname, frame in files.items():
+        frame.to_csv(folder / fname, index=False)
+    (folder / "mapping.toml").write_text(mapping)
+    return folder / "mapping.toml"
+
+
+def mapped_cases(tmp: Path) -> Iterator[tuple[str, Callable[[], dict[str, Any]]]]:
+    """A centre's export through a mapping: observations long in several files (other column
+    names, units mixed across files, bad cells), and one row per patient-day in several
+    files (one of them without any value)."""
+    from crsscore.data.simulate import simulate_cohort
+    from crsscore.data.tables import read_cohort_tables
+
+    c = simulate_cohort(n=30, seed=11)
+    p, o, e = c.patients, c.observations.copy(), c.events
+    o["unit"] = o["unit"].astype(str)
+    o["value"] = o["value"].astype(object)
+    half = len(o) // 2
+    a, b = o.iloc[:half].copy(), o.iloc[half:].copy()
+    crp = (b["analyte"] == "crp").to_numpy()
+    b.loc[crp, "value"] = b.loc[crp, "value"].astype(float) / 10
+    b.loc[crp, "unit"] = "mg/dL"
+    bad_a, bad_b = a.copy(), b.copy()
+    bad_a.iloc[3, bad_a.columns.get_loc("unit")] = "furlongs"
+    bad_a.iloc[5, bad_a.columns.get_loc("value")] = "<5"
+    bad_b.iloc[7, bad_b.columns.get_loc("analyte")] = "unobtainium"
+    bad_b.iloc[9, bad_b.columns.get_loc("patient_id")] = ""
+    names = {"patient_id": "Patient", "analyte": "Test", "value": "Result", "unit": "Units",
+             "day": "Day"}
+    long_map = """[patients]
+file = "patients.csv"
+[observations]
+file = "labs_*.csv"
+[observations.columns]
+patient_id = "Patient"
+analyte = "Test"
+value = "Result"
+unit = "Units"
+day = "Day"
+[events]
+file = "events.csv"
+"""
+    for label, (x, y) in {"clean": (a, b), "bad": (bad_a, bad_b)}.items():
+        m = _export(tmp, f"long-{label}", {
+            "patients.csv": p, "events.csv": e,
+            "labs_1.csv": x.rename(columns=names), "labs_2.csv": y.rename(columns=names)},
+            long_map)
+        for mode in ("refuse", "exclude"):
+            yield f"mapped/long-{label}-{mode}", lambda m=m, md=mode: _checked(
+                lambda: read_cohort_tables(m), md)
+    keep = ["crp", "ferritin", "temp"]
+    sub = c.observations[c.observations["analyte"].astype(str).isin(keep)].copy()
+    sub["d"] = sub["day"].astype(float).round()
+    wide = sub.pivot_table(index=["patient_id", "d"], columns="analyte", values="value",
+                           aggfunc="first", observed=True).reset_index()
+    wide.columns = [str(x) for x in wide.columns]
+    wide = wide.rename(columns={"d": "day", "crp": "CRP", "ferritin": "Ferritin",
+                                "temp": "Temp"})
+    empty = wide.iloc[:5].copy()
+    empty[["CRP", "Ferritin", "Temp"]] = np.nan
+    bad = wide.iloc[5:40].copy().astype(object)
+    bad.iloc[2, bad.columns.get_loc("CRP")] = "high"
+    day_map = """[patients]
+file = "patients.csv"
+[observations]
+file = "daily_*.csv"
+layout = "patient_day"
+[observations.analytes]
+CRP = "crp"
+Ferritin = "ferritin"
+Temp = "temp"
+[observations.units]
+crp = "mg/L"
+ferritin = "ug/L"
+temp = "C"
+[events]
+file = "events.csv"
+"""
+    m = _export(tmp, "patient-day", {"patients.csv": p, "events.csv": e,
+                                     "daily_1.csv": wide.iloc[40:], "daily_2.csv": empty,
+                                     "daily_3.csv": bad}, day_map)
+    yield "mapped/patient-day", lambda m=m: _checked(lambda: read_cohort_tables(m))
+    m = _export(tmp, "patient-day-empty", {"patients.csv": p, "events.csv": e,
+                                           "daily_1.csv": empty}, day_map)
+    yield "mapped/patient-day-empty", lambda m=m: _checked(lambda: read_cohort_tables(m))
 
 
 def dump(out: Path, work: Path) -> None:

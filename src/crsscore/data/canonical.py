@@ -50,7 +50,7 @@ from crsscore.data.schema import (
 )
 from crsscore.errors import DataError, MappingError, Problem, UnitError
 from crsscore.problems import MAX_LISTED, Collector
-from crsscore.units import canonical_unit, conversion_for, normalise_unit, rescale
+from crsscore.units import Conversion, canonical_unit, conversion_for, normalise_unit, rescale
 
 
 def _find(columns: list[Any], name: str) -> str | None:
@@ -388,7 +388,7 @@ def _infusion_lookup(patients: pd.DataFrame) -> pd.Series | None:
 
 def normalise_observations(raws: list[pd.DataFrame], om: ObservationsMapping, ctx: Context,
                   patients: pd.DataFrame) -> pd.DataFrame:
-    parts = []
+    parts: list[dict[str, Any]] = []  # each file's rows as columns (one frame built at the end)
     for raw in raws:
         if om.layout == "long":
             part = _obs_long(raw, om, ctx, patients)
@@ -398,8 +398,10 @@ def normalise_observations(raws: list[pd.DataFrame], om: ObservationsMapping, ct
             parts.append(part)
     if not parts:
         return empty_frame(OBSERVATION_COLUMNS)
-    obs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    return _convert_units(obs, om, ctx)
+    if len(parts) == 1:
+        return _convert_units(parts[0], om, ctx)
+    return _convert_units(_columns_of(pd.concat([frame_of(p) for p in parts],
+                                                ignore_index=True)), om, ctx)
 
 
 def _day_columns(raw: pd.DataFrame, tm: TableMapping, table: str, ctx: Context
@@ -423,7 +425,9 @@ def _day_columns(raw: pd.DataFrame, tm: TableMapping, table: str, ctx: Context
 
 
 def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
-              patients: pd.DataFrame) -> pd.DataFrame | None:
+              patients: pd.DataFrame) -> dict[str, Any] | None:
+    """The rows of a long table (one row per measurement) that can be read, as columns in
+    the units as written; every row left out is listed."""
     pid_col = _resolve(raw, om, "patient_id", "observations", ctx, required=True,
                        what="patient id")
     ana_col = _resolve(raw, om, "analyte", "observations", ctx, required=True,
@@ -443,10 +447,13 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
     mapped = np.array([_ANALYTE_INDEX.get(lookup.get(str(u).casefold(), ""), -1)
                        for u in uniques] + [-1], dtype=np.int64)
     a_codes = mapped[codes]  # code -1 picks the trailing -1
-    values, bad_value = parse_numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
+    cells = raw[val_col]
+    values, bad_value = parse_numbers(cells, ctx.mapping.decimal, ctx.missing)
     day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx, patients)
-    # one frame built at once: adding columns one by one costs ~0.1 ms each in pandas 3
-    frame = frame_of({
+    # the table's columns: its frame is built once, by _convert_units (adding or replacing
+    # columns of a frame costs ~0.1 ms each in pandas 3); problems are located through raw's
+    # own _row/_src (the same rows, in the same order)
+    columns = {
         "_row": raw["_row"].to_numpy(), "_src": raw["_src"].array,
         "patient_id": pid.array,
         "analyte": categorical(a_codes, categories=ANALYTE_CODES),
@@ -456,46 +463,59 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
         "day": day,
         "unit": (clean_categories(raw[unit_col], ctx.missing).array if unit_col is not None
                  else pd.array([None] * n, dtype="str")),
-        "_unitcol": constant(n, unit_col or "[observations.units]")})
+        "_unitcol": constant(n, unit_col or "[observations.units]")}
 
     no_id = np.asarray(pid.array.codes < 0)  # categorical: code -1 is missing
-    col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
+    col_.rows(raw, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     ok = ~no_id
     unknown = ok & (a_codes < 0) & (codes >= 0)  # codes: of names, -1 missing
     sev = "info" if om.unknown_analytes == "ignore" else "error"
-    col_.grouped(frame, unknown, names, code="unknown_analyte", column=ana_col,
+    col_.grouped(raw, unknown, names, code="unknown_analyte", column=ana_col,
                  severity=sev, exclude=True,
                  message="analyte not recognised; rows left out" + (
                      "" if sev == "info" else " (map it in [observations.analytes] or set "
                      "unknown_analytes = \"ignore\")"),
                  expected="an analyte code or a name mapped in [observations.analytes]")
     no_name = ok & (codes < 0)
-    col_.rows(frame, no_name, code="missing_analyte", column=ana_col, exclude=True,
+    col_.rows(raw, no_name, code="missing_analyte", column=ana_col, exclude=True,
               message="no analyte name; row left out")
     ok &= ~unknown & ~no_name
-    col_.rows(frame, ok & bad_value, code="not_a_number", column=val_col, exclude=True,
-              values=raw[val_col], message="value is not a number; row left out",
+    col_.rows(raw, ok & bad_value, code="not_a_number", column=val_col, exclude=True,
+              values=cells, message="value is not a number; row left out",
               expected="a number (censored values such as '<5' are not guessed)")
     no_value = ok & np.isnan(values) & ~bad_value
-    col_.rows(frame, no_value, code="missing_value", column=val_col, exclude=True,
+    col_.rows(raw, no_value, code="missing_value", column=val_col, exclude=True,
               severity="info", message="empty value; row left out")
     ok &= ~bad_value & ~no_value
     day_label = day_col or date_col
-    col_.rows(frame, ok & bad_day, code="not_a_day" if day_col else "not_a_date",
-              column=day_label, values=raw[day_label], exclude=True,
+    col_.rows(raw, ok & bad_day, code="not_a_day" if day_col else "not_a_date",
+              column=day_label, values=raw[day_label] if bad_day.any() else None, exclude=True,
               message="day is not readable; row left out",
               expected="days since infusion" if day_col else
               f"a date ({ctx.mapping.date_format or 'YYYY-MM-DD'})")
-    col_.rows(frame, ok & no_day, code="missing_day", column=day_label, exclude=True,
+    col_.rows(raw, ok & no_day, code="missing_day", column=day_label, exclude=True,
               message="no day" if day_col else
               "no date, or no infusion date for this patient; row left out")
     ok &= ~bad_day & ~no_day
-    return frame if ok.all() else frame.loc[ok].reset_index(drop=True)
+    return columns if ok.all() else _take(columns, ok)
+
+
+def _columns_of(frame: pd.DataFrame) -> dict[str, Any]:
+    """A frame's columns as arrays (:func:`frame_of` builds the same frame again)."""
+    return {c: col.array for c, col in frame.items()}
+
+
+def _take(columns: dict[str, Any], keep: BoolArray) -> dict[str, Any]:
+    """The rows ``keep`` of every column (those of ``frame.loc[keep]`` of their frame)."""
+    idx = np.flatnonzero(keep)
+    return {c: a[idx] if isinstance(a, np.ndarray) else a.take(idx) for c, a in columns.items()}
 
 
 def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
-              patients: pd.DataFrame) -> pd.DataFrame | None:
+              patients: pd.DataFrame) -> dict[str, Any] | None:
+    """The cells of a wide table (one column per analyte, or per analyte and day) that can
+    be read, as the columns of a long table; every cell left out is listed."""
     col_ = ctx.collector
     pid_col = _resolve(raw, om, "patient_id", "observations", ctx, required=True,
                        what="patient id")
@@ -588,12 +608,12 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
                       else day[keep], "analyte": np.full(len(keep), _ANALYTE_INDEX[code]),
                       "value": values[keep], "col": np.full(len(keep), k)})
     if not parts:
-        return empty_frame(OBSERVATION_COLUMNS).assign(
+        return _columns_of(empty_frame(OBSERVATION_COLUMNS).assign(
             analyte=categorical(np.zeros(0, dtype=np.int8), ANALYTE_CODES), _col=constant(0, ""),
-            _unitcol=constant(0, ""))
+            _unitcol=constant(0, "")))
     take = np.concatenate([p["take"] for p in parts])
     n = len(take)
-    return pd.DataFrame({
+    return {
         "_row": base["_row"].to_numpy()[take], "_src": base["_src"].array.take(take),
         "patient_id": pid.array.take(take),
         "day": np.concatenate([p["day"] for p in parts]),
@@ -604,7 +624,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
         "unit": pd.Series([None] * n, dtype="str").array,
         "_col": categorical(np.concatenate([p["col"] for p in parts]),
                                           categories=col_names),
-        "_unitcol": constant(n, "[observations.units]")})
+        "_unitcol": constant(n, "[observations.units]")}
 
 
 def _accepted(kind: str) -> list[str]:
@@ -613,14 +633,32 @@ def _accepted(kind: str) -> list[str]:
     return list(ANALYTE_UNITS[kind])
 
 
-def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> pd.DataFrame:
-    """Convert every value to its analyte's canonical unit; refuse rows with bad units.
+def _conversion(analyte: str, unit: object, column: str) -> tuple[str, Conversion | Problem]:
+    """``unit`` as written for ``analyte`` (normalised spelling, '' if none) and its conversion
+    to the canonical unit, or the problem that refuses it (:func:`conversion_for`)."""
+    given = normalise_unit(str(unit)) if unit is not None else ""
+    try:
+        return given, conversion_for(analyte, unit, column=column)
+    except UnitError as exc:
+        return given, exc.problems[0]
+
+
+#: :func:`_conversion` of text units, once per analyte, unit and column (the same few pairs
+#: on every monitor request).
+_text_conversion = functools.lru_cache(maxsize=4096)(_conversion)
+
+
+def _convert_units(obs: dict[str, Any], om: ObservationsMapping, ctx: Context
+                   ) -> pd.DataFrame:
+    """The observations table of ``obs`` (columns, units as written) with every value in its
+    analyte's canonical unit; rows with bad units are refused (and left out).
 
     Works on distinct (analyte, unit) pairs: one conversion and at most one problem per pair.
     """
     col_ = ctx.collector
     a_codes, _ = encode(obs["analyte"])  # categorical: its codes
     u_codes, u_uniques = encode(obs["unit"])
+    n_rows = len(a_codes)
     width = len(u_uniques) + 1
     keys = a_codes * width + (u_codes + 1)  # small dense range: count, don't hash
     present = np.bincount(keys, minlength=1) > 0 if len(keys) else np.zeros(1, dtype=bool)
@@ -630,26 +668,26 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> 
     scale, offset = np.ones(n_pairs), np.zeros(n_pairs)
     failed = np.zeros(n_pairs, dtype=bool)
     given = np.empty(n_pairs, dtype=object)
-    unit_col = str(obs["_unitcol"].iloc[0]) if len(obs) else "unit"
+    unit_col = str(obs["_unitcol"][0]) if n_rows else "unit"
+    located: pd.DataFrame | None = None  # the rows' _row/_src, for a problem
     for i, key in enumerate(pair):
         analyte = ANALYTE_CODES[int(key) // width]
         uc = int(key) % width - 1
         unit = u_uniques[uc] if uc >= 0 else om.units.get(analyte)
-        given[i] = normalise_unit(str(unit)) if unit is not None else ""
-        try:
-            conv = conversion_for(analyte, unit, column=unit_col)
-        except UnitError as exc:
+        convert = _text_conversion if unit is None or type(unit) is str else _conversion
+        given[i], conv = convert(analyte, unit, unit_col)
+        if isinstance(conv, Problem):
             failed[i] = True
-            p = exc.problems[0]
-            col_.block(obs, inv == i, code=p.code, column=unit_col, value=p.value,
-                       exclude=True, message=f"{p.message}; rows left out",
-                       expected=p.expected)
+            if located is None:
+                located = frame_of({"_row": obs["_row"], "_src": obs["_src"]})
+            col_.block(located, inv == i, code=conv.code, column=unit_col, value=conv.value,
+                       exclude=True, message=f"{conv.message}; rows left out",
+                       expected=conv.expected)
             continue
         scale[i], offset[i] = conv.scale, conv.offset
     ok = np.asarray(~failed[inv], dtype=bool)
-    obs = obs.assign(value=rescale(obs["value"].to_numpy(), scale[inv], offset[inv]),
-                     unit=categorical(_CANON_UNIT_INDEX[a_codes],
-                                                    categories=_CANON_UNITS))
+    obs = {**obs, "value": rescale(obs["value"], scale[inv], offset[inv]),
+           "unit": categorical(_CANON_UNIT_INDEX[a_codes], categories=_CANON_UNITS)}
     # Several units for one analyte: converted, but worth a look.
     pair_rows = np.bincount(inv, minlength=n_pairs)
     per_analyte: dict[str, list[tuple[str, int]]] = {}
@@ -657,20 +695,17 @@ def _convert_units(obs: pd.DataFrame, om: ObservationsMapping, ctx: Context) -> 
         if not failed[i]:
             per_analyte.setdefault(ANALYTE_CODES[int(key) // width], []).append(
                 (str(given[i]), int(pair_rows[i])))
-    src = str(obs["_src"].iloc[0]) if len(obs) else "observations"
     for analyte, units in per_analyte.items():
         merged: dict[str, int] = {}
         for u, n in units:
             merged[u] = merged.get(u, 0) + n
         if len(merged) > 1:
             listed = ", ".join(f"{u} ({n} rows)" for u, n in merged.items())
-            col_.add(Problem(table=src, column=unit_col, severity="warning",
+            col_.add(Problem(table=str(obs["_src"][0]), column=unit_col, severity="warning",
                              code="mixed_units",
                              message=f"{analyte} is given in several units: {listed}; all "
                              f"converted to {canonical_unit(analyte)}, check this is intended"))
-    if ok.all():
-        return obs
-    return obs.loc[ok].reset_index(drop=True)
+    return frame_of(obs if ok.all() else _take(obs, ok))
 
 
 def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from crsscore._types import BoolArray, FloatArray
-from crsscore.columnar import categorical, constant, decode, encode, frame_of
+from crsscore.columnar import Column, categorical, constant, decode, encode, frame_of
 from crsscore.data.cells import (
     apply_value_codes,
     clean_categories,
@@ -53,14 +53,9 @@ from crsscore.problems import MAX_LISTED, Collector
 from crsscore.units import Conversion, canonical_unit, conversion_for, normalise_unit, rescale
 
 
-def _find(columns: list[Any], name: str) -> str | None:
-    """The column called ``name`` (exact, then ignoring case and spaces) among ``columns``
-    (a frame's labels as a list, :meth:`Context.columns`: no hash table for a few names)."""
-    if name in columns:
-        return name
-    key = "".join(name.split()).casefold()
-    hits = [c for c in columns if "".join(str(c).split()).casefold() == key]
-    return str(hits[0]) if len(hits) == 1 else None
+def _fold(name: str) -> str:
+    """A column name ignoring case and spaces."""
+    return "".join(name.split()).casefold()
 
 
 def _missing_column(table: str, name: str, frame: pd.DataFrame, *, mapped: bool,
@@ -100,21 +95,31 @@ class Context:
     missing: frozenset[str]
     structural: list[str] = field(default_factory=list)
     used: dict[str, set[str]] = field(default_factory=dict)
-    #: The last raw frame looked at, its table label and its column labels: each mapped
-    #: column of a table is resolved against the same frame (a column lookup costs ~20 us).
-    _seen: tuple[pd.DataFrame, str, list[Any]] | None = field(default=None, repr=False,
-                                                             compare=False)
+    #: The last raw frame looked at, its table label, its column labels and these by
+    #: :func:`_fold`: each mapped column of a table is resolved against the same frame (a
+    #: column lookup costs ~20 us).
+    _seen: tuple[pd.DataFrame, str, list[Any], dict[str, list[Any]]] | None = field(
+        default=None, repr=False, compare=False)
 
-    def _look(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, str, list[Any]]:
+    def _look(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, str, list[Any],
+                                                  dict[str, list[Any]]]:
         seen = self._seen
         if seen is None or seen[0] is not frame:
-            key = str(frame["_src"].iloc[0]) if len(frame) else "?"
-            seen = self._seen = (frame, key, frame.columns.tolist())
+            key = str(frame["_src"].array[0]) if len(frame) else "?"
+            columns = frame.columns.tolist()
+            folded: dict[str, list[Any]] = {}
+            for c in columns:
+                folded.setdefault(_fold(str(c)), []).append(c)
+            seen = self._seen = (frame, key, columns, folded)
         return seen
 
-    def columns(self, frame: pd.DataFrame) -> list[Any]:
-        """The frame's column labels, as a list."""
-        return self._look(frame)[2]
+    def find(self, frame: pd.DataFrame, name: str) -> str | None:
+        """The frame's column called ``name`` (exact, then ignoring case and spaces)."""
+        _, _, columns, folded = self._look(frame)
+        if name in columns:
+            return name
+        hits = folded.get(_fold(name), [])
+        return str(hits[0]) if len(hits) == 1 else None
 
     def use(self, frame: pd.DataFrame, column: str) -> None:
         self.used.setdefault(self._look(frame)[1], set()).add(column)
@@ -142,7 +147,7 @@ def _empty_template(columns: tuple[str, ...]) -> pd.DataFrame:
 def _resolve(frame: pd.DataFrame, tm: TableMapping, name: str, table: str, ctx: Context,
              *, required: bool, what: str) -> str | None:
     src = tm.source(name)
-    actual = _find(ctx.columns(frame), src)
+    actual = ctx.find(frame, src)
     if actual is None and required:
         ctx.structural.append(_missing_column(table, src, frame, mapped=name in tm.columns,
                                               what=what))
@@ -151,6 +156,12 @@ def _resolve(frame: pd.DataFrame, tm: TableMapping, name: str, table: str, ctx: 
     if actual is not None:
         ctx.use(frame, actual)
     return actual
+
+
+def _default_index(series: pd.Series) -> bool:
+    """Whether the series is indexed 0..n-1 (``reset_index(drop=True)`` gives it again)."""
+    index = series.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def normalise_patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: Context) -> pd.DataFrame:
@@ -168,16 +179,19 @@ def normalise_patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: Context) -> 
         return frame_of(cols).iloc[0:0]
     for name, actual in resolved.items():
         spec = PATIENT_COLUMNS[name]
-        series = raw[actual].reset_index(drop=True)
+        series = raw[actual]
+        if not _default_index(series):
+            series = series.reset_index(drop=True)
         codes = tm.values.get(name, {})
         if spec.kind in ("str", "category") or codes:
             series = apply_value_codes(clean_texts(series, ctx.missing), codes)
+        # text cleaned once is clean (cleaned again only after value codes were applied)
+        tidy = spec.kind in ("str", "category") and not codes
         if spec.kind == "str":
-            cols[name] = clean_texts(series, ctx.missing).array
+            cols[name] = (series if tidy else clean_texts(series, ctx.missing)).array
             if name == "patient_id":
-                bad = pd.isna(cols[name])
-                col_.rows(raw, bad, code="missing_id", column=actual, exclude=True,
-                          message="no patient id; row left out",
+                col_.rows(raw, no_id := pd.isna(cols[name]), code="missing_id", column=actual,
+                          exclude=True, message="no patient id; row left out",
                           expected="an identifier in every row")
         elif spec.kind == "float":
             values, bad = parse_numbers(series, m.decimal, ctx.missing)
@@ -202,7 +216,7 @@ def normalise_patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: Context) -> 
             cols[name] = values.astype(np.int64) if not np.isnan(values).any() else values
         elif spec.kind == "category":
             defaults = _SEX if name == "sex" else _COSTIM if name == "costim" else {}
-            text = clean_texts(series, ctx.missing)
+            text = series if tidy else clean_texts(series, ctx.missing)
             allowed = set(spec.categories or ())
             canon = pd.Series(map_text(text, functools.partial(
                 _category, allowed=allowed, defaults=defaults)), dtype=object)
@@ -224,7 +238,7 @@ def normalise_patients(raw: pd.DataFrame, tm: PatientsMapping, ctx: Context) -> 
             if extra not in PATIENT_COLUMNS and not str(extra).startswith("_"):
                 cols[extra] = raw[extra].array
     out = frame_of(cols)
-    keep = ~np.asarray(pd.isna(cols["patient_id"]), dtype=bool)
+    keep = ~np.asarray(no_id, dtype=bool)
     if not keep.all():
         out = out.loc[keep].reset_index(drop=True)
     if tm.layout == "patient_day":
@@ -351,7 +365,7 @@ def _exclude_bad_days(col_: Collector, rows: pd.DataFrame, keep: BoolArray, raw:
 
 
 def _day_values(raw: pd.DataFrame, day_col: str | None, date_col: str | None,
-                pid: pd.Series, ctx: Context, patients: pd.DataFrame
+                pid: Column, ctx: Context, patients: pd.DataFrame
                 ) -> tuple[FloatArray, BoolArray, BoolArray]:
     """Days since infusion, a mask of unreadable cells and a mask of missing cells.
 
@@ -406,10 +420,10 @@ def normalise_observations(raws: list[pd.DataFrame], om: ObservationsMapping, ct
 
 def _day_columns(raw: pd.DataFrame, tm: TableMapping, table: str, ctx: Context
                  ) -> tuple[str | None, str | None]:
-    day_col = _find(ctx.columns(raw), tm.source("day")) if "date" not in tm.columns else None
+    day_col = ctx.find(raw, tm.source("day")) if "date" not in tm.columns else None
     date_col = None
     if day_col is None:
-        date_col = _find(ctx.columns(raw), tm.source("date"))
+        date_col = ctx.find(raw, tm.source("date"))
     if day_col is None and date_col is None:
         if "date" in tm.columns:
             ctx.structural.append(_missing_column(table, tm.source("date"), raw, mapped=True,
@@ -455,28 +469,29 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
     # own _row/_src (the same rows, in the same order)
     columns = {
         "_row": raw["_row"].to_numpy(), "_src": raw["_src"].array,
-        "patient_id": pid.array,
+        "patient_id": pid,
         "analyte": categorical(a_codes, categories=ANALYTE_CODES),
         "_col": constant(n, val_col),
         "value": values,
         "_orig": values,  # as written, before unit conversion (quoted in messages)
         "day": day,
-        "unit": (clean_categories(raw[unit_col], ctx.missing).array if unit_col is not None
+        "unit": (clean_categories(raw[unit_col], ctx.missing) if unit_col is not None
                  else pd.array([None] * n, dtype="str")),
         "_unitcol": constant(n, unit_col or "[observations.units]")}
 
-    no_id = np.asarray(pid.array.codes < 0)  # categorical: code -1 is missing
+    no_id = np.asarray(pid.codes < 0)  # code -1 is missing
     col_.rows(raw, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     ok = ~no_id
     unknown = ok & (a_codes < 0) & (codes >= 0)  # codes: of names, -1 missing
     sev = "info" if om.unknown_analytes == "ignore" else "error"
-    col_.grouped(raw, unknown, names, code="unknown_analyte", column=ana_col,
-                 severity=sev, exclude=True,
-                 message="analyte not recognised; rows left out" + (
-                     "" if sev == "info" else " (map it in [observations.analytes] or set "
-                     "unknown_analytes = \"ignore\")"),
-                 expected="an analyte code or a name mapped in [observations.analytes]")
+    if unknown.any():
+        col_.grouped(raw, unknown, pd.Series(names), code="unknown_analyte", column=ana_col,
+                     severity=sev, exclude=True,
+                     message="analyte not recognised; rows left out" + (
+                         "" if sev == "info" else " (map it in [observations.analytes] or set "
+                         "unknown_analytes = \"ignore\")"),
+                     expected="an analyte code or a name mapped in [observations.analytes]")
     no_name = ok & (codes < 0)
     col_.rows(raw, no_name, code="missing_analyte", column=ana_col, exclude=True,
               message="no analyte name; row left out")
@@ -583,7 +598,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
         ctx.use(raw, c)
     pid = clean_categories(raw[pid_col], ctx.missing)
     base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-    no_id = pid.isna().to_numpy()
+    no_id = pid.isna()
     col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     if om.layout == "patient_day":
@@ -615,7 +630,7 @@ def _obs_wide(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
     n = len(take)
     return {
         "_row": base["_row"].to_numpy()[take], "_src": base["_src"].array.take(take),
-        "patient_id": pid.array.take(take),
+        "patient_id": pid.take(take),
         "day": np.concatenate([p["day"] for p in parts]),
         "analyte": categorical(np.concatenate([p["analyte"] for p in parts]),
                                              categories=ANALYTE_CODES),
@@ -731,7 +746,7 @@ def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
         if pid_col is None or ev_col is None or (day_col is None and date_col is None):
             continue
         frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-        frame["patient_id"] = clean_categories(raw[pid_col], ctx.missing).array
+        frame["patient_id"] = clean_categories(raw[pid_col], ctx.missing)
         names = clean_texts(raw[ev_col], ctx.missing)
         frame["event"] = map_text(names, lambda v: elookup.get(v.casefold(), v)).array
         day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
@@ -791,7 +806,7 @@ def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: Context, patients: p
     day_col, date_col = _day_columns(raw, em, "events", ctx)
     found: list[tuple[str, str]] = []
     for source, event in em.wide.items():
-        actual = _find(ctx.columns(raw), source)
+        actual = ctx.find(raw, source)
         if actual is None:
             ctx.structural.append(_missing_column("events", source, raw, mapped=True,
                                                   what=f"{event} per day"))
@@ -802,7 +817,7 @@ def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: Context, patients: p
         return None
     pid = clean_categories(raw[pid_col], ctx.missing)
     base = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-    no_id = pid.isna().to_numpy()
+    no_id = pid.isna()
     col_.rows(base, no_id, code="missing_id", column=pid_col, exclude=True,
               message="no patient id; row left out", expected="an identifier in every row")
     day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx,
@@ -849,7 +864,7 @@ def _events_wide(raw: pd.DataFrame, em: EventsMapping, ctx: Context, patients: p
         unit = em.units.get(event)
         part = pd.DataFrame({
             "_row": base["_row"].to_numpy()[keep], "_src": base["_src"].array.take(keep),
-            "patient_id": pid.array.take(keep), "event": event, "day": day[keep],
+            "patient_id": pid.take(keep), "event": event, "day": day[keep],
             "value": value[keep],
             "unit": normalise_unit(unit) if unit else None,
             "detail": detail[keep]})

@@ -27,8 +27,9 @@ def clean_texts(series: pd.Series, missing: frozenset[str]) -> pd.Series:
     return decode(codes, clean)
 
 
-def clean_categories(series: pd.Series, missing: frozenset[str]) -> pd.Series:
-    """Like :func:`clean_texts` but as a categorical: ids of millions of rows are hashed once."""
+def clean_categories(series: pd.Series, missing: frozenset[str]) -> pd.Categorical[str]:
+    """Like :func:`clean_texts` but as a categorical (the array: a column to be): ids of
+    millions of rows are hashed once."""
     codes, uniques = encode(series)
     index: dict[str, int] = {}
     remap = np.full(len(uniques) + 1, -1, dtype=np.int64)
@@ -36,7 +37,7 @@ def clean_categories(series: pd.Series, missing: frozenset[str]) -> pd.Series:
         clean = clean_text(u, missing)
         if clean is not None:
             remap[i] = index.setdefault(clean, len(index))
-    return pd.Series(categorical(remap[codes], list(index)))
+    return categorical(remap[codes], list(index))
 
 
 def clean_text(value: object, missing: frozenset[str]) -> str | None:

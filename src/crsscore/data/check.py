@@ -110,8 +110,7 @@ def _check_patients(p: pd.DataFrame, col: Collector, *, implausible: str = "refu
         col.add(Problem(table="patients", code="no_patients", message="no patients",
                         expected="at least one row with a patient id"))
         return
-    dup = p["patient_id"].duplicated(keep=False).to_numpy()
-    col.rows(p, dup, code="duplicate_id", column="patient_id",
+    col.rows(p, _repeated(p["patient_id"]), code="duplicate_id", column="patient_id",
              message="patient id appears in more than one row (one row per infusion)",
              expected="a distinct id per row")
     for name, spec in PATIENT_COLUMNS.items():
@@ -133,8 +132,17 @@ def _check_patients(p: pd.DataFrame, col: Collector, *, implausible: str = "refu
             p[name] = np.where(bad, np.nan, values)
 
 
-def _check_days(frame: pd.DataFrame, table: str, col: Collector) -> None:
-    day = frame["day"].to_numpy(dtype=np.float64, na_value=np.nan)
+def _repeated(column: pd.Series) -> npt.NDArray[np.bool_]:
+    """``column.duplicated(keep=False)``: the rows whose value (missing counts as one value)
+    appears in another row, from the codes of the column's distinct values."""
+    codes, uniques = encode(column)
+    codes = np.where(codes < 0, len(uniques), codes)
+    repeated: npt.NDArray[np.bool_] = np.bincount(codes, minlength=len(uniques) + 1)[codes] > 1
+    return repeated
+
+
+def _check_days(frame: pd.DataFrame, day: npt.NDArray[np.float64], col: Collector) -> None:
+    """``day``: the frame's day column."""
     bad = (day < DAY_MIN) | (day > DAY_MAX)
     col.rows(frame, bad, code="day_out_of_range", column="day", values=day,
              message="day outside the accepted range (days since infusion)",
@@ -170,8 +178,8 @@ def _index(o: pd.DataFrame, patient_ids: pd.Series) -> _Index:
     codes, uniques = encode(o["patient_id"])
     known = np.append(_listed(uniques, patient_ids), False)[codes]
     analyte = o["analyte"]
-    if isinstance(analyte.dtype, pd.CategoricalDtype) and list(
-            analyte.cat.categories) == ANALYTE_CODES:
+    if isinstance(analyte.dtype, pd.CategoricalDtype) and (
+            analyte.array.categories.tolist() == ANALYTE_CODES):
         a, _ = encode(analyte)  # categorical: its codes
     else:
         a_codes, a_uniques = encode(analyte)
@@ -200,12 +208,16 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector, *,
     if len(o) == 0:
         return np.zeros(0, dtype=bool)
     _check_orphans(o, ix.known, col)
-    _check_days(o, "observations", col)
+    day = o["day"].to_numpy(dtype=np.float64, na_value=np.nan)
+    _check_days(o, day, col)
     low = np.array([ANALYTES[a].low for a in ANALYTE_CODES] + [np.nan])[ix.analyte]
     high = np.array([ANALYTES[a].high for a in ANALYTE_CODES] + [np.nan])[ix.analyte]
     value = o["value"].to_numpy(dtype=np.float64)
     bad = (value < low) | (value > high)
-    column: str | pd.Series = o["_col"] if "_col" in o.columns else "value"
+    dup, conflict = _duplicates(ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte, day, value)
+    # the source column of each row (read only when a row is reported)
+    column: str | pd.Series = (o["_col"] if "_col" in o.columns and (bad.any() or dup.any())
+                               else "value")
     exclude = implausible == "exclude"
     if bad.any():
         orig = o["_orig"].to_numpy(dtype=np.float64) if "_orig" in o.columns else value
@@ -228,8 +240,6 @@ def _check_observations(o: pd.DataFrame, ix: _Index, col: Collector, *,
             if exclude:
                 col.excluded[-1]["analyte"] = a
     _check_medians(o, ix, np.where(bad, np.nan, value) if exclude else value, col)
-    dup, conflict = _duplicates(ix.pid * (len(ANALYTE_CODES) + 1) + ix.analyte,
-                                o["day"].to_numpy(dtype=np.float64), value)
     if dup.any():
         col.rows(o, conflict, code="conflicting_duplicate", column=column, values=value,
                  severity="warning",
@@ -249,7 +259,6 @@ MEDIAN_MIN_PATIENTS = 5
 def _check_medians(o: pd.DataFrame, ix: _Index, value: npt.NDArray[np.float64],
                    col: Collector) -> None:
     """Warn when an analyte's median lies outside the band expected of a CAR-T cohort."""
-    src = str(o["_src"].iloc[0]) if "_src" in o.columns and len(o) else "observations"
     finite = np.isfinite(value)
     counted = ix.analyte[finite]
     rows = np.bincount(counted[counted >= 0], minlength=len(ANALYTE_CODES))
@@ -266,6 +275,7 @@ def _check_medians(o: pd.DataFrame, ix: _Index, value: npt.NDArray[np.float64],
             continue
         trap = band.below if median < band.low else band.above
         unit = ANALYTES[code].unit
+        src = str(o["_src"].iloc[0]) if "_src" in o.columns and len(o) else "observations"
         col.add(Problem(
             table=src, column="unit", severity="warning", code="implausible_median",
             message=f"median {code} of {n} values is {median:.3g} {unit}, outside the range "
@@ -323,7 +333,7 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
     if len(e) == 0:
         return
     _check_orphans(e, _known(e, patient_ids), col)
-    _check_days(e, "events", col)
+    _check_days(e, e["day"].to_numpy(dtype=np.float64, na_value=np.nan), col)
     ev_col = str(e["_evcol"].iloc[0]) if "_evcol" in e.columns else "event"
     det_col = str(e["_detcol"].iloc[0]) if "_detcol" in e.columns else "detail"
     ev_codes, ev_names = encode(e["event"])

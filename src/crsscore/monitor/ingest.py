@@ -140,8 +140,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _strs(column: pd.Series) -> list[Any]:
-    """``column.astype(str)``'s values as a list, without the cost of casting a categorical
-    column where no value is missing."""
+    """``column.astype(str)``'s values as a list, without the cost of casting a column where
+    no value is missing (a categorical's through its categories)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cat = column.array
+        if (cat.codes >= 0).all():
+            texts = [v if type(v) is str else str(v) for v in cat.categories.tolist()]
+            return [texts[k] for k in cat.codes.tolist()]
     values = column.to_numpy(dtype=object)
     if pd.isna(values).any():
         return list(column.astype(str).to_numpy().tolist())
@@ -179,10 +184,11 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
     value, unit, detail`` (days rounded to :data:`DAY_DECIMALS`).
     """
     if n_patients == 0:
-        pats = pd.DataFrame({"patient_id": pd.Series([], dtype=object)})
+        pats = frame_of({"patient_id": np.empty(0, dtype=object)})
     else:
         cohort = to_cohort(loaded)
         pats = cohort.patients if n_patients is None else cohort.patients.iloc[:n_patients]
+        pats = pats.reset_index(drop=True)
     lo = loaded.observations
     if len(lo):
         canon_unit = _strs(lo["unit"])
@@ -216,7 +222,7 @@ def canonical_tables(loaded: Loaded, *, n_patients: int | None = None,
             "unit": unit, "detail": detail})
     else:
         ev = Rows({c: [] for c in ("patient_id", "day", "event", "value", "unit", "detail")})
-    return pats.reset_index(drop=True), obs, ev
+    return pats, obs, ev
 
 
 # ------------------------------------------------------------------------------------------

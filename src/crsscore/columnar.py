@@ -17,7 +17,6 @@ import numpy.typing as npt
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-
 #: A column: a Series or the array it holds (a frame's column or one about to become one).
 Column = pd.Series | ExtensionArray
 
@@ -62,8 +61,8 @@ def encode(column: Column) -> tuple[npt.NDArray[np.int64], list[Any]]:
     text = encode_text(column)
     if text is not None:
         return text
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        cat = _array(column)  # the Categorical itself: .cat.codes builds a Series first
+    cat = _array(column)  # a Categorical itself: .cat.codes builds a Series first
+    if isinstance(cat, pd.Categorical):
         return np.asarray(cat.codes).astype(np.int64), list(cat.categories)
     series = column if isinstance(column, pd.Series) else pd.Series(column)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
@@ -96,7 +95,7 @@ def categorical(codes: npt.NDArray[np.integer[Any]], categories: Sequence[str]
 
 
 @functools.lru_cache(maxsize=256)
-def _categorical_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+def _categorical_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype[str]:
     # An index of text costs about 0.1 ms to build in pandas 3, and its dtype validates it
     # again (~5 us): once per set of categories (analyte codes, file labels), which matters
     # on the monitor's few-row requests.  A dtype is immutable: shared by the categoricals.

@@ -516,7 +516,7 @@ def _obs_long(raw: pd.DataFrame, om: ObservationsMapping, ctx: Context,
     return columns if ok.all() else _take(columns, ok)
 
 
-def _columns_of(frame: pd.DataFrame) -> dict[str, Any]:
+def _columns_of(frame: pd.DataFrame) -> dict[Any, Any]:
     """A frame's columns as arrays (:func:`frame_of` builds the same frame again)."""
     return {c: col.array for c, col in frame.items()}
 
@@ -725,7 +725,7 @@ def _convert_units(obs: dict[str, Any], om: ObservationsMapping, ctx: Context
 
 def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
             patients: pd.DataFrame) -> pd.DataFrame:
-    parts = []
+    parts: list[dict[str, Any]] = []  # each file's rows as columns
     col_ = ctx.collector
     elookup = {e: e for e in EVENTS}
     elookup.update({k.strip().casefold(): v for k, v in em.events.items()})
@@ -734,7 +734,7 @@ def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
         if em.layout == "patient_day":
             wide = _events_wide(raw, em, ctx, patients, dlookup)
             if wide is not None:
-                parts.append(wide)
+                parts.append(_columns_of(wide))
             continue
         pid_col = _resolve(raw, em, "patient_id", "events", ctx, required=True,
                            what="patient id")
@@ -745,43 +745,47 @@ def normalise_events(raws: list[pd.DataFrame], em: EventsMapping, ctx: Context,
         day_col, date_col = _day_columns(raw, em, "events", ctx)
         if pid_col is None or ev_col is None or (day_col is None and date_col is None):
             continue
-        frame = pd.DataFrame({"_row": raw["_row"].to_numpy(), "_src": raw["_src"].array})
-        frame["patient_id"] = clean_categories(raw[pid_col], ctx.missing)
+        # the table's columns, its frame built once at the end (adding columns to a frame
+        # costs ~0.1 ms each in pandas 3); problems are located through raw's own _row/_src
+        n = len(raw)
+        pid = clean_categories(raw[pid_col], ctx.missing)
         names = clean_texts(raw[ev_col], ctx.missing)
-        frame["event"] = map_text(names, lambda v: elookup.get(v.casefold(), v)).array
-        day, bad_day, no_day = _day_values(raw, day_col, date_col, frame["patient_id"], ctx,
-                                           patients)
-        frame["day"] = day
+        day, bad_day, no_day = _day_values(raw, day_col, date_col, pid, ctx, patients)
         if val_col is not None:
-            values, bad = parse_numbers(raw[val_col], ctx.mapping.decimal, ctx.missing)
-            col_.rows(frame, bad, code="not_a_number", column=val_col, values=raw[val_col],
+            cells = raw[val_col]
+            values, bad = parse_numbers(cells, ctx.mapping.decimal, ctx.missing)
+            col_.rows(raw, bad, code="not_a_number", column=val_col, values=cells,
                       message="event value is not a number; cell set missing",
                       expected="a number")
-            frame["value"] = values
         else:
-            frame["value"] = np.nan
-        frame["unit"] = (map_text(clean_texts(raw[unit_col], ctx.missing), normalise_unit).array
-                         if unit_col else pd.Series([None] * len(frame), dtype="str").array)
-        if det_col is not None:
-            det = clean_texts(raw[det_col], ctx.missing)
-            frame["detail"] = map_text(det, lambda v: dlookup.get(v.casefold(), v)).array
-        else:
-            frame["detail"] = pd.Series([None] * len(frame), dtype="str").array
-        frame["_evcol"] = constant(len(frame), ev_col)
-        frame["_unitcol"] = constant(len(frame), unit_col or "unit")
-        frame["_detcol"] = constant(len(frame), det_col or "detail")
-        no_id = frame["patient_id"].isna().to_numpy()
-        col_.rows(frame, no_id, code="missing_id", column=pid_col, exclude=True,
+            values = np.full(n, np.nan)
+        no_text = pd.Series([None] * n, dtype="str").array
+        columns = {
+            "_row": raw["_row"].to_numpy(), "_src": raw["_src"].array, "patient_id": pid,
+            "event": map_text(names, lambda v: elookup.get(v.casefold(), v)).array,
+            "day": day, "value": values,
+            "unit": (map_text(clean_texts(raw[unit_col], ctx.missing), normalise_unit).array
+                     if unit_col else no_text),
+            "detail": (map_text(clean_texts(raw[det_col], ctx.missing),
+                                lambda v: dlookup.get(v.casefold(), v)).array
+                       if det_col is not None else no_text),
+            "_evcol": constant(n, ev_col),
+            "_unitcol": constant(n, unit_col or "unit"),
+            "_detcol": constant(n, det_col or "detail")}
+        no_id = pid.isna()
+        col_.rows(raw, no_id, code="missing_id", column=pid_col, exclude=True,
                   message="no patient id; row left out", expected="an identifier in every row")
         no_event = ~no_id & names.isna().to_numpy()
-        col_.rows(frame, no_event, code="missing_event", column=ev_col, exclude=True,
+        col_.rows(raw, no_event, code="missing_event", column=ev_col, exclude=True,
                   message="no event name; row left out")
         ok = ~no_id & ~no_event
-        ok = _exclude_bad_days(col_, frame, ok, raw, str(day_col or date_col), bad_day, no_day)
-        parts.append(frame.loc[ok].reset_index(drop=True))
+        ok = _exclude_bad_days(col_, raw, ok, raw, str(day_col or date_col), bad_day, no_day)
+        parts.append(columns if ok.all() else _take(columns, ok))
     if not parts:
         return empty_frame(EVENT_COLUMNS)
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return frame_of(parts[0])
+    return pd.concat([frame_of(p) for p in parts], ignore_index=True)
 
 
 #: Events whose cell in a patient-day column is a number first (a recorded grade of 0 is
@@ -916,7 +920,7 @@ def _raw(columns: dict[Any, Any], n: int, table: str) -> pd.DataFrame:
 
 def _raw_frame(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     if frame.columns.is_unique and frame.columns.name is None and not frame.attrs:
-        return _raw({c: col.array for c, col in frame.items()}, len(frame), table)
+        return _raw(_columns_of(frame), len(frame), table)
     out = frame.reset_index(drop=True)
     out["_row"] = np.arange(len(frame), dtype=np.int64) + 2
     out["_src"] = constant(len(frame), table)

@@ -17,6 +17,9 @@ import pandas as pd
 from crsscore._types import BoolArray, FloatArray
 from crsscore.columnar import categorical, decode, encode, is_missing
 
+#: The dtype of the text columns :func:`~crsscore.columnar.decode` builds.
+_TEXT = decode(np.zeros(0, dtype=np.int64), ["x"]).dtype
+
 
 def clean_texts(series: pd.Series, missing: frozenset[str]) -> pd.Series:
     """Stripped text with missing tokens as NA; integral numbers written without '.0'."""
@@ -133,9 +136,13 @@ def parse_dates(series: pd.Series, date_format: str | None, missing: frozenset[s
 
 
 def map_text(text: pd.Series, func: Callable[[str], object]) -> pd.Series:
-    """Apply ``func`` to each distinct non-missing text once (fast on millions of rows)."""
+    """Apply ``func`` to each distinct non-missing text once (fast on millions of rows); text
+    that ``func`` leaves as it is comes back as it is (no text column built again)."""
     codes, uniques = encode(text)
-    return decode(codes, [None if u is None else func(str(u)) for u in uniques])
+    mapped = [None if u is None else func(str(u)) for u in uniques]
+    if mapped == uniques and text.dtype == _TEXT:
+        return text
+    return decode(codes, mapped)
 
 
 def apply_value_codes(text: pd.Series, codes: dict[str, Any]) -> pd.Series:

@@ -336,12 +336,13 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
     _check_days(e, e["day"].to_numpy(dtype=np.float64, na_value=np.nan), col)
     ev_col = str(e["_evcol"].iloc[0]) if "_evcol" in e.columns else "event"
     det_col = str(e["_detcol"].iloc[0]) if "_detcol" in e.columns else "detail"
-    ev_codes, ev_names = encode(e["event"])
+    events, details = e["event"], e["detail"]
+    ev_codes, ev_names = encode(events)
     known_event = np.append(np.array([n in EVENTS for n in ev_names], dtype=bool), True)
-    col.grouped(e, ~known_event[ev_codes], e["event"], code="unknown_event", column=ev_col,
+    col.grouped(e, ~known_event[ev_codes], events, code="unknown_event", column=ev_col,
                 message="event not recognised (map it in [events.events])",
                 expected=", ".join(EVENTS))
-    det_codes, det_values = encode(e["detail"])
+    det_codes, det_values = encode(details)
     has_detail = np.append(np.array([str(d).strip() != "" for d in det_values], dtype=bool),
                            False)[det_codes]
     value = e["value"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -355,7 +356,7 @@ def _check_events(e: pd.DataFrame, patient_ids: pd.Series, col: Collector) -> No
         if allowed is not None:
             ok_detail = np.append(np.array([d in allowed for d in det_values], dtype=bool),
                                   True)[det_codes]
-            col.grouped(e, is_ev & has_detail & ~ok_detail, e["detail"], code="unknown_detail",
+            col.grouped(e, is_ev & has_detail & ~ok_detail, details, code="unknown_detail",
                         column=det_col,
                         message=f"detail not recognised for {name} (map it in "
                                 "[events.details])",

@@ -137,11 +137,7 @@ def column_of(values: Sequence[Any]) -> Any:
     if kinds == {float}:
         return np.array(values, dtype=np.float64)
     if kinds == {str}:
-        import pyarrow as pa
-
-        # (pandas 3's signature has dtype=; pandas-stubs does not know it yet)
-        return pd.arrays.ArrowStringArray(  # type: ignore[call-arg]
-            pa.array(values, type=pa.large_string()), dtype=_STR)
+        return text_array(values)
     column = pd.DataFrame({0: list(values)})[0]
     return column.array if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) \
         else column.to_numpy()

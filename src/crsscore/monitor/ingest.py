@@ -4,7 +4,7 @@ Every way in (the REST API in the canonical long format, FHIR R4 Observations, a
 ``crsscore monitor import`` from files) ends in :meth:`Monitor.store`:
 
 1. the rows are checked by the loaders themselves
-   (:func:`crsscore.data.canonical.tables_from_cohort` or
+   (:func:`crsscore.data.canonical.tables_from_columns` or
    :func:`~crsscore.data.tables.read_cohort_tables`, then
    :func:`crsscore.data.check.validate_tables`): units converted and values range-checked by
    the same rules as every other command, and any error refuses the whole request with the

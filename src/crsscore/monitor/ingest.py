@@ -250,7 +250,7 @@ def _numeric(values: list[Any]) -> Any:
         return np.array(values, dtype=np.int64)
     if kinds <= {int, float, type(None)}:
         return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
 
 
 def _patients_frame_of(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
@@ -263,8 +263,8 @@ def _patients_frame_of(recs: Sequence[tuple[str, dict[str, Any]]]) -> pd.DataFra
         values = [r.get(name, np.nan) for r in baselines]
         col = PATIENT_COLUMNS.get(name)
         cols[name] = (_numeric(values) if col is not None
-                      and col.kind in ("float", "int01") else values)
-    return pd.DataFrame(cols)
+                      and col.kind in ("float", "int01") else column_of(values))
+    return frame_of(cols) if cols else pd.DataFrame()
 
 
 #: One patient's table by (patient_id, baseline): a patient-day update re-grades one patient

@@ -127,3 +127,23 @@ def test_astct_reason_table_follows_the_low_flow_setting() -> None:
     assert reasons[0] == reasons[2] != reasons[1]
     assert "> 4 L/min" in reasons[0][0] and "<= 6 L/min" in reasons[1][0]
     assert reasons[0][1] == "death due to CRS"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_select_is_numpy_select(seed: int) -> None:
+    """The where-chain select gives np.select's values and dtype (ints of several widths,
+    floats with NaN, scalar and array choices, overlapping conditions)."""
+    from crsscore.grading._combine import select
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 40))
+    conds = [rng.random(n) < 0.4 for _ in range(int(rng.integers(1, 6)))]
+    pool = [3, -1, 0.5, np.nan, rng.integers(0, 5, n).astype(np.int8),
+            rng.integers(0, 5, n).astype(np.int32), np.where(rng.random(n) < 0.3, np.nan, 2.0)]
+    pick = rng.integers(0, len(pool), len(conds) + 1)
+    choices = [pool[k] for k in pick[:-1]]
+    default = pool[pick[-1]]
+    expected = np.select(conds, choices, default)
+    got = select(conds, choices, default)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)

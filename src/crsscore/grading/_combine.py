@@ -10,6 +10,7 @@ makes a day "not gradable" exactly when it could change the grade, and never oth
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +78,16 @@ class Graded:
 
     def criterion_name(self, i: int) -> str:
         return CRITERIA[int(self.criterion[i])]
+
+
+def select(conditions: list[Any], choices: list[Any], default: Any) -> npt.NDArray[Any]:
+    """``np.select(conditions, choices, default)``: the choice of the first true condition,
+    by one ``np.where`` per condition from the last (the same values and dtype; np.select's
+    broadcasting costs several times more on a patient's few days)."""
+    out = default
+    for cond, choice in zip(reversed(conditions), reversed(choices), strict=True):
+        out = np.where(cond, choice, out)
+    return np.asarray(out)
 
 
 def const(n: int, value: int) -> I8:

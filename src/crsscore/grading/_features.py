@@ -21,7 +21,7 @@ from crsscore.columnar import as_float, encode_text
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import CRS_EVENTS, EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
-from crsscore.grading._combine import Reasons
+from crsscore.grading._combine import Reasons, select
 from crsscore.grading.settings import GradingSettings
 from crsscore.units import (
     AGENTS,
@@ -455,6 +455,8 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
              rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
              expected: str | None = None, value_col: str | None = None) -> None:
         """Record one problem per offending row and mark its day."""
+        if rows.size == 0:  # the usual case: no numpy call
+            return
         rows = rows[positions[rows] >= 0]
         if rows.size == 0:
             return
@@ -536,9 +538,14 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     u_codes2, u_names = subset_text("unit", ("vasopressor", "fio2"))
     d_arr = np.asarray(d_names, dtype=object)
 
+    # rows of each event kept for grading (a day from start_day on), by name: computed once
+    # for the names present, as the usual day names only a few
+    e_kept = {name: r[e_pos[r] >= 0] for name, r in e_groups.items()}
+    no_rows = np.zeros(0, np.intp)
+    no_rows.setflags(write=False)
+
     def rows_of(name: str) -> npt.NDArray[np.intp]:
-        r = e_groups.get(name)
-        return np.zeros(0, np.intp) if r is None else r[e_pos[r] >= 0]
+        return e_kept.get(name, no_rows)
 
     def mapped(rows: npt.NDArray[np.intp], table: dict[str, int], default: int = -1) -> I64:
         lut = np.array([table.get(d, default) for d in d_names], dtype=np.int64)
@@ -546,17 +553,19 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     has_icans = np.zeros(n, dtype=bool)
     has_vitals = has_crs.copy()  # temperature / SBP observations so far
-    for name in CRS_EVENTS:
+    for name in e_kept.keys() & CRS_EVENTS:
         has_crs[e_pos[rows_of(name)]] = True
-    for name in VITAL_EVENTS:
+    for name in e_kept.keys() & VITAL_EVENTS:
         has_vitals[e_pos[rows_of(name)]] = True
-    for name in ICANS_EVENTS:
+    for name in e_kept.keys() & ICANS_EVENTS:
         has_icans[e_pos[rows_of(name)]] = True
 
     # text in a numeric value cell is an error for every event that has a numeric value
     numeric_events = {"vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
                       "organ_toxicity", "hypotension", "motor_weakness"}
     for name in numeric_events:
+        if name not in e_kept:
+            continue
         r = rows_of(name)
         r = r[e_txt_bad[r]]
         target = icans_problem if name in ICANS_EVENTS else (
@@ -609,7 +618,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         good = (dev_idx >= 0) & ~bad_flow & ~ra_flow
         rg, dv, fl = r[good], dev_idx[good], flow[good]
         lowmax = settings.low_flow_max_l_min
-        rank = np.select(
+        rank = select(
             [dv == 0, dv == 2,
              dv == 1,
              dv == 4,
@@ -625,7 +634,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         vlev = np.where(dv == 9, 2, np.where(dv >= 7, 1, 0)).astype(np.int8)
         np.maximum.at(vent, e_pos[rg], vlev)
         if settings.estimate_fio2_from_flow:
-            est = np.select([(dv == 1) & np.isfinite(fl), (dv == 2) & np.isfinite(fl),
+            est = select([(dv == 1) & np.isfinite(fl), (dv == 2) & np.isfinite(fl),
                              dv == 2, dv == 5, dv == 0],
                             [0.21 + 0.04 * fl, 0.21 + 0.04 * fl, 0.25, 0.60, 0.21], np.nan)
         else:
@@ -863,7 +872,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     single_dose = dmax[np.arange(m), single_idx]
     single_hi = np.where(np.isfinite(single_dose), (single_dose >= thr[single_idx]).astype(float),
                          np.where(np.isinf(thr[single_idx]), 0.0, np.nan))
-    dose_hi = np.select(
+    dose_hi = select(
         [n_all == 0, vaso & (others >= 1), (~vaso) & (others >= 2), n_all == 1],
         [0.0, np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 10.0).astype(float)),
          np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 20.0).astype(float)), single_hi],

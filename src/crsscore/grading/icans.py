@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crsscore.grading._combine import Graded, Reasons, crit
+from crsscore.grading._combine import Graded, Reasons, crit, select
 from crsscore.grading._features import DailyFeatures
 from crsscore.grading.crs import NOT_GRADABLE
 from crsscore.grading.settings import GradingSettings
@@ -64,8 +64,8 @@ def grade_icans(f: DailyFeatures, settings: GradingSettings) -> Graded:
     ice = np.where(young, np.nan, f.ice[sub])
     capd = np.where(young, f.capd[sub], np.nan)
     loc, seizure, edema = f.loc[sub], f.seizure[sub], f.edema[sub]
-    ice_g = np.select([ice <= 2, ice <= 6, ice <= 9, ice == 10], [3, 2, 1, 0], -1)
-    capd_g = np.select([capd >= 9, capd >= 1, capd == 0], [3, 1, 0], -1)
+    ice_g = select([ice <= 2, ice <= 6, ice <= 9, ice == 10], [3, 2, 1, 0], -1)
+    capd_g = select([capd >= 9, capd >= 1, capd == 0], [3, 1, 0], -1)
     enc = np.maximum(ice_g, capd_g).astype(np.int8)  # -1 = no encephalopathy assessment
     motor = np.where(f.motor[sub], 4, 0).astype(np.int8)
     domains = np.stack([enc, loc, seizure, motor, edema])
@@ -75,7 +75,7 @@ def grade_icans(f: DailyFeatures, settings: GradingSettings) -> Graded:
     grade = np.where(assessed | (worst >= 3), np.maximum(worst, 0), -1).astype(np.int8)
 
     enc_reason = np.where(young, capd_text[np.clip(enc, 0, 3)], ice_text[np.clip(enc, 0, 3)])
-    reason = np.select(
+    reason = select(
         [which == 0, which == 1, which == 2, which == 3],
         [enc_reason, loc_codes[np.clip(loc, 0, 4)], seiz_codes[np.clip(seizure, 0, 4)],
          np.full(sub.size, motor_code)],

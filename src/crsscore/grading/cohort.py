@@ -132,7 +132,8 @@ class _Lazy:
 
 
 def _categorical(codes: npt.NDArray[np.int32], items: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)))
+    """The categorical of ``items[codes]`` (codes made by grading: valid, not checked)."""
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)), validate=False)
 
 
 @functools.lru_cache(maxsize=64)

@@ -64,6 +64,12 @@ _HEMO_LEVEL: Final = np.array([h[0] for h in _HEMO], dtype=np.int8)
 _HEMO_LEVEL.setflags(write=False)
 
 
+#: The criterion (``CRITERIA`` index) of fever, hypotension and hypoxia.
+_ASTCT_CRITERIA: Final = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
+                                  dtype=np.int8)
+_ASTCT_CRITERIA.setflags(write=False)
+
+
 @functools.lru_cache(maxsize=16)
 def _astct_reasons(low_flow_max_l_min: float) -> tuple[tuple[str, ...], npt.NDArray[np.int32]]:
     """The ASTCT reason texts of (fever or waiver, hypotension kind, respiratory rank) and
@@ -116,8 +122,7 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
                           rs.code(NOT_GRADABLE + "no temperature, blood pressure or oxygen "
                                                  "information")))).astype(np.int32)
     which = np.where(hemo_lvl >= resp_lvl, np.where(worst >= 2, 1, 0), 2)
-    criterion = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
-                         dtype=np.int8)[which]
+    criterion = _ASTCT_CRITERIA[which]
     criterion = np.where(febrile | waived, criterion, crit("fever"))
     criterion = np.where(grade < 0, crit("temperature"), criterion).astype(np.int8)
     grade, reason, criterion = _final_overrides(f, settings, rs, grade, reason, criterion,

@@ -9,6 +9,7 @@ makes a day "not gradable" exactly when it could change the grade, and never oth
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ class Reasons:
         """Reasons already holding ``items`` (distinct), coded 0, 1, ... in that order."""
         rs = cls()
         rs.items = list(items)
-        rs._index = {t: k for k, t in enumerate(items)}
+        rs._index = dict(_index_of(items))  # a copy: codes added later are this one's
         return rs
 
     def code(self, text: str) -> int:
@@ -54,6 +55,12 @@ class Reasons:
 
     def lut(self, texts: list[str]) -> I32:
         return np.array([self.code(t) for t in texts], dtype=np.int32)
+
+
+@functools.lru_cache(maxsize=32)
+def _index_of(items: tuple[str, ...]) -> dict[str, int]:
+    """Code of each text of a fixed reason table (the tables are built once per setting)."""
+    return {t: k for k, t in enumerate(items)}
 
 
 @dataclass

@@ -135,25 +135,32 @@ def _final_overrides(f: DailyFeatures, settings: GradingSettings, rs: Reasons, g
                      *, use_organ: bool
                      ) -> tuple[I8, npt.NDArray[np.int32], I8]:
     """Death (grade 5 / unknown cause) and invalid input, which override everything else."""
+    # (every reason text is coded, in this order, whether or not a day needs it: the texts
+    # are the categories of the daily reasons; an override no day needs is skipped)
     crs_death = f.death == 1
     unknown_death = f.death == 4
-    grade = np.where(crs_death, 5, np.where(unknown_death, -1, grade)).astype(np.int8)
-    reason = np.where(crs_death, rs.code("death due to CRS"),
-                      np.where(unknown_death,
-                               rs.code(NOT_GRADABLE + "death with cause not recorded"),
-                               reason)).astype(np.int32)
-    criterion = np.where(crs_death | unknown_death, crit("death"), criterion).astype(np.int8)
+    death_code = rs.code("death due to CRS")
+    unknown_code = rs.code(NOT_GRADABLE + "death with cause not recorded")
+    if crs_death.any() or unknown_death.any():
+        grade = np.where(crs_death, 5, np.where(unknown_death, -1, grade)).astype(np.int8)
+        reason = np.where(crs_death, death_code,
+                          np.where(unknown_death, unknown_code, reason)).astype(np.int32)
+        criterion = np.where(crs_death | unknown_death, crit("death"),
+                             criterion).astype(np.int8)
     msg_codes = np.array([rs.code(NOT_GRADABLE + m) for m in f.messages] or [0], dtype=np.int32)
     invalid = f.crs_problem >= 0
     if use_organ:
         invalid_org = (f.organ_problem >= 0) & ~invalid
-        reason = np.where(invalid_org, msg_codes[np.maximum(f.organ_problem, 0)],
+        if invalid_org.any():
+            reason = np.where(invalid_org, msg_codes[np.maximum(f.organ_problem, 0)],
+                              reason).astype(np.int32)
+            grade = np.where(invalid_org, -1, grade).astype(np.int8)
+            criterion = np.where(invalid_org, crit("invalid input"), criterion).astype(np.int8)
+    if invalid.any():
+        reason = np.where(invalid, msg_codes[np.maximum(f.crs_problem, 0)],
                           reason).astype(np.int32)
-        grade = np.where(invalid_org, -1, grade).astype(np.int8)
-        criterion = np.where(invalid_org, crit("invalid input"), criterion).astype(np.int8)
-    reason = np.where(invalid, msg_codes[np.maximum(f.crs_problem, 0)], reason).astype(np.int32)
-    grade = np.where(invalid, -1, grade).astype(np.int8)
-    criterion = np.where(invalid, crit("invalid input"), criterion).astype(np.int8)
+        grade = np.where(invalid, -1, grade).astype(np.int8)
+        criterion = np.where(invalid, crit("invalid input"), criterion).astype(np.int8)
     return grade, reason, criterion
 
 

@@ -131,14 +131,18 @@ def grade_icans(f: DailyFeatures, settings: GradingSettings) -> Graded:
                       np.where(f.has_icans_info[sub], no_assess_code, no_info_code))
     names = _DOMAIN_CRITERIA[which]
     names = np.where(grade >= 0, names, crit("assessment"))
-    if settings.icans_death_is_grade5:
-        dead = f.death[sub] == 2
+    dead = f.death[sub] == 2
+    if settings.icans_death_is_grade5 and dead.any():
         grade = np.where(dead, 5, grade).astype(np.int8)
         reason = np.where(dead, death_code, reason)
         names = np.where(dead, crit("death"), names)
     problem = f.icans_problem[sub]
     bad = problem >= 0
-    grade_all[sub] = np.where(bad, -1, grade)
-    reason_all[sub] = np.where(bad, msg[np.maximum(problem, 0)], reason)
-    names_all[sub] = np.where(bad, crit("invalid input"), names)
+    if bad.any():
+        grade = np.where(bad, -1, grade)
+        reason = np.where(bad, msg[np.maximum(problem, 0)], reason)
+        names = np.where(bad, crit("invalid input"), names)
+    grade_all[sub] = grade
+    reason_all[sub] = reason
+    names_all[sub] = names
     return Graded(grade=grade_all, reason=reason_all, reasons=rs.items, criterion=names_all)

@@ -119,6 +119,23 @@ def test_unknown_recorded_system_is_noted() -> None:
     assert len(r.disagreements) == 2
 
 
+def test_outcomes_and_disagreements_built_on_first_access_say_everything_before() -> None:
+    """The per-patient frames are built when first read (the monitor reads only the daily
+    grades), once: the notes and warnings are complete without them, and reading them twice
+    gives the same frame."""
+    c = cohort(["A", "B"], temps("A", [38.5]), [("A", 0.6, "crs_grade_recorded", 2, "", "local")])
+    r = grade_cohort(c)
+    notes = list(r.notes)
+    assert any("local" in n for n in notes)
+    assert r.outcomes is r.outcomes and r.disagreements is r.disagreements
+    assert r.notes == notes
+    assert r.outcomes["crs_max_grade"].tolist()[0] == 1 and len(r.disagreements) == 2
+    # no events table: the unknown severe-CRS count (from the outcomes) is in the warnings
+    no_events = grade_cohort(Cohort(patients=c.patients, observations=c.observations,
+                                    missing_tables=("events",)))
+    assert any("unknown for 2 of 2" in w for w in no_events.warnings)
+
+
 def test_tremor_and_unknown_events_do_not_change_icans(course: Cohort) -> None:
     d = grade_cohort(course).daily
     assert d[(d["patient_id"] == "P1") & (d["day"] == 4)]["icans_grade"].iloc[0] == 0

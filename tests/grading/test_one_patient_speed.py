@@ -127,3 +127,45 @@ def test_astct_reason_table_follows_the_low_flow_setting() -> None:
     assert reasons[0] == reasons[2] != reasons[1]
     assert "> 4 L/min" in reasons[0][0] and "<= 6 L/min" in reasons[1][0]
     assert reasons[0][1] == "death due to CRS"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_select_is_numpy_select(seed: int) -> None:
+    """The where-chain select gives np.select's values and dtype (ints of several widths,
+    floats with NaN, scalar and array choices, overlapping conditions)."""
+    from crsscore.grading._combine import select
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 40))
+    conds = [rng.random(n) < 0.4 for _ in range(int(rng.integers(1, 6)))]
+    pool = [3, -1, 0.5, np.nan, rng.integers(0, 5, n).astype(np.int8),
+            rng.integers(0, 5, n).astype(np.int32), np.where(rng.random(n) < 0.3, np.nan, 2.0)]
+    pick = rng.integers(0, len(pool), len(conds) + 1)
+    choices = [pool[k] for k in pick[:-1]]
+    default = pool[pick[-1]]
+    expected = np.select(conds, choices, default)
+    got = select(conds, choices, default)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_event_and_analyte_spellings_are_one_name() -> None:
+    """Rows of one event spelled two ways (case, spaces) are graded as one event, in row
+    order, as rows spelled alike are; so are analytes; missing days are problems."""
+    def course(ice: list[str], temp: list[str]) -> Cohort:
+        return Cohort(
+            patients=pd.DataFrame({"patient_id": ["P1"]}),
+            observations=pd.DataFrame({"patient_id": ["P1"] * 3, "day": [1.2, 2.2, np.nan],
+                                       "analyte": temp, "value": [39.0, 38.6, 38.0],
+                                       "unit": ["C", "C", "C"]}),
+            events=pd.DataFrame({"patient_id": ["P1"] * 4, "day": [1.5, 2.5, 2.6, 2.7],
+                                 "event": ice, "value": [6.0, 2.0, 9.0, 12.0],
+                                 "unit": [None] * 4, "detail": [None] * 4}))
+    alike = grade_cohort(course(["ice"] * 4, ["temp"] * 3))
+    mixed = grade_cohort(course(["ICE", " ice ", "ice", "Ice"], ["Temp", "temp", " TEMP"]))
+    pd.testing.assert_frame_equal(mixed.daily, alike.daily, check_exact=True)
+    assert [(p.table, p.row, p.column) for p in mixed.problems] == \
+        [(p.table, p.row, p.column) for p in alike.problems]
+    assert {(p.table, p.column) for p in alike.problems} == {("observations", "day"),
+                                                             ("events", "value")}
+    assert alike.daily["icans_grade"].isna().tolist() == [False, True]  # ICE 12: not gradable

@@ -9,7 +9,9 @@ makes a day "not gradable" exactly when it could change the grade, and never oth
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +44,7 @@ class Reasons:
         """Reasons already holding ``items`` (distinct), coded 0, 1, ... in that order."""
         rs = cls()
         rs.items = list(items)
-        rs._index = {t: k for k, t in enumerate(items)}
+        rs._index = dict(_index_of(items))  # a copy: codes added later are this one's
         return rs
 
     def code(self, text: str) -> int:
@@ -53,6 +55,12 @@ class Reasons:
 
     def lut(self, texts: list[str]) -> I32:
         return np.array([self.code(t) for t in texts], dtype=np.int32)
+
+
+@functools.lru_cache(maxsize=32)
+def _index_of(items: tuple[str, ...]) -> dict[str, int]:
+    """Code of each text of a fixed reason table (the tables are built once per setting)."""
+    return {t: k for k, t in enumerate(items)}
 
 
 @dataclass
@@ -77,6 +85,16 @@ class Graded:
 
     def criterion_name(self, i: int) -> str:
         return CRITERIA[int(self.criterion[i])]
+
+
+def select(conditions: list[Any], choices: list[Any], default: Any) -> npt.NDArray[Any]:
+    """``np.select(conditions, choices, default)``: the choice of the first true condition,
+    by one ``np.where`` per condition from the last (the same values and dtype; np.select's
+    broadcasting costs several times more on a patient's few days)."""
+    out = default
+    for cond, choice in zip(reversed(conditions), reversed(choices), strict=True):
+        out = np.where(cond, choice, out)
+    return np.asarray(out)
 
 
 def const(n: int, value: int) -> I8:

@@ -21,7 +21,7 @@ from crsscore.columnar import as_float, encode_text
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import CRS_EVENTS, EVENT_COLUMNS, OBSERVATION_COLUMNS
 from crsscore.errors import Problem, UnitError
-from crsscore.grading._combine import Reasons
+from crsscore.grading._combine import Reasons, select
 from crsscore.grading.settings import GradingSettings
 from crsscore.units import (
     AGENTS,
@@ -294,7 +294,7 @@ def _day_index(o_pc: I64, o_day: I64, o_keep: B, e_pc: I64, e_day: I64, e_keep: 
     small enough (the usual case), a dense grid turns this into a few linear passes;
     otherwise keys are sorted and searched.
     """
-    n_o, n_e = int(o_keep.sum()), int(e_keep.sum())
+    n_o, n_e = int(np.count_nonzero(o_keep)), int(np.count_nonzero(e_keep))
     if n_o + n_e == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, np.full(o_pc.size, -1, np.int64), np.full(e_pc.size, -1, np.int64)
@@ -394,18 +394,21 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         # whole columns (element-wise conversions), then the rows
         pcode = _patient_codes(sub.frame["patient_id"], pid_index)[sub.rows]
         dayf = as_float(sub.frame["day"])[sub.rows]
-        keep = (pcode >= 0) & np.isfinite(dayf)
-        n_unknown = int(np.sum(pcode < 0))
+        known = pcode >= 0
+        finite = np.isfinite(dayf)
+        keep = known & finite
+        n_unknown = known.size - int(np.count_nonzero(known))
         if n_unknown:
             notes.append(f"{n_unknown} {table} row(s) name a patient_id absent from patients "
                          "and were ignored")
-        bad_day = np.flatnonzero((pcode >= 0) & ~np.isfinite(dayf))
+        all_finite = bool(finite.all())  # the usual case: fewer whole-array steps
+        bad_day = np.zeros(0, np.intp) if all_finite else np.flatnonzero(known & ~finite)
         for i in bad_day[:200]:
             problems.append(Problem(table=table, row=sub.label(int(i)), column="day",
                                     message="day is missing or not a number", code="bad_day",
                                     value=str(sub.cell("day", int(i))),
                                     expected="days since infusion"))
-        dayi = np.floor(np.where(np.isfinite(dayf), dayf, 0.0)).astype(np.int64)
+        dayi = np.floor(dayf if all_finite else np.where(finite, dayf, 0.0)).astype(np.int64)
         keep &= (dayi >= settings.start_day) & (dayi - _DAY0 < _SPAN)
         return pcode, keep, dayi
 
@@ -435,12 +438,13 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     e_groups: dict[str, npt.NDArray[np.intp]] = {}
     if len(esub):
         order = np.argsort(e_codes, kind="stable")
-        bounds = np.searchsorted(e_codes[order], np.arange(len(e_names) + 1))
+        bounds = np.searchsorted(e_codes[order], np.arange(len(e_names) + 1)).tolist()
         for k, name in enumerate(e_names):
             if bounds[k + 1] > bounds[k]:
-                e_groups.setdefault(name, np.zeros(0, np.intp))
-                e_groups[name] = np.sort(np.concatenate([e_groups[name],
-                                                         order[bounds[k]:bounds[k + 1]]]))
+                rows = order[bounds[k]:bounds[k + 1]]  # ascending (a stable sort's slice)
+                # two spellings of one name (ICE, ice): their rows merged in order
+                e_groups[name] = (np.sort(np.concatenate([e_groups[name], rows]))
+                                  if name in e_groups else rows)
 
     ukeys, o_pos, e_pos = _day_index(o_pc, o_day, o_keep, e_pc, e_day, e_keep, n_pat)
     n = int(ukeys.shape[0])
@@ -455,6 +459,8 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
              rows: npt.NDArray[np.intp], positions: I64, column: str, message: str,
              expected: str | None = None, value_col: str | None = None) -> None:
         """Record one problem per offending row and mark its day."""
+        if rows.size == 0:  # the usual case: no numpy call
+            return
         rows = rows[positions[rows] >= 0]
         if rows.size == 0:
             return
@@ -480,6 +486,8 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
                                           use_na_sentinel=True)
         u_codes = np.asarray(u_codes)
         conv = np.full(len(osub), np.nan)
+        o_nan = np.isnan(o_val)
+        o_kept = o_pos >= 0
         for analyte, amask in (("temp", o_is_temp), ("sbp", ~o_is_temp)):
             a = ANALYTE_RANGE[analyte]
             for ui in np.flatnonzero(np.bincount(u_codes[amask] + 1)) - 1:
@@ -493,20 +501,23 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
                          "unit")
                     continue
                 conv[rows_u] = c.apply(o_val[rows_u])
-            bad = amask & np.isfinite(conv) & ((conv < a[0]) | (conv > a[1]))
-            flag(crs_problem, "observations", osub, np.flatnonzero(bad), o_pos, "value",
-                 f"{analyte} outside the physiological range {a[0]:g}-{a[1]:g} {a[2]}",
-                 f"{a[0]:g}-{a[1]:g} {a[2]}", "value")
-            nan_val = amask & np.isnan(o_val)
-            flag(crs_problem, "observations", osub, np.flatnonzero(nan_val), o_pos, "value",
-                 f"{analyte} value missing or not a number", f"a number in {a[2]}",
-                 "value")
-            ok = amask & np.isfinite(conv) & ~bad & (o_pos >= 0)
+            known = amask & np.isfinite(conv)
+            bad = known & ((conv < a[0]) | (conv > a[1]))
+            if bad.any():
+                flag(crs_problem, "observations", osub, np.flatnonzero(bad), o_pos, "value",
+                     f"{analyte} outside the physiological range {a[0]:g}-{a[1]:g} {a[2]}",
+                     f"{a[0]:g}-{a[1]:g} {a[2]}", "value")
+            nan_val = amask & o_nan
+            if nan_val.any():
+                flag(crs_problem, "observations", osub, np.flatnonzero(nan_val), o_pos,
+                     "value", f"{analyte} value missing or not a number",
+                     f"a number in {a[2]}", "value")
+            ok = known & ~bad & o_kept
             if analyte == "temp":
                 np.fmax.at(tmax, o_pos[ok], conv[ok])
             else:
                 np.fmin.at(sbp_min, o_pos[ok], conv[ok])
-        has_crs[o_pos[o_pos >= 0]] = True
+        has_crs[o_pos[o_kept]] = True
 
     # ---------------------------------------------------------------- events
     if len(esub):  # whole columns (element-wise conversions), then the rows
@@ -536,9 +547,14 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     u_codes2, u_names = subset_text("unit", ("vasopressor", "fio2"))
     d_arr = np.asarray(d_names, dtype=object)
 
+    # rows of each event kept for grading (a day from start_day on), by name: computed once
+    # for the names present, as the usual day names only a few
+    e_kept = {name: r[e_pos[r] >= 0] for name, r in e_groups.items()}
+    no_rows = np.zeros(0, np.intp)
+    no_rows.setflags(write=False)
+
     def rows_of(name: str) -> npt.NDArray[np.intp]:
-        r = e_groups.get(name)
-        return np.zeros(0, np.intp) if r is None else r[e_pos[r] >= 0]
+        return e_kept.get(name, no_rows)
 
     def mapped(rows: npt.NDArray[np.intp], table: dict[str, int], default: int = -1) -> I64:
         lut = np.array([table.get(d, default) for d in d_names], dtype=np.int64)
@@ -546,17 +562,19 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
 
     has_icans = np.zeros(n, dtype=bool)
     has_vitals = has_crs.copy()  # temperature / SBP observations so far
-    for name in CRS_EVENTS:
+    for name in e_kept.keys() & CRS_EVENTS:
         has_crs[e_pos[rows_of(name)]] = True
-    for name in VITAL_EVENTS:
+    for name in e_kept.keys() & VITAL_EVENTS:
         has_vitals[e_pos[rows_of(name)]] = True
-    for name in ICANS_EVENTS:
+    for name in e_kept.keys() & ICANS_EVENTS:
         has_icans[e_pos[rows_of(name)]] = True
 
     # text in a numeric value cell is an error for every event that has a numeric value
     numeric_events = {"vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
                       "organ_toxicity", "hypotension", "motor_weakness"}
     for name in numeric_events:
+        if name not in e_kept:
+            continue
         r = rows_of(name)
         r = r[e_txt_bad[r]]
         target = icans_problem if name in ICANS_EVENTS else (
@@ -609,7 +627,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         good = (dev_idx >= 0) & ~bad_flow & ~ra_flow
         rg, dv, fl = r[good], dev_idx[good], flow[good]
         lowmax = settings.low_flow_max_l_min
-        rank = np.select(
+        rank = select(
             [dv == 0, dv == 2,
              dv == 1,
              dv == 4,
@@ -625,7 +643,7 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
         vlev = np.where(dv == 9, 2, np.where(dv >= 7, 1, 0)).astype(np.int8)
         np.maximum.at(vent, e_pos[rg], vlev)
         if settings.estimate_fio2_from_flow:
-            est = np.select([(dv == 1) & np.isfinite(fl), (dv == 2) & np.isfinite(fl),
+            est = select([(dv == 1) & np.isfinite(fl), (dv == 2) & np.isfinite(fl),
                              dv == 2, dv == 5, dv == 0],
                             [0.21 + 0.04 * fl, 0.21 + 0.04 * fl, 0.25, 0.60, 0.21], np.nan)
         else:
@@ -786,8 +804,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
          "a dose >= 0", "value")
     w = weight[patient[np.maximum(e_pos[rows], 0)]] if rows.size else np.zeros(0)
     need_weight_missing = 0
-    pairs = np.unique(a_dose * 64 + un_code) if rows.size else np.zeros(0, np.int64)
-    for pair in pairs:
+    for pair in sorted(set((a_dose * 64 + un_code).tolist())):  # np.unique's order
         ag, u = int(pair // 64), unit_kinds[int(pair % 64)]
         if ag < 0 or u == "":
             continue
@@ -804,7 +821,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
         else:
             canon[sel] = dose[sel] * scale
         if wuse:
-            need_weight_missing += int(np.sum(sel & ~np.isfinite(w)))
+            need_weight_missing += int(np.count_nonzero(sel & ~np.isfinite(w)))
     flag(crs_problem, "events", esub, rows[bad_unit], e_pos, "unit",
          "vasopressor dose unit not valid for this agent", "ug/min or ug/kg/min "
          "(vasopressin: U/min or U/h)", "unit")
@@ -863,7 +880,7 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     single_dose = dmax[np.arange(m), single_idx]
     single_hi = np.where(np.isfinite(single_dose), (single_dose >= thr[single_idx]).astype(float),
                          np.where(np.isinf(thr[single_idx]), 0.0, np.nan))
-    dose_hi = np.select(
+    dose_hi = select(
         [n_all == 0, vaso & (others >= 1), (~vaso) & (others >= 2), n_all == 1],
         [0.0, np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 10.0).astype(float)),
          np.where(np.isnan(ne_eq), np.nan, (ne_eq >= 20.0).astype(float)), single_hi],
@@ -881,8 +898,9 @@ def _vasopressors(rows: npt.NDArray[np.intp], hrows: npt.NDArray[np.intp], esub:
     out.high[pdays] = high.astype(np.int8)
     hours = np.where(counted, hmax, np.nan)
     any_unknown_h = (counted & np.isnan(hmax)).any(axis=1)
+    # (no NaN is left to skip: max is nanmax here, without its copies)
     out.hours[pdays] = np.where(any_unknown_h, np.nan,
-                                np.nanmax(np.where(counted, np.nan_to_num(hours), 0.0), axis=1)
+                                np.where(counted, np.nan_to_num(hours), 0.0).max(axis=1)
                                 if m else np.zeros(0))
     out.ne_eq[pdays] = ne_eq
     return out

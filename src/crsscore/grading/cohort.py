@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -11,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from crsscore.columnar import frame_of
 from crsscore.data.cohort import Cohort
 from crsscore.data.schema import CRS_EVENTS
 from crsscore.errors import DataError, Problem
@@ -45,7 +47,8 @@ class GradingResult:
         the day is not gradable), ``crs_criterion``/``icans_criterion`` (short name of the
         deciding criterion) and ``crs_source``/``icans_source`` (``derived``/``recorded``).
     outcomes:
-        One row per patient of ``cohort.patients``: ``crs_max_grade``, ``crs_onset_day``,
+        (Built on first access, as ``disagreements``: the ward monitor reads only the daily
+        grades.)  One row per patient of ``cohort.patients``: ``crs_max_grade``, ``crs_onset_day``,
         ``crs_severe_onset_day``, ``severe_crs`` (0/1), ``days_at_grade_0``..``5`` (CRS),
         ``icans_max_grade``, ``icans_onset_day``, ``icans_severe_onset_day``,
         ``severe_icans``, ``icans_days_at_grade_0``..``5``, ``crs_days_not_gradable``,
@@ -73,14 +76,24 @@ class GradingResult:
     """
 
     daily: pd.DataFrame
-    outcomes: pd.DataFrame
-    disagreements: pd.DataFrame
     notes: list[str]
     system: str
     settings: GradingSettings = DEFAULT_SETTINGS
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     crs_events_missing: bool = False
+    _outcomes_frame: _Lazy = field(kw_only=True, repr=False, compare=False)
+    _disagreements_frame: _Lazy = field(kw_only=True, repr=False, compare=False)
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """Per-patient outcomes (see the class)."""
+        return self._outcomes_frame.get()
+
+    @property
+    def disagreements(self) -> pd.DataFrame:
+        """Recorded vs derived grades that differ (see the class)."""
+        return self._disagreements_frame.get()
 
     def summary(self) -> pd.DataFrame:
         """Patients by maximum CRS and ICANS grade (``NA`` = no gradable day)."""
@@ -99,8 +112,28 @@ class GradingResult:
         return self.daily
 
 
+class _Lazy:
+    """A frame built on first use and then kept (what it is built from is released).
+
+    Two threads using it first at once may both build it: equal frames, the last one kept.
+    """
+
+    def __init__(self, build: Callable[[], pd.DataFrame]) -> None:
+        self._build: Callable[[], pd.DataFrame] | None = build
+        self._frame: pd.DataFrame | None = None
+
+    def get(self) -> pd.DataFrame:
+        build = self._build
+        if build is not None:
+            self._frame = build()
+            self._build = None  # after the frame is set: a concurrent first use finds it
+        assert self._frame is not None
+        return self._frame
+
+
 def _categorical(codes: npt.NDArray[np.int32], items: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)))
+    """The categorical of ``items[codes]`` (codes made by grading: valid, not checked)."""
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(items)), validate=False)
 
 
 @functools.lru_cache(maxsize=64)
@@ -220,7 +253,7 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
                      "capd_below_age_years)")
 
     pid = f.patient_ids
-    daily = pd.DataFrame({
+    daily = frame_of({  # pd.DataFrame(dict) at a fraction of its fixed cost on one patient
         "patient_id": pid.array.take(f.patient),  # of pid's dtype
         "day": f.day.astype(np.int64),
         "crs_grade": int64_array(crs_grade, crs_grade < 0),
@@ -231,33 +264,48 @@ def grade_cohort(cohort: Cohort, system: str = "astct",
         "icans_criterion": _categorical(icans_crit.astype(np.int32), list(CRITERIA)),
         "crs_source": _categorical(crs_src.astype(np.int32), ["derived", "recorded"]),
         "icans_source": _categorical(icans_src.astype(np.int32), ["derived", "recorded"]),
-    }, copy=False)  # every column is a new array made above
+    })
 
-    out: dict[str, object] = {"patient_id": pid.to_numpy()}
-    out.update(patient_outcomes(f.patient, f.day, crs_grade, n_pat, prefix="crs",
-                                severe_grade=settings.severe_grade,
-                                days_at_grade="days_at_grade_"))
-    out.update(patient_outcomes(f.patient, f.day, icans_grade, n_pat, prefix="icans",
-                                severe_grade=settings.severe_grade,
-                                days_at_grade="icans_days_at_grade_"))
-    for kind, col in (("crs", "grade_source"), ("icans", "icans_grade_source")):
-        out[col] = np.where(derived_pat[kind], "derived",
-                            np.where(recorded_pat[kind], "recorded", "none"))
-    outcomes = pd.DataFrame(out)
-
-    disagreements = _disagreements(f, rec, derived_pat, system, settings, crs, icans, notes)
+    outcomes = _Lazy(functools.partial(
+        _outcomes, f.patient, f.day, pid, crs_grade, icans_grade, derived_pat, recorded_pat,
+        settings.severe_grade))
+    disagreements = _Lazy(functools.partial(
+        _disagreements, f, rec, derived_pat, system, settings, crs, icans)
+        if len(rec) else _NO_RECORDED.copy)
+    unknown_systems = _unknown_systems(f, rec, derived_pat)
+    if unknown_systems:
+        notes.append(f"recorded grades name system(s) crsscore does not know "
+                     f"({', '.join(unknown_systems)}): compared with {system}")
     if "observations" in cohort.missing_tables:
         warnings_.append("no observations table: temperature and blood pressure are unknown, "
                          "so fever cannot be assessed (days without it are not gradable)")
     if no_crs_events is not None:
-        unknown = int(outcomes["severe_crs"].isna().sum())
+        unknown = int(outcomes.get()["severe_crs"].isna().sum())
         warnings_.append(f"severe CRS is unknown for {unknown} of {n_pat} patient(s)")
     if cohort.synthetic:
         notes.append("SYNTHETIC DATA: grades of simulated patients")
     problems = [_in_file(cohort, p) for p in ext.problems]
-    return GradingResult(daily=daily, outcomes=outcomes, disagreements=disagreements,
-                         notes=notes, system=system, settings=settings, problems=problems,
-                         warnings=warnings_, crs_events_missing=no_crs_events is not None)
+    return GradingResult(daily=daily, notes=notes, system=system, settings=settings,
+                         problems=problems, warnings=warnings_,
+                         crs_events_missing=no_crs_events is not None,
+                         _outcomes_frame=outcomes, _disagreements_frame=disagreements)
+
+
+def _outcomes(patient: npt.NDArray[np.int64], day: npt.NDArray[np.int64], pid: pd.Index,
+              crs_grade: npt.NDArray[np.int8], icans_grade: npt.NDArray[np.int8],
+              derived_pat: dict[str, npt.NDArray[np.bool_]],
+              recorded_pat: dict[str, npt.NDArray[np.bool_]], severe_grade: int) -> pd.DataFrame:
+    """The outcomes frame (:class:`GradingResult`) from the final daily grades."""
+    n_pat = len(pid)
+    out: dict[str, object] = {"patient_id": pid.to_numpy()}
+    out.update(patient_outcomes(patient, day, crs_grade, n_pat, prefix="crs",
+                                severe_grade=severe_grade, days_at_grade="days_at_grade_"))
+    out.update(patient_outcomes(patient, day, icans_grade, n_pat, prefix="icans",
+                                severe_grade=severe_grade, days_at_grade="icans_days_at_grade_"))
+    for kind, col in (("crs", "grade_source"), ("icans", "icans_grade_source")):
+        out[col] = np.where(derived_pat[kind], "derived",
+                            np.where(recorded_pat[kind], "recorded", "none"))
+    return pd.DataFrame(out)
 
 
 def _crs_events_missing(cohort: Cohort) -> str | None:
@@ -312,28 +360,38 @@ _NO_RECORDED: Final = pd.DataFrame({c: pd.Series(dtype="object") for c in DISAGR
 _NO_DISAGREEMENT: Final = pd.DataFrame([], columns=list(DISAGREEMENT_COLUMNS))
 
 
+def _compared(f: DailyFeatures, rec: Recorded, derived_pat: dict[str, npt.NDArray[np.bool_]],
+              kind: str) -> npt.NDArray[np.intp]:
+    """Recorded grades of ``kind`` compared with derived ones: those of patients with a
+    derived grade of that kind (positions in ``rec``)."""
+    idx = np.flatnonzero(rec.kind == kind)
+    return idx[derived_pat[kind][f.patient[rec.pos[idx]]]] if idx.size else idx
+
+
+def _unknown_systems(f: DailyFeatures, rec: Recorded,
+                     derived_pat: dict[str, npt.NDArray[np.bool_]]) -> list[str]:
+    """Systems named by compared recorded CRS grades that crsscore does not know, sorted."""
+    if len(rec) == 0:
+        return []
+    names = {str(s) for s in rec.system[_compared(f, rec, derived_pat, "crs")]}
+    return sorted(n for n in names if n and n not in SYSTEMS)
+
+
 def _disagreements(f: DailyFeatures, rec: Recorded,
                    derived_pat: dict[str, npt.NDArray[np.bool_]], system: str,
-                   settings: GradingSettings, crs: Graded, icans: Graded,
-                   notes: list[str]) -> pd.DataFrame:
+                   settings: GradingSettings, crs: Graded, icans: Graded) -> pd.DataFrame:
     """Recorded vs derived grades for patients having both, per day and per patient maximum.
 
     A recorded CRS grade is compared with crsscore's grade by the system the centre named
     (``detail``), when crsscore knows it, else with ``system``.
     """
     rows: list[dict[str, object]] = []
-    if len(rec) == 0:
-        return _NO_RECORDED.copy()
     cache: dict[str, Graded] = {system: crs}
-    unknown_systems: set[str] = set()
     # plain arrays (pandas' per-call overhead is most of the cost for one patient)
-    rec_kind, rec_pos, rec_grade, rec_system = rec.kind, rec.pos, rec.grade, rec.system
+    rec_pos, rec_grade, rec_system = rec.pos, rec.grade, rec.system
     rec_pid, rec_day = rec.patient_id, rec.day
     for kind in ("crs", "icans"):
-        idx = np.flatnonzero(rec_kind == kind)
-        if idx.size == 0:
-            continue
-        idx = idx[derived_pat[kind][f.patient[rec_pos[idx]]]]
+        idx = _compared(f, rec, derived_pat, kind)
         if idx.size == 0:
             continue
         # one group per system, in sorted order, rows in their order (as a sorted groupby)
@@ -342,8 +400,6 @@ def _disagreements(f: DailyFeatures, rec: Recorded,
             name = str(sysname)
             if kind == "crs":
                 target = name if name in SYSTEMS else system
-                if name and name not in SYSTEMS:
-                    unknown_systems.add(name)
                 if target not in cache:
                     cache[target] = GRADERS[target](f, settings)
                 g = cache[target]
@@ -384,9 +440,6 @@ def _disagreements(f: DailyFeatures, rec: Recorded,
                     "explanation": f"maximum {kind.upper()} grade: {target} rules give "
                                    f"{'not gradable' if der_max < 0 else der_max}, centre "
                                    f"recorded {rec_max}"})
-    if unknown_systems:
-        notes.append(f"recorded grades name system(s) crsscore does not know "
-                     f"({', '.join(sorted(unknown_systems))}): compared with {system}")
     if not rows:
         return _NO_DISAGREEMENT.copy()
     frame = pd.DataFrame(rows, columns=list(DISAGREEMENT_COLUMNS))

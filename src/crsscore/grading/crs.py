@@ -13,7 +13,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from crsscore.grading._combine import Criterion, Graded, Reasons, combine, const, crit
+from crsscore.grading._combine import Criterion, Graded, Reasons, combine, const, crit, select
 from crsscore.grading._features import DailyFeatures
 from crsscore.grading.settings import GradingSettings
 
@@ -54,7 +54,7 @@ def astct_hemo_kind(f: DailyFeatures, settings: GradingSettings) -> npt.NDArray[
     """Index into the ASTCT hypotension kinds for each day."""
     hypo = _hypotension(f, settings)
     vaso_alone = 2 if settings.vasopressin_alone == "vasopressor" else 6
-    return np.select(
+    return select(
         [f.n_press_astct >= 2, (f.n_press_astct == 1) & f.vasopressin, f.n_press_astct == 1,
          f.vasopressin, hypo],
         [5, 4, 3, vaso_alone, 1], 0).astype(np.int64)
@@ -62,6 +62,12 @@ def astct_hemo_kind(f: DailyFeatures, settings: GradingSettings) -> npt.NDArray[
 
 _HEMO_LEVEL: Final = np.array([h[0] for h in _HEMO], dtype=np.int8)
 _HEMO_LEVEL.setflags(write=False)
+
+
+#: The criterion (``CRITERIA`` index) of fever, hypotension and hypoxia.
+_ASTCT_CRITERIA: Final = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
+                                  dtype=np.int8)
+_ASTCT_CRITERIA.setflags(write=False)
 
 
 @functools.lru_cache(maxsize=16)
@@ -102,9 +108,9 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
     waived = (settings.fever_waiver & ~febrile & f.established & f.treated & f.waiver_recent
               & f.has_vitals)
     worst = np.maximum(hemo_lvl, resp_lvl)
-    grade = np.select([febrile, waived, temp_known], [np.maximum(worst, 1), worst, 0],
+    grade = select([febrile, waived, temp_known], [np.maximum(worst, 1), worst, 0],
                       -1).astype(np.int8)
-    reason = np.select(
+    reason = select(
         [febrile, waived],
         [lut[0, hemo_kind, resp_lvl], lut[1, hemo_kind, resp_lvl]],
         np.where(temp_known,
@@ -116,8 +122,7 @@ def grade_astct(f: DailyFeatures, settings: GradingSettings) -> Graded:
                           rs.code(NOT_GRADABLE + "no temperature, blood pressure or oxygen "
                                                  "information")))).astype(np.int32)
     which = np.where(hemo_lvl >= resp_lvl, np.where(worst >= 2, 1, 0), 2)
-    criterion = np.array([crit("fever"), crit("hypotension"), crit("hypoxia")],
-                         dtype=np.int8)[which]
+    criterion = _ASTCT_CRITERIA[which]
     criterion = np.where(febrile | waived, criterion, crit("fever"))
     criterion = np.where(grade < 0, crit("temperature"), criterion).astype(np.int8)
     grade, reason, criterion = _final_overrides(f, settings, rs, grade, reason, criterion,
@@ -130,25 +135,32 @@ def _final_overrides(f: DailyFeatures, settings: GradingSettings, rs: Reasons, g
                      *, use_organ: bool
                      ) -> tuple[I8, npt.NDArray[np.int32], I8]:
     """Death (grade 5 / unknown cause) and invalid input, which override everything else."""
+    # (every reason text is coded, in this order, whether or not a day needs it: the texts
+    # are the categories of the daily reasons; an override no day needs is skipped)
     crs_death = f.death == 1
     unknown_death = f.death == 4
-    grade = np.where(crs_death, 5, np.where(unknown_death, -1, grade)).astype(np.int8)
-    reason = np.where(crs_death, rs.code("death due to CRS"),
-                      np.where(unknown_death,
-                               rs.code(NOT_GRADABLE + "death with cause not recorded"),
-                               reason)).astype(np.int32)
-    criterion = np.where(crs_death | unknown_death, crit("death"), criterion).astype(np.int8)
+    death_code = rs.code("death due to CRS")
+    unknown_code = rs.code(NOT_GRADABLE + "death with cause not recorded")
+    if crs_death.any() or unknown_death.any():
+        grade = np.where(crs_death, 5, np.where(unknown_death, -1, grade)).astype(np.int8)
+        reason = np.where(crs_death, death_code,
+                          np.where(unknown_death, unknown_code, reason)).astype(np.int32)
+        criterion = np.where(crs_death | unknown_death, crit("death"),
+                             criterion).astype(np.int8)
     msg_codes = np.array([rs.code(NOT_GRADABLE + m) for m in f.messages] or [0], dtype=np.int32)
     invalid = f.crs_problem >= 0
     if use_organ:
         invalid_org = (f.organ_problem >= 0) & ~invalid
-        reason = np.where(invalid_org, msg_codes[np.maximum(f.organ_problem, 0)],
+        if invalid_org.any():
+            reason = np.where(invalid_org, msg_codes[np.maximum(f.organ_problem, 0)],
+                              reason).astype(np.int32)
+            grade = np.where(invalid_org, -1, grade).astype(np.int8)
+            criterion = np.where(invalid_org, crit("invalid input"), criterion).astype(np.int8)
+    if invalid.any():
+        reason = np.where(invalid, msg_codes[np.maximum(f.crs_problem, 0)],
                           reason).astype(np.int32)
-        grade = np.where(invalid_org, -1, grade).astype(np.int8)
-        criterion = np.where(invalid_org, crit("invalid input"), criterion).astype(np.int8)
-    reason = np.where(invalid, msg_codes[np.maximum(f.crs_problem, 0)], reason).astype(np.int32)
-    grade = np.where(invalid, -1, grade).astype(np.int8)
-    criterion = np.where(invalid, crit("invalid input"), criterion).astype(np.int8)
+        grade = np.where(invalid, -1, grade).astype(np.int8)
+        criterion = np.where(invalid, crit("invalid input"), criterion).astype(np.int8)
     return grade, reason, criterion
 
 
@@ -157,10 +169,10 @@ def _level(n: int, cond_levels: list[tuple[B, int]], rs: Reasons,
            texts: list[str]) -> tuple[I8, npt.NDArray[np.int32]]:
     """First matching condition sets the level (conditions ordered worst first)."""
     conds = [c for c, _ in cond_levels]
-    lv = np.select(conds, [lv for _, lv in cond_levels], 0).astype(np.int8) if conds \
+    lv = select(conds, [lv for _, lv in cond_levels], 0).astype(np.int8) if conds \
         else const(n, 0)
     codes = rs.lut([*texts, ""])
-    which = np.select(conds, list(range(len(conds))), len(conds)) if conds else np.zeros(n, int)
+    which = select(conds, list(range(len(conds))), len(conds)) if conds else np.zeros(n, int)
     return lv, codes[which]
 
 
@@ -185,13 +197,13 @@ def _oxygen_criterion(f: DailyFeatures, settings: GradingSettings, rs: Reasons, 
     o2 = f.o2_any & (f.vent == 0)
     fio2_known = np.isfinite(f.fio2)
     if any_o2_grade is not None:
-        lo = np.select([f.vent == 2, f.vent == 1, o2], [vent_grade, niv, any_o2_grade], 0)
+        lo = select([f.vent == 2, f.vent == 1, o2], [vent_grade, niv, any_o2_grade], 0)
         hi = lo
         texts = ["mechanical ventilation", "non-invasive positive pressure ventilation",
                  "any supplemental oxygen"]
         conds = [f.vent == 2, f.vent == 1, o2]
     else:
-        lo = np.select([f.vent == 2, f.vent == 1, o2 & fio2_known & (f.fio2 >= cut),
+        lo = select([f.vent == 2, f.vent == 1, o2 & fio2_known & (f.fio2 >= cut),
                         o2 & fio2_known & (f.fio2 < cut), o2],
                        [vent_grade, niv, high_grade, low_grade, low_grade], 0)
         hi = np.where(o2 & ~fio2_known, high_grade, lo)
@@ -213,7 +225,7 @@ def _pressor_criterion(f: DailyFeatures, settings: GradingSettings, rs: Reasons,
     on = f.n_press_all > 0
     multi = (f.n_press_all >= 2) if multiple_grade is not None else np.zeros(f.n, bool)
     mg = multiple_grade if multiple_grade is not None else 0
-    lo = np.select([multi & (f.high_dose == 1), multi, on & (f.high_dose == 1), on, hypo],
+    lo = select([multi & (f.high_dose == 1), multi, on & (f.high_dose == 1), on, hypo],
                    [max(mg, high_grade), mg, high_grade, low_grade, hypo_grade], 0)
     hi = np.where(on & (f.high_dose == -1), np.maximum(lo, high_grade), lo)
     texts = ["high-dose vasopressors", "multiple vasopressors", "high-dose vasopressor",
@@ -230,7 +242,7 @@ def _organ_criterion(f: DailyFeatures, rs: Reasons, *, table: str) -> Criterion:
     other = np.maximum(f.organ_kidney, f.organ_other)
     liver = f.organ_liver
     if table == "penn":
-        lvl = np.select([f.organ_kidney >= 3, liver >= 4, f.organ_kidney == 2, liver == 3],
+        lvl = select([f.organ_kidney >= 3, liver >= 4, f.organ_kidney == 2, liver == 3],
                         [3, 3, 2, 2], 0)
         texts = ["grade 3 creatinine", "grade 4 liver tests", "grade 2 creatinine",
                  "grade 3 liver tests"]
@@ -239,7 +251,7 @@ def _organ_criterion(f: DailyFeatures, rs: Reasons, *, table: str) -> Criterion:
         g1 = 1 if table == "cartox" else 0
         conds = [other >= 4, other == 3, liver >= 4, liver == 3, (other == 2) | (liver == 2),
                  (other == 1) | (liver == 1)]
-        lvl = np.select(conds, [4, 3, 3, 3, 2, g1], 0)
+        lvl = select(conds, [4, 3, 3, 3, 2, g1], 0)
         texts = ["grade 4 organ toxicity", "grade 3 organ toxicity", "grade 4 transaminitis",
                  "grade 3 organ toxicity", "grade 2 organ toxicity", "grade 1 organ toxicity"]
     _, why = _level(n, [(c, 0) for c in conds], rs, texts)
@@ -320,7 +332,7 @@ def grade_mskcc(f: DailyFeatures, settings: GradingSettings) -> Graded:
     run = f.pressor_run_hours
     long_ = settings.mskcc_long_vasopressor_hours
     run_known = np.isfinite(run)
-    base_lo = np.select([on & run_known & (run >= long_), on, hypo], [3, 2, 1], 0)
+    base_lo = select([on & run_known & (run >= long_), on, hypo], [3, 2, 1], 0)
     base_hi = np.where(on & ~run_known, 3, base_lo)
     lo = np.where(on & (f.high_dose == 1), 4, base_lo).astype(np.int8)
     hi = np.where(on & (f.high_dose != 0), 4, base_hi).astype(np.int8)

@@ -280,3 +280,31 @@ def test_missing_optional_columns_are_treated_as_empty() -> None:
                        "value": [1.0]})  # no unit, no detail column
     r = grade_cohort(Cohort(pd.DataFrame({"patient_id": ["A"]}), obs, ev))
     assert r.daily["crs_grade"].tolist() == [2]
+
+
+def test_problems_of_text_values_come_in_one_order_whatever_the_hash_seed() -> None:
+    """Text in the value of several events: the problems' order is the same in interpreters
+    with different hash seeds (it followed a set's iteration order)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from crsscore.data.cohort import Cohort\n"
+        "from crsscore.grading import grade_cohort\n"
+        "names = ['vasopressor', 'oxygen', 'fio2', 'ice', 'capd', 'hypotension',"
+        " 'motor_weakness', 'vasopressor_hours']\n"
+        "ev = pd.DataFrame({'patient_id': ['A'] * len(names), 'day': [1.0] * len(names),"
+        " 'event': names, 'value': ['x'] * len(names), 'unit': [None] * len(names),"
+        " 'detail': [None] * len(names)})\n"
+        "obs = pd.DataFrame({'patient_id': ['A'], 'day': [1.0], 'analyte': ['temp'],"
+        " 'value': [38.5], 'unit': ['C']})\n"
+        "c = Cohort(patients=pd.DataFrame({'patient_id': ['A']}), observations=obs,"
+        " events=ev)\n"
+        "print('|'.join(str(p) for p in grade_cohort(c).problems))\n")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2", "3", "4", "5")}
+    assert len(outs) == 1
+    assert outs.pop().count("value is not a number") >= 5

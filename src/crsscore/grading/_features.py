@@ -569,9 +569,11 @@ def daily_inputs(cohort: Cohort, settings: GradingSettings) -> Extraction:
     for name in e_kept.keys() & ICANS_EVENTS:
         has_icans[e_pos[rows_of(name)]] = True
 
-    # text in a numeric value cell is an error for every event that has a numeric value
-    numeric_events = {"vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
-                      "organ_toxicity", "hypotension", "motor_weakness"}
+    # text in a numeric value cell is an error for every event that has a numeric value (a
+    # tuple: the problems come in this order, not in a set's order, which changes with the
+    # interpreter's hash seed)
+    numeric_events = ("vasopressor", "vasopressor_hours", "oxygen", "fio2", "ice", "capd",
+                      "organ_toxicity", "hypotension", "motor_weakness")
     for name in numeric_events:
         if name not in e_kept:
             continue

@@ -52,7 +52,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore._types import FloatArray
-from crsscore.columnar import as_float
+from crsscore.columnar import as_float, frame_of
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import to_canonical
 from crsscore.data.schema import ANALYTES
@@ -174,6 +174,46 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     window : days a measurement stays "latest" (default 2: drawn on day t or t - 1).
     first_day, last_day : range of days t with rows (default 0 to 14).
     """
+    cols = person_day_columns(cohort, grading, horizons=horizons, analytes=analytes,
+                              window=window, first_day=first_day, last_day=last_day)
+    return PersonDays(data=cols.frame(), horizons=cols.horizons, analytes=cols.analytes,
+                      window=cols.window, first_day=cols.first_day, last_day=cols.last_day,
+                      n_patients_in=cols.n_patients_in, grade_source=cols.grade_source,
+                      synthetic=bool(cohort.synthetic), data_hash=cohort.data_hash(),
+                      notes=cols.notes)
+
+
+@dataclass(frozen=True)
+class PersonDayColumns:
+    """The person-day table as arrays, before any frame: what :func:`build_person_days` lays
+    into :attr:`PersonDays.data`, for a caller that reads a few columns (the monitor's risk
+    step scores one patient's rows without the 31-column frame)."""
+
+    patient_ids: Any  # the cohort's patient ids as a pandas "str" array, one per patient
+    patient: npt.NDArray[np.int64]  # each row's position in patient_ids
+    columns: dict[str, Any]  # every other column of the frame, in its order
+    horizons: tuple[int, ...]
+    analytes: tuple[str, ...]
+    window: float
+    first_day: int
+    last_day: int
+    n_patients_in: int
+    grade_source: str
+    notes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.patient)
+
+    def frame(self) -> pd.DataFrame:
+        """:attr:`PersonDays.data`: ``patient_id`` then :attr:`columns`."""
+        return frame_of({"patient_id": self.patient_ids.take(self.patient), **self.columns})
+
+
+def person_day_columns(cohort: Cohort, grading: Any | None = None, *,
+                       horizons: Sequence[int] = DEFAULT_HORIZONS,
+                       analytes: Sequence[str] | None = None, window: float = 2.0,
+                       first_day: int = 0, last_day: int = 14) -> PersonDayColumns:
+    """The columns of :func:`build_person_days` (same parameters and rules)."""
     hs = tuple(sorted({int(h) for h in horizons}))
     if not hs or hs[0] < 1:
         raise ValueError(f"The 'horizons' parameter must be whole days >= 1. Got {horizons!r}.")
@@ -277,7 +317,6 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                & (t <= fu_end[:, None]))
     pi, di = np.nonzero(at_risk)
     frame: dict[str, Any] = {
-        "patient_id": pids.array.take(pi),  # str, as pids
         "day": grid[di].astype(np.float64),
         "crs_grade": grade_today[pi, di],
         "crs_grade_known": known[pi, di].astype(np.float64),
@@ -305,11 +344,10 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
         # nullable Int64: <NA> where censored
         frame[f"y_h{h}"] = pd.arrays.IntegerArray(np.where(event, 1, 0).astype(np.int64),
                                                   ~(event | nonevent))
-    data = pd.DataFrame(frame)
-    return PersonDays(data=data, horizons=hs, analytes=codes, window=float(window),
-                      first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
-                      grade_source=grade_source, synthetic=bool(cohort.synthetic),
-                      data_hash=cohort.data_hash(), notes=notes)
+    return PersonDayColumns(patient_ids=pids.array, patient=pi.astype(np.int64), columns=frame,
+                            horizons=hs, analytes=codes, window=float(window),
+                            first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
+                            grade_source=grade_source, notes=notes)
 
 
 class _EventDays:
@@ -477,5 +515,5 @@ def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:
 
 
 __all__ = ["BASELINE_COLUMNS", "CENSORING_CODE", "CENSORING_METHOD", "DEFAULT_ANALYTES",
-           "DEFAULT_HORIZONS", "STATE_COLUMNS", "PersonDays", "build_person_days",
-           "log_floor", "model_scale"]
+           "DEFAULT_HORIZONS", "STATE_COLUMNS", "PersonDayColumns", "PersonDays",
+           "build_person_days", "log_floor", "model_scale", "person_day_columns"]

@@ -38,10 +38,14 @@ Outcome and censoring (:data:`CENSORING_METHOD`)
 Grades are the derived ASTCT grades of :func:`crsscore.grading.grade_cohort` (its
 ``daily`` frame), which falls back to the centre's recorded grades for patients without raw
 CRS data; :attr:`PersonDays.grade_source` says which were used.
+
+:func:`person_day_columns` is the same table as arrays before any frame (the monitor's risk
+step reads them for one patient); :func:`build_person_days` lays them into its frame.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -238,7 +242,7 @@ def person_day_columns(cohort: Cohort, grading: Any | None = None, *,
                                  message="no patient_id column", code="missing_column")])
     pid_col = patients["patient_id"]
     # as str (a column already str is used as it is: astype would copy it)
-    pids = pd.Index(pid_col if pid_col.dtype == "str" else pid_col.astype("str"))
+    pids = (pid_col if pid_col.dtype == "str" else pid_col.astype("str")).array
     n = len(pids)
     g0 = first_day - math.ceil(window) - 3
     grid = np.arange(g0, last_day + 1, dtype=np.int64)
@@ -344,7 +348,7 @@ def person_day_columns(cohort: Cohort, grading: Any | None = None, *,
         # nullable Int64: <NA> where censored
         frame[f"y_h{h}"] = pd.arrays.IntegerArray(np.where(event, 1, 0).astype(np.int64),
                                                   ~(event | nonevent))
-    return PersonDayColumns(patient_ids=pids.array, patient=pi.astype(np.int64), columns=frame,
+    return PersonDayColumns(patient_ids=pids, patient=pi.astype(np.int64), columns=frame,
                             horizons=hs, analytes=codes, window=float(window),
                             first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
                             grade_source=grade_source, notes=notes)
@@ -393,11 +397,12 @@ class _EventDays:
 
 
 class _Lookup:
-    """Position of patient ids in ``pids`` (``pids.get_indexer`` of the ids as ``str``, -1
-    when absent), by a dict of the few distinct ids when the ids are Arrow strings (pandas'
-    string index costs more than the rest of the work for one patient)."""
+    """Position of patient ids in ``pids`` (the cohort's ids as ``str``, an index or an
+    array): ``pd.Index(pids).get_indexer`` of the ids as ``str``, -1 when absent, by a dict of
+    the few distinct ids when the ids are Arrow strings (pandas' string index costs more than
+    the rest of the work for one patient: it is built only when the dict cannot answer)."""
 
-    def __init__(self, pids: pd.Index) -> None:
+    def __init__(self, pids: Any) -> None:
         self.pids = pids
         ids = pids.to_numpy(dtype=object).tolist()
         self.where: dict[str, int] | None = {p: i for i, p in enumerate(ids)}
@@ -410,7 +415,8 @@ class _Lookup:
         out = None if self.where is None else id_positions(values, self.where)
         if out is not None:
             return out
-        return np.asarray(self.pids.get_indexer(pd.Index(values.astype("str"))), dtype=np.int64)
+        return np.asarray(pd.Index(self.pids).get_indexer(pd.Index(values.astype("str"))),
+                          dtype=np.int64)
 
 
 def _str_cells(values: pd.Series) -> npt.NDArray[np.object_]:
@@ -488,14 +494,21 @@ def _canonical_units(analyte: npt.NDArray[np.object_],
                      units: npt.NDArray[np.object_] | None) -> bool:
     """True when every row's unit (:func:`_str_cells`) is its analyte's canonical unit
     (nothing to convert)."""
-    from crsscore.units import canonical_unit, normalise_unit
-
     if units is None:
         return False
     for a, u in set(zip(analyte.tolist(), units.tolist(), strict=True)):
-        if _missing(u) or not u or normalise_unit(u) != canonical_unit(a):
+        if _missing(u) or not u or not _is_canonical(a, u):
             return False  # a missing unit (read as '') is not the canonical one
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_canonical(analyte: str, unit: str) -> bool:
+    """Whether ``unit`` is spelled as, or is, the canonical unit of ``analyte`` (the units
+    tables are constants: asked once per pair, not per call)."""
+    from crsscore.units import canonical_unit, normalise_unit
+
+    return normalise_unit(unit) == canonical_unit(analyte)
 
 
 def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:

@@ -9,8 +9,10 @@ fitted on, the censoring method, the validation figures and provenance (syntheti
 data hash, seed, software version).
 
 :func:`design_matrix` and :meth:`DynamicScoreCard.predict` are the one vectorised code path
-used for a single patient-day and for a million; the fitter (:mod:`crsscore.modeling.dynamic`)
-uses the same design function, so model and card give the same risks.
+used for a single patient-day and for a million (:meth:`DynamicScoreCard.predict_arrays` is
+``predict`` without the frame, also over the person-day columns as arrays, as the monitor
+scores one patient); the fitter (:mod:`crsscore.modeling.dynamic`) uses the same design
+function, so model and card give the same risks.
 """
 
 from __future__ import annotations

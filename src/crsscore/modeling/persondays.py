@@ -157,9 +157,11 @@ def _ffill_index(valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return out
 
 
-def _take_last(values: FloatArray, idx: npt.NDArray[np.int64]) -> FloatArray:
+def _take_last(values: FloatArray, idx: npt.NDArray[np.int64],
+               missing: float = np.nan) -> FloatArray:
+    """``values`` at ``idx`` (last axis), ``missing`` where ``idx`` is -1."""
     out: FloatArray = np.take_along_axis(values, np.maximum(idx, 0), axis=-1)
-    return np.where(idx >= 0, out, np.nan)
+    return np.where(idx >= 0, out, missing)
 
 
 def build_person_days(cohort: Cohort, grading: Any | None = None, *,
@@ -289,10 +291,10 @@ def person_day_columns(cohort: Cohort, grading: Any | None = None, *,
     crs_g[dpid[ing], gi[ing]] = crs[ing]
     icans_g[dpid[ing], gi[ing]] = icans[ing]
     known = np.isfinite(crs_g)
-    grade_today = np.nan_to_num(_take_last(crs_g, _ffill_index(known)), nan=0.0)
+    # the last gradable grade (finite), 0 before any
+    grade_today = _take_last(crs_g, _ffill_index(known), 0.0)
     crs_max = np.maximum.accumulate(grade_today, axis=1)
-    icans_today = np.nan_to_num(_take_last(icans_g, _ffill_index(np.isfinite(icans_g))),
-                                nan=0.0)
+    icans_today = _take_last(icans_g, _ffill_index(np.isfinite(icans_g)), 0.0)
     started = grade_today >= 1
     first_crs = np.where(started.any(axis=1), np.argmax(started, axis=1), nd)
     col = np.arange(nd)[None, :]

@@ -1,6 +1,7 @@
 """Issue 17 (one-patient scoring): the design matrix read as one float block gives what
 reading each predictor column gave, whatever the columns' types; person-days of one patient
-are those of the same patient in the cohort."""
+are those of the same patient in the cohort; the monitor's risk step, scored from the
+person-day columns without their frame, gives the frame-built risks exactly."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from crsscore.data.cohort import Cohort
 from crsscore.errors import ScoreCardError
 from crsscore.grading import grade_cohort
 from crsscore.modeling.dynamic import DynamicModel
-from crsscore.modeling.persondays import PersonDays, _Lookup, build_person_days
-from crsscore.scores.dynamic_card import design_matrix
+from crsscore.modeling.persondays import (
+    PersonDays,
+    _Lookup,
+    build_person_days,
+    person_day_columns,
+)
+from crsscore.monitor.risk import RISK_COLUMNS, DynamicCardRisk
+from crsscore.scores.dynamic_card import DynamicScoreCard, design_matrix
 
 
 def _per_column(frame: pd.DataFrame, card: object) -> np.ndarray:
@@ -81,3 +88,62 @@ def test_one_patient_person_days_as_in_the_cohort(cohort: Cohort) -> None:
         alone = build_person_days(one, grade_cohort(one)).data
         part = whole[whole["patient_id"] == pid].reset_index(drop=True)
         pd.testing.assert_frame_equal(alone, part, check_exact=True)
+
+
+def _risk_of_frames(card: DynamicScoreCard, cohort: Cohort, daily: pd.DataFrame) -> pd.DataFrame:
+    """The risk frame as build_person_days' frame and ``card.predict`` give it (the
+    reference), one frame per horizon, concatenated."""
+    lo, hi = card.day_range
+    frame = build_person_days(cohort, daily, horizons=card.horizons, analytes=card.analytes,
+                              window=card.window_days, first_day=int(lo),
+                              last_day=int(hi)).data
+    if len(frame) == 0:
+        return pd.DataFrame({c: [] for c in RISK_COLUMNS})
+    pred = card.predict(frame)
+    parts = [pd.DataFrame({"patient_id": frame["patient_id"],
+                           "day": frame["day"].astype(np.int64), "horizon": np.int64(h),
+                           "risk": pred[f"risk_h{h}"],
+                           "outside_day_range": pred["outside_day_range"]})
+             for h in card.horizons]
+    return pd.concat(parts, ignore_index=True)[list(RISK_COLUMNS)]
+
+
+def test_risk_step_equals_the_person_day_frame_and_predict(cohort: Cohort,
+                                                           model: DynamicModel) -> None:
+    card = model.to_card()
+    risk = DynamicCardRisk(card, 0.2)
+    daily = grade_cohort(cohort).daily
+    ids = cohort.patients["patient_id"].astype(str).tolist()
+    for pid in [None, *ids[::25]]:
+        if pid is None:
+            one = cohort
+        else:
+            def rows(frame: pd.DataFrame, pid: str = pid) -> pd.DataFrame:
+                return frame[frame["patient_id"].astype(str) == pid].reset_index(drop=True)
+            one = Cohort(patients=rows(cohort.patients), observations=rows(cohort.observations),
+                         events=rows(cohort.events), synthetic=True)
+        g = daily if pid is None else grade_cohort(one).daily
+        got = risk.score(one, g)
+        pd.testing.assert_frame_equal(got, _risk_of_frames(card, one, g), check_exact=True)
+        assert got.columns.tolist() == list(RISK_COLUMNS)
+    # no gradable day: no person-days, an empty risk frame of the same columns
+    empty = risk.score(cohort, daily.iloc[:0])
+    assert empty.columns.tolist() == list(RISK_COLUMNS) and len(empty) == 0
+
+
+def test_predict_arrays_of_columns_is_predict_of_the_frame(cohort: Cohort,
+                                                           model: DynamicModel) -> None:
+    card = model.to_card()
+    cols = person_day_columns(cohort, horizons=card.horizons, analytes=card.analytes,
+                              window=card.window_days)
+    frame = cols.frame()
+    pd.testing.assert_frame_equal(frame, build_person_days(cohort).data, check_exact=True)
+    arrays = card.predict_arrays(cols.columns, [2, 1])
+    pred = card.predict(frame, [2, 1])
+    assert list(arrays) == pred.columns.tolist() == ["risk_h2", "risk_h1", "outside_day_range"]
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(values, pred[name].to_numpy())
+    with pytest.raises(ScoreCardError, match="no column 'crp'"):
+        card.predict_arrays({k: v for k, v in cols.columns.items() if k != "crp"})
+    with pytest.raises(ScoreCardError, match="missing days"):
+        card.predict_arrays({**cols.columns, "day": np.full(len(cols), np.nan)})

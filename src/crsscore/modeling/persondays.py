@@ -38,10 +38,14 @@ Outcome and censoring (:data:`CENSORING_METHOD`)
 Grades are the derived ASTCT grades of :func:`crsscore.grading.grade_cohort` (its
 ``daily`` frame), which falls back to the centre's recorded grades for patients without raw
 CRS data; :attr:`PersonDays.grade_source` says which were used.
+
+:func:`person_day_columns` is the same table as arrays before any frame (the monitor's risk
+step reads them for one patient); :func:`build_person_days` lays them into its frame.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +56,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore._types import FloatArray
-from crsscore.columnar import as_float
+from crsscore.columnar import as_float, frame_of
 from crsscore.data.cohort import Cohort
 from crsscore.data.landmark import to_canonical
 from crsscore.data.schema import ANALYTES
@@ -153,9 +157,11 @@ def _ffill_index(valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return out
 
 
-def _take_last(values: FloatArray, idx: npt.NDArray[np.int64]) -> FloatArray:
+def _take_last(values: FloatArray, idx: npt.NDArray[np.int64],
+               missing: float = np.nan) -> FloatArray:
+    """``values`` at ``idx`` (last axis), ``missing`` where ``idx`` is -1."""
     out: FloatArray = np.take_along_axis(values, np.maximum(idx, 0), axis=-1)
-    return np.where(idx >= 0, out, np.nan)
+    return np.where(idx >= 0, out, missing)
 
 
 def build_person_days(cohort: Cohort, grading: Any | None = None, *,
@@ -174,6 +180,46 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     window : days a measurement stays "latest" (default 2: drawn on day t or t - 1).
     first_day, last_day : range of days t with rows (default 0 to 14).
     """
+    cols = person_day_columns(cohort, grading, horizons=horizons, analytes=analytes,
+                              window=window, first_day=first_day, last_day=last_day)
+    return PersonDays(data=cols.frame(), horizons=cols.horizons, analytes=cols.analytes,
+                      window=cols.window, first_day=cols.first_day, last_day=cols.last_day,
+                      n_patients_in=cols.n_patients_in, grade_source=cols.grade_source,
+                      synthetic=bool(cohort.synthetic), data_hash=cohort.data_hash(),
+                      notes=cols.notes)
+
+
+@dataclass(frozen=True)
+class PersonDayColumns:
+    """The person-day table as arrays, before any frame: what :func:`build_person_days` lays
+    into :attr:`PersonDays.data`, for a caller that reads a few columns (the monitor's risk
+    step scores one patient's rows without the 31-column frame)."""
+
+    patient_ids: Any  # the cohort's patient ids as a pandas "str" array, one per patient
+    patient: npt.NDArray[np.int64]  # each row's position in patient_ids
+    columns: dict[str, Any]  # every other column of the frame, in its order
+    horizons: tuple[int, ...]
+    analytes: tuple[str, ...]
+    window: float
+    first_day: int
+    last_day: int
+    n_patients_in: int
+    grade_source: str
+    notes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.patient)
+
+    def frame(self) -> pd.DataFrame:
+        """:attr:`PersonDays.data`: ``patient_id`` then :attr:`columns`."""
+        return frame_of({"patient_id": self.patient_ids.take(self.patient), **self.columns})
+
+
+def person_day_columns(cohort: Cohort, grading: Any | None = None, *,
+                       horizons: Sequence[int] = DEFAULT_HORIZONS,
+                       analytes: Sequence[str] | None = None, window: float = 2.0,
+                       first_day: int = 0, last_day: int = 14) -> PersonDayColumns:
+    """The columns of :func:`build_person_days` (same parameters and rules)."""
     hs = tuple(sorted({int(h) for h in horizons}))
     if not hs or hs[0] < 1:
         raise ValueError(f"The 'horizons' parameter must be whole days >= 1. Got {horizons!r}.")
@@ -198,7 +244,7 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                                  message="no patient_id column", code="missing_column")])
     pid_col = patients["patient_id"]
     # as str (a column already str is used as it is: astype would copy it)
-    pids = pd.Index(pid_col if pid_col.dtype == "str" else pid_col.astype("str"))
+    pids = (pid_col if pid_col.dtype == "str" else pid_col.astype("str")).array
     n = len(pids)
     g0 = first_day - math.ceil(window) - 3
     grid = np.arange(g0, last_day + 1, dtype=np.int64)
@@ -245,10 +291,10 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
     crs_g[dpid[ing], gi[ing]] = crs[ing]
     icans_g[dpid[ing], gi[ing]] = icans[ing]
     known = np.isfinite(crs_g)
-    grade_today = np.nan_to_num(_take_last(crs_g, _ffill_index(known)), nan=0.0)
+    # the last gradable grade (finite), 0 before any
+    grade_today = _take_last(crs_g, _ffill_index(known), 0.0)
     crs_max = np.maximum.accumulate(grade_today, axis=1)
-    icans_today = np.nan_to_num(_take_last(icans_g, _ffill_index(np.isfinite(icans_g))),
-                                nan=0.0)
+    icans_today = _take_last(icans_g, _ffill_index(np.isfinite(icans_g)), 0.0)
     started = grade_today >= 1
     first_crs = np.where(started.any(axis=1), np.argmax(started, axis=1), nd)
     col = np.arange(nd)[None, :]
@@ -277,7 +323,6 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
                & (t <= fu_end[:, None]))
     pi, di = np.nonzero(at_risk)
     frame: dict[str, Any] = {
-        "patient_id": pids.array.take(pi),  # str, as pids
         "day": grid[di].astype(np.float64),
         "crs_grade": grade_today[pi, di],
         "crs_grade_known": known[pi, di].astype(np.float64),
@@ -305,11 +350,10 @@ def build_person_days(cohort: Cohort, grading: Any | None = None, *,
         # nullable Int64: <NA> where censored
         frame[f"y_h{h}"] = pd.arrays.IntegerArray(np.where(event, 1, 0).astype(np.int64),
                                                   ~(event | nonevent))
-    data = pd.DataFrame(frame)
-    return PersonDays(data=data, horizons=hs, analytes=codes, window=float(window),
-                      first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
-                      grade_source=grade_source, synthetic=bool(cohort.synthetic),
-                      data_hash=cohort.data_hash(), notes=notes)
+    return PersonDayColumns(patient_ids=pids, patient=pi.astype(np.int64), columns=frame,
+                            horizons=hs, analytes=codes, window=float(window),
+                            first_day=int(first_day), last_day=int(last_day), n_patients_in=n,
+                            grade_source=grade_source, notes=notes)
 
 
 class _EventDays:
@@ -355,11 +399,12 @@ class _EventDays:
 
 
 class _Lookup:
-    """Position of patient ids in ``pids`` (``pids.get_indexer`` of the ids as ``str``, -1
-    when absent), by a dict of the few distinct ids when the ids are Arrow strings (pandas'
-    string index costs more than the rest of the work for one patient)."""
+    """Position of patient ids in ``pids`` (the cohort's ids as ``str``, an index or an
+    array): ``pd.Index(pids).get_indexer`` of the ids as ``str``, -1 when absent, by a dict of
+    the few distinct ids when the ids are Arrow strings (pandas' string index costs more than
+    the rest of the work for one patient: it is built only when the dict cannot answer)."""
 
-    def __init__(self, pids: pd.Index) -> None:
+    def __init__(self, pids: Any) -> None:
         self.pids = pids
         ids = pids.to_numpy(dtype=object).tolist()
         self.where: dict[str, int] | None = {p: i for i, p in enumerate(ids)}
@@ -372,7 +417,8 @@ class _Lookup:
         out = None if self.where is None else id_positions(values, self.where)
         if out is not None:
             return out
-        return np.asarray(self.pids.get_indexer(pd.Index(values.astype("str"))), dtype=np.int64)
+        return np.asarray(pd.Index(self.pids).get_indexer(pd.Index(values.astype("str"))),
+                          dtype=np.int64)
 
 
 def _str_cells(values: pd.Series) -> npt.NDArray[np.object_]:
@@ -450,14 +496,21 @@ def _canonical_units(analyte: npt.NDArray[np.object_],
                      units: npt.NDArray[np.object_] | None) -> bool:
     """True when every row's unit (:func:`_str_cells`) is its analyte's canonical unit
     (nothing to convert)."""
-    from crsscore.units import canonical_unit, normalise_unit
-
     if units is None:
         return False
     for a, u in set(zip(analyte.tolist(), units.tolist(), strict=True)):
-        if _missing(u) or not u or normalise_unit(u) != canonical_unit(a):
+        if _missing(u) or not u or not _is_canonical(a, u):
             return False  # a missing unit (read as '') is not the canonical one
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_canonical(analyte: str, unit: str) -> bool:
+    """Whether ``unit`` is spelled as, or is, the canonical unit of ``analyte`` (the units
+    tables are constants: asked once per pair, not per call)."""
+    from crsscore.units import canonical_unit, normalise_unit
+
+    return normalise_unit(unit) == canonical_unit(analyte)
 
 
 def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:
@@ -477,5 +530,5 @@ def _baseline(patients: pd.DataFrame) -> dict[str, FloatArray]:
 
 
 __all__ = ["BASELINE_COLUMNS", "CENSORING_CODE", "CENSORING_METHOD", "DEFAULT_ANALYTES",
-           "DEFAULT_HORIZONS", "STATE_COLUMNS", "PersonDays", "build_person_days",
-           "log_floor", "model_scale"]
+           "DEFAULT_HORIZONS", "STATE_COLUMNS", "PersonDayColumns", "PersonDays",
+           "build_person_days", "log_floor", "model_scale", "person_day_columns"]

@@ -1,10 +1,12 @@
 """The risk step of the monitor: a thin adapter over the dynamic score card (issue 16).
 
 The monitor never computes a risk itself.  :class:`DynamicCardRisk` lays the affected
-patients out as person-days with :func:`crsscore.modeling.persondays.build_person_days` (the
-same table the model was fitted on, from the grades the monitor just computed) and scores
-them with :meth:`crsscore.scores.dynamic_card.DynamicScoreCard.predict`, the card's one
-vectorised code path.  Any other model only has to satisfy :class:`RiskModel`.
+patients out as person-days with :func:`crsscore.modeling.persondays.person_day_columns`
+(the columns of ``build_person_days``, the same table the model was fitted on, from the
+grades the monitor just computed) and scores them with
+:meth:`crsscore.scores.dynamic_card.DynamicScoreCard.predict_arrays`, the card's one
+vectorised code path (``predict``'s columns).  Any other model only has to satisfy
+:class:`RiskModel`.
 """
 
 from __future__ import annotations
@@ -70,29 +72,26 @@ class DynamicCardRisk:
         return self._thresholds.get(int(horizon), DEFAULT_THRESHOLD)
 
     def score(self, cohort: Cohort, daily: pd.DataFrame) -> pd.DataFrame:
-        from crsscore.modeling.persondays import build_person_days
+        from crsscore.columnar import frame_of
+        from crsscore.modeling.persondays import person_day_columns
 
         card = self.card
         lo, hi = card.day_range
-        pdays = build_person_days(cohort, daily, horizons=self.horizons,
-                                  analytes=card.analytes, window=card.window_days,
-                                  first_day=int(lo), last_day=int(hi))
-        frame = pdays.data
-        if len(frame) == 0:
+        # the person-day table's columns (build_person_days without its frame) scored by the
+        # card's own function over them, and one risk frame for all horizons
+        pdays = person_day_columns(cohort, daily, horizons=self.horizons,
+                                   analytes=card.analytes, window=card.window_days,
+                                   first_day=int(lo), last_day=int(hi))
+        if len(pdays) == 0:
             return pd.DataFrame({c: [] for c in RISK_COLUMNS})
-        pred = card.predict(frame, self.horizons)
-        # one frame, horizon by horizon (no per-horizon frames and concat)
+        pred = card.predict_arrays(pdays.columns, self.horizons)
         k = len(self.horizons)
-        pid = frame["patient_id"]
-        rows = np.tile(np.arange(len(frame)), k)
-        return pd.DataFrame({
-            # the person-days' str ids taken as they are (no conversion and re-inference)
-            "patient_id": (pid.array.take(rows) if pid.dtype == "str"
-                           else np.tile(pid.astype(str).to_numpy(), k)),
-            "day": np.tile(frame["day"].to_numpy().astype(int), k),
-            "horizon": np.repeat(np.asarray(self.horizons, dtype=np.int64), len(frame)),
-            "risk": np.concatenate([pred[f"risk_h{h}"].to_numpy(dtype=float)
-                                    for h in self.horizons]),
-            "outside_day_range": np.tile(pred["outside_day_range"].to_numpy(dtype=bool), k)})
+        return frame_of({
+            "patient_id": pdays.patient_ids.take(np.tile(pdays.patient, k)),
+            "day": np.tile(pdays.columns["day"].astype(int), k),
+            "horizon": np.repeat(np.asarray(self.horizons, dtype=np.int64), len(pdays)),
+            "risk": np.concatenate([pred[f"risk_h{h}"] for h in self.horizons]),
+            "outside_day_range": np.tile(pred["outside_day_range"], k)})
+
 
 __all__ = ["DEFAULT_THRESHOLD", "RISK_COLUMNS", "DynamicCardRisk", "RiskModel"]

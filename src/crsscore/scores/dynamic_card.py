@@ -9,13 +9,15 @@ fitted on, the censoring method, the validation figures and provenance (syntheti
 data hash, seed, software version).
 
 :func:`design_matrix` and :meth:`DynamicScoreCard.predict` are the one vectorised code path
-used for a single patient-day and for a million; the fitter (:mod:`crsscore.modeling.dynamic`)
-uses the same design function, so model and card give the same risks.
+used for a single patient-day and for a million (:meth:`DynamicScoreCard.predict_arrays` is
+``predict`` without the frame, also over the person-day columns as arrays, as the monitor
+scores one patient); the fitter (:mod:`crsscore.modeling.dynamic`) uses the same design
+function, so model and card give the same risks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -242,14 +244,20 @@ class DynamicScoreCard(CardFile):
     def predict(self, frame: pd.DataFrame,
                 horizons: Sequence[int] | None = None) -> pd.DataFrame:
         """Risk per horizon (``risk_h<h>``) for every row of ``frame`` (one code path)."""
-        x, day = _design(frame, self.spline, self.predictors)
+        return pd.DataFrame(self.predict_arrays(frame, horizons), index=frame.index)
+
+    def predict_arrays(self, data: pd.DataFrame | Mapping[str, FloatArray],
+                       horizons: Sequence[int] | None = None) -> dict[str, Any]:
+        """:meth:`predict`'s columns as arrays, from a person-day frame or from its columns
+        as float arrays (:attr:`crsscore.modeling.persondays.PersonDayColumns.columns`)."""
+        x, day = _design(data, self.spline, self.predictors)
         out: dict[str, Any] = {}
         for h in (self.horizons if horizons is None else horizons):
             b0, b = self.coefficient_vector(int(h))
             out[f"risk_h{int(h)}"] = expit(b0 + x @ b)
         lo, hi = self.day_range
         out["outside_day_range"] = (day < lo) | (day > hi)
-        return pd.DataFrame(out, index=frame.index)
+        return out
 
     def points_model(self, horizon: int) -> PointsModel:
         for m in self.points:
@@ -274,29 +282,21 @@ def design_matrix(frame: pd.DataFrame, spline: DaySpline,
     return _design(frame, spline, predictors)[0]
 
 
-def _design(frame: pd.DataFrame, spline: DaySpline,
+def _design(data: pd.DataFrame | Mapping[str, FloatArray], spline: DaySpline,
             predictors: Sequence[DynPredictor]) -> tuple[FloatArray, FloatArray]:
-    """:func:`design_matrix` and the day column.  The float64 columns are read in one block
-    and every other column once (pandas' cost of reading a column is most of the work for
-    one patient's rows)."""
-    columns = frame.columns.tolist()
-    names = set(columns)
+    """:func:`design_matrix` and the day column, of a frame or of columns as float arrays.
+    A frame's float64 columns are read in one block and every other column once (pandas'
+    cost of reading a column is most of the work for one patient's rows)."""
+    if isinstance(data, pd.DataFrame):
+        names, column = _frame_columns(data)
+    else:
+        names = set(data)
+
+        def column(name: str) -> FloatArray:
+            return np.asarray(data[name], dtype=np.float64)
+
     if spline.column not in names:
         raise ScoreCardError(f"the person-day data have no column '{spline.column}'")
-    block: FloatArray | None = None
-    where: dict[str, int] = {}
-    if len(names) == len(columns):  # unique names: a column is one block column
-        floats = frame.select_dtypes(include=[np.float64])
-        where = {c: j for j, c in enumerate(floats.columns.tolist())}
-        block = floats.to_numpy(dtype=np.float64)
-
-    def column(name: str) -> FloatArray:
-        """The column as float64, NaN when not a number."""
-        if block is not None and name in where:
-            out: FloatArray = block[:, where[name]]
-            return out
-        return as_float(frame[name])
-
     day = column(spline.column)
     if np.isnan(day).any():
         raise ScoreCardError(f"column '{spline.column}' has missing days")
@@ -307,15 +307,36 @@ def _design(frame: pd.DataFrame, spline: DaySpline,
                                  f"(predictor {p.name})")
         if p.column not in raw:
             raw[p.column] = column(p.column)
-    if not len(frame):
+    if not len(day):
         return np.empty((0, len(spline.knots) - 1 + len(predictors))), day
     basis = rcs_basis(day, spline.knots, inclx=True)
     k = basis.shape[1]
-    x = np.empty((len(frame), k + len(predictors)))
+    x = np.empty((len(day), k + len(predictors)))
     x[:, :k] = basis
     for j, p in enumerate(predictors):
         x[:, k + j] = p.transformed(raw[p.column])
     return x, day
+
+
+def _frame_columns(frame: pd.DataFrame) -> tuple[set[str], Callable[[str], FloatArray]]:
+    """The frame's column names and a reader of one column as float64 (NaN when not a
+    number), from one block of the float64 columns when the names are unique."""
+    columns = frame.columns.tolist()
+    names = set(columns)
+    block: FloatArray | None = None
+    where: dict[str, int] = {}
+    if len(names) == len(columns):  # unique names: a column is one block column
+        floats = frame.select_dtypes(include=[np.float64])
+        where = {c: j for j, c in enumerate(floats.columns.tolist())}
+        block = floats.to_numpy(dtype=np.float64)
+
+    def column(name: str) -> FloatArray:
+        if block is not None and name in where:
+            out: FloatArray = block[:, where[name]]
+            return out
+        return as_float(frame[name])
+
+    return names, column
 
 
 def load_dynamic_card(path: str | Path) -> DynamicScoreCard:

@@ -63,3 +63,22 @@ def test_auc_tallies_rows_are_independent_resamples() -> None:
     want = [roc_auc_score(y[r], s[r]) for r in idx]
     np.testing.assert_allclose(got, want, atol=1e-13)
     assert np.isnan(auc_tallies(np.zeros(3), np.ones(3)))
+
+
+def test_row_dot_does_not_depend_on_the_other_rows() -> None:
+    """Each row's linear predictor is the same bits alone, in a block, in any row order and
+    in either memory order (BLAS's x @ b is not: its last digit follows the row's place)."""
+    from crsscore._numeric import row_dot
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n, k = int(rng.integers(1, 400)), int(rng.integers(1, 30))
+        x = rng.normal(size=(n, k)) * 10.0 ** rng.integers(-3, 4, size=k)
+        b = rng.normal(size=k)
+        out = row_dot(x, b)
+        np.testing.assert_allclose(out, x @ b, rtol=1e-12, atol=1e-12 * np.abs(x).max())
+        perm = rng.permutation(n)
+        np.testing.assert_array_equal(row_dot(x[perm], b), out[perm])
+        np.testing.assert_array_equal(row_dot(np.asfortranarray(x), b), out)
+        i = int(rng.integers(0, n))
+        assert row_dot(x[i:i + 1], b)[0] == out[i]

@@ -1,4 +1,6 @@
-"""Numeric kernels every layer shares: the logistic function and the rank (Mann-Whitney) AUC.
+"""Numeric kernels every layer shares: the logistic function, row-wise dot products, the AUC.
+
+The row-wise dot product gives linear predictors that do not depend on the other rows.
 
 They sit at the bottom of the package so that scores, modeling and validation use one
 definition each.  The AUC here is the point estimate of :func:`crsscore.validation.discrimination.auc`
@@ -18,8 +20,23 @@ from scipy import special
 from crsscore._types import FloatArray, IntArray
 
 __all__ = [
-    "auc_tallies", "dense_codes", "expit", "expit_exp", "logistic_parts", "rank_auc", "weighted_auc",
+    "auc_tallies", "dense_codes", "expit", "expit_exp", "logistic_parts", "rank_auc", "row_dot",
+    "weighted_auc",
 ]
+
+
+def row_dot(x: ArrayLike, b: ArrayLike) -> FloatArray:
+    """``x @ b`` for a matrix ``x`` (rows of predictors) and a vector ``b``, each row's sum of
+    products taken in one order whatever the other rows.
+
+    BLAS's matrix-vector product sums a row in an order that depends on the row's place in
+    its block, so a patient's linear predictor changed in the last digit with the rows around
+    it (scored alone by the ward monitor or within a cohort, or in another row order);
+    numpy's einsum over a C-ordered matrix reduces each row by itself.
+    """
+    out: FloatArray = np.einsum("ij,j->i", np.ascontiguousarray(x, dtype=np.float64),
+                                np.asarray(b, dtype=np.float64))
+    return out
 
 
 def expit(x: ArrayLike) -> FloatArray:

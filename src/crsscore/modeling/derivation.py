@@ -41,7 +41,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from crsscore import __version__
-from crsscore._numeric import expit, rank_auc
+from crsscore._numeric import expit, rank_auc, row_dot
 from crsscore._types import FloatArray, IntArray
 from crsscore.errors import (
     ConvergenceWarning,
@@ -746,7 +746,7 @@ class PointScoreModel(ScoreResults):
         def f(x: FloatArray) -> FloatArray:
             t = cand.transform_values(np.asarray(x, dtype=np.float64))
             basis = t[:, None] if knots is None else rcs_basis(t, knots, inclx=True)
-            out: FloatArray = basis @ beta
+            out: FloatArray = row_dot(basis, beta)
             return out
 
         return f

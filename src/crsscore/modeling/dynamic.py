@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from crsscore._numeric import expit, rank_auc
+from crsscore._numeric import expit, rank_auc, row_dot
 from crsscore._types import FloatArray, IntArray
 from crsscore.data.schema import ANALYTES
 from crsscore.errors import ModelError
@@ -148,7 +148,7 @@ class RidgeFit:
     iterations: int
 
     def linear_predictor(self, x: FloatArray) -> FloatArray:
-        out: FloatArray = self.intercept + x @ self.coef
+        out: FloatArray = self.intercept + row_dot(x, self.coef)
         return out
 
     def predict(self, x: FloatArray) -> FloatArray:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crsscore._numeric import expit
+from crsscore._numeric import expit, row_dot
 from crsscore._types import FloatArray
 from crsscore.columnar import as_float
 from crsscore.errors import ScoreCardError
@@ -238,7 +238,7 @@ class DynamicScoreCard(CardFile):
     def linear_predictor(self, frame: pd.DataFrame, horizon: int) -> FloatArray:
         x = design_matrix(frame, self.spline, self.predictors)
         b0, b = self.coefficient_vector(horizon)
-        out: FloatArray = b0 + x @ b
+        out: FloatArray = b0 + row_dot(x, b)
         return out
 
     def predict(self, frame: pd.DataFrame,
@@ -254,7 +254,7 @@ class DynamicScoreCard(CardFile):
         out: dict[str, Any] = {}
         for h in (self.horizons if horizons is None else horizons):
             b0, b = self.coefficient_vector(int(h))
-            out[f"risk_h{int(h)}"] = expit(b0 + x @ b)
+            out[f"risk_h{int(h)}"] = expit(b0 + row_dot(x, b))
         lo, hi = self.day_range
         out["outside_day_range"] = (day < lo) | (day > hi)
         return out

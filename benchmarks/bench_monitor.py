@@ -30,6 +30,7 @@ printed beside the wall-clock figures: it does not depend on the other processes
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import shutil
@@ -154,23 +155,29 @@ def serve(url: str, card_file: Path, port: int, workers: int) -> subprocess.Pope
     raise RuntimeError("the monitor did not start")
 
 
-def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rate: float
-              ) -> dict[str, Any]:
+def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rate: float,
+              clients: int = 16) -> dict[str, Any]:
+    """Send ``reqs`` on a fixed schedule (``rate`` per second) whatever the answers, from
+    ``clients`` threads; each request takes a kept-alive connection from a pool. The
+    connections are opened (one ``GET /api/v1/health`` each) before the schedule starts, so
+    the client's own start-up (an ``httpx.Client`` builds an SSL context, ~10 ms of CPU on
+    the same two cores) is not counted as the server's latency."""
+    import queue
+
     import httpx
 
     lock = threading.Lock()
     from_sched: list[float] = []
     from_send: list[float] = []
     errors: list[int] = []
-    local = threading.local()
-
-    def client() -> httpx.Client:
-        c = getattr(local, "c", None)
-        if c is None:
-            c = httpx.Client(base_url=f"http://127.0.0.1:{port}",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            local.c = c
-        return c
+    pool: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+    made = []
+    for _ in range(clients):
+        c = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        c.get("/api/v1/health")
+        made.append(c)
+        pool.put(c)
 
     t0 = time.perf_counter() + 0.2
 
@@ -179,18 +186,24 @@ def open_loop(port: int, token: str, reqs: list[tuple[str, dict[str, Any]]], rat
         wait = sched - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
+        c = pool.get()
         sent = time.perf_counter()
-        r = client().post(f"/api/v1/patients/{pid}/observations", json=body)
+        r = c.post(f"/api/v1/patients/{pid}/observations", json=body)
         done = time.perf_counter()
+        pool.put(c)
         with lock:
             from_sched.append(done - sched)
             from_send.append(done - sent)
             if r.status_code != 200:
                 errors.append(r.status_code)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        for f in [pool.submit(one, i, pid, body) for i, (pid, body) in enumerate(reqs)]:
-            f.result()
+    try:
+        with ThreadPoolExecutor(max_workers=clients) as ex:
+            for f in [ex.submit(one, i, pid, body) for i, (pid, body) in enumerate(reqs)]:
+                f.result()
+    finally:
+        for c in made:
+            c.close()
     wall = time.perf_counter() - t0
     return {"n": len(reqs), "wall": wall, "errors": errors,
             "sched": from_sched, "send": from_send}
@@ -242,6 +255,11 @@ def latency(url: str, label: str, cohort_dir: Path, card: Any, card_file: Path,
         # warm-up: a few requests outside the measurement (first-call imports)
         warm = updates(cohort_dir, 6, 2 * workers + 3)
         open_loop(port, token, warm, 2)
+        # The client's heap (cohorts, card, pandas) frozen: a full collection in this process
+        # stops all 16 client threads for ~100-300 ms, which showed as bursts of server
+        # "latency" (the server's processes freeze theirs: crsscore.monitor.serving).
+        gc.collect()
+        gc.freeze()
         # closed loop: one client, one request at a time (the update's own latency)
         c0 = server_cpu(proc)
         res = closed_loop(port, token, pool[:100])
